@@ -1,0 +1,163 @@
+"""Model directories and private run directories: layout, atomic writes, provenance.
+
+See docs/architecture.md for what each file holds. A model directory is built in a hidden
+staging directory next to its destination and renamed into place only when complete, so a
+failed or interrupted run never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from synthgen import __version__
+from synthgen.errors import ModelLoadError, OutputError
+from synthgen.privacy.certificate import Certificate
+
+if TYPE_CHECKING:
+    from torch import nn
+
+CERTIFICATE = "certificate.json"
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+ACCOUNTANT = "accountant.json"
+RUN = "run.json"
+PREPROCESSING = "preprocessing.json"
+TRAINING_LOG = "training_log.jsonl"
+CHECKPOINT_DIR = "checkpoint"
+
+
+@dataclass
+class TrainingResult:
+    model_dir: Path
+    private_dir: Path
+    certificate: Certificate
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, or of every file under a folder (sorted relative paths)."""
+    h = hashlib.sha256()
+    p = Path(path)
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    for f in files:
+        if p.is_dir():
+            h.update(str(f.relative_to(p)).encode() + b"\0")
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"missing file: {path}") from exc
+    except ValueError as exc:
+        raise ModelLoadError(f"{path} is not valid JSON: {exc}") from exc
+
+
+def default_private_dir(model_dir: Path) -> Path:
+    return model_dir.with_name(model_dir.name + ".private")
+
+
+def check_new_output(out: Path) -> None:
+    if out.exists():
+        raise OutputError(f"{out} exists already; choose a new model directory")
+    parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write in {parent}")
+
+
+@contextmanager
+def staged_directory(out: Path) -> Iterator[Path]:
+    """Yield a hidden staging directory; rename it to ``out`` only if the block succeeds."""
+    check_new_output(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.staging-{uuid.uuid4().hex[:8]}")
+    staging.mkdir()
+    try:
+        yield staging
+        if out.exists():
+            raise OutputError(f"{out} appeared while training; the new model was not written")
+        os.replace(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def save_weights(module: nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(path), metadata={"format": "pt", "synthgen": __version__})
+
+
+def load_weights(module: nn.Module, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"missing weights: {path}") from exc
+    except Exception as exc:  # safetensors raises its own error type on corrupt files
+        raise ModelLoadError(f"cannot read weights {path}: {exc}") from exc
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelLoadError(
+            f"{path} does not fit this model (missing {len(missing)}, unexpected {len(unexpected)} tensors)"
+        )
+
+
+def load_certificate(model_dir: Path) -> Certificate:
+    return Certificate.load(model_dir / CERTIFICATE)
+
+
+def run_record(
+    *,
+    source: Path | None,
+    schema_sha256: str | None,
+    seed: int,
+    holdout_fraction: float,
+    n_train: int,
+    n_holdout: int,
+    private_dir: Path,
+    target: str | None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Provenance written to ``run.json``."""
+    record = {
+        "source": str(source.resolve()) if source is not None else None,
+        "source_sha256": file_sha256(source) if source is not None and source.exists() else None,
+        "schema_sha256": schema_sha256,
+        "code_version": __version__,
+        "seed": seed,
+        "created_at": utc_now(),
+        "holdout_fraction": holdout_fraction,
+        "n_train": n_train,
+        "n_holdout": n_holdout,
+        "target": target,
+        "private_dir": str(private_dir.resolve()),
+    }
+    record.update(extra or {})
+    return record

@@ -1,0 +1,55 @@
+"""``synthgen sample``: draw synthetic records from a trained model (no privacy cost)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from synthgen.cli.app import app, fail, reports_errors
+
+
+def parse_class_counts(text: str | None) -> dict[str, int] | None:
+    """``LABEL=N,LABEL=N`` -> {"LABEL": N}. Labels are matched to the model's classes later."""
+    if text is None:
+        return None
+    counts: dict[str, int] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        label, sep, n = part.rpartition("=")
+        if not sep or not label.strip():
+            raise fail(f"--class-counts: expected LABEL=N, got {part.strip()!r}")
+        try:
+            counts[label.strip()] = int(n)
+        except ValueError:
+            raise fail(f"--class-counts: {n.strip()!r} is not a whole number") from None
+    return counts
+
+
+@app.command("sample")
+@reports_errors
+def sample(
+    model_dir: Path = typer.Argument(..., help="A model directory written by `synthgen train`."),
+    out: Path = typer.Option(..., "--out", help="Output file: .csv or .parquet (tables), .npz (images)."),
+    rows: int | None = typer.Option(None, "--rows", help="How many records; default: the sum of --class-counts."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same records."),
+    class_counts: str | None = typer.Option(None, "--class-counts", help="Records per class, e.g. `>50K=5000` or `0=300,1=300`; default: the model's DP class proportions."),
+    guidance_scale: float | None = typer.Option(None, "--guidance-scale", help="Classifier-free guidance (1 = plain conditional sampling)."),
+    steps: int | None = typer.Option(None, "--steps", help="Reverse diffusion steps (default: the model's)."),
+) -> None:
+    """Write synthetic records sampled from MODEL_DIR to OUT."""
+    from synthgen import workflows
+    from synthgen.cli.progress_bar import ProgressBar
+
+    counts = parse_class_counts(class_counts)
+    if rows is None:
+        if counts is None:
+            raise fail("give --rows N, or --class-counts LABEL=N,...")
+        rows = sum(counts.values())
+    with ProgressBar(show_epsilon=False) as bar:
+        path = workflows.sample(
+            model_dir, rows=rows, out=out, seed=seed, class_counts=counts,
+            guidance_scale=guidance_scale, steps=steps, progress=bar,
+        )
+    typer.echo(f"wrote {rows} synthetic records to {path}")

@@ -1,0 +1,69 @@
+"""``synthgen train``: train a differentially private generator on a table or images."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+
+from synthgen.cli.app import app, reports_errors
+
+
+@app.command("train")
+@reports_errors
+def train(
+    data: Path = typer.Argument(..., help="Source: a CSV/Parquet table, a MedMNIST .npz, or an image folder."),
+    epsilon: float = typer.Option(..., "--epsilon", help="Total privacy budget for this model (preprocessing included); `inf` trains without DP (benchmarks only, never releasable)."),
+    out: Path = typer.Option(..., "--out", help="Model directory to create (must not exist)."),
+    target: str | None = typer.Option(None, "--target", help="Label column the model conditions on (tables)."),
+    schema: Path | None = typer.Option(None, "--schema", help="Table schema (YAML/JSON). Without one, bounds and categories are estimated with DP."),
+    delta: float | None = typer.Option(None, "--delta", help="Delta; default min(1e-5, 1/(10 N))."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split, model initialisation and diffusion draws (never for privacy noise)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Cap on DP-SGD steps; noise is calibrated to the steps that will run."),
+    holdout: float = typer.Option(0.2, "--holdout", help="Share of the source kept out of training for validation (0 disables privacy and utility checks)."),
+    private_dir: Path | None = typer.Option(None, "--private-dir", help="Where the split and training log go (default MODEL_DIR.private)."),
+    modality: str | None = typer.Option(None, "--modality", help="tabular or image (default: detected from DATA)."),
+    noise_multiplicity: int | None = typer.Option(None, "--noise-multiplicity", "-K", help="Diffusion draws averaged per example before clipping."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Expected (Poisson) batch size per step."),
+    tracker: str | None = typer.Option(None, "--tracker", help="Also log to `wandb` or `mlflow` (must be installed)."),
+    insecure_rng: bool = typer.Option(False, "--insecure-rng", help="Draw privacy noise from a fast PRNG seeded by the OS instead of the OS CSPRNG (benchmarks)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory."),
+) -> None:
+    """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
+    from synthgen import workflows
+    from synthgen.cli.progress_bar import ProgressBar
+
+    overrides = {
+        "noise_multiplicity": noise_multiplicity,
+        "batch_size": batch_size,
+        "tracker": tracker,
+        "secure_rng": False if insecure_rng else None,
+    }
+    with ProgressBar() as bar:
+        result = workflows.train(
+            data,
+            modality=modality,  # type: ignore[arg-type]
+            target=target,
+            schema=schema,
+            epsilon=epsilon,
+            delta=delta,
+            out=out,
+            seed=seed,
+            max_steps=max_steps,
+            holdout=holdout,
+            private_dir=private_dir,
+            overrides={k: v for k, v in overrides.items() if v is not None},
+            progress=bar,
+            resume=resume,
+        )
+    cert = result.certificate
+    eps = "inf (NOT PRIVATE)" if math.isinf(cert.epsilon) else f"{cert.epsilon:.4f}"
+    typer.echo(f"model written to {result.model_dir}")
+    typer.echo(f"private run data (split, training log) in {result.private_dir}")
+    typer.echo(f"epsilon spent {eps} at delta {cert.delta:.3g} ({cert.steps} DP-SGD steps)")
+
+
+def print_certificate(model_dir: Path) -> None:
+    typer.echo(json.dumps(json.loads((model_dir / "certificate.json").read_text()), indent=2))

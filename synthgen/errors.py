@@ -1,0 +1,64 @@
+"""Typed errors. Every error the library raises on bad input derives from SynthgenError.
+
+Messages name files, columns and row numbers but never a value from the source data:
+error text ends up in logs and job events, which must not carry real values.
+"""
+
+
+class SynthgenError(Exception):
+    """Base class for every error synthgen raises on bad input or bad state."""
+
+
+class InputFileError(SynthgenError):
+    """A file is missing, unreadable, or not in a format synthgen reads."""
+
+
+class SchemaError(SynthgenError):
+    """A schema file is malformed or inconsistent."""
+
+
+class SchemaMismatch(SynthgenError):
+    """Data does not conform to its schema (columns, types, bounds, categories, nulls)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class InsufficientData(SynthgenError):
+    """Too few rows, or too few classes, to train a model."""
+
+
+class PrivacyParameterError(SynthgenError):
+    """Invalid privacy parameters (epsilon, delta, noise, sampling)."""
+
+
+class PrivacyBudgetExceeded(SynthgenError):
+    """A request would spend more privacy budget than is left."""
+
+
+class ModelLoadError(SynthgenError):
+    """A model directory is missing, incomplete or from an incompatible version."""
+
+
+class SamplingError(SynthgenError):
+    """Invalid sampling request (row counts, class counts, output path)."""
+
+
+class NotFitted(SynthgenError):
+    """An object was used before it was fitted."""
+
+
+class OutputError(SynthgenError):
+    """An output path exists already, or cannot be written."""
+
+
+class TrainingCancelled(SynthgenError):
+    """Training stopped on request before it finished.
+
+    ``epsilon_spent`` is what the steps that ran cost (a cancelled job still pays for them).
+    """
+
+    def __init__(self, message: str, *, epsilon_spent: float):
+        super().__init__(message)
+        self.epsilon_spent = epsilon_spent

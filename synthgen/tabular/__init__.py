@@ -1,0 +1,1 @@
+"""Tabular synthesis: schema, DP preprocessing, mixed-type diffusion, DP training, sampling."""

@@ -1,0 +1,338 @@
+"""The table schema: public metadata about a source table.
+
+A schema lists, per column, its kind (continuous, integer, categorical, boolean), bounds
+for numerics, the category list for categoricals, whether nulls occur, and its role (a
+feature, the label the model conditions on, or an identifier/entity column that is
+dropped and never synthesized). Whatever the schema declares is treated as public: it is
+used without spending privacy budget. Whatever it leaves out (bounds, categories, the
+class list) is estimated from the data with a DP mechanism when a model is trained.
+
+A schema drafted from the data (``draft_schema``) carries ``draft: true``; training refuses
+it until a steward has reviewed it, because values read from the records are not public.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from synthgen.errors import InputFileError, SchemaError
+
+ColumnKind = Literal["continuous", "integer", "categorical", "boolean"]
+ColumnRole = Literal["feature", "label", "identifier", "entity"]
+KINDS: tuple[str, ...] = ("continuous", "integer", "categorical", "boolean")
+ROLES: tuple[str, ...] = ("feature", "label", "identifier", "entity")
+DEFAULT_NA_VALUES: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
+MAX_CLASSES = 100
+
+Category = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: ColumnKind = "categorical"
+    role: ColumnRole = "feature"
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[Category, ...] | None = None
+    nullable: bool = False
+    sensitive: bool = False  # attribute-inference risk is measured on these columns
+    description: str = ""
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("continuous", "integer")
+
+    @property
+    def is_synthesized(self) -> bool:
+        return self.role in ("feature", "label")
+
+    @property
+    def has_bounds(self) -> bool:
+        return self.minimum is not None and self.maximum is not None
+
+    def declared_categories(self) -> tuple[Category, ...] | None:
+        """Categories known without looking at the data (booleans are always known)."""
+        if self.kind == "boolean":
+            return (False, True)
+        if self.categories is not None:
+            return self.categories
+        if self.kind == "integer" and self.role == "label" and self.has_bounds:
+            assert self.minimum is not None and self.maximum is not None
+            return tuple(range(int(self.minimum), int(self.maximum) + 1))
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name}
+        if self.role in ("identifier", "entity"):
+            d["role"] = self.role
+            return d
+        d["kind"] = self.kind
+        if self.role != "feature":
+            d["role"] = self.role
+        if self.minimum is not None:
+            d["min"] = _plain_number(self.minimum)
+        if self.maximum is not None:
+            d["max"] = _plain_number(self.maximum)
+        if self.categories is not None:
+            d["categories"] = list(self.categories)
+        d["nullable"] = self.nullable
+        if self.sensitive:
+            d["sensitive"] = True
+        if self.description:
+            d["description"] = self.description
+        return d
+
+
+def _plain_number(x: float) -> float | int:
+    return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
+
+
+@dataclass(frozen=True)
+class Schema:
+    columns: tuple[ColumnSpec, ...]
+    name: str = ""
+    na_values: tuple[str, ...] = DEFAULT_NA_VALUES
+    draft: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SchemaError(f"schema lists column(s) more than once: {', '.join(dupes)}")
+        labels = [c.name for c in self.columns if c.role == "label"]
+        if len(labels) > 1:
+            raise SchemaError(f"schema has more than one label column: {', '.join(labels)}")
+        for c in self.columns:
+            _check_column(c)
+
+    # -- views -------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def target(self) -> ColumnSpec | None:
+        return next((c for c in self.columns if c.role == "label"), None)
+
+    @property
+    def synthesized(self) -> list[ColumnSpec]:
+        """Columns a model learns and a sampler writes, in schema order."""
+        return [c for c in self.columns if c.is_synthesized]
+
+    @property
+    def features(self) -> list[ColumnSpec]:
+        return [c for c in self.columns if c.role == "feature"]
+
+    @property
+    def dropped(self) -> list[ColumnSpec]:
+        return [c for c in self.columns if not c.is_synthesized]
+
+    @property
+    def entity(self) -> ColumnSpec | None:
+        return next((c for c in self.columns if c.role == "entity"), None)
+
+    def column(self, name: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise SchemaError(f"column {name!r} is not in the schema")
+
+    def with_target(self, name: str) -> Schema:
+        """The same schema with ``name`` as the label column (and no other label)."""
+        if name not in self.names:
+            raise SchemaError(
+                f"target column {name!r} is not in the schema (columns: {', '.join(self.names)})"
+            )
+        cols = []
+        for c in self.columns:
+            if c.name == name:
+                if c.role in ("identifier", "entity"):
+                    raise SchemaError(f"target column {name!r} is declared as {c.role}")
+                cols.append(replace(c, role="label"))
+            elif c.role == "label":
+                cols.append(replace(c, role="feature"))
+            else:
+                cols.append(c)
+        return replace(self, columns=tuple(cols))
+
+    def undeclared(self) -> list[str]:
+        """What a model would have to estimate from the data, as readable phrases."""
+        missing = []
+        for c in self.synthesized:
+            if c.role == "label":
+                if c.declared_categories() is None:
+                    missing.append(f"classes of {c.name}")
+            elif c.is_numeric and not c.has_bounds:
+                missing.append(f"bounds of {c.name}")
+            elif not c.is_numeric and c.declared_categories() is None:
+                missing.append(f"categories of {c.name}")
+        return missing
+
+    # -- (de)serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"version": 1}
+        if self.name:
+            d["name"] = self.name
+        d["draft"] = self.draft
+        if tuple(self.na_values) != DEFAULT_NA_VALUES:
+            d["na_values"] = list(self.na_values)
+        d["columns"] = [c.to_dict() for c in self.columns]
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+
+    def hash(self) -> str:
+        """sha256 of the canonical JSON form (provenance)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def save(self, path: Path) -> None:
+        text = self.to_json() if path.suffix == ".json" else self.to_yaml()
+        path.write_text(text if text.endswith("\n") else text + "\n")
+
+    @classmethod
+    def from_dict(cls, d: Any, *, source: str = "schema") -> Schema:
+        if not isinstance(d, dict):
+            raise SchemaError(f"{source}: expected a mapping with a 'columns' list")
+        unknown = set(d) - {"version", "name", "draft", "na_values", "columns", "notes"}
+        if unknown:
+            raise SchemaError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}")
+        if d.get("version", 1) != 1:
+            raise SchemaError(f"{source}: unsupported schema version {d.get('version')!r}")
+        raw_columns = d.get("columns")
+        if not isinstance(raw_columns, list) or not raw_columns:
+            raise SchemaError(f"{source}: 'columns' must be a non-empty list")
+        columns = tuple(_column_from_dict(c, source) for c in raw_columns)
+        na_values = d.get("na_values", list(DEFAULT_NA_VALUES))
+        if not isinstance(na_values, list) or not all(isinstance(v, str) for v in na_values):
+            raise SchemaError(f"{source}: 'na_values' must be a list of strings")
+        draft = d.get("draft", False)
+        if not isinstance(draft, bool):
+            raise SchemaError(f"{source}: 'draft' must be true or false")
+        return cls(
+            columns=columns, name=str(d.get("name", "")), na_values=tuple(na_values), draft=draft
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Schema:
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except FileNotFoundError as exc:
+            raise InputFileError(f"schema file not found: {p}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputFileError(f"cannot read schema file {p}: {exc}") from exc
+        try:
+            data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise SchemaError(f"{p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}") from exc
+        return cls.from_dict(data, source=str(p))
+
+
+_COLUMN_KEYS = {
+    "name", "kind", "role", "min", "max", "categories", "nullable", "sensitive", "description",
+}
+
+
+def _column_from_dict(d: Any, source: str) -> ColumnSpec:
+    if not isinstance(d, dict) or "name" not in d:
+        raise SchemaError(f"{source}: every column needs at least a 'name'")
+    name = str(d["name"])
+    unknown = set(d) - _COLUMN_KEYS
+    if unknown:
+        raise SchemaError(f"{source}: column {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
+    role = d.get("role", "feature")
+    if role not in ROLES:
+        raise SchemaError(f"{source}: column {name!r}: role must be one of {', '.join(ROLES)}")
+    kind = d.get("kind", "categorical")
+    if kind not in KINDS:
+        raise SchemaError(f"{source}: column {name!r}: kind must be one of {', '.join(KINDS)}")
+    categories = d.get("categories")
+    if categories is not None:
+        if not isinstance(categories, list) or not categories:
+            raise SchemaError(f"{source}: column {name!r}: 'categories' must be a non-empty list")
+        if not all(isinstance(v, str | int | float | bool) for v in categories):
+            raise SchemaError(f"{source}: column {name!r}: categories must be strings or numbers")
+        categories = tuple(categories)
+    for key in ("nullable", "sensitive"):
+        if not isinstance(d.get(key, False), bool):
+            raise SchemaError(f"{source}: column {name!r}: '{key}' must be true or false")
+    bounds = []
+    for key in ("min", "max"):
+        v = d.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            raise SchemaError(f"{source}: column {name!r}: '{key}' must be a number")
+        bounds.append(None if v is None else float(v))
+    return ColumnSpec(
+        name=name, kind=kind, role=role, minimum=bounds[0], maximum=bounds[1],
+        categories=categories, nullable=bool(d.get("nullable", False)),
+        sensitive=bool(d.get("sensitive", False)), description=str(d.get("description", "")),
+    )
+
+
+def _check_column(c: ColumnSpec) -> None:
+    where = f"column {c.name!r}"
+    if not c.name:
+        raise SchemaError("a column has an empty name")
+    if c.role in ("identifier", "entity"):
+        return
+    if c.is_numeric:
+        if c.categories is not None and c.role != "label":
+            raise SchemaError(f"{where}: a {c.kind} column takes bounds, not categories")
+        for v in (c.minimum, c.maximum):
+            if v is not None and not math.isfinite(v):
+                raise SchemaError(f"{where}: bounds must be finite numbers")
+        if (c.minimum is None) != (c.maximum is None):
+            raise SchemaError(f"{where}: declare both min and max, or neither")
+        if c.has_bounds and c.minimum >= c.maximum:  # type: ignore[operator]
+            raise SchemaError(f"{where}: min must be smaller than max")
+        if c.kind == "integer" and c.has_bounds:
+            if not (float(c.minimum).is_integer() and float(c.maximum).is_integer()):  # type: ignore[arg-type]
+                raise SchemaError(f"{where}: an integer column needs integer bounds")
+    else:
+        if c.minimum is not None or c.maximum is not None:
+            raise SchemaError(f"{where}: a {c.kind} column takes categories, not bounds")
+        if c.categories is not None:
+            keys = [category_key(v) for v in c.categories]
+            if len(set(keys)) != len(keys):
+                raise SchemaError(f"{where}: categories are listed more than once")
+    if c.role == "label":
+        if c.kind == "continuous":
+            raise SchemaError(
+                f"{where}: the label must be categorical, boolean or integer (synthgen "
+                "conditions on classes; bin a continuous outcome first)"
+            )
+        cats = c.declared_categories()
+        if cats is not None and len(cats) > MAX_CLASSES:
+            raise SchemaError(f"{where}: a label with more than {MAX_CLASSES} classes is not supported")
+
+
+def category_key(value: Any) -> str:
+    """Canonical text form used to match data values to declared categories: numbers
+    compare as numbers ("1", "1.0" and 1 are the same category), text as stripped text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        f = float(value)
+        return str(int(f)) if f.is_integer() else repr(f)
+    text = str(value).strip()
+    try:
+        f = float(text)
+    except ValueError:
+        return text
+    if math.isfinite(f):
+        return str(int(f)) if f.is_integer() else repr(f)
+    return text
