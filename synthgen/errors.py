@@ -62,3 +62,15 @@ class TrainingCancelled(SynthgenError):
     def __init__(self, message: str, *, epsilon_spent: float):
         super().__init__(message)
         self.epsilon_spent = epsilon_spent
+
+
+class PolicyError(SynthgenError):
+    """A release policy file is malformed: unknown keys, or thresholds that are not valid."""
+
+
+class PrivateDataMissing(SynthgenError):
+    """The private run directory of a model (its train/holdout split) is gone or incomplete."""
+
+
+class ConfigurationError(SynthgenError):
+    """An option or override is unknown, out of range, or does not apply to this modality."""

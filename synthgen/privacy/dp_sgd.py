@@ -22,6 +22,7 @@ layouts exist, and one wrong one:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -122,6 +123,14 @@ class PrivateTraining:
         else:
             loss_per_example.mean().backward()
 
+    def empty_backward(self) -> None:
+        """Stand-in for the backward pass of an empty Poisson batch: a zero gradient, to
+        which the optimizer step still adds the full noise (and the accountant counts it)."""
+        for p in self.optimizer.params:
+            p.grad = torch.zeros_like(p)
+            if self.grad_sample_mode == "hooks":
+                p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
+
     def step(self) -> bool:
         """Optimizer step; True when a logical batch ended and the weights moved."""
         self.optimizer.step()
@@ -148,6 +157,8 @@ def make_private(
     from opacus.grad_sample import GradSampleModuleFastGradientClipping
     from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
 
+    # Opacus' hooks warn that module outputs (not inputs) need gradients: expected here
+    warnings.filterwarnings("ignore", message="Full backward hook is firing")
     n = len(dataset)  # type: ignore[arg-type]
     if not (noise_multiplier > 0 and math.isfinite(noise_multiplier)):
         raise PrivacyParameterError(f"noise multiplier must be positive, got {noise_multiplier}")

@@ -24,9 +24,14 @@ def _first_row(mask: np.ndarray) -> int:
 
 
 def _describe(mask: np.ndarray, what: str, column: str) -> str:
+    """``what`` is phrased for several values ("are not numbers"); one value gets the
+    singular form."""
     n = int(mask.sum())
-    rows = "row" if n == 1 else "rows"
-    return f"column {column!r}: {n} {rows} {what} (first at row {_first_row(mask)})"
+    if n == 1:
+        what = what.replace("are not numbers", "is not a number").replace("are not whole numbers", "is not a whole number")
+        what = what.replace("are ", "is ", 1)
+    noun = "value" if n == 1 else "values"
+    return f"column {column!r}: {n} {noun} {what} (first at row {_first_row(mask)})"
 
 
 def conform(

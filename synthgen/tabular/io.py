@@ -111,7 +111,7 @@ class TableWriter:
                 self._parquet_writer = pq.ParquetWriter(self._tmp, table.schema)
             self._parquet_writer.write_table(table.cast(self._parquet_writer.schema))
 
-    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+    def __exit__(self, exc_type, exc, tb) -> None:
         if self._parquet_writer is not None:
             self._parquet_writer.close()
         self._ctx.__exit__(exc_type, exc, tb)

@@ -157,7 +157,7 @@ class Schema:
             if c.name == name:
                 if c.role in ("identifier", "entity"):
                     raise SchemaError(f"target column {name!r} is declared as {c.role}")
-                cols.append(replace(c, role="label"))
+                cols.append(replace(c, role="label", nullable=False))
             elif c.role == "label":
                 cols.append(replace(c, role="feature"))
             else:
@@ -186,13 +186,17 @@ class Schema:
         if tuple(self.na_values) != DEFAULT_NA_VALUES:
             d["na_values"] = list(self.na_values)
         d["columns"] = [c.to_dict() for c in self.columns]
+        if self.notes:
+            d["notes"] = list(self.notes)
         return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+        return yaml.safe_dump(
+            self.to_dict(), sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
+        )
 
     def hash(self) -> str:
         """sha256 of the canonical JSON form (provenance)."""
@@ -222,8 +226,12 @@ class Schema:
         draft = d.get("draft", False)
         if not isinstance(draft, bool):
             raise SchemaError(f"{source}: 'draft' must be true or false")
+        notes = d.get("notes", [])
+        if not isinstance(notes, list):
+            raise SchemaError(f"{source}: 'notes' must be a list of strings")
         return cls(
-            columns=columns, name=str(d.get("name", "")), na_values=tuple(na_values), draft=draft
+            columns=columns, name=str(d.get("name", "")), na_values=tuple(na_values), draft=draft,
+            notes=tuple(str(n) for n in notes),
         )
 
     @classmethod
@@ -299,9 +307,9 @@ def _check_column(c: ColumnSpec) -> None:
             raise SchemaError(f"{where}: declare both min and max, or neither")
         if c.has_bounds and c.minimum >= c.maximum:  # type: ignore[operator]
             raise SchemaError(f"{where}: min must be smaller than max")
-        if c.kind == "integer" and c.has_bounds:
-            if not (float(c.minimum).is_integer() and float(c.maximum).is_integer()):  # type: ignore[arg-type]
-                raise SchemaError(f"{where}: an integer column needs integer bounds")
+        integral = c.has_bounds and float(c.minimum).is_integer() and float(c.maximum).is_integer()  # type: ignore[arg-type]
+        if c.kind == "integer" and c.has_bounds and not integral:
+            raise SchemaError(f"{where}: an integer column needs integer bounds")
     else:
         if c.minimum is not None or c.maximum is not None:
             raise SchemaError(f"{where}: a {c.kind} column takes categories, not bounds")
@@ -310,6 +318,8 @@ def _check_column(c: ColumnSpec) -> None:
             if len(set(keys)) != len(keys):
                 raise SchemaError(f"{where}: categories are listed more than once")
     if c.role == "label":
+        if c.nullable:
+            raise SchemaError(f"{where}: the label cannot have nulls (every record needs a class)")
         if c.kind == "continuous":
             raise SchemaError(
                 f"{where}: the label must be categorical, boolean or integer (synthgen "

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run the whole test suite: makes sure what the tests need is there first.
+#   - Debian packages for the report tests (headless Chromium, pdftoppm), when root;
+#   - PostgreSQL and Redis answering on 127.0.0.1 (the running ones, else installed and started);
+# then pytest with any arguments given.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -n "${VIRTUAL_ENV:-}" ] || [ -x .venv/bin/python ]; then
+  PY="${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}"; PY="${PY:-.venv/bin/python}"
+else
+  PY=python3
+fi
+
+need_packages=()
+command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
+command -v pdftoppm >/dev/null 2>&1 || need_packages+=(poppler-utils)
+if [ ${#need_packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing ${need_packages[*]} (Debian packages for the report tests)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
+  else
+    echo "warning: ${need_packages[*]} missing and not root: the report rendering tests will fail" >&2
+  fi
+fi
+
+if [ -f scripts/services.sh ]; then
+  bash scripts/services.sh
+fi
+
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OMP_WAIT_POLICY=PASSIVE
+exec "$PY" -m pytest "$@"

@@ -1,0 +1,1 @@
+"""Public schemas and loaders for the bundled demo data."""

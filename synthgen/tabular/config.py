@@ -1,0 +1,103 @@
+"""Training configuration for tabular models: one dataclass, a comment per field.
+
+``None`` means "chosen from public quantities" (the number of training records N and the
+privacy budget), never from the data's content: every default is fixed in advance so
+that choosing it spends no privacy budget (PRIVACY.md section 2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from synthgen.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class TabularTrainingConfig:
+    # share of epsilon (measured standalone at the run's delta) spent on the DP statistics:
+    # bounds/categories not declared, per-class histograms used for the quantile transform
+    # and as the diffusion prior, class proportions
+    preprocessing_share: float = 0.1
+    # expected Poisson batch size per DP-SGD step; None: min(4096, N / 4)
+    batch_size: int | None = None
+    # DP-SGD steps; None: chosen from N and epsilon (see resolve)
+    steps: int | None = None
+    # diffusion draws (timestep, noise) averaged per example before clipping
+    noise_multiplicity: int = 4
+    # width of the denoiser's residual MLP; None: 128 below epsilon 3, else 256
+    hidden_width: int | None = None
+    # residual blocks in the denoiser
+    n_blocks: int = 2
+    learning_rate: float = 2e-3
+    # per-example gradient clipping norm C
+    max_grad_norm: float = 1.0
+    # exponential moving average of the weights (saved weights are the EMA)
+    ema_decay: float = 0.98
+    # share of draws whose label is replaced by the null label (classifier-free guidance)
+    label_dropout: float = 0.1
+    # physical batch cap for Opacus' BatchMemoryManager (bounds memory, not the maths)
+    max_physical_batch_size: int = 4096
+    # privacy noise from the OS CSPRNG (False: a fast PRNG seeded from the OS)
+    secure_rng: bool = True
+    # write a resumable checkpoint every this many steps
+    checkpoint_every: int = 25
+    # histogram bins per numeric column; None: from N, the classes and the noise level
+    histogram_bins: int | None = None
+    # reverse diffusion steps at sampling time (the default of the model; `--steps` overrides)
+    sample_steps: int = 50
+    # classifier-free guidance scale at sampling time (1 = plain conditional)
+    guidance_scale: float = 1.0
+    # "wandb" or "mlflow" to also log training metrics there (must be installed)
+    tracker: str | None = None
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> TabularTrainingConfig:
+        if not overrides:
+            return self
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigurationError(f"unknown training option(s): {', '.join(unknown)}")
+        return replace(self, **overrides)
+
+    def validate(self) -> None:
+        checks = [
+            (0 < self.preprocessing_share < 1, "preprocessing_share must be in (0, 1)"),
+            (self.batch_size is None or self.batch_size >= 1, "batch_size must be positive"),
+            (self.steps is None or self.steps >= 1, "steps must be positive"),
+            (self.noise_multiplicity >= 1, "noise_multiplicity must be at least 1"),
+            (self.hidden_width is None or self.hidden_width >= 8, "hidden_width must be at least 8"),
+            (self.n_blocks >= 1, "n_blocks must be at least 1"),
+            (self.learning_rate > 0, "learning_rate must be positive"),
+            (self.max_grad_norm > 0, "max_grad_norm must be positive"),
+            (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
+            (0 <= self.label_dropout < 1, "label_dropout must be in [0, 1)"),
+            (self.max_physical_batch_size >= 1, "max_physical_batch_size must be positive"),
+            (self.sample_steps >= 1, "sample_steps must be positive"),
+            (self.guidance_scale >= 0, "guidance_scale must be non-negative"),
+            (self.tracker in (None, "wandb", "mlflow"), "tracker must be wandb or mlflow"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigurationError(message)
+
+    def resolve(self, *, n_records: int, epsilon: float, max_steps: int | None) -> TabularTrainingConfig:
+        """Fill the ``None`` fields from public quantities (N, epsilon)."""
+        batch = self.batch_size or int(min(4096, max(32, n_records // 4)))
+        batch = min(batch, n_records)
+        if self.steps is not None:
+            steps = self.steps
+        else:
+            # Fewer, larger steps beat many small ones at a fixed budget (measured on Adult);
+            # a larger budget affords more of them.
+            steps = 300 if epsilon < 3 else 500 if math.isfinite(epsilon) else 600
+        if max_steps is not None:
+            if max_steps < 1:
+                raise ConfigurationError("--max-steps must be at least 1")
+            steps = min(steps, max_steps)
+        width = self.hidden_width or (128 if epsilon < 3 else 256)
+        return replace(self, batch_size=batch, steps=steps, hidden_width=width)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,125 @@
+"""Mixed-type diffusion: Gaussian on numerics, masked on categoricals, one shared time.
+
+The denoiser predicts a *residual* on top of the prior's optimal prediction: for numerics
+``eps = sqrt(1 - alpha_bar) z_t + r`` (the posterior mean of the noise when z0 ~ N(0, I)),
+for masked categoricals ``logits = log p_prior(category | class) + r``. The prior is the
+per-class DP histograms, so a denoiser that has learned nothing samples them exactly, and
+DP-SGD only has to learn the dependencies between columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from synthgen.tabular.diffusion.gaussian import T_MAX, GaussianDiffusion
+from synthgen.tabular.diffusion.masked import MaskedDiffusion
+from synthgen.tabular.encoder import TableEncoder
+
+
+class MixedDiffusion:
+    def __init__(self, encoder: TableEncoder):
+        self.encoder = encoder
+        self.gaussian = GaussianDiffusion()
+        self.masked = MaskedDiffusion(encoder.category_sizes)
+        sizes = encoder.category_sizes
+        self.n_num, self.n_cat = encoder.n_numeric, encoder.n_categorical
+        # one-hot offsets (each column has size + 1 slots: its categories, then MASK)
+        self.onehot_offsets = torch.tensor([sum(k + 1 for k in sizes[:j]) for j in range(len(sizes))], dtype=torch.long)
+        # where each padded logit [column, k] lives in the flat output (a dummy slot for padding)
+        k_max = max(sizes, default=1)
+        index = torch.full((len(sizes), k_max), 0, dtype=torch.long)
+        start = self.n_num
+        for j, k in enumerate(sizes):
+            index[j, :k] = torch.arange(start, start + k)
+            start += k
+        self.logit_index = index
+
+    # -- the denoiser with its prior -----------------------------------------------------------
+    def model_input(self, z_t: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        lead = z_t.shape[:-1]
+        onehot = torch.zeros(*lead, self.encoder.input_dim - self.n_num)
+        if self.n_cat:
+            onehot.scatter_(-1, x_t + self.onehot_offsets, 1.0)
+        return torch.cat([z_t, onehot], dim=-1)
+
+    def predict(self, model: nn.Module, z_t: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
+                labels_in: torch.Tensor, labels: torch.Tensor,
+                prior: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise prediction for numerics and padded logits [..., n_cat, K_max] for categoricals.
+
+        ``labels_in`` is what the network sees (possibly the null label); ``labels`` is the
+        true class, which selects the prior (part of the fixed per-class representation);
+        ``prior`` may pass that selection precomputed. ``t`` broadcasts against the rows.
+        """
+        out = model(self.model_input(z_t, x_t), t, labels_in)
+        eps = self.gaussian.prior_eps(z_t, t) + out[..., : self.n_num]
+        residual = out[..., self.logit_index] if self.n_cat else out[..., :0].unsqueeze(-1)
+        # padded slots hold a prior of NEG_INF, so they keep (practically) zero probability
+        if prior is None:
+            prior = self.encoder.prior_log_probs[labels]
+        logits = prior + residual  # [..., n_cat, K_max]
+        return eps, logits
+
+    # -- training ------------------------------------------------------------------------------
+    def per_example_loss(self, model: nn.Module, batch: dict[str, torch.Tensor], *, multiplicity: int,
+                         label_dropout: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """[B] losses: for each example, the mean over K diffusion draws of the per-draw loss
+        (squared noise error summed over numerics plus cross-entropy summed over masked
+        categoricals, divided by the number of columns). Inputs are laid out [B, K, ...]."""
+        labels = batch["labels"]
+        b, k = labels.shape[0], multiplicity
+        # stratified times: draw k lands in [k/K, (k+1)/K), a cheap variance reduction
+        t = (torch.arange(k) + torch.rand(b, k, generator=generator)) / k * T_MAX
+        y = labels.unsqueeze(1).expand(b, k).contiguous()
+        drop = torch.rand(b, k, generator=generator) < label_dropout
+        y_in = torch.where(drop, torch.full_like(y, model_null_label(model)), y)
+        cells = batch["numeric_cells"].unsqueeze(1).expand(b, k, self.n_num)
+        z0 = self.encoder.draw_z(y, cells, batch["numeric_low"].unsqueeze(1).expand_as(cells),
+                                 batch["numeric_high"].unsqueeze(1).expand_as(cells), generator)
+        eps = torch.randn(z0.shape, generator=generator)
+        z_t = self.gaussian.noise(z0, t, eps)
+        x0 = batch["categories"].unsqueeze(1).expand(b, k, self.n_cat)
+        x_t, masked = self.masked.mask(x0, t, generator)
+        eps_hat, logits = self.predict(model, z_t, x_t, t, y_in, y)
+        per_draw = ((eps_hat - eps) ** 2).sum(-1)
+        if self.n_cat:
+            per_draw = per_draw + self.masked.loss(logits, x0, masked)
+        per_draw = per_draw / max(self.n_num + self.n_cat, 1)
+        return per_draw.mean(1)
+
+    # -- sampling ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, model: nn.Module, labels: torch.Tensor, *, steps: int, guidance_scale: float,
+               generator: torch.Generator,
+               on_step: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reverse process from pure noise / all masked to (z0, categories) for ``labels``."""
+        n = labels.shape[0]
+        z = torch.randn(n, self.n_num, generator=generator)
+        x = self.masked.sizes.expand(n, self.n_cat).clone()
+        times = torch.linspace(T_MAX, 0.0, steps + 1)
+        null = torch.full_like(labels, model_null_label(model))
+        prior = self.encoder.prior_log_probs[labels]
+        for i in range(steps):
+            t, s = times[i], times[i + 1]
+            tt = t.reshape(1)  # one time for all rows: its embedding is computed once
+            eps, logits = self.predict(model, z, x, tt, labels, labels, prior)
+            if guidance_scale != 1.0:
+                eps_u, logits_u = self.predict(model, z, x, tt, null, labels, prior)
+                eps = eps_u + guidance_scale * (eps - eps_u)
+                logits = logits_u + guidance_scale * (logits - logits_u)
+            if self.n_num:
+                z = self.gaussian.ddim_step(z, eps, tt, s.reshape(1)) if i < steps - 1 else \
+                    self.gaussian.predict_z0(z, eps, tt).clamp(-6, 6)
+            if self.n_cat:
+                x = self.masked.unmask_step(x, logits, float(t), float(s), generator)
+            if on_step is not None:
+                on_step(i + 1)
+        return z, x
+
+
+def model_null_label(model: nn.Module) -> int:
+    inner = getattr(model, "_module", model)  # Opacus wraps the model
+    return int(inner.null_label)

@@ -1,0 +1,194 @@
+"""Histogram layouts of numeric columns: the cells a DP histogram counts.
+
+A numeric column's values fall into cells, in value order: a "missing" cell (nullable
+columns), point masses ("atoms") at the bounds and at zero, and bins in between. Atoms
+matter in medical data: zeros that stand for "not measured", values capped at an
+instrument's limit, capital gains that are mostly exactly 0. Small-range integers get one
+atom per value.
+
+The layout is a function of public inputs only (the bounds and the bin count), so it
+costs no privacy; the DP histogram over it then gives each class's distribution, which
+the encoder turns into a quantile transform.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+CellType = Literal["missing", "atom", "bin"]
+Scale = Literal["linear", "log1p"]
+
+
+def choose_scale(minimum: float, maximum: float) -> Scale:
+    """Log-spaced bins for non-negative columns spanning orders of magnitude (incomes,
+    lab values, weights); linear otherwise. Depends on the bounds alone."""
+    if minimum >= 0 and maximum > 100 and (maximum + 1) / (minimum + 1) > 50:
+        return "log1p"
+    return "linear"
+
+
+@dataclass(frozen=True)
+class NumericLayout:
+    column: str
+    kind: Literal["continuous", "integer"]
+    minimum: float
+    maximum: float
+    nullable: bool
+    scale: Scale
+    cell_types: tuple[CellType, ...]
+    cell_low: tuple[float, ...]  # atoms: the value; bins: lower edge; missing: nan
+    cell_high: tuple[float, ...]
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.cell_types)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls, *, column: str, kind: str, minimum: float, maximum: float, nullable: bool, bins: int
+    ) -> NumericLayout:
+        types: list[CellType] = []
+        low: list[float] = []
+        high: list[float] = []
+        if nullable:
+            types.append("missing")
+            low.append(float("nan"))
+            high.append(float("nan"))
+        n_values = maximum - minimum + 1
+        if kind == "integer" and n_values <= 2 * bins:
+            for v in np.arange(minimum, maximum + 1):
+                types.append("atom")
+                low.append(float(v))
+                high.append(float(v))
+            return cls(column, "integer", minimum, maximum, nullable, "linear", tuple(types), tuple(low), tuple(high))
+        scale = choose_scale(minimum, maximum)
+        lo_g, hi_g = _forward(np.array([minimum, maximum]), scale, minimum)
+        edges = _inverse(np.linspace(lo_g, hi_g, bins + 1), scale, minimum)
+        if minimum < 0 < maximum and bins > 1:
+            nearest = 1 + int(np.abs(edges[1:-1]).argmin())  # move the closest inner edge to 0
+            edges[nearest] = 0.0
+        edges[0], edges[-1] = minimum, maximum
+        types.append("atom")
+        low.append(minimum)
+        high.append(minimum)
+        for a, b in itertools.pairwise(edges):
+            if a == 0.0 and minimum < 0:
+                types.append("atom")
+                low.append(0.0)
+                high.append(0.0)
+            types.append("bin")
+            low.append(float(a))
+            high.append(float(b))
+        types.append("atom")
+        low.append(maximum)
+        high.append(maximum)
+        return cls(column, kind, minimum, maximum, nullable, scale, tuple(types), tuple(low), tuple(high))  # type: ignore[arg-type]
+
+    # -- values <-> cells -------------------------------------------------------------------
+    def cell_of(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cell index of each value and the interval ``[f_low, f_high]`` of positions within
+        the cell that the value stands for (a point for continuous values, the value's
+        +-0.5 neighbourhood for integers in bins, the whole cell for atoms).
+
+        Values outside the bounds are clipped to them (bounds estimated with DP may be
+        narrower than the data; declared bounds were checked before).
+        """
+        v = np.asarray(values, dtype=np.float64)
+        n = v.shape[0]
+        cells = np.zeros(n, dtype=np.int64)
+        f_low = np.zeros(n)
+        f_high = np.ones(n)
+        types = np.array(self.cell_types)
+        low = np.array(self.cell_low)
+        high = np.array(self.cell_high)
+        missing = np.isnan(v)
+        if missing.any():
+            if not self.nullable:
+                raise ValueError(f"column {self.column!r} has nulls but its layout has no missing cell")
+            cells[missing] = int(np.flatnonzero(types == "missing")[0])
+        present = ~missing
+        vc = np.clip(v[present], self.minimum, self.maximum)
+        atom_idx = np.flatnonzero(types == "atom")
+        bin_idx = np.flatnonzero(types == "bin")
+        out_cells = np.full(vc.shape[0], -1, dtype=np.int64)
+        for i in atom_idx:
+            out_cells[(out_cells < 0) & (vc == low[i])] = i
+        fl = np.zeros(vc.shape[0])
+        fh = np.ones(vc.shape[0])
+        in_bin = out_cells < 0
+        if in_bin.any():
+            if bin_idx.size == 0:  # integer atoms only: round to the nearest atom
+                nearest = np.abs(vc[in_bin, None] - low[atom_idx][None, :]).argmin(1)
+                out_cells[in_bin] = atom_idx[nearest]
+            else:
+                lo_g = _forward(low[bin_idx], self.scale, self.minimum)
+                hi_g = _forward(high[bin_idx], self.scale, self.minimum)
+                x = vc[in_bin]
+                k = np.clip(np.searchsorted(hi_g, _forward(x, self.scale, self.minimum), side="left"), 0, bin_idx.size - 1)
+                out_cells[in_bin] = bin_idx[k]
+                width = hi_g[k] - lo_g[k]
+                if self.kind == "integer":
+                    a = _forward(np.maximum(x - 0.5, self.minimum), self.scale, self.minimum)
+                    b = _forward(np.minimum(x + 0.5, self.maximum), self.scale, self.minimum)
+                else:
+                    a = b = _forward(x, self.scale, self.minimum)
+                fl[in_bin] = np.clip((a - lo_g[k]) / width, 0.0, 1.0)
+                fh[in_bin] = np.clip((b - lo_g[k]) / width, 0.0, 1.0)
+        cells[present] = out_cells
+        f_low[present] = fl
+        f_high[present] = fh
+        f_low[missing], f_high[missing] = 0.0, 1.0
+        return cells, f_low, f_high
+
+    def value_of(self, cells: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+        """Inverse of ``cell_of``: a value for each (cell, position in cell); NaN = null."""
+        types = np.array(self.cell_types)
+        low = np.array(self.cell_low)
+        high = np.array(self.cell_high)
+        t = types[cells]
+        out = low[cells].astype(np.float64).copy()
+        is_bin = t == "bin"
+        if is_bin.any():
+            a = _forward(low[cells[is_bin]], self.scale, self.minimum)
+            b = _forward(high[cells[is_bin]], self.scale, self.minimum)
+            out[is_bin] = _inverse(a + np.clip(fraction[is_bin], 0, 1) * (b - a), self.scale, self.minimum)
+        out[t == "missing"] = np.nan
+        if self.kind == "integer":
+            out = np.round(out)
+        present = ~np.isnan(out)
+        out[present] = np.clip(out[present], self.minimum, self.maximum)
+        return out
+
+    # -- (de)serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column, "kind": self.kind, "minimum": self.minimum, "maximum": self.maximum,
+            "nullable": self.nullable, "scale": self.scale, "cell_types": list(self.cell_types),
+            "cell_low": [None if np.isnan(x) else x for x in self.cell_low],
+            "cell_high": [None if np.isnan(x) else x for x in self.cell_high],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NumericLayout:
+        nan = float("nan")
+        return cls(
+            column=d["column"], kind=d["kind"], minimum=float(d["minimum"]), maximum=float(d["maximum"]),
+            nullable=bool(d["nullable"]), scale=d["scale"], cell_types=tuple(d["cell_types"]),
+            cell_low=tuple(nan if x is None else float(x) for x in d["cell_low"]),
+            cell_high=tuple(nan if x is None else float(x) for x in d["cell_high"]),
+        )
+
+
+def _forward(x: np.ndarray, scale: Scale, minimum: float) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return np.log1p(np.maximum(x - minimum, 0.0)) if scale == "log1p" else x
+
+
+def _inverse(g: np.ndarray, scale: Scale, minimum: float) -> np.ndarray:
+    g = np.asarray(g, dtype=np.float64)
+    return np.expm1(g) + minimum if scale == "log1p" else g

@@ -1,0 +1,121 @@
+"""A trained tabular model: load it from its directory and sample from it.
+
+Sampling is post-processing of the DP model: it reads nothing but the model directory,
+costs no privacy budget, and is reproducible: rows come in fixed chunks, each drawn from a
+generator derived from (seed, chunk index), so the same seed gives the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from synthgen import __version__, artifacts
+from synthgen.errors import ModelLoadError, SamplingError
+from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
+from synthgen.tabular.config import TabularTrainingConfig
+from synthgen.tabular.denoiser import MLPDenoiser
+from synthgen.tabular.diffusion.mixed import MixedDiffusion
+from synthgen.tabular.encoder import TableEncoder
+from synthgen.tabular.preprocess import TabularStatistics, category_cell_key
+
+CHUNK_ROWS = 16_384  # fixed: part of what makes a seed reproduce the same rows
+MAX_ROWS = 1_000_000_000
+
+
+class TabularModel:
+    def __init__(self, stats: TabularStatistics, denoiser: MLPDenoiser, config: TabularTrainingConfig):
+        self.stats = stats
+        self.denoiser = denoiser.eval()
+        self.config = config
+        self.encoder = TableEncoder(stats)
+        self.diffusion = MixedDiffusion(self.encoder)
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        artifacts.write_json(directory / artifacts.CONFIG, {
+            "modality": "tabular",
+            "synthgen_version": __version__,
+            "model": {"class": "MLPDenoiser", **self.denoiser.config},
+            "diffusion": {"numeric": "gaussian-cosine-eps", "categorical": "masked-absorbing",
+                          "prior": "per-class DP histograms"},
+            "training": self.config.to_dict(),
+        })
+        artifacts.save_weights(self.denoiser, directory / artifacts.WEIGHTS)
+        artifacts.write_json(directory / artifacts.PREPROCESSING, self.stats.to_dict())
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TabularModel:
+        d = Path(directory)
+        if not d.is_dir():
+            raise ModelLoadError(f"model directory not found: {d}")
+        config = artifacts.read_json(d / artifacts.CONFIG)
+        if config.get("modality") != "tabular":
+            raise ModelLoadError(f"{d} is not a tabular model")
+        try:
+            stats = TabularStatistics.from_dict(artifacts.read_json(d / artifacts.PREPROCESSING))
+            model_config = {k: v for k, v in config["model"].items() if k != "class"}
+            denoiser = MLPDenoiser(**model_config)
+            training = TabularTrainingConfig(**config["training"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelLoadError(f"{d} holds an incomplete or incompatible model: {exc}") from exc
+        artifacts.load_weights(denoiser, d / artifacts.WEIGHTS)
+        return cls(stats, denoiser, training)
+
+    # -- sampling ------------------------------------------------------------------------------
+    def label_counts(self, rows: int, class_counts: dict[Any, int] | None) -> np.ndarray:
+        """Rows per class: the DP class proportions (largest remainder), or as given."""
+        if not isinstance(rows, int | np.integer) or rows <= 0:
+            raise SamplingError(f"rows must be a positive whole number, got {rows!r}")
+        if rows > MAX_ROWS:
+            raise SamplingError(f"rows must be at most {MAX_ROWS}")
+        classes = self.stats.classes
+        if class_counts is None:
+            share = self.stats.class_proportions * rows
+            counts = np.floor(share).astype(np.int64)
+            remainder = rows - counts.sum()
+            counts[np.argsort(-(share - counts), kind="stable")[:remainder]] += 1
+            return counts
+        index = {category_cell_key(c): i for i, c in enumerate(classes)}
+        counts = np.zeros(len(classes), dtype=np.int64)
+        for label, n in class_counts.items():
+            i = index.get(category_cell_key(label))
+            if i is None:
+                known = ", ".join(str(c) for c in classes)
+                raise SamplingError(f"class {label!r} is not one of the model's classes ({known})")
+            if not isinstance(n, int | np.integer) or n < 0:
+                raise SamplingError(f"the count for class {label!r} must be a non-negative whole number")
+            counts[i] += n
+        if counts.sum() != rows:
+            raise SamplingError(f"rows ({rows}) must equal the sum of the class counts ({counts.sum()})")
+        return counts
+
+    def sample_chunks(self, rows: int, *, seed: int = 0, class_counts: dict[Any, int] | None = None,
+                      guidance_scale: float | None = None, steps: int | None = None,
+                      progress: ProgressCallback = ignore_progress) -> Iterator[pd.DataFrame]:
+        counts = self.label_counts(rows, class_counts)
+        guidance = self.config.guidance_scale if guidance_scale is None else float(guidance_scale)
+        n_steps = self.config.sample_steps if steps is None else int(steps)
+        if not guidance >= 0:
+            raise SamplingError("guidance scale must be non-negative")
+        if n_steps < 1:
+            raise SamplingError("steps must be at least 1")
+        order = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED])).permutation(rows)
+        labels = np.repeat(np.arange(len(counts)), counts)[order]
+        progress(ProgressEvent("sample", 0, rows))
+        for c, start in enumerate(range(0, rows, CHUNK_ROWS)):
+            chunk_labels = torch.as_tensor(labels[start : start + CHUNK_ROWS], dtype=torch.long)
+            state = np.random.SeedSequence([seed, c]).generate_state(2, dtype=np.uint64)
+            generator = torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
+            z, cats = self.diffusion.sample(self.denoiser, chunk_labels, steps=n_steps,
+                                            guidance_scale=guidance, generator=generator)
+            yield self.encoder.decode(chunk_labels, z, cats)
+            progress(ProgressEvent("sample", min(start + CHUNK_ROWS, rows), rows))
+
+    def sample(self, rows: int, **kwargs: Any) -> pd.DataFrame:
+        return pd.concat(list(self.sample_chunks(rows, **kwargs)), ignore_index=True)

@@ -1,0 +1,394 @@
+"""DP preprocessing: everything the model needs from the data beyond the declared schema.
+
+Two Gaussian releases, both recorded in the run's accountant:
+
+1. *Domain discovery*, only for what the schema leaves out: numeric bounds (a noisy
+   histogram over a fixed, public grid of magnitudes, whose extreme cells above a noise
+   threshold give the bounds), category lists and the class list (noisy counts of the
+   values seen, kept above a threshold that a value held by one record passes with
+   probability at most ``threshold_delta``: Gaussian partition selection).
+2. *Per-class histograms* of every synthesized column over public cells (numeric layouts,
+   category lists) plus the class counts. They give the class proportions used for
+   conditional sampling, a per-class quantile transform for numerics and the per-class
+   category frequencies that serve as the prior of the categorical diffusion.
+
+Each record falls in exactly one cell of each histogram, so the L2 sensitivity of a
+release of H histograms is sqrt(H). The two releases together spend
+``preprocessing_share * epsilon`` measured alone at the run's delta (their RDP adds up);
+the rest goes to DP-SGD, and the certificate reports the composed total.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgen.errors import InsufficientData
+from synthgen.privacy.accountant import RunAccountant, gaussian_noise_multiplier_for
+from synthgen.privacy.mechanisms import noisy_histograms, partition_threshold, project_to_simplex
+from synthgen.privacy.secure_random import NoiseSource
+from synthgen.tabular.layout import NumericLayout
+from synthgen.tabular.schema import ColumnSpec, Schema, category_key
+
+OTHER = "(other)"  # stands for values of a discovered domain that did not pass the threshold
+DISCOVERY_SHARE = 0.3  # share of the preprocessing RDP budget for domain discovery, when needed
+THRESHOLD_DELTA_SHARE = 0.25  # share of delta for partition selection, when needed
+PROB_FLOOR = 1e-5
+# public grid of magnitudes for DP bounds: half-octaves from 2^-10 to 2^40, both signs, and 0
+_GRID_EXP = np.arange(-20, 81) / 2.0
+
+
+@dataclass(frozen=True)
+class CategoricalLayout:
+    column: str
+    kind: str  # "categorical" or "boolean"
+    categories: tuple[Any, ...]  # output values; None (last) stands for null
+    has_other: bool = False
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.categories)
+
+    def index_of(self, values: np.ndarray) -> np.ndarray:
+        lookup = {category_cell_key(v): i for i, v in enumerate(self.categories)}
+        other = lookup.get(category_cell_key(OTHER)) if self.has_other else None
+        out = np.empty(len(values), dtype=np.int64)
+        for i, v in enumerate(values):
+            k = lookup.get(category_cell_key(v))
+            if k is None:
+                if other is None:
+                    raise ValueError(f"column {self.column!r}: a value has no cell")
+                k = other
+            out[i] = k
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"column": self.column, "kind": self.kind, "categories": list(self.categories), "has_other": self.has_other}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CategoricalLayout:
+        return cls(d["column"], d["kind"], tuple(d["categories"]), bool(d.get("has_other", False)))
+
+
+def category_cell_key(v: Any) -> str | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else category_key(v)
+
+
+@dataclass
+class TabularStatistics:
+    """The DP statistics of one training run (public once released; stored in the model)."""
+
+    target: str
+    classes: tuple[Any, ...]
+    class_counts: np.ndarray  # noisy counts, projected to be non-negative
+    numeric: list[NumericLayout]
+    numeric_probs: list[np.ndarray]  # per column: [n_classes, n_cells]
+    categorical: list[CategoricalLayout]
+    categorical_probs: list[np.ndarray]  # per column: [n_classes, n_cells]
+    column_order: list[str]  # synthesized columns, schema order (label included)
+    estimated: list[str] = field(default_factory=list)  # what the data determined, in words
+    cell_noise_std: float = 0.0  # noise std per histogram cell of the per-class release
+
+    @property
+    def class_proportions(self) -> np.ndarray:
+        total = self.class_counts.sum()
+        return self.class_counts / total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "classes": list(self.classes),
+            "class_counts": self.class_counts.tolist(),
+            "numeric": [layout.to_dict() for layout in self.numeric],
+            "numeric_probs": [p.tolist() for p in self.numeric_probs],
+            "categorical": [layout.to_dict() for layout in self.categorical],
+            "categorical_probs": [p.tolist() for p in self.categorical_probs],
+            "column_order": self.column_order,
+            "estimated": self.estimated,
+            "cell_noise_std": self.cell_noise_std,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TabularStatistics:
+        return cls(
+            target=d["target"],
+            classes=tuple(d["classes"]),
+            class_counts=np.asarray(d["class_counts"], dtype=np.float64),
+            numeric=[NumericLayout.from_dict(x) for x in d["numeric"]],
+            numeric_probs=[np.asarray(p, dtype=np.float64) for p in d["numeric_probs"]],
+            categorical=[CategoricalLayout.from_dict(x) for x in d["categorical"]],
+            categorical_probs=[np.asarray(p, dtype=np.float64) for p in d["categorical_probs"]],
+            column_order=list(d["column_order"]),
+            estimated=list(d.get("estimated", [])),
+            cell_noise_std=float(d.get("cell_noise_std", 0.0)),
+        )
+
+
+def estimate_statistics(
+    df: pd.DataFrame,
+    schema: Schema,
+    *,
+    epsilon: float,
+    delta: float,
+    preprocessing_share: float,
+    accountant: RunAccountant,
+    noise: NoiseSource,
+    histogram_bins: int | None = None,
+) -> TabularStatistics:
+    """Estimate the statistics from the conformed training table ``df``.
+
+    With ``epsilon = inf`` (non-private benchmarks) the statistics are exact and nothing
+    is recorded in the accountant.
+    """
+    target = schema.target
+    assert target is not None, "the schema must name a label column"
+    features = schema.features
+    private = math.isfinite(epsilon)
+    need_bounds = [c for c in features if c.is_numeric and not c.has_bounds]
+    need_categories = [c for c in features if not c.is_numeric and c.declared_categories() is None]
+    need_classes = target.declared_categories() is None
+    partitions = len(need_categories) + int(need_classes)
+    discovery = bool(need_bounds or partitions)
+
+    sigma_discovery = sigma_histograms = 0.0
+    if private:
+        if partitions:
+            accountant.threshold_delta = THRESHOLD_DELTA_SHARE * delta
+        sigma = gaussian_noise_multiplier_for(
+            epsilon=preprocessing_share * epsilon, delta=accountant.rdp_delta(delta)
+        )
+        if discovery:
+            sigma_discovery = sigma / math.sqrt(DISCOVERY_SHARE)
+            sigma_histograms = sigma / math.sqrt(1 - DISCOVERY_SHARE)
+        else:
+            sigma_histograms = sigma
+
+    estimated: list[str] = []
+    bounds: dict[str, tuple[float, float]] = {}
+    categories: dict[str, tuple[Any, ...]] = {}
+    classes: tuple[Any, ...] | None = target.declared_categories()
+    if discovery:
+        purpose = "; ".join(
+            [f"bounds of {c.name}" for c in need_bounds]
+            + [f"categories of {c.name}" for c in need_categories]
+            + ([f"classes of {target.name}"] if need_classes else [])
+        )
+        found = _discover_domains(
+            df, need_bounds, need_categories, target if need_classes else None,
+            sigma=sigma_discovery, private=private, noise=noise, accountant=accountant,
+            purpose=purpose, partitions=partitions,
+        )
+        bounds, categories, discovered_classes = found
+        estimated += [f"bounds of {c.name}" for c in need_bounds]
+        estimated += [f"categories of {c.name}" for c in need_categories]
+        if need_classes:
+            classes = discovered_classes
+            estimated.append(f"classes of {target.name}")
+    assert classes is not None
+    if len(classes) < 2:
+        raise InsufficientData(
+            f"the label {target.name!r} needs at least two classes"
+            + (" that pass the DP threshold: declare the classes in the schema" if need_classes else "")
+        )
+
+    # which rows take part: those whose label is one of the (public or DP) classes
+    label_keys = {category_cell_key(c): i for i, c in enumerate(classes)}
+    y = np.array([label_keys.get(category_cell_key(v), -1) for v in df[target.name].to_numpy()])
+    rows = y >= 0
+    y = y[rows]
+    n_classes = len(classes)
+    n_histograms = len(features) + 1
+    cell_std = sigma_histograms * math.sqrt(n_histograms) if private else 0.0
+    bins = histogram_bins or _auto_bins(len(df), n_classes, cell_std)
+
+    numeric_layouts: list[NumericLayout] = []
+    categorical_layouts: list[CategoricalLayout] = []
+    counts: list[np.ndarray] = []
+    for spec in features:
+        values = df[spec.name].to_numpy()[rows]
+        if spec.is_numeric:
+            lo, hi = bounds.get(spec.name, (spec.minimum, spec.maximum))  # type: ignore[arg-type]
+            layout = NumericLayout.build(
+                column=spec.name, kind=spec.kind, minimum=float(lo), maximum=float(hi),
+                nullable=spec.nullable, bins=bins,
+            )
+            numeric_layouts.append(layout)
+            cells, _, _ = layout.cell_of(values.astype(np.float64))
+            n_cells = layout.n_cells
+        else:
+            cat_layout = _categorical_layout(spec, categories.get(spec.name))
+            categorical_layouts.append(cat_layout)
+            cells = cat_layout.index_of(values)
+            n_cells = cat_layout.n_cells
+        table = np.zeros((n_classes, n_cells))
+        np.add.at(table, (y, cells), 1.0)
+        counts.append(table)
+    class_table = np.bincount(y, minlength=n_classes).astype(np.float64)
+
+    if private:
+        noisy, _ = noisy_histograms([*counts, class_table], noise_multiplier=sigma_histograms, noise=noise)
+        accountant.add_gaussian_release(  # recorded before anything reads the noisy counts
+            name="per-class histograms",
+            noise_multiplier=sigma_histograms,
+            purpose=(
+                f"class proportions of {target.name}; per-class histograms of "
+                f"{len(features)} columns (quantile transform of numerics, prior of the "
+                "categorical diffusion)"
+            ),
+        )
+        counts, class_table = noisy[:-1], noisy[-1]
+    class_counts = np.maximum(class_table, 0.0)
+    if class_counts.sum() <= 0:
+        raise InsufficientData("no class has a positive noisy count: the budget is too small for this table")
+    probs = [_class_conditional(table, class_counts, cell_std) for table in counts]
+    numeric_ids = [i for i, c in enumerate(features) if c.is_numeric]
+    categorical_ids = [i for i, c in enumerate(features) if not c.is_numeric]
+    return TabularStatistics(
+        target=target.name,
+        classes=tuple(classes),
+        class_counts=class_counts,
+        numeric=numeric_layouts,
+        numeric_probs=[probs[i] for i in numeric_ids],
+        categorical=categorical_layouts,
+        categorical_probs=[probs[i] for i in categorical_ids],
+        column_order=[c.name for c in schema.synthesized],
+        estimated=estimated,
+        cell_noise_std=cell_std,
+    )
+
+
+def _auto_bins(n_records: int, n_classes: int, cell_std: float) -> int:
+    """Bins per numeric column: enough that a bin's expected count stays well above the
+    noise (8 standard deviations), between 4 and 64. Uses only N, the class count and the
+    noise level, all public."""
+    if cell_std == 0:
+        return 64
+    per_class = n_records / n_classes
+    return int(np.clip(round(per_class / (8 * cell_std)), 4, 64))
+
+
+def _class_conditional(table: np.ndarray, class_counts: np.ndarray, cell_std: float) -> np.ndarray:
+    """Per-class distributions from a noisy [classes, cells] table.
+
+    Each row is projected onto the simplex scaled to its noisy class count, then shrunk
+    towards the all-classes distribution in proportion to how much of it is noise: a class
+    with a few dozen records gets mostly the pooled estimate. Post-processing only.
+    """
+    n_classes, n_cells = table.shape
+    projected = np.stack([project_to_simplex(table[c], class_counts[c]) for c in range(n_classes)])
+    pooled = projected.sum(0)
+    pooled = pooled / pooled.sum() if pooled.sum() > 0 else np.full(n_cells, 1.0 / n_cells)
+    out = np.empty_like(projected)
+    for c in range(n_classes):
+        total = projected[c].sum()
+        noise_mass = cell_std * math.sqrt(n_cells)
+        weight = noise_mass / (noise_mass + total) if total > 0 else 1.0
+        own = projected[c] / total if total > 0 else pooled
+        out[c] = (1 - weight) * own + weight * pooled
+    out = np.maximum(out, PROB_FLOOR)
+    return out / out.sum(1, keepdims=True)
+
+
+def _categorical_layout(spec: ColumnSpec, discovered: tuple[Any, ...] | None) -> CategoricalLayout:
+    declared = spec.declared_categories()
+    cats: tuple[Any, ...] = declared if declared is not None else (*(discovered or ()), OTHER)
+    if spec.nullable:
+        cats = (*cats, None)
+    return CategoricalLayout(spec.name, spec.kind, cats, has_other=declared is None)
+
+
+def _discover_domains(
+    df: pd.DataFrame,
+    need_bounds: list[ColumnSpec],
+    need_categories: list[ColumnSpec],
+    label: ColumnSpec | None,
+    *,
+    sigma: float,
+    private: bool,
+    noise: NoiseSource,
+    accountant: RunAccountant,
+    purpose: str,
+    partitions: int,
+) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[Any, ...]], tuple[Any, ...]]:
+    grid = np.concatenate([-(2.0 ** _GRID_EXP[::-1]), [0.0], 2.0 ** _GRID_EXP])  # bucket centres' order
+    histograms: list[np.ndarray] = []
+    for spec in need_bounds:
+        histograms.append(np.bincount(_grid_bucket(df[spec.name].to_numpy(np.float64)), minlength=grid.size).astype(float))
+    value_lists: list[list[str]] = []
+    value_objects: list[dict[str, Any]] = []
+    for spec in [*need_categories, *([label] if label is not None else [])]:
+        column = df[spec.name]
+        keys: dict[str, Any] = {}
+        for v in column.dropna().tolist():
+            keys.setdefault(category_key(v), v)
+        ordered = sorted(keys)
+        key_index = {k: i for i, k in enumerate(ordered)}
+        counts = np.zeros(len(ordered))
+        for v in column.dropna().tolist():
+            counts[key_index[category_key(v)]] += 1
+        histograms.append(counts)
+        value_lists.append(ordered)
+        value_objects.append(keys)
+    std = 0.0
+    if private:
+        histograms, std = noisy_histograms(histograms, noise_multiplier=sigma, noise=noise)
+        accountant.add_gaussian_release(name="domain discovery", noise_multiplier=sigma, purpose=purpose)
+
+    bounds: dict[str, tuple[float, float]] = {}
+    for spec, hist in zip(need_bounds, histograms[: len(need_bounds)], strict=True):
+        kept = np.flatnonzero(hist > 3 * std) if private else np.flatnonzero(hist > 0)
+        if kept.size == 0:
+            raise InsufficientData(
+                f"cannot estimate the bounds of {spec.name!r} under this budget: declare min and max in the schema"
+            )
+        lo, hi = _bucket_edges(kept[0])[0], _bucket_edges(kept[-1])[1]
+        if spec.kind == "integer":
+            lo, hi = math.floor(lo), math.ceil(hi)
+        if hi <= lo:
+            hi = lo + 1
+        bounds[spec.name] = (lo, hi)
+
+    threshold = (
+        partition_threshold(std=std, delta=accountant.threshold_delta, max_new_partitions=partitions)
+        if private else 0.5
+    )
+    categories: dict[str, tuple[Any, ...]] = {}
+    classes: tuple[Any, ...] = ()
+    found = []
+    for ordered, objects, hist in zip(value_lists, value_objects, histograms[len(need_bounds):], strict=True):
+        found.append(tuple(objects[k] for k, c in zip(ordered, hist, strict=True) if c > threshold))
+    for spec, cats in zip(need_categories, found, strict=False):
+        categories[spec.name] = cats
+    if label is not None:
+        classes = found[-1]
+    return bounds, categories, classes
+
+
+def _grid_bucket(values: np.ndarray) -> np.ndarray:
+    """Index of each non-null value in the public magnitude grid (nulls are dropped)."""
+    v = values[~np.isnan(values)]
+    n_side = _GRID_EXP.size
+    mag = np.abs(v)
+    with np.errstate(divide="ignore"):
+        e = np.floor(np.log2(np.where(mag > 0, mag, 1.0)) * 2) / 2
+    pos = np.clip(np.searchsorted(_GRID_EXP, e, side="right") - 1, 0, n_side - 1)
+    zero = mag < 2.0 ** _GRID_EXP[0]
+    idx = np.where(v > 0, n_side + 1 + pos, n_side - 1 - pos)
+    return np.where(zero, n_side, idx).astype(np.int64)
+
+
+def _bucket_edges(index: int) -> tuple[float, float]:
+    """Value range of a grid bucket: [2^e, 2^(e+1/2)) for positives, mirrored for
+    negatives, and a small interval around zero."""
+    n_side = _GRID_EXP.size
+    if index == n_side:
+        return (0.0, 0.0)
+    if index > n_side:
+        e = _GRID_EXP[index - n_side - 1]
+        return (float(2.0**e), float(2.0 ** (e + 0.5)))
+    e = _GRID_EXP[n_side - 1 - index]
+    return (float(-(2.0 ** (e + 0.5))), float(-(2.0**e)))

@@ -1,0 +1,301 @@
+"""The training loop: DP-SGD (or plain SGD for epsilon = inf) with EMA and checkpoints.
+
+Privacy-relevant choices, in one place:
+- The noise multiplier is calibrated for the steps that will run, composed with the
+  preprocessing releases already in the accountant, so the final epsilon is the target.
+- Poisson batches and gradient noise come from ``NoiseSource`` (OS entropy), never from
+  the seed; the seed drives only the diffusion draws and label dropout.
+- Ghost clipping over a ``[B, K, ...]`` layout: B per-example gradients, each clipped.
+- An empty Poisson batch is a real step: zero gradient plus noise, and it is accounted.
+- The accountant's state is written to the private directory after every step, so the
+  spend of a failed or killed run is known.
+- The training loss is a statistic of real data without noise: it goes to the private
+  training log (and a tracker the user asked for), never into progress events.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from synthgen.artifacts import ACCOUNTANT, CHECKPOINT_DIR, TRAINING_LOG, write_json
+from synthgen.errors import SynthgenError, TrainingCancelled
+from synthgen.privacy.accountant import RunAccountant, calibrate_noise_multiplier
+from synthgen.privacy.dp_sgd import make_private
+from synthgen.privacy.secure_random import NoiseSource
+from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck
+from synthgen.tabular.config import TabularTrainingConfig
+from synthgen.tabular.diffusion.mixed import MixedDiffusion
+from synthgen.tabular.encoder import EncodedTable
+
+
+@dataclass
+class TrainingOutcome:
+    ema: nn.Module
+    noise_multiplier: float | None
+    sample_rate: float | None
+    steps: int
+
+
+def learning_rate(step: int, total: int, base: float) -> float:
+    """Linear warm-up over the first 5% of steps, then cosine decay to 10% of ``base``."""
+    warmup = max(1, total // 20)
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+class EMA:
+    def __init__(self, model: nn.Module, decay: float):
+        self.model = copy.deepcopy(model).eval()
+        self.decay = decay
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        # short runs: the average starts with few terms (decay ramps up, as in Polyak averaging)
+        d = min(self.decay, (1 + step) / (10 + step))
+        for e, p in zip(self.model.parameters(), model.parameters(), strict=True):
+            e.mul_(d).add_(p.detach(), alpha=1 - d)
+
+
+class TrainingLog:
+    """JSONL in the private directory, plus an optional experiment tracker."""
+
+    def __init__(self, private_dir: Path, tracker: str | None, config: dict[str, Any]):
+        self.path = private_dir / TRAINING_LOG
+        self.tracker = tracker
+        self._run: Any = None
+        if tracker == "wandb":
+            try:
+                import wandb  # type: ignore[import-not-found]
+            except ImportError as exc:
+                raise SynthgenError("--tracker wandb: the wandb package is not installed") from exc
+            self._run = wandb.init(project="synthgen", config=config)
+        elif tracker == "mlflow":
+            try:
+                import mlflow  # type: ignore[import-not-found]
+            except ImportError as exc:
+                raise SynthgenError("--tracker mlflow: the mlflow package is not installed") from exc
+            self._run = mlflow.start_run()
+            mlflow.log_params({k: v for k, v in config.items() if v is not None})
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        metrics = {k: v for k, v in record.items() if k != "step"}
+        if self.tracker == "wandb":
+            self._run.log(metrics, step=record["step"])
+        elif self.tracker == "mlflow":
+            import mlflow  # type: ignore[import-not-found]
+
+            mlflow.log_metrics(metrics, step=record["step"])
+
+    def close(self) -> None:
+        if self.tracker == "wandb" and self._run is not None:
+            self._run.finish()
+        elif self.tracker == "mlflow" and self._run is not None:
+            import mlflow  # type: ignore[import-not-found]
+
+            mlflow.end_run()
+
+
+def train(
+    data: EncodedTable,
+    diffusion: MixedDiffusion,
+    model: nn.Module,
+    *,
+    config: TabularTrainingConfig,
+    epsilon: float,
+    delta: float,
+    accountant: RunAccountant,
+    seed: int,
+    private_dir: Path,
+    progress: ProgressCallback,
+    should_stop: StopCheck | None,
+    resume: bool = False,
+) -> TrainingOutcome:
+    assert config.steps is not None and config.batch_size is not None
+    total_steps = config.steps
+    private = math.isfinite(epsilon)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    ema = EMA(model, config.ema_decay)
+    checkpoint = Checkpoint(private_dir / CHECKPOINT_DIR)
+    done = 0
+    sigma: float | None = None
+    sample_rate = min(1.0, config.batch_size / len(data)) if private else None
+    if resume and checkpoint.exists():
+        done, sigma = checkpoint.load(model, ema.model, optimizer, accountant, generator)
+    elif private:
+        sigma = calibrate_noise_multiplier(
+            target_epsilon=epsilon, delta=accountant.rdp_delta(delta), sample_rate=sample_rate,  # type: ignore[arg-type]
+            steps=total_steps, prior_history=accountant.history,
+        )
+    log = TrainingLog(private_dir, config.tracker, config.to_dict())
+
+    def after_step(step: int, loss: float) -> None:
+        ema.update(model, step)
+        eps_spent = accountant.epsilon(delta) if private else math.inf
+        write_json(private_dir / ACCOUNTANT, accountant.state_dict())
+        lr = optimizer.param_groups[0]["lr"]
+        log.write({"step": step, "loss": loss, "epsilon": eps_spent if private else None, "lr": lr, "time": time.time()})
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, total_steps, config.learning_rate)
+        if step % config.checkpoint_every == 0 or step == total_steps:
+            checkpoint.save(step, sigma, model, ema.model, optimizer, accountant, generator)
+        progress(ProgressEvent("train", step, total_steps, eps_spent if private else 0.0))
+        if should_stop is not None and step < total_steps and should_stop():
+            raise TrainingCancelled(
+                f"training cancelled after {step} of {total_steps} steps",
+                epsilon_spent=eps_spent if private else math.inf,
+            )
+
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(done, total_steps, config.learning_rate)
+    progress(ProgressEvent("train", done, total_steps, accountant.epsilon(delta) if private else 0.0))
+    try:
+        if private:
+            assert sigma is not None and sample_rate is not None
+            _private_loop(data, diffusion, model, optimizer, config=config, sigma=sigma,
+                          accountant=accountant, start=done, total=total_steps,
+                          generator=generator, after_step=after_step)
+        else:
+            _plain_loop(data, diffusion, model, optimizer, config=config, start=done,
+                        total=total_steps, generator=generator, after_step=after_step)
+    finally:
+        log.close()
+    return TrainingOutcome(ema=ema.model, noise_multiplier=sigma, sample_rate=sample_rate, steps=total_steps)
+
+
+def _private_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Module,
+                  optimizer: torch.optim.Optimizer, *, config: TabularTrainingConfig, sigma: float,
+                  accountant: RunAccountant, start: int, total: int, generator: torch.Generator,
+                  after_step: Callable[[int, float], None]) -> None:
+    from opacus.utils.batch_memory_manager import BatchMemoryManager
+
+    assert config.batch_size is not None
+    pt = make_private(
+        model, optimizer, data, noise_multiplier=sigma, max_grad_norm=config.max_grad_norm,
+        expected_batch_size=config.batch_size, steps=total - start, accountant=accountant,
+        noise=NoiseSource(secure=config.secure_rng), grad_sample_mode="ghost",
+    )
+    step, loss_sum, count = start, 0.0, 0
+    with BatchMemoryManager(data_loader=pt.loader, max_physical_batch_size=config.max_physical_batch_size,
+                            optimizer=pt.optimizer) as loader:
+        for batch in loader:
+            b = int(batch["labels"].shape[0])
+            if b == 0:
+                pt.empty_backward()
+            else:
+                losses = diffusion.per_example_loss(
+                    pt.module, batch, multiplicity=config.noise_multiplicity,
+                    label_dropout=config.label_dropout, generator=generator,
+                )
+                loss_sum += float(losses.detach().sum())
+                count += b
+                pt.loss_backward(losses)
+            if pt.step():
+                step += 1
+                after_step(step, loss_sum / max(count, 1))
+                loss_sum, count = 0.0, 0
+
+
+def _plain_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Module,
+                optimizer: torch.optim.Optimizer, *, config: TabularTrainingConfig, start: int,
+                total: int, generator: torch.Generator,
+                after_step: Callable[[int, float], None]) -> None:
+    """Non-private training (epsilon = inf, benchmarks only): shuffled fixed-size batches."""
+    assert config.batch_size is not None
+    n = len(data)
+    order = torch.randperm(n, generator=generator)
+    position = 0
+    for step in range(start + 1, total + 1):
+        if position + config.batch_size > n:
+            order, position = torch.randperm(n, generator=generator), 0
+        batch = data.__getitems__(order[position : position + config.batch_size].tolist())
+        position += config.batch_size
+        losses = diffusion.per_example_loss(
+            model, batch, multiplicity=config.noise_multiplicity,
+            label_dropout=config.label_dropout, generator=generator,
+        )
+        optimizer.zero_grad()
+        losses.mean().backward()
+        optimizer.step()
+        after_step(step, float(losses.detach().mean()))
+
+
+class Checkpoint:
+    """A resumable training state without pickle: tensors in safetensors, the rest in JSON."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def exists(self) -> bool:
+        return (self.directory / "state.json").exists()
+
+    def save(self, step: int, sigma: float | None, model: nn.Module, ema: nn.Module,
+             optimizer: torch.optim.Optimizer, accountant: RunAccountant,
+             generator: torch.Generator) -> None:
+        from safetensors.torch import save_file
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tensors = {f"model.{k}": v.detach().clone() for k, v in _plain_state(model).items()}
+        tensors |= {f"ema.{k}": v.detach().clone() for k, v in ema.state_dict().items()}
+        opt_state = optimizer.state_dict()
+        scalars: dict[str, dict[str, Any]] = {}
+        for idx, entries in opt_state["state"].items():
+            for key, value in entries.items():
+                if torch.is_tensor(value):
+                    tensors[f"opt.{idx}.{key}"] = value.detach().clone().contiguous()
+                else:
+                    scalars.setdefault(str(idx), {})[key] = value
+        tensors["generator"] = generator.get_state()
+        tmp = self.directory / "weights.safetensors.tmp"
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+        tmp.replace(self.directory / "weights.safetensors")
+        write_json(self.directory / "state.json", {
+            "step": step,
+            "noise_multiplier": sigma,
+            "accountant": accountant.state_dict(),
+            "param_groups": opt_state["param_groups"],
+            "optimizer_scalars": scalars,
+        })
+
+    def load(self, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer,
+             accountant: RunAccountant, generator: torch.Generator) -> tuple[int, float | None]:
+        from safetensors.torch import load_file
+
+        state = json.loads((self.directory / "state.json").read_text())
+        tensors = load_file(str(self.directory / "weights.safetensors"))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+        opt_state: dict[str, Any] = {"state": {}, "param_groups": state["param_groups"]}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, idx, name = key.split(".", 2)
+                opt_state["state"].setdefault(int(idx), {})[name] = value
+        for idx, entries in state["optimizer_scalars"].items():
+            opt_state["state"].setdefault(int(idx), {}).update(entries)
+        optimizer.load_state_dict(opt_state)
+        generator.set_state(tensors["generator"])
+        restored = RunAccountant.from_state_dict(state["accountant"])
+        accountant.releases, accountant.sgd_history = restored.releases, restored.sgd_history
+        accountant.threshold_delta = restored.threshold_delta
+        return int(state["step"]), state["noise_multiplier"]
+
+
+def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    inner = getattr(model, "_module", model)
+    return inner.state_dict()

@@ -1,0 +1,141 @@
+"""Training end to end on real tables: certificate, artifacts, learning, reproducible sampling."""
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthgen.privacy.accountant import RunAccountant
+from synthgen.tabular.model import CHUNK_ROWS, TabularModel
+from synthgen.tabular.sample import sample_tabular
+from synthgen.tabular.schema import Schema
+from synthgen.tabular.train import train_tabular
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+
+@pytest.fixture(scope="module")
+def heart_model(tmp_path_factory, shared_data: Path):
+    from tests.tabular.conftest import HEART_SCHEMA
+
+    tmp = tmp_path_factory.mktemp("heart")
+    df = pd.read_csv(shared_data / "tabular" / "heart_disease_cleveland.csv", na_values=["?"])
+    df["disease"] = (df["num"] > 0).map({False: "no", True: "yes"})
+    (tmp / "heart.csv").write_text(df.to_csv(index=False))
+    (tmp / "heart.yaml").write_text(HEART_SCHEMA)
+    result = train_tabular(tmp / "heart.csv", schema=tmp / "heart.yaml", epsilon=3.0, out=tmp / "model",
+                           max_steps=40, seed=1)
+    return result
+
+
+def test_certificate_reports_what_ran(heart_model) -> None:
+    cert = json.loads((heart_model.model_dir / "certificate.json").read_text())
+    for key in ("epsilon", "delta", "unit", "noise_multiplier", "sample_rate", "steps", "max_grad_norm",
+                "noise_multiplicity", "accountant", "preprocessing_epsilon", "secure_rng", "private"):
+        assert key in cert
+    assert cert["private"] is True and cert["secure_rng"] is True
+    assert cert["steps"] == 40 and cert["noise_multiplicity"] == 4 and cert["accountant"] == "rdp"
+    assert 2.9 < cert["epsilon"] <= 3.0
+    assert cert["delta"] == pytest.approx(min(1e-5, 1 / (10 * 242)))
+    # the certificate's epsilon is the accountant's, recomputed from the stored history
+    history = RunAccountant.from_state_dict(json.loads((heart_model.model_dir / "accountant.json").read_text()))
+    assert history.epsilon(cert["delta"]) == pytest.approx(cert["epsilon"])
+    assert history.sgd_steps == 40
+    assert 0 < cert["preprocessing_epsilon"] < cert["epsilon"]
+
+
+def test_model_directory_holds_no_data_and_no_pickle(heart_model) -> None:
+    files = {p.name for p in heart_model.model_dir.iterdir()}
+    assert files == {"certificate.json", "config.json", "model.safetensors", "schema.json",
+                     "preprocessing.json", "accountant.json", "run.json"}
+    run = json.loads((heart_model.model_dir / "run.json").read_text())
+    assert Path(run["private_dir"]) == heart_model.private_dir.resolve()
+    assert run["n_train"] == 242 and run["n_holdout"] == 61
+    assert {p.name for p in heart_model.private_dir.iterdir()} >= {"train.parquet", "holdout.parquet", "training_log.jsonl"}
+    log = [json.loads(line) for line in (heart_model.private_dir / "training_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 41))
+    assert all(np.isfinite(r["loss"]) for r in log) and log[-1]["epsilon"] <= 3.0
+
+
+def test_samples_respect_the_schema(heart_model) -> None:
+    schema = Schema.load(heart_model.model_dir / "schema.json")
+    model = TabularModel.load(heart_model.model_dir)
+    df = model.sample(3000, seed=3)
+    assert list(df.columns) == [c.name for c in schema.synthesized]
+    for spec in schema.synthesized:
+        col = df[spec.name]
+        if spec.is_numeric:
+            values = pd.to_numeric(col).dropna()
+            assert values.min() >= spec.minimum and values.max() <= spec.maximum
+            if spec.kind == "integer":
+                assert pd.api.types.is_integer_dtype(col.dtype)
+        else:
+            assert set(col.dropna()) <= set(spec.categories)
+        if not spec.nullable:
+            assert col.notna().all()
+    assert df["ca"].isna().any()  # nullable columns get nulls (about 1% in the source)
+
+
+def test_same_seed_same_rows_and_class_counts(heart_model, tmp_path: Path) -> None:
+    a = sample_tabular(heart_model.model_dir, rows=500, out=tmp_path / "a.csv", seed=7)
+    b = sample_tabular(heart_model.model_dir, rows=500, out=tmp_path / "b.parquet", seed=7)
+    c = sample_tabular(heart_model.model_dir, rows=500, out=tmp_path / "c.csv", seed=8)
+    assert a.read_text() == pd.read_parquet(b).to_csv(index=False)
+    assert a.read_text() != c.read_text()
+    model = TabularModel.load(heart_model.model_dir)
+    df = model.sample(250, seed=1, class_counts={"yes": 250})
+    assert (df["disease"] == "yes").all()
+    # by default the classes follow the DP class proportions (largest remainder)
+    default = model.sample(1000, seed=1)["disease"].value_counts()
+    expected = model.stats.class_proportions * 1000
+    assert abs(default["no"] - expected[0]) < 1 and abs(default["yes"] - expected[1]) < 1
+
+
+def test_sampling_streams_in_chunks(heart_model) -> None:
+    model = TabularModel.load(heart_model.model_dir)
+    sizes = [len(chunk) for chunk in model.sample_chunks(CHUNK_ROWS * 2 + 5, seed=0, steps=2)]
+    assert sizes == [CHUNK_ROWS, CHUNK_ROWS, 5]
+
+
+def test_dp_training_learns_the_label_association(heart_model) -> None:
+    """Train on synthetic, test on the real holdout: far above chance (an independent-columns
+    synthetic set would give 0.5)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    holdout = pd.read_parquet(heart_model.private_dir / "holdout.parquet").dropna()
+    synthetic = TabularModel.load(heart_model.model_dir).sample(2000, seed=0).dropna()
+    features = ["age", "thalach", "oldpeak", "cp", "exang", "ca"]
+    x = lambda d: pd.get_dummies(d[features].astype(float), columns=["cp", "ca"]).reindex(  # noqa: E731
+        columns=pd.get_dummies(holdout[features].astype(float), columns=["cp", "ca"]).columns, fill_value=0)
+    clf = LogisticRegression(max_iter=2000).fit(x(synthetic), synthetic["disease"] == "yes")
+    auc = roc_auc_score(holdout["disease"] == "yes", clf.predict_proba(x(holdout))[:, 1])
+    assert auc > 0.75
+
+
+@pytest.mark.slow
+def test_dp_sgd_learns_dependencies_the_prior_lacks(shared_data: Path, tmp_path: Path) -> None:
+    """The prior samples columns independently within a class; DP-SGD must learn that, among
+    patients without a stroke, married people are older."""
+    from benchmarks.tabular_benchmark import load
+
+    df, schema = load("stroke", shared_data / "tabular")
+
+    def age_gap(model_dir: Path) -> float:
+        s = TabularModel.load(model_dir).sample(4000, seed=0, class_counts={0: 4000})
+        return float(s.loc[s.ever_married == "Yes", "age"].mean() - s.loc[s.ever_married == "No", "age"].mean())
+
+    real = df[df.stroke == 0]
+    real_gap = real.loc[real.ever_married == "Yes", "age"].mean() - real.loc[real.ever_married == "No", "age"].mean()
+    untrained = train_tabular(df, schema=schema, epsilon=8.0, out=tmp_path / "m0", max_steps=1,
+                              overrides={"secure_rng": False})
+    trained = train_tabular(df, schema=schema, epsilon=8.0, out=tmp_path / "m1", max_steps=150,
+                            overrides={"secure_rng": False})
+    assert real_gap > 20
+    assert abs(age_gap(untrained.model_dir)) < 5
+    assert age_gap(trained.model_dir) > 10
+    assert math.isclose(json.loads((trained.model_dir / "certificate.json").read_text())["epsilon"], 8.0, rel_tol=0.01)
