@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from synthgen.errors import InputFileError, ModelLoadError
 
@@ -38,7 +38,7 @@ def model_modality(model_dir: str | Path) -> Modality:
         raise ModelLoadError(f"{config_path} is damaged: {exc}") from exc
     if modality not in ("tabular", "image"):
         raise ModelLoadError(f"{config_path}: unknown modality {modality!r}")
-    return modality  # type: ignore[no-any-return]
+    return cast(Modality, modality)
 
 
 def train(source: str | Path, *, modality: Modality | None = None, **kwargs: Any) -> Any:

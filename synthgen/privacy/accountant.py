@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from synthgen.errors import PrivacyParameterError
@@ -183,7 +183,7 @@ class RunAccountant:
         else:
             self.sgd_history.append((float(noise_multiplier), float(sample_rate), 1))
 
-    def get_optimizer_hook_fn(self, sample_rate: float):
+    def get_optimizer_hook_fn(self, sample_rate: float) -> Callable[[Any], None]:
         def hook(optimizer: Any) -> None:
             self.step(
                 noise_multiplier=optimizer.noise_multiplier,

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from synthgen.errors import PrivacyParameterError
 from synthgen.privacy.accountant import RunAccountant
@@ -73,14 +73,14 @@ class _IndexBatch:
 
 
 def poisson_loader(
-    dataset: Dataset, *, sample_rate: float, steps: int, noise: NoiseSource
+    dataset: Any, *, sample_rate: float, steps: int, noise: NoiseSource
 ) -> DataLoader:
     """A loader of Poisson batches. ``dataset`` must implement ``__getitems__(indices)``
     returning the batch (empty index lists included)."""
     if not hasattr(dataset, "__getitems__"):
         raise TypeError("poisson_loader needs a dataset with __getitems__")
     sampler = PoissonBatchSampler(
-        num_samples=len(dataset),  # type: ignore[arg-type]
+        num_samples=len(dataset),
         sample_rate=sample_rate,
         steps=steps,
         noise=noise,
@@ -142,7 +142,7 @@ class PrivateTraining:
 def make_private(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    dataset: Dataset,
+    dataset: Any,
     *,
     noise_multiplier: float,
     max_grad_norm: float,
@@ -159,7 +159,7 @@ def make_private(
 
     # Opacus' hooks warn that module outputs (not inputs) need gradients: expected here
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
-    n = len(dataset)  # type: ignore[arg-type]
+    n = len(dataset)
     if not (noise_multiplier > 0 and math.isfinite(noise_multiplier)):
         raise PrivacyParameterError(f"noise multiplier must be positive, got {noise_multiplier}")
     if not max_grad_norm > 0:
@@ -214,4 +214,4 @@ def fold_noise_multiplicity(module: nn.Module, *, batch_size: int, multiplicity:
                 f"expected {batch_size * multiplicity} per-sample gradients, got "
                 f"{grad_sample.shape[0]}"
             )
-        p.grad_sample = grad_sample.view(batch_size, multiplicity, *grad_sample.shape[1:]).mean(1)
+        p.grad_sample = grad_sample.view(batch_size, multiplicity, *grad_sample.shape[1:]).mean(1)  # type: ignore[attr-defined]

@@ -41,7 +41,9 @@ def secure_standard_normal(n: int) -> np.ndarray:
 
 def secure_gaussian_noise(n: int, std: float) -> np.ndarray:
     """Noise of standard deviation ``std``: (z1 + z2 + z3 + z4) / 2 has unit variance."""
-    total = sum(secure_standard_normal(n) for _ in range(4))
+    total = np.zeros(n)
+    for _ in range(4):
+        total += secure_standard_normal(n)
     return std * total / 2.0
 
 

@@ -95,7 +95,7 @@ def conform_column(
             problems.append(_describe(inf, "are infinite", spec.name))
         if check_bounds and spec.has_bounds:
             lo, hi = spec.minimum, spec.maximum
-            out_of = ok & np.isfinite(values) & ((values < lo) | (values > hi))  # type: ignore[operator]
+            out_of = ok & np.isfinite(values) & ((values < lo) | (values > hi))
             if out_of.any():
                 problems.append(
                     _describe(out_of, f"are outside the declared bounds [{lo:g}, {hi:g}]", spec.name)

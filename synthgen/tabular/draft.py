@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from synthgen.tabular.schema import ColumnSpec, Schema, category_key
+from synthgen.tabular.schema import ColumnKind, ColumnSpec, Schema, category_key
 
 MAX_CATEGORIES = 100  # more distinct values than this: continuous/integer or identifier
 SMALL_INTEGER_CODES = 10  # whole numbers with at most this many values read as codes
@@ -60,7 +60,7 @@ def _draft_column(name: str, raw: pd.Series) -> ColumnSpec:
         if integral and n_values <= SMALL_INTEGER_CODES:
             cats = sorted({_as_number(v) for v in values})
             return ColumnSpec(name=name, kind="categorical", categories=tuple(cats), nullable=nullable)
-        kind = "integer" if integral else "continuous"
+        kind: ColumnKind = "integer" if integral else "continuous"
         lo, hi = float(values.min()), float(values.max())
         if lo == hi:
             hi = lo + 1
@@ -70,8 +70,8 @@ def _draft_column(name: str, raw: pd.Series) -> ColumnSpec:
         return ColumnSpec(name=name, kind="boolean", nullable=nullable)
     if distinct > MAX_CATEGORIES:
         return ColumnSpec(name=name, role="identifier")
-    cats = sorted({str(v).strip() for v in non_null})
-    return ColumnSpec(name=name, kind="categorical", categories=tuple(cats), nullable=nullable)
+    labels = sorted({str(v).strip() for v in non_null})
+    return ColumnSpec(name=name, kind="categorical", categories=tuple(labels), nullable=nullable)
 
 
 def _as_number(v: float) -> int | float:

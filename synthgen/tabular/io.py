@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -90,7 +91,7 @@ class TableWriter:
         self.format = table_format(self.path)
         self._ctx = atomic_path(self.path)
         self._tmp: Path | None = None
-        self._parquet_writer = None
+        self._parquet_writer: Any = None
         self._wrote_header = False
 
     def __enter__(self) -> TableWriter:

@@ -211,7 +211,9 @@ def estimate_statistics(
     for spec in features:
         values = df[spec.name].to_numpy()[rows]
         if spec.is_numeric:
-            lo, hi = bounds.get(spec.name, (spec.minimum, spec.maximum))  # type: ignore[arg-type]
+            declared: tuple[float | None, float | None] = (spec.minimum, spec.maximum)
+            lo, hi = bounds.get(spec.name, declared)
+            assert lo is not None and hi is not None
             layout = NumericLayout.build(
                 column=spec.name, kind=spec.kind, minimum=float(lo), maximum=float(hi),
                 nullable=spec.nullable, bins=bins,

@@ -79,13 +79,13 @@ class TrainingLog:
         self._run: Any = None
         if tracker == "wandb":
             try:
-                import wandb  # type: ignore[import-not-found]
+                import wandb
             except ImportError as exc:
                 raise SynthgenError("--tracker wandb: the wandb package is not installed") from exc
             self._run = wandb.init(project="synthgen", config=config)
         elif tracker == "mlflow":
             try:
-                import mlflow  # type: ignore[import-not-found]
+                import mlflow
             except ImportError as exc:
                 raise SynthgenError("--tracker mlflow: the mlflow package is not installed") from exc
             self._run = mlflow.start_run()
@@ -98,7 +98,7 @@ class TrainingLog:
         if self.tracker == "wandb":
             self._run.log(metrics, step=record["step"])
         elif self.tracker == "mlflow":
-            import mlflow  # type: ignore[import-not-found]
+            import mlflow
 
             mlflow.log_metrics(metrics, step=record["step"])
 
@@ -106,7 +106,7 @@ class TrainingLog:
         if self.tracker == "wandb" and self._run is not None:
             self._run.finish()
         elif self.tracker == "mlflow" and self._run is not None:
-            import mlflow  # type: ignore[import-not-found]
+            import mlflow
 
             mlflow.end_run()
 
@@ -138,9 +138,9 @@ def train(
     sample_rate = min(1.0, config.batch_size / len(data)) if private else None
     if resume and checkpoint.exists():
         done, sigma = checkpoint.load(model, ema.model, optimizer, accountant, generator)
-    elif private:
+    elif sample_rate is not None:
         sigma = calibrate_noise_multiplier(
-            target_epsilon=epsilon, delta=accountant.rdp_delta(delta), sample_rate=sample_rate,  # type: ignore[arg-type]
+            target_epsilon=epsilon, delta=accountant.rdp_delta(delta), sample_rate=sample_rate,
             steps=total_steps, prior_history=accountant.history,
         )
     log = TrainingLog(private_dir, config.tracker, config.to_dict())

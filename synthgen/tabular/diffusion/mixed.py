@@ -10,6 +10,7 @@ DP-SGD only has to learn the dependencies between columns.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -121,5 +122,5 @@ class MixedDiffusion:
 
 
 def model_null_label(model: nn.Module) -> int:
-    inner = getattr(model, "_module", model)  # Opacus wraps the model
+    inner: Any = getattr(model, "_module", model)  # Opacus wraps the model
     return int(inner.null_label)

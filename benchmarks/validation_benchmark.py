@@ -1,0 +1,67 @@
+"""Benchmark: validate an Adult-sized synthetic release (24,000 x 15) end to end.
+
+Builds a model directory by hand in a temporary folder: the reviewed Adult schema, a
+private run directory holding 24,000 training and 8,000 holdout rows of adult_train, and
+a "synthetic" table of 24,000 rows drawn (with replacement) from adult_test. Then times
+``reports.validate_release``: Great Expectations (import included), every metric, the
+plots and the HTML/PDF/JSON report. The target is under 60 s on a 2-core machine.
+
+    OMP_NUM_THREADS=1 python benchmarks/validation_benchmark.py
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BUDGET_SECONDS = 60.0
+N_TRAIN, N_HOLDOUT, N_SYNTHETIC = 24_000, 8_000, 24_000
+
+
+def main() -> int:
+    from tests.evaluate.builders import adult_schema, adult_table, to_csv_like_sampler, write_model
+
+    with tempfile.TemporaryDirectory(prefix="synthgen-bench-") as tmp:
+        root = Path(tmp)
+        t = time.perf_counter()
+        schema = adult_schema()
+        table = adult_table("train").sample(n=N_TRAIN + N_HOLDOUT, random_state=0).reset_index(drop=True)
+        synthetic = adult_table("test").sample(n=N_SYNTHETIC, replace=True, random_state=0)
+        model = write_model(root, schema, table.iloc[:N_TRAIN], table.iloc[N_TRAIN:])
+        synthetic_csv = to_csv_like_sampler(synthetic.reset_index(drop=True), schema, root / "synthetic.csv")
+        print(f"setup (not timed): {time.perf_counter() - t:.1f} s; train {N_TRAIN}, holdout {N_HOLDOUT}, "
+              f"synthetic {N_SYNTHETIC} rows x {len(schema.synthesized)} columns")
+
+        started = time.perf_counter()
+        from reports import validate_release
+
+        result = validate_release(model, synthetic_csv, report_dir=root / "report")
+        total = time.perf_counter() - started
+
+        print(f"verdict: {result.verdict}")
+        for check in result.checks:
+            value = "n/a" if check.value is None else f"{check.value:.4g}"
+            print(f"  {check.status:7s} {check.name:36s} {value}")
+        print("seconds per stage:")
+        for stage, seconds in result.timings.items():
+            print(f"  {stage:36s} {seconds:6.2f}")
+        print(f"  {'report rendering (html, pdf, json)':36s} {total - result.timings['total']:6.2f}")
+        sizes = {p.name: p.stat().st_size for p in sorted((root / 'report').iterdir())}
+        print("report files: " + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
+        verdict = "OK" if total < BUDGET_SECONDS else "TOO SLOW"
+        print(f"validation wall time: {total:.1f} s (budget {BUDGET_SECONDS:.0f} s, "
+              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}): {verdict}")
+        return 0 if total < BUDGET_SECONDS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""``synthgen validate``: check a synthetic table against its model's real splits and
+write the auditor's report (HTML, PDF, JSON).
+
+Exit codes: 0 when the verdict is pass or warn, 1 when it is fail (the report is written
+either way), 2 on bad input (one ``error:`` line on stderr, nothing written).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from synthgen.cli.app import app, reports_errors
+
+EXIT_VERDICT_FAIL = 1
+
+
+@app.command("validate")
+@reports_errors
+def validate(
+    model_dir: Path = typer.Argument(..., help="A model directory written by `synthgen train`."),
+    synthetic: Path = typer.Option(..., "--synthetic", help="The synthetic table to validate (.csv or .parquet)."),
+    report_dir: Path = typer.Option(..., "--report-dir", help="Where to write report.html, report.pdf and report.json."),
+    policy: Path | None = typer.Option(None, "--policy", help="Release policy (YAML) over the default thresholds."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the validation's own sampling and models."),
+) -> None:
+    """Validate SYNTHETIC against MODEL_DIR's real train/holdout split and write a report.
+
+    The report contains statistics computed on real data: it is for the data steward and
+    auditors only. The real split is read from the private run directory the training run
+    recorded; validation stops with an error if it is gone.
+    """
+    from reports.validation import validate_release
+
+    result = validate_release(
+        model_dir, synthetic, report_dir=report_dir, policy_path=policy, seed=seed
+    )
+    counts = {s: sum(c.status == s for c in result.checks) for s in ("pass", "warn", "fail")}
+    typer.echo(
+        f"verdict: {result.verdict.upper()} ({counts['pass']} pass, {counts['warn']} warn, "
+        f"{counts['fail']} fail)"
+    )
+    if not result.private:
+        typer.echo("NOT PRIVATE: the model was trained without differential privacy")
+    for check in result.checks:
+        if check.status in ("warn", "fail"):
+            typer.echo(f"  {check.status.upper():4s} {check.name} = {check.value:.4g}")
+    typer.echo(f"wrote {report_dir / 'report.html'}, report.pdf and report.json")
+    typer.echo("the report holds statistics on real data: for the steward and auditors only")
+    if result.verdict == "fail":
+        raise typer.Exit(EXIT_VERDICT_FAIL)

@@ -1,0 +1,1 @@
+"""Fidelity: how closely the synthetic table follows the real one (train split)."""

@@ -1,0 +1,104 @@
+"""The only module that imports Great Expectations (GE 1.x).
+
+GE's API has changed shape between major versions (0.x data contexts and validators, 1.x
+suites, batch definitions and validation definitions); keeping every call in this file
+means an upgrade touches one place. The rest of synthgen describes expectations as plain
+``ExpectationSpec`` objects (``synthgen.evaluate.expectations``) and gets back plain dicts.
+
+GE is imported lazily, inside ``run_expectations`` (the import takes 3-14 s), always with
+an ephemeral context (nothing is written to disk, no ``gx/`` folder is looked for) and with
+progress bars off. Results are reduced to counts: GE's ``partial_unexpected_list`` holds
+real values and never leaves this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from synthgen.evaluate.expectations import ExpectationSpec
+
+_GE_NAMES = {
+    "columns_match": "ExpectTableColumnsToMatchSet",
+    "columns_in_order": "ExpectTableColumnsToMatchOrderedList",
+    "row_count": "ExpectTableRowCountToBeBetween",
+    "of_type": "ExpectColumnValuesToBeOfType",
+    "between": "ExpectColumnValuesToBeBetween",
+    "in_set": "ExpectColumnValuesToBeInSet",
+    "not_null": "ExpectColumnValuesToNotBeNull",
+}
+_KEPT_RESULT_KEYS = ("element_count", "unexpected_count", "missing_count", "unexpected_percent")
+
+
+def ge_expectation_type(kind: str) -> str:
+    """GE's class name for one of our expectation kinds (shown in the report)."""
+    return _GE_NAMES[kind]
+
+
+def run_expectations(frame: pd.DataFrame, specs: Sequence[ExpectationSpec]) -> list[dict[str, Any]]:
+    """Validate ``frame`` against ``specs``; one dict per spec, in the order given:
+    ``success``, ``raised`` (GE could not evaluate it), counts, and ``observed`` (a dtype
+    name or the list of column names, never a cell value), ``missing``/``unexpected``
+    column names for the column-set check."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (
+        context.data_sources.add_pandas(name="memory")
+        .add_dataframe_asset(name="table")
+        .add_batch_definition_whole_dataframe("whole_table")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name="schema_contract"))
+    for i, spec in enumerate(specs):
+        cls = getattr(gxe, _GE_NAMES[spec.kind])
+        kwargs = dict(spec.params)
+        if spec.column is not None:
+            kwargs["column"] = spec.column
+        suite.add_expectation(cls(**kwargs, meta={"synthgen_index": i}))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="contract", data=batch, suite=suite)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outcome = definition.run(batch_parameters={"dataframe": frame}, result_format="BASIC")
+    results: list[dict[str, Any]] = [{} for _ in specs]
+    for r in outcome.results:
+        config = r.expectation_config
+        if config is None or not config.meta or "synthgen_index" not in config.meta:
+            continue  # not one of ours; cannot happen with the suite built above
+        i = int(config.meta["synthgen_index"])
+        raw = dict(r.result or {})
+        entry: dict[str, Any] = {"success": bool(r.success), "raised": _raised(r.exception_info)}
+        for key in _KEPT_RESULT_KEYS:
+            if raw.get(key) is not None:
+                entry[key] = float(raw[key]) if key == "unexpected_percent" else int(raw[key])
+        observed = raw.get("observed_value")
+        if isinstance(observed, str | int):
+            entry["observed"] = observed
+        elif isinstance(observed, list) and specs[i].column is None:
+            entry["observed"] = [str(c) for c in observed]  # column names
+        details = raw.get("details")
+        mismatched = details.get("mismatched") if isinstance(details, dict) else None
+        if isinstance(mismatched, dict):  # the column-set check; the ordered check gives a list
+            for key in ("missing", "unexpected"):
+                if mismatched.get(key):
+                    entry[key] = [str(c) for c in mismatched[key]]
+        results[i] = entry
+    return results
+
+
+def _raised(info: Any) -> bool:
+    if not isinstance(info, dict):
+        return False
+    if info.get("raised_exception"):
+        return True
+    return any(isinstance(v, dict) and v.get("raised_exception") for v in info.values())

@@ -1,0 +1,84 @@
+"""What a validation report is made of, independent of how it is rendered.
+
+A report is a list of ``Section``s; a section is a list of blocks: paragraphs, call-outs,
+key/value lists, tables and figures. A ``Figure`` does not hold an image: it names a plot
+kind (``"column_distributions"``, ``"heatmaps"``, ``"roc"``...) and carries the aggregated
+numbers to draw (histogram counts, curve points), so the same section serialises into
+``report.json`` and renders into HTML/PDF. The renderer in ``reports/`` keeps a registry of
+plot kinds; a new modality (images: sample grids, FID, memorised pairs) adds sections that
+use new kinds and registers their plotting functions, without touching the gate or the
+templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from synthgen.evaluate.metric import json_safe
+
+Level = Literal["pass", "warn", "fail", "info"]
+
+
+@dataclass
+class Paragraph:
+    text: str
+    type: str = "paragraph"
+
+
+@dataclass
+class Callout:
+    """A boxed message; ``level`` picks its colour (``fail`` is red and large)."""
+
+    text: str
+    level: Level = "info"
+    type: str = "callout"
+
+
+@dataclass
+class KeyValues:
+    items: list[tuple[str, str]]
+    type: str = "key_values"
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[Any]]
+    caption: str = ""
+    row_levels: list[Level | None] | None = None  # colours rows by status, when given
+    type: str = "table"
+
+
+@dataclass
+class Figure:
+    plot: str  # a plot kind known to the renderer
+    data: dict[str, Any]
+    caption: str = ""
+    type: str = "figure"
+
+
+@dataclass
+class Preformatted:
+    text: str
+    type: str = "preformatted"
+
+
+Block = Paragraph | Callout | KeyValues | Table | Figure | Preformatted
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+    level: Level | None = None  # the worst status of the checks in this section, if any
+
+    def add(self, block: Block) -> Section:
+        self.blocks.append(block)
+        return self
+
+    def to_json_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "title": self.title, "level": self.level}
+        out["blocks"] = [json_safe(vars(b)) for b in self.blocks]
+        return out

@@ -1,0 +1,1 @@
+"""Utility: what an ML team can do with the synthetic table (tested on real holdout data)."""
