@@ -40,6 +40,15 @@ def ge_expectation_type(kind: str) -> str:
     return _GE_NAMES[kind]
 
 
+def _quiet_great_expectations() -> None:
+    """GE sets some of its module loggers to INFO explicitly (e.g. one that announces a
+    temporary docs site for every ephemeral context): silence them all below ERROR."""
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("great_expectations") and isinstance(logger, logging.Logger):
+            logger.setLevel(logging.ERROR)
+
+
 def run_expectations(frame: pd.DataFrame, specs: Sequence[ExpectationSpec]) -> list[dict[str, Any]]:
     """Validate ``frame`` against ``specs``; one dict per spec, in the order given:
     ``success``, ``raised`` (GE could not evaluate it), counts, and ``observed`` (a dtype
@@ -49,7 +58,7 @@ def run_expectations(frame: pd.DataFrame, specs: Sequence[ExpectationSpec]) -> l
     import great_expectations.expectations as gxe
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    _quiet_great_expectations()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (

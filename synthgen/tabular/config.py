@@ -26,8 +26,9 @@ class TabularTrainingConfig:
     steps: int | None = None
     # diffusion draws (timestep, noise) averaged per example before clipping
     noise_multiplicity: int = 4
-    # width of the denoiser's residual MLP; None: 128 below epsilon 3, else 256
-    hidden_width: int | None = None
+    # width of the denoiser's residual MLP (wider did not help up to epsilon 10 on Adult and
+    # costs 3x in training and sampling time)
+    hidden_width: int = 128
     # residual blocks in the denoiser
     n_blocks: int = 2
     learning_rate: float = 2e-3
@@ -67,7 +68,7 @@ class TabularTrainingConfig:
             (self.batch_size is None or self.batch_size >= 1, "batch_size must be positive"),
             (self.steps is None or self.steps >= 1, "steps must be positive"),
             (self.noise_multiplicity >= 1, "noise_multiplicity must be at least 1"),
-            (self.hidden_width is None or self.hidden_width >= 8, "hidden_width must be at least 8"),
+            (self.hidden_width >= 8, "hidden_width must be at least 8"),
             (self.n_blocks >= 1, "n_blocks must be at least 1"),
             (self.learning_rate > 0, "learning_rate must be positive"),
             (self.max_grad_norm > 0, "max_grad_norm must be positive"),
@@ -96,8 +97,7 @@ class TabularTrainingConfig:
             if max_steps < 1:
                 raise ConfigurationError("--max-steps must be at least 1")
             steps = min(steps, max_steps)
-        width = self.hidden_width or (128 if epsilon < 3 else 256)
-        return replace(self, batch_size=batch, steps=steps, hidden_width=width)
+        return replace(self, batch_size=batch, steps=steps)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -76,9 +76,9 @@ class TableEncoder:
         self.prior_log_probs = torch.tensor(logp, dtype=torch.float32)
 
     @property
-    def input_dim(self) -> int:
-        """Width of the denoiser's input: z, then one-hot (category or MASK) per column."""
-        return self.n_numeric + sum(k + 1 for k in self.category_sizes)
+    def category_slots(self) -> int:
+        """Embedding slots the denoiser needs: each column's categories and its MASK."""
+        return sum(k + 1 for k in self.category_sizes)
 
     @property
     def output_dim(self) -> int:

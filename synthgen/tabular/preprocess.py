@@ -342,17 +342,7 @@ def _discover_domains(
 
     bounds: dict[str, tuple[float, float]] = {}
     for spec, hist in zip(need_bounds, histograms[: len(need_bounds)], strict=True):
-        kept = np.flatnonzero(hist > 3 * std) if private else np.flatnonzero(hist > 0)
-        if kept.size == 0:
-            raise InsufficientData(
-                f"cannot estimate the bounds of {spec.name!r} under this budget: declare min and max in the schema"
-            )
-        lo, hi = _bucket_edges(kept[0])[0], _bucket_edges(kept[-1])[1]
-        if spec.kind == "integer":
-            lo, hi = math.floor(lo), math.ceil(hi)
-        if hi <= lo:
-            hi = lo + 1
-        bounds[spec.name] = (lo, hi)
+        bounds[spec.name] = _bounds_from_histogram(hist, spec, std=std)
 
     threshold = (
         partition_threshold(std=std, delta=accountant.threshold_delta, max_new_partitions=partitions)
@@ -368,6 +358,31 @@ def _discover_domains(
     if label is not None:
         classes = found[-1]
     return bounds, categories, classes
+
+
+FALSE_BOUND_RATE = 1e-3  # chance that noise alone moves a column's DP bound anywhere
+
+
+def _bounds_from_histogram(hist: np.ndarray, spec: ColumnSpec, *, std: float) -> tuple[float, float]:
+    """Bounds from a (noisy) histogram over the magnitude grid: the outermost buckets whose
+    count clears a threshold that pure noise crosses, in any of the grid's buckets, with
+    probability at most ``FALSE_BOUND_RATE`` (Bonferroni over the buckets). Post-processing
+    of a fixed-domain release; buckets holding a few extreme records may stay below the
+    threshold, and their records are clipped to the bounds."""
+    from scipy.stats import norm
+
+    threshold = std * float(norm.isf(FALSE_BOUND_RATE / hist.size)) if std > 0 else 0.0
+    kept = np.flatnonzero(hist > max(threshold, 0.5))
+    if kept.size == 0:
+        raise InsufficientData(
+            f"cannot estimate the bounds of {spec.name!r} under this budget: declare min and max in the schema"
+        )
+    lo, hi = _bucket_edges(int(kept[0]))[0], _bucket_edges(int(kept[-1]))[1]
+    if spec.kind == "integer":
+        lo, hi = math.floor(lo), math.ceil(hi)
+    if hi <= lo:
+        hi = lo + 1
+    return lo, hi
 
 
 def _grid_bucket(values: np.ndarray) -> np.ndarray:

@@ -144,9 +144,9 @@ def train_tabular(
     torch.manual_seed(seed)
     encoder = TableEncoder(stats)
     diffusion = MixedDiffusion(encoder)
-    assert config.hidden_width is not None
     denoiser = MLPDenoiser(
-        input_dim=encoder.input_dim, output_dim=encoder.output_dim, n_classes=len(stats.classes),
+        n_numeric=encoder.n_numeric, n_category_slots=encoder.category_slots,
+        output_dim=encoder.output_dim, n_classes=len(stats.classes),
         width=config.hidden_width, n_blocks=config.n_blocks,
     )
     encoded = encoder.encode(train_df)

@@ -157,6 +157,7 @@ def train(
             checkpoint.save(step, sigma, model, ema.model, optimizer, accountant, generator)
         progress(ProgressEvent("train", step, total_steps, eps_spent if private else 0.0))
         if should_stop is not None and step < total_steps and should_stop():
+            checkpoint.save(step, sigma, model, ema.model, optimizer, accountant, generator)
             raise TrainingCancelled(
                 f"training cancelled after {step} of {total_steps} steps",
                 epsilon_spent=eps_spent if private else math.inf,

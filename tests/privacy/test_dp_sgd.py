@@ -14,11 +14,13 @@ B, K, D, C = 6, 4, 5, 0.05  # small clip norm: every example is clipped
 
 
 class Rows(torch.utils.data.Dataset):
-    """Fixed diffusion draws: x [N, K, D], t [N, K], y [N, K], target [N, K, D]."""
+    """Fixed diffusion draws: x [N, K, D], categories [N, K, 2], t [N, K], y [N, K],
+    target [N, K, D]."""
 
     def __init__(self, n: int, seed: int = 0):
         g = torch.Generator().manual_seed(seed)
         self.x = torch.randn(n, K, D, generator=g)
+        self.c = torch.randint(0, 7, (n, K, 2), generator=g)
         self.t = torch.rand(n, K, generator=g)
         self.y = torch.randint(0, 3, (n, K), generator=g)
         self.target = torch.randn(n, K, D, generator=g)
@@ -28,18 +30,18 @@ class Rows(torch.utils.data.Dataset):
 
     def __getitems__(self, idx: list[int]) -> dict[str, torch.Tensor]:
         i = torch.as_tensor(idx, dtype=torch.long)
-        return {"x": self.x[i], "t": self.t[i], "y": self.y[i], "target": self.target[i]}
+        return {"x": self.x[i], "c": self.c[i], "t": self.t[i], "y": self.y[i], "target": self.target[i]}
 
 
 def per_example_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean over the K draws of each example, as the tabular trainer does."""
-    out = model(batch["x"], batch["t"], batch["y"])
+    out = model(batch["x"], batch["c"], batch["t"], batch["y"])
     return ((out - batch["target"]) ** 2).mean(-1).mean(-1)
 
 
 def make_model(seed: int = 0) -> MLPDenoiser:
     torch.manual_seed(seed)
-    model = MLPDenoiser(input_dim=D, output_dim=D, n_classes=3, width=16, n_blocks=1)
+    model = MLPDenoiser(n_numeric=D, n_category_slots=7, output_dim=D, n_classes=3, width=16, n_blocks=1)
     nn.init.normal_(model.output.weight, std=0.1)  # the real model starts at zero; test a generic one
     return model
 

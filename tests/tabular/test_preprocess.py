@@ -71,8 +71,9 @@ def test_undeclared_domains_are_discovered_with_dp(heart_csv, heart_schema_obj) 
     cp = next(layout for layout in stats.categorical if layout.column == "cp")
     assert set(cp.categories) == {1, 2, 3, 4, OTHER}  # the singleton never passes
     chol = next(layout for layout in stats.numeric if layout.column == "chol")
-    assert chol.minimum <= df.chol.min() and chol.maximum >= df.chol.max()
-    assert chol.maximum <= 2 * df.chol.max()  # half-octave grid: close to the data
+    inside = df.chol.between(chol.minimum, chol.maximum).mean()
+    assert inside >= 0.99  # DP bounds may clip a few extreme records, no more
+    assert chol.minimum >= df.chol.min() / 2 and chol.maximum <= 2 * df.chol.max()  # half-octave grid
     assert "categories of cp" in stats.estimated and "bounds of chol" in stats.estimated
     # both releases together spend the preprocessing share
     assert epsilon_for(acc.release_history, delta=acc.rdp_delta(1e-5)) == pytest.approx(100.0, rel=0.01)

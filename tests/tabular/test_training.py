@@ -139,3 +139,31 @@ def test_dp_sgd_learns_dependencies_the_prior_lacks(shared_data: Path, tmp_path:
     assert abs(age_gap(untrained.model_dir)) < 5
     assert age_gap(trained.model_dir) > 10
     assert math.isclose(json.loads((trained.model_dir / "certificate.json").read_text())["epsilon"], 8.0, rel_tol=0.01)
+
+
+def test_cancel_then_resume_keeps_the_accountant(heart_csv, heart_schema, tmp_path: Path) -> None:
+    from synthgen.errors import TrainingCancelled
+
+    calls = {"n": 0}
+
+    def stop_after_seven() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 7
+
+    out = tmp_path / "model"
+    with pytest.raises(TrainingCancelled) as err:
+        train_tabular(heart_csv, schema=heart_schema, epsilon=2.0, out=out, max_steps=20,
+                      should_stop=stop_after_seven, overrides={"checkpoint_every": 5})
+    assert not out.exists()
+    spent = json.loads((tmp_path / "model.private" / "accountant.json").read_text())
+    assert RunAccountant.from_state_dict(spent).sgd_steps == 7
+    assert 0 < err.value.epsilon_spent < 2.0
+    resumed = train_tabular(heart_csv, schema=heart_schema, epsilon=2.0, out=out, max_steps=20,
+                            resume=True, overrides={"checkpoint_every": 5})
+    uninterrupted = train_tabular(heart_csv, schema=heart_schema, epsilon=2.0, out=tmp_path / "other",
+                                  max_steps=20, overrides={"checkpoint_every": 5})
+    assert resumed.certificate.steps == 20
+    # same preprocessing releases (not paid twice), same noise multiplier and steps
+    assert resumed.certificate.epsilon == pytest.approx(uninterrupted.certificate.epsilon, rel=1e-9)
+    assert resumed.certificate.noise_multiplier == uninterrupted.certificate.noise_multiplier
+    assert len(resumed.certificate.accountant_history["releases"]) == 1

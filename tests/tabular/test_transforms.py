@@ -30,7 +30,7 @@ def test_layout_round_trip(kind: str, lo: float, hi: float, bins: int, nullable:
         values[10:20] = np.nan
     layout = NumericLayout.build(column="x", kind=kind, minimum=lo, maximum=hi, nullable=nullable, bins=bins)
     cells, f_low, f_high = layout.cell_of(values)
-    assert np.all((0 <= f_low) & (f_low <= f_high) & (f_high <= 1))
+    assert np.all((f_low >= 0) & (f_low <= f_high) & (f_high <= 1))
     # continuous values sit at one point of their cell; an integer stands for the interval
     # of +-0.5 around it, whose middle decodes back to it
     fractions = [(f_low + f_high) / 2] if kind == "integer" else [f_low, f_high]

@@ -27,8 +27,8 @@ class MixedDiffusion:
         self.masked = MaskedDiffusion(encoder.category_sizes)
         sizes = encoder.category_sizes
         self.n_num, self.n_cat = encoder.n_numeric, encoder.n_categorical
-        # one-hot offsets (each column has size + 1 slots: its categories, then MASK)
-        self.onehot_offsets = torch.tensor([sum(k + 1 for k in sizes[:j]) for j in range(len(sizes))], dtype=torch.long)
+        # embedding slots: each column has size + 1 of them (its categories, then MASK)
+        self.slot_offsets = torch.tensor([sum(k + 1 for k in sizes[:j]) for j in range(len(sizes))], dtype=torch.long)
         # where each padded logit [column, k] lives in the flat output (a dummy slot for padding)
         k_max = max(sizes, default=1)
         index = torch.full((len(sizes), k_max), 0, dtype=torch.long)
@@ -39,12 +39,9 @@ class MixedDiffusion:
         self.logit_index = index
 
     # -- the denoiser with its prior -----------------------------------------------------------
-    def model_input(self, z_t: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
-        lead = z_t.shape[:-1]
-        onehot = torch.zeros(*lead, self.encoder.input_dim - self.n_num)
-        if self.n_cat:
-            onehot.scatter_(-1, x_t + self.onehot_offsets, 1.0)
-        return torch.cat([z_t, onehot], dim=-1)
+    def category_slots(self, x_t: torch.Tensor) -> torch.Tensor:
+        """Indices into the denoiser's embedding table: column j's categories, then its MASK."""
+        return x_t + self.slot_offsets
 
     def predict(self, model: nn.Module, z_t: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
                 labels_in: torch.Tensor, labels: torch.Tensor,
@@ -55,7 +52,7 @@ class MixedDiffusion:
         true class, which selects the prior (part of the fixed per-class representation);
         ``prior`` may pass that selection precomputed. ``t`` broadcasts against the rows.
         """
-        out = model(self.model_input(z_t, x_t), t, labels_in)
+        out = model(z_t, self.category_slots(x_t), t, labels_in)
         eps = self.gaussian.prior_eps(z_t, t) + out[..., : self.n_num]
         residual = out[..., self.logit_index] if self.n_cat else out[..., :0].unsqueeze(-1)
         # padded slots hold a prior of NEG_INF, so they keep (practically) zero probability
