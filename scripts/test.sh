@@ -28,5 +28,5 @@ if [ -f scripts/services.sh ]; then
   bash scripts/services.sh
 fi
 
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OMP_WAIT_POLICY=PASSIVE
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OMP_WAIT_POLICY=PASSIVE SYNTHGEN_TEST_REQUIRE_SERVICES="${SYNTHGEN_TEST_REQUIRE_SERVICES:-1}"
 exec "$PY" -m pytest "$@"

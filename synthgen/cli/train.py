@@ -27,6 +27,7 @@ def train(
     modality: str | None = typer.Option(None, "--modality", help="tabular or image (default: detected from DATA)."),
     noise_multiplicity: int | None = typer.Option(None, "--noise-multiplicity", "-K", help="Diffusion draws averaged per example before clipping."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Expected (Poisson) batch size per step."),
+    preprocessing_share: float | None = typer.Option(None, "--preprocessing-share", help="Share of epsilon for the DP statistics (default 0.1; small tables gain from more, e.g. 0.3)."),
     tracker: str | None = typer.Option(None, "--tracker", help="Also log to `wandb` or `mlflow` (must be installed)."),
     insecure_rng: bool = typer.Option(False, "--insecure-rng", help="Draw privacy noise from a fast PRNG seeded by the OS instead of the OS CSPRNG (benchmarks)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory."),
@@ -38,6 +39,7 @@ def train(
     overrides = {
         "noise_multiplicity": noise_multiplicity,
         "batch_size": batch_size,
+        "preprocessing_share": preprocessing_share,
         "tracker": tracker,
         "secure_rng": False if insecure_rng else None,
     }

@@ -1,0 +1,153 @@
+"""Users, roles and API keys.
+
+A key is ``sg_`` followed by 43 URL-safe characters (256 random bits from the OS CSPRNG).
+It is shown once, when it is created; the store keeps its sha256 (a slow password hash
+buys nothing for a 256-bit random secret) and a short prefix to tell keys apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from pipelines import audit
+from pipelines.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
+from pipelines.store.models import ApiKey, Role, User, utcnow
+
+KEY_PREFIX = "sg_"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user authenticated by a key, or a local operator (the CLI)."""
+
+    id: str | None
+    name: str
+    role: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.id is None
+
+
+def operator(name: str = "cli") -> Actor:
+    """The local operator: whoever can run ``synthgen users ...`` on the server's data."""
+    return Actor(id=None, name=f"operator:{name}", role=Role.admin)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    user: User
+    key: str  # the only time the key exists in clear
+
+
+def _issue(session: Session, user: User) -> str:
+    key = new_key()
+    session.add(ApiKey(user_id=user.id, key_hash=hash_key(key), prefix=key[: len(KEY_PREFIX) + 6]))
+    return key
+
+
+def create_user(session: Session, *, name: str, role: str, actor: Actor) -> IssuedKey:
+    if not NAME_PATTERN.match(name):
+        raise InvalidRequest(
+            "a user name is 1-100 letters, digits or . _ @ - and starts with a letter or digit"
+        )
+    if role not in Role.__members__:
+        raise InvalidRequest(f"role must be one of {', '.join(Role.__members__)}")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise Conflict(f"user {name!r} exists already")
+    user = User(name=name, role=role)
+    session.add(user)
+    session.flush()
+    key = _issue(session, user)
+    audit.record(session, actor, "user.create", "user", user.id, {"name": name, "role": role})
+    audit.record(session, actor, "key.create", "user", user.id, {"name": name})
+    return IssuedKey(user=user, key=key)
+
+
+def find_user(session: Session, name_or_id: str) -> User:
+    user = session.scalar(select(User).where((User.name == name_or_id) | (User.id == name_or_id)))
+    if user is None:
+        raise NotFound(f"no user {name_or_id!r}")
+    return user
+
+
+def issue_key(session: Session, *, name_or_id: str, actor: Actor) -> IssuedKey:
+    user = find_user(session, name_or_id)
+    if user.disabled_at is not None:
+        raise Conflict(f"user {user.name!r} is disabled")
+    key = _issue(session, user)
+    audit.record(session, actor, "key.create", "user", user.id, {"name": user.name})
+    return IssuedKey(user=user, key=key)
+
+
+def revoke_user(session: Session, *, name_or_id: str, actor: Actor) -> int:
+    """Disable a user and revoke all their keys; returns how many keys were revoked."""
+    user = find_user(session, name_or_id)
+    now = utcnow()
+    result = session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    if user.disabled_at is None:
+        user.disabled_at = now
+    count = int(getattr(result, "rowcount", 0) or 0)
+    audit.record(session, actor, "key.revoke", "user", user.id, {"name": user.name, "keys": count})
+    return count
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    id: str
+    name: str
+    role: str
+    created_at: datetime
+    disabled_at: datetime | None
+    active_keys: int
+
+
+def list_users(session: Session) -> list[UserSummary]:
+    users = session.scalars(select(User).order_by(User.created_at)).all()
+    keys = (
+        session.execute(select(ApiKey.user_id).where(ApiKey.revoked_at.is_(None))).scalars().all()
+    )
+    counts: dict[str, int] = {}
+    for uid in keys:
+        counts[uid] = counts.get(uid, 0) + 1
+    return [
+        UserSummary(u.id, u.name, u.role, u.created_at, u.disabled_at, counts.get(u.id, 0))
+        for u in users
+    ]
+
+
+def authenticate(session: Session, key: str | None) -> Actor:
+    if not key:
+        raise AuthenticationFailed("missing API key (send `Authorization: Bearer KEY`)")
+    row = session.execute(
+        select(User.id, User.name, User.role)
+        .join(ApiKey, ApiKey.user_id == User.id)
+        .where(
+            ApiKey.key_hash == hash_key(key),
+            ApiKey.revoked_at.is_(None),
+            User.disabled_at.is_(None),
+        )
+    ).first()
+    if row is None:
+        raise AuthenticationFailed("unknown or revoked API key")
+    return Actor(id=row.id, name=row.name, role=row.role)

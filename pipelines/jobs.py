@@ -1,0 +1,330 @@
+"""Creating, reading and cancelling jobs (the API's side of the job table).
+
+A synthesis job is created together with its ledger reservation, in one write
+transaction: either both exist or neither does. Workers pick jobs up from the table
+(``pipelines.leases``); the dispatcher only tells them sooner.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from pipelines import audit, ledger
+from pipelines.auth import Actor
+from pipelines.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
+from pipelines.settings import Settings
+from pipelines.sources import default_job_delta
+from pipelines.specs import (
+    ImageSynthesisSpec,
+    SampleSpec,
+    TabularSynthesisSpec,
+    TrainingParameters,
+    dump_spec,
+    expected_rows,
+)
+from pipelines.store.db import Database
+from pipelines.store.models import (
+    TERMINAL_JOB_STATES,
+    Job,
+    JobKind,
+    JobState,
+    Release,
+    ReleaseState,
+    Role,
+    Source,
+    SourceState,
+    new_id,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    source_id: str
+    epsilon: float
+    seed: int
+    rows: int | None = None
+    class_counts: dict[str, int] | None = None
+    delta: float | None = None
+    target: str | None = None
+    max_steps: int | None = None
+    guidance_scale: float | None = None
+    sampling_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    rows: int | None
+    seed: int
+    class_counts: dict[str, int] | None = None
+    guidance_scale: float | None = None
+    sampling_steps: int | None = None
+
+
+def _rows(settings: Settings, rows: int | None, class_counts: dict[str, int] | None) -> int:
+    try:
+        n = expected_rows(rows, class_counts)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    if n > settings.max_sample_rows:
+        raise InvalidRequest(f"at most {settings.max_sample_rows} records per request")
+    return n
+
+
+def image_training_available() -> bool:
+    try:
+        return importlib.util.find_spec("synthgen.images.train") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def create_synthesis_job(
+    db: Database, settings: Settings, actor: Actor, req: SynthesisRequest
+) -> Job:
+    """Reserve the budget and queue a job; raises PrivacyBudgetExceeded (nothing written)
+    when the source's cap would be exceeded."""
+    if actor.role != Role.steward:
+        raise Forbidden("only data stewards request synthetic datasets")
+    if not (math.isfinite(req.epsilon) and req.epsilon > 0):
+        # epsilon = inf would train a model that is not private and can never be released
+        raise InvalidRequest("epsilon must be a finite number greater than 0")
+    rows = _rows(settings, req.rows, req.class_counts)
+    max_steps = req.max_steps
+    if settings.train_max_steps is not None:
+        max_steps = min(max_steps or settings.train_max_steps, settings.train_max_steps)
+    with db.transaction(write=True) as session:
+        source = ledger.lock_source(session, req.source_id)
+        if source.owner_id != actor.id:
+            raise NotFound(f"no source {req.source_id}")
+        if source.state == SourceState.rejected:
+            raise Conflict(
+                f"source {source.id} was rejected by validation; upload a corrected file"
+            )
+        delta = (
+            req.delta
+            if req.delta is not None
+            else default_job_delta(source.n_records, source.delta_budget)
+        )
+        if not 0 < delta < 1.0 / source.n_records:
+            raise InvalidRequest(
+                f"delta must be in (0, 1/N) = (0, {1.0 / source.n_records:.3g}) for this source"
+            )
+        training = TrainingParameters(
+            epsilon=req.epsilon,
+            delta=delta,
+            seed=req.seed,
+            max_steps=max_steps,
+            holdout=settings.holdout,
+            overrides=dict(settings.train_overrides),
+        )
+        spec: TabularSynthesisSpec | ImageSynthesisSpec
+        if source.modality == "tabular":
+            target = req.target or source.target
+            if not target or target not in (source.columns or []):
+                raise InvalidRequest(f"target column {target!r} is not in source {source.id}")
+            spec = TabularSynthesisSpec(
+                source_id=source.id,
+                target=target,
+                training=training,
+                rows=rows,
+                class_counts=req.class_counts,
+            )
+        else:
+            if not image_training_available():
+                raise Unavailable("image training is not available in this installation")
+            spec = ImageSynthesisSpec(
+                source_id=source.id,
+                training=training,
+                rows=rows,
+                class_counts=req.class_counts,
+                guidance_scale=req.guidance_scale,
+                sampling_steps=req.sampling_steps,
+            )
+        job = Job(
+            id=new_id(),
+            kind=JobKind.synthesize,
+            modality=source.modality,
+            source_id=source.id,
+            created_by=actor.id,
+            spec=dump_spec(spec),
+            state=JobState.queued,
+            epsilon_reserved=req.epsilon,
+            delta_reserved=delta,
+            outputs={},
+        )
+        session.add(job)
+        session.flush()
+        ledger.reserve(session, source=source, job_id=job.id, epsilon=req.epsilon, delta=delta)
+        audit.record(
+            session,
+            actor,
+            "job.create",
+            "job",
+            job.id,
+            {
+                "kind": job.kind,
+                "source_id": source.id,
+                "epsilon": req.epsilon,
+                "delta": delta,
+                "rows": rows,
+                "seed": req.seed,
+            },
+        )
+    return job
+
+
+def create_sample_job(
+    db: Database, settings: Settings, actor: Actor, release_id: str, req: SampleRequest
+) -> Job:
+    """More records from an approved release's model: post-processing, no budget."""
+    if actor.role != Role.ml_engineer:
+        raise Forbidden("only ML engineers request more samples")
+    rows = _rows(settings, req.rows, req.class_counts)
+    with db.transaction(write=True) as session:
+        release = session.get(Release, release_id)
+        if release is None or release.state != ReleaseState.approved:
+            raise NotFound(f"no approved release {release_id}")
+        if not release.private:
+            raise Conflict(f"release {release_id} is not differentially private")
+        spec = SampleSpec(
+            release_id=release.id,
+            rows=rows,
+            seed=req.seed,
+            class_counts=req.class_counts,
+            guidance_scale=req.guidance_scale,
+            sampling_steps=req.sampling_steps,
+        )
+        job = Job(
+            id=new_id(),
+            kind=JobKind.sample,
+            modality=release.modality,
+            source_id=release.source_id,
+            parent_release_id=release.id,
+            created_by=actor.id,
+            spec=dump_spec(spec),
+            state=JobState.queued,
+            outputs={},
+        )
+        session.add(job)
+        audit.record(
+            session,
+            actor,
+            "release.sample",
+            "release",
+            release.id,
+            {"job_id": job.id, "rows": rows, "seed": req.seed},
+        )
+    return job
+
+
+# -- reading ---------------------------------------------------------------------------------
+def _visible(session: Session, actor: Actor, job: Job) -> bool:
+    if actor.role in (Role.admin, Role.auditor) or job.created_by == actor.id:
+        return True
+    if actor.role == Role.steward and job.source_id is not None and job.kind != JobKind.sample:
+        owner = session.scalar(select(Source.owner_id).where(Source.id == job.source_id))
+        return owner == actor.id
+    return False
+
+
+def get_job(session: Session, actor: Actor, job_id: str, *, for_update: bool = False) -> Job:
+    stmt = select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
+    job = session.scalar(stmt)
+    if job is None or not _visible(session, actor, job):
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+def list_jobs(
+    session: Session,
+    actor: Actor,
+    *,
+    state: str | None = None,
+    source_id: str | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Job]:
+    stmt = select(Job).order_by(Job.created_at.desc(), Job.id)
+    if actor.role == Role.steward:
+        owned = select(Source.id).where(Source.owner_id == actor.id)
+        stmt = stmt.where(
+            or_(
+                Job.created_by == actor.id,
+                (Job.source_id.in_(owned)) & (Job.kind != JobKind.sample),
+            )
+        )
+    elif actor.role == Role.ml_engineer:
+        stmt = stmt.where(Job.created_by == actor.id)
+    if state:
+        stmt = stmt.where(Job.state == state)
+    if source_id:
+        stmt = stmt.where(Job.source_id == source_id)
+    if kind:
+        stmt = stmt.where(Job.kind == kind)
+    return list(session.scalars(stmt.limit(limit).offset(offset)).all())
+
+
+# -- changing --------------------------------------------------------------------------------
+def cancel_job(db: Database, actor: Actor, job_id: str) -> Job:
+    """A job that never ran is cancelled at once (and its reservation settled at zero); a
+    job that ran is flagged, and the worker that holds it (or picks it up next) stops it
+    and settles what its steps spent."""
+    if actor.role == Role.auditor:
+        raise Forbidden("auditors have read-only access")
+    with db.transaction(write=True) as session:
+        job = get_job(session, actor, job_id, for_update=True)
+        if job.state in TERMINAL_JOB_STATES:
+            raise Conflict(f"job {job_id} has already {job.state}")
+        now = utcnow()
+        if job.state == JobState.queued and job.attempts == 0:
+            job.state = JobState.cancelled
+            job.finished_at = now
+            job.epsilon_spent = 0.0
+            ledger.settle(
+                session,
+                job_id=job.id,
+                epsilon_spent=0.0,
+                delta_spent=0.0,
+                note="cancelled before any data was read",
+            )
+        else:
+            job.cancel_requested = True
+        job.updated_at = now
+        audit.record(session, actor, "job.cancel", "job", job.id, {"state": job.state})
+    return job
+
+
+def retry_job(db: Database, actor: Actor, job_id: str) -> Job:
+    """Queue a failed job again. Stages that finished are not run again; in particular a
+    job whose training finished is not trained (nor charged) a second time. A job that
+    failed before its training finished has settled its spend; retrying it would spend
+    again, so it needs a new job (and a new reservation) instead."""
+    if actor.role not in (Role.steward, Role.admin):
+        raise Forbidden("only stewards and admins retry jobs")
+    with db.transaction(write=True) as session:
+        job = get_job(session, actor, job_id, for_update=True)
+        if job.state != JobState.failed:
+            raise Conflict(f"job {job_id} is {job.state}; only failed jobs can be retried")
+        if job.kind == JobKind.check_source:
+            raise Conflict("a source that failed validation must be uploaded again")
+        if job.kind == JobKind.synthesize and not job.outputs.get("train", {}).get("done"):
+            raise Conflict(
+                f"job {job_id} failed before its training finished and has paid for the steps "
+                "that ran; request a new job instead"
+            )
+        job.state = JobState.queued
+        job.error = None
+        job.attempts = 0
+        job.cancel_requested = False
+        job.finished_at = None
+        job.updated_at = utcnow()
+        audit.record(session, actor, "job.retry", "job", job.id, {})
+    return job

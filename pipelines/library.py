@@ -1,0 +1,222 @@
+"""The ML library as the workers see it: one small interface over synthgen's entry points.
+
+Workers call only this interface, so tests can run the whole service with a fast fake
+(``Settings.library`` names the implementation as "module:attribute"). Every method here
+imports its heavy dependencies (torch, opacus, great_expectations) when called, so the API
+process can import this module for free; it never calls these methods.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipelines.errors import Unavailable
+from synthgen.errors import SchemaMismatch
+from synthgen.progress import ProgressEvent
+
+ProgressCallback = Callable[[ProgressEvent], None]
+StopCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    model_dir: Path
+    certificate: dict[str, Any]  # Certificate.to_json_dict()
+
+
+class Library(Protocol):
+    def check_table(self, table: Path, *, schema: Path | None, target: str | None) -> None:
+        """Run the expectation suite built from ``schema``; raise SchemaMismatch."""
+
+    def check_images(self, source: Path) -> None:
+        """Check that an image source loads (npz arrays or class folders)."""
+
+    def train(
+        self,
+        source: Path,
+        *,
+        modality: str,
+        target: str | None,
+        schema: Path | None,
+        epsilon: float,
+        delta: float,
+        out: Path,
+        seed: int,
+        max_steps: int | None,
+        holdout: float,
+        private_dir: Path,
+        overrides: dict[str, Any],
+        progress: ProgressCallback,
+        should_stop: StopCheck,
+        resume: bool,
+    ) -> TrainOutcome: ...
+
+    def sample(
+        self,
+        model_dir: Path,
+        *,
+        rows: int,
+        out: Path,
+        seed: int,
+        class_counts: dict[str, int] | None,
+        guidance_scale: float | None,
+        steps: int | None,
+        progress: ProgressCallback,
+    ) -> Path: ...
+
+    def validate(
+        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None
+    ) -> dict[str, Any]:
+        """Write report.html, report.pdf and report.json to ``report_dir``; return the
+        JSON report (with a top-level "verdict")."""
+
+    def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None:
+        """Epsilon spent so far by a (possibly interrupted) run, from its accountant
+        state; None when the run left no accountant state."""
+
+    def certificate(self, model_dir: Path) -> dict[str, Any]: ...
+
+
+def load_library(spec: str) -> Library:
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr or "Library")
+    except (ImportError, AttributeError) as exc:
+        raise Unavailable(f"cannot load the ML library {spec!r}: {exc}") from exc
+    library: Library = obj() if isinstance(obj, type) else obj
+    return library
+
+
+class SynthgenLibrary:
+    """The real thing: ``synthgen.workflows`` and friends."""
+
+    def check_table(self, table: Path, *, schema: Path | None, target: str | None) -> None:
+        from synthgen.tabular.io import read_table
+        from synthgen.tabular.schema import Schema
+
+        if schema is None:
+            return
+        parsed = Schema.load(schema)
+        if target:
+            parsed = parsed.with_target(target)
+        df = read_table(table, na_values=parsed.na_values)
+        from synthgen.evaluate.expectations import check_source_table
+
+        check_source_table(df, parsed)
+
+    def check_images(self, source: Path) -> None:
+        from synthgen.images.loaders import load_image_source
+
+        load_image_source(source)
+
+    def train(
+        self,
+        source: Path,
+        *,
+        modality: str,
+        target: str | None,
+        schema: Path | None,
+        epsilon: float,
+        delta: float,
+        out: Path,
+        seed: int,
+        max_steps: int | None,
+        holdout: float,
+        private_dir: Path,
+        overrides: dict[str, Any],
+        progress: ProgressCallback,
+        should_stop: StopCheck,
+        resume: bool,
+    ) -> TrainOutcome:
+        from synthgen import workflows
+
+        try:
+            result = workflows.train(
+                source,
+                modality="image" if modality == "image" else "tabular",
+                target=target,
+                schema=schema,
+                epsilon=epsilon,
+                delta=delta,
+                out=out,
+                seed=seed,
+                max_steps=max_steps,
+                holdout=holdout,
+                private_dir=private_dir,
+                overrides=overrides,
+                progress=progress,
+                should_stop=should_stop,
+                resume=resume,
+            )
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").startswith("synthgen."):
+                raise Unavailable(
+                    f"{modality} training is not available in this installation"
+                ) from exc
+            raise
+        return TrainOutcome(
+            model_dir=Path(result.model_dir), certificate=result.certificate.to_json_dict()
+        )
+
+    def sample(
+        self,
+        model_dir: Path,
+        *,
+        rows: int,
+        out: Path,
+        seed: int,
+        class_counts: dict[str, int] | None,
+        guidance_scale: float | None,
+        steps: int | None,
+        progress: ProgressCallback,
+    ) -> Path:
+        from synthgen import workflows
+
+        kwargs: dict[str, Any] = {}
+        if guidance_scale is not None:
+            kwargs["guidance_scale"] = guidance_scale
+        if steps is not None:
+            kwargs["steps"] = steps
+        path = workflows.sample(
+            model_dir,
+            rows=rows,
+            out=out,
+            seed=seed,
+            class_counts=class_counts,
+            progress=progress,
+            **kwargs,
+        )
+        return Path(path)
+
+    def validate(
+        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None
+    ) -> dict[str, Any]:
+        from reports import validate_release
+
+        validate_release(model_dir, synthetic, report_dir=report_dir, policy_path=policy)
+        data: dict[str, Any] = json.loads((report_dir / "report.json").read_text())
+        return data
+
+    def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None:
+        path = private_dir / "accountant.json"
+        if not path.exists():
+            return None
+        from synthgen.privacy.accountant import RunAccountant
+
+        state = json.loads(path.read_text())
+        value = RunAccountant.from_state_dict(state).epsilon(delta)
+        return float(value) if math.isfinite(value) else math.inf
+
+    def certificate(self, model_dir: Path) -> dict[str, Any]:
+        from synthgen.artifacts import load_certificate
+
+        return load_certificate(model_dir).to_json_dict()
+
+
+__all__ = ["Library", "SchemaMismatch", "SynthgenLibrary", "TrainOutcome", "load_library"]

@@ -1,0 +1,104 @@
+"""Service settings, read from ``SYNTHGEN_*`` environment variables (pydantic-settings).
+
+One ``Settings`` object configures the API, the local worker, the Celery workers and the
+service CLI, so every process of one deployment agrees on where data and the store live.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SQLITE_FILE = "synthgen.db"
+
+
+def default_data_dir() -> Path:
+    """A per-user data directory: XDG on Linux, Application Support on macOS,
+    LOCALAPPDATA on Windows."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "synthgen"
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA")
+        return (Path(base) if base else Path.home() / "AppData" / "Local") / "synthgen"
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "synthgen"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNTHGEN_", extra="ignore")
+
+    # where the store (SQLite by default), the private area and the release area live
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # SQLAlchemy URL; default: a SQLite file in data_dir. PostgreSQL:
+    # postgresql+psycopg://user:password@host:5432/synthgen
+    database_url: str | None = None
+    # how jobs reach workers: "local" (workers poll the job table) or "celery" (Redis broker)
+    executor: Literal["local", "celery"] = "local"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    celery_queue: str = "synthgen"
+
+    # uploads: refused above these limits (413), nothing is kept
+    max_upload_bytes: int = Field(default=256 * 2**20, gt=0)
+    max_schema_bytes: int = Field(default=2**20, gt=0)
+    max_rows: int = Field(default=2_000_000, gt=0)
+    max_columns: int = Field(default=1_000, gt=0)
+    # image archives (.zip): members, total extracted size, per-member compression ratio
+    max_archive_members: int = Field(default=200_000, gt=0)
+    max_extracted_bytes: int = Field(default=4 * 2**30, gt=0)
+    max_compression_ratio: float = Field(default=200.0, gt=1)
+
+    # jobs
+    max_sample_rows: int = Field(default=1_000_000, gt=0)  # per request
+    lease_seconds: float = Field(default=60.0, gt=0)  # a worker silent this long is presumed dead
+    max_attempts: int = Field(default=3, ge=1)  # claims of one job before it is failed
+    poll_seconds: float = Field(default=1.0, gt=0)  # local worker: how often it looks for work
+    train_max_steps: int | None = Field(default=None, gt=0)  # deployment-wide cap on DP-SGD steps
+    holdout: float = Field(default=0.2, ge=0, lt=1)  # share of a source kept for validation
+    # trainer options applied to every job (JSON), e.g. {"checkpoint_every": 10}
+    train_overrides: dict[str, Any] = Field(default_factory=dict)
+    validation_policy: Path | None = None  # release gate policy for `synthgen validate`
+    # the ML entry points the workers call ("module:attribute"); tests swap in a fake
+    library: str = "pipelines.library:SynthgenLibrary"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / SQLITE_FILE}"
+
+    @property
+    def private_dir(self) -> Path:
+        """Source data, splits, training runs and reports computed on real data."""
+        return self.data_dir / "private"
+
+    @property
+    def release_dir(self) -> Path:
+        """Synthetic data and certificates: what may leave, once approved."""
+        return self.data_dir / "releases"
+
+    @property
+    def models_dir(self) -> Path:
+        """Model directories (differentially private; never downloaded through the API)."""
+        return self.data_dir / "models"
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Whole request body: the table, a schema and multipart overhead."""
+        return self.max_upload_bytes + self.max_schema_bytes + 64 * 1024
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,376 @@
+"""The pipeline stages a worker runs for each kind of job.
+
+- ``check_source``: the expectation suite on a new upload.
+- ``synthesize``: ingest (the suite, if no worker ran it yet) -> train -> sample ->
+  validate -> report. Each stage records its result in ``jobs.outputs`` when it ends, so a
+  job picked up again skips what finished; training resumes from the checkpoint in the
+  job's private run directory. The ledger is settled in the transaction that records the
+  finished training (``record_training``): the certificate's epsilon is what was spent.
+- ``more_samples``: more records from an approved release's model, published approved.
+
+Each stage is a function of the ``JobRun`` that holds the job's lease (``pipelines.runner``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from pipelines import audit, leases, ledger
+from pipelines.artifacts import sha256_file
+from pipelines.errors import Conflict, describe
+from pipelines.formats import csv_to_parquet, npz_to_png_zip
+from pipelines.sources import mark_checked
+from pipelines.specs import ImageSynthesisSpec, SampleSpec, TabularSynthesisSpec, parse_spec
+from pipelines.store.models import Job, Release, ReleaseState, Source, SourceState, utcnow
+from synthgen.errors import InputFileError, SchemaError, SchemaMismatch, SynthgenError
+
+if TYPE_CHECKING:
+    from pipelines.runner import JobRun
+
+log = logging.getLogger("synthgen.worker")
+
+# the trainer's resumable checkpoint (synthgen.artifacts.CHECKPOINT_DIR; its state file is
+# written last, so its presence means the checkpoint is complete)
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_STATE = "state.json"
+
+
+class SourceRejected(SynthgenError):
+    """The source failed its expectation suite (or is gone)."""
+
+
+def cert_epsilon(certificate: dict[str, Any]) -> float:
+    value = certificate.get("epsilon")
+    if value in ("Infinity", None):
+        return math.inf
+    return float(value)
+
+
+# -- source checks ---------------------------------------------------------------------------
+def ensure_checked(run: JobRun, source: Source) -> Source:
+    if source.state != SourceState.validating:
+        return source
+    store, library = run.ctx.store, run.ctx.library
+    problems: list[str] | None = None
+    if not source.data_ref:
+        problems = ["the source's files are gone"]
+    else:
+        data = store.resolve(source.data_ref)
+        try:
+            if source.modality == "tabular":
+                schema = store.resolve(source.schema_ref) if source.schema_ref else None
+                library.check_table(data, schema=schema, target=source.target)
+            else:
+                library.check_images(data)
+        except SchemaMismatch as exc:
+            problems = list(exc.problems) or [describe(exc)]
+        except (SchemaError, InputFileError) as exc:
+            problems = [describe(exc)]
+    with run.ctx.db.transaction(write=True) as session:
+        locked = ledger.lock_source(session, source.id)
+        if locked.state == SourceState.validating:
+            mark_checked(session, store, locked, problems)
+            audit.record(
+                session,
+                run.ctx.actor,
+                "source.rejected" if problems else "source.validated",
+                "source",
+                locked.id,
+                {"problems": len(problems or [])},
+            )
+        return locked
+
+
+def check_source(run: JobRun, job: Job) -> None:
+    """Run the expectation suite on a new upload; fail the job if it refuses the source."""
+    run.enter("ingest")
+    with run.ctx.db.session() as session:
+        source = session.get(Source, job.source_id)
+    if source is None:
+        raise SourceRejected("the source no longer exists")
+    source = ensure_checked(run, source)
+    if source.state == SourceState.rejected:
+        raise SourceRejected(
+            "the source does not pass its expectation suite: " + "; ".join(source.problems or [])
+        )
+
+
+# -- synthesis ---------------------------------------------------------------------------------
+def synthesize(run: JobRun, job: Job) -> None:
+    """ingest -> train -> sample -> validate -> report, skipping the stages that finished."""
+    spec = parse_spec(job.spec)
+    assert isinstance(spec, TabularSynthesisSpec | ImageSynthesisSpec)
+    store = run.ctx.store
+    with run.ctx.db.session() as session:
+        source = session.get(Source, spec.source_id)
+    if source is None:
+        raise SourceRejected("the source no longer exists")
+
+    run.enter("ingest")
+    source = ensure_checked(run, source)
+    if source.state == SourceState.rejected or not source.data_ref:
+        raise SourceRejected(
+            "the source was rejected by validation: " + "; ".join(source.problems or [])
+        )
+    if not run.outputs.get("ingest"):
+        run.set_output("ingest", {"done": True, "source_sha256": source.data_sha256})
+    data_path = store.resolve(source.data_ref)
+    schema_path = store.resolve(source.schema_ref) if source.schema_ref else None
+
+    model_dir = store.model_dir(job.id)
+    if not run.outputs.get("train", {}).get("done"):
+        run.enter("train")
+        run_dir = store.run_dir(job.id)
+        training = spec.training
+        if model_dir.exists():  # trained before a crash that came before this record
+            certificate = run.ctx.library.certificate(model_dir)
+        else:
+            resume = (run_dir / CHECKPOINT_DIR / CHECKPOINT_STATE).exists()
+            if not resume and run_dir.exists():
+                shutil.rmtree(run_dir)  # nothing to resume from: start clean
+            run.set_output(
+                "train", {"started": True, "resumed": resume, "attempt": run.held.attempt}
+            )
+            outcome = run.ctx.library.train(
+                data_path,
+                modality=source.modality,
+                target=spec.target if isinstance(spec, TabularSynthesisSpec) else None,
+                schema=schema_path,
+                epsilon=training.epsilon,
+                delta=training.delta,
+                out=model_dir,
+                seed=training.seed,
+                max_steps=training.max_steps,
+                holdout=training.holdout,
+                private_dir=run_dir,
+                overrides=dict(training.overrides),
+                progress=run.on_progress,
+                should_stop=run.should_stop,
+                resume=resume,
+            )
+            certificate = outcome.certificate
+        record_training(run, job, model_dir, certificate)
+
+    if "sample" not in run.outputs:
+        run.enter("sample")
+        files = sample_files(
+            run,
+            model_dir,
+            source.modality,
+            rows=spec.rows,
+            seed=spec.training.seed,
+            class_counts=spec.class_counts,
+            guidance_scale=getattr(spec, "guidance_scale", None),
+            steps=getattr(spec, "sampling_steps", None),
+        )
+        run.set_output("sample", {"files": files, "n_records": spec.rows})
+
+    if "validate" not in run.outputs:
+        run.enter("validate")
+        files = run.outputs["sample"]["files"]
+        primary = files.get("csv") or files.get("npz")
+        report_dir = store.report_dir(job.id)
+        shutil.rmtree(report_dir, ignore_errors=True)
+        report_dir.mkdir(parents=True)
+        report = run.ctx.library.validate(
+            model_dir,
+            synthetic=store.resolve(primary["ref"]),
+            report_dir=report_dir,
+            policy=run.settings.validation_policy,
+        )
+        refs = {}
+        for fmt in ("html", "pdf", "json"):
+            path = report_dir / f"report.{fmt}"
+            if path.exists():
+                refs[fmt] = {"sha256": sha256_file(path), "ref": store.ref(path)}
+        verdict = report.get("verdict")
+        run.set_output(
+            "validate", {"report": refs, "verdict": None if verdict is None else str(verdict)[:20]}
+        )
+
+    run.enter("report")
+    train = run.outputs["train"]
+    publish(
+        run,
+        job,
+        state=ReleaseState.pending,
+        model_ref=train["model_ref"],
+        model_sha256=train["model_sha256"],
+        certificate=train["certificate"],
+        seed=spec.training.seed,
+        class_counts=spec.class_counts,
+        report=run.outputs["validate"]["report"],
+        verdict=run.outputs["validate"]["verdict"],
+    )
+
+
+def record_training(run: JobRun, job: Job, model_dir: Path, certificate: dict[str, Any]) -> None:
+    """Training finished: record the model and settle the ledger, in one transaction."""
+    from synthgen.artifacts import file_sha256
+
+    epsilon = cert_epsilon(certificate)
+    delta = float(certificate.get("delta", job.delta_reserved))
+    if not math.isfinite(epsilon) or not certificate.get("private", True):
+        raise SynthgenError(
+            "the trained model is not differentially private; it cannot be released"
+        )
+    if epsilon > job.epsilon_reserved * (1 + ledger.TOLERANCE):
+        log.warning("job %s: the certificate's epsilon exceeds the reservation", job.id)
+    train = {
+        **run.outputs.get("train", {}),  # keeps "resumed" and "attempt" for the record
+        "started": True,
+        "done": True,
+        "model_ref": run.ctx.store.ref(model_dir),
+        "model_sha256": file_sha256(model_dir),
+        "certificate": certificate,
+        "epsilon": epsilon,
+        "delta": delta,
+    }
+    run.outputs = {**run.outputs, "train": train}
+    with run.ctx.db.transaction(write=True) as session:
+        leases.update_held(
+            session, run.held, outputs=run.outputs, epsilon_spent=epsilon, updated_at=utcnow()
+        )
+        ledger.settle(
+            session,
+            job_id=job.id,
+            epsilon_spent=epsilon,
+            delta_spent=delta,
+            note="training finished (certificate)",
+        )
+
+
+def sample_files(
+    run: JobRun,
+    model_dir: Path,
+    modality: str,
+    *,
+    rows: int,
+    seed: int,
+    class_counts: dict[str, int] | None,
+    guidance_scale: float | None,
+    steps: int | None,
+) -> dict[str, Any]:
+    store = run.ctx.store
+    with store.staging("sample-") as tmp:
+        out = tmp / ("synthetic.csv" if modality == "tabular" else "synthetic.npz")
+        written = run.ctx.library.sample(
+            model_dir,
+            rows=rows,
+            out=out,
+            seed=seed,
+            class_counts=class_counts,
+            guidance_scale=guidance_scale,
+            steps=steps,
+            progress=run.on_progress,
+        )
+        if modality == "tabular":
+            extra = ("parquet", csv_to_parquet(written, tmp / "synthetic.parquet"), ".parquet")
+            primary = ("csv", written, ".csv")
+        else:
+            extra = ("png_zip", npz_to_png_zip(written, tmp / "synthetic.zip"), ".zip")
+            primary = ("npz", written, ".npz")
+        files = {}
+        for fmt, path, suffix in (primary, extra):
+            blob, _ = store.release_blobs.put(path, suffix=suffix)
+            files[fmt] = blob.as_dict()
+    return files
+
+
+def publish(
+    run: JobRun,
+    job: Job,
+    *,
+    state: ReleaseState,
+    model_ref: str,
+    model_sha256: str,
+    certificate: dict[str, Any],
+    seed: int,
+    class_counts: dict[str, int] | None,
+    report: dict[str, Any] | None,
+    verdict: str | None,
+    parent: Release | None = None,
+) -> None:
+    sample = run.outputs["sample"]
+    with run.ctx.db.transaction(write=True) as session:
+        release = session.scalar(select(Release).where(Release.job_id == job.id))
+        if release is None:
+            release = Release(
+                source_id=job.source_id,
+                job_id=job.id,
+                parent_id=parent.id if parent else None,
+                modality=job.modality or "tabular",
+                state=state,
+                model_ref=model_ref,
+                model_sha256=model_sha256,
+                files=sample["files"],
+                n_records=sample["n_records"],
+                seed=seed,
+                class_counts=class_counts,
+                certificate=certificate,
+                epsilon=cert_epsilon(certificate),
+                delta=float(certificate.get("delta", 0.0)),
+                private=bool(certificate.get("private", False)),
+                report=report,
+                verdict=verdict,
+                created_by=job.created_by,
+            )
+            if parent is not None:
+                release.decided_by = parent.decided_by
+                release.decided_at = utcnow()
+                release.decision_reason = f"inherits the approval of release {parent.id}"
+            session.add(release)
+            session.flush()
+            audit.record(
+                session,
+                run.ctx.actor,
+                "release.create",
+                "release",
+                release.id,
+                {"job_id": job.id, "state": state, "records": release.n_records},
+            )
+        leases.update_held(session, run.held, release_id=release.id, updated_at=utcnow())
+
+
+# -- more samples ------------------------------------------------------------------------------
+def more_samples(run: JobRun, job: Job) -> None:
+    """More records from an approved release's model, published as an approved release."""
+    spec = parse_spec(job.spec)
+    assert isinstance(spec, SampleSpec)
+    with run.ctx.db.session() as session:
+        parent = session.get(Release, spec.release_id)
+    if parent is None or parent.state != ReleaseState.approved or not parent.private:
+        raise Conflict(f"release {spec.release_id} is no longer an approved private release")
+    if "sample" not in run.outputs:
+        run.enter("sample")
+        files = sample_files(
+            run,
+            run.ctx.store.resolve(parent.model_ref),
+            parent.modality,
+            rows=spec.rows,
+            seed=spec.seed,
+            class_counts=spec.class_counts,
+            guidance_scale=spec.guidance_scale,
+            steps=spec.sampling_steps,
+        )
+        run.set_output("sample", {"files": files, "n_records": spec.rows})
+    run.enter("publish")
+    publish(
+        run,
+        job,
+        state=ReleaseState.approved,
+        model_ref=parent.model_ref,
+        model_sha256=parent.model_sha256,
+        certificate=parent.certificate,
+        seed=spec.seed,
+        class_counts=spec.class_counts,
+        report=None,
+        verdict=None,
+        parent=parent,
+    )
