@@ -49,7 +49,7 @@ DATASETS = {
 
 
 def load(name: str, data_dir: Path) -> tuple[pd.DataFrame, Schema]:
-    schema_file, files, target = DATASETS[name]
+    schema_file, files, _ = DATASETS[name]
     schema = Schema.load(ROOT / "benchmarks" / "schemas" / schema_file)
     frames = [read_table(data_dir / f, na_values=schema.na_values) for f in files]
     df = pd.concat(frames, ignore_index=True)

@@ -39,6 +39,13 @@ def tstr_auc(train: pd.DataFrame, test: pd.DataFrame, target: str) -> float:
     return float(roc_auc_score((test[target].astype(str) == positive).astype(int), scores))
 
 
+def _cut(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
+    """Bin labels of numbers between ``inner_edges``; nulls get their own label."""
+    idx = np.searchsorted(inner_edges, values, side="right").astype(object)
+    idx[np.isnan(values)] = "null"
+    return idx.astype(str)
+
+
 def _discretise(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, pd.DataFrame]:
     out_r, out_s = {}, {}
     for spec in schema.synthesized:
@@ -46,12 +53,8 @@ def _discretise(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> 
         if spec.is_numeric:
             rv = pd.to_numeric(r, errors="coerce").to_numpy(float)
             sv = pd.to_numeric(s, errors="coerce").to_numpy(float)
-            edges = np.unique(np.nanquantile(rv, np.linspace(0, 1, 21)))
-            def cut(v: np.ndarray) -> np.ndarray:
-                idx = np.searchsorted(edges[1:-1], v, side="right").astype(object)
-                idx[np.isnan(v)] = "null"
-                return idx.astype(str)
-            out_r[spec.name], out_s[spec.name] = cut(rv), cut(sv)
+            inner = np.unique(np.nanquantile(rv, np.linspace(0, 1, 21)))[1:-1]
+            out_r[spec.name], out_s[spec.name] = _cut(rv, inner), _cut(sv, inner)
         else:
             out_r[spec.name] = r.map(lambda v: "null" if pd.isna(v) else str(v)).to_numpy()
             out_s[spec.name] = s.map(lambda v: "null" if pd.isna(v) else str(v)).to_numpy()

@@ -1,0 +1,93 @@
+"""CPU benchmark: DP diffusion on BreastMNIST at epsilon 10, delta 1e-5, 60 minutes of
+training on 2 cores. Prints a table against the issue's targets and writes benchmark.json.
+
+Full run (about 75 minutes in all):
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/images_cpu.py --threads 2 --out runs/images_cpu
+Reduced check (a few minutes):
+    python benchmarks/images_cpu.py --quick --out runs/images_cpu_quick
+Optional allocator (notes: first-touch memory is slow on this VM):
+    --jemalloc re-runs the script with Debian's libjemalloc2 preloaded, if installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_DATA = Path("/work/shared/data/medmnist/breastmnist.npz")
+TARGETS = {"tstr_roc_auc": 0.75, "training_minutes": 60.0, "dp_over_nonprivate": 2.5,
+           "sampling_seconds": 60.0}
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=None,
+                   help="BreastMNIST .npz (default: the shared copy, else cache/download)")
+    p.add_argument("--out", type=Path, default=Path("runs/images_cpu"), help="new folder for the run")
+    p.add_argument("--epsilon", type=float, default=10.0)
+    p.add_argument("--delta", type=float, default=1e-5)
+    p.add_argument("--train-minutes", type=float, default=60.0)
+    p.add_argument("--max-steps", type=int, default=None, help="skip the sizing; run this many steps")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                   help="recipe override, e.g. --set noise_multiplicity=8 (repeatable)")
+    p.add_argument("--quick", action="store_true",
+                   help="reduced check: 4 training minutes, 2,000 sampled images, short CNNs")
+    p.add_argument("--jemalloc", action="store_true", help="preload libjemalloc2 if present")
+    p.add_argument("--measure-k", type=Path, default=None, metavar="MODEL_DIR",
+                   help="instead of the benchmark: the clipped-gradient signal per noise "
+                        "multiplicity K for a trained model (docs/images.md)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse(argv)
+    if args.jemalloc and "LD_PRELOAD" not in os.environ and Path(JEMALLOC).exists():
+        env = {**os.environ, "LD_PRELOAD": JEMALLOC,
+               "MALLOC_CONF": "retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1"}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from synthgen.images.benchmark import BenchmarkSettings, format_table, run_benchmark
+    from synthgen.images.medmnist import resolve_medmnist
+
+    if args.measure_k is not None:
+        from synthgen.images.benchmark import multiplicity_signal
+        from synthgen.images.data import ImageSet
+
+        private = args.measure_k.with_name(args.measure_k.name + ".private")
+        rows = multiplicity_signal(args.measure_k, ImageSet.load(private / "train.npz"))
+        for row in rows:
+            print(json.dumps(row))
+        return {"multiplicity_signal": rows}
+    data = args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else None)
+    data = resolve_medmnist(data, "breastmnist")
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides.setdefault("device", "cpu")
+    settings = BenchmarkSettings(
+        data=data, out_dir=args.out, epsilon=args.epsilon, delta=args.delta,
+        train_minutes=4.0 if args.quick and args.train_minutes == 60.0 else args.train_minutes,
+        max_steps=args.max_steps, seed=args.seed, overrides=overrides,
+        sampling_images=2000 if args.quick else 10_000,
+        classifier_steps=300 if args.quick else 600,
+        targets={**TARGETS, "training_minutes": (4.0 if args.quick else args.train_minutes)},
+    )
+    if args.quick:
+        settings.targets.pop("sampling_seconds")  # timed on 10k images only in the full run
+    results = run_benchmark(settings)
+    print()
+    print(f"BreastMNIST, epsilon {args.epsilon:g}, delta {args.delta:g}, {args.threads} threads"
+          + (" (QUICK: reduced size, not the benchmark)" if args.quick else ""))
+    print(format_table(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
