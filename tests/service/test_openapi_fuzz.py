@@ -61,7 +61,8 @@ def check_operation(operation: Any, mode: GenerationMode) -> None:
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+        suppress_health_check=list(HealthCheck),
     )
     def run(case: Any) -> None:
         if (
