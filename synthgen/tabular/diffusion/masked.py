@@ -33,16 +33,16 @@ class MaskedDiffusion:
         nll = -log_probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
         return (nll * masked).sum(-1)
 
-    def unmask_step(self, x_t: torch.Tensor, logits: torch.Tensor, t: float, s: float,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-        """From time t to s < t: each masked column is revealed with probability (t - s) / t,
-        its category drawn from the model's prediction (inverse-CDF draw, one uniform per
-        column, far faster than torch.multinomial on CPU)."""
+    def reveal(self, x_t: torch.Tensor, t: float, s: float,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Which columns a step from time t to s < t reveals: each masked one with
+        probability (t - s) / t (all of them when s = 0)."""
         is_masked = x_t == self.sizes.expand_as(x_t)
-        reveal = is_masked & (torch.rand(x_t.shape, generator=generator) < (t - s) / t)
-        u = torch.rand(x_t.shape, generator=generator)
-        cdf = torch.softmax(logits[reveal], dim=-1).cumsum(-1)
-        drawn = (cdf < u[reveal].unsqueeze(-1)).sum(-1).clamp(max=logits.shape[-1] - 1)
-        out = x_t.clone()
-        out[reveal] = drawn
-        return out
+        return is_masked & (torch.rand(x_t.shape, generator=generator) < (t - s) / t)
+
+    def draw(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One category per row of padded logits [M, K_max] (inverse-CDF draw: one uniform
+        each, far faster than torch.multinomial on CPU)."""
+        u = torch.rand(logits.shape[0], generator=generator)
+        cdf = torch.softmax(logits, dim=-1).cumsum(-1)
+        return (cdf < u.unsqueeze(-1)).sum(-1).clamp(max=logits.shape[-1] - 1)

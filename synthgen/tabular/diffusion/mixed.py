@@ -89,30 +89,37 @@ class MixedDiffusion:
         return per_draw.mean(1)
 
     # -- sampling ------------------------------------------------------------------------------
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(self, model: nn.Module, labels: torch.Tensor, *, steps: int, guidance_scale: float,
                generator: torch.Generator,
                on_step: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reverse process from pure noise / all masked to (z0, categories) for ``labels``."""
+        """Reverse process from pure noise / all masked to (z0, categories) for ``labels``.
+
+        Categorical logits are formed only for the columns revealed at each step (about
+        n_categorical / steps per row), not for every row and column.
+        """
         n = labels.shape[0]
         z = torch.randn(n, self.n_num, generator=generator)
         x = self.masked.sizes.expand(n, self.n_cat).clone()
         times = torch.linspace(T_MAX, 0.0, steps + 1)
         null = torch.full_like(labels, model_null_label(model))
-        prior = self.encoder.prior_log_probs[labels]
         for i in range(steps):
             t, s = times[i], times[i + 1]
             tt = t.reshape(1)  # one time for all rows: its embedding is computed once
-            eps, logits = self.predict(model, z, x, tt, labels, labels, prior)
+            slots = self.category_slots(x)
+            out = model(z, slots, tt, labels)
             if guidance_scale != 1.0:
-                eps_u, logits_u = self.predict(model, z, x, tt, null, labels, prior)
-                eps = eps_u + guidance_scale * (eps - eps_u)
-                logits = logits_u + guidance_scale * (logits - logits_u)
+                out_null = model(z, slots, tt, null)
+                out = out_null + guidance_scale * (out - out_null)
             if self.n_num:
+                eps = self.gaussian.prior_eps(z, tt) + out[:, : self.n_num]
                 z = self.gaussian.ddim_step(z, eps, tt, s.reshape(1)) if i < steps - 1 else \
                     self.gaussian.predict_z0(z, eps, tt).clamp(-6, 6)
             if self.n_cat:
-                x = self.masked.unmask_step(x, logits, float(t), float(s), generator)
+                rows, cols = self.masked.reveal(x, float(t), float(s), generator).nonzero(as_tuple=True)
+                logits = (self.encoder.prior_log_probs[labels[rows], cols]
+                          + out[rows.unsqueeze(1), self.logit_index[cols]])
+                x[rows, cols] = self.masked.draw(logits, generator)
             if on_step is not None:
                 on_step(i + 1)
         return z, x
