@@ -39,6 +39,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="reduced check: 4 training minutes, 2,000 sampled images, short CNNs")
     p.add_argument("--jemalloc", action="store_true", help="preload libjemalloc2 if present")
+    p.add_argument("--probe-only", type=int, default=None, metavar="STEPS",
+                   help="only time DP vs non-private steps (same K), STEPS of each, interleaved")
     p.add_argument("--measure-k", type=Path, default=None, metavar="MODEL_DIR",
                    help="instead of the benchmark: the clipped-gradient signal per noise "
                         "multiplicity K for a trained model (docs/images.md)")
@@ -58,6 +60,15 @@ def main(argv: list[str] | None = None) -> dict:
     from synthgen.images.benchmark import BenchmarkSettings, format_table, run_benchmark
     from synthgen.images.medmnist import resolve_medmnist
 
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides.setdefault("device", "cpu")
+    if args.probe_only:
+        from synthgen.images.benchmark import measure_step_times
+
+        probe = measure_step_times(n_train=546, image_shape=(1, 28, 28), num_classes=2,
+                                   overrides=overrides, steps=args.probe_only, seed=args.seed)
+        print(json.dumps(probe))
+        return probe
     if args.measure_k is not None:
         from synthgen.images.benchmark import multiplicity_signal
         from synthgen.images.data import ImageSet
@@ -69,8 +80,6 @@ def main(argv: list[str] | None = None) -> dict:
         return {"multiplicity_signal": rows}
     data = args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else None)
     data = resolve_medmnist(data, "breastmnist")
-    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
-    overrides.setdefault("device", "cpu")
     settings = BenchmarkSettings(
         data=data, out_dir=args.out, epsilon=args.epsilon, delta=args.delta,
         train_minutes=4.0 if args.quick and args.train_minutes == 60.0 else args.train_minutes,
