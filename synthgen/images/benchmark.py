@@ -1,0 +1,307 @@
+"""The image benchmarks behind ``benchmarks/images_cpu.py`` and ``benchmarks/images_gpu.py``.
+
+One run: time a DP step against its non-private twin (same K, same batch, random images
+of the source's shape, interleaved in one process), size the step count to the training
+budget, train on the real source, time the sampling of 10k images with the deterministic
+sampler, and evaluate utility (TSTR ROC AUC on the real test split), fidelity and the
+nearest-neighbour check. Results go to a JSON file and a printed table with the targets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthgen.progress import ProgressCallback, ignore_progress
+
+
+@dataclass
+class BenchmarkSettings:
+    data: Path
+    out_dir: Path
+    epsilon: float = 10.0
+    delta: float = 1e-5
+    train_minutes: float = 60.0  # training budget; the step count is sized to it
+    max_steps: int | None = None  # explicit step count (skips the sizing)
+    seed: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+    sampling_images: int = 10_000  # images timed with the deterministic sampler
+    classifier_steps: int = 600  # TSTR / TRTR CNN steps
+    classifier_repeats: int = 3  # CNNs per ensemble (TSTR and TRTR)
+    probe_steps: int = 3  # timed steps per mode in the DP / non-DP probe
+    budget_safety: float = 0.9  # share of the budget planned for (timing varies)
+    targets: dict[str, float] = field(default_factory=dict)
+
+
+def measure_step_times(*, n_train: int, image_shape: tuple[int, int, int], num_classes: int,
+                       overrides: dict[str, Any], steps: int = 3, seed: int = 0) -> dict[str, float]:
+    """Median seconds of a DP step and of a non-private step at the same K and batch,
+    alternating, on random uint8 images (timing reveals nothing about the source)."""
+    import torch
+
+    from synthgen.images.config import build_recipe
+    from synthgen.images.data import ImageSet
+    from synthgen.images.edm import Denoiser
+    from synthgen.images.trainer import (
+        ImageTensorDataset,
+        StepRecord,
+        new_state,
+        resolve_device,
+        train_nonprivate,
+        train_private,
+    )
+    from synthgen.images.unet import UNet
+    from synthgen.privacy.accountant import RunAccountant
+    from synthgen.privacy.secure_random import NoiseSource
+
+    recipe = build_recipe(overrides)
+    c, h, _ = image_shape
+    rng = np.random.default_rng(seed)
+    shape = (n_train, h, h) if c == 1 else (n_train, h, h, c)
+    data = ImageTensorDataset(ImageSet(rng.integers(0, 256, shape, dtype=np.uint8),
+                                       rng.integers(0, num_classes, n_train)))
+    device = resolve_device(recipe.training.device)
+    cfg = recipe.training
+    unet_cfg = recipe.unet_config(image_size=h, channels=c, num_classes=num_classes)
+
+    def fresh() -> Any:
+        torch.manual_seed(seed)
+        return new_state(Denoiser(UNet(unet_cfg), recipe.diffusion).to(device), cfg, seed=seed)
+
+    times: dict[str, list[float]] = {"dp": [], "nonprivate": []}
+
+    def recorder(kind: str) -> Callable[[StepRecord], bool]:
+        def record(r: StepRecord) -> bool:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[kind].append(r.seconds)
+            return False
+        return record
+
+    for _ in range(steps + 1):  # the first round warms up both paths
+        train_nonprivate(fresh(), data, cfg=cfg, edm=recipe.diffusion, steps=1, device=device,
+                         on_step=recorder("nonprivate"))
+        train_private(fresh(), data, cfg=cfg, edm=recipe.diffusion, noise_multiplier=1.0,
+                      steps=1, accountant=RunAccountant(), noise=NoiseSource(secure=cfg.secure_rng),
+                      device=device, on_step=recorder("dp"))
+    dp, nonprivate = float(np.median(times["dp"][1:])), float(np.median(times["nonprivate"][1:]))
+    return {"dp_step_seconds": dp, "nonprivate_step_seconds": nonprivate,
+            "dp_over_nonprivate": dp / nonprivate, "batch_size": cfg.batch_size,
+            "noise_multiplicity": cfg.noise_multiplicity}
+
+
+def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = ignore_progress,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    import torch
+
+    from synthgen.images.data import ImageSet
+    from synthgen.images.loaders import load_image_source
+    from synthgen.images.metrics import RealImages, evaluate_images
+    from synthgen.images.metrics.coverage import ManifoldCoverage
+    from synthgen.images.metrics.frechet import FrechetClassifierDistance
+    from synthgen.images.metrics.nearest_neighbour import NearestNeighbourCheck
+    from synthgen.images.metrics.tstr import TrainRealTestReal, TrainSyntheticTestReal
+    from synthgen.images.sample import ImageModel, labels_for_counts
+    from synthgen.images.train import train_images
+
+    s = settings
+    s.out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"settings": {**asdict(s), "data": str(s.data),
+                                            "out_dir": str(s.out_dir)},
+                               "torch_threads": torch.get_num_threads(),
+                               "cuda": torch.cuda.is_available()}
+    source = load_image_source(s.data)
+    spec = source.spec
+    n_train = len(source.train)
+    log(f"data {s.data.name}: {n_train} training images, {spec.channels}x{spec.image_size}px, "
+        f"{spec.num_classes} classes")
+
+    probe = measure_step_times(n_train=n_train, image_shape=(spec.channels, spec.image_size,
+                                                             spec.image_size),
+                               num_classes=spec.num_classes, overrides=s.overrides,
+                               steps=s.probe_steps, seed=s.seed)
+    results["step_timing"] = probe
+    log(f"DP step {probe['dp_step_seconds']:.3f}s, non-private step "
+        f"{probe['nonprivate_step_seconds']:.3f}s (x{probe['dp_over_nonprivate']:.2f})")
+    steps = s.max_steps or max(1, int(s.train_minutes * 60 * s.budget_safety
+                                      / probe["dp_step_seconds"]))
+    results["planned_steps"] = steps
+    log(f"training {steps} steps at epsilon {s.epsilon:g}")
+
+    model_dir = s.out_dir / "model"
+    started = time.perf_counter()
+    # the planned count is the run's length (the recipe's default would otherwise cap it)
+    overrides = {**s.overrides, "steps": steps}
+    if s.max_steps is None:  # a hard stop at the budget, should the machine slow down
+        overrides.setdefault("time_limit_minutes", s.train_minutes)
+    result = train_images(s.data, epsilon=s.epsilon, delta=s.delta, out=model_dir, seed=s.seed,
+                          max_steps=steps, overrides=overrides, progress=progress)
+    results["training_seconds"] = time.perf_counter() - started
+    cert = result.certificate
+    results["certificate"] = {"epsilon": cert.epsilon, "delta": cert.delta, "steps": cert.steps,
+                              "noise_multiplier": cert.noise_multiplier,
+                              "sample_rate": cert.sample_rate,
+                              "noise_multiplicity": cert.noise_multiplicity}
+    run = json.loads((model_dir / "run.json").read_text())
+    results["median_step_seconds"] = run.get("median_step_seconds")
+    log(f"trained in {results['training_seconds']:.0f}s, epsilon {cert.epsilon:.3f}")
+
+    model = ImageModel.load(model_dir)
+    counts = model.counts_for(s.sampling_images, None)
+    labels = labels_for_counts(counts)
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    images = model.generate(labels, seed=s.seed, progress=progress)
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+    sampling_seconds = time.perf_counter() - t0
+    sampling_cfg = model.config.get("sampling", {})
+    results["sampling"] = {"images": len(labels), "seconds": sampling_seconds,
+                           "images_per_second": len(labels) / sampling_seconds,
+                           "sampler": sampling_cfg.get("sampler"),
+                           "steps": sampling_cfg.get("sampling_steps")}
+    log(f"sampled {len(labels)} images in {sampling_seconds:.1f}s")
+    synthetic = ImageSet(images, labels)
+
+    real = RealImages.from_private_dir(result.private_dir, num_classes=spec.num_classes,
+                                       seed=s.seed)
+    metrics = [TrainSyntheticTestReal(steps=s.classifier_steps, repeats=s.classifier_repeats),
+               TrainRealTestReal(steps=s.classifier_steps, repeats=s.classifier_repeats),
+               FrechetClassifierDistance(), ManifoldCoverage(), NearestNeighbourCheck()]
+    real._cache["classifier"] = _reference_classifier(real, s.classifier_steps)
+    results["metrics"] = evaluate_images(real, synthetic, metrics)
+    (s.out_dir / "benchmark.json").write_text(json.dumps(results, indent=2, default=_json_default))
+    return results
+
+
+def _reference_classifier(real: Any, steps: int) -> Any:
+    from synthgen.images.metrics.classifier import train_classifier
+
+    return train_classifier(real.train, num_classes=real.num_classes, seed=real.seed, steps=steps)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)
+
+
+def _metric(results: dict[str, Any], name: str, key: str = "value") -> Any:
+    entry = results.get("metrics", {}).get(name, {})
+    return entry.get(key) if isinstance(entry, dict) else None
+
+
+def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(quantity, value, target, verdict) rows for the printed table."""
+    t = results["settings"].get("targets", {})
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(name: str, value: float | None, target: float | None, higher: bool, fmt: str) -> None:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            rows.append((name, "n/a", "", ""))
+            return
+        verdict = ""
+        if target is not None:
+            ok = value >= target if higher else value <= target
+            verdict = "PASS" if ok else "FAIL"
+        bound = "" if target is None else (">= " if higher else "<= ") + format(target, fmt)
+        rows.append((name, format(value, fmt), bound, verdict))
+
+    timing = results.get("step_timing", {})
+    add("TSTR ROC AUC (real test)", _metric(results, "tstr_roc_auc"), t.get("tstr_roc_auc"), True, ".3f")
+    add("TSTR accuracy", _metric(results, "tstr_accuracy"), None, True, ".3f")
+    add("TRTR ROC AUC (reference)", _metric(results, "trtr_roc_auc"), None, True, ".3f")
+    add("epsilon spent", results.get("certificate", {}).get("epsilon"), None, True, ".3f")
+    add("training minutes", results.get("training_seconds", 0) / 60, t.get("training_minutes"), False, ".1f")
+    add("seconds per DP step (probe)", timing.get("dp_step_seconds"), None, False, ".3f")
+    add("seconds per DP step (training median)", results.get("median_step_seconds"), None, False, ".3f")
+    add("seconds per non-private step (same K)", timing.get("nonprivate_step_seconds"), None, False, ".3f")
+    add("DP / non-private step time", timing.get("dp_over_nonprivate"), t.get("dp_over_nonprivate"), False, ".2f")
+    sampling = results.get("sampling", {})
+    add(f"seconds to sample {sampling.get('images', 0)} images", sampling.get("seconds"),
+        t.get("sampling_seconds"), False, ".1f")
+    add("images/s sampled", sampling.get("images_per_second"), None, True, ".0f")
+    add("Frechet classifier distance", _metric(results, "frechet_classifier_distance"), None, False, ".3f")
+    for name in ("precision", "recall", "density", "coverage"):
+        add(name, _metric(results, name), None, True, ".3f")
+    nn = results.get("metrics", {}).get("nearest_neighbour_check", {})
+    if "passed" in nn:
+        d = nn["details"]
+        rows.append(("nearest-neighbour check (train/holdout ratio)",
+                     f"{nn['value']:.3f}, {d['near_copies']} copies",
+                     f">= {d['min_ratio']}, 0 copies", "PASS" if nn["passed"] else "FAIL"))
+    return rows
+
+
+def format_table(results: dict[str, Any]) -> str:
+    rows = [("quantity", "value", "target", ""), *summary_rows(results)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def multiplicity_signal(model_dir: Path, images: Any, *, ks: tuple[int, ...] = (1, 2, 4, 8, 16),
+                        batch: int = 64, max_grad_norm: float = 1.0,
+                        seed: int = 0) -> list[dict[str, float]]:
+    """How much of the clipped mean gradient survives the diffusion draws, per K.
+
+    For a fixed model and a fixed batch of b examples, the clipped mean gradient g_K is
+    computed twice with independent draws; <g_K, g_K'> estimates |E_draws g_K|^2, the part
+    of the update that does not average away. DP-SGD adds noise of norm about
+    sigma C sqrt(d) / B whatever K is, so the signal per step grows with K while the
+    cost grows linearly: this is the trade-off noise multiplicity makes.
+    """
+    import torch
+
+    from synthgen.images.data import to_model_range
+    from synthgen.images.edm import draw_training_inputs
+    from synthgen.images.per_example import VmapPerExampleGradients
+    from synthgen.images.sample import ImageModel
+
+    model = ImageModel.load(model_dir, device="cpu")
+    denoiser = model.denoiser.train()
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(images), min(batch, len(images)), replace=False))
+    x = to_model_range(images.images[idx])
+    y = torch.from_numpy(images.labels[idx])
+    grads = VmapPerExampleGradients(denoiser, sigma_data=denoiser.cfg.sigma_data)
+    params = [p for p in denoiser.parameters() if p.requires_grad]
+    d = sum(p.numel() for p in params)
+    out = []
+    for k in ks:
+        means = []
+        started = time.perf_counter()
+        for rep in range(2):
+            g = torch.Generator().manual_seed(seed * 7919 + 104729 * rep + k)
+            draws = draw_training_inputs(x, y, multiplicity=k, cfg=denoiser.cfg,
+                                         null_label=denoiser.null_label, generator=g)
+            grads(draws, batch_size=len(idx), multiplicity=k)
+            flat = torch.cat([p.grad_sample.reshape(len(idx), -1) for p in params], dim=1)
+            norms = flat.norm(dim=1, keepdim=True)
+            clipped = flat * (max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+            means.append(clipped.mean(dim=0))
+            for p in params:
+                del p.grad_sample
+        inner = float(means[0] @ means[1])
+        out.append({
+            "noise_multiplicity": k,
+            "signal_norm": math.sqrt(max(inner, 0.0)),
+            "mean_norm": float((means[0].norm() + means[1].norm()) / 2),
+            "cosine_between_repeats": inner / float(means[0].norm() * means[1].norm()),
+            "median_raw_norm": float(norms.median()),
+            "seconds_per_repeat": (time.perf_counter() - started) / 2,
+            "parameters": d,
+        })
+    return out

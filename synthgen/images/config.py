@@ -1,0 +1,151 @@
+"""The image recipe: every setting of a run, with defaults fixed in advance (never tuned on
+the private data), and how ``--override``-style keys map onto it.
+
+Defaults were chosen for BreastMNIST-sized sets (hundreds of 28 px images) on a 2-core CPU;
+docs/images.md records the measurements behind them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from synthgen.errors import ConfigurationError
+from synthgen.images.edm import EDMConfig
+from synthgen.images.unet import UNetConfig
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    steps: int = 1000  # DP-SGD steps (--max-steps caps them; the "steps" override sets them)
+    batch_size: int = 128  # expected Poisson batch (examples per step)
+    noise_multiplicity: int = 2  # K diffusion draws averaged per example before clipping
+    max_grad_norm: float = 1.0  # clipping norm C
+    learning_rate: float = 2e-3  # Adam
+    warmup_steps: int = 10  # linear learning-rate warm-up
+    ema_sigma_rel: float = 0.15  # width of the power EMA, as a share of the run
+    physical_rows: int = 256  # examples*K rows per forward/backward (memory bound)
+    augment: str = "none"  # "none", "hflip", "hflip+shift" (per draw)
+    checkpoint_every: int = 50  # steps between checkpoints in the private dir
+    time_limit_minutes: float | None = None  # stop early and write the model (epsilon as run)
+    class_count_epsilon_share: float = 0.02  # share of epsilon for the class proportions
+    secure_rng: bool = True  # privacy noise from the OS CSPRNG (False: seeded fast PRNG)
+    per_example_gradients: str = "vmap"  # "vmap" (B rows directly) or "hooks" (B*K, folded)
+    mixed_precision: str = "auto"  # "auto" (bf16 on CUDA), "off", "bf16"
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.noise_multiplicity < 1:
+            raise ConfigurationError("steps, batch_size and noise_multiplicity must be >= 1")
+        if not self.max_grad_norm > 0 or not self.learning_rate > 0:
+            raise ConfigurationError("max_grad_norm and learning_rate must be positive")
+        if self.augment not in ("none", "hflip", "hflip+shift"):
+            raise ConfigurationError(f"augment must be none, hflip or hflip+shift, got {self.augment!r}")
+        if self.per_example_gradients not in ("vmap", "hooks"):
+            raise ConfigurationError("per_example_gradients must be vmap or hooks")
+        if self.mixed_precision not in ("auto", "off", "bf16"):
+            raise ConfigurationError("mixed_precision must be auto, off or bf16")
+        if not 0 < self.class_count_epsilon_share < 0.5:
+            raise ConfigurationError("class_count_epsilon_share must be in (0, 0.5)")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    sampler: str = "dpmpp2m"  # default sampler of this model
+    sampling_steps: int = 10  # reverse-diffusion steps (= network evaluations for dpmpp2m)
+    guidance_scale: float = 1.0  # classifier-free guidance (1: conditional only)
+    sampling_batch_size: int = 256  # images per network batch when sampling
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    image_size: int | None = None  # model size; default the file's (npz) or 28 (folders)
+    channels: int | None = None  # default: from the files
+    labels_csv: str | None = None  # DICOM labels CSV (default labels.csv in the folder)
+    split: str = "official"  # MedMNIST: "official" (holdout = val) or "random"
+    class_proportions: tuple[float, ...] | None = None  # declared public proportions
+
+
+MODEL_KEYS = ("base_channels", "channel_mult", "blocks_per_level", "attention_levels",
+              "attention_head_channels", "embedding_mult", "max_groups")
+DEFAULT_MODEL: dict[str, Any] = {"base_channels": 8, "blocks_per_level": 1}  # 55k parameters
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    model: dict[str, Any]  # UNetConfig overrides (size, channels, classes come from the spec)
+    diffusion: EDMConfig
+    training: TrainingConfig
+    sampling: SamplingConfig
+    source: SourceOptions
+
+    def unet_config(self, *, image_size: int, channels: int, num_classes: int) -> UNetConfig:
+        return UNetConfig.for_image(image_size=image_size, image_channels=channels,
+                                    num_classes=num_classes, **self.model)
+
+
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def build_recipe(overrides: dict[str, Any] | None) -> ImageRecipe:
+    """Defaults with ``overrides`` applied; unknown keys are an error, not ignored."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    tracker = overrides.pop("tracker", None)
+    if tracker:
+        raise ConfigurationError("--tracker is not available for image models yet")
+    groups: dict[str, dict[str, Any]] = {"model": dict(DEFAULT_MODEL), "diffusion": {},
+                                         "training": {}, "sampling": {}, "source": {}}
+    owners = {
+        "diffusion": _field_names(EDMConfig), "training": _field_names(TrainingConfig),
+        "sampling": _field_names(SamplingConfig), "source": _field_names(SourceOptions),
+        "model": set(MODEL_KEYS),
+    }
+    for key, value in overrides.items():
+        owner = next((g for g, names in owners.items() if key in names), None)
+        if owner is None:
+            known = sorted(set().union(*owners.values()))
+            raise ConfigurationError(f"unknown image option {key!r} (known: {', '.join(known)})")
+        if key in ("channel_mult", "attention_levels", "class_proportions"):
+            value = tuple(value)
+        groups[owner][key] = value
+    try:
+        return ImageRecipe(
+            model=groups["model"],
+            diffusion=replace(EDMConfig(), **groups["diffusion"]),
+            training=replace(TrainingConfig(), **groups["training"]),
+            sampling=replace(SamplingConfig(), **groups["sampling"]),
+            source=replace(SourceOptions(), **groups["source"]),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"invalid image option: {exc}") from exc
+
+
+def recipe_from_json(d: dict[str, Any]) -> ImageRecipe:
+    """Inverse of :func:`recipe_to_json` (group by group: key names never collide)."""
+    try:
+        source = dict(d["source"])
+        if source.get("class_proportions") is not None:
+            source["class_proportions"] = tuple(source["class_proportions"])
+        return ImageRecipe(
+            model={k: tuple(v) if isinstance(v, list) else v for k, v in d["model"].items()},
+            diffusion=EDMConfig.from_json_dict(d["diffusion"]),
+            training=TrainingConfig(**d["training"]), sampling=SamplingConfig(**d["sampling"]),
+            source=SourceOptions(**source),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigurationError(f"stored recipe cannot be read: {exc}") from exc
+
+
+def recipe_to_json(recipe: ImageRecipe) -> dict[str, Any]:
+    d = {
+        "model": dict(recipe.model), "diffusion": recipe.diffusion.to_json_dict(),
+        "training": asdict(recipe.training), "sampling": asdict(recipe.sampling),
+        "source": asdict(recipe.source),
+    }
+    for key in ("channel_mult", "attention_levels"):
+        if key in d["model"]:
+            d["model"][key] = list(d["model"][key])
+    if d["source"]["class_proportions"] is not None:
+        d["source"]["class_proportions"] = list(d["source"]["class_proportions"])
+    return d

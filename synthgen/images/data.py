@@ -1,0 +1,122 @@
+"""Image sets in MedMNIST layout, splits, and conversions to the model's range.
+
+An :class:`ImageSet` holds uint8 images, ``[N, H, W]`` (grayscale) or ``[N, H, W, C]``,
+and integer labels ``[N]``; on disk it is an ``.npz`` with keys ``images`` and ``labels``
+(``[N, 1]``), like MedMNIST. The model sees ``[N, C, H, W]`` floats in [-1, 1]; the mapping
+is fixed (x / 127.5 - 1), never estimated from the data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from synthgen.errors import InputFileError, InsufficientData
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass
+class ImageSet:
+    images: np.ndarray  # uint8 [N, H, W] or [N, H, W, C]
+    labels: np.ndarray  # int64 [N], model labels 0..num_classes-1
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels).reshape(-1).astype(np.int64)
+        if self.images.dtype != np.uint8:
+            raise InputFileError(f"images must be uint8, got {self.images.dtype}")
+        if self.images.ndim not in (3, 4) or len(self.images) != len(self.labels):
+            raise InputFileError(
+                f"expected images [N, H, W] or [N, H, W, C] and N labels, got "
+                f"{self.images.shape} and {self.labels.shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.images.ndim == 3 else int(self.images.shape[-1])
+
+    def subset(self, index: np.ndarray) -> ImageSet:
+        return ImageSet(self.images[index], self.labels[index])
+
+    def class_counts(self, num_classes: int) -> np.ndarray:
+        return np.bincount(self.labels, minlength=num_classes)[:num_classes]
+
+    def save(self, path: Path) -> None:
+        save_npz(path, self.images, self.labels)
+
+    @classmethod
+    def load(cls, path: Path) -> ImageSet:
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return cls(np.asarray(f["images"]), np.asarray(f["labels"]))
+        except FileNotFoundError as exc:
+            raise InputFileError(f"file not found: {path}") from exc
+        except (KeyError, ValueError, OSError) as exc:
+            raise InputFileError(f"{path} is not an image set (.npz with images, labels)") from exc
+
+
+def save_npz(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write ``images`` and ``labels`` ([N, 1], MedMNIST layout) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    labels = np.asarray(labels).reshape(-1, 1)
+    label_dtype = np.uint8 if labels.size == 0 or labels.max() < 256 else np.int64
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp.npz")
+    try:
+        np.savez_compressed(tmp, images=images, labels=labels.astype(label_dtype))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def to_model_range(images: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W(, C)] -> float32 [N, C, H, W] in [-1, 1]."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(images)).float()
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    return x.contiguous() / 127.5 - 1.0
+
+
+def from_model_range(x: torch.Tensor) -> np.ndarray:
+    """float [N, C, H, W] in [-1, 1] -> uint8 [N, H, W] (C = 1) or [N, H, W, C]."""
+    import torch
+
+    pixels = ((x.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    if pixels.shape[1] == 1:
+        return pixels[:, 0].numpy()
+    return pixels.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def stratified_split(
+    labels: np.ndarray, *, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, holdout): ``fraction`` of each class goes to the holdout (seeded).
+
+    Classes with a single image stay in training; rounding is per class.
+    """
+    if not 0 <= fraction < 1:
+        raise InputFileError(f"holdout fraction must be in [0, 1), got {fraction}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+    train, holdout = [], []
+    for c in np.unique(labels):
+        idx = np.nonzero(labels == c)[0]
+        idx = idx[rng.permutation(len(idx))]
+        n_hold = round(fraction * len(idx)) if len(idx) > 1 else 0
+        holdout.append(idx[:n_hold])
+        train.append(idx[n_hold:])
+    train_idx = np.sort(np.concatenate(train)) if train else np.zeros(0, np.int64)
+    hold_idx = np.sort(np.concatenate(holdout)) if holdout else np.zeros(0, np.int64)
+    if len(train_idx) < 2:
+        raise InsufficientData("fewer than 2 images left for training after the holdout split")
+    return train_idx, hold_idx

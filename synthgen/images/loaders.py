@@ -1,0 +1,358 @@
+"""Reading image sources: MedMNIST .npz files, PNG/JPEG class folders, DICOM + labels CSV.
+
+Every loader returns a :class:`LoadedSource` whose images are already at the model size.
+A file that cannot be read is skipped and reported by name in ``problems`` (never its
+pixel values); only a source with nothing usable left is an error. Per-image operations
+(DICOM rescale and windowing, centre crop, resize) use only that image, so they are part
+of the per-example computation DP-SGD protects; nothing is estimated across images.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthgen.errors import InputFileError, InsufficientData
+from synthgen.images.data import ImageSet
+from synthgen.images.spec import SUPPORTED_SIZES, ImageSpec
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+DICOM_SUFFIXES = (".dcm", ".dicom", "")
+LABEL_CSV_NAMES = ("labels.csv", "labels.tsv")
+FILE_COLUMNS = ("file", "filename", "file_name", "path", "image", "dicom")
+LABEL_COLUMNS = ("label", "class", "target", "diagnosis")
+
+# Public metadata of the MedMNIST v2/v3 2D datasets (Yang et al. 2023, Table 1): number of
+# classes of each multi-class task. Multi-label ChestMNIST is not supported.
+MEDMNIST_CLASSES = {
+    "pathmnist": 9, "dermamnist": 7, "octmnist": 4, "pneumoniamnist": 2, "retinamnist": 5,
+    "breastmnist": 2, "bloodmnist": 8, "tissuemnist": 8, "organamnist": 11,
+    "organcmnist": 11, "organsmnist": 11,
+}
+
+
+@dataclass
+class LoadedSource:
+    spec: ImageSpec
+    train: ImageSet  # the training pool (a holdout may still be split off it)
+    holdout: ImageSet | None = None  # the official validation split, where the source has one
+    test: ImageSet | None = None  # the official test split, where the source has one
+    problems: list[str] = field(default_factory=list)  # "file: reason" per skipped file
+
+    @property
+    def has_official_split(self) -> bool:
+        return self.holdout is not None or self.test is not None
+
+
+def load_image_source(
+    path: str | Path, *, image_size: int | None = None, channels: int | None = None,
+    labels_csv: str | Path | None = None,
+) -> LoadedSource:
+    """Load ``path`` (an .npz, a folder of class subfolders, or a DICOM folder)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(f"image source not found: {p}")
+    if p.is_file():
+        if p.suffix.lower() != ".npz":
+            raise InputFileError(f"{p}: expected an .npz file or a folder of images")
+        return load_npz(p, image_size=image_size)
+    csv_path = Path(labels_csv) if labels_csv else _find_labels_csv(p)
+    if csv_path is not None:
+        return load_dicom_folder(p, labels_csv=csv_path, image_size=image_size or 28,
+                                 channels=channels or 1)
+    return load_class_folders(p, image_size=image_size or 28, channels=channels)
+
+
+# -- .npz -----------------------------------------------------------------------------------
+def _medmnist_name(path: Path) -> str | None:
+    stem = re.sub(r"_(28|64|128|224)$", "", path.stem.lower())
+    return stem if stem in MEDMNIST_CLASSES else None
+
+
+def load_npz(path: Path, *, image_size: int | None = None) -> LoadedSource:
+    """MedMNIST layout (``train_images``, ``train_labels``, ``val_*``, ``test_*``) or a plain
+    ``images`` / ``labels`` file (for example one written by ``synthgen sample``)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: np.asarray(f[k]) for k in f.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputFileError(f"{path} is not a readable .npz file ({type(exc).__name__})") from exc
+    if "train_images" in arrays:
+        splits = {s: (f"{s}_images", f"{s}_labels") for s in ("train", "val", "test")}
+        source_format = "medmnist-npz"
+    elif "images" in arrays:
+        splits = {"train": ("images", "labels")}
+        source_format = "npz"
+    else:
+        raise InputFileError(
+            f"{path}: expected keys train_images/train_labels (MedMNIST) or images/labels"
+        )
+    raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for split, (ik, lk) in splits.items():
+        if ik not in arrays:
+            continue
+        if lk not in arrays:
+            raise InputFileError(f"{path}: {ik} has no matching {lk}")
+        images, labels = arrays[ik], arrays[lk]
+        if labels.ndim == 2 and labels.shape[1] > 1:
+            raise InputFileError(
+                f"{path}: {lk} has {labels.shape[1]} columns (multi-label); only single-label "
+                "classification sources are supported"
+            )
+        raw[split] = (_check_npz_images(path, ik, images), labels.reshape(-1))
+    all_labels = np.concatenate([lab for _, lab in raw.values()])
+    if all_labels.size == 0:
+        raise InsufficientData(f"{path} holds no images")
+    if not np.issubdtype(all_labels.dtype, np.integer) or all_labels.min() < 0:
+        raise InputFileError(f"{path}: labels must be non-negative integers")
+    name = _medmnist_name(path)
+    if name is not None:
+        n_classes, declared = MEDMNIST_CLASSES[name], True
+        if all_labels.max() >= n_classes:
+            raise InputFileError(f"{path}: labels exceed the {n_classes} classes of {name}")
+    else:
+        n_classes, declared = int(all_labels.max()) + 1, False
+    first = next(iter(raw.values()))[0]
+    native = int(first.shape[1])
+    size = image_size or native
+    channels = 1 if first.ndim == 3 else int(first.shape[3])
+    notes = [] if declared else [
+        "class list read from the labels in the file (0..max label); confirm it is public"
+    ]
+    spec = ImageSpec(
+        image_size=size, channels=channels, class_names=tuple(str(i) for i in range(n_classes)),
+        source_format=source_format, classes_declared=declared, notes=tuple(notes),
+    )
+    sets = {s: ImageSet(_resize_all(im, size), lab) for s, (im, lab) in raw.items()}
+    if "train" not in sets or len(sets["train"]) == 0:
+        raise InsufficientData(f"{path} has no training images")
+    return LoadedSource(spec=spec, train=sets["train"], holdout=sets.get("val"),
+                        test=sets.get("test"))
+
+
+def _check_npz_images(path: Path, key: str, images: np.ndarray) -> np.ndarray:
+    ok_shape = images.ndim == 3 or (images.ndim == 4 and images.shape[3] in (1, 3))
+    if not ok_shape or images.shape[1] != images.shape[2]:
+        raise InputFileError(
+            f"{path}: {key} must be square images [N, H, W] or [N, H, W, 1|3], got "
+            f"shape {images.shape}"
+        )
+    if images.dtype != np.uint8:
+        raise InputFileError(f"{path}: {key} must be uint8 (0..255), got {images.dtype}")
+    if images.ndim == 4 and images.shape[3] == 1:
+        images = images[..., 0]
+    return images
+
+
+# -- resizing -------------------------------------------------------------------------------
+def _resize_one(image: np.ndarray, size: int) -> np.ndarray:
+    """Centre-crop to a square, then resize with an antialiasing filter (one image)."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    if h != w:
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        image = image[top : top + side, left : left + side]
+    if image.shape[0] == size:
+        return np.ascontiguousarray(image)
+    pil = Image.fromarray(image)
+    return np.asarray(pil.resize((size, size), Image.Resampling.LANCZOS))
+
+
+def _resize_all(images: np.ndarray, size: int) -> np.ndarray:
+    if size not in SUPPORTED_SIZES:
+        raise InputFileError(f"image size {size} is not supported ({SUPPORTED_SIZES})")
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    out = np.empty((len(images), size, size, *images.shape[3:]), dtype=np.uint8)
+    for i, image in enumerate(images):
+        out[i] = _resize_one(image, size)
+    return out
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    """Scale one image's values to 0..255 by its own range (16-bit PNG, float DICOM)."""
+    if array.dtype == np.uint8:
+        return array
+    a = array.astype(np.float64)
+    lo, hi = float(np.min(a)), float(np.max(a))
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        raise ValueError("non-finite pixel values")
+    if hi <= lo:
+        return np.zeros(a.shape, dtype=np.uint8)
+    return np.round((a - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+# -- PNG / JPEG class folders ---------------------------------------------------------------
+def _read_picture(path: Path, channels: int) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        if channels == 1:
+            if im.mode in ("I", "I;16", "I;16B", "F"):  # 16-bit or float: the image's range
+                return _to_uint8(np.asarray(im))
+            return np.asarray(im.convert("L"))
+        return np.asarray(im.convert("RGB"))
+
+
+def _picture_channels(path: Path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return 1 if im.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "F") else 3
+
+
+def load_class_folders(
+    root: Path, *, image_size: int = 28, channels: int | None = None
+) -> LoadedSource:
+    """One subfolder per class (its name is the class name); PNG and JPEG files inside.
+
+    Channels: 1 if every readable file is grayscale, else 3 (or as given)."""
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not class_dirs:
+        raise InputFileError(
+            f"{root}: expected one subfolder per class with PNG/JPEG images, or DICOM files "
+            f"with a {LABEL_CSV_NAMES[0]}"
+        )
+    problems: list[str] = []
+    files: list[tuple[Path, int]] = []
+    for label, d in enumerate(class_dirs):
+        for f in sorted(d.rglob("*")):
+            if (f.is_file() and not f.name.startswith(".")
+                    and f.suffix.lower() in IMAGE_SUFFIXES):
+                files.append((f, label))
+    if channels is None:
+        channels = 1
+        for f, _ in files:
+            try:
+                if _picture_channels(f) == 3:
+                    channels = 3
+                    break
+            except Exception:  # reported below when the file is read
+                continue
+    images, labels = [], []
+    for f, label in files:
+        try:
+            images.append(_resize_one(_read_picture(f, channels), image_size))
+            labels.append(label)
+        except Exception as exc:  # PIL raises many types for damaged files
+            problems.append(f"{f.relative_to(root)}: unreadable image ({type(exc).__name__})")
+    if not images:
+        raise InsufficientData(f"{root}: no readable PNG/JPEG images in the class folders"
+                               + (f" ({len(problems)} unreadable)" if problems else ""))
+    spec = ImageSpec(
+        image_size=image_size, channels=channels,
+        class_names=tuple(d.name for d in class_dirs), source_format="folder",
+        classes_declared=True,
+    )
+    return LoadedSource(spec=spec, train=ImageSet(np.stack(images), np.array(labels)),
+                        problems=problems)
+
+
+# -- DICOM + labels CSV ---------------------------------------------------------------------
+def _find_labels_csv(root: Path) -> Path | None:
+    for name in LABEL_CSV_NAMES:
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def _pick_column(header: Iterable[str], candidates: tuple[str, ...], what: str,
+                 csv_path: Path) -> str:
+    lowered = {h.strip().lower(): h for h in header}
+    for c in candidates:
+        if c in lowered:
+            return lowered[c]
+    raise InputFileError(f"{csv_path}: no {what} column (expected one of {', '.join(candidates)})")
+
+
+def read_labels_csv(csv_path: Path) -> list[tuple[str, str]]:
+    """(file, label) pairs from a CSV with a file column and a label column."""
+    try:
+        text = csv_path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{csv_path} is not a readable CSV ({type(exc).__name__})") from exc
+    delimiter = "\t" if csv_path.suffix.lower() == ".tsv" else ","
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    if not reader.fieldnames:
+        raise InputFileError(f"{csv_path} is empty")
+    file_col = _pick_column(reader.fieldnames, FILE_COLUMNS, "file", csv_path)
+    label_col = _pick_column(reader.fieldnames, LABEL_COLUMNS, "label", csv_path)
+    pairs = []
+    for row in reader:
+        f, lab = (row.get(file_col) or "").strip(), (row.get(label_col) or "").strip()
+        if f and lab:
+            pairs.append((f, lab))
+    return pairs
+
+
+def dicom_to_uint8(ds: Any, channels: int) -> np.ndarray:
+    """Pixel data of one DICOM dataset as uint8: modality LUT (RescaleSlope/Intercept),
+    then the file's VOI window (WindowCenter/Width) or, without one, the image's own range;
+    MONOCHROME1 is inverted so that higher means brighter."""
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
+        raise ValueError("multi-frame DICOM is not supported")
+    pixels = ds.pixel_array
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
+    if int(getattr(ds, "SamplesPerPixel", 1)) == 3:
+        rgb = _to_uint8(np.asarray(pixels))
+        if channels == 3:
+            return rgb
+        return np.round(rgb.astype(np.float64) @ [0.299, 0.587, 0.114]).astype(np.uint8)
+    values = apply_modality_lut(pixels, ds)
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        values = apply_voi_lut(values, ds)
+    image = _to_uint8(np.asarray(values, dtype=np.float64))
+    if photometric == "MONOCHROME1":
+        image = 255 - image
+    return image if channels == 1 else np.repeat(image[..., None], 3, axis=2)
+
+
+def load_dicom_folder(
+    root: Path, *, labels_csv: Path, image_size: int = 28, channels: int = 1
+) -> LoadedSource:
+    """DICOM files under ``root`` listed in ``labels_csv`` (file path relative to ``root``,
+    label). Class names are the distinct labels of the CSV (declared by the steward)."""
+    import pydicom
+
+    pairs = read_labels_csv(labels_csv)
+    if not pairs:
+        raise InsufficientData(f"{labels_csv} lists no (file, label) rows")
+    class_names = tuple(sorted({lab for _, lab in pairs}, key=_natural_key))
+    index = {name: i for i, name in enumerate(class_names)}
+    problems: list[str] = []
+    images, labels = [], []
+    for rel, lab in pairs:
+        f = root / rel
+        try:
+            if not f.is_file():
+                raise FileNotFoundError
+            ds = pydicom.dcmread(f)
+            images.append(_resize_one(dicom_to_uint8(ds, channels), image_size))
+            labels.append(index[lab])
+        except FileNotFoundError:
+            problems.append(f"{rel}: listed in {labels_csv.name} but not found")
+        except Exception as exc:  # pydicom raises many types for damaged or odd files
+            problems.append(f"{rel}: unreadable DICOM ({type(exc).__name__})")
+    if not images:
+        raise InsufficientData(f"{root}: no readable DICOM images ({len(problems)} problems)")
+    spec = ImageSpec(
+        image_size=image_size, channels=channels, class_names=class_names,
+        source_format="dicom", classes_declared=True,
+    )
+    return LoadedSource(spec=spec, train=ImageSet(np.stack(images), np.array(labels)),
+                        problems=problems)
+
+
+def _natural_key(text: str) -> tuple[Any, ...]:
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))

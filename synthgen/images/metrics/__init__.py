@@ -1,0 +1,20 @@
+"""Image validation metrics, one per module, each ``compute(real, synthetic)``.
+
+| metric | module | direction | what it checks |
+|---|---|---|---|
+| ``tstr_roc_auc`` / ``tstr_accuracy`` | ``tstr`` | higher | a CNN trained on synthetic, tested on the real test split |
+| ``trtr_roc_auc`` / ``trtr_accuracy`` | ``tstr`` | reference | the same CNN trained on real training images |
+| ``frechet_classifier_distance`` | ``frechet`` | lower | Frechet distance in the feature space of a CNN trained on real training images |
+| ``precision`` / ``recall`` / ``density`` / ``coverage`` | ``coverage`` | higher | k-NN manifold metrics in that feature space |
+| ``nearest_neighbour_check`` | ``nearest_neighbour`` | pass / fail | no training image reproduced: distances to train vs holdout |
+
+They read real images, so their results are NOT private (PRIVACY.md section 2): for the
+steward and auditors only. ``RealImages.from_private_dir`` reads the split a training run
+left in its private directory. The shape follows the tabular metrics (name, direction,
+bounds, ``compute``) so the validation framework can register them unchanged.
+"""
+
+from synthgen.images.metrics.base import ImageMetric, MetricResult, RealImages
+from synthgen.images.metrics.report import evaluate_images
+
+__all__ = ["ImageMetric", "MetricResult", "RealImages", "evaluate_images"]

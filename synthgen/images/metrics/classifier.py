@@ -1,0 +1,124 @@
+"""A small CNN for utility metrics (TSTR / TRTR) and as a feature extractor.
+
+Not trained with DP: it only ever runs inside validation, on the steward's side. The
+protocol is fixed in advance (architecture, steps, learning rate); nothing is selected on
+the real test split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synthgen.images.data import ImageSet, to_model_range
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks with pooling, a third conv, global average pooling, a linear head."""
+
+    def __init__(self, channels: int, num_classes: int, width: int = 16):
+        super().__init__()
+
+        def block(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout),
+                                 nn.ReLU(inplace=True))
+
+        w = width
+        self.body = nn.Sequential(
+            block(channels, w), block(w, w), nn.MaxPool2d(2),
+            block(w, 2 * w), block(2 * w, 2 * w), nn.MaxPool2d(2),
+            block(2 * w, 4 * w),
+        )
+        self.head = nn.Linear(4 * w, num_classes)
+        self.dropout = nn.Dropout(0.2)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))
+
+
+@dataclass
+class TrainedClassifier:
+    model: SmallCNN
+    num_classes: int
+
+    @torch.no_grad()
+    def predict_proba(self, images: ImageSet | np.ndarray, batch: int = 512) -> np.ndarray:
+        return self._apply(images, lambda x: F.softmax(self.model(x), dim=1), batch)
+
+    @torch.no_grad()
+    def features(self, images: ImageSet | np.ndarray, batch: int = 512) -> np.ndarray:
+        return self._apply(images, self.model.features, batch)
+
+    def _apply(self, images: ImageSet | np.ndarray, fn: object, batch: int) -> np.ndarray:
+        arr = images.images if isinstance(images, ImageSet) else images
+        self.model.eval()
+        outs = []
+        for start in range(0, len(arr), batch):
+            outs.append(fn(to_model_range(arr[start : start + batch])).numpy())  # type: ignore[operator]
+        return np.concatenate(outs) if outs else np.zeros((0, self.num_classes))
+
+
+def train_classifier(
+    images: ImageSet, *, num_classes: int, seed: int = 0, steps: int = 1200,
+    batch_size: int = 64, learning_rate: float = 2e-3, width: int = 16, hflip: bool = False,
+) -> TrainedClassifier:
+    """AdamW for a fixed number of steps with a cosine schedule; classes are re-weighted to
+    balance the loss (so a rare class still shapes the decision surface). ``hflip`` is off
+    by default: mirroring is not label-preserving for every modality (laterality)."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = SmallCNN(images.channels, num_classes, width=width)
+    x = to_model_range(images.images)
+    y = torch.from_numpy(images.labels)
+    counts = torch.bincount(y, minlength=num_classes).float()
+    weights = torch.where(counts > 0, counts.sum() / (num_classes * counts.clamp(min=1)),
+                          torch.zeros_like(counts))
+    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    model.train()
+    n = len(y)
+    for _ in range(steps):
+        idx = torch.randint(0, n, (min(batch_size, n),), generator=g)
+        xb, yb = x[idx], y[idx]
+        if hflip:
+            flip = torch.rand(len(idx), generator=g) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+        loss = F.cross_entropy(model(xb), yb, weight=weights)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return TrainedClassifier(model=model.eval(), num_classes=num_classes)
+
+
+def roc_auc(labels: np.ndarray, proba: np.ndarray) -> float:
+    """ROC AUC: binary (score of class 1), or the macro mean of one-vs-rest AUCs over the
+    classes present. Computed as the Mann-Whitney U statistic (ties count one half)."""
+    labels = np.asarray(labels).reshape(-1)
+    if proba.ndim == 1 or proba.shape[1] == 2:
+        score = proba if proba.ndim == 1 else proba[:, 1]
+        return _binary_auc(labels == 1, score)
+    aucs = [_binary_auc(labels == c, proba[:, c]) for c in range(proba.shape[1])
+            if 0 < (labels == c).sum() < len(labels)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def accuracy(labels: np.ndarray, proba: np.ndarray) -> float:
+    return float((proba.argmax(axis=1) == np.asarray(labels).reshape(-1)).mean())

@@ -1,0 +1,74 @@
+"""Utility: train on synthetic, test on real (TSTR), next to train on real (TRTR).
+
+Protocol, fixed in advance: the same SmallCNN recipe on both sides, ``repeats`` networks with
+different seeds, their class probabilities averaged (an ensemble). A single CNN trained on
+weakly conditional synthetic images is unstable: on one BreastMNIST model the AUCs of three
+seeds were 0.70, 0.50 and 0.63; averaging removes most of that evaluation noise, so the
+number measures the data rather than the classifier's luck.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synthgen.errors import InsufficientData
+from synthgen.images.data import ImageSet
+from synthgen.images.metrics.base import ImageMetric, MetricResult, RealImages
+from synthgen.images.metrics.classifier import accuracy, roc_auc, train_classifier
+
+
+def ensemble_proba(train: ImageSet, test: ImageSet, *, num_classes: int, seed: int, repeats: int,
+                   steps: int, width: int) -> tuple[np.ndarray, list[float]]:
+    """Mean class probabilities of ``repeats`` CNNs on ``test``, and each CNN's AUC."""
+    probas = []
+    for r in range(repeats):
+        clf = train_classifier(train, num_classes=num_classes, seed=seed * 1000 + r, steps=steps,
+                               width=width)
+        probas.append(clf.predict_proba(test))
+    return np.mean(probas, axis=0), [roc_auc(test.labels, p) for p in probas]
+
+
+class TrainSyntheticTestReal(ImageMetric):
+    """CNNs trained on the synthetic images, scored on the real test split."""
+
+    name = "tstr"
+    higher_is_better = True
+
+    def __init__(self, *, steps: int = 1200, width: int = 16, repeats: int = 3):
+        self.steps, self.width, self.repeats = steps, width, repeats
+
+    def compute(self, real: RealImages, synthetic: ImageSet) -> list[MetricResult]:
+        if len(synthetic) == 0 or len(set(synthetic.labels.tolist())) < 2:
+            raise InsufficientData("TSTR needs synthetic images of at least two classes")
+        test = real.evaluation_set
+        proba, single = ensemble_proba(synthetic, test, num_classes=real.num_classes,
+                                       seed=real.seed, repeats=self.repeats, steps=self.steps,
+                                       width=self.width)
+        details = {"n_synthetic": len(synthetic), "n_test": len(test), "repeats": self.repeats,
+                   "single_network_roc_auc": single}
+        return [
+            MetricResult("tstr_roc_auc", roc_auc(test.labels, proba), True, details),
+            MetricResult("tstr_accuracy", accuracy(test.labels, proba), True, details),
+        ]
+
+
+class TrainRealTestReal(ImageMetric):
+    """Reference: the same protocol on the real training split (what TSTR aims at)."""
+
+    name = "trtr"
+    higher_is_better = None
+
+    def __init__(self, *, steps: int = 1200, width: int = 16, repeats: int = 3):
+        self.steps, self.width, self.repeats = steps, width, repeats
+
+    def compute(self, real: RealImages, synthetic: ImageSet | None = None) -> list[MetricResult]:
+        test = real.evaluation_set
+        proba, single = ensemble_proba(real.train, test, num_classes=real.num_classes,
+                                       seed=real.seed, repeats=self.repeats, steps=self.steps,
+                                       width=self.width)
+        details = {"n_train": len(real.train), "n_test": len(test), "repeats": self.repeats,
+                   "single_network_roc_auc": single}
+        return [
+            MetricResult("trtr_roc_auc", roc_auc(test.labels, proba), None, details),
+            MetricResult("trtr_accuracy", accuracy(test.labels, proba), None, details),
+        ]

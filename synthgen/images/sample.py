@@ -1,0 +1,147 @@
+"""``sample_images``: synthetic images from a model directory (post-processing: free).
+
+Sample i uses the generator seeded by (seed, i) and its label is fixed by the class counts
+alone, so sample i is the same whatever the batch size, the device batch, or how many
+samples follow it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthgen.artifacts import CONFIG, PREPROCESSING, WEIGHTS, load_weights, read_json
+from synthgen.errors import ModelLoadError, SamplingError
+from synthgen.images.spec import ImageSpec
+from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
+
+
+@dataclass
+class ImageModel:
+    """A loaded model directory."""
+
+    denoiser: Any  # synthgen.images.edm.Denoiser (eval mode)
+    spec: ImageSpec
+    config: dict[str, Any]
+    class_proportions: list[float]
+
+    @classmethod
+    def load(cls, model_dir: str | Path, *, device: str | None = None) -> ImageModel:
+        import torch
+
+        from synthgen.images.edm import Denoiser, EDMConfig
+        from synthgen.images.unet import UNet, UNetConfig
+
+        d = Path(model_dir)
+        config = read_json(d / CONFIG)
+        if config.get("modality") != "image":
+            raise ModelLoadError(f"{d} is not an image model")
+        spec = ImageSpec.from_json_dict(read_json(d / "spec.json"))
+        proportions = read_json(d / PREPROCESSING)["class_proportions"]
+        try:
+            net = UNet(UNetConfig.from_json_dict(config["model"]))
+            edm = EDMConfig.from_json_dict(config["diffusion"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelLoadError(f"{d / CONFIG} does not describe a model: {exc}") from exc
+        load_weights(net, d / WEIGHTS)
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        denoiser = Denoiser(net, edm).to(dev).eval()
+        return cls(denoiser=denoiser, spec=spec, config=config,
+                   class_proportions=[float(p) for p in proportions])
+
+    @property
+    def device(self) -> Any:
+        return next(self.denoiser.parameters()).device
+
+    def counts_for(self, rows: int | None, class_counts: dict[str, int] | None) -> np.ndarray:
+        """Images per class: as requested, else ``rows`` split by the model's (DP or
+        declared) class proportions, rounded by largest remainder."""
+        k = self.spec.num_classes
+        if class_counts:
+            counts = np.zeros(k, dtype=np.int64)
+            for name, n in class_counts.items():
+                if int(n) < 0:
+                    raise SamplingError(f"negative count for class {name!r}")
+                counts[self.spec.label_of(name)] += int(n)
+            if rows is not None and int(counts.sum()) != rows:
+                raise SamplingError(f"--rows {rows} does not equal the sum of --class-counts "
+                                    f"({int(counts.sum())})")
+            return counts
+        if rows is None or rows < 1:
+            raise SamplingError("ask for at least one image (--rows N or --class-counts)")
+        p = np.asarray(self.class_proportions, dtype=np.float64)
+        exact = p / p.sum() * rows
+        counts = np.floor(exact).astype(np.int64)
+        for i in np.argsort(-(exact - counts), kind="stable")[: rows - int(counts.sum())]:
+            counts[i] += 1
+        return counts
+
+    def generate(
+        self, labels: np.ndarray, *, seed: int = 0, sampler: str | None = None,
+        steps: int | None = None, guidance_scale: float | None = None,
+        batch_size: int | None = None, progress: ProgressCallback = ignore_progress,
+        first_index: int = 0,
+    ) -> np.ndarray:
+        """uint8 images for ``labels`` (sample i of the call is sample ``first_index + i``)."""
+        import torch
+
+        from synthgen.images.config import SamplingConfig
+        from synthgen.images.data import from_model_range
+        from synthgen.images.edm import sigma_steps
+        from synthgen.images.samplers import generate_batch, get_sampler
+        from synthgen.images.trainer import autocast_dtype
+
+        fallback = SamplingConfig()
+        defaults = self.config.get("sampling", {})
+        sampler = sampler or defaults.get("sampler", fallback.sampler)
+        get_sampler(sampler)
+        steps = int(steps or defaults.get("sampling_steps", fallback.sampling_steps))
+        if not 1 <= steps <= 1000:
+            raise SamplingError(f"steps must be between 1 and 1000, got {steps}")
+        scale = float(defaults.get("guidance_scale", fallback.guidance_scale)
+                      if guidance_scale is None else guidance_scale)
+        if scale < 0:
+            raise SamplingError("guidance scale must be >= 0")
+        batch = int(batch_size or defaults.get("sampling_batch_size", fallback.sampling_batch_size))
+        sigmas = sigma_steps(steps, self.denoiser.cfg, device=self.device)
+        shape = (self.spec.channels, self.spec.image_size, self.spec.image_size)
+        amp = autocast_dtype("auto", self.device)
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        out = np.empty((len(labels), *self.spec.image_shape), dtype=np.uint8)
+        for start in range(0, len(labels), batch):
+            stop = min(start + batch, len(labels))
+            lab = torch.as_tensor(labels[start:stop], device=self.device)
+            x = generate_batch(self.denoiser, lab, range(first_index + start, first_index + stop),
+                               seed=seed, sigmas=sigmas, sampler=sampler,
+                               guidance_scale=scale, image_shape=shape, autocast_dtype=amp)
+            out[start:stop] = from_model_range(x)
+            progress(ProgressEvent("sample", stop, len(labels)))
+        return out
+
+
+def labels_for_counts(counts: np.ndarray) -> np.ndarray:
+    """Class 0's images first, then class 1's, ...: sample i's label depends only on counts."""
+    return np.repeat(np.arange(len(counts)), counts)
+
+
+def sample_images(
+    model_dir: str | Path, *, rows: int | None, out: str | Path, seed: int = 0,
+    class_counts: dict[str, int] | None = None, guidance_scale: float | None = None,
+    steps: int | None = None, progress: ProgressCallback | None = None,
+    sampler: str | None = None, batch_size: int | None = None, device: str | None = None,
+) -> Path:
+    """Write ``rows`` synthetic images (or ``class_counts`` per class) to ``out``: a .npz
+    in MedMNIST layout, or a PNG folder per class. ``sampler``: ``dpmpp2m`` (default,
+    deterministic), ``heun``, ``euler``, ``ancestral`` or ``churn`` (stochastic)."""
+    from synthgen.images.output import write_images
+
+    model = ImageModel.load(model_dir, device=device)
+    counts = model.counts_for(rows, class_counts)
+    labels = labels_for_counts(counts)
+    images = model.generate(labels, seed=seed, sampler=sampler, steps=steps,
+                            guidance_scale=guidance_scale, batch_size=batch_size,
+                            progress=progress or ignore_progress)
+    return write_images(Path(out), images, labels, model.spec.class_names)

@@ -1,0 +1,461 @@
+"""``train_images``: a DP class-conditional diffusion model from an image source.
+
+Order of operations (what touches real data, and how it stays private):
+1. load and split the source (private dir only: ``train.npz``, ``holdout.npz``,
+   ``test.npz``, ``load_report.json``);
+2. class proportions for sampling: declared by the steward, or a Gaussian-noised class
+   histogram paid from a small share of epsilon (recorded in the accountant);
+3. noise multiplier calibrated so that the steps that will run (``--max-steps`` caps them),
+   composed with step 2, stay within the requested epsilon;
+4. DP-SGD (``trainer.py``), checkpointed into the private dir;
+5. the model directory, built in a staging folder and renamed into place: EMA weights,
+   spec, DP statistics, accountant, certificate (epsilon = the accountant's, for what ran).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthgen import __version__
+from synthgen.artifacts import (
+    ACCOUNTANT,
+    CERTIFICATE,
+    CONFIG,
+    PREPROCESSING,
+    RUN,
+    TRAINING_LOG,
+    WEIGHTS,
+    TrainingResult,
+    check_new_output,
+    default_private_dir,
+    file_sha256,
+    run_record,
+    save_weights,
+    staged_directory,
+    utc_now,
+    write_json,
+)
+from synthgen.errors import (
+    ConfigurationError,
+    InsufficientData,
+    ModelLoadError,
+    OutputError,
+    TrainingCancelled,
+)
+from synthgen.images.config import ImageRecipe, build_recipe, recipe_from_json, recipe_to_json
+from synthgen.images.data import ImageSet, stratified_split
+from synthgen.images.spec import ImageSpec
+from synthgen.privacy.accountant import (
+    RunAccountant,
+    calibrate_noise_multiplier,
+    check_privacy_parameters,
+    default_delta,
+    epsilon_for,
+    gaussian_noise_multiplier_for,
+)
+from synthgen.privacy.certificate import Certificate
+from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
+
+SPEC = "spec.json"
+LOAD_REPORT = "load_report.json"
+UNIT = "one image"
+# keys of the recipe that may change when a run is resumed (hardware, not the experiment)
+RESUMABLE_CHANGES = ("device", "physical_rows", "mixed_precision", "checkpoint_every",
+                     "time_limit_minutes")
+
+
+def train_images(
+    source: str | Path, *, epsilon: float, out: str | Path, delta: float | None = None,
+    seed: int = 0, max_steps: int | None = None, holdout: float = 0.2,
+    private_dir: str | Path | None = None, overrides: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None, should_stop: StopCheck | None = None,
+    resume: bool = False, target: str | None = None, schema: str | Path | None = None,
+) -> TrainingResult:
+    """Train on ``source`` (.npz, PNG/JPEG class folders, or DICOM + labels CSV) and write
+    the model directory ``out``. ``epsilon=inf`` trains without DP (marked not private)."""
+    if schema is not None:
+        raise ConfigurationError("--schema applies to tables; an image source needs none "
+                                 "(its spec comes from the files)")
+    if target is not None:
+        raise ConfigurationError("--target applies to tables; image labels come from the "
+                                 ".npz labels, the class folder names or the labels CSV")
+    if max_steps is not None and max_steps < 1:
+        raise ConfigurationError(f"--max-steps must be at least 1, got {max_steps}")
+    progress = progress or ignore_progress
+    source, out = Path(source), Path(out)
+    private_training = not (isinstance(epsilon, int | float) and math.isinf(epsilon) and epsilon > 0)
+    if private_training:
+        check_privacy_parameters(epsilon=epsilon, delta=delta if delta is not None else 1e-5)
+    recipe = build_recipe(overrides)
+    check_new_output(out)
+    private = Path(private_dir) if private_dir is not None else default_private_dir(out)
+
+    from synthgen.images.checkpoint import checkpoint_path, read_checkpoint
+
+    existing = checkpoint_path(private) if private.is_dir() else None
+    if resume:
+        if existing is None:
+            raise ModelLoadError(f"nothing to resume: no checkpoint in {private}")
+        run = _Run.resumed(existing, source=source, epsilon=epsilon, delta=delta,
+                           max_steps=max_steps, recipe=recipe)
+        run.meta["resumed_at_step"] = read_checkpoint(existing).step
+    else:
+        if existing is not None:
+            raise OutputError(f"{private} holds the checkpoint of an interrupted run: resume it "
+                              "with --resume, or choose another --private-dir")
+        run = _Run.fresh(source, private=private, epsilon=epsilon, delta=delta, seed=seed,
+                         max_steps=max_steps, holdout=holdout, recipe=recipe,
+                         private_training=private_training, progress=progress)
+    return run.train_and_write(out, progress=progress, should_stop=should_stop)
+
+
+class _Run:
+    """One training run's fixed parameters (``meta``, checkpointed) and its data."""
+
+    def __init__(self, *, private: Path, source: Path, meta: dict[str, Any], recipe: ImageRecipe,
+                 spec: ImageSpec, train: ImageSet, accountant: RunAccountant,
+                 checkpoint: Path | None):
+        self.private, self.source, self.meta, self.recipe = private, source, meta, recipe
+        self.spec, self.train, self.accountant, self.checkpoint = spec, train, accountant, checkpoint
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def fresh(cls, source: Path, *, private: Path, epsilon: float, delta: float | None, seed: int,
+              max_steps: int | None, holdout: float, recipe: ImageRecipe, private_training: bool,
+              progress: ProgressCallback) -> _Run:
+        from synthgen.images.loaders import load_image_source
+        from synthgen.privacy.secure_random import NoiseSource
+
+        progress(ProgressEvent("load", 0, 0, message=source.name))
+        opts = recipe.source
+        loaded = load_image_source(source, image_size=opts.image_size, channels=opts.channels,
+                                   labels_csv=opts.labels_csv)
+        spec = loaded.spec
+        if opts.split not in ("official", "random"):
+            raise ConfigurationError(f"split must be official or random, got {opts.split!r}")
+        test = loaded.test
+        official = loaded.has_official_split and opts.split == "official"
+        if official and (loaded.holdout is not None or holdout == 0):
+            train = loaded.train
+            hold = loaded.holdout if holdout > 0 else None
+            holdout_fraction = (len(hold) / (len(hold) + len(train))) if hold is not None else 0.0
+        else:
+            pool = loaded.train
+            if loaded.holdout is not None:  # "random": the official val split joins the pool
+                pool = ImageSet(np.concatenate([pool.images, loaded.holdout.images]),
+                                np.concatenate([pool.labels, loaded.holdout.labels]))
+            train_idx, hold_idx = stratified_split(pool.labels, fraction=holdout, seed=seed)
+            train = pool.subset(train_idx)
+            hold = pool.subset(hold_idx) if len(hold_idx) else None
+            holdout_fraction = holdout
+        n = len(train)
+        if n < 2:
+            raise InsufficientData(f"only {n} training images")
+        delta = delta if delta is not None else default_delta(n)
+        if private_training:
+            check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
+
+        private.mkdir(parents=True, exist_ok=True)
+        train.save(private / "train.npz")
+        for name, part in (("holdout", hold), ("test", test)):
+            path = private / f"{name}.npz"
+            if part is not None:
+                part.save(path)
+            elif path.exists():
+                path.unlink()
+        write_json(private / LOAD_REPORT, {"source": str(source), "skipped_files": loaded.problems})
+        (private / TRAINING_LOG).write_text("")
+
+        cfg = recipe.training
+        accountant = RunAccountant()
+        noise = NoiseSource(secure=cfg.secure_rng)
+        proportions, proportions_info = _class_proportions(
+            train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,
+            noise=noise, private_training=private_training)
+        steps = min(cfg.steps, max_steps) if max_steps is not None else cfg.steps
+        sample_rate = min(1.0, cfg.batch_size / n)
+        sigma = None
+        if private_training:
+            progress(ProgressEvent("calibrate", 0, 0))
+            sigma = calibrate_noise_multiplier(
+                target_epsilon=epsilon, delta=delta, sample_rate=sample_rate, steps=steps,
+                prior_history=accountant.release_history)
+        meta = {
+            "source_sha256": file_sha256(source), "source": str(source.resolve()),
+            "target_epsilon": epsilon if private_training else None, "delta": delta,
+            "max_steps": max_steps, "steps": steps, "seed": seed, "noise_multiplier": sigma,
+            "sample_rate": sample_rate, "n_train": n, "n_holdout": len(hold) if hold else 0,
+            "n_test": len(test) if test is not None else 0, "holdout_fraction": holdout_fraction,
+            "spec": spec.to_json_dict(), "recipe": recipe_to_json(recipe),
+            "class_proportions": proportions, "class_proportions_info": proportions_info,
+            "skipped_files": len(loaded.problems), "private": private_training,
+        }
+        if loaded.problems:
+            shown = "; ".join(loaded.problems[:3])
+            more = f" (+{len(loaded.problems) - 3} more)" if len(loaded.problems) > 3 else ""
+            progress(ProgressEvent("load", len(train), 0,
+                                   message=f"skipped {len(loaded.problems)} files: {shown}{more}"))
+        return cls(private=private, source=source, meta=meta, recipe=recipe, spec=spec,
+                   train=train, accountant=accountant, checkpoint=None)
+
+    @classmethod
+    def resumed(cls, checkpoint: Path, *, source: Path, epsilon: float, delta: float | None,
+                max_steps: int | None, recipe: ImageRecipe) -> _Run:
+        from synthgen.images.checkpoint import read_checkpoint
+
+        info = read_checkpoint(checkpoint)
+        meta = info.meta
+        private = checkpoint.parent
+        if meta["source_sha256"] != file_sha256(source):
+            raise ConfigurationError(f"{source} has changed since the interrupted run; "
+                                     "start a new run instead")
+        asked = epsilon if math.isfinite(epsilon) else None
+        if asked != meta["target_epsilon"] or (delta is not None and delta != meta["delta"]) \
+                or max_steps != meta["max_steps"]:
+            raise ConfigurationError("resume with the same --epsilon, --delta and --max-steps "
+                                     "as the interrupted run")
+        saved = meta["recipe"]
+        wanted = recipe_to_json(recipe)
+        for group, values in wanted.items():
+            for key, value in values.items():
+                if key not in RESUMABLE_CHANGES and saved.get(group, {}).get(key) != value:
+                    raise ConfigurationError(f"option {key!r} differs from the interrupted run")
+        resumed_recipe = recipe_from_json({
+            **saved, "training": {**saved["training"],
+                                  **{k: wanted["training"][k] for k in RESUMABLE_CHANGES}},
+        })
+        return cls(private=private, source=source, meta=meta, recipe=resumed_recipe,
+                   spec=ImageSpec.from_json_dict(meta["spec"]),
+                   train=ImageSet.load(private / "train.npz"), accountant=info.accountant,
+                   checkpoint=checkpoint)
+
+    # -- training ----------------------------------------------------------------------------
+    def train_and_write(self, out: Path, *, progress: ProgressCallback,
+                        should_stop: StopCheck | None) -> TrainingResult:
+        import torch
+
+        from synthgen.images.checkpoint import restore_state, save_checkpoint
+        from synthgen.images.edm import Denoiser
+        from synthgen.images.trainer import (
+            EpsilonTracker,
+            ImageTensorDataset,
+            StepRecord,
+            new_state,
+            resolve_device,
+            train_nonprivate,
+            train_private,
+        )
+        from synthgen.images.unet import UNet
+        from synthgen.privacy.secure_random import NoiseSource
+
+        meta, cfg, spec = self.meta, self.recipe.training, self.spec
+        torch.manual_seed(meta["seed"])  # initialisation (the diffusion draws have their own)
+        device = resolve_device(cfg.device)
+        unet_cfg = self.recipe.unet_config(image_size=spec.image_size, channels=spec.channels,
+                                           num_classes=spec.num_classes)
+        denoiser = Denoiser(UNet(unet_cfg), self.recipe.diffusion).to(device)
+        state = new_state(denoiser, cfg, seed=meta["seed"])
+        log_path = self.private / TRAINING_LOG
+        if self.checkpoint is not None:
+            restore_state(self.checkpoint, state)
+            _truncate_log(log_path, state.step)
+        else:
+            save_checkpoint(self.private, state, accountant=self.accountant, meta=meta)
+
+        private_training = bool(meta["private"])
+        delta, steps, sigma = float(meta["delta"]), int(meta["steps"]), meta["noise_multiplier"]
+        tracker = (EpsilonTracker(self.accountant, noise_multiplier=sigma,
+                                  sample_rate=meta["sample_rate"], delta=delta)
+                   if private_training else None)
+        deadline = (time.monotonic() + 60 * cfg.time_limit_minutes
+                    if cfg.time_limit_minutes else None)
+        timed_out = {"value": False}
+        data = ImageTensorDataset(self.train)
+        if min(1.0, cfg.batch_size / len(data)) != meta["sample_rate"]:
+            raise ConfigurationError("the sample rate differs from the run's recorded one")
+        started = time.perf_counter()
+        step_seconds: list[float] = []
+
+        def on_step(record: StepRecord) -> bool:
+            eps = tracker.epsilon(record.step) if tracker is not None else math.inf
+            step_seconds.append(record.seconds)
+            with log_path.open("a") as fh:
+                fh.write(json.dumps({
+                    "step": record.step, "loss": record.loss,
+                    "epsilon": eps if math.isfinite(eps) else None, "lr": record.lr,
+                    "seconds": round(record.seconds, 4),
+                }) + "\n")
+            progress(ProgressEvent("train", record.step, steps,
+                                   epsilon_spent=eps if math.isfinite(eps) else 0.0))
+            if record.step % cfg.checkpoint_every == 0 and record.step < steps:
+                save_checkpoint(self.private, state, accountant=self.accountant, meta=meta)
+            if deadline is not None and time.monotonic() > deadline and record.step < steps:
+                timed_out["value"] = True
+                return True
+            return bool(should_stop and should_stop())
+
+        remaining = steps - state.step
+        if private_training:
+            train_private(state, data, cfg=cfg, edm=self.recipe.diffusion,
+                          noise_multiplier=sigma, steps=remaining, accountant=self.accountant,
+                          noise=NoiseSource(secure=cfg.secure_rng), device=device,
+                          on_step=on_step)
+        else:
+            train_nonprivate(state, data, cfg=cfg, edm=self.recipe.diffusion, steps=remaining,
+                             device=device, on_step=on_step)
+        save_checkpoint(self.private, state, accountant=self.accountant, meta=meta)
+        if timed_out["value"]:
+            # the time limit ends the run early; the model is written and its certificate
+            # carries the epsilon of the steps that ran (less than the target)
+            meta["stopped_at_time_limit"] = state.step
+        elif state.step < steps:
+            spent = self.accountant.epsilon(delta) if private_training else math.inf
+            raise TrainingCancelled(
+                f"training stopped at step {state.step} of {steps}; resume with --resume "
+                f"(checkpoint in {self.private})", epsilon_spent=spent)
+        timing = {
+            "training_seconds": round(time.perf_counter() - started, 2),
+            "median_step_seconds": round(float(np.median(step_seconds)), 4) if step_seconds else None,
+            "device": str(device), "torch_threads": torch.get_num_threads(),
+            "machine": platform.machine(),
+        }
+        progress(ProgressEvent("save", 0, 0))
+        return self._write_model_dir(out, state, unet_cfg.to_json_dict(), timing)
+
+    # -- the model directory -----------------------------------------------------------------
+    def _write_model_dir(self, out: Path, state: Any, model_json: dict[str, Any],
+                         timing: dict[str, Any]) -> TrainingResult:
+        meta, recipe = self.meta, self.recipe
+        cert = self._certificate(state.step)
+        spec_json = self.spec.to_json_dict()
+        with staged_directory(out) as stage:
+            write_json(stage / CONFIG, {
+                "modality": "image", "synthgen_version": __version__, "model": model_json,
+                "diffusion": recipe.diffusion.to_json_dict(),
+                "training": {**asdict(recipe.training), "noise_multiplier": meta["noise_multiplier"],
+                             "sample_rate": meta["sample_rate"], "steps_run": state.step,
+                             "delta": meta["delta"]},
+                "sampling": asdict(recipe.sampling),
+            })
+            save_weights(state.ema.model.net, stage / WEIGHTS)
+            write_json(stage / "spec.json", spec_json)
+            write_json(stage / PREPROCESSING, {
+                "class_proportions": meta["class_proportions"], **meta["class_proportions_info"],
+            })
+            write_json(stage / ACCOUNTANT, self.accountant.state_dict())
+            cert.save(stage / CERTIFICATE)
+            write_json(stage / RUN, run_record(
+                source=self.source, schema_sha256=_sha256_text(json.dumps(spec_json, sort_keys=True)),
+                seed=meta["seed"], holdout_fraction=meta["holdout_fraction"],
+                n_train=meta["n_train"], n_holdout=meta["n_holdout"], private_dir=self.private,
+                target=None, extra={"modality": "image", "n_test": meta["n_test"],
+                                    "skipped_files": meta["skipped_files"],
+                                    "resumed_at_step": meta.get("resumed_at_step"),
+                                    "stopped_at_time_limit": meta.get("stopped_at_time_limit"),
+                                    **timing},
+            ))
+        return TrainingResult(model_dir=out, private_dir=self.private, certificate=cert)
+
+    def _certificate(self, steps_run: int) -> Certificate:
+        meta, cfg = self.meta, self.recipe.training
+        delta = float(meta["delta"])
+        notes = ["unit: one image; a patient with several images in the source is protected "
+                 "only through group privacy (epsilon times the number of their images)"]
+        notes += list(self.spec.notes)
+        if meta.get("stopped_at_time_limit"):
+            notes.append(f"stopped at the time limit after {meta['stopped_at_time_limit']} of "
+                         f"{meta['steps']} planned steps; epsilon is that of the steps that ran")
+        if cfg.augment != "none":
+            notes.append(f"augmentation multiplicity ({cfg.augment}) inside each example's "
+                         "K draws: still one clipped gradient per image")
+        if not meta["private"]:
+            return Certificate(
+                epsilon=math.inf, delta=delta, unit=UNIT, private=False, noise_multiplier=None,
+                sample_rate=meta["sample_rate"], steps=steps_run, max_grad_norm=None,
+                noise_multiplicity=cfg.noise_multiplicity, accountant="none",
+                preprocessing_epsilon=math.inf, secure_rng=cfg.secure_rng,
+                target_epsilon=math.inf, training_epsilon=math.inf,
+                composition="none: trained without differential privacy",
+                accountant_history=self.accountant.state_dict(), modality="image",
+                n_training_records=meta["n_train"], code_version=__version__,
+                created_at=utc_now(),
+                notes=["NOT PRIVATE: trained with epsilon = inf (benchmarks only); never "
+                       "release this model or its samples", *notes])
+        acc = self.accountant
+        mechanisms: list[dict[str, Any]] = [
+            {"name": r["name"], "mechanism": "gaussian", "noise_multiplier": r["noise_multiplier"],
+             "l2_sensitivity": 1.0, "purpose": r["purpose"]} for r in acc.releases
+        ]
+        mechanisms.append({
+            "name": "dp_sgd", "mechanism": "subsampled gaussian (Poisson sampling)",
+            "noise_multiplier": meta["noise_multiplier"], "sample_rate": meta["sample_rate"],
+            "steps": acc.sgd_steps, "max_grad_norm": cfg.max_grad_norm,
+            "noise_multiplicity": cfg.noise_multiplicity,
+            "clipping": "one gradient per image: the mean over its K diffusion draws, clipped",
+            "per_example_gradients": cfg.per_example_gradients,
+        })
+        return Certificate(
+            epsilon=acc.epsilon(delta), delta=delta, unit=UNIT, private=True,
+            noise_multiplier=meta["noise_multiplier"], sample_rate=meta["sample_rate"],
+            steps=acc.sgd_steps, max_grad_norm=cfg.max_grad_norm,
+            noise_multiplicity=cfg.noise_multiplicity, accountant=acc.mechanism,
+            preprocessing_epsilon=acc.release_epsilon(delta) if acc.releases else 0.0,
+            secure_rng=cfg.secure_rng, target_epsilon=meta["target_epsilon"],
+            training_epsilon=epsilon_for(acc.sgd_history, delta=acc.rdp_delta(delta)),
+            mechanisms=mechanisms, accountant_history=acc.state_dict(), modality="image",
+            n_training_records=meta["n_train"], code_version=__version__, created_at=utc_now(),
+            notes=notes,
+        )
+
+
+def _class_proportions(
+    train: ImageSet, spec: ImageSpec, recipe: ImageRecipe, *, epsilon: float, delta: float,
+    accountant: RunAccountant, noise: Any, private_training: bool,
+) -> tuple[list[float], dict[str, Any]]:
+    """Class proportions the sampler uses by default: declared, DP, or exact (not private)."""
+    declared = recipe.source.class_proportions
+    k = spec.num_classes
+    if declared is not None:
+        p = np.asarray(declared, dtype=np.float64)
+        if len(p) != k or (p < 0).any() or p.sum() <= 0:
+            raise ConfigurationError(f"class_proportions must be {k} non-negative numbers")
+        return (p / p.sum()).tolist(), {"class_proportions_source": "declared (public)"}
+    counts = train.class_counts(k).astype(np.float64)
+    if not private_training:
+        return (counts / counts.sum()).tolist(), {
+            "class_proportions_source": "exact counts (NOT PRIVATE)"}
+    from synthgen.privacy.mechanisms import noisy_histograms, project_to_simplex
+
+    sigma = gaussian_noise_multiplier_for(
+        epsilon=recipe.training.class_count_epsilon_share * epsilon, delta=delta)
+    noisy, std = noisy_histograms([counts], noise_multiplier=sigma, noise=noise)
+    projected = project_to_simplex(noisy[0], total=max(float(noisy[0].sum()), 1.0))
+    total = projected.sum()
+    p = projected / total if total > 0 else np.full(k, 1.0 / k)
+    accountant.add_gaussian_release(name="class_counts", noise_multiplier=sigma,
+                                    purpose="class proportions for default sampling")
+    return p.tolist(), {"class_proportions_source": "dp (Gaussian class histogram)",
+                        "noise_multiplier": sigma, "noise_std": std}
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines of steps after the checkpoint (they will run again)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def _sha256_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()

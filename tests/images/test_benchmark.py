@@ -1,0 +1,40 @@
+"""The benchmark and demo code paths at a tiny size (not the benchmarks themselves)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from synthgen.images.benchmark import BenchmarkSettings, format_table, run_benchmark
+from tests.images.conftest import TINY, TINY_MODEL
+
+
+def test_tiny_benchmark_prints_every_row(tiny_npz: Path, tmp_path: Path) -> None:
+    settings = BenchmarkSettings(
+        data=tiny_npz, out_dir=tmp_path / "run", max_steps=2, overrides=dict(TINY),
+        sampling_images=30, classifier_steps=5, probe_steps=1,
+        targets={"tstr_roc_auc": 0.75, "dp_over_nonprivate": 2.5, "sampling_seconds": 60.0},
+    )
+    results = run_benchmark(settings, log=lambda _: None)
+    assert results["certificate"]["steps"] == 2
+    assert results["step_timing"]["dp_step_seconds"] > 0
+    table = format_table(results)
+    for row in ("TSTR ROC AUC", "seconds per DP step", "DP / non-private step time",
+                "images/s sampled", "nearest-neighbour check"):
+        assert row in table, row
+    assert (tmp_path / "run" / "benchmark.json").exists()
+
+
+def test_demo_runs_end_to_end(tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthgen.images import demo
+
+    # the demo's data resolution is tested in test_medmnist; here the tiny file stands in
+    monkeypatch.setattr("synthgen.images.medmnist.resolve_medmnist", lambda data, *a, **k: data)
+    summary = demo.run_image_demo(tiny_npz, tmp_path / "demo", train_minutes=0.02, samples=20,
+                                  classifier_steps=5,
+                                  overrides={**TINY_MODEL, "batch_size": 8, "noise_multiplicity": 2,
+                                             "secure_rng": False})
+    assert summary["steps"] >= 1 and summary["epsilon"] <= 10.0
+    assert Path(summary["synthetic_npz"]).exists() and Path(summary["synthetic_png"]).is_dir()
+    assert summary["tstr_roc_auc"] is not None and "nearest_neighbour_check_passed" in summary

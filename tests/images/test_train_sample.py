@@ -1,0 +1,197 @@
+"""End to end: train_images / sample_images, the model-directory contract, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from synthgen.errors import (
+    ConfigurationError,
+    InputFileError,
+    OutputError,
+    SamplingError,
+    TrainingCancelled,
+)
+from synthgen.images.sample import ImageModel, sample_images
+from synthgen.images.train import train_images
+from synthgen.privacy.accountant import RunAccountant
+from tests.images.conftest import TINY
+
+MODEL_FILES = {"config.json", "model.safetensors", "spec.json", "preprocessing.json",
+               "accountant.json", "certificate.json", "run.json"}
+
+
+def _train(src: Path, out: Path, **kwargs: object):
+    overrides = {**TINY, **kwargs.pop("overrides", {})}  # type: ignore[dict-item]
+    return train_images(src, out=out, overrides=overrides, **kwargs)  # type: ignore[arg-type]
+
+
+def test_model_directory_contract(tiny_npz: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    result = _train(tiny_npz, out, epsilon=8.0, max_steps=3)
+    assert {p.name for p in out.iterdir()} == MODEL_FILES  # no training images, no staging
+    config = json.loads((out / "config.json").read_text())
+    assert config["modality"] == "image" and config["training"]["steps_run"] == 3
+    cert = json.loads((out / "certificate.json").read_text())
+    assert cert["modality"] == "image" and cert["unit"] == "one image" and cert["private"]
+    assert cert["steps"] == 3 and cert["noise_multiplicity"] == TINY["noise_multiplicity"]
+    assert 0 < cert["epsilon"] <= 8.0 + 1e-9 and cert["preprocessing_epsilon"] > 0
+    acc = RunAccountant.from_state_dict(json.loads((out / "accountant.json").read_text()))
+    assert acc.epsilon(cert["delta"]) == pytest.approx(cert["epsilon"])
+    assert cert["delta"] == pytest.approx(min(1e-5, 1 / (10 * 60)))
+    from safetensors.torch import load_file
+
+    assert all(not k.startswith(("x", "images")) for k in load_file(out / "model.safetensors"))
+    private = result.private_dir
+    assert private == tmp_path / "model.private"
+    for name in ("train.npz", "holdout.npz", "test.npz", "training_log.jsonl", "load_report.json"):
+        assert (private / name).exists(), name
+    assert (private / "checkpoint" / "state.json").exists()
+    log = [json.loads(line) for line in (private / "training_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3]
+    assert set(log[0]) >= {"step", "loss", "epsilon", "lr"}
+    assert log[-1]["epsilon"] == pytest.approx(cert["epsilon"], rel=1e-9)
+    run = json.loads((out / "run.json").read_text())
+    assert run["n_train"] == 60 and run["n_holdout"] == 12 and run["n_test"] == 20
+
+
+def test_training_learns_something(tiny_npz: Path, tmp_path: Path) -> None:
+    from synthgen.images.data import ImageSet, to_model_range
+    from synthgen.images.edm import EDMConfig, loss_per_example
+
+    out = tmp_path / "model"
+    _train(tiny_npz, out, epsilon=50.0, max_steps=40,
+           overrides={"learning_rate": 5e-3, "ema_sigma_rel": 0.05, "batch_size": 16})
+    model = ImageModel.load(out, device="cpu")
+    test = ImageSet.load(tmp_path / "model.private" / "test.npz")
+    x, y = to_model_range(test.images), torch.from_numpy(test.labels)
+
+    def held_out_loss(denoiser: torch.nn.Module) -> float:
+        g = torch.Generator().manual_seed(123)
+        with torch.no_grad():
+            return float(loss_per_example(denoiser, x, y, multiplicity=16, cfg=EDMConfig(),
+                                          generator=g).mean())
+
+    trained = held_out_loss(model.denoiser)
+    torch.manual_seed(0)  # the run's seed: the same initialisation
+    from synthgen.images.edm import Denoiser
+    from synthgen.images.unet import UNet, UNetConfig
+
+    initial = held_out_loss(Denoiser(UNet(UNetConfig.from_json_dict(model.config["model"])),
+                                     EDMConfig()))
+    assert trained < 0.8 * initial, (trained, initial)
+
+
+def test_resume_reaches_the_same_epsilon(tiny_npz: Path, tmp_path: Path) -> None:
+    whole = _train(tiny_npz, tmp_path / "whole", epsilon=6.0, max_steps=6)
+    calls = {"n": 0}
+
+    def stop_after_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] == 3
+
+    with pytest.raises(TrainingCancelled) as cancelled:
+        _train(tiny_npz, tmp_path / "parts", epsilon=6.0, max_steps=6, should_stop=stop_after_three)
+    assert 0 < cancelled.value.epsilon_spent < whole.certificate.epsilon
+    assert not (tmp_path / "parts").exists()  # no half-written model
+    with pytest.raises(OutputError, match="--resume"):
+        _train(tiny_npz, tmp_path / "parts", epsilon=6.0, max_steps=6)
+    with pytest.raises(ConfigurationError, match="same --epsilon"):
+        _train(tiny_npz, tmp_path / "parts", epsilon=7.0, max_steps=6, resume=True)
+    resumed = _train(tiny_npz, tmp_path / "parts", epsilon=6.0, max_steps=6, resume=True)
+    assert resumed.certificate.steps == 6
+    assert resumed.certificate.epsilon == whole.certificate.epsilon
+    assert resumed.certificate.noise_multiplier == whole.certificate.noise_multiplier
+    log = (tmp_path / "parts.private" / "training_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log] == [1, 2, 3, 4, 5, 6]
+    run = json.loads((tmp_path / "parts" / "run.json").read_text())
+    assert run["resumed_at_step"] == 3
+
+
+def test_resume_without_checkpoint_is_an_error(tiny_npz: Path, tmp_path: Path) -> None:
+    from synthgen.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="nothing to resume"):
+        _train(tiny_npz, tmp_path / "m", epsilon=5.0, max_steps=2, resume=True)
+
+
+def test_infinite_epsilon_is_marked_not_private(tiny_npz: Path, tmp_path: Path) -> None:
+    result = _train(tiny_npz, tmp_path / "m", epsilon=math.inf, max_steps=2)
+    cert = result.certificate
+    assert not cert.private and math.isinf(cert.epsilon) and cert.noise_multiplier is None
+    saved = json.loads((tmp_path / "m" / "certificate.json").read_text())
+    assert saved["epsilon"] == "Infinity" and saved["private"] is False
+
+
+def test_tabular_options_and_unknown_overrides_are_refused(tiny_npz: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="--schema"):
+        train_images(tiny_npz, epsilon=1.0, out=tmp_path / "a", schema="s.yaml")
+    with pytest.raises(ConfigurationError, match="--target"):
+        train_images(tiny_npz, epsilon=1.0, out=tmp_path / "a", target="label")
+    with pytest.raises(ConfigurationError, match="unknown image option"):
+        train_images(tiny_npz, epsilon=1.0, out=tmp_path / "a", overrides={"colour": 1})
+    with pytest.raises(InputFileError):
+        train_images(tmp_path / "missing.npz", epsilon=1.0, out=tmp_path / "a")
+
+
+def test_sampling_outputs_counts_and_seeds(tiny_npz: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "m"
+    _train(tiny_npz, model_dir, epsilon=5.0, max_steps=2)
+    a = sample_images(model_dir, rows=7, out=tmp_path / "a.npz", seed=3, batch_size=2)
+    b = sample_images(model_dir, rows=7, out=tmp_path / "b.npz", seed=3, batch_size=7)
+    with np.load(a) as fa, np.load(b) as fb:
+        assert fa["images"].shape == (7, 28, 28) and fa["images"].dtype == np.uint8
+        assert fa["labels"].shape == (7, 1)
+        assert np.abs(fa["images"].astype(int) - fb["images"].astype(int)).max() <= 1
+        assert np.array_equal(fa["labels"], fb["labels"])
+    c = sample_images(model_dir, rows=None, out=tmp_path / "c.npz", class_counts={"0": 2, "1": 3},
+                      sampler="ancestral", steps=4, guidance_scale=2.0)
+    with np.load(c) as fc:
+        assert fc["labels"][:, 0].tolist() == [0, 0, 1, 1, 1]
+    folder = sample_images(model_dir, rows=4, out=tmp_path / "pngs", class_counts={"0": 1, "1": 3})
+    assert sorted(p.parent.name for p in folder.rglob("*.png")) == ["0", "1", "1", "1"]
+    with pytest.raises(SamplingError, match="unknown class"):
+        sample_images(model_dir, rows=None, out=tmp_path / "d.npz", class_counts={"7": 1})
+    with pytest.raises(SamplingError, match="unknown sampler"):
+        sample_images(model_dir, rows=2, out=tmp_path / "e.npz", sampler="magic")
+
+
+def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import synthgen.cli.sample
+    import synthgen.cli.train  # noqa: F401
+    from synthgen.cli.app import app
+
+    runner = CliRunner()
+    model_dir = tmp_path / "m"
+    result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "20", "--out", str(model_dir),
+                                 "--max-steps", "2", "--batch-size", "8", "-K", "2",
+                                 "--insecure-rng"])
+    assert result.exit_code == 0, result.output
+    assert "epsilon spent" in result.output
+    assert json.loads((model_dir / "config.json").read_text())["modality"] == "image"
+    out = tmp_path / "s.npz"
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+                                 "--steps", "3"])
+    assert result.exit_code == 0, result.output
+    with np.load(out) as f:
+        assert f["images"].shape == (5, 28, 28)
+    result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
+                                 str(tmp_path / "x"), "--schema", "s.yaml"])
+    assert result.exit_code == 2 and "--schema applies to tables" in result.output
+
+
+def test_time_limit_writes_the_model_with_the_epsilon_that_ran(tiny_npz: Path, tmp_path: Path) -> None:
+    result = _train(tiny_npz, tmp_path / "m", epsilon=6.0, max_steps=50,
+                    overrides={"time_limit_minutes": 1e-6})
+    cert = result.certificate
+    assert 1 <= cert.steps < 50 and cert.epsilon < 6.0
+    assert any("time limit" in note for note in cert.notes)
+    run = json.loads((tmp_path / "m" / "run.json").read_text())
+    assert run["stopped_at_time_limit"] == cert.steps
