@@ -18,6 +18,7 @@ import torch
 from synthgen import __version__, artifacts
 from synthgen.errors import ModelLoadError, SamplingError
 from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
+from synthgen.tabular.calibration import Calibration, fit_calibration
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.denoiser import MLPDenoiser
 from synthgen.tabular.diffusion.mixed import MixedDiffusion
@@ -25,16 +26,25 @@ from synthgen.tabular.encoder import TableEncoder
 from synthgen.tabular.preprocess import TabularStatistics, category_cell_key
 
 CHUNK_ROWS = 16_384  # fixed: part of what makes a seed reproduce the same rows
+CALIBRATION_ROWS = 4096  # model samples per class used to fit the marginal calibration
+CALIBRATION_FILE = "calibration.json"
 MAX_ROWS = 1_000_000_000
 
 
 class TabularModel:
-    def __init__(self, stats: TabularStatistics, denoiser: MLPDenoiser, config: TabularTrainingConfig):
+    def __init__(self, stats: TabularStatistics, denoiser: MLPDenoiser, config: TabularTrainingConfig,
+                 calibration: Calibration | None = None):
         self.stats = stats
         self.denoiser = denoiser.eval()
         self.config = config
         self.encoder = TableEncoder(stats)
         self.diffusion = MixedDiffusion(self.encoder)
+        self.calibration = calibration
+
+    def calibrate(self, *, seed: int, rows_per_class: int = CALIBRATION_ROWS) -> None:
+        """Fit the marginal calibration on the model's own samples (post-processing)."""
+        self.calibration = fit_calibration(self.diffusion, self.denoiser, rows_per_class=rows_per_class,
+                                           steps=self.config.sample_steps, seed=seed)
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -48,6 +58,8 @@ class TabularModel:
         })
         artifacts.save_weights(self.denoiser, directory / artifacts.WEIGHTS)
         artifacts.write_json(directory / artifacts.PREPROCESSING, self.stats.to_dict())
+        if self.calibration is not None:
+            artifacts.write_json(directory / CALIBRATION_FILE, self.calibration.to_dict())
 
     @classmethod
     def load(cls, directory: str | Path) -> TabularModel:
@@ -65,7 +77,10 @@ class TabularModel:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"{d} holds an incomplete or incompatible model: {exc}") from exc
         artifacts.load_weights(denoiser, d / artifacts.WEIGHTS)
-        return cls(stats, denoiser, training)
+        calibration = None
+        if (d / CALIBRATION_FILE).exists():
+            calibration = Calibration.from_dict(artifacts.read_json(d / CALIBRATION_FILE))
+        return cls(stats, denoiser, training, calibration)
 
     # -- sampling ------------------------------------------------------------------------------
     def label_counts(self, rows: int, class_counts: dict[Any, int] | None) -> np.ndarray:
@@ -113,7 +128,8 @@ class TabularModel:
             state = np.random.SeedSequence([seed, c]).generate_state(2, dtype=np.uint64)
             generator = torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
             z, cats = self.diffusion.sample(self.denoiser, chunk_labels, steps=n_steps,
-                                            guidance_scale=guidance, generator=generator)
+                                            guidance_scale=guidance, generator=generator,
+                                            calibration=self.calibration)
             yield self.encoder.decode(chunk_labels, z, cats)
             progress(ProgressEvent("sample", min(start + CHUNK_ROWS, rows), rows))
 

@@ -158,6 +158,8 @@ def train_tabular(
 
     progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0))
     model = TabularModel(stats, outcome.ema, config)  # type: ignore[arg-type]
+    progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0, message="calibrating"))
+    model.calibrate(seed=seed)
     certificate = _certificate(
         accountant=accountant, config=config, epsilon=epsilon, delta=delta, outcome=outcome,
         n_train=n_train, schema=schema_obj,

@@ -51,7 +51,7 @@ def test_certificate_reports_what_ran(heart_model) -> None:
 def test_model_directory_holds_no_data_and_no_pickle(heart_model) -> None:
     files = {p.name for p in heart_model.model_dir.iterdir()}
     assert files == {"certificate.json", "config.json", "model.safetensors", "schema.json",
-                     "preprocessing.json", "accountant.json", "run.json"}
+                     "preprocessing.json", "calibration.json", "accountant.json", "run.json"}
     run = json.loads((heart_model.model_dir / "run.json").read_text())
     assert Path(run["private_dir"]) == heart_model.private_dir.resolve()
     assert run["n_train"] == 242 and run["n_holdout"] == 61
@@ -198,3 +198,34 @@ def test_tables_with_one_kind_of_column_train_and_sample(keep: str, heart_csv, h
     result = train_tabular(df[names], schema=schema, epsilon=2.0, out=tmp_path / "m", max_steps=3)
     sample = TabularModel.load(result.model_dir).sample(50, seed=0)
     assert list(sample.columns) == names
+
+
+def test_calibration_restores_the_dp_marginals_of_a_biased_model(heart_model) -> None:
+    """Bias the denoiser on purpose (a push on the numeric outputs and on the first
+    category of column "cp"); after calibration the per-class numeric z are standard normal
+    again and category frequencies follow the DP histograms, as the untouched prior would."""
+    import torch
+    from scipy import stats as scipy_stats
+
+    model = TabularModel.load(heart_model.model_dir)
+    n_num = model.encoder.n_numeric
+    cp_first = n_num + model.encoder.category_sizes[0]  # "cp" is the second categorical column
+    with torch.no_grad():
+        model.denoiser.output.bias[:n_num] += 0.8
+        model.denoiser.output.bias[cp_first] += 1.5
+    labels = torch.zeros(3000, dtype=torch.long)
+
+    def draw():
+        return model.diffusion.sample(model.denoiser, labels, steps=16, guidance_scale=1.0,
+                                      generator=torch.Generator().manual_seed(5), calibration=model.calibration)
+
+    model.calibration = None
+    z_biased, x_biased = draw()
+    model.calibrate(seed=0, rows_per_class=3000)
+    z, x = draw()
+    assert abs(float(z_biased[:, 0].mean())) > 0.3  # the push is visible
+    assert scipy_stats.kstest(z[:, 0].numpy(), "norm").statistic < 0.05
+    prior = model.stats.categorical_probs[1][0]  # column "cp", class 0
+    freq = np.bincount(x[:, 1].numpy(), minlength=prior.size) / len(x)
+    biased = np.bincount(x_biased[:, 1].numpy(), minlength=prior.size) / len(x)
+    assert np.abs(freq - prior).sum() < 0.5 * np.abs(biased - prior).sum()

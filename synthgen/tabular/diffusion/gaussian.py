@@ -27,15 +27,28 @@ class GaussianDiffusion:
         nothing but the per-class marginals (which the encoder turned into N(0, 1))."""
         return (1 - self.alpha_bar(t)).sqrt().unsqueeze(-1) * z_t
 
-    def predict_z0(self, z_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        a = self.alpha_bar(t).unsqueeze(-1)
-        return (z_t - (1 - a).sqrt() * eps) / a.sqrt()
+    def residual_ddim_step(self, z_t: torch.Tensor, residual: torch.Tensor, t: torch.Tensor,
+                           s: torch.Tensor, clip: float = 6.0) -> torch.Tensor:
+        """DDIM (Song et al. 2021) from time t to s < t for a noise prediction
+        ``prior_eps(z_t, t) + residual``, with the prior's part integrated exactly.
 
-    def ddim_step(self, z_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, s: torch.Tensor,
-                  clip: float = 6.0) -> torch.Tensor:
-        """Deterministic DDIM update from time t to s < t (Song et al. 2021). z0 estimates are
-        clipped to +-``clip``: the encoder's z never leaves about +-4.9."""
-        z0 = self.predict_z0(z_t, eps, t).clamp(-clip, clip)
+        DDIM is z_s = A z_t + B eps, linear in eps. Under the prior alone (z0 ~ N(0, I))
+        every z_t is N(0, I) and the probability-flow ODE does not move: the exact step is
+        z_s = z_t, while DDIM would shrink z by about cos(step angle) each step (4% in
+        standard deviation over 32 steps, which visibly thins the tails of every decoded
+        column). So the prior's flow is kept exact and DDIM moves z by its coefficient of
+        the residual: z_s = z_t + B r.
+
+        Near t = 1, B is large (it divides by sqrt(alpha_bar)), so a residual there is
+        first limited the way DDIM limits its z0 estimate: to what keeps z0 within +-``clip``
+        (the encoder's z never leaves about +-4.9).
+        """
+        a_t = self.alpha_bar(t).unsqueeze(-1)
         a_s = self.alpha_bar(s).unsqueeze(-1)
-        eps_hat = (z_t - self.alpha_bar(t).sqrt().unsqueeze(-1) * z0) / (1 - self.alpha_bar(t)).sqrt().unsqueeze(-1)
-        return a_s.sqrt() * z0 + (1 - a_s).sqrt() * eps_hat
+        # z0 estimate of the full prediction is sqrt(a_t) z_t - sqrt((1 - a_t) / a_t) r
+        prior_z0 = a_t.sqrt() * z_t
+        shift = ((1 - a_t) / a_t).sqrt()
+        z0 = (prior_z0 - shift * residual).clamp(-clip, clip)
+        residual = (prior_z0 - z0) / shift
+        b = (1 - a_s).sqrt() - (a_s * (1 - a_t) / a_t).sqrt()
+        return z_t + b * residual

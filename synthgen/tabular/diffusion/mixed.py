@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from synthgen.tabular.calibration import Calibration
 from synthgen.tabular.diffusion.gaussian import T_MAX, GaussianDiffusion
 from synthgen.tabular.diffusion.masked import MaskedDiffusion
 from synthgen.tabular.encoder import TableEncoder
@@ -91,13 +92,16 @@ class MixedDiffusion:
     # -- sampling ------------------------------------------------------------------------------
     @torch.inference_mode()
     def sample(self, model: nn.Module, labels: torch.Tensor, *, steps: int, guidance_scale: float,
-               generator: torch.Generator,
+               generator: torch.Generator, calibration: Calibration | None = None,
+               calibrate_numeric: bool = True,
                on_step: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Reverse process from pure noise / all masked to (z0, categories) for ``labels``.
 
         Categorical logits are formed only for the columns revealed at each step (about
-        n_categorical / steps per row), not for every row and column.
+        n_categorical / steps per row), not for every row and column. ``calibration``
+        (see calibration.py) shifts the categorical logits and maps the final z.
         """
+        offsets = torch.from_numpy(calibration.logit_offsets).float() if calibration is not None else None
         n = labels.shape[0]
         z = torch.randn(n, self.n_num, generator=generator)
         x = self.masked.sizes.expand(n, self.n_cat).clone()
@@ -112,16 +116,18 @@ class MixedDiffusion:
                 out_null = model(z, slots, tt, null)
                 out = out_null + guidance_scale * (out - out_null)
             if self.n_num:
-                eps = self.gaussian.prior_eps(z, tt) + out[:, : self.n_num]
-                z = self.gaussian.ddim_step(z, eps, tt, s.reshape(1)) if i < steps - 1 else \
-                    self.gaussian.predict_z0(z, eps, tt).clamp(-6, 6)
+                z = self.gaussian.residual_ddim_step(z, out[:, : self.n_num], tt, s.reshape(1))
             if self.n_cat:
                 rows, cols = self.masked.reveal(x, float(t), float(s), generator).nonzero(as_tuple=True)
                 logits = (self.encoder.prior_log_probs[labels[rows], cols]
                           + out[rows.unsqueeze(1), self.logit_index[cols]])
+                if offsets is not None:
+                    logits = logits + offsets[labels[rows], cols]
                 x[rows, cols] = self.masked.draw(logits, generator)
             if on_step is not None:
                 on_step(i + 1)
+        if calibration is not None and calibrate_numeric:
+            z = calibration.apply_numeric(z, labels)
         return z, x
 
 
