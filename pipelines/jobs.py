@@ -7,7 +7,6 @@ transaction: either both exist or neither does. Workers pick jobs up from the ta
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pipelines import audit, ledger
 from pipelines.auth import Actor
-from pipelines.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
+from pipelines.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from pipelines.settings import Settings
 from pipelines.sources import default_job_delta
 from pipelines.specs import (
@@ -76,13 +75,6 @@ def _rows(settings: Settings, rows: int | None, class_counts: dict[str, int] | N
     return n
 
 
-def image_training_available() -> bool:
-    try:
-        return importlib.util.find_spec("synthgen.images.train") is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def create_synthesis_job(
     db: Database, settings: Settings, actor: Actor, req: SynthesisRequest
 ) -> Job:
@@ -114,13 +106,17 @@ def create_synthesis_job(
             raise InvalidRequest(
                 f"delta must be in (0, 1/N) = (0, {1.0 / source.n_records:.3g}) for this source"
             )
+        # the trainers of the two modalities take different options
+        overrides = (
+            settings.train_overrides if source.modality == "tabular" else settings.image_train_overrides
+        )
         training = TrainingParameters(
             epsilon=req.epsilon,
             delta=delta,
             seed=req.seed,
             max_steps=max_steps,
             holdout=settings.holdout,
-            overrides=dict(settings.train_overrides),
+            overrides=dict(overrides),
         )
         spec: TabularSynthesisSpec | ImageSynthesisSpec
         if source.modality == "tabular":
@@ -135,8 +131,6 @@ def create_synthesis_job(
                 class_counts=req.class_counts,
             )
         else:
-            if not image_training_available():
-                raise Unavailable("image training is not available in this installation")
             spec = ImageSynthesisSpec(
                 source_id=source.id,
                 training=training,

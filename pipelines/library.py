@@ -204,19 +204,55 @@ class SynthgenLibrary:
         return data
 
     def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None:
-        path = private_dir / "accountant.json"
-        if not path.exists():
-            return None
+        """Tables: the accountant state the trainer writes after every step
+        (``accountant.json``). Images: the larger of the accountant in the latest
+        checkpoint (every ``checkpoint_every`` steps, and once before the first step, after
+        the DP class histogram) and the epsilon of the last step in ``training_log.jsonl``
+        (written after every step)."""
         from synthgen.privacy.accountant import RunAccountant
 
-        state = json.loads(path.read_text())
-        value = RunAccountant.from_state_dict(state).epsilon(delta)
+        path = private_dir / "accountant.json"
+        if path.exists():
+            state = json.loads(path.read_text())
+            value = RunAccountant.from_state_dict(state).epsilon(delta)
+            return float(value) if math.isfinite(value) else math.inf
+        known: list[float] = []
+        for name in ("checkpoint", "checkpoint.old"):
+            checkpoint = private_dir / name / "state.json"
+            if checkpoint.exists():
+                state = json.loads(checkpoint.read_text())["accountant"]
+                known.append(RunAccountant.from_state_dict(state).epsilon(delta))
+        last = _last_logged_epsilon(private_dir / "training_log.jsonl")
+        if last is not None:
+            known.append(last)
+        if not known:
+            return None
+        value = max(known)
         return float(value) if math.isfinite(value) else math.inf
 
     def certificate(self, model_dir: Path) -> dict[str, Any]:
         from synthgen.artifacts import load_certificate
 
         return load_certificate(model_dir).to_json_dict()
+
+
+def _last_logged_epsilon(path: Path) -> float | None:
+    """Epsilon of the last step in an image run's training log. A last line cut short (a
+    worker killed while writing it) is skipped: the line before it is one step behind,
+    and the checkpoint's accountant is read as well."""
+    if not path.exists():
+        return None
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    for i, line in enumerate(reversed(lines)):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if i == 0:
+                continue
+            raise
+        value = record.get("epsilon")
+        return None if value is None else float(value)
+    return None
 
 
 __all__ = ["Library", "SchemaMismatch", "SynthgenLibrary", "TrainOutcome", "load_library"]

@@ -60,8 +60,11 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=1.0, gt=0)  # local worker: how often it looks for work
     train_max_steps: int | None = Field(default=None, gt=0)  # deployment-wide cap on DP-SGD steps
     holdout: float = Field(default=0.2, ge=0, lt=1)  # share of a source kept for validation
-    # trainer options applied to every job (JSON), e.g. {"checkpoint_every": 10}
+    # trainer options applied to every table job (JSON), e.g. {"checkpoint_every": 10}
     train_overrides: dict[str, Any] = Field(default_factory=dict)
+    # trainer options applied to every image job (JSON; keys of synthgen/images/config.py),
+    # e.g. {"checkpoint_every": 10, "batch_size": 64}
+    image_train_overrides: dict[str, Any] = Field(default_factory=dict)
     validation_policy: Path | None = None  # release gate policy for `synthgen validate`
     # the ML entry points the workers call ("module:attribute"); tests swap in a fake
     library: str = "pipelines.library:SynthgenLibrary"

@@ -135,7 +135,8 @@ def distance_histograms(data: dict[str, Any]) -> Any:
             c = c / max(c.sum(), 1.0)
         ax.stairs(c, edges, color=colour, linewidth=1.6, label=label, fill=False)
     ax.set_xlabel(data.get("xlabel", "distance"))
-    ax.set_ylabel("share of rows" if data.get("density") else "rows")
+    unit = data.get("unit", "rows")
+    ax.set_ylabel(f"share of {unit}" if data.get("density") else unit)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -158,4 +159,74 @@ def roc_curves(data: dict[str, Any]) -> Any:
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def _strip(images: np.ndarray, count: int, gap: int = 2) -> np.ndarray:
+    """``count`` image slots side by side (a white gap between them; missing images stay
+    white): uint8 [H, count * (W + gap) - gap(, C)]."""
+    n, h, w = images.shape[0], images.shape[1], images.shape[2]
+    tail = images.shape[3:]
+    out = np.full((h, max(count, 1) * (w + gap) - gap, *tail), 255, dtype=np.uint8)
+    for i in range(min(n, count)):
+        out[:, i * (w + gap) : i * (w + gap) + w] = images[i]
+    return out
+
+
+def _show(ax: Any, image: np.ndarray, channels: int) -> None:
+    if channels == 1:
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    else:
+        ax.imshow(image, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+@plot("image_grid")
+def image_grid(data: dict[str, Any]) -> Any:
+    """One row per class: real training images on the left, synthetic on the right."""
+    rows = data["rows"]
+    channels = int(data.get("channels", 1))
+    count = max([len(r["real"].array) for r in rows] + [len(r["synthetic"].array) for r in rows] + [1])
+    shape = next((r[side].array.shape for r in rows for side in ("real", "synthetic")
+                  if len(r[side].array)), (1, 28, 28))
+    strip_inches = 4.6  # each of the two columns of a 10-inch figure
+    aspect = shape[1] / (count * (shape[2] + 2) - 2)
+    fig = _figure(10.0, 0.45 + (strip_inches * aspect + 0.12) * len(rows))
+    axes = fig.subplots(len(rows), 2, squeeze=False)
+    for (left, right), row in zip(axes, rows, strict=True):
+        for ax, side in ((left, "real"), (right, "synthetic")):
+            _show(ax, _strip(row[side].array, count), channels)
+            if not len(row[side].array):
+                ax.text(0.5, 0.5, "no images of this class", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=8)
+        left.set_ylabel(_short(f"{row['label']}: {row['class']}", 18), fontsize=8, rotation=0,
+                        ha="right", va="center")
+    axes[0][0].set_title("real (training split)", fontsize=9, color=REAL)
+    axes[0][1].set_title("synthetic", fontsize=9, color=SYNTHETIC)
+    return fig
+
+
+@plot("image_pairs")
+def image_pairs(data: dict[str, Any]) -> Any:
+    """Closest synthetic-training pairs: synthetic on top, its nearest training image below."""
+    pairs = data["pairs"]
+    channels = int(data.get("channels", 1))
+    n = max(len(pairs), 1)
+    fig = _figure(min(10.0, 1.3 * n + 0.8), 3.0)
+    axes = fig.subplots(2, n, squeeze=False)
+    for i in range(n):
+        top, bottom = axes[0][i], axes[1][i]
+        if i >= len(pairs):
+            top.set_visible(False)
+            bottom.set_visible(False)
+            continue
+        pair = pairs[i]
+        _show(top, data["synthetic"].array[i], channels)
+        _show(bottom, data["training"].array[i], channels)
+        label = "identical" if pair["identical"] else f"d = {pair['distance']:.3f}"
+        top.set_title(label, fontsize=8, color="#b42318" if pair["identical"] else "#1d2329")
+        bottom.set_xlabel(f"train #{pair['training_index']}", fontsize=7)
+    axes[0][0].set_ylabel("synthetic", fontsize=8, color=SYNTHETIC)
+    axes[1][0].set_ylabel("training", fontsize=8, color=REAL)
     return fig

@@ -86,7 +86,8 @@ def _context(result: ValidationResult, pngs: dict[int, str], *, pdf: bool) -> di
         "notice": NOTICE,
         "verdict": result.verdict,
         "private": result.private,
-        "subtitle": f"Synthetic table {Path(p['synthetic_file']).name} from model {Path(p['model_dir']).name}",
+        "subtitle": f"Synthetic {'images' if result.modality == 'image' else 'table'} "
+        f"{Path(p['synthetic_file']).name} from model {Path(p['model_dir']).name}",
         "sections": sections,
         "version": __version__,
         "created_at": result.created_at,

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reports.render import ReportPaths, check_report_dir, write_report
 from synthgen.evaluate.release import ValidationResult, evaluate_release
 from synthgen.progress import ProgressEvent
+
+if TYPE_CHECKING:
+    from synthgen.evaluate.images.inputs import ImageValidationOptions
 
 __all__ = ["ReportPaths", "validate_release", "write_report"]
 
@@ -21,9 +25,11 @@ def validate_release(
     policy_path: str | Path | None = None,
     seed: int = 0,
     progress: Callable[[ProgressEvent], None] | None = None,
+    image_options: ImageValidationOptions | None = None,
 ) -> ValidationResult:
-    """Check ``synthetic_path`` against the model in ``model_dir`` and its real splits,
-    judge it with the policy, and write report.html/.pdf/.json into ``report_dir``.
+    """Check ``synthetic_path`` (a table, or an .npz of images for an image model) against
+    the model in ``model_dir`` and its real splits, judge it with the policy, and write
+    report.html/.pdf/.json into ``report_dir``.
 
     Returns the result (``result.verdict`` is "pass", "warn" or "fail"). Bad inputs raise
     a ``SynthgenError`` before anything is written.
@@ -31,7 +37,8 @@ def validate_release(
     report_dir = Path(report_dir)
     check_report_dir(report_dir)
     result = evaluate_release(
-        model_dir, synthetic_path, policy_path=policy_path, seed=seed, progress=progress
+        model_dir, synthetic_path, policy_path=policy_path, seed=seed, progress=progress,
+        image_options=image_options,
     )
     write_report(result, report_dir)
     return result

@@ -1,5 +1,6 @@
-"""``synthgen validate``: check a synthetic table against its model's real splits and
-write the auditor's report (HTML, PDF, JSON).
+"""``synthgen validate``: check a synthetic table (or, for an image model, an .npz of
+synthetic images) against its model's real splits and write the auditor's report (HTML,
+PDF, JSON).
 
 Exit codes: 0 when the verdict is pass or warn, 1 when it is fail (the report is written
 either way), 2 on bad input (one ``error:`` line on stderr, nothing written).
@@ -20,12 +21,14 @@ EXIT_VERDICT_FAIL = 1
 @reports_errors
 def validate(
     model_dir: Path = typer.Argument(..., help="A model directory written by `synthgen train`."),
-    synthetic: Path = typer.Option(..., "--synthetic", help="The synthetic table to validate (.csv or .parquet)."),
+    synthetic: Path = typer.Option(..., "--synthetic", help="The synthetic data to validate: a table (.csv or .parquet), or the .npz of an image model."),
     report_dir: Path = typer.Option(..., "--report-dir", help="Where to write report.html, report.pdf and report.json."),
     policy: Path | None = typer.Option(None, "--policy", help="Release policy (YAML) over the default thresholds."),
     seed: int = typer.Option(0, "--seed", help="Seed of the validation's own sampling and models."),
 ) -> None:
     """Validate SYNTHETIC against MODEL_DIR's real train/holdout split and write a report.
+
+    Tables and images alike: the model's config.json says which it is.
 
     The report contains statistics computed on real data: it is for the data steward and
     auditors only. The real split is read from the private run directory the training run

@@ -93,9 +93,14 @@ def json_number(x: Any) -> Any:
 
 
 def json_safe(obj: Any) -> Any:
-    """Recursively convert numpy scalars/arrays, tuples and non-finite floats for json.dumps."""
+    """Recursively convert numpy scalars/arrays, tuples and non-finite floats for json.dumps.
+    Objects with a ``json_summary()`` method (images carried by a figure) are replaced by
+    that summary."""
     import numpy as np
 
+    summary = getattr(obj, "json_summary", None)
+    if callable(summary):
+        return json_safe(summary())
     if isinstance(obj, dict):
         return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

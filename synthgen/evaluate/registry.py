@@ -1,7 +1,9 @@
-"""Every check the release gate knows: the tabular metrics and the two non-metric checks.
+"""Every check the release gate knows: the tabular metrics, the image metrics and the two
+non-metric checks (the data contract of tables, the certificate of every model).
 
 A policy file may only name checks listed here, and its thresholds must lie within each
-check's bounds. Image metrics will add their classes to a list of their own here.
+check's bounds. One policy file serves both modalities: image checks are prefixed
+``image_``, and a check that does not apply to a release's modality is simply not run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,21 @@ from synthgen.evaluate.fidelity.associations import PairwiseAssociationSimilarit
 from synthgen.evaluate.fidelity.column_shapes import ColumnShapeSimilarity
 from synthgen.evaluate.fidelity.contingency import PairwiseContingencySimilarity
 from synthgen.evaluate.fidelity.detection import DetectionAUC
+from synthgen.evaluate.images.copies import ExactCopyShare as ImageExactCopyShare
+from synthgen.evaluate.images.copies import NearCopyShare
+from synthgen.evaluate.images.distances import (
+    DCRCloserToTrainShare as ImageDCRCloserToTrainShare,
+)
+from synthgen.evaluate.images.distances import NearestTrainingDistanceRatio
+from synthgen.evaluate.images.fidelity import (
+    FrechetClassifierDistance,
+    ImageCoverage,
+    ImageDensity,
+    ImagePrecision,
+    ImageRecall,
+)
+from synthgen.evaluate.images.inputs import ImageMetric
+from synthgen.evaluate.images.utility import TrainSyntheticTestRealImages
 from synthgen.evaluate.inputs import TabularMetric
 from synthgen.evaluate.metric import Direction, Family
 from synthgen.evaluate.privacy.attribute_inference import AttributeInferenceAdvantage
@@ -60,8 +77,32 @@ def tabular_metrics() -> list[TabularMetric]:
     ]
 
 
-def check_definitions() -> dict[str, CheckDefinition]:
-    checks = {CONTRACT.name: CONTRACT, CERTIFICATE.name: CERTIFICATE}
-    for m in tabular_metrics():
+def image_metrics() -> list[ImageMetric]:
+    """The metrics an image validation runs, in report order."""
+    return [
+        FrechetClassifierDistance(),
+        ImagePrecision(),
+        ImageRecall(),
+        ImageDensity(),
+        ImageCoverage(),
+        TrainSyntheticTestRealImages(),
+        ImageExactCopyShare(),
+        NearCopyShare(),
+        NearestTrainingDistanceRatio(),
+        ImageDCRCloserToTrainShare(),
+    ]
+
+
+def check_definitions(modality: str | None = None) -> dict[str, CheckDefinition]:
+    """The checks of one modality ("tabular" or "image"), or of both (None): a policy
+    file may name any of them."""
+    checks = {CERTIFICATE.name: CERTIFICATE}
+    metrics: list[TabularMetric | ImageMetric] = []
+    if modality in (None, "tabular"):
+        checks = {CONTRACT.name: CONTRACT, **checks}
+        metrics += tabular_metrics()
+    if modality in (None, "image"):
+        metrics += image_metrics()
+    for m in metrics:
         checks[m.name] = CheckDefinition(m.name, m.title, m.family, m.direction, m.bounds)
     return checks

@@ -1,6 +1,7 @@
-"""Validate a synthetic release of a tabular model: load, check, measure, judge.
+"""Validate a synthetic release: load, check, measure, judge.
 
-``evaluate_release`` reads the model directory (schema, certificate, config, provenance),
+``evaluate_release`` dispatches on the model's modality (``config.json``): image models go
+to ``synthgen.evaluate.images.release``, tables stay here. For a table it reads the model directory (schema, certificate, config, provenance),
 finds the private run directory the training run recorded in ``run.json``, loads the real
 train and holdout splits from it, runs the data contract on the synthetic table, computes
 every metric, applies the release policy and assembles the report sections. It writes
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -47,6 +48,9 @@ from synthgen.progress import ProgressEvent
 from synthgen.tabular.io import read_table
 from synthgen.tabular.schema import Schema
 
+if TYPE_CHECKING:
+    from synthgen.evaluate.images.inputs import ImageValidationOptions
+
 SCHEMA = "schema.json"
 TRAIN_SPLIT = "train.parquet"
 HOLDOUT_SPLIT = "holdout.parquet"
@@ -62,7 +66,7 @@ class ValidationResult:
     verdict: str  # "pass", "warn" or "fail"
     checks: list[CheckResult]
     metrics: list[MetricResult]
-    expectations: ExpectationResults
+    expectations: ExpectationResults | None  # the data contract (tables; None for images)
     certificate: dict[str, Any]
     private: bool
     provenance: dict[str, Any]
@@ -70,6 +74,7 @@ class ValidationResult:
     sections: list[Section] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     created_at: str = ""
+    modality: str = "tabular"  # "tabular" or "image"
 
     def check(self, name: str) -> CheckResult:
         return next(c for c in self.checks if c.name == name)
@@ -80,12 +85,13 @@ class ValidationResult:
     def to_json_dict(self) -> dict[str, Any]:
         return json_safe({
             "verdict": self.verdict,
+            "modality": self.modality,
             "notice": NOTICE,
             "created_at": self.created_at,
             "private": self.private,
             "checks": [c.to_json_dict() for c in self.checks],
             "metrics": {m.name: m.to_json_dict() for m in self.metrics},
-            "expectations": self.expectations.to_json_dict(),
+            "expectations": self.expectations.to_json_dict() if self.expectations else None,
             "certificate": self.certificate,
             "provenance": self.provenance,
             "policy": self.policy.to_json_dict(),
@@ -109,7 +115,7 @@ class ModelFiles:
     holdout: pd.DataFrame
 
 
-def _read_json(path: Path) -> Any:
+def read_model_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as exc:
@@ -118,26 +124,28 @@ def _read_json(path: Path) -> Any:
         raise ModelLoadError(f"{path} is damaged: {type(exc).__name__}") from exc
 
 
-def load_model_files(model_dir: str | Path) -> ModelFiles:
+def model_modality(model_dir: str | Path) -> str:
+    """``"tabular"`` or ``"image"``, from the model's ``config.json``."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelLoadError(f"model directory not found: {model_dir}")
-    config = _read_json(model_dir / CONFIG)
+    config = read_model_json(model_dir / CONFIG)
     modality = config.get("modality") if isinstance(config, dict) else None
-    if modality == "image":
-        raise ModelLoadError(f"{model_dir} is an image model; `synthgen validate` handles tables for now")
-    if modality != "tabular":
+    if modality not in ("tabular", "image"):
         raise ModelLoadError(f"{model_dir / CONFIG}: unknown modality {modality!r}")
+    return str(modality)
+
+
+def read_certificate(model_dir: Path) -> tuple[Certificate, dict[str, Any]]:
+    certificate_json = read_model_json(model_dir / CERTIFICATE)
     try:
-        schema = Schema.from_dict(_read_json(model_dir / SCHEMA), source=str(model_dir / SCHEMA))
-    except SchemaError as exc:
-        raise ModelLoadError(f"the model's schema is not valid: {exc}") from exc
-    certificate_json = _read_json(model_dir / CERTIFICATE)
-    try:
-        certificate = Certificate.from_json_dict(certificate_json)
-    except TypeError as exc:
+        return Certificate.from_json_dict(certificate_json), certificate_json
+    except (TypeError, AttributeError) as exc:
         raise ModelLoadError(f"{model_dir / CERTIFICATE} is not a valid certificate") from exc
-    run = _read_json(model_dir / RUN)
+
+
+def private_run_dir(model_dir: Path, run: Any) -> Path:
+    """The private run directory ``run.json`` records; ``PrivateDataMissing`` when it is gone."""
     private = run.get("private_dir") if isinstance(run, dict) else None
     if not private:
         raise ModelLoadError(f"{model_dir / RUN} does not record the private run directory")
@@ -148,6 +156,21 @@ def load_model_files(model_dir: str | Path) -> ModelFiles:
             f"{model_dir / RUN}). Validation needs the train/holdout split it held; it was "
             "deleted or moved. Restore it, or retrain to validate a new model."
         )
+    return private_dir
+
+
+def load_model_files(model_dir: str | Path) -> ModelFiles:
+    model_dir = Path(model_dir)
+    if model_modality(model_dir) != "tabular":
+        raise ModelLoadError(f"{model_dir} is an image model; load it with synthgen.evaluate.images")
+    config = read_model_json(model_dir / CONFIG)
+    try:
+        schema = Schema.from_dict(read_model_json(model_dir / SCHEMA), source=str(model_dir / SCHEMA))
+    except SchemaError as exc:
+        raise ModelLoadError(f"the model's schema is not valid: {exc}") from exc
+    certificate, certificate_json = read_certificate(model_dir)
+    run = read_model_json(model_dir / RUN)
+    private_dir = private_run_dir(model_dir, run)
     splits = []
     for name in (TRAIN_SPLIT, HOLDOUT_SPLIT):
         path = private_dir / name
@@ -194,8 +217,21 @@ def evaluate_release(
     policy_path: str | Path | None = None,
     seed: int = 0,
     progress: Callable[[ProgressEvent], None] | None = None,
+    image_options: ImageValidationOptions | None = None,
 ) -> ValidationResult:
-    """Check, measure and judge a synthetic table against its model's real splits."""
+    """Check, measure and judge a synthetic release against its model's real splits: a
+    table (.csv/.parquet) for a tabular model, an .npz of images for an image model.
+
+    ``image_options`` sets the cost of the image metrics (CNN steps and networks); the
+    defaults keep a BreastMNIST-sized validation within about a minute on two cores.
+    """
+    if model_modality(model_dir) == "image":
+        from synthgen.evaluate.images.release import evaluate_image_release
+
+        return evaluate_image_release(
+            model_dir, synthetic_path, policy_path=policy_path, seed=seed, progress=progress,
+            options=image_options,
+        )
     from synthgen.evaluate.tabular_report import build_sections
 
     timings: dict[str, float] = {}

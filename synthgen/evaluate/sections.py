@@ -4,7 +4,9 @@ A report is a list of ``Section``s; a section is a list of blocks: paragraphs, c
 key/value lists, tables and figures. A ``Figure`` does not hold an image: it names a plot
 kind (``"column_distributions"``, ``"heatmaps"``, ``"roc"``...) and carries the aggregated
 numbers to draw (histogram counts, curve points), so the same section serialises into
-``report.json`` and renders into HTML/PDF. The renderer in ``reports/`` keeps a registry of
+``report.json`` and renders into HTML/PDF. Figures of image releases (sample grids,
+closest pairs) carry the images they show as ``Pixels``: drawn into the HTML/PDF, and
+summarised (count, shape, where they come from) in ``report.json``. The renderer in ``reports/`` keeps a registry of
 plot kinds; a new modality (images: sample grids, FID, memorised pairs) adds sections that
 use new kinds and registers their plotting functions, without touching the gate or the
 templates.
@@ -13,9 +15,12 @@ templates.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from synthgen.evaluate.metric import json_safe
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Level = Literal["pass", "warn", "fail", "info"]
 
@@ -48,6 +53,26 @@ class Table:
     caption: str = ""
     row_levels: list[Level | None] | None = None  # colours rows by status, when given
     type: str = "table"
+
+
+@dataclass(eq=False)
+class Pixels:
+    """Images a figure draws: uint8 ``[N, H, W]`` or ``[N, H, W, C]``.
+
+    Real images are personal data, so they go where the figure is drawn (the HTML and PDF
+    report, steward and auditors only) and nowhere else: ``report.json`` records how many,
+    their shape and where they come from, not their pixels."""
+
+    array: np.ndarray
+    source: str  # e.g. "training split", "synthetic"
+
+    def json_summary(self) -> dict[str, Any]:
+        return {
+            "images": int(self.array.shape[0]),
+            "shape": [int(x) for x in self.array.shape[1:]],
+            "source": self.source,
+            "pixels": "drawn in report.html and report.pdf only",
+        }
 
 
 @dataclass

@@ -2,16 +2,24 @@
 
 Each function turns part of a ``ValidationResult`` into a ``Section`` of paragraphs,
 tables and figure specifications (see ``synthgen.evaluate.sections``). The renderer in
-``reports/`` draws them; ``report.json`` serialises them as they are.
+``reports/`` draws them; ``report.json`` serialises them as they are. The sections every
+modality shares (summary, certificate, thresholds) are in ``common_sections``.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from synthgen.evaluate.gate import CheckResult
+from synthgen.evaluate.common_sections import (
+    certificate_section,
+    checks_table,
+    family_checks,
+    fmt,
+    summary_section,
+    thresholds_section,
+    worst_level,
+)
 from synthgen.evaluate.inputs import TabularInputs
 from synthgen.evaluate.metric import MetricResult
 from synthgen.evaluate.sections import (
@@ -28,60 +36,8 @@ from synthgen.evaluate.sections import (
 if TYPE_CHECKING:
     from synthgen.evaluate.release import ValidationResult
 
-_LEVELS: dict[str, Level] = {"pass": "pass", "warn": "warn", "fail": "fail"}
+__all__ = ["build_sections", "fmt"]
 SMALL_SAMPLE_ERROR = 0.04  # attack AUC standard error at chance above which the report says so
-
-
-def fmt(x: Any, digits: int = 3) -> str:
-    """A number for people: fixed significant digits, infinity spelt out."""
-    if x is None:
-        return "—"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, str):
-        return x
-    if isinstance(x, int):
-        return f"{x:,}"
-    f = float(x)
-    if math.isnan(f):
-        return "—"
-    if math.isinf(f):
-        return "∞" if f > 0 else "-∞"
-    if f != 0 and (abs(f) < 1e-3 or abs(f) >= 1e6):
-        return f"{f:.{digits}g}"
-    text = f"{f:.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _worst(checks: list[CheckResult]) -> Level | None:
-    statuses = [c.status for c in checks if c.status in _LEVELS]
-    for level in ("fail", "warn", "pass"):
-        if level in statuses:
-            return _LEVELS[level]
-    return None
-
-
-def _threshold_text(c: CheckResult) -> str:
-    sign = "<" if c.direction == "higher_is_better" else ">"
-    parts = []
-    if c.warn is not None:
-        parts.append(f"warn if {sign} {fmt(c.warn)}")
-    if c.fail is not None:
-        parts.append(f"fail if {sign} {fmt(c.fail)}")
-    return "; ".join(parts) or "none (reported only)"
-
-
-def _checks_table(checks: list[CheckResult], caption: str = "") -> Table:
-    return Table(
-        columns=["Check", "Value", "Better", "Thresholds", "Status"],
-        rows=[
-            [c.title, fmt(c.value), "higher" if c.direction == "higher_is_better" else "lower",
-             _threshold_text(c), c.status.upper() + (f" — {c.note}" if c.note else "")]
-            for c in checks
-        ],
-        caption=caption,
-        row_levels=[_LEVELS.get(c.status) for c in checks],
-    )
 
 
 def build_sections(result: ValidationResult, inputs: TabularInputs) -> list[Section]:
@@ -96,98 +52,6 @@ def build_sections(result: ValidationResult, inputs: TabularInputs) -> list[Sect
         privacy_section(result, metrics),
         thresholds_section(result),
     ]
-
-
-# -- summary -------------------------------------------------------------------------------
-def summary_section(result: ValidationResult) -> Section:
-    counts = {s: sum(c.status == s for c in result.checks) for s in ("pass", "warn", "fail", "info", "skipped")}
-    s = Section("summary", "Verdict and summary", level=_LEVELS[result.verdict])
-    s.add(Callout(
-        f"Verdict: {result.verdict.upper()} — {counts['pass']} checks pass, {counts['warn']} warn, "
-        f"{counts['fail']} fail ({counts['info']} reported without thresholds, "
-        f"{counts['skipped']} not applicable).",
-        _LEVELS[result.verdict],
-    ))
-    if not result.private:
-        s.add(Callout(
-            "THIS MODEL IS NOT PRIVATE. It was trained without differential privacy "
-            "(epsilon = infinity). Its synthetic data can never be released.", "fail",
-        ))
-    bad = [c for c in result.checks if c.status in ("fail", "warn")]
-    if bad:
-        s.add(Paragraph("Checks that need attention:"))
-        s.add(_checks_table(bad))
-    p = result.provenance
-    s.add(KeyValues([
-        ("Synthetic table", f"{p['synthetic_file']} ({fmt(p['n_synthetic'])} rows)"),
-        ("Real splits", f"train {fmt(p['n_train'])} rows, holdout {fmt(p['n_holdout'])} rows"),
-        ("Epsilon, delta", _epsilon_text(result.certificate)),
-        ("Policy", result.policy.source),
-    ]))
-    s.add(_checks_table(result.checks, caption="All checks"))
-    return s
-
-
-def _epsilon_text(cert: dict[str, Any]) -> str:
-    eps = cert.get("epsilon")
-    if eps in ("Infinity", None) or (isinstance(eps, float) and math.isinf(eps)):
-        return "NOT PRIVATE (epsilon = infinity)"
-    return f"epsilon = {fmt(eps)}, delta = {fmt(cert.get('delta'))}"
-
-
-# -- certificate ---------------------------------------------------------------------------
-def certificate_section(result: ValidationResult) -> Section:
-    c = result.certificate
-    s = Section("certificate", "Differential privacy certificate", level=None if result.private else "fail")
-    if not result.private:
-        s.add(Callout("NOT PRIVATE: this model carries no differential privacy guarantee.", "fail"))
-    s.add(KeyValues([
-        ("Unit of privacy", str(c.get("unit", "—"))),
-        ("Epsilon (total, as spent)", fmt(c.get("epsilon"))),
-        ("Delta", fmt(c.get("delta"))),
-        ("Training epsilon (DP-SGD)", fmt(c.get("training_epsilon"))),
-        ("Preprocessing epsilon", fmt(c.get("preprocessing_epsilon"))),
-        ("Target epsilon (requested)", fmt(c.get("target_epsilon"))),
-        ("Accountant", str(c.get("accountant", "—"))),
-        ("Composition", str(c.get("composition", "—"))),
-        ("Noise multiplier", fmt(c.get("noise_multiplier"))),
-        ("Sample rate (Poisson)", fmt(c.get("sample_rate"), 4)),
-        ("Steps", fmt(c.get("steps"))),
-        ("Clip norm (max grad norm)", fmt(c.get("max_grad_norm"))),
-        ("Noise multiplicity K", fmt(c.get("noise_multiplicity"))),
-        ("Secure RNG", fmt(bool(c.get("secure_rng")))),
-        ("Training records", fmt(c.get("n_training_records"))),
-        ("Code version", str(c.get("code_version") or "—")),
-        ("Issued", str(c.get("created_at") or "—")),
-    ]))
-    mechanisms = c.get("mechanisms") or []
-    if mechanisms:
-        keys: list[str] = []
-        for m in mechanisms:
-            for k in m if isinstance(m, dict) else []:
-                if k not in keys:
-                    keys.append(k)
-        s.add(Paragraph(
-            f"Preprocessing spent epsilon {fmt(c.get('preprocessing_epsilon'))} of the total on "
-            "the mechanisms below, which estimated what the schema did not declare (the DP "
-            "statistics the encoder and sampler use)."
-        ))
-        s.add(Table(
-            columns=keys,
-            rows=[[_cell(m.get(k)) for k in keys] for m in mechanisms if isinstance(m, dict)],
-            caption="Mechanisms of the run",
-        ))
-    else:
-        s.add(Paragraph("The certificate lists no separate mechanisms."))
-    for note in c.get("notes") or []:
-        s.add(Paragraph(str(note)))
-    return s
-
-
-def _cell(v: Any) -> str:
-    if isinstance(v, dict | list):
-        return json.dumps(v)
-    return fmt(v)
 
 
 # -- provenance ----------------------------------------------------------------------------
@@ -220,6 +84,7 @@ def expectations_section(result: ValidationResult) -> Section:
     from synthgen.evaluate.gx_adapter import ge_expectation_type
 
     e = result.expectations
+    assert e is not None, "a tabular validation runs the data contract"
     level: Level = "pass" if e.success else "fail"
     s = Section("expectations", "Data contract (Great Expectations)", level=level)
     s.add(Paragraph(
@@ -240,19 +105,15 @@ def expectations_section(result: ValidationResult) -> Section:
 
 
 # -- fidelity ------------------------------------------------------------------------------
-def _family_checks(result: ValidationResult, family: str) -> list[CheckResult]:
-    return [c for c in result.checks if c.family == family]
-
-
 def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult]) -> Section:
-    checks = _family_checks(result, "fidelity")
-    s = Section("fidelity", "Fidelity", level=_worst(checks))
+    checks = family_checks(result, "fidelity")
+    s = Section("fidelity", "Fidelity", level=worst_level(checks))
     s.add(Paragraph(
         "How closely the synthetic table follows the real training split. Column scores are "
         "1 − KS statistic (numeric) or 1 − total variation distance (categorical); 1 is a "
         "perfect match."
     ))
-    s.add(_checks_table(checks))
+    s.add(checks_table(checks))
     shapes = metrics.get("column_shape_similarity")
     if shapes is not None and shapes.value is not None:
         columns = shapes.details["columns"]
@@ -301,9 +162,9 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult])
 
 # -- utility -------------------------------------------------------------------------------
 def utility_section(result: ValidationResult, metrics: dict[str, MetricResult]) -> Section:
-    checks = _family_checks(result, "utility")
-    s = Section("utility", "Utility", level=_worst(checks))
-    s.add(_checks_table(checks))
+    checks = family_checks(result, "utility")
+    s = Section("utility", "Utility", level=worst_level(checks))
+    s.add(checks_table(checks))
     tstr = metrics.get("tstr_auc_ratio")
     if tstr is None or tstr.value is None:
         s.add(Paragraph(f"Utility was not measured: {tstr.note if tstr else 'no metric'}."))
@@ -349,14 +210,14 @@ def utility_section(result: ValidationResult, metrics: dict[str, MetricResult]) 
 
 # -- privacy -------------------------------------------------------------------------------
 def privacy_section(result: ValidationResult, metrics: dict[str, MetricResult]) -> Section:
-    checks = _family_checks(result, "privacy")
-    s = Section("privacy", "Privacy (empirical checks)", level=_worst(checks))
+    checks = family_checks(result, "privacy")
+    s = Section("privacy", "Privacy (empirical checks)", level=worst_level(checks))
     s.add(Callout(
         "These checks detect bugs and memorisation; they do not prove privacy, and passing "
         "them never replaces the DP certificate. The attacks use the real holdout split as "
         "non-members.", "info",
     ))
-    s.add(_checks_table(checks))
+    s.add(checks_table(checks))
     copies = metrics.get("exact_copy_share")
     if copies is not None and copies.value is not None:
         d = copies.details
@@ -435,24 +296,4 @@ def privacy_section(result: ValidationResult, metrics: dict[str, MetricResult]) 
                 ],
                 caption=f"Attribute inference from the closest synthetic row ({fmt(d['targets_per_side'])} targets per side)",
             ))
-    return s
-
-
-# -- thresholds ----------------------------------------------------------------------------
-def thresholds_section(result: ValidationResult) -> Section:
-    s = Section("thresholds", "Thresholds applied")
-    s.add(Paragraph(
-        f"Policy: {result.policy.source}. A higher-is-better check warns below its warn "
-        "threshold and fails below its fail threshold; a lower-is-better check warns and fails "
-        "above them. A value exactly at a threshold passes. The verdict is the worst status."
-    ))
-    s.add(Table(
-        columns=["Check", "Family", "Better", "Warn", "Fail", "Value", "Status"],
-        rows=[
-            [c.name, c.family, "higher" if c.direction == "higher_is_better" else "lower",
-             fmt(c.warn), fmt(c.fail), fmt(c.value), c.status]
-            for c in result.checks
-        ],
-        row_levels=[_LEVELS.get(c.status) for c in result.checks],
-    ))
     return s

@@ -15,6 +15,13 @@ outputs: no data is read and no budget spent) and we fit, per class:
   reveal step (two rounds, since revealing interacts with the other columns).
 Monotone maps and per-class offsets keep the model's dependency structure (its ranks and
 its relative preferences) while putting each column's marginal where the DP statistics say.
+
+How far each column moves is the trust in its DP histogram: 1 minus its noise share (see
+preprocess.noise_share). On small tables the per-class histograms are mostly noise and were
+shrunk to the pooled distribution; calibrating to them fully erased the class-feature
+association DP-SGD had learned (measured on the 242-row heart table at epsilon 3: mean
+|corr(feature, label)| 0.25 uncalibrated, 0.10-0.13 fully calibrated, 0.39 real). With the
+trust weighting, large tables (Adult: trust ~1) calibrate fully and small ones barely.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
+from synthgen.tabular.preprocess import noise_share
+
 QUANTILES = np.linspace(0.005, 0.995, 100)
 ROUNDS = 2
 
@@ -35,6 +44,7 @@ ROUNDS = 2
 class Calibration:
     z_quantiles: np.ndarray  # [classes, n_num, Q]: the model's z at QUANTILES
     logit_offsets: np.ndarray  # [classes, n_cat, K_max]
+    numeric_trust: np.ndarray  # [classes, n_num] in [0, 1]: how far the numeric map moves z
 
     def apply_numeric(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Map each z through its class's and column's monotone calibration map."""
@@ -46,23 +56,27 @@ class Calibration:
         for c in np.unique(y):
             rows = y == c
             for j in range(z.shape[1]):
-                out[rows, j] = _monotone_map(out[rows, j], self.z_quantiles[c, j], target)
+                mapped = _monotone_map(out[rows, j], self.z_quantiles[c, j], target)
+                trust = self.numeric_trust[c, j]
+                out[rows, j] = trust * mapped + (1 - trust) * out[rows, j]
         return torch.from_numpy(out).to(z.dtype)
 
     def to_dict(self) -> dict[str, Any]:
         return {"quantiles": QUANTILES.tolist(), "z_quantiles": self.z_quantiles.tolist(),
-                "logit_offsets": self.logit_offsets.tolist()}
+                "logit_offsets": self.logit_offsets.tolist(), "numeric_trust": self.numeric_trust.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Calibration:
-        return cls(np.asarray(d["z_quantiles"], dtype=np.float64),
-                   np.asarray(d["logit_offsets"], dtype=np.float64))
+        z_quantiles = np.asarray(d["z_quantiles"], dtype=np.float64)
+        trust = d.get("numeric_trust")  # absent in models calibrated before the trust weighting
+        return cls(z_quantiles, np.asarray(d["logit_offsets"], dtype=np.float64),
+                   np.ones(z_quantiles.shape[:2]) if trust is None else np.asarray(trust, dtype=np.float64))
 
     @classmethod
     def identity(cls, n_classes: int, n_num: int, n_cat: int, k_max: int) -> Calibration:
         target = norm.ppf(QUANTILES)
         return cls(np.broadcast_to(target, (n_classes, n_num, len(QUANTILES))).copy(),
-                   np.zeros((n_classes, n_cat, k_max)))
+                   np.zeros((n_classes, n_cat, k_max)), np.ones((n_classes, n_num)))
 
 
 def _monotone_map(values: np.ndarray, source_q: np.ndarray, target_q: np.ndarray) -> np.ndarray:
@@ -83,9 +97,13 @@ def fit_calibration(diffusion: Any, model: nn.Module, *, rows_per_class: int, st
                     seed: int) -> Calibration:
     """Fit the maps on samples of the model alone (``diffusion`` is a MixedDiffusion)."""
     encoder = diffusion.encoder
+    stats = encoder.stats
     n_classes = encoder.n_classes
     prior = encoder.prior_log_probs.double().numpy()  # [classes, n_cat, K_max], padded
     calibration = Calibration.identity(n_classes, encoder.n_numeric, encoder.n_categorical, prior.shape[-1])
+    calibration.numeric_trust = _trust(stats, [layout.n_cells for layout in stats.numeric])
+    categorical_trust = _trust(stats, encoder.category_sizes)
+    targets: dict[tuple[int, int], np.ndarray] = {}
     labels = torch.arange(n_classes).repeat_interleave(rows_per_class)
     for round_index in range(ROUNDS):
         generator = torch.Generator().manual_seed(seed * 1000 + round_index)
@@ -99,7 +117,15 @@ def fit_calibration(diffusion: Any, model: nn.Module, *, rows_per_class: int, st
             for j, size in enumerate(encoder.category_sizes):
                 counts = np.bincount(x_np[rows, j], minlength=size)[:size]
                 model_p = (counts + 0.5) / (counts.sum() + 0.5 * size)
-                target_p = np.exp(prior[c, j, :size])
-                target_p = target_p / target_p.sum()
-                calibration.logit_offsets[c, j, :size] += np.log(target_p / model_p)
+                if round_index == 0:  # the uncalibrated model's marginal, mixed with the DP one
+                    dp_p = np.exp(prior[c, j, :size])
+                    trust = categorical_trust[c, j]
+                    targets[c, j] = trust * dp_p / dp_p.sum() + (1 - trust) * model_p
+                calibration.logit_offsets[c, j, :size] += np.log(targets[c, j] / model_p)
     return calibration
+
+
+def _trust(stats: Any, n_cells: list[int]) -> np.ndarray:
+    """[classes, columns]: 1 minus the noise share of each per-class histogram."""
+    return np.array([[1.0 - noise_share(float(count), cells, stats.cell_noise_std) for cells in n_cells]
+                     for count in stats.class_counts]).reshape(len(stats.class_counts), len(n_cells))

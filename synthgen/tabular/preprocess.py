@@ -273,6 +273,16 @@ def _auto_bins(n_records: int, n_classes: int, cell_std: float) -> int:
     return int(np.clip(round(per_class / (8 * cell_std)), 4, 64))
 
 
+def noise_share(class_count: float, n_cells: int, cell_std: float) -> float:
+    """How much of a class's noisy histogram is noise: the expected noise mass over its
+    cells against the class's (noisy) count, in [0, 1]. Public: it uses only the noise
+    level, the layout and DP counts."""
+    noise_mass = cell_std * math.sqrt(n_cells)
+    if noise_mass == 0:
+        return 0.0
+    return noise_mass / (noise_mass + class_count) if class_count > 0 else 1.0
+
+
 def _class_conditional(table: np.ndarray, class_counts: np.ndarray, cell_std: float) -> np.ndarray:
     """Per-class distributions from a noisy [classes, cells] table.
 
@@ -287,8 +297,7 @@ def _class_conditional(table: np.ndarray, class_counts: np.ndarray, cell_std: fl
     out = np.empty_like(projected)
     for c in range(n_classes):
         total = projected[c].sum()
-        noise_mass = cell_std * math.sqrt(n_cells)
-        weight = noise_mass / (noise_mass + total) if total > 0 else 1.0
+        weight = noise_share(total, n_cells, cell_std)
         own = projected[c] / total if total > 0 else pooled
         out[c] = (1 - weight) * own + weight * pooled
     out = np.maximum(out, PROB_FLOOR)

@@ -91,8 +91,8 @@ def test_a_model_trained_without_holdout_cannot_be_validated(tmp_path, heart):
 def test_model_directory_problems(tmp_path, heart, heart_model):
     with pytest.raises(ModelLoadError, match="model directory not found"):
         evaluate_release(tmp_path / "nope", synthetic_csv(tmp_path, heart))
-    (heart_model / "config.json").write_text('{"modality": "image"}')
-    with pytest.raises(ModelLoadError, match="image model"):
+    (heart_model / "config.json").write_text('{"modality": "image"}')  # validated as images
+    with pytest.raises(ModelLoadError, match=r"not a complete synthgen model \(no spec\.json\)"):
         evaluate_release(heart_model, synthetic_csv(tmp_path, heart))
     (heart_model / "config.json").unlink()
     with pytest.raises(ModelLoadError, match=r"no config\.json"):

@@ -11,6 +11,9 @@ see them too:
 - SYNTHGEN_FAKE_CHECKPOINT_EVERY (default 2), SYNTHGEN_FAKE_FAIL_AT_STEP,
 - SYNTHGEN_FAKE_REJECT_SOURCE (the expectation suite refuses every table),
 - SYNTHGEN_FAKE_FAIL_VALIDATE (validation raises, once per file named by the variable).
+
+Image sources (an .npz, or a folder of class folders) get an image "model" whose samples
+are an .npz of random 8x8 uint8 images with labels, as the real sampler writes.
 """
 
 from __future__ import annotations
@@ -78,13 +81,16 @@ class FakeLibrary:
             private_dir.mkdir(parents=True, exist_ok=True)
         with (private_dir / "attempts.jsonl").open("a") as log:
             log.write(json.dumps({"resume": resume, "start": start, "pid": os.getpid()}) + "\n")
-        with open(source, newline="") as fh:
-            header = next(csv.reader(fh))
-            classes = (
-                sorted({row[header.index(target)] for row in csv.reader(fh)})
-                if target in header
-                else ["0", "1"]
-            )
+        if modality == "image":
+            header, classes = [], image_classes(source)
+        else:
+            with open(source, newline="") as fh:
+                header = next(csv.reader(fh))
+                classes = (
+                    sorted({row[header.index(target)] for row in csv.reader(fh)})
+                    if target in header
+                    else ["0", "1"]
+                )
         for step in range(start + 1, total + 1):
             if pause:
                 time.sleep(pause)
@@ -146,6 +152,8 @@ class FakeLibrary:
         progress: ProgressCallback,
     ) -> Path:
         config = json.loads((model_dir / "config.json").read_text())
+        if config["modality"] == "image":
+            return sample_images(config["classes"], rows, out, seed, class_counts)
         rng = random.Random(seed)
         labels: list[str] = []
         if class_counts:
@@ -189,3 +197,32 @@ class FakeLibrary:
     def certificate(self, model_dir: Path) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((model_dir / "certificate.json").read_text())
         return data
+
+
+def image_classes(source: Path) -> list[str]:
+    """Class names of an image source: folder names, or 0..max label of an .npz."""
+    import numpy as np
+
+    if source.is_dir():
+        return sorted(p.name for p in source.iterdir() if p.is_dir())
+    with np.load(source) as data:
+        labels = data["labels"] if "labels" in data else data["train_labels"]
+    return [str(c) for c in range(int(labels.max()) + 1)]
+
+
+def sample_images(
+    classes: list[str], rows: int, out: Path, seed: int, class_counts: dict[str, int] | None
+) -> Path:
+    """Random 8x8 images; labels by class_counts (class names) or uniform."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if class_counts:
+        labels = np.concatenate(
+            [np.full(n, classes.index(name)) for name, n in class_counts.items()]
+        )
+    else:
+        labels = rng.integers(0, len(classes), rows)
+    images = rng.integers(0, 256, (len(labels), 8, 8), dtype=np.uint8)
+    np.savez(out, images=images, labels=labels.astype(np.uint8).reshape(-1, 1))
+    return out

@@ -14,6 +14,7 @@ from synthgen.tabular.model import CHUNK_ROWS, TabularModel
 from synthgen.tabular.sample import sample_tabular
 from synthgen.tabular.schema import Schema
 from synthgen.tabular.train import train_tabular
+from tests.conftest import repeatable_privacy_noise
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -27,9 +28,9 @@ def heart_model(tmp_path_factory, shared_data: Path):
     df["disease"] = (df["num"] > 0).map({False: "no", True: "yes"})
     (tmp / "heart.csv").write_text(df.to_csv(index=False))
     (tmp / "heart.yaml").write_text(HEART_SCHEMA)
-    result = train_tabular(tmp / "heart.csv", schema=tmp / "heart.yaml", epsilon=3.0, out=tmp / "model",
-                           max_steps=40, seed=1)
-    return result
+    with repeatable_privacy_noise(2):
+        return train_tabular(tmp / "heart.csv", schema=tmp / "heart.yaml", epsilon=3.0, out=tmp / "model",
+                             max_steps=40, seed=1)
 
 
 def test_certificate_reports_what_ran(heart_model) -> None:
@@ -128,13 +129,15 @@ def test_dp_training_learns_the_label_association(heart_model) -> None:
     shuffled = np.random.default_rng(0).permutation(label)
     real = association(holdout, (holdout["disease"] == "yes").to_numpy(float))
     assert real > 0.3
-    assert association(synthetic, label) > 0.5 * real
-    assert association(synthetic, label) > 5 * association(synthetic, shuffled)
+    # 242 rows at epsilon 3: over 13 runs with fresh noise the synthetic association was
+    # 0.29-0.66 of the real one, 5-18x the shuffled baseline, and the TSTR AUC 0.76-0.91
+    assert association(synthetic, label) > 0.25 * real
+    assert association(synthetic, label) > 4 * association(synthetic, shuffled)
 
     cols = pd.get_dummies(holdout[features].astype(float), columns=["cp", "ca"]).columns
     x = lambda d: pd.get_dummies(d[features].astype(float), columns=["cp", "ca"]).reindex(columns=cols, fill_value=0)  # noqa: E731
     clf = LogisticRegression(max_iter=2000).fit(x(synthetic), label)
-    assert roc_auc_score(holdout["disease"] == "yes", clf.predict_proba(x(holdout))[:, 1]) > 0.7  # typically 0.83-0.91
+    assert roc_auc_score(holdout["disease"] == "yes", clf.predict_proba(x(holdout))[:, 1]) > 0.7
 
 
 @pytest.mark.slow
@@ -200,14 +203,17 @@ def test_tables_with_one_kind_of_column_train_and_sample(keep: str, heart_csv, h
     assert list(sample.columns) == names
 
 
-def test_calibration_restores_the_dp_marginals_of_a_biased_model(heart_model) -> None:
+def test_calibration_restores_the_marginals_of_a_biased_model(heart_csv, heart_schema, tmp_path: Path) -> None:
     """Bias the denoiser on purpose (a push on the numeric outputs and on the first
     category of column "cp"); after calibration the per-class numeric z are standard normal
-    again and category frequencies follow the DP histograms, as the untouched prior would."""
+    again and category frequencies follow the histograms, as the untouched prior would.
+    Exact statistics (epsilon inf) are fully trusted; see the next test for noisy ones."""
     import torch
     from scipy import stats as scipy_stats
 
-    model = TabularModel.load(heart_model.model_dir)
+    result = train_tabular(heart_csv, schema=heart_schema, epsilon=math.inf, out=tmp_path / "m", max_steps=5)
+    model = TabularModel.load(result.model_dir)
+    assert np.all(model.calibration.numeric_trust == 1.0)
     n_num = model.encoder.n_numeric
     cp_first = n_num + model.encoder.category_sizes[0]  # "cp" is the second categorical column
     with torch.no_grad():
@@ -229,3 +235,13 @@ def test_calibration_restores_the_dp_marginals_of_a_biased_model(heart_model) ->
     freq = np.bincount(x[:, 1].numpy(), minlength=prior.size) / len(x)
     biased = np.bincount(x_biased[:, 1].numpy(), minlength=prior.size) / len(x)
     assert np.abs(freq - prior).sum() < 0.5 * np.abs(biased - prior).sum()
+
+
+def test_calibration_trusts_noisy_histograms_less(heart_model) -> None:
+    """On 242 rows at epsilon 3 the per-class histograms are largely noise: calibration moves
+    the model only part of the way towards them, less for the smaller class."""
+    model = TabularModel.load(heart_model.model_dir)
+    trust = model.calibration.numeric_trust
+    assert np.all((trust > 0.05) & (trust < 0.9))
+    smaller = int(np.argmin(model.stats.class_counts))
+    assert np.all(trust[smaller] < trust[1 - smaller])

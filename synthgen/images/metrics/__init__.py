@@ -14,7 +14,18 @@ left in its private directory. The shape follows the tabular metrics (name, dire
 bounds, ``compute``) so the validation framework can register them unchanged.
 """
 
+from typing import Any
+
 from synthgen.images.metrics.base import ImageMetric, MetricResult, RealImages
-from synthgen.images.metrics.report import evaluate_images
 
 __all__ = ["ImageMetric", "MetricResult", "RealImages", "evaluate_images"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``evaluate_images`` pulls in the CNN (torch): imported on first use, so that the
+    # numpy-only metric modules stay cheap to import
+    if name == "evaluate_images":
+        from synthgen.images.metrics.report import evaluate_images
+
+        return evaluate_images
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

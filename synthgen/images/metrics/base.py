@@ -19,6 +19,8 @@ class RealImages:
     test: ImageSet | None = None
     num_classes: int = 2
     seed: int = 0  # seeds every classifier trained for the metrics
+    classifier_steps: int = 1200  # training steps of the feature classifier
+    classifier_width: int = 16  # its base width
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -46,7 +48,8 @@ class RealImages:
             from synthgen.images.metrics.classifier import train_classifier
 
             self._cache["classifier"] = train_classifier(
-                self.train, num_classes=self.num_classes, seed=self.seed)
+                self.train, num_classes=self.num_classes, seed=self.seed,
+                steps=self.classifier_steps, width=self.classifier_width)
         return self._cache["classifier"]
 
 

@@ -21,15 +21,26 @@ from synthgen.images.metrics.base import ImageMetric, MetricResult, RealImages
 
 def nearest_distances(queries: np.ndarray, references: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """RMS pixel distance of each query to its nearest reference (images in [0, 1])."""
+    return nearest_neighbours(queries, references, chunk)[0]
+
+
+def nearest_neighbours(queries: np.ndarray, references: np.ndarray,
+                       chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(distance, index) of each query's nearest reference; RMS pixel distance in [0, 1]
+    units. The squared-norm expansion leaves rounding of about 1e-4 on identical images:
+    compare bytes, not distances, to find exact copies."""
     q = queries.reshape(len(queries), -1).astype(np.float32) / 255.0
     r = references.reshape(len(references), -1).astype(np.float32) / 255.0
     rr = (r * r).sum(1)
     out = np.empty(len(q), dtype=np.float64)
+    index = np.empty(len(q), dtype=np.int64)
     for s in range(0, len(q), chunk):
         qc = q[s : s + chunk]
         d = (qc * qc).sum(1)[:, None] + rr[None, :] - 2 * qc @ r.T
-        out[s : s + chunk] = np.sqrt(np.clip(d.min(1), 0, None) / q.shape[1])
-    return out
+        best = d.argmin(1)
+        index[s : s + chunk] = best
+        out[s : s + chunk] = np.sqrt(np.clip(d[np.arange(len(qc)), best], 0, None) / q.shape[1])
+    return out, index
 
 
 class NearestNeighbourCheck(ImageMetric):
