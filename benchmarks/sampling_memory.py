@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("model_dir")
     parser.add_argument("--rows", default="100000,1000000")
     parser.add_argument("--out", default="/tmp/synthgen-sampling-benchmark.parquet")
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=24, help="reverse steps (24: the default of synthgen sample)")
     args = parser.parse_args()
     print("| rows | seconds | peak RSS (MB) | file size (MB) |")
     print("|---|---|---|---|")

@@ -69,7 +69,7 @@ def run(name: str, epsilon: float, args: argparse.Namespace) -> dict[str, object
     if args.preprocessing_share is not None:
         overrides["preprocessing_share"] = args.preprocessing_share
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "model"
+        out = Path(args.keep) / f"{name}-eps{epsilon:g}" if args.keep else Path(tmp) / "model"
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -108,6 +108,8 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--preprocessing-share", type=float, default=None)
     parser.add_argument("--data-dir", default=str(DATA))
+    parser.add_argument("--keep", default=None, metavar="DIR",
+                        help="keep each model in DIR/NAME-epsE (e.g. for benchmarks/sampling_memory.py)")
     args = parser.parse_args()
     rows = []
     for name in args.datasets.split(","):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: makes sure what the tests need is there first.
-#   - Debian packages for the report tests (headless Chromium, pdftoppm), when root;
+#   - Debian packages for the report tests (headless Chromium, pdftoppm) and the compose
+#     check (docker-compose), when root;
 #   - PostgreSQL and Redis answering on 127.0.0.1 (the running ones, else installed and started);
 # then pytest with any arguments given.
 set -euo pipefail
@@ -15,12 +16,14 @@ fi
 need_packages=()
 command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
 command -v pdftoppm >/dev/null 2>&1 || need_packages+=(poppler-utils)
+# `docker-compose config` validates docker/compose.yaml; no container engine is needed
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need_packages+=(docker-compose)
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "installing ${need_packages[*]} (Debian packages for the report tests)"
+    echo "installing ${need_packages[*]} (Debian packages the tests need)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
   else
-    echo "warning: ${need_packages[*]} missing and not root: the report rendering tests will fail" >&2
+    echo "warning: ${need_packages[*]} missing and not root: the tests that need them will fail or skip" >&2
   fi
 fi
 

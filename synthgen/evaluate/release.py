@@ -279,7 +279,7 @@ def evaluate_release(
         metrics=results,
         expectations=expectations,
         certificate=files.certificate_json,
-        private=_is_private(files.certificate),
+        private=is_private(files.certificate),
         provenance=provenance,
         policy=policy,
         timings=timings,
@@ -291,36 +291,41 @@ def evaluate_release(
     return result
 
 
-def _is_private(certificate: Certificate) -> bool:
+def is_private(certificate: Certificate) -> bool:
     eps = certificate.epsilon
     return bool(certificate.private) and eps is not None and math.isfinite(float(eps))
 
 
-def _checks(
-    files: ModelFiles, expectations: ExpectationResults, results: list[MetricResult], policy: Policy
+def certificate_and_metric_checks(
+    certificate: Certificate, results: list[MetricResult], policy: Policy
 ) -> list[CheckResult]:
-    failed = len(expectations.failed)
-    checks = [
-        make_check(
-            name=CONTRACT.name, title=CONTRACT.title, family=CONTRACT.family, value=float(failed),
-            direction=CONTRACT.direction, policy=policy,
-            note=f"{failed} of {len(expectations.outcomes)} expectations failed",
-        )
-    ]
-    private = _is_private(files.certificate)
-    epsilon = float(files.certificate.epsilon) if private else math.inf
-    checks.append(make_check(
+    """The checks every modality has: the certificate's epsilon (a model trained without
+    DP always fails), then one check per metric."""
+    private = is_private(certificate)
+    checks = [make_check(
         name=CERTIFICATE_CHECK.name, title=CERTIFICATE_CHECK.title, family=CERTIFICATE_CHECK.family,
-        value=epsilon, direction=CERTIFICATE_CHECK.direction, policy=policy,
-        note="" if private else "NOT PRIVATE: trained without differential privacy; never releasable",
+        value=float(certificate.epsilon) if private else math.inf, direction=CERTIFICATE_CHECK.direction,
+        policy=policy, note="" if private else "NOT PRIVATE: trained without differential privacy; never releasable",
         force=None if private else "fail",
-    ))
+    )]
     for r in results:
         checks.append(make_check(
             name=r.name, title=r.title, family=r.family, value=r.value, direction=r.direction,
             policy=policy, note=r.note,
         ))
     return checks
+
+
+def _checks(
+    files: ModelFiles, expectations: ExpectationResults, results: list[MetricResult], policy: Policy
+) -> list[CheckResult]:
+    failed = len(expectations.failed)
+    contract = make_check(
+        name=CONTRACT.name, title=CONTRACT.title, family=CONTRACT.family, value=float(failed),
+        direction=CONTRACT.direction, policy=policy,
+        note=f"{failed} of {len(expectations.outcomes)} expectations failed",
+    )
+    return [contract, *certificate_and_metric_checks(files.certificate, results, policy)]
 
 
 def _provenance(

@@ -10,7 +10,6 @@ policy, sections), so the gate, ``report.json`` and the templates are shared.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from synthgen import __version__
 from synthgen.artifacts import file_sha256, utc_now
-from synthgen.evaluate.gate import CheckResult, make_check, verdict
+from synthgen.evaluate.gate import verdict
 from synthgen.evaluate.images.files import (
     ImageModelFiles,
     load_image_model_files,
@@ -26,12 +25,10 @@ from synthgen.evaluate.images.files import (
 )
 from synthgen.evaluate.images.inputs import ImageInputs, ImageValidationOptions
 from synthgen.evaluate.metric import MetricResult
-from synthgen.evaluate.policy import Policy, load_policy
-from synthgen.evaluate.registry import CERTIFICATE as CERTIFICATE_CHECK
+from synthgen.evaluate.policy import load_policy
 from synthgen.evaluate.registry import image_metrics
-from synthgen.evaluate.release import ValidationResult
+from synthgen.evaluate.release import ValidationResult, certificate_and_metric_checks, is_private
 from synthgen.images.data import ImageSet
-from synthgen.privacy.certificate import Certificate
 from synthgen.progress import ProgressEvent
 
 
@@ -72,7 +69,7 @@ def evaluate_image_release(
         results.append(metric.evaluate(inputs))
         timings[metric.name] = time.perf_counter() - t
 
-    checks = _checks(files.certificate, results, policy)
+    checks = certificate_and_metric_checks(files.certificate, results, policy)
     result = ValidationResult(
         verdict=verdict(checks),
         checks=checks,
@@ -92,28 +89,6 @@ def evaluate_image_release(
     timings["total"] = time.perf_counter() - started
     report(total, "done")
     return result
-
-
-def is_private(certificate: Certificate) -> bool:
-    eps = certificate.epsilon
-    return bool(certificate.private) and eps is not None and math.isfinite(float(eps))
-
-
-def _checks(certificate: Certificate, results: list[MetricResult], policy: Policy) -> list[CheckResult]:
-    private = is_private(certificate)
-    epsilon = float(certificate.epsilon) if private else math.inf
-    checks = [make_check(
-        name=CERTIFICATE_CHECK.name, title=CERTIFICATE_CHECK.title, family=CERTIFICATE_CHECK.family,
-        value=epsilon, direction=CERTIFICATE_CHECK.direction, policy=policy,
-        note="" if private else "NOT PRIVATE: trained without differential privacy; never releasable",
-        force=None if private else "fail",
-    )]
-    for r in results:
-        checks.append(make_check(
-            name=r.name, title=r.title, family=r.family, value=r.value, direction=r.direction,
-            policy=policy, note=r.note,
-        ))
-    return checks
 
 
 def _provenance(
