@@ -13,6 +13,7 @@ gate and the report only ever see results.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -77,6 +78,23 @@ class Metric:
 
     def unavailable(self, note: str) -> MetricResult:
         return self.result(None, note=note)
+
+
+def evaluate_metrics(
+    metrics: Sequence[Any], inputs: Any, *, timings: dict[str, float],
+    on_metric: Callable[[int, str], None], first_step: int = 0,
+) -> list[MetricResult]:
+    """Run each metric on ``inputs`` in order (any modality), timing it and announcing it
+    as progress step ``first_step + i``."""
+    import time
+
+    results = []
+    for i, metric in enumerate(metrics, start=first_step):
+        on_metric(i, metric.title)
+        started = time.perf_counter()
+        results.append(metric.evaluate(inputs))
+        timings[metric.name] = time.perf_counter() - started
+    return results
 
 
 def json_number(x: Any) -> Any:

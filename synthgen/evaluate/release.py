@@ -38,7 +38,7 @@ from synthgen.errors import (
 from synthgen.evaluate.expectations import ExpectationResults, check_synthetic_table
 from synthgen.evaluate.gate import CheckResult, make_check, verdict
 from synthgen.evaluate.inputs import TabularInputs
-from synthgen.evaluate.metric import MetricResult, json_safe
+from synthgen.evaluate.metric import MetricResult, evaluate_metrics, json_safe
 from synthgen.evaluate.policy import Policy, load_policy
 from synthgen.evaluate.registry import CERTIFICATE as CERTIFICATE_CHECK
 from synthgen.evaluate.registry import CONTRACT, tabular_metrics
@@ -264,12 +264,7 @@ def evaluate_release(
         schema=files.schema, train=files.train, synthetic=synthetic_raw,
         holdout=files.holdout, seed=seed,
     )
-    results: list[MetricResult] = []
-    for i, metric in enumerate(metrics, start=1):
-        report(i, metric.title)
-        t = time.perf_counter()
-        results.append(metric.evaluate(inputs))
-        timings[metric.name] = time.perf_counter() - t
+    results = evaluate_metrics(metrics, inputs, timings=timings, on_metric=report, first_step=1)
 
     checks = _checks(files, expectations, results, policy)
     provenance = _provenance(files, synthetic_path, synthetic_raw, seed)

@@ -24,7 +24,7 @@ from synthgen.evaluate.images.files import (
     read_synthetic_images,
 )
 from synthgen.evaluate.images.inputs import ImageInputs, ImageValidationOptions
-from synthgen.evaluate.metric import MetricResult
+from synthgen.evaluate.metric import evaluate_metrics
 from synthgen.evaluate.policy import load_policy
 from synthgen.evaluate.registry import image_metrics
 from synthgen.evaluate.release import ValidationResult, certificate_and_metric_checks, is_private
@@ -62,12 +62,7 @@ def evaluate_image_release(
         spec=files.spec, train=files.train, holdout=files.holdout, test=files.test,
         synthetic=synthetic, seed=seed, options=options,
     )
-    results: list[MetricResult] = []
-    for i, metric in enumerate(metrics):
-        report(i, metric.title)
-        t = time.perf_counter()
-        results.append(metric.evaluate(inputs))
-        timings[metric.name] = time.perf_counter() - t
+    results = evaluate_metrics(metrics, inputs, timings=timings, on_metric=report)
 
     checks = certificate_and_metric_checks(files.certificate, results, policy)
     result = ValidationResult(
