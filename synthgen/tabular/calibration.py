@@ -20,7 +20,7 @@ How far each column moves is the trust in its DP histogram: 1 minus its noise sh
 preprocess.noise_share). On small tables the per-class histograms are mostly noise and were
 shrunk to the pooled distribution; calibrating to them fully erased the class-feature
 association DP-SGD had learned (measured on the 242-row heart table at epsilon 3: mean
-|corr(feature, label)| 0.25 uncalibrated, 0.10-0.13 fully calibrated, 0.39 real). With the
+|corr(feature, label)| 0.20-0.28 uncalibrated, 0.09-0.13 fully calibrated, 0.39 real). With the
 trust weighting, large tables (Adult: trust ~1) calibrate fully and small ones barely.
 """
 
