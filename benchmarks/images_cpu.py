@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_DATA = Path("/work/shared/data/medmnist/breastmnist.npz")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist" / "breastmnist.npz"
 TARGETS = {"tstr_roc_auc": 0.75, "training_minutes": 60.0, "dp_over_nonprivate": 2.5,
            "sampling_seconds": 60.0}
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"

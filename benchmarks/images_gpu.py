@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-DEFAULT_DATA = Path("/work/shared/data/medmnist/pneumoniamnist.npz")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist" / "pneumoniamnist.npz"
 TARGETS = {"tstr_roc_auc": 0.85, "training_minutes": 8.0}
 # 9x the data of BreastMNIST affords a wider model than the CPU default (DPDM used 1.75M
 # parameters for 60k MNIST images; 0.22M here for 4.7k), larger batches and more draws.

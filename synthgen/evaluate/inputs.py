@@ -12,6 +12,7 @@ subset's name, so results do not depend on which metrics ran before.
 from __future__ import annotations
 
 import zlib
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,5 +186,5 @@ class TabularMetric(Metric):
         )
         return self.evaluate(inputs)
 
-    def evaluate(self, inputs: TabularInputs) -> MetricResult:
-        raise NotImplementedError
+    @abstractmethod
+    def evaluate(self, inputs: TabularInputs) -> MetricResult: ...

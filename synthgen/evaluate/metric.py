@@ -13,6 +13,7 @@ gate and the report only ever see results.
 from __future__ import annotations
 
 import math
+from abc import ABC
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -54,7 +55,7 @@ class MetricResult:
         }
 
 
-class Metric:
+class Metric(ABC):
     """Base class: subclasses set the class attributes and implement ``evaluate``."""
 
     name: ClassVar[str]

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import SHARED_DATA
+
 torch.set_num_threads(1)
 
-BREASTMNIST = Path("/work/shared/data/medmnist/breastmnist.npz")
+BREASTMNIST = SHARED_DATA / "medmnist" / "breastmnist.npz"
 # the smallest model that exercises every layer type: 3 levels, attention at 7 px
 TINY_MODEL = {"base_channels": 4, "channel_mult": [1, 2, 2], "embedding_mult": 2,
               "attention_head_channels": 8}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import zlib
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,5 +181,5 @@ def _digest(image: np.ndarray) -> bytes:
 class ImageMetric(Metric):
     """A metric on image releases: ``evaluate`` on prepared ``ImageInputs``."""
 
-    def evaluate(self, inputs: ImageInputs) -> MetricResult:
-        raise NotImplementedError
+    @abstractmethod
+    def evaluate(self, inputs: ImageInputs) -> MetricResult: ...

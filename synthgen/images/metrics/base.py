@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -66,12 +67,12 @@ class MetricResult:
                 "passed": self.passed, "details": self.details}
 
 
-class ImageMetric:
+class ImageMetric(ABC):
     """A metric: a name, a direction, bounds, and ``compute(real, synthetic)``."""
 
     name: ClassVar[str] = ""
     higher_is_better: ClassVar[bool | None] = True
     bounds: ClassVar[tuple[float, float]] = (0.0, 1.0)
 
-    def compute(self, real: RealImages, synthetic: ImageSet) -> list[MetricResult]:
-        raise NotImplementedError
+    @abstractmethod
+    def compute(self, real: RealImages, synthetic: ImageSet) -> list[MetricResult]: ...
