@@ -36,6 +36,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                    help="recipe override, e.g. --set noise_multiplicity=8 (repeatable)")
+    p.add_argument("--pretrain-on", type=Path, default=None, metavar="PUBLIC.npz",
+                   help="public images to pretrain on (non-private) inside the budget, before "
+                        "DP fine-tuning, e.g. the shared pneumoniamnist.npz")
+    p.add_argument("--pretrain-minutes", type=float, default=15.0,
+                   help="share of --train-minutes spent on public pretraining (with --pretrain-on)")
     p.add_argument("--quick", action="store_true",
                    help="reduced check: 4 training minutes, 2,000 sampled images, short CNNs")
     p.add_argument("--jemalloc", action="store_true", help="preload libjemalloc2 if present")
@@ -86,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         max_steps=args.max_steps, seed=args.seed, overrides=overrides,
         sampling_images=2000 if args.quick else 10_000,
         classifier_steps=300 if args.quick else 600,
+        pretrain_data=args.pretrain_on, pretrain_minutes=args.pretrain_minutes,
         targets={**TARGETS, "training_minutes": (4.0 if args.quick else args.train_minutes)},
     )
     if args.quick:

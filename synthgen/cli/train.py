@@ -30,6 +30,7 @@ def train(
     preprocessing_share: float | None = typer.Option(None, "--preprocessing-share", help="Share of epsilon for the DP statistics (default 0.1; small tables gain from more, e.g. 0.3)."),
     tracker: str | None = typer.Option(None, "--tracker", help="Also log to `wandb` or `mlflow` (must be installed)."),
     insecure_rng: bool = typer.Option(False, "--insecure-rng", help="Draw privacy noise from a fast PRNG seeded by the OS instead of the OS CSPRNG (benchmarks)."),
+    init_from: Path | None = typer.Option(None, "--init-from", help="Images: start from this model directory, trained on PUBLIC images of the same size (e.g. --epsilon inf on another MedMNIST set)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory."),
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
@@ -42,6 +43,7 @@ def train(
         "preprocessing_share": preprocessing_share,
         "tracker": tracker,
         "secure_rng": False if insecure_rng else None,
+        "init_from": str(init_from) if init_from is not None else None,
     }
     with ProgressBar() as bar:
         result = workflows.train(

@@ -38,6 +38,10 @@ class BenchmarkSettings:
     probe_steps: int = 3  # timed steps per mode in the DP / non-DP probe
     budget_safety: float = 0.9  # share of the budget planned for (timing varies)
     targets: dict[str, float] = field(default_factory=dict)
+    # public pretraining inside the budget: a non-private model on this public source for
+    # pretrain_minutes, then DP fine-tuning for the rest of train_minutes (pretrained.py)
+    pretrain_data: Path | None = None
+    pretrain_minutes: float = 0.0
 
 
 def measure_step_times(*, n_train: int, image_shape: tuple[int, int, int], num_classes: int,
@@ -61,7 +65,8 @@ def measure_step_times(*, n_train: int, image_shape: tuple[int, int, int], num_c
     from synthgen.privacy.accountant import RunAccountant
     from synthgen.privacy.secure_random import NoiseSource
 
-    recipe = build_recipe(overrides)
+    # random weights time the same as pretrained ones
+    recipe = build_recipe({k: v for k, v in overrides.items() if k != "init_from"})
     c, h, _ = image_shape
     rng = np.random.default_rng(seed)
     shape = (n_train, h, h) if c == 1 else (n_train, h, h, c)
@@ -130,7 +135,14 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
     results["step_timing"] = probe
     log(f"DP step {probe['dp_step_seconds']:.3f}s, non-private step "
         f"{probe['nonprivate_step_seconds']:.3f}s (x{probe['dp_over_nonprivate']:.2f})")
-    steps = s.max_steps or max(1, int(s.train_minutes * 60 * s.budget_safety
+    overrides = dict(s.overrides)
+    dp_minutes = s.train_minutes
+    if s.pretrain_data is not None:
+        public_dir = _pretrain(s, probe, log=log, progress=progress)
+        results["pretraining"] = json.loads((public_dir / "run.json").read_text())
+        overrides["init_from"] = str(public_dir)
+        dp_minutes -= results["pretraining"]["training_seconds"] / 60
+    steps = s.max_steps or max(1, int(dp_minutes * 60 * s.budget_safety
                                       / probe["dp_step_seconds"]))
     results["planned_steps"] = steps
     log(f"training {steps} steps at epsilon {s.epsilon:g}")
@@ -138,12 +150,14 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
     model_dir = s.out_dir / "model"
     started = time.perf_counter()
     # the planned count is the run's length (the recipe's default would otherwise cap it)
-    overrides = {**s.overrides, "steps": steps}
+    overrides["steps"] = steps
     if s.max_steps is None:  # a hard stop at the budget, should the machine slow down
-        overrides.setdefault("time_limit_minutes", s.train_minutes)
+        overrides.setdefault("time_limit_minutes", dp_minutes)
     result = train_images(s.data, epsilon=s.epsilon, delta=s.delta, out=model_dir, seed=s.seed,
                           max_steps=steps, overrides=overrides, progress=progress)
     results["training_seconds"] = time.perf_counter() - started
+    results["total_training_seconds"] = results["training_seconds"] + results.get(
+        "pretraining", {}).get("training_seconds", 0.0)
     cert = result.certificate
     results["certificate"] = {"epsilon": cert.epsilon, "delta": cert.delta, "steps": cert.steps,
                               "noise_multiplier": cert.noise_multiplier,
@@ -180,6 +194,22 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
     results["metrics"] = evaluate_images(real, synthetic, metrics)
     (s.out_dir / "benchmark.json").write_text(json.dumps(results, indent=2, default=_json_default))
     return results
+
+
+def _pretrain(s: BenchmarkSettings, probe: dict[str, float], *, log: Callable[[str], None],
+              progress: ProgressCallback) -> Path:
+    """The public model: non-private training on ``s.pretrain_data`` for its share of time."""
+    from synthgen.images.train import train_images
+
+    assert s.pretrain_data is not None
+    steps = max(1, int(s.pretrain_minutes * 60 * s.budget_safety / probe["nonprivate_step_seconds"]))
+    log(f"pretraining on public {s.pretrain_data.name}: {steps} non-private steps")
+    public_dir = s.out_dir / "public_model"
+    overrides = {**s.overrides, "steps": steps, "time_limit_minutes": s.pretrain_minutes}
+    overrides.pop("init_from", None)  # it describes the DP fine-tuning, not this run
+    train_images(s.pretrain_data, epsilon=math.inf, out=public_dir, seed=s.seed, max_steps=steps,
+                 overrides=overrides, progress=progress)
+    return public_dir
 
 
 def _reference_classifier(real: Any, steps: int) -> Any:
@@ -222,7 +252,12 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     add("TSTR accuracy", _metric(results, "tstr_accuracy"), None, True, ".3f")
     add("TRTR ROC AUC (reference)", _metric(results, "trtr_roc_auc"), None, True, ".3f")
     add("epsilon spent", results.get("certificate", {}).get("epsilon"), None, True, ".3f")
-    add("training minutes", results.get("training_seconds", 0) / 60, t.get("training_minutes"), False, ".1f")
+    if "pretraining" in results:
+        add("public pretraining minutes (non-private)",
+            results["pretraining"]["training_seconds"] / 60, None, False, ".1f")
+        add("DP fine-tuning minutes", results.get("training_seconds", 0) / 60, None, False, ".1f")
+    add("training minutes", results.get("total_training_seconds", results.get("training_seconds", 0)) / 60,
+        t.get("training_minutes"), False, ".1f")
     add("seconds per DP step (probe)", timing.get("dp_step_seconds"), None, False, ".3f")
     add("seconds per DP step (training median)", results.get("median_step_seconds"), None, False, ".3f")
     add("seconds per non-private step (same K)", timing.get("nonprivate_step_seconds"), None, False, ".3f")

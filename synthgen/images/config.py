@@ -33,6 +33,7 @@ class TrainingConfig:
     per_example_gradients: str = "vmap"  # "vmap" (B rows directly) or "hooks" (B*K, folded)
     mixed_precision: str = "auto"  # "auto" (bf16 on CUDA), "off", "bf16"
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda"
+    init_from: str | None = None  # model dir trained on PUBLIC images to start from (pretrained.py)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.noise_multiplicity < 1:

@@ -261,7 +261,13 @@ class _Run:
         device = resolve_device(cfg.device)
         unet_cfg = self.recipe.unet_config(image_size=spec.image_size, channels=spec.channels,
                                            num_classes=spec.num_classes)
-        denoiser = Denoiser(UNet(unet_cfg), self.recipe.diffusion).to(device)
+        net = UNet(unet_cfg)
+        if cfg.init_from and self.checkpoint is None:
+            from synthgen.images.pretrained import initialise_from_pretrained
+
+            meta["pretrained"] = initialise_from_pretrained(
+                net, cfg.init_from, source_sha256=meta["source_sha256"])
+        denoiser = Denoiser(net, self.recipe.diffusion).to(device)
         state = new_state(denoiser, cfg, seed=meta["seed"])
         log_path = self.private / TRAINING_LOG
         if self.checkpoint is not None:
@@ -360,6 +366,7 @@ class _Run:
                                     "skipped_files": meta["skipped_files"],
                                     "resumed_at_step": meta.get("resumed_at_step"),
                                     "stopped_at_time_limit": meta.get("stopped_at_time_limit"),
+                                    "pretrained": meta.get("pretrained"),
                                     **timing},
             ))
         return TrainingResult(model_dir=out, private_dir=self.private, certificate=cert)
@@ -373,6 +380,12 @@ class _Run:
         if meta.get("stopped_at_time_limit"):
             notes.append(f"stopped at the time limit after {meta['stopped_at_time_limit']} of "
                          f"{meta['steps']} planned steps; epsilon is that of the steps that ran")
+        if meta.get("pretrained"):
+            pre = meta["pretrained"]
+            notes.append(
+                f"initialised from the model trained on {pre['source']} (source sha256 "
+                f"{pre['source_sha256']}, weights sha256 {pre['weights_sha256']}); that data is "
+                "assumed public: this guarantee covers only this run's source")
         if cfg.augment != "none":
             notes.append(f"augmentation multiplicity ({cfg.augment}) inside each example's "
                          "K draws: still one clipped gradient per image")

@@ -26,6 +26,29 @@ def test_tiny_benchmark_prints_every_row(tiny_npz: Path, tmp_path: Path) -> None
     assert (tmp_path / "run" / "benchmark.json").exists()
 
 
+def test_benchmark_pretrains_on_public_data_inside_the_budget(tiny_npz: Path, tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    public = tmp_path / "public.npz"
+    rng = np.random.default_rng(5)
+    np.savez(public, images=rng.integers(0, 256, (30, 28, 28), dtype=np.uint8),
+             labels=(np.arange(30) % 2).astype(np.uint8).reshape(-1, 1))
+    settings = BenchmarkSettings(
+        data=tiny_npz, out_dir=tmp_path / "run", train_minutes=0.05, overrides=dict(TINY),
+        sampling_images=30, classifier_steps=5, probe_steps=1,
+        pretrain_data=public, pretrain_minutes=0.02,
+    )
+    results = run_benchmark(settings, log=lambda _: None)
+    assert results["pretraining"]["source"].endswith("public.npz")
+    assert results["total_training_seconds"] == pytest.approx(
+        results["training_seconds"] + results["pretraining"]["training_seconds"])
+    run = json.loads((tmp_path / "run" / "model" / "run.json").read_text())
+    assert run["pretrained"]["source"] == "public.npz"
+    assert "public pretraining minutes" in format_table(results)
+
+
 def test_demo_runs_end_to_end(tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from synthgen.images import demo
 

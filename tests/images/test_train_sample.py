@@ -185,6 +185,9 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
                                  str(tmp_path / "x"), "--schema", "s.yaml"])
     assert result.exit_code == 2 and "--schema applies to tables" in result.output
+    result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
+                                 str(tmp_path / "y"), "--init-from", str(model_dir)])
+    assert result.exit_code == 2 and "trained on this same source" in result.output
 
 
 def test_time_limit_writes_the_model_with_the_epsilon_that_ran(tiny_npz: Path, tmp_path: Path) -> None:
@@ -195,3 +198,51 @@ def test_time_limit_writes_the_model_with_the_epsilon_that_ran(tiny_npz: Path, t
     assert any("time limit" in note for note in cert.notes)
     run = json.loads((tmp_path / "m" / "run.json").read_text())
     assert run["stopped_at_time_limit"] == cert.steps
+
+
+def _public_npz(path: Path, classes: int) -> Path:
+    """Another source of the same image size: stands in for a public dataset."""
+    rng = np.random.default_rng(99)
+    images = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    np.savez(path, images=images, labels=(np.arange(40) % classes).astype(np.uint8).reshape(-1, 1))
+    return path
+
+
+def test_init_from_a_public_model(tiny_npz: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from synthgen.images.pretrained import initialise_from_pretrained
+    from synthgen.images.unet import UNet, UNetConfig
+
+    public = _public_npz(tmp_path / "public.npz", classes=3)
+    _train(public, tmp_path / "public_model", epsilon=math.inf, max_steps=3)
+    pre = load_file(tmp_path / "public_model" / "model.safetensors")
+
+    config = json.loads((tmp_path / "public_model" / "config.json").read_text())["model"]
+    net = UNet(UNetConfig.from_json_dict({**config, "num_classes": 2}))
+    provenance = initialise_from_pretrained(net, tmp_path / "public_model", source_sha256="other")
+    for name, value in net.state_dict().items():
+        if name == "label_embedding.weight":  # every row, null label included, = public null row
+            assert torch.equal(value, pre[name][-1].expand(3, -1))
+        else:
+            assert torch.equal(value, pre[name]), name
+    assert provenance["source"] == "public.npz" and provenance["private"] is False
+
+    result = _train(tiny_npz, tmp_path / "private_model", epsilon=8.0, max_steps=2,
+                    overrides={"init_from": str(tmp_path / "public_model")})
+    assert result.certificate.private and result.certificate.epsilon <= 8.0
+    assert any("public.npz" in note and "assumed public" in note for note in result.certificate.notes)
+    run = json.loads((tmp_path / "private_model" / "run.json").read_text())
+    assert run["pretrained"]["weights_sha256"] == provenance["weights_sha256"]
+
+    with pytest.raises(ConfigurationError, match="same source"):
+        _train(tiny_npz, tmp_path / "again", epsilon=8.0, max_steps=1,
+               overrides={"init_from": str(tmp_path / "private_model")})
+    with pytest.raises(ConfigurationError, match="another architecture"):
+        _train(tiny_npz, tmp_path / "wider", epsilon=8.0, max_steps=1,
+               overrides={"init_from": str(tmp_path / "public_model"), "base_channels": 8})
+    with pytest.raises(ConfigurationError, match="not a synthgen model"):
+        _train(tiny_npz, tmp_path / "none", epsilon=8.0, max_steps=1,
+               overrides={"init_from": str(tmp_path)})
+    assert not (tmp_path / "again").exists() and not (tmp_path / "wider").exists()
+
