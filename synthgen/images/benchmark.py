@@ -152,7 +152,8 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
     # the planned count is the run's length (the recipe's default would otherwise cap it)
     overrides["steps"] = steps
     if s.max_steps is None:  # a hard stop at the budget, should the machine slow down
-        overrides.setdefault("time_limit_minutes", dp_minutes)
+        # the limit is checked after each step: stop one step early rather than one late
+        overrides.setdefault("time_limit_minutes", max(1e-3, dp_minutes - probe["dp_step_seconds"] / 60))
     result = train_images(s.data, epsilon=s.epsilon, delta=s.delta, out=model_dir, seed=s.seed,
                           max_steps=steps, overrides=overrides, progress=progress)
     results["training_seconds"] = time.perf_counter() - started
@@ -205,7 +206,9 @@ def _pretrain(s: BenchmarkSettings, probe: dict[str, float], *, log: Callable[[s
     steps = max(1, int(s.pretrain_minutes * 60 * s.budget_safety / probe["nonprivate_step_seconds"]))
     log(f"pretraining on public {s.pretrain_data.name}: {steps} non-private steps")
     public_dir = s.out_dir / "public_model"
-    overrides = {**s.overrides, "steps": steps, "time_limit_minutes": s.pretrain_minutes}
+    overrides = {**s.overrides, "steps": steps,
+                 "time_limit_minutes": max(1e-3, s.pretrain_minutes
+                                           - probe["nonprivate_step_seconds"] / 60)}
     overrides.pop("init_from", None)  # it describes the DP fine-tuning, not this run
     train_images(s.pretrain_data, epsilon=math.inf, out=public_dir, seed=s.seed, max_steps=steps,
                  overrides=overrides, progress=progress)
