@@ -113,15 +113,20 @@ def save_weights(module: nn.Module, path: Path) -> None:
     save_file(state, str(path), metadata={"format": "pt", "synthgen": __version__})
 
 
-def load_weights(module: nn.Module, path: Path) -> None:
+def read_weights(path: Path) -> dict[str, Any]:
+    """The tensors of a ``.safetensors`` file (ModelLoadError when missing or corrupt)."""
     from safetensors.torch import load_file
 
     try:
-        state = load_file(str(path))
+        return load_file(str(path))
     except FileNotFoundError as exc:
         raise ModelLoadError(f"missing weights: {path}") from exc
     except Exception as exc:  # safetensors raises its own error type on corrupt files
         raise ModelLoadError(f"cannot read weights {path}: {exc}") from exc
+
+
+def load_weights(module: nn.Module, path: Path) -> None:
+    state = read_weights(path)
     missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ModelLoadError(

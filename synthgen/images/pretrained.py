@@ -23,7 +23,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from synthgen.artifacts import CERTIFICATE, CONFIG, RUN, WEIGHTS, file_sha256, read_json
+from synthgen.artifacts import (
+    CERTIFICATE,
+    CONFIG,
+    RUN,
+    WEIGHTS,
+    file_sha256,
+    read_json,
+    read_weights,
+)
 from synthgen.errors import ConfigurationError, ModelLoadError
 
 # architecture keys that must match; the class count may differ
@@ -35,7 +43,6 @@ LABEL_EMBEDDING = "label_embedding.weight"
 def initialise_from_pretrained(net: Any, model_dir: str | Path, *, source_sha256: str) -> dict[str, Any]:
     """Load ``model_dir``'s weights into ``net`` (a fresh UNet) and return their provenance."""
     import torch
-    from safetensors.torch import load_file
 
     d = Path(model_dir)
     try:
@@ -56,9 +63,9 @@ def initialise_from_pretrained(net: Any, model_dir: str | Path, *, source_sha256
         shown = ", ".join(f"{k} {theirs.get(k)} vs {ours[k]}" for k in different)
         raise ConfigurationError(f"init_from: {d} has another architecture ({shown})")
     try:
-        state = load_file(str(d / WEIGHTS))
-    except Exception as exc:  # safetensors has its own error type for corrupt files
-        raise ConfigurationError(f"init_from: cannot read {d / WEIGHTS}: {exc}") from exc
+        state = read_weights(d / WEIGHTS)
+    except ModelLoadError as exc:
+        raise ConfigurationError(f"init_from: {exc}") from exc
     null_row = state.pop(LABEL_EMBEDDING)[-1]
     missing, unexpected = net.load_state_dict(state, strict=False)
     if set(missing) != {LABEL_EMBEDDING} or unexpected:
