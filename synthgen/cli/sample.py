@@ -37,6 +37,7 @@ def sample(
     class_counts: str | None = typer.Option(None, "--class-counts", help="Records per class, e.g. `>50K=5000` or `0=300,1=300`; default: the model's DP class proportions."),
     guidance_scale: float | None = typer.Option(None, "--guidance-scale", help="Classifier-free guidance (1 = plain conditional sampling)."),
     steps: int | None = typer.Option(None, "--steps", help="Reverse diffusion steps (default: the model's)."),
+    sampler: str | None = typer.Option(None, "--sampler", help="Image models: euler, heun, dpmpp2m (deterministic), ancestral, churn (stochastic); default: the model's."),
 ) -> None:
     """Write synthetic records sampled from MODEL_DIR to OUT."""
     from synthgen import workflows
@@ -47,9 +48,14 @@ def sample(
         if counts is None:
             raise fail("give --rows N, or --class-counts LABEL=N,...")
         rows = sum(counts.values())
+    extra = {}
+    if sampler is not None:
+        if workflows.model_modality(model_dir) != "image":
+            raise fail("--sampler applies to image models")
+        extra["sampler"] = sampler
     with ProgressBar(show_epsilon=False) as bar:
         path = workflows.sample(
             model_dir, rows=rows, out=out, seed=seed, class_counts=counts,
-            guidance_scale=guidance_scale, steps=steps, progress=bar,
+            guidance_scale=guidance_scale, steps=steps, progress=bar, **extra,
         )
     typer.echo(f"wrote {rows} synthetic records to {path}")

@@ -134,8 +134,9 @@ def sample_images(
     sampler: str | None = None, batch_size: int | None = None, device: str | None = None,
 ) -> Path:
     """Write ``rows`` synthetic images (or ``class_counts`` per class) to ``out``: a .npz
-    in MedMNIST layout, or a PNG folder per class. ``sampler``: ``dpmpp2m`` (default,
-    deterministic), ``heun``, ``euler``, ``ancestral`` or ``churn`` (stochastic)."""
+    in MedMNIST layout, or a PNG folder per class. ``sampler``: the model's own
+    (``euler`` for new models), ``heun``, ``dpmpp2m`` (deterministic), ``ancestral`` or
+    ``churn`` (stochastic)."""
     from synthgen.images.output import write_images
 
     model = ImageModel.load(model_dir, device=device)

@@ -182,6 +182,15 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     with np.load(out) as f:
         assert f["images"].shape == (5, 28, 28)
+        default_images = f["images"]
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+                                 "--steps", "3", "--sampler", "dpmpp2m"])
+    assert result.exit_code == 0, result.output
+    with np.load(out) as f:
+        assert not np.array_equal(f["images"], default_images)  # another solver, same noise
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+                                 "--sampler", "magic"])
+    assert result.exit_code != 0 and "unknown sampler" in result.output
     result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
                                  str(tmp_path / "x"), "--schema", "s.yaml"])
     assert result.exit_code == 2 and "--schema applies to tables" in result.output

@@ -126,6 +126,7 @@ def test_train_then_sample_from_the_command_line(heart_csv, heart_schema, tmp_pa
         (["--class-counts", "maybe=3"], "not one of the model's classes"),
         (["--rows", "10", "--class-counts", "yes=3"], "must equal the sum"),
         (["--rows", "10", "--out", tmp_path / "x.xlsx"], "unsupported file type"),
+        (["--rows", "10", "--sampler", "euler"], "--sampler applies to image models"),
     ]:
         if "--out" not in args:
             args = [*args, "--out", tmp_path / "bad.csv"]
