@@ -52,8 +52,8 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    sampler: str = "euler"  # default sampler of this model (why first order: samplers.py)
-    sampling_steps: int = 10  # reverse-diffusion steps (= network evaluations for euler)
+    sampler: str = "dpmpp2m"  # default sampler of this model
+    sampling_steps: int = 10  # reverse-diffusion steps (= network evaluations for dpmpp2m)
     guidance_scale: float = 1.0  # classifier-free guidance (1: conditional only)
     sampling_batch_size: int = 256  # images per network batch when sampling
 

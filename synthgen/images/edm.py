@@ -30,7 +30,10 @@ class EDMConfig:
     sigma_data: float = 0.5  # std of the data in [-1, 1] (a fixed constant, never estimated)
     p_mean: float = -1.2  # training noise levels: ln(sigma) ~ N(p_mean, p_std^2)
     p_std: float = 1.2
-    sigma_min: float = 0.002  # sampling range
+    # sampling range; the last level is followed by one jump to the denoised estimate. EDM
+    # uses 0.002; a DP-trained denoiser is least accurate at low noise, and the steps below
+    # 0.1 turned its errors into pixel noise (docs/images.md, "Sampling")
+    sigma_min: float = 0.1
     sigma_max: float = 80.0
     rho: float = 7.0  # sampling schedule exponent
     label_dropout: float = 0.1  # share of draws trained with the null label (for guidance)

@@ -135,7 +135,7 @@ def sample_images(
 ) -> Path:
     """Write ``rows`` synthetic images (or ``class_counts`` per class) to ``out``: a .npz
     in MedMNIST layout, or a PNG folder per class. ``sampler``: the model's own
-    (``euler`` for new models), ``heun``, ``dpmpp2m`` (deterministic), ``ancestral`` or
+    (``dpmpp2m`` by default), ``euler``, ``heun`` (deterministic), ``ancestral`` or
     ``churn`` (stochastic)."""
     from synthgen.images.output import write_images
 

@@ -6,15 +6,12 @@ and, for stochastic samplers, pre-drawn per-sample step noise ``[B, steps, C, H,
 Because every random number of sample i is drawn from sample i's own generator
 (:func:`sample_generator`), sample i is the same whatever the batch it is computed in.
 
-Deterministic: ``euler`` (DDIM, 1 evaluation per step; the default), ``heun`` (EDM
-Algorithm 1, 2), ``dpmpp2m`` (DPM-Solver++(2M), Lu et al. 2022, 1).
-Why first order by default: in data-prediction form an Euler step is a convex combination of
-the current point and the denoiser's output, so the image never leaves the range of what the
-denoiser says. DPM-Solver++(2M) extrapolates from two successive outputs (weights above 1),
-which assumes they agree. A DP-trained denoiser is least accurate at low noise, its
-successive outputs disagree in fine detail, and the extrapolation turned that disagreement
-into high-frequency noise (twice the real images' pixel-to-pixel variation on BreastMNIST;
-docs/images.md, "Sampling").
+Deterministic: ``dpmpp2m`` (DPM-Solver++(2M), Lu et al. 2022, 1 evaluation per step; the
+default: second order for the price of Euler), ``euler`` (DDIM, 1), ``heun`` (EDM Algorithm
+1, 2). An Euler step is a convex combination of the current point and the denoiser's output;
+DPM-Solver++(2M) extrapolates from two successive outputs (weights above 1), so where a
+DP-trained denoiser's outputs disagree - at low noise - it amplifies the disagreement. The
+schedule therefore ends at sigma 0.1 (``EDMConfig.sigma_min``), not EDM's 0.002.
 Stochastic: ``ancestral`` (Euler ancestral, 1 per step), ``churn`` (EDM Algorithm 2, Heun
 steps with noise re-injected).
 """
