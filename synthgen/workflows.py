@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from synthgen.errors import InputFileError, ModelLoadError
+from synthgen.errors import ConfigurationError, InputFileError, ModelLoadError
 
 Modality = Literal["tabular", "image"]
 IMAGE_SUFFIXES = (".npz",)
@@ -61,6 +61,8 @@ def sample(model_dir: str | Path, **kwargs: Any) -> Any:
     if model_modality(model_dir) == "tabular":
         from synthgen.tabular.sample import sample_tabular
 
+        if kwargs.pop("sampler", None) is not None:
+            raise ConfigurationError("--sampler applies to image models")
         return sample_tabular(model_dir, **kwargs)
     from synthgen.images.sample import sample_images
 

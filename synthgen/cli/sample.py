@@ -48,14 +48,9 @@ def sample(
         if counts is None:
             raise fail("give --rows N, or --class-counts LABEL=N,...")
         rows = sum(counts.values())
-    extra = {}
-    if sampler is not None:
-        if workflows.model_modality(model_dir) != "image":
-            raise fail("--sampler applies to image models")
-        extra["sampler"] = sampler
     with ProgressBar(show_epsilon=False) as bar:
         path = workflows.sample(
             model_dir, rows=rows, out=out, seed=seed, class_counts=counts,
-            guidance_scale=guidance_scale, steps=steps, progress=bar, **extra,
+            guidance_scale=guidance_scale, steps=steps, sampler=sampler, progress=bar,
         )
     typer.echo(f"wrote {rows} synthetic records to {path}")
