@@ -7,6 +7,9 @@ Reduced check (a few minutes):
     python benchmarks/images_cpu.py --quick --out runs/images_cpu_quick
 Optional allocator (notes: first-touch memory is slow on this VM):
     --jemalloc re-runs the script with Debian's libjemalloc2 preloaded, if installed.
+Sampler study on a trained model (post-processing, no budget; 10,000 images per variant):
+    python benchmarks/images_cpu.py --resample runs/images_cpu/model \
+        --variant model --variant sigma_min=0.05 --variant sampler=heun,steps=18
 """
 
 from __future__ import annotations
@@ -49,6 +52,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--measure-k", type=Path, default=None, metavar="MODEL_DIR",
                    help="instead of the benchmark: the clipped-gradient signal per noise "
                         "multiplicity K for a trained model (docs/images.md)")
+    p.add_argument("--resample", type=Path, default=None, metavar="MODEL_DIR",
+                   help="instead of the benchmark: re-sample a trained model under each "
+                        "--variant and score each on the real test split")
+    p.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE,...",
+                   help="with --resample: sampler=, steps=, sigma_min=, guidance_scale= "
+                        "(any subset; 'model' keeps the model's settings; repeatable)")
     return p.parse_args(argv)
 
 
@@ -83,6 +92,18 @@ def main(argv: list[str] | None = None) -> dict:
         for row in rows:
             print(json.dumps(row))
         return {"multiplicity_signal": rows}
+    if args.resample is not None:
+        from synthgen.errors import ConfigurationError
+        from synthgen.images.sampling_study import SamplingVariant, study_sampling
+
+        try:
+            variants = [SamplingVariant.parse(v) for v in args.variant or ["model"]]
+        except ConfigurationError as exc:
+            sys.exit(f"images_cpu.py: {exc}")
+        rows = study_sampling(args.resample, variants, images=2000 if args.quick else 10_000,
+                              classifier_steps=300 if args.quick else 600, seed=args.seed)
+        (args.resample.parent / "sampling_study.json").write_text(json.dumps(rows, indent=2))
+        return {"sampling_study": rows}
     data = args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else None)
     data = resolve_medmnist(data, "breastmnist")
     settings = BenchmarkSettings(

@@ -80,3 +80,30 @@ def test_demo_runs_end_to_end(tiny_npz: Path, tmp_path: Path, monkeypatch: pytes
     assert summary["steps"] >= 1 and summary["epsilon"] <= 10.0
     assert Path(summary["synthetic_npz"]).exists() and Path(summary["synthetic_png"]).is_dir()
     assert summary["tstr_roc_auc"] is not None and "nearest_neighbour_check_passed" in summary
+
+
+def test_sampling_study_scores_each_variant_on_the_same_model(tiny_npz: Path, tmp_path: Path) -> None:
+    from synthgen.images.sampling_study import SamplingVariant, study_sampling
+    from synthgen.images.train import train_images
+
+    train_images(tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2, overrides=dict(TINY))
+    variants = [SamplingVariant.parse(v) for v in
+                ("model", "sigma_min=0.5", "model", "sampler=euler,steps=2,guidance_scale=1.5")]
+    rows = study_sampling(tmp_path / "model", variants, images=24, classifier_steps=5,
+                          classifier_repeats=1, log=lambda _: None)
+    assert [r["variant"] for r in rows] == [
+        "model", "sigma_min=0.5", "model", "sampler=euler,steps=2,guidance_scale=1.5"]
+    assert rows[0]["sigma_min"] == rows[2]["sigma_min"] != 0.5 and rows[1]["sigma_min"] == 0.5
+    # the model's settings come back after a variant, and every variant samples other images
+    assert rows[0]["images_sha256"] == rows[2]["images_sha256"]
+    assert len({rows[i]["images_sha256"] for i in (0, 1, 3)}) == 3
+    assert all(0.0 <= r["tstr_roc_auc"] <= 1.0 for r in rows)
+
+
+@pytest.mark.parametrize("text", ["colour=1", "steps=ten", "sigma_min=0", "sampler"])
+def test_a_malformed_sampling_variant_is_refused_by_name(text: str) -> None:
+    from synthgen.errors import ConfigurationError
+    from synthgen.images.sampling_study import SamplingVariant
+
+    with pytest.raises(ConfigurationError, match="sampling variant"):
+        SamplingVariant.parse(text)

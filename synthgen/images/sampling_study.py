@@ -1,0 +1,114 @@
+"""Re-sampling one trained model under several sampler settings, each scored on the real
+test split.
+
+Sampling is post-processing: a study spends no privacy budget, so the sampler, its step
+count, where its noise schedule ends (``sigma_min``) and the guidance scale can be chosen
+after training, on the same evaluation the benchmark prints (``benchmarks/images_cpu.py
+--resample MODEL_DIR``). It reads the model's private folder (real splits) and so runs
+inside the private area, like the benchmark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synthgen.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class SamplingVariant:
+    """One sampler setting; None keeps the model's own."""
+
+    sampler: str | None = None
+    steps: int | None = None
+    sigma_min: float | None = None
+    guidance_scale: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> SamplingVariant:
+        """``"sampler=euler,steps=20,sigma_min=0.05,guidance_scale=1.5"`` (any subset;
+        ``"model"`` or an empty string for the model's own settings)."""
+        if text.strip() in ("", "model"):
+            return cls()
+        casts: dict[str, Callable[[str], Any]] = {
+            "sampler": str, "steps": int, "sigma_min": float, "guidance_scale": float}
+        values: dict[str, Any] = {}
+        for part in text.split(","):
+            key, sep, raw = part.partition("=")
+            key = key.strip()
+            if not sep or key not in casts:
+                raise ConfigurationError(
+                    f"sampling variant {text!r}: expected KEY=VALUE with KEY one of {sorted(casts)}")
+            try:
+                values[key] = casts[key](raw.strip())
+            except ValueError as exc:
+                raise ConfigurationError(f"sampling variant {text!r}: {key}: {exc}") from exc
+        if values.get("sigma_min") is not None and values["sigma_min"] <= 0:
+            raise ConfigurationError(f"sampling variant {text!r}: sigma_min must be > 0")
+        return cls(**values)
+
+    @property
+    def label(self) -> str:
+        parts = [f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)
+                 if getattr(self, f.name) is not None]
+        return ",".join(parts) or "model"
+
+
+def study_sampling(model_dir: str | Path, variants: list[SamplingVariant], *, images: int,
+                   classifier_steps: int = 600, classifier_repeats: int = 3, seed: int = 0,
+                   log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """One row per variant: the settings used, the seconds spent sampling, TSTR ROC AUC and
+    accuracy, the Frechet classifier distance, precision and recall, and a digest of the
+    images (same settings and seed, same images)."""
+    from synthgen.images.data import ImageSet
+    from synthgen.images.metrics import RealImages, evaluate_images
+    from synthgen.images.metrics.coverage import ManifoldCoverage
+    from synthgen.images.metrics.frechet import FrechetClassifierDistance
+    from synthgen.images.metrics.tstr import TrainSyntheticTestReal
+    from synthgen.images.sample import ImageModel, labels_for_counts
+
+    model_dir = Path(model_dir)
+    model = ImageModel.load(model_dir)
+    own_cfg = model.denoiser.cfg
+    real = RealImages.from_private_dir(model_dir.with_name(model_dir.name + ".private"),
+                                       num_classes=model.spec.num_classes, seed=seed)
+    real.classifier_steps = classifier_steps  # the benchmark's feature space
+    labels = labels_for_counts(model.counts_for(images, None))
+    rows = []
+    for variant in variants:
+        model.denoiser.cfg = (own_cfg if variant.sigma_min is None
+                              else dataclasses.replace(own_cfg, sigma_min=variant.sigma_min))
+        started = time.perf_counter()
+        synthetic = model.generate(labels, seed=seed, sampler=variant.sampler,
+                                   steps=variant.steps, guidance_scale=variant.guidance_scale)
+        seconds = time.perf_counter() - started
+        metrics = evaluate_images(
+            real, ImageSet(synthetic, labels),
+            [TrainSyntheticTestReal(steps=classifier_steps, repeats=classifier_repeats),
+             FrechetClassifierDistance(), ManifoldCoverage()])
+        row = {"variant": variant.label, "sampling_seconds": seconds,
+               "sigma_min": model.denoiser.cfg.sigma_min,
+               "images_sha256": hashlib.sha256(synthetic.tobytes()).hexdigest()[:16]}
+        for name in ("tstr_roc_auc", "tstr_accuracy", "frechet_classifier_distance",
+                     "precision", "recall"):
+            row[name] = metrics.get(name, {}).get("value")
+        log(format_study_row(row))
+        rows.append(row)
+    model.denoiser.cfg = own_cfg
+    return rows
+
+
+def format_study_row(row: dict[str, Any]) -> str:
+    def num(key: str) -> str:
+        v = row.get(key)
+        return "n/a" if v is None else f"{v:.3f}"
+
+    return (f"{row['variant']:<52} TSTR AUC {num('tstr_roc_auc')}  acc {num('tstr_accuracy')}  "
+            f"FD {num('frechet_classifier_distance')}  P {num('precision')}  R {num('recall')}  "
+            f"({row['sampling_seconds']:.1f} s)")
