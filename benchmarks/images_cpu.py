@@ -93,15 +93,15 @@ def main(argv: list[str] | None = None) -> dict:
             print(json.dumps(row))
         return {"multiplicity_signal": rows}
     if args.resample is not None:
-        from synthgen.errors import ConfigurationError
+        from synthgen.errors import SynthgenError
         from synthgen.images.sampling_study import SamplingVariant, study_sampling
 
         try:
             variants = [SamplingVariant.parse(v) for v in args.variant or ["model"]]
-        except ConfigurationError as exc:
+            rows = study_sampling(args.resample, variants, images=2000 if args.quick else 10_000,
+                                  classifier_steps=300 if args.quick else 600, seed=args.seed)
+        except SynthgenError as exc:  # a bad variant or model folder: one line, no traceback
             sys.exit(f"images_cpu.py: {exc}")
-        rows = study_sampling(args.resample, variants, images=2000 if args.quick else 10_000,
-                              classifier_steps=300 if args.quick else 600, seed=args.seed)
         (args.resample.parent / "sampling_study.json").write_text(json.dumps(rows, indent=2))
         return {"sampling_study": rows}
     data = args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else None)

@@ -35,7 +35,7 @@ class BenchmarkSettings:
     sampling_images: int = 10_000  # images timed with the deterministic sampler
     classifier_steps: int = 600  # TSTR / TRTR CNN steps
     classifier_repeats: int = 3  # CNNs per ensemble (TSTR and TRTR)
-    probe_steps: int = 8  # timed steps per mode in the DP / non-DP probe (3 read 2.50x once, 1.78x another time)
+    probe_steps: int = 8  # timed steps per mode in the DP / non-DP probe (3 were too noisy)
     budget_safety: float = 0.9  # share of the budget planned for (timing varies)
     targets: dict[str, float] = field(default_factory=dict)
     # public pretraining inside the budget: a non-private model on this public source for

@@ -51,6 +51,14 @@ class SamplingVariant:
                 raise ConfigurationError(f"sampling variant {text!r}: {key}: {exc}") from exc
         if values.get("sigma_min") is not None and values["sigma_min"] <= 0:
             raise ConfigurationError(f"sampling variant {text!r}: sigma_min must be > 0")
+        if "sampler" in values:  # refused now, not after the variants before it have run
+            from synthgen.errors import SamplingError
+            from synthgen.images.samplers import get_sampler
+
+            try:
+                get_sampler(values["sampler"])
+            except SamplingError as exc:
+                raise ConfigurationError(f"sampling variant {text!r}: {exc}") from exc
         return cls(**values)
 
     @property

@@ -100,7 +100,7 @@ def test_sampling_study_scores_each_variant_on_the_same_model(tiny_npz: Path, tm
     assert all(0.0 <= r["tstr_roc_auc"] <= 1.0 for r in rows)
 
 
-@pytest.mark.parametrize("text", ["colour=1", "steps=ten", "sigma_min=0", "sampler"])
+@pytest.mark.parametrize("text", ["colour=1", "steps=ten", "sigma_min=0", "sampler", "sampler=magic"])
 def test_a_malformed_sampling_variant_is_refused_by_name(text: str) -> None:
     from synthgen.errors import ConfigurationError
     from synthgen.images.sampling_study import SamplingVariant
