@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -102,6 +104,21 @@ def measure_step_times(*, n_train: int, image_shape: tuple[int, int, int], num_c
             "noise_multiplicity": cfg.noise_multiplicity}
 
 
+def machine_facts() -> dict[str, Any]:
+    """What the timings depend on: the CPU model and OpenMP's wait policy (PASSIVE threads
+    sleep between operations; on a 2-vCPU Intel VM that made sampling 20-50% slower)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "logical_cpus": os.cpu_count(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default)")}
+
+
 def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = ignore_progress,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     import torch
@@ -121,7 +138,7 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
     results: dict[str, Any] = {"settings": {**asdict(s), "data": str(s.data),
                                             "out_dir": str(s.out_dir)},
                                "torch_threads": torch.get_num_threads(),
-                               "cuda": torch.cuda.is_available()}
+                               "cuda": torch.cuda.is_available(), "machine": machine_facts()}
     source = load_image_source(s.data)
     spec = source.spec
     n_train = len(source.train)

@@ -19,6 +19,8 @@ def test_tiny_benchmark_prints_every_row(tiny_npz: Path, tmp_path: Path) -> None
     results = run_benchmark(settings, log=lambda _: None)
     assert results["certificate"]["steps"] == 2
     assert results["step_timing"]["dp_step_seconds"] > 0
+    # timings mean little without the machine and OpenMP wait policy they ran under
+    assert results["machine"]["cpu"] and results["machine"]["omp_wait_policy"]
     table = format_table(results)
     for row in ("TSTR ROC AUC", "seconds per DP step", "DP / non-private step time",
                 "images/s sampled", "nearest-neighbour check"):
