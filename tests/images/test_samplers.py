@@ -53,7 +53,9 @@ def test_sample_i_does_not_depend_on_the_batch(name: str) -> None:
     whole = generate_batch(model, labels, range(5), **kwargs)
     parts = torch.cat([generate_batch(model, labels[:2], range(2), **kwargs),
                        generate_batch(model, labels[2:], range(2, 5), **kwargs)])
-    assert torch.allclose(whole, parts, atol=1e-5)
+    # batch-size-dependent float32 kernels (AVX-512 oneDNN) differ in the last bits: 1e-5
+    # on values up to 6; a seeding bug differs by O(1)
+    assert torch.allclose(whole, parts, rtol=1e-5, atol=1e-4)
     again = generate_batch(model, labels, range(5), **kwargs)
     assert torch.equal(whole, again)
     other_seed = generate_batch(model, labels, range(5), **{**kwargs, "seed": 8})
