@@ -2,7 +2,7 @@
 training on 2 cores. Prints a table against the issue's targets and writes benchmark.json.
 
 Full run (about 75 minutes in all; OpenMP keeps its default wait policy here: PASSIVE,
-which the CLI and the service set to spare other processes, slowed sampling by 20-50%):
+which the CLI and the service set to spare other processes, slowed sampling by about a third):
     python benchmarks/images_cpu.py --threads 2 --out runs/images_cpu
 Reduced check (a few minutes):
     python benchmarks/images_cpu.py --quick --out runs/images_cpu_quick

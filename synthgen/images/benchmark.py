@@ -106,7 +106,7 @@ def measure_step_times(*, n_train: int, image_shape: tuple[int, int, int], num_c
 
 def machine_facts() -> dict[str, Any]:
     """What the timings depend on: the CPU model and OpenMP's wait policy (PASSIVE threads
-    sleep between operations; on a 2-vCPU Intel VM that made sampling 20-50% slower)."""
+    sleep between operations; on a 2-vCPU Intel VM that made sampling about a third slower)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
