@@ -11,6 +11,9 @@ Optional allocator (notes: first-touch memory is slow on this VM):
 Sampler study on a trained model (post-processing, no budget; 10,000 images per variant):
     python benchmarks/images_cpu.py --resample runs/images_cpu/model \
         --variant model --variant sigma_min=0.05 --variant sampler=heun,steps=18
+Utility-protocol study on a trained model (downstream CNN recipe, chosen on the holdout):
+    python benchmarks/images_cpu.py --utility-study runs/images_cpu/model \
+        --protocol current --protocol shift=0 --protocol classes=balanced
 """
 
 from __future__ import annotations
@@ -59,6 +62,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE,...",
                    help="with --resample: sampler=, steps=, sigma_min=, guidance_scale= "
                         "(any subset; 'model' keeps the model's settings; repeatable)")
+    p.add_argument("--utility-study", type=Path, default=None, metavar="MODEL_DIR",
+                   help="instead of the benchmark: TSTR / TRTR ROC AUC on the holdout and the "
+                        "test split under each --protocol")
+    p.add_argument("--protocol", action="append", default=[], metavar="KEY=VALUE,...",
+                   help="with --utility-study: shift=PIXELS, classes=model|balanced "
+                        "('current' for the defaults; repeatable)")
     return p.parse_args(argv)
 
 
@@ -104,6 +113,19 @@ def main(argv: list[str] | None = None) -> dict:
             sys.exit(f"images_cpu.py: {exc}")
         (args.resample.parent / "sampling_study.json").write_text(json.dumps(rows, indent=2))
         return {"sampling_study": rows}
+    if args.utility_study is not None:
+        from synthgen.errors import SynthgenError
+        from synthgen.images.utility_study import UtilityProtocol, study_utility
+
+        try:
+            protocols = [UtilityProtocol.parse(v) for v in args.protocol or ["current"]]
+            rows = study_utility(args.utility_study, protocols,
+                                 images=2000 if args.quick else 10_000,
+                                 classifier_steps=300 if args.quick else 600)
+        except SynthgenError as exc:
+            sys.exit(f"images_cpu.py: {exc}")
+        (args.utility_study.parent / "utility_study.json").write_text(json.dumps(rows, indent=2))
+        return {"utility_study": rows}
     data = args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else None)
     data = resolve_medmnist(data, "breastmnist")
     settings = BenchmarkSettings(

@@ -9,7 +9,7 @@ import pytest
 
 from synthgen.images.data import ImageSet
 from synthgen.images.metrics import RealImages, evaluate_images
-from synthgen.images.metrics.classifier import roc_auc, train_classifier
+from synthgen.images.metrics.classifier import random_shift, roc_auc, train_classifier
 from synthgen.images.metrics.coverage import manifold_metrics
 from synthgen.images.metrics.frechet import frechet_distance
 from synthgen.images.metrics.nearest_neighbour import NearestNeighbourCheck, nearest_distances
@@ -68,6 +68,20 @@ def test_tstr_on_separable_images_beats_chance() -> None:
     synthetic = ImageSet(*two_class_images(60, 7))
     results = {r.name: r.value for r in TrainSyntheticTestReal(steps=60, width=4, repeats=1).compute(real, synthetic)}
     assert results["tstr_roc_auc"] > 0.9
+
+
+def test_random_shift_moves_each_image_by_its_own_offset_within_the_bound() -> None:
+    import torch
+
+    x = torch.zeros(64, 1, 9, 9)
+    x[:, 0, 4, 4] = 1.0  # one bright pixel in the centre of each image
+    shifted = random_shift(x, 2, torch.Generator().manual_seed(0))
+    assert shifted.shape == x.shape
+    where = [divmod(int(img.argmax()), 9) for img in shifted]
+    assert all(abs(r - 4) <= 2 and abs(c - 4) <= 2 for r, c in where)
+    assert len(set(where)) > 10  # offsets drawn per image, not one for the batch
+    assert torch.equal(shifted.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))  # moved, not smeared
+    assert torch.equal(random_shift(x, 2, torch.Generator().manual_seed(0)), shifted)
 
 
 def test_report_runs_every_metric_and_explains_skips() -> None:

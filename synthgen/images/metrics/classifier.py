@@ -68,10 +68,13 @@ class TrainedClassifier:
 def train_classifier(
     images: ImageSet, *, num_classes: int, seed: int = 0, steps: int = 1200,
     batch_size: int = 64, learning_rate: float = 2e-3, width: int = 16, hflip: bool = False,
+    shift: int = 0,
 ) -> TrainedClassifier:
     """AdamW for a fixed number of steps with a cosine schedule; classes are re-weighted to
     balance the loss (so a rare class still shapes the decision surface). ``hflip`` is off
-    by default: mirroring is not label-preserving for every modality (laterality)."""
+    by default: mirroring is not label-preserving for every modality (laterality).
+    ``shift``: each training image moved by up to that many pixels along each axis (edge
+    pixels repeated), a change of framing that preserves the label in every modality."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = SmallCNN(images.channels, num_classes, width=width)
@@ -90,12 +93,22 @@ def train_classifier(
         if hflip:
             flip = torch.rand(len(idx), generator=g) < 0.5
             xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+        if shift:
+            xb = random_shift(xb, shift, g)
         loss = F.cross_entropy(model(xb), yb, weight=weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
     return TrainedClassifier(model=model.eval(), num_classes=num_classes)
+
+
+def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image of ``x`` [B, C, H, W] translated by its own offset in [-shift, shift]^2."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (shift, shift, shift, shift), mode="replicate")
+    offsets = torch.randint(0, 2 * shift + 1, (b, 2), generator=generator).tolist()
+    return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)])
 
 
 def roc_auc(labels: np.ndarray, proba: np.ndarray) -> float:

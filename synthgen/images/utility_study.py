@@ -1,0 +1,123 @@
+"""Choosing the utility protocol on the real holdout, not on the test split.
+
+The TSTR number depends on the downstream recipe as well as on the synthetic images: the
+classifier's augmentation and the class mix of the synthetic training set. Those are
+choices of the protocol, made once per modality; a study makes them on the holdout (the
+official validation split, never seen in training) and prints the test split only as the
+figure that will be reported. The TRTR reference is run under the same recipe, so a recipe
+that helps only the synthetic side shows up as such.
+
+Like the sampling study, this reads the model's private folder and runs inside the private
+area (``benchmarks/images_cpu.py --utility-study MODEL_DIR``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthgen.errors import ConfigurationError, InsufficientData
+from synthgen.images.metrics.tstr import DOWNSTREAM_SHIFT
+
+CLASS_MIXES = ("model", "balanced")
+
+
+@dataclass(frozen=True)
+class UtilityProtocol:
+    """A downstream recipe: ``shift`` pixels of random translation when the CNN trains, and
+    the synthetic class mix (``model``: the model's class proportions; ``balanced``: equal
+    counts, the "augment the scarce class" use)."""
+
+    shift: int = DOWNSTREAM_SHIFT
+    classes: str = "model"
+
+    @classmethod
+    def parse(cls, text: str) -> UtilityProtocol:
+        """``"shift=0,classes=balanced"`` (any subset; ``"current"`` for the metrics' own
+        recipe)."""
+        if text.strip() in ("", "current"):
+            return cls()
+        values: dict[str, Any] = {}
+        for part in text.split(","):
+            key, sep, raw = (s.strip() for s in part.partition("="))
+            if not sep or key not in ("shift", "classes"):
+                raise ConfigurationError(
+                    f"utility protocol {text!r}: expected KEY=VALUE with KEY shift or classes")
+            if key == "shift":
+                if not raw.isdigit():
+                    raise ConfigurationError(f"utility protocol {text!r}: shift must be an integer >= 0")
+                values[key] = int(raw)
+            elif raw not in CLASS_MIXES:
+                raise ConfigurationError(
+                    f"utility protocol {text!r}: classes must be one of {', '.join(CLASS_MIXES)}")
+            else:
+                values[key] = raw
+        return cls(**values)
+
+    @property
+    def label(self) -> str:
+        return f"shift={self.shift},classes={self.classes}"
+
+
+def study_utility(model_dir: str | Path, protocols: list[UtilityProtocol], *, images: int,
+                  classifier_steps: int = 600, repeats: int = 3, seeds: tuple[int, ...] = (0, 1),
+                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """One row per protocol: TSTR and TRTR ROC AUC on the holdout and on the test split,
+    each the mean over ``seeds`` of a ``repeats``-CNN ensemble (paired: every protocol sees
+    the same synthetic images per class mix and the same seeds)."""
+    from synthgen.images.data import ImageSet
+    from synthgen.images.metrics import RealImages
+    from synthgen.images.sample import ImageModel, labels_for_counts
+
+    model_dir = Path(model_dir)
+    model = ImageModel.load(model_dir)
+    real = RealImages.from_private_dir(model_dir.with_name(model_dir.name + ".private"),
+                                       num_classes=model.spec.num_classes)
+    if real.holdout is None or real.test is None or len(real.holdout) == 0:
+        raise InsufficientData("a utility study needs both a holdout and a test split")
+    k = model.spec.num_classes
+    synthetic: dict[str, ImageSet] = {}
+    trtr: dict[int, dict[str, float]] = {}
+    rows = []
+    for protocol in protocols:
+        if protocol.classes not in synthetic:
+            counts = (model.counts_for(images, None) if protocol.classes == "model"
+                      else np.full(k, images // k, dtype=np.int64))
+            labels = labels_for_counts(counts)
+            synthetic[protocol.classes] = ImageSet(model.generate(labels, seed=0), labels)
+        if protocol.shift not in trtr:
+            trtr[protocol.shift] = _scores(real.train, real, protocol.shift, classifier_steps,
+                                           repeats, seeds)
+        tstr = _scores(synthetic[protocol.classes], real, protocol.shift, classifier_steps,
+                       repeats, seeds)
+        row = {"protocol": protocol.label,
+               **{f"tstr_{split}": v for split, v in tstr.items()},
+               **{f"trtr_{split}": v for split, v in trtr[protocol.shift].items()}}
+        log(format_utility_row(row))
+        rows.append(row)
+    return rows
+
+
+def _scores(train: Any, real: Any, shift: int, steps: int, repeats: int,
+            seeds: tuple[int, ...]) -> dict[str, float]:
+    """Mean over seeds of the ensemble ROC AUC on the holdout and on the test split."""
+    from synthgen.images.metrics.classifier import roc_auc, train_classifier
+
+    aucs: dict[str, list[float]] = {"holdout": [], "test": []}
+    for seed in seeds:
+        nets = [train_classifier(train, num_classes=real.num_classes, seed=seed * 1000 + r,
+                                 steps=steps, shift=shift) for r in range(repeats)]
+        for split, evaluation in (("holdout", real.holdout), ("test", real.test)):
+            proba = np.mean([net.predict_proba(evaluation) for net in nets], axis=0)
+            aucs[split].append(roc_auc(evaluation.labels, proba))
+    return {split: float(np.mean(v)) for split, v in aucs.items()}
+
+
+def format_utility_row(row: dict[str, Any]) -> str:
+    return (f"{row['protocol']:<28} TSTR AUC holdout {row['tstr_holdout']:.3f} test "
+            f"{row['tstr_test']:.3f}   TRTR AUC holdout {row['trtr_holdout']:.3f} test "
+            f"{row['trtr_test']:.3f}")
