@@ -105,12 +105,13 @@ def study_utility(model_dir: str | Path, protocols: list[UtilityProtocol], *, im
 def _scores(train: Any, real: Any, shift: int, steps: int, repeats: int,
             seeds: tuple[int, ...]) -> dict[str, float]:
     """Mean over seeds of the ensemble ROC AUC on the holdout and on the test split."""
-    from synthgen.images.metrics.classifier import roc_auc, train_classifier
+    from synthgen.images.metrics.classifier import roc_auc
+    from synthgen.images.metrics.tstr import train_ensemble
 
     aucs: dict[str, list[float]] = {"holdout": [], "test": []}
     for seed in seeds:
-        nets = [train_classifier(train, num_classes=real.num_classes, seed=seed * 1000 + r,
-                                 steps=steps, shift=shift) for r in range(repeats)]
+        nets = train_ensemble(train, num_classes=real.num_classes, seed=seed, repeats=repeats,
+                              steps=steps, shift=shift)
         for split, evaluation in (("holdout", real.holdout), ("test", real.test)):
             proba = np.mean([net.predict_proba(evaluation) for net in nets], axis=0)
             aucs[split].append(roc_auc(evaluation.labels, proba))

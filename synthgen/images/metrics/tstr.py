@@ -15,17 +15,27 @@ import numpy as np
 from synthgen.errors import InsufficientData
 from synthgen.images.data import ImageSet
 from synthgen.images.metrics.base import ImageMetric, MetricResult, RealImages
-from synthgen.images.metrics.classifier import accuracy, roc_auc, train_classifier
+from synthgen.images.metrics.classifier import (
+    TrainedClassifier,
+    accuracy,
+    roc_auc,
+    train_classifier,
+)
+
+
+def train_ensemble(train: ImageSet, *, num_classes: int, seed: int, repeats: int, steps: int,
+                   width: int = 16, shift: int = 0) -> list[TrainedClassifier]:
+    """``repeats`` CNNs on ``train``, seeded ``seed * 1000 + r``."""
+    return [train_classifier(train, num_classes=num_classes, seed=seed * 1000 + r, steps=steps,
+                             width=width, shift=shift) for r in range(repeats)]
 
 
 def ensemble_proba(train: ImageSet, test: ImageSet, *, num_classes: int, seed: int, repeats: int,
                    steps: int, width: int, shift: int = 0) -> tuple[np.ndarray, list[float]]:
     """Mean class probabilities of ``repeats`` CNNs on ``test``, and each CNN's AUC."""
-    probas = []
-    for r in range(repeats):
-        clf = train_classifier(train, num_classes=num_classes, seed=seed * 1000 + r, steps=steps,
-                               width=width, shift=shift)
-        probas.append(clf.predict_proba(test))
+    probas = [clf.predict_proba(test) for clf in train_ensemble(
+        train, num_classes=num_classes, seed=seed, repeats=repeats, steps=steps, width=width,
+        shift=shift)]
     return np.mean(probas, axis=0), [roc_auc(test.labels, p) for p in probas]
 
 
