@@ -11,9 +11,11 @@ Optional allocator (notes: first-touch memory is slow on this VM):
 Sampler study on a trained model (post-processing, no budget; 10,000 images per variant):
     python benchmarks/images_cpu.py --resample runs/images_cpu/model \
         --variant model --variant sigma_min=0.05 --variant sampler=heun,steps=18
+The model's own class knowledge (the model as a classifier; a guide to what TSTR can reach):
+    python benchmarks/images_cpu.py --class-signal runs/images_cpu/model
 Utility-protocol study on a trained model (downstream CNN recipe, chosen on the holdout):
     python benchmarks/images_cpu.py --utility-study runs/images_cpu/model \
-        --protocol current --protocol shift=0 --protocol classes=balanced
+        --protocol current --protocol smoothing=0.1 --protocol blur=0.7 --protocol classes=balanced
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--measure-k", type=Path, default=None, metavar="MODEL_DIR",
                    help="instead of the benchmark: the clipped-gradient signal per noise "
                         "multiplicity K for a trained model (docs/images.md)")
+    p.add_argument("--class-signal", type=Path, default=None, metavar="MODEL_DIR",
+                   help="instead of the benchmark: the model's own class knowledge, as the ROC "
+                        "AUC of the model used as a classifier on the real holdout and test")
     p.add_argument("--resample", type=Path, default=None, metavar="MODEL_DIR",
                    help="instead of the benchmark: re-sample a trained model under each "
                         "--variant and score each on the real test split")
@@ -66,8 +71,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="instead of the benchmark: TSTR / TRTR ROC AUC on the holdout and the "
                         "test split under each --protocol")
     p.add_argument("--protocol", action="append", default=[], metavar="KEY=VALUE,...",
-                   help="with --utility-study: shift=PIXELS, classes=model|balanced "
-                        "('current' for the defaults; repeatable)")
+                   help="with --utility-study: shift=PIXELS, smoothing=SHARE, noise=STD, "
+                        "blur=PIXELS, steps=N, classes=model|balanced ('current' for the "
+                        "defaults; repeatable)")
     return p.parse_args(argv)
 
 
@@ -101,6 +107,16 @@ def main(argv: list[str] | None = None) -> dict:
         for row in rows:
             print(json.dumps(row))
         return {"multiplicity_signal": rows}
+    if args.class_signal is not None:
+        from synthgen.errors import SynthgenError
+        from synthgen.images.class_signal import class_signal
+
+        try:
+            rows = class_signal(args.class_signal)
+        except SynthgenError as exc:
+            sys.exit(f"images_cpu.py: {exc}")
+        (args.class_signal.parent / "class_signal.json").write_text(json.dumps(rows, indent=2))
+        return {"class_signal": rows}
     if args.resample is not None:
         from synthgen.errors import SynthgenError
         from synthgen.images.sampling_study import SamplingVariant, study_sampling

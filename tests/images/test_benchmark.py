@@ -135,7 +135,20 @@ def test_utility_study_scores_each_protocol_on_holdout_and_test(tiny_npz: Path, 
                    for side in ("tstr", "trtr") for split in ("holdout", "test"))
 
 
-@pytest.mark.parametrize("text", ["shift=-1", "shift=two", "classes=even", "colour=1", "shift"])
+def test_utility_protocols_parse_into_the_downstream_recipe() -> None:
+    from synthgen.images.metrics.tstr import DOWNSTREAM_RECIPE, DownstreamRecipe
+    from synthgen.images.utility_study import UtilityProtocol
+
+    assert UtilityProtocol.parse("current").recipe == DOWNSTREAM_RECIPE
+    p = UtilityProtocol.parse("smoothing=0.1, blur=0.7,noise=0.05,steps=300,classes=balanced")
+    assert p.recipe == DownstreamRecipe(shift=DOWNSTREAM_RECIPE.shift, label_smoothing=0.1,
+                                        pixel_noise=0.05, input_blur=0.7)
+    assert (p.steps, p.classes) == (300, "balanced")
+    assert p.label == "shift=2,smoothing=0.1,noise=0.05,blur=0.7,steps=300,classes=balanced"
+
+
+@pytest.mark.parametrize("text", ["shift=-1", "shift=two", "classes=even", "colour=1", "shift",
+                                  "smoothing=1", "blur=-0.5", "noise=lots", "steps=0", "blur=nan"])
 def test_a_malformed_utility_protocol_is_refused_by_name(text: str) -> None:
     from synthgen.errors import ConfigurationError
     from synthgen.images.utility_study import UtilityProtocol

@@ -9,7 +9,13 @@ import pytest
 
 from synthgen.images.data import ImageSet
 from synthgen.images.metrics import RealImages, evaluate_images
-from synthgen.images.metrics.classifier import random_shift, roc_auc, train_classifier
+from synthgen.images.metrics.classifier import (
+    SmallCNN,
+    gaussian_kernel,
+    random_shift,
+    roc_auc,
+    train_classifier,
+)
 from synthgen.images.metrics.coverage import manifold_metrics
 from synthgen.images.metrics.frechet import frechet_distance
 from synthgen.images.metrics.nearest_neighbour import NearestNeighbourCheck, nearest_distances
@@ -82,6 +88,58 @@ def test_random_shift_moves_each_image_by_its_own_offset_within_the_bound() -> N
     assert len(set(where)) > 10  # offsets drawn per image, not one for the batch
     assert torch.equal(shifted.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))  # moved, not smeared
     assert torch.equal(random_shift(x, 2, torch.Generator().manual_seed(0)), shifted)
+
+
+def test_gaussian_kernel_is_normalised_and_the_identity_at_zero() -> None:
+    k = gaussian_kernel(0.7, 3)
+    assert k.shape == (3, 1, 7, 7)  # radius ceil(3 sigma)
+    assert np.allclose(k.sum(dim=(1, 2, 3)).numpy(), 1.0)
+    assert float(k[0, 0, 3, 3]) == float(k.max())  # peaked at the centre
+    assert gaussian_kernel(0.0, 1).flatten().tolist() == [1.0]
+
+
+def test_input_blur_is_a_fixed_low_pass_in_front_of_the_network() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    blurred = SmallCNN(1, 2, width=4, input_blur=1.0).eval()
+    plain = SmallCNN(1, 2, width=4).eval()
+    plain.load_state_dict(blurred.state_dict())  # same weights, no filter (the state is the same)
+    x = torch.randn(6, 1, 12, 12)
+    by_hand = F.conv2d(F.pad(x, (3, 3, 3, 3), mode="replicate"), gaussian_kernel(1.0, 1))
+    with torch.no_grad():
+        assert torch.allclose(blurred.features(x), plain.features(by_hand), atol=1e-6)
+        assert not torch.allclose(blurred.features(x), plain.features(x), atol=1e-3)
+
+
+def test_label_smoothing_keeps_the_classifier_from_certainty() -> None:
+    train = ImageSet(*two_class_images(60, 1))
+    test = ImageSet(*two_class_images(30, 2))
+    sharp = train_classifier(train, num_classes=2, steps=80, width=4).predict_proba(test)
+    smooth = train_classifier(train, num_classes=2, steps=80, width=4,
+                              label_smoothing=0.6).predict_proba(test)
+    assert roc_auc(test.labels, smooth) > 0.9  # still learns the classes
+    assert sharp.max() > 0.9
+    assert smooth.max() < 0.8  # the smoothed target for the right class is 0.7
+
+
+def test_pixel_noise_is_added_to_the_training_batches_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    seen: list[tuple[bool, torch.Tensor]] = []
+    forward = SmallCNN.forward
+    monkeypatch.setattr(SmallCNN, "forward",
+                        lambda self, x: seen.append((self.training, x.clone())) or forward(self, x))
+    flat = ImageSet(np.zeros((40, 8, 8), np.uint8), np.array([[0], [1]] * 20, np.uint8))
+    clf = train_classifier(flat, num_classes=2, steps=5, width=4, pixel_noise=0.5)
+    clf.predict_proba(flat)
+    batches = [x for training, x in seen if training]
+    assert len(batches) == 5
+    noise = torch.cat(batches) + 1.0  # the flat images sit at -1 in the model's range
+    assert float(noise.mean()) == pytest.approx(0.0, abs=0.02)
+    assert float(noise.std()) == pytest.approx(0.5, rel=0.03)
+    assert all(torch.equal(x, torch.full_like(x, -1.0)) for training, x in seen if not training)
 
 
 def test_report_runs_every_metric_and_explains_skips() -> None:

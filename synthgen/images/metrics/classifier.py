@@ -7,6 +7,7 @@ the real test split.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,8 +21,15 @@ from synthgen.images.data import ImageSet, to_model_range
 class SmallCNN(nn.Module):
     """Two conv blocks with pooling, a third conv, global average pooling, a linear head."""
 
-    def __init__(self, channels: int, num_classes: int, width: int = 16):
+    blur_kernel: torch.Tensor
+
+    def __init__(self, channels: int, num_classes: int, width: int = 16, input_blur: float = 0.0):
         super().__init__()
+        # A fixed Gaussian low-pass in front of the first convolution (not a parameter, not
+        # saved): with input_blur > 0 the network sees only what survives it, on real and on
+        # synthetic images alike. Non-persistent, so state dicts keep their keys.
+        self.input_blur = input_blur
+        self.register_buffer("blur_kernel", gaussian_kernel(input_blur, channels), persistent=False)
 
         def block(cin: int, cout: int) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout),
@@ -37,6 +45,10 @@ class SmallCNN(nn.Module):
         self.dropout = nn.Dropout(0.2)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_blur > 0:
+            pad = int(self.blur_kernel.shape[-1]) // 2
+            x = F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), self.blur_kernel,
+                         groups=x.shape[1])
         return self.body(x).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,16 +80,22 @@ class TrainedClassifier:
 def train_classifier(
     images: ImageSet, *, num_classes: int, seed: int = 0, steps: int = 1200,
     batch_size: int = 64, learning_rate: float = 2e-3, width: int = 16, hflip: bool = False,
-    shift: int = 0,
+    shift: int = 0, label_smoothing: float = 0.0, pixel_noise: float = 0.0,
+    input_blur: float = 0.0,
 ) -> TrainedClassifier:
     """AdamW for a fixed number of steps with a cosine schedule; classes are re-weighted to
     balance the loss (so a rare class still shapes the decision surface). ``hflip`` is off
     by default: mirroring is not label-preserving for every modality (laterality).
     ``shift``: each training image moved by up to that many pixels along each axis (edge
-    pixels repeated), a change of framing that preserves the label in every modality."""
+    pixels repeated), a change of framing that preserves the label in every modality.
+    ``label_smoothing``: cross-entropy against targets smoothed by that share (for training
+    labels that are not always right, as a generator's may not be). ``pixel_noise``: Gaussian
+    noise of that standard deviation (model range [-1, 1]) added to each training batch.
+    ``input_blur``: the standard deviation in pixels of a fixed Gaussian low-pass in front of
+    the network, at training and at prediction."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = SmallCNN(images.channels, num_classes, width=width)
+    model = SmallCNN(images.channels, num_classes, width=width, input_blur=input_blur)
     x = to_model_range(images.images)
     y = torch.from_numpy(images.labels)
     counts = torch.bincount(y, minlength=num_classes).float()
@@ -95,7 +113,9 @@ def train_classifier(
             xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
         if shift:
             xb = random_shift(xb, shift, g)
-        loss = F.cross_entropy(model(xb), yb, weight=weights)
+        if pixel_noise:
+            xb = xb + pixel_noise * torch.randn(xb.shape, generator=g)
+        loss = F.cross_entropy(model(xb), yb, weight=weights, label_smoothing=label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -109,6 +129,17 @@ def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> tor
     padded = F.pad(x, (shift, shift, shift, shift), mode="replicate")
     offsets = torch.randint(0, 2 * shift + 1, (b, 2), generator=generator).tolist()
     return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
+def gaussian_kernel(sigma: float, channels: int) -> torch.Tensor:
+    """A normalised 2-D Gaussian of standard deviation ``sigma`` pixels, one per channel
+    (depthwise weights [channels, 1, k, k]); the identity kernel when sigma is 0."""
+    radius = max(1, math.ceil(3 * sigma)) if sigma > 0 else 0
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    line = torch.exp(-0.5 * (t / sigma) ** 2) if sigma > 0 else torch.ones(1)
+    kernel = torch.outer(line, line)
+    kernel = kernel / kernel.sum()
+    return kernel.expand(channels, 1, *kernel.shape).clone()
 
 
 def roc_auc(labels: np.ndarray, proba: np.ndarray) -> float:
