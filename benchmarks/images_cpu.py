@@ -99,10 +99,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(probe))
         return probe
     if args.measure_k is not None:
+        from synthgen.artifacts import default_private_dir
         from synthgen.images.benchmark import multiplicity_signal
         from synthgen.images.data import ImageSet
 
-        private = args.measure_k.with_name(args.measure_k.name + ".private")
+        private = default_private_dir(args.measure_k)
         rows = multiplicity_signal(args.measure_k, ImageSet.load(private / "train.npz"))
         for row in rows:
             print(json.dumps(row))

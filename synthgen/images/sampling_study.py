@@ -74,6 +74,7 @@ def study_sampling(model_dir: str | Path, variants: list[SamplingVariant], *, im
     """One row per variant: the settings used, the seconds spent sampling, TSTR ROC AUC and
     accuracy, the Frechet classifier distance, precision and recall, and a digest of the
     images (same settings and seed, same images)."""
+    from synthgen.artifacts import default_private_dir
     from synthgen.images.data import ImageSet
     from synthgen.images.metrics import RealImages, evaluate_images
     from synthgen.images.metrics.coverage import ManifoldCoverage
@@ -84,7 +85,7 @@ def study_sampling(model_dir: str | Path, variants: list[SamplingVariant], *, im
     model_dir = Path(model_dir)
     model = ImageModel.load(model_dir)
     own_cfg = model.denoiser.cfg
-    real = RealImages.from_private_dir(model_dir.with_name(model_dir.name + ".private"),
+    real = RealImages.from_private_dir(default_private_dir(model_dir),
                                        num_classes=model.spec.num_classes, seed=seed)
     real.classifier_steps = classifier_steps  # the benchmark's feature space
     labels = labels_for_counts(model.counts_for(images, None))

@@ -99,13 +99,14 @@ def study_utility(model_dir: str | Path, protocols: list[UtilityProtocol], *, im
     """One row per protocol: TSTR and TRTR ROC AUC on the holdout and on the test split,
     each the mean over ``seeds`` of a ``repeats``-CNN ensemble (paired: every protocol sees
     the same synthetic images per class mix and the same seeds)."""
+    from synthgen.artifacts import default_private_dir
     from synthgen.images.data import ImageSet
     from synthgen.images.metrics import RealImages
     from synthgen.images.sample import ImageModel, labels_for_counts
 
     model_dir = Path(model_dir)
     model = ImageModel.load(model_dir)
-    real = RealImages.from_private_dir(model_dir.with_name(model_dir.name + ".private"),
+    real = RealImages.from_private_dir(default_private_dir(model_dir),
                                        num_classes=model.spec.num_classes)
     if real.holdout is None or real.test is None or len(real.holdout) == 0:
         raise InsufficientData("a utility study needs both a holdout and a test split")
