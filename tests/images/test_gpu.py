@@ -49,3 +49,17 @@ def test_per_example_gradients_match_on_cuda() -> None:
                                                 sigma_data=EDM.sigma_data)
     VmapPerExampleGradients(model, sigma_data=EDM.sigma_data)(draws, batch_size=3, multiplicity=4)
     assert_matches_reference(model, reference)
+
+
+def test_validation_classifier_trains_on_cuda_and_predicts_on_cpu_inputs() -> None:
+    from synthgen.images.data import ImageSet
+    from synthgen.images.metrics.classifier import roc_auc, train_classifier
+    from tests.images.conftest import two_class_images
+
+    train = ImageSet(*two_class_images(200, 1))
+    test_images, test_labels = two_class_images(100, 2)
+    clf = train_classifier(train, num_classes=2, steps=150, shift=2, pixel_noise=0.05)
+    assert clf.model.blur_kernel.device.type == "cuda"
+    proba = clf.predict_proba(test_images)  # uint8 numpy in, numpy out
+    assert proba.shape == (100, 2)
+    assert roc_auc(test_labels, proba) > 0.95
