@@ -34,6 +34,10 @@ class TrainingConfig:
     mixed_precision: str = "auto"  # "auto" (bf16 on CUDA), "off", "bf16"
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda"
     init_from: str | None = None  # model dir trained on PUBLIC images to start from (pretrained.py)
+    # share of the steps, at the end, that train only the label pathway (UNet.
+    # conditioning_parameter_names): clipping to C then spends the whole bound on the
+    # parameters that carry the class, where the full gradient's clip scaled them down
+    conditioning_phase: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.noise_multiplicity < 1:
@@ -46,6 +50,8 @@ class TrainingConfig:
             raise ConfigurationError("per_example_gradients must be vmap or hooks")
         if self.mixed_precision not in ("auto", "off", "bf16"):
             raise ConfigurationError("mixed_precision must be auto, off or bf16")
+        if not 0 <= self.conditioning_phase < 1:
+            raise ConfigurationError("conditioning_phase must be in [0, 1)")
         if not 0 < self.class_count_epsilon_share < 0.5:
             raise ConfigurationError("class_count_epsilon_share must be in (0, 0.5)")
 

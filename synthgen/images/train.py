@@ -14,10 +14,12 @@ Order of operations (what touches real data, and how it stays private):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -308,13 +310,21 @@ class _Run:
                 return True
             return bool(should_stop and should_stop())
 
-        remaining = steps - state.step
         if private_training:
-            train_private(state, data, cfg=cfg, edm=self.recipe.diffusion,
-                          noise_multiplier=sigma, steps=remaining, accountant=self.accountant,
-                          noise=NoiseSource(secure=cfg.secure_rng), device=device,
-                          on_step=on_step)
+            noise = NoiseSource(secure=cfg.secure_rng)
+            # same sigma and q in both phases: the accountant sees `steps` identical steps
+            for first, last, only in _phases(steps, cfg.conditioning_phase, net):
+                if state.step >= last:
+                    continue
+                if state.step < first:  # the phase before stopped early (time, cancel)
+                    break
+                with _trainable_only(denoiser, only):
+                    train_private(state, data, cfg=cfg, edm=self.recipe.diffusion,
+                                  noise_multiplier=sigma, steps=last - state.step,
+                                  accountant=self.accountant, noise=noise, device=device,
+                                  on_step=on_step)
         else:
+            remaining = steps - state.step
             train_nonprivate(state, data, cfg=cfg, edm=self.recipe.diffusion, steps=remaining,
                              device=device, on_step=on_step)
         save_checkpoint(self.private, state, accountant=self.accountant, meta=meta)
@@ -457,6 +467,32 @@ def _class_proportions(
                                     purpose="class proportions for default sampling")
     return p.tolist(), {"class_proportions_source": "dp (Gaussian class histogram)",
                         "noise_multiplier": sigma, "noise_std": std}
+
+
+def _phases(steps: int, conditioning_phase: float, net: Any) -> list[tuple[int, int, list[str] | None]]:
+    """(first step, end step, trainable names or None for all) of each training phase."""
+    switch = steps - round(conditioning_phase * steps)
+    if switch >= steps:
+        return [(0, steps, None)]
+    return [(0, switch, None), (switch, steps, net.conditioning_parameter_names())]
+
+
+@contextlib.contextmanager
+def _trainable_only(model: Any, names: list[str] | None) -> Iterator[None]:
+    """Freeze every parameter not named (Opacus then clips and noises only the named ones;
+    Adam skips parameters without a gradient); all are trainable again afterwards."""
+    if names is None:
+        yield
+        return
+    keep = {f"net.{n}" for n in names}
+    params = dict(model.named_parameters())
+    try:
+        for n, p in params.items():
+            p.requires_grad_(n in keep)
+        yield
+    finally:
+        for p in params.values():
+            p.requires_grad_(True)
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -255,3 +255,44 @@ def test_init_from_a_public_model(tiny_npz: Path, tmp_path: Path) -> None:
                overrides={"init_from": str(tmp_path)})
     assert not (tmp_path / "again").exists() and not (tmp_path / "wider").exists()
 
+
+
+@pytest.mark.parametrize("mode", ["vmap", "hooks"])
+def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
+        tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    import synthgen.images.trainer as trainer
+
+    real_train_private = trainer.train_private
+    calls: list[dict] = []
+
+    def spy(state, data, **kw):  # type: ignore[no-untyped-def]
+        net = state.denoiser.net
+        before = {n: p.detach().clone() for n, p in net.named_parameters()}
+        trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+        real_train_private(state, data, **kw)
+        changed = {n for n, p in net.named_parameters() if not torch.equal(p, before[n])}
+        calls.append({"steps": kw["steps"], "trainable": trainable, "changed": changed,
+                      "conditioning": set(net.conditioning_parameter_names())})
+
+    monkeypatch.setattr(trainer, "train_private", spy)
+    phased = _train(tiny_npz, tmp_path / "phased", epsilon=8.0, max_steps=4,
+                    overrides={"conditioning_phase": 0.5, "per_example_gradients": mode})
+    first, second = calls
+    assert first["steps"] == 2 and second["steps"] == 2
+    assert first["trainable"] > second["trainable"] == second["conditioning"]
+    assert {"label_embedding.weight"} < second["conditioning"]
+    # the second phase moved the label pathway (noise reaches it) and nothing else
+    assert second["changed"] == second["conditioning"]
+    assert all(n in first["changed"] for n in first["trainable"])
+    assert phased.certificate.steps == 4
+    plain = _train(tiny_npz, tmp_path / "plain", epsilon=8.0, max_steps=4,
+                   overrides={"per_example_gradients": mode})
+    assert phased.certificate.epsilon == pytest.approx(plain.certificate.epsilon, rel=1e-9)
+    saved = json.loads((tmp_path / "phased" / "config.json").read_text())
+    assert saved["training"]["conditioning_phase"] == 0.5
+
+
+def test_conditioning_phase_out_of_range_is_refused(tiny_npz: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="conditioning_phase"):
+        _train(tiny_npz, tmp_path / "a", epsilon=1.0, max_steps=2,
+               overrides={"conditioning_phase": 1.0})
