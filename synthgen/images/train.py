@@ -20,7 +20,7 @@ import math
 import platform
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -318,8 +318,10 @@ class _Run:
                     continue
                 if state.step < first:  # the phase before stopped early (time, cancel)
                     break
+                phase_cfg = cfg if only is None else replace(
+                    cfg, max_grad_norm=cfg.conditioning_max_grad_norm or cfg.max_grad_norm)
                 with _trainable_only(denoiser, only):
-                    train_private(state, data, cfg=cfg, edm=self.recipe.diffusion,
+                    train_private(state, data, cfg=phase_cfg, edm=self.recipe.diffusion,
                                   noise_multiplier=sigma, steps=last - state.step,
                                   accountant=self.accountant, noise=noise, device=device,
                                   on_step=on_step)
@@ -399,6 +401,12 @@ class _Run:
         if cfg.augment != "none":
             notes.append(f"augmentation multiplicity ({cfg.augment}) inside each example's "
                          "K draws: still one clipped gradient per image")
+        if cfg.conditioning_phase > 0 and meta["private"]:
+            c_phase = cfg.conditioning_max_grad_norm or cfg.max_grad_norm
+            notes.append(
+                f"the last {cfg.conditioning_phase:.0%} of the steps trained only the label "
+                f"pathway, clipped to C = {c_phase:g} with noise {meta['noise_multiplier']:.4g} "
+                "* C: same noise multiplier and sample rate, so the same epsilon per step")
         if not meta["private"]:
             return Certificate(
                 epsilon=math.inf, delta=delta, unit=UNIT, private=False, noise_multiplier=None,

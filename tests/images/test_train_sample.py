@@ -272,13 +272,16 @@ def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
         real_train_private(state, data, **kw)
         changed = {n for n, p in net.named_parameters() if not torch.equal(p, before[n])}
         calls.append({"steps": kw["steps"], "trainable": trainable, "changed": changed,
-                      "conditioning": set(net.conditioning_parameter_names())})
+                      "conditioning": set(net.conditioning_parameter_names()),
+                      "clip": kw["cfg"].max_grad_norm})
 
     monkeypatch.setattr(trainer, "train_private", spy)
     phased = _train(tiny_npz, tmp_path / "phased", epsilon=8.0, max_steps=4,
-                    overrides={"conditioning_phase": 0.5, "per_example_gradients": mode})
+                    overrides={"conditioning_phase": 0.5, "conditioning_max_grad_norm": 0.25,
+                               "per_example_gradients": mode})
     first, second = calls
     assert first["steps"] == 2 and second["steps"] == 2
+    assert (first["clip"], second["clip"]) == (1.0, 0.25)
     assert first["trainable"] > second["trainable"] == second["conditioning"]
     assert {"label_embedding.weight"} < second["conditioning"]
     # the second phase moved the label pathway (noise reaches it) and nothing else
@@ -290,9 +293,13 @@ def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
     assert phased.certificate.epsilon == pytest.approx(plain.certificate.epsilon, rel=1e-9)
     saved = json.loads((tmp_path / "phased" / "config.json").read_text())
     assert saved["training"]["conditioning_phase"] == 0.5
+    assert any("clipped to C = 0.25" in n for n in phased.certificate.notes)
 
 
 def test_conditioning_phase_out_of_range_is_refused(tiny_npz: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="conditioning_phase"):
         _train(tiny_npz, tmp_path / "a", epsilon=1.0, max_steps=2,
                overrides={"conditioning_phase": 1.0})
+    with pytest.raises(ConfigurationError, match="conditioning_max_grad_norm"):
+        _train(tiny_npz, tmp_path / "b", epsilon=1.0, max_steps=2,
+               overrides={"conditioning_max_grad_norm": 0.0})
