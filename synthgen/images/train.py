@@ -401,12 +401,13 @@ class _Run:
         if cfg.augment != "none":
             notes.append(f"augmentation multiplicity ({cfg.augment}) inside each example's "
                          "K draws: still one clipped gradient per image")
-        if cfg.conditioning_phase > 0 and meta["private"]:
+        phases = _phases(int(meta["steps"]), cfg.conditioning_phase, None)
+        if meta["private"] and len(phases) == 2 and steps_run > phases[1][0]:
             c_phase = cfg.conditioning_max_grad_norm or cfg.max_grad_norm
             notes.append(
-                f"the last {cfg.conditioning_phase:.0%} of the steps trained only the label "
-                f"pathway, clipped to C = {c_phase:g} with noise {meta['noise_multiplier']:.4g} "
-                "* C: same noise multiplier and sample rate, so the same epsilon per step")
+                f"steps {phases[1][0] + 1}-{steps_run} trained only the label pathway, clipped "
+                f"to C = {c_phase:g} with noise {meta['noise_multiplier']:.4g} * C: same noise "
+                "multiplier and sample rate, so the same epsilon per step")
         if not meta["private"]:
             return Certificate(
                 epsilon=math.inf, delta=delta, unit=UNIT, private=False, noise_multiplier=None,
@@ -482,7 +483,8 @@ def _phases(steps: int, conditioning_phase: float, net: Any) -> list[tuple[int, 
     switch = steps - round(conditioning_phase * steps)
     if switch >= steps:
         return [(0, steps, None)]
-    return [(0, switch, None), (switch, steps, net.conditioning_parameter_names())]
+    names = net.conditioning_parameter_names() if net is not None else []
+    return [(0, switch, None), (switch, steps, names)]
 
 
 @contextlib.contextmanager
