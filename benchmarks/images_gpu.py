@@ -20,10 +20,7 @@ TARGETS = {"tstr_roc_auc": 0.85, "training_minutes": 8.0}
 # physical_rows holds a whole Poisson batch (512 +- 3 sd of 22 examples, x K) in one pass.
 GPU_RECIPE = {"base_channels": 16, "batch_size": 512, "noise_multiplicity": 8,
               "physical_rows": 8192, "learning_rate": 2e-3, "checkpoint_every": 200,
-              "sampling_steps": 18, "sampling_batch_size": 2048, "device": "cuda",
-              # the configuration measured on 2026-12-04 (TSTR 0.948), before the
-              # conditioning phase became the default; untested with it on this recipe
-              "conditioning_phase": 0.0}
+              "sampling_steps": 18, "sampling_batch_size": 2048, "device": "cuda"}
 TINY_RECIPE = {"base_channels": 8, "batch_size": 64, "noise_multiplicity": 2,
                "physical_rows": 128, "device": "cpu", "per_example_gradients": "vmap"}
 

@@ -37,14 +37,14 @@ class TrainingConfig:
     # share of the steps, at the end, that train only the label pathway (UNet.
     # conditioning_parameter_names): clipping to C then spends the whole bound on the
     # parameters that carry the class, where the full gradient's clip scaled them down.
-    # 0.3 with C 0.15 gave BreastMNIST's best TSTR at 1,000 steps (0.743) and in 60 minutes
-    # (0.767, against 0.696-0.729 without); docs/images.md, "Conditioning phase"
-    conditioning_phase: float = 0.3
+    # Off by default: 0.3 with C 0.15 gave BreastMNIST's best TSTR in 60 minutes (0.767)
+    # but also a 1,000-step run at 0.427 (classes swapped); docs/images.md
+    conditioning_phase: float = 0.0
     # clipping bound C in that phase (None: max_grad_norm). The label pathway's per-example
     # gradients are about a third of the full ones' (median 0.38 against 1.33 on BreastMNIST
     # at 1,000 steps), so at C = 1 they go unclipped and the noise, sigma * C, is sized for
     # gradients they never reach. Epsilon depends on sigma and q only, not on C.
-    conditioning_max_grad_norm: float | None = 0.15
+    conditioning_max_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.noise_multiplicity < 1:
