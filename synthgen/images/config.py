@@ -46,6 +46,11 @@ class TrainingConfig:
     # gradients they never reach. Epsilon depends on sigma and q only, not on C.
     conditioning_max_grad_norm: float | None = None
 
+    @property
+    def conditioning_clip(self) -> float:
+        """The clipping bound of the conditioning phase."""
+        return self.conditioning_max_grad_norm or self.max_grad_norm
+
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.noise_multiplicity < 1:
             raise ConfigurationError("steps, batch_size and noise_multiplicity must be >= 1")

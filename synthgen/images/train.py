@@ -313,13 +313,15 @@ class _Run:
         if private_training:
             noise = NoiseSource(secure=cfg.secure_rng)
             # same sigma and q in both phases: the accountant sees `steps` identical steps
-            for first, last, only in _phases(steps, cfg.conditioning_phase, net):
+            switch = _conditioning_switch(steps, cfg.conditioning_phase)
+            phases = [(0, switch, None), (switch, steps, net.conditioning_parameter_names())]
+            for first, last, only in phases:
                 if state.step >= last:
                     continue
                 if state.step < first:  # the phase before stopped early (time, cancel)
                     break
                 phase_cfg = cfg if only is None else replace(
-                    cfg, max_grad_norm=cfg.conditioning_max_grad_norm or cfg.max_grad_norm)
+                    cfg, max_grad_norm=cfg.conditioning_clip)
                 with _trainable_only(denoiser, only):
                     train_private(state, data, cfg=phase_cfg, edm=self.recipe.diffusion,
                                   noise_multiplier=sigma, steps=last - state.step,
@@ -401,13 +403,12 @@ class _Run:
         if cfg.augment != "none":
             notes.append(f"augmentation multiplicity ({cfg.augment}) inside each example's "
                          "K draws: still one clipped gradient per image")
-        phases = _phases(int(meta["steps"]), cfg.conditioning_phase, None)
-        if meta["private"] and len(phases) == 2 and steps_run > phases[1][0]:
-            c_phase = cfg.conditioning_max_grad_norm or cfg.max_grad_norm
+        switch = _conditioning_switch(int(meta["steps"]), cfg.conditioning_phase)
+        if meta["private"] and steps_run > switch:
             notes.append(
-                f"steps {phases[1][0] + 1}-{steps_run} trained only the label pathway, clipped "
-                f"to C = {c_phase:g} with noise {meta['noise_multiplier']:.4g} * C: same noise "
-                "multiplier and sample rate, so the same epsilon per step")
+                f"steps {switch + 1}-{steps_run} trained only the label pathway, clipped to "
+                f"C = {cfg.conditioning_clip:g} with noise {meta['noise_multiplier']:.4g} * C: "
+                "same noise multiplier and sample rate, so the same epsilon per step")
         if not meta["private"]:
             return Certificate(
                 epsilon=math.inf, delta=delta, unit=UNIT, private=False, noise_multiplier=None,
@@ -478,31 +479,28 @@ def _class_proportions(
                         "noise_multiplier": sigma, "noise_std": std}
 
 
-def _phases(steps: int, conditioning_phase: float, net: Any) -> list[tuple[int, int, list[str] | None]]:
-    """(first step, end step, trainable names or None for all) of each training phase."""
-    switch = steps - round(conditioning_phase * steps)
-    if switch >= steps:
-        return [(0, steps, None)]
-    names = net.conditioning_parameter_names() if net is not None else []
-    return [(0, switch, None), (switch, steps, names)]
+def _conditioning_switch(steps: int, conditioning_phase: float) -> int:
+    """The step after which only the label pathway trains (``steps``: it never does)."""
+    return steps - round(conditioning_phase * steps)
 
 
 @contextlib.contextmanager
 def _trainable_only(model: Any, names: list[str] | None) -> Iterator[None]:
     """Freeze every parameter not named (Opacus then clips and noises only the named ones;
-    Adam skips parameters without a gradient); all are trainable again afterwards."""
+    Adam skips parameters without a gradient); each gets its own setting back afterwards."""
     if names is None:
         yield
         return
     keep = {f"net.{n}" for n in names}
     params = dict(model.named_parameters())
+    before = {n: p.requires_grad for n, p in params.items()}
     try:
         for n, p in params.items():
-            p.requires_grad_(n in keep)
+            p.requires_grad_(before[n] and n in keep)
         yield
     finally:
-        for p in params.values():
-            p.requires_grad_(True)
+        for n, p in params.items():
+            p.requires_grad_(before[n])
 
 
 def _truncate_log(path: Path, step: int) -> None:
