@@ -45,6 +45,12 @@ class TrainingConfig:
     # at 1,000 steps), so at C = 1 they go unclipped and the noise, sigma * C, is sized for
     # gradients they never reach. Epsilon depends on sigma and q only, not on C.
     conditioning_max_grad_norm: float | None = None
+    # what the phase trains: "pathway" (label embedding + each block's projection of the
+    # embedding) or "label" (the label embedding alone: 96 parameters at width 8). The
+    # projections also carry the noise level, so noisy phase updates to them disturb the
+    # denoiser at every level; the embedding alone cannot, and its noise has 80x fewer
+    # dimensions (docs/images.md, "Conditioning phase")
+    conditioning_scope: str = "pathway"
 
     @property
     def conditioning_clip(self) -> float:
@@ -66,6 +72,9 @@ class TrainingConfig:
             raise ConfigurationError("conditioning_phase must be in [0, 1)")
         if self.conditioning_max_grad_norm is not None and not self.conditioning_max_grad_norm > 0:
             raise ConfigurationError("conditioning_max_grad_norm must be positive")
+        if self.conditioning_scope not in ("pathway", "label"):
+            raise ConfigurationError(
+                f"conditioning_scope must be pathway or label, got {self.conditioning_scope!r}")
         if not 0 < self.class_count_epsilon_share < 0.5:
             raise ConfigurationError("class_count_epsilon_share must be in (0, 0.5)")
 
