@@ -38,19 +38,13 @@ class TrainingConfig:
     # conditioning_parameter_names): clipping to C then spends the whole bound on the
     # parameters that carry the class, where the full gradient's clip scaled them down.
     # Off by default: 0.3 with C 0.15 gave BreastMNIST's best TSTR in 60 minutes (0.767)
-    # but also a 1,000-step run at 0.427 (classes swapped); docs/images.md
+    # but 0.750, 0.550 and 0.643 in three repeats (mean below the defaults); docs/images.md
     conditioning_phase: float = 0.0
     # clipping bound C in that phase (None: max_grad_norm). The label pathway's per-example
     # gradients are about a third of the full ones' (median 0.38 against 1.33 on BreastMNIST
     # at 1,000 steps), so at C = 1 they go unclipped and the noise, sigma * C, is sized for
     # gradients they never reach. Epsilon depends on sigma and q only, not on C.
     conditioning_max_grad_norm: float | None = None
-    # what the phase trains: "pathway" (label embedding + each block's projection of the
-    # embedding) or "label" (the label embedding alone: 96 parameters at width 8). The
-    # projections also carry the noise level, so noisy phase updates to them disturb the
-    # denoiser at every level; the embedding alone cannot, and its noise has 80x fewer
-    # dimensions (docs/images.md, "Conditioning phase")
-    conditioning_scope: str = "pathway"
 
     @property
     def conditioning_clip(self) -> float:
@@ -72,9 +66,6 @@ class TrainingConfig:
             raise ConfigurationError("conditioning_phase must be in [0, 1)")
         if self.conditioning_max_grad_norm is not None and not self.conditioning_max_grad_norm > 0:
             raise ConfigurationError("conditioning_max_grad_norm must be positive")
-        if self.conditioning_scope not in ("pathway", "label"):
-            raise ConfigurationError(
-                f"conditioning_scope must be pathway or label, got {self.conditioning_scope!r}")
         if not 0 < self.class_count_epsilon_share < 0.5:
             raise ConfigurationError("class_count_epsilon_share must be in (0, 0.5)")
 

@@ -314,7 +314,7 @@ class _Run:
             noise = NoiseSource(secure=cfg.secure_rng)
             # same sigma and q in both phases: the accountant sees `steps` identical steps
             switch = _conditioning_switch(steps, cfg.conditioning_phase)
-            phases = [(0, switch, None), (switch, steps, net.conditioning_parameter_names(cfg.conditioning_scope))]
+            phases = [(0, switch, None), (switch, steps, net.conditioning_parameter_names())]
             for first, last, only in phases:
                 if state.step >= last:
                     continue
@@ -406,8 +406,7 @@ class _Run:
         switch = _conditioning_switch(int(meta["steps"]), cfg.conditioning_phase)
         if meta["private"] and steps_run > switch:
             notes.append(
-                f"steps {switch + 1}-{steps_run} trained only the label "
-                f"{'embedding' if cfg.conditioning_scope == 'label' else 'pathway'}, clipped to "
+                f"steps {switch + 1}-{steps_run} trained only the label pathway, clipped to "
                 f"C = {cfg.conditioning_clip:g} with noise {meta['noise_multiplier']:.4g} * C: "
                 "same noise multiplier and sample rate, so the same epsilon per step")
         if not meta["private"]:

@@ -243,12 +243,11 @@ class UNet(nn.Module):
     def null_label(self) -> int:
         return self.cfg.num_classes
 
-    def conditioning_parameter_names(self, scope: str = "pathway") -> list[str]:
-        """What ``conditioning_phase`` trains alone. ``pathway``: the label embedding and each
-        block's projection of the embedding into its scale and shift; ``label``: the label
-        embedding alone."""
+    def conditioning_parameter_names(self) -> list[str]:
+        """The label pathway: the label embedding and each block's projection of the
+        embedding into its scale and shift (what ``conditioning_phase`` trains alone)."""
         return [n for n, _ in self.named_parameters()
-                if n.startswith("label_embedding.") or (scope == "pathway" and ".embedding." in n)]
+                if n.startswith("label_embedding.") or ".embedding." in n]
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         emb = self.noise_mlp2(F.silu(self.noise_mlp1(self.noise_features(c_noise))))

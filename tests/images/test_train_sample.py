@@ -257,11 +257,9 @@ def test_init_from_a_public_model(tiny_npz: Path, tmp_path: Path) -> None:
 
 
 
-@pytest.mark.parametrize(("mode", "scope"), [("vmap", "pathway"), ("hooks", "pathway"),
-                                             ("vmap", "label"), ("hooks", "label")])
+@pytest.mark.parametrize("mode", ["vmap", "hooks"])
 def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
-        tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str,
-        scope: str) -> None:
+        tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     import synthgen.images.trainer as trainer
 
     real_train_private = trainer.train_private
@@ -274,21 +272,18 @@ def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
         real_train_private(state, data, **kw)
         changed = {n for n, p in net.named_parameters() if not torch.equal(p, before[n])}
         calls.append({"steps": kw["steps"], "trainable": trainable, "changed": changed,
-                      "conditioning": set(net.conditioning_parameter_names(scope)),
+                      "conditioning": set(net.conditioning_parameter_names()),
                       "clip": kw["cfg"].max_grad_norm})
 
     monkeypatch.setattr(trainer, "train_private", spy)
     phased = _train(tiny_npz, tmp_path / "phased", epsilon=8.0, max_steps=4,
                     overrides={"conditioning_phase": 0.5, "conditioning_max_grad_norm": 0.25,
-                               "conditioning_scope": scope, "per_example_gradients": mode})
+                               "per_example_gradients": mode})
     first, second = calls
     assert first["steps"] == 2 and second["steps"] == 2
     assert (first["clip"], second["clip"]) == (1.0, 0.25)
     assert first["trainable"] > second["trainable"] == second["conditioning"]
-    if scope == "pathway":
-        assert {"label_embedding.weight"} < second["conditioning"]
-    else:
-        assert second["conditioning"] == {"label_embedding.weight"}
+    assert {"label_embedding.weight"} < second["conditioning"]
     # the second phase moved the label pathway (noise reaches it) and nothing else
     assert second["changed"] == second["conditioning"]
     assert all(n in first["changed"] for n in first["trainable"])
@@ -298,8 +293,7 @@ def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
     assert phased.certificate.epsilon == pytest.approx(plain.certificate.epsilon, rel=1e-9)
     saved = json.loads((tmp_path / "phased" / "config.json").read_text())
     assert saved["training"]["conditioning_phase"] == 0.5
-    part = "embedding" if scope == "label" else "pathway"
-    assert any(f"steps 3-4 trained only the label {part}, clipped to C = 0.25" in n
+    assert any("steps 3-4 trained only the label pathway, clipped to C = 0.25" in n
                for n in phased.certificate.notes)
 
 
@@ -310,6 +304,3 @@ def test_conditioning_phase_out_of_range_is_refused(tiny_npz: Path, tmp_path: Pa
     with pytest.raises(ConfigurationError, match="conditioning_max_grad_norm"):
         _train(tiny_npz, tmp_path / "b", epsilon=1.0, max_steps=2,
                overrides={"conditioning_max_grad_norm": 0.0})
-    with pytest.raises(ConfigurationError, match="conditioning_scope"):
-        _train(tiny_npz, tmp_path / "c", epsilon=1.0, max_steps=2,
-               overrides={"conditioning_scope": "everything"})
