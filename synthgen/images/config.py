@@ -45,6 +45,12 @@ class TrainingConfig:
     # at 1,000 steps), so at C = 1 they go unclipped and the noise, sigma * C, is sized for
     # gradients they never reach. Epsilon depends on sigma and q only, not on C.
     conditioning_max_grad_norm: float | None = None
+    # share of epsilon for the class critic (class_critic.py), a DP linear classifier on
+    # random features that sampling uses to keep, of several candidates drawn under a label,
+    # the ones that show it most clearly; 0: no critic. The diffusion model's noise is
+    # calibrated for what is left (composed in RDP, so it loses less than this share).
+    critic_epsilon_share: float = 0.1
+    critic_steps: int = 350  # the critic head's DP-SGD steps (batch: batch_size)
 
     @property
     def conditioning_clip(self) -> float:
@@ -66,6 +72,9 @@ class TrainingConfig:
             raise ConfigurationError("conditioning_phase must be in [0, 1)")
         if self.conditioning_max_grad_norm is not None and not self.conditioning_max_grad_norm > 0:
             raise ConfigurationError("conditioning_max_grad_norm must be positive")
+        if not 0 <= self.critic_epsilon_share < 0.5 or self.critic_steps < 1:
+            raise ConfigurationError("critic_epsilon_share must be in [0, 0.5) and "
+                                     "critic_steps >= 1")
         if not 0 < self.class_count_epsilon_share < 0.5:
             raise ConfigurationError("class_count_epsilon_share must be in (0, 0.5)")
 
@@ -76,6 +85,13 @@ class SamplingConfig:
     sampling_steps: int = 10  # reverse-diffusion steps (= network evaluations for dpmpp2m)
     guidance_scale: float = 1.0  # classifier-free guidance (1: conditional only)
     sampling_batch_size: int = 256  # images per network batch when sampling
+    # candidates drawn per image when the model has a class critic: of each class's
+    # candidates, the critic keeps those showing the class most clearly (1: no selection)
+    candidates: int = 3
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.candidates <= 64:
+            raise ConfigurationError("candidates must be between 1 and 64")
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def run_image_demo(data: Path | None, out_dir: Path,
     from synthgen.images.metrics.nearest_neighbour import NearestNeighbourCheck
     from synthgen.images.metrics.tstr import TrainRealTestReal, TrainSyntheticTestReal
     from synthgen.images.output import write_images
-    from synthgen.images.sample import ImageModel, labels_for_counts
+    from synthgen.images.sample import ImageModel
     from synthgen.images.train import train_images
 
     progress = progress or ignore_progress
@@ -65,9 +65,8 @@ def run_image_demo(data: Path | None, out_dir: Path,
     k = spec.num_classes
     balanced = {name: samples // k + (1 if i < samples % k else 0)
                 for i, name in enumerate(spec.class_names)}
-    labels = labels_for_counts(model.counts_for(None, balanced))
     t0 = time.perf_counter()
-    images = model.generate(labels, seed=0, progress=progress)
+    images, labels = model.sample(model.counts_for(None, balanced), seed=0, progress=progress)
     sampling_seconds = time.perf_counter() - t0
     npz = write_images(out_dir / "synthetic.npz", images, labels, spec.class_names)
     pngs = write_images(out_dir / "synthetic_png", images, labels, spec.class_names)

@@ -2,7 +2,10 @@
 
 Sample i uses the generator seeded by (seed, i) and its label is fixed by the class counts
 alone, so sample i is the same whatever the batch size, the device batch, or how many
-samples follow it.
+samples follow it. With a class critic (``class_critic.py``) and ``candidates`` > 1, that
+holds for the candidates; the critic's choice among them depends on the candidates only,
+so the output is the same whatever the batch size, and a function of (seed, class counts,
+candidates).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class ImageModel:
     spec: ImageSpec
     config: dict[str, Any]
     class_proportions: list[float]
+    critic: Any = None  # synthgen.images.class_critic.ClassCritic, if the model has one
 
     @classmethod
     def load(cls, model_dir: str | Path, *, device: str | None = None) -> ImageModel:
@@ -49,8 +53,14 @@ class ImageModel:
         load_weights(net, d / WEIGHTS)
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         denoiser = Denoiser(net, edm).to(dev).eval()
+        critic = None
+        if config.get("critic"):
+            from synthgen.images.class_critic import load_critic
+
+            critic = load_critic(d, config["critic"], channels=spec.channels,
+                                 num_classes=spec.num_classes)
         return cls(denoiser=denoiser, spec=spec, config=config,
-                   class_proportions=[float(p) for p in proportions])
+                   class_proportions=[float(p) for p in proportions], critic=critic)
 
     @property
     def device(self) -> Any:
@@ -122,6 +132,37 @@ class ImageModel:
         return out
 
 
+    def sample(
+        self, counts: np.ndarray, *, seed: int = 0, candidates: int | None = None,
+        sampler: str | None = None, steps: int | None = None,
+        guidance_scale: float | None = None, batch_size: int | None = None,
+        progress: ProgressCallback = ignore_progress,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(images, labels) with ``counts[c]`` images of class c. With a class critic, each
+        class's images are the ``counts[c]`` of ``candidates * counts[c]`` drawn under its
+        label that the critic finds most clearly of that class (default: the model's
+        ``candidates``; 1 draws each image once)."""
+        from synthgen.images.class_critic import check_candidates, select_by_margin
+        from synthgen.images.config import SamplingConfig
+
+        default = self.config.get("sampling", {}).get("candidates", SamplingConfig().candidates)
+        k = check_candidates(default if candidates is None else candidates)
+        if self.critic is None:
+            if candidates is not None and candidates > 1:
+                raise SamplingError("--candidates needs a model trained with a class critic "
+                                    "(critic_epsilon_share > 0)")
+            k = 1
+        counts = np.asarray(counts, dtype=np.int64)
+        labels = labels_for_counts(counts * k)
+        images = self.generate(labels, seed=seed, sampler=sampler, steps=steps,
+                               guidance_scale=guidance_scale, batch_size=batch_size,
+                               progress=progress)
+        if k == 1:
+            return images, labels
+        keep = select_by_margin(self.critic.margins(images, labels), labels, counts)
+        return images[keep], labels[keep]
+
+
 def labels_for_counts(counts: np.ndarray) -> np.ndarray:
     """Class 0's images first, then class 1's, ...: sample i's label depends only on counts."""
     return np.repeat(np.arange(len(counts)), counts)
@@ -132,17 +173,18 @@ def sample_images(
     class_counts: dict[str, int] | None = None, guidance_scale: float | None = None,
     steps: int | None = None, progress: ProgressCallback | None = None,
     sampler: str | None = None, batch_size: int | None = None, device: str | None = None,
+    candidates: int | None = None,
 ) -> Path:
     """Write ``rows`` synthetic images (or ``class_counts`` per class) to ``out``: a .npz
     in MedMNIST layout, or a PNG folder per class. ``sampler``: the model's own
     (``dpmpp2m`` by default), ``euler``, ``heun`` (deterministic), ``ancestral`` or
-    ``churn`` (stochastic)."""
+    ``churn`` (stochastic). ``candidates``: images drawn per kept image when the model has
+    a class critic (default: the model's)."""
     from synthgen.images.output import write_images
 
     model = ImageModel.load(model_dir, device=device)
     counts = model.counts_for(rows, class_counts)
-    labels = labels_for_counts(counts)
-    images = model.generate(labels, seed=seed, sampler=sampler, steps=steps,
-                            guidance_scale=guidance_scale, batch_size=batch_size,
-                            progress=progress or ignore_progress)
+    images, labels = model.sample(counts, seed=seed, candidates=candidates, sampler=sampler,
+                                  steps=steps, guidance_scale=guidance_scale,
+                                  batch_size=batch_size, progress=progress or ignore_progress)
     return write_images(Path(out), images, labels, model.spec.class_names)

@@ -29,15 +29,17 @@ class SamplingVariant:
     steps: int | None = None
     sigma_min: float | None = None
     guidance_scale: float | None = None
+    candidates: int | None = None  # draws per kept image (models with a class critic)
 
     @classmethod
     def parse(cls, text: str) -> SamplingVariant:
-        """``"sampler=euler,steps=20,sigma_min=0.05,guidance_scale=1.5"`` (any subset;
+        """``"sampler=euler,steps=20,sigma_min=0.05,guidance_scale=1.5,candidates=1"`` (any subset;
         ``"model"`` or an empty string for the model's own settings)."""
         if text.strip() in ("", "model"):
             return cls()
         casts: dict[str, Callable[[str], Any]] = {
-            "sampler": str, "steps": int, "sigma_min": float, "guidance_scale": float}
+            "sampler": str, "steps": int, "sigma_min": float, "guidance_scale": float,
+            "candidates": int}
         values: dict[str, Any] = {}
         for part in text.split(","):
             key, sep, raw = part.partition("=")
@@ -80,7 +82,7 @@ def study_sampling(model_dir: str | Path, variants: list[SamplingVariant], *, im
     from synthgen.images.metrics.coverage import ManifoldCoverage
     from synthgen.images.metrics.frechet import FrechetClassifierDistance
     from synthgen.images.metrics.tstr import TrainSyntheticTestReal
-    from synthgen.images.sample import ImageModel, labels_for_counts
+    from synthgen.images.sample import ImageModel
 
     model_dir = Path(model_dir)
     model = ImageModel.load(model_dir)
@@ -88,14 +90,15 @@ def study_sampling(model_dir: str | Path, variants: list[SamplingVariant], *, im
     real = RealImages.from_private_dir(default_private_dir(model_dir),
                                        num_classes=model.spec.num_classes, seed=seed)
     real.classifier_steps = classifier_steps  # the benchmark's feature space
-    labels = labels_for_counts(model.counts_for(images, None))
+    counts = model.counts_for(images, None)
     rows = []
     for variant in variants:
         model.denoiser.cfg = (own_cfg if variant.sigma_min is None
                               else dataclasses.replace(own_cfg, sigma_min=variant.sigma_min))
         started = time.perf_counter()
-        synthetic = model.generate(labels, seed=seed, sampler=variant.sampler,
-                                   steps=variant.steps, guidance_scale=variant.guidance_scale)
+        synthetic, labels = model.sample(counts, seed=seed, candidates=variant.candidates,
+                                         sampler=variant.sampler, steps=variant.steps,
+                                         guidance_scale=variant.guidance_scale)
         seconds = time.perf_counter() - started
         metrics = evaluate_images(
             real, ImageSet(synthetic, labels),

@@ -8,7 +8,9 @@ Order of operations (what touches real data, and how it stays private):
 3. noise multiplier calibrated so that the steps that will run (``--max-steps`` caps them),
    composed with step 2, stay within the requested epsilon;
 4. DP-SGD (``trainer.py``), checkpointed into the private dir;
-5. the model directory, built in a staging folder and renamed into place: EMA weights,
+5. the class critic (``class_critic.py``): a linear head on random features, DP-SGD on its
+   own share of epsilon (planned with step 3, composed in the same accountant);
+6. the model directory, built in a staging folder and renamed into place: EMA weights,
    spec, DP statistics, accountant, certificate (epsilon = the accountant's, for what ran).
 """
 
@@ -187,9 +189,18 @@ class _Run:
         sigma = None
         if private_training:
             progress(ProgressEvent("calibrate", 0, 0))
+        critic = None
+        if cfg.critic_epsilon_share > 0 and spec.num_classes >= 2:
+            from synthgen.images.class_critic import plan_critic
+
+            critic = plan_critic(epsilon_share=cfg.critic_epsilon_share, epsilon=epsilon,
+                                 delta=delta, n_train=n, steps=cfg.critic_steps,
+                                 batch_size=cfg.batch_size, private=private_training)
+        if private_training:
             sigma = calibrate_noise_multiplier(
                 target_epsilon=epsilon, delta=delta, sample_rate=sample_rate, steps=steps,
-                prior_history=accountant.release_history)
+                prior_history=[*accountant.release_history,
+                               *(critic.history() if critic else [])])
         meta = {
             "source_sha256": file_sha256(source), "source": str(source.resolve()),
             "target_epsilon": epsilon if private_training else None, "delta": delta,
@@ -199,6 +210,7 @@ class _Run:
             "spec": spec.to_json_dict(), "recipe": recipe_to_json(recipe),
             "class_proportions": proportions, "class_proportions_info": proportions_info,
             "skipped_files": len(loaded.problems), "private": private_training,
+            "critic": critic.to_json_dict() if critic else None,
         }
         if loaded.problems:
             shown = "; ".join(loaded.problems[:3])
@@ -341,6 +353,7 @@ class _Run:
             raise TrainingCancelled(
                 f"training stopped at step {state.step} of {steps}; resume with --resume "
                 f"(checkpoint in {self.private})", epsilon_spent=spent)
+        critic = self._train_critic(state.ema.model, progress) if meta.get("critic") else None
         timing = {
             "training_seconds": round(time.perf_counter() - started, 2),
             "median_step_seconds": round(float(np.median(step_seconds)), 4) if step_seconds else None,
@@ -348,11 +361,41 @@ class _Run:
             "machine": platform.machine(),
         }
         progress(ProgressEvent("save", 0, 0))
-        return self._write_model_dir(out, state, unet_cfg.to_json_dict(), timing)
+        return self._write_model_dir(out, state, unet_cfg.to_json_dict(), timing, critic)
+
+    def _train_critic(self, denoiser: Any, progress: ProgressCallback) -> Any:
+        """The class critic, trained after the generator. It runs in memory and only the
+        model directory releases it, so a run interrupted here releases nothing of it and a
+        resumed run trains it afresh; the accountant records it once it has run."""
+        from synthgen.images.class_critic import CriticPlan, train_critic
+        from synthgen.images.sample import ImageModel, labels_for_counts
+        from synthgen.privacy.secure_random import NoiseSource
+
+        meta = self.meta
+        plan = CriticPlan(**meta["critic"])
+        progress(ProgressEvent("critic", 0, plan.steps, message="model samples"))
+        model = ImageModel(denoiser=denoiser.eval(), spec=self.spec,
+                           config={"sampling": asdict(self.recipe.sampling)},
+                           class_proportions=meta["class_proportions"])
+        counts = model.counts_for(plan.feature_samples, None)
+        # post-processing of the DP model: any seed; one apart from the user's sample seeds
+        samples = model.generate(labels_for_counts(counts), seed=meta["seed"] + 7919)
+        critic_accountant = RunAccountant()
+        critic = train_critic(
+            plan, train=self.train, model_samples=samples,
+            class_proportions=meta["class_proportions"], accountant=critic_accountant,
+            noise=NoiseSource(secure=self.recipe.training.secure_rng), seed=meta["seed"],
+            progress=lambda i, n: progress(ProgressEvent("critic", i, n)))
+        if critic_accountant.sgd_history:
+            self.accountant.add_subsampled_run(
+                name="class_critic", history=critic_accountant.sgd_history,
+                purpose="linear class critic on random features (sample selection)",
+                max_grad_norm=plan.max_grad_norm)
+        return critic
 
     # -- the model directory -----------------------------------------------------------------
     def _write_model_dir(self, out: Path, state: Any, model_json: dict[str, Any],
-                         timing: dict[str, Any]) -> TrainingResult:
+                         timing: dict[str, Any], critic: Any) -> TrainingResult:
         meta, recipe = self.meta, self.recipe
         cert = self._certificate(state.step)
         spec_json = self.spec.to_json_dict()
@@ -364,8 +407,13 @@ class _Run:
                              "sample_rate": meta["sample_rate"], "steps_run": state.step,
                              "delta": meta["delta"]},
                 "sampling": asdict(recipe.sampling),
+                "critic": _critic_json(meta) if critic is not None else None,
             })
             save_weights(state.ema.model.net, stage / WEIGHTS)
+            if critic is not None:
+                from synthgen.images.class_critic import save_critic
+
+                save_critic(critic, stage)
             write_json(stage / "spec.json", spec_json)
             write_json(stage / PREPROCESSING, {
                 "class_proportions": meta["class_proportions"], **meta["class_proportions_info"],
@@ -409,6 +457,12 @@ class _Run:
                 f"steps {switch + 1}-{steps_run} trained only the label pathway, clipped to "
                 f"C = {cfg.conditioning_clip:g} with noise {meta['noise_multiplier']:.4g} * C: "
                 "same noise multiplier and sample rate, so the same epsilon per step")
+        if acc_runs := self.accountant.other_runs:
+            notes.append(
+                f"a class critic (linear head on fixed random features) was trained with DP-SGD "
+                f"on the same images ({sum(n for r in acc_runs for _, _, n in r['history'])} "
+                "steps, composed in the accountant); sampling uses it only to choose among "
+                "samples of the DP generator (post-processing)")
         if not meta["private"]:
             return Certificate(
                 epsilon=math.inf, delta=delta, unit=UNIT, private=False, noise_multiplier=None,
@@ -426,6 +480,12 @@ class _Run:
         mechanisms: list[dict[str, Any]] = [
             {"name": r["name"], "mechanism": "gaussian", "noise_multiplier": r["noise_multiplier"],
              "l2_sensitivity": 1.0, "purpose": r["purpose"]} for r in acc.releases
+        ]
+        mechanisms += [
+            {"name": r["name"], "mechanism": "subsampled gaussian (Poisson sampling)",
+             "noise_multiplier": r["history"][0][0], "sample_rate": r["history"][0][1],
+             "steps": sum(n for _, _, n in r["history"]), "max_grad_norm": r["max_grad_norm"],
+             "purpose": r["purpose"]} for r in acc.other_runs
         ]
         mechanisms.append({
             "name": "dp_sgd", "mechanism": "subsampled gaussian (Poisson sampling)",
@@ -477,6 +537,12 @@ def _class_proportions(
                                     purpose="class proportions for default sampling")
     return p.tolist(), {"class_proportions_source": "dp (Gaussian class histogram)",
                         "noise_multiplier": sigma, "noise_std": std}
+
+
+def _critic_json(meta: dict[str, Any]) -> dict[str, Any]:
+    from synthgen.images.class_critic import FEATURE_SEED
+
+    return {**meta["critic"], "feature_seed": FEATURE_SEED}
 
 
 def _conditioning_switch(steps: int, conditioning_phase: float) -> int:

@@ -102,7 +102,7 @@ def study_utility(model_dir: str | Path, protocols: list[UtilityProtocol], *, im
     from synthgen.artifacts import default_private_dir
     from synthgen.images.data import ImageSet
     from synthgen.images.metrics import RealImages
-    from synthgen.images.sample import ImageModel, labels_for_counts
+    from synthgen.images.sample import ImageModel
 
     model_dir = Path(model_dir)
     model = ImageModel.load(model_dir)
@@ -118,8 +118,7 @@ def study_utility(model_dir: str | Path, protocols: list[UtilityProtocol], *, im
         if protocol.classes not in synthetic:
             counts = (model.counts_for(images, None) if protocol.classes == "model"
                       else np.full(k, images // k, dtype=np.int64))
-            labels = labels_for_counts(counts)
-            synthetic[protocol.classes] = ImageSet(model.generate(labels, seed=0), labels)
+            synthetic[protocol.classes] = ImageSet(*model.sample(counts, seed=0))
         recipe, steps = protocol.recipe, protocol.steps or classifier_steps
         if (recipe, steps) not in trtr:
             trtr[recipe, steps] = _scores(real.train, real, recipe, steps, repeats, seeds)

@@ -162,6 +162,9 @@ class RunAccountant:
     def __init__(self) -> None:
         self.releases: list[dict[str, Any]] = []  # labelled Gaussian releases (sample rate 1)
         self.sgd_history: list[HistoryEntry] = []
+        # other named subsampled-Gaussian runs on the same records (e.g. a DP classifier
+        # trained beside the generator): composed like everything else
+        self.other_runs: list[dict[str, Any]] = []
         # delta spent outside the RDP curve: the chance that partition selection releases a
         # value held by one record (see mechanisms.partition_threshold)
         self.threshold_delta = 0.0
@@ -175,6 +178,13 @@ class RunAccountant:
         self.releases.append(
             {"name": name, "noise_multiplier": float(noise_multiplier), "purpose": purpose}
         )
+
+    def add_subsampled_run(self, *, name: str, history: Sequence[HistoryEntry], purpose: str,
+                           max_grad_norm: float) -> None:
+        """Record a finished DP-SGD run other than the main one (``history`` as its own
+        accountant recorded it)."""
+        self.other_runs.append({"name": name, "purpose": purpose, "max_grad_norm": max_grad_norm,
+                                "history": [[float(s), float(q), int(n)] for s, q, n in history]})
 
     def step(self, *, noise_multiplier: float, sample_rate: float) -> None:
         if self.sgd_history and self.sgd_history[-1][:2] == (noise_multiplier, sample_rate):
@@ -198,8 +208,12 @@ class RunAccountant:
         return [(r["noise_multiplier"], 1.0, 1) for r in self.releases]
 
     @property
+    def other_history(self) -> list[HistoryEntry]:
+        return [(s, q, n) for run in self.other_runs for s, q, n in run["history"]]
+
+    @property
     def history(self) -> list[HistoryEntry]:
-        return [*self.release_history, *self.sgd_history]
+        return [*self.release_history, *self.other_history, *self.sgd_history]
 
     @property
     def sgd_steps(self) -> int:
@@ -227,6 +241,7 @@ class RunAccountant:
             "mechanism": self.mechanism,
             "releases": [dict(r) for r in self.releases],
             "sgd_history": [list(h) for h in self.sgd_history],
+            "other_runs": [dict(r) for r in self.other_runs],
             "threshold_delta": self.threshold_delta,
         }
 
@@ -236,4 +251,5 @@ class RunAccountant:
         acc.releases = [dict(r) for r in state.get("releases", [])]
         acc.sgd_history = [(float(s), float(q), int(n)) for s, q, n in state["sgd_history"]]
         acc.threshold_delta = float(state.get("threshold_delta", 0.0))
+        acc.other_runs = [dict(r) for r in state.get("other_runs", [])]
         return acc

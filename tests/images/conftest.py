@@ -21,7 +21,8 @@ BREASTMNIST = SHARED_DATA / "medmnist" / "breastmnist.npz"
 TINY_MODEL = {"base_channels": 4, "channel_mult": [1, 2, 2], "embedding_mult": 2,
               "attention_head_channels": 8}
 TINY = {**TINY_MODEL, "batch_size": 8, "noise_multiplicity": 2, "physical_rows": 64,
-        "secure_rng": False, "checkpoint_every": 2, "warmup_steps": 1, "sampling_steps": 3}
+        "secure_rng": False, "checkpoint_every": 2, "warmup_steps": 1, "sampling_steps": 3,
+        "critic_steps": 20}
 
 
 def two_class_images(n: int, seed: int, size: int = 28, channels: int = 1) -> tuple[np.ndarray, np.ndarray]:

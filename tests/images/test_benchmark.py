@@ -40,15 +40,15 @@ def test_benchmark_training_fits_its_budget_with_setup_and_writing(tiny_npz: Pat
 
     # the time limit covers only the loop: the setup and the model writing must fit beside it
     settings = BenchmarkSettings(
-        data=tiny_npz, out_dir=tmp_path / "run", train_minutes=0.5, overrides=dict(TINY),
+        data=tiny_npz, out_dir=tmp_path / "run", train_minutes=0.75, overrides=dict(TINY),
         sampling_images=30, classifier_steps=5, probe_steps=1,
     )
     results = run_benchmark(settings, log=lambda _: None)
     config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
     loop_seconds = 60 * config["training"]["time_limit_minutes"]
-    assert loop_seconds + SETUP_AND_WRITE_SECONDS <= 30
+    assert loop_seconds + SETUP_AND_WRITE_SECONDS <= 45
     assert results["certificate"]["steps"] >= 1
-    assert results["training_seconds"] <= 30
+    assert results["training_seconds"] <= 45
 
 
 def test_benchmark_pretrains_on_public_data_inside_the_budget(tiny_npz: Path, tmp_path: Path) -> None:

@@ -19,11 +19,11 @@ from synthgen.errors import (
 )
 from synthgen.images.sample import ImageModel, sample_images
 from synthgen.images.train import train_images
-from synthgen.privacy.accountant import RunAccountant
+from synthgen.privacy.accountant import RunAccountant, epsilon_for
 from tests.images.conftest import TINY
 
 MODEL_FILES = {"config.json", "model.safetensors", "spec.json", "preprocessing.json",
-               "accountant.json", "certificate.json", "run.json"}
+               "accountant.json", "certificate.json", "run.json", "class_critic.safetensors"}
 
 
 def _train(src: Path, out: Path, **kwargs: object):
@@ -55,7 +55,14 @@ def test_model_directory_contract(tiny_npz: Path, tmp_path: Path) -> None:
     log = [json.loads(line) for line in (private / "training_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3]
     assert set(log[0]) >= {"step", "loss", "epsilon", "lr"}
-    assert log[-1]["epsilon"] == pytest.approx(cert["epsilon"], rel=1e-9)
+    # the log follows the generator; the class critic, trained after it, completes the total
+    critic_only = [h for r in acc.other_runs for h in r["history"]]
+    assert [r["name"] for r in acc.other_runs] == ["class_critic"]
+    without_critic = epsilon_for([*acc.release_history, *acc.sgd_history], delta=cert["delta"])
+    assert log[-1]["epsilon"] == pytest.approx(without_critic, rel=1e-9)
+    assert cert["epsilon"] == pytest.approx(epsilon_for(
+        [*acc.release_history, *critic_only, *acc.sgd_history], delta=cert["delta"]))
+    assert log[-1]["epsilon"] < cert["epsilon"]
     run = json.loads((out / "run.json").read_text())
     assert run["n_train"] == 60 and run["n_holdout"] == 12 and run["n_test"] == 20
 
@@ -191,6 +198,15 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
                                  "--sampler", "magic"])
     assert result.exit_code != 0 and "unknown sampler" in result.output
+    # the class critic chooses among 3 candidates per image by default; --candidates 1 does not
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+                                 "--steps", "3", "--candidates", "1"])
+    assert result.exit_code == 0, result.output
+    with np.load(out) as f:
+        assert f["images"].shape == (5, 28, 28) and not np.array_equal(f["images"], default_images)
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+                                 "--candidates", "0"])
+    assert result.exit_code != 0 and "candidates must be" in result.output
     result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
                                  str(tmp_path / "x"), "--schema", "s.yaml"])
     assert result.exit_code == 2 and "--schema applies to tables" in result.output
