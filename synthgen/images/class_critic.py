@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthgen.errors import ModelLoadError, SamplingError
+
+if TYPE_CHECKING:
+    from synthgen.images.data import ImageSet
 
 CRITIC_WEIGHTS = "class_critic.safetensors"
 FEATURE_SEED = 20231  # public constant: the random feature network is not learned
@@ -156,7 +159,7 @@ class _Rows:
 
 
 def train_critic(
-    plan: CriticPlan, *, train: Any, model_samples: np.ndarray, class_proportions: list[float],
+    plan: CriticPlan, *, train: ImageSet, model_samples: np.ndarray, class_proportions: list[float],
     accountant: Any, noise: Any,
     seed: int = 0, progress: Callable[[int, int], None] | None = None,
 ) -> ClassCritic:
