@@ -12,6 +12,9 @@ ClassCounts = dict[str, int]
 # JSON bodies are small; uploads (POST /v1/sources) have their own, larger limit
 JSON_BODY_LIMIT = 1 << 20
 MAX_SEED = 2**63 - 1
+CANDIDATES = (
+    "images only: draws per image the class critic chooses from (default: the model's)"
+)
 
 
 class _Public(BaseModel):
@@ -134,6 +137,7 @@ class JobCreate(_Request):
     max_steps: int | None = Field(default=None, gt=0, le=10**7, description="cap on DP-SGD steps")
     guidance_scale: float | None = Field(default=None, ge=0, le=100, description="images only")
     sampling_steps: int | None = Field(default=None, gt=0, le=10_000, description="images only")
+    candidates: int | None = Field(default=None, ge=1, le=64, description=CANDIDATES)
 
 
 class SampleCreate(_Request):
@@ -142,6 +146,7 @@ class SampleCreate(_Request):
     class_counts: ClassCounts | None = None
     guidance_scale: float | None = Field(default=None, ge=0, le=100)
     sampling_steps: int | None = Field(default=None, gt=0, le=10_000)
+    candidates: int | None = Field(default=None, ge=1, le=64, description=CANDIDATES)
 
 
 class JobAccepted(BaseModel):

@@ -54,6 +54,7 @@ class SynthesisRequest:
     max_steps: int | None = None
     guidance_scale: float | None = None
     sampling_steps: int | None = None
+    candidates: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class SampleRequest:
     class_counts: dict[str, int] | None = None
     guidance_scale: float | None = None
     sampling_steps: int | None = None
+    candidates: int | None = None
 
 
 def _rows(settings: Settings, rows: int | None, class_counts: dict[str, int] | None) -> int:
@@ -73,6 +75,11 @@ def _rows(settings: Settings, rows: int | None, class_counts: dict[str, int] | N
     if n > settings.max_sample_rows:
         raise InvalidRequest(f"at most {settings.max_sample_rows} records per request")
     return n
+
+
+def _refuse_candidates(candidates: int | None, modality: str) -> None:
+    if candidates is not None and modality != "image":
+        raise InvalidRequest("candidates applies to image models only")
 
 
 def create_synthesis_job(
@@ -123,6 +130,7 @@ def create_synthesis_job(
             target = req.target or source.target
             if not target or target not in (source.columns or []):
                 raise InvalidRequest(f"target column {target!r} is not in source {source.id}")
+            _refuse_candidates(req.candidates, source.modality)
             spec = TabularSynthesisSpec(
                 source_id=source.id,
                 target=target,
@@ -131,6 +139,11 @@ def create_synthesis_job(
                 class_counts=req.class_counts,
             )
         else:
+            if (req.candidates or 1) > 1 and overrides.get("critic_epsilon_share", 1) == 0:
+                raise InvalidRequest(
+                    "candidates > 1 needs a class critic, which this service's image "
+                    "training overrides switch off (critic_epsilon_share = 0)"
+                )
             spec = ImageSynthesisSpec(
                 source_id=source.id,
                 training=training,
@@ -138,6 +151,7 @@ def create_synthesis_job(
                 class_counts=req.class_counts,
                 guidance_scale=req.guidance_scale,
                 sampling_steps=req.sampling_steps,
+                candidates=req.candidates,
             )
         job = Job(
             id=new_id(),
@@ -185,6 +199,7 @@ def create_sample_job(
             raise NotFound(f"no approved release {release_id}")
         if not release.private:
             raise Conflict(f"release {release_id} is not differentially private")
+        _refuse_candidates(req.candidates, release.modality)
         spec = SampleSpec(
             release_id=release.id,
             rows=rows,
@@ -192,6 +207,7 @@ def create_sample_job(
             class_counts=req.class_counts,
             guidance_scale=req.guidance_scale,
             sampling_steps=req.sampling_steps,
+            candidates=req.candidates,
         )
         job = Job(
             id=new_id(),

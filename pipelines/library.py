@@ -67,6 +67,7 @@ class Library(Protocol):
         class_counts: dict[str, int] | None,
         guidance_scale: float | None,
         steps: int | None,
+        candidates: int | None,
         progress: ProgressCallback,
     ) -> Path: ...
 
@@ -174,6 +175,7 @@ class SynthgenLibrary:
         class_counts: dict[str, int] | None,
         guidance_scale: float | None,
         steps: int | None,
+        candidates: int | None,
         progress: ProgressCallback,
     ) -> Path:
         from synthgen import workflows
@@ -183,6 +185,8 @@ class SynthgenLibrary:
             kwargs["guidance_scale"] = guidance_scale
         if steps is not None:
             kwargs["steps"] = steps
+        if candidates is not None:
+            kwargs["candidates"] = candidates
         path = workflows.sample(
             model_dir,
             rows=rows,

@@ -52,6 +52,7 @@ class ImageSynthesisSpec(_Spec):
     class_counts: ClassCounts | None = None
     guidance_scale: float | None = Field(default=None, ge=0)
     sampling_steps: int | None = Field(default=None, gt=0)
+    candidates: int | None = Field(default=None, ge=1)  # class-critic draws per image
     output_formats: tuple[str, ...] = ("npz", "png_zip")
 
 
@@ -65,6 +66,7 @@ class SampleSpec(_Spec):
     class_counts: ClassCounts | None = None
     guidance_scale: float | None = Field(default=None, ge=0)  # images only
     sampling_steps: int | None = Field(default=None, gt=0)  # images only
+    candidates: int | None = Field(default=None, ge=1)  # images only
 
 
 class CheckSourceSpec(_Spec):

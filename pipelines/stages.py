@@ -168,6 +168,7 @@ def synthesize(run: JobRun, job: Job) -> None:
             class_counts=spec.class_counts,
             guidance_scale=getattr(spec, "guidance_scale", None),
             steps=getattr(spec, "sampling_steps", None),
+            candidates=getattr(spec, "candidates", None),
         )
         run.set_output("sample", {"files": files, "n_records": spec.rows})
 
@@ -256,6 +257,7 @@ def sample_files(
     class_counts: dict[str, int] | None,
     guidance_scale: float | None,
     steps: int | None,
+    candidates: int | None,
 ) -> dict[str, Any]:
     store = run.ctx.store
     with store.staging("sample-") as tmp:
@@ -268,6 +270,7 @@ def sample_files(
             class_counts=class_counts,
             guidance_scale=guidance_scale,
             steps=steps,
+            candidates=candidates,
             progress=run.on_progress,
         )
         if modality == "tabular":
@@ -358,6 +361,7 @@ def more_samples(run: JobRun, job: Job) -> None:
             class_counts=spec.class_counts,
             guidance_scale=spec.guidance_scale,
             steps=spec.sampling_steps,
+            candidates=spec.candidates,
         )
         run.set_output("sample", {"files": files, "n_records": spec.rows})
     run.enter("publish")

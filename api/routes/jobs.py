@@ -51,6 +51,7 @@ def create_job(
             max_steps=body.max_steps,
             guidance_scale=body.guidance_scale,
             sampling_steps=body.sampling_steps,
+            candidates=body.candidates,
         ),
     )
     dispatcher.submit(job.id)

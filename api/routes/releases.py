@@ -203,6 +203,7 @@ def request_samples(
             class_counts=body.class_counts,
             guidance_scale=body.guidance_scale,
             sampling_steps=body.sampling_steps,
+            candidates=body.candidates,
         ),
     )
     dispatcher.submit(job.id)

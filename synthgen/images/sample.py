@@ -149,7 +149,7 @@ class ImageModel:
         k = check_candidates(default if candidates is None else candidates)
         if self.critic is None:
             if candidates is not None and candidates > 1:
-                raise SamplingError("--candidates needs a model trained with a class critic "
+                raise SamplingError("candidates > 1 needs a model trained with a class critic "
                                     "(critic_epsilon_share > 0)")
             k = 1
         counts = np.asarray(counts, dtype=np.int64)

@@ -195,7 +195,7 @@ class _Run:
 
             critic = plan_critic(epsilon_share=cfg.critic_epsilon_share, epsilon=epsilon,
                                  delta=delta, n_train=n, steps=cfg.critic_steps,
-                                 batch_size=cfg.batch_size, private=private_training)
+                                 batch_size=cfg.critic_batch_size, private=private_training)
         if private_training:
             sigma = calibrate_noise_multiplier(
                 target_epsilon=epsilon, delta=delta, sample_rate=sample_rate, steps=steps,

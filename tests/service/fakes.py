@@ -149,6 +149,7 @@ class FakeLibrary:
         class_counts: dict[str, int] | None,
         guidance_scale: float | None,
         steps: int | None,
+        candidates: int | None,
         progress: ProgressCallback,
     ) -> Path:
         config = json.loads((model_dir / "config.json").read_text())

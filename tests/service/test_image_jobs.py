@@ -59,6 +59,19 @@ def get(service: ServiceEnv, path: str, role: str = "steward") -> Any:
     return service.client.get(path, headers=service.headers(role))
 
 
+def more_images(service: ServiceEnv, release_id: str, body: dict[str, Any]) -> np.ndarray:
+    """The images of a sample job on an approved release (run to completion)."""
+    job = service.client.post(f"/v1/releases/{release_id}/samples", json=body,
+                              headers=service.headers("ml_engineer"))
+    assert job.status_code == 202, job.text
+    service.drain()
+    done = get(service, f"/v1/jobs/{job.json()['id']}", "ml_engineer").json()
+    assert done["state"] == "succeeded", done
+    data = get(service, f"/v1/releases/{done['release_id']}/data", "ml_engineer")
+    with np.load(io.BytesIO(data.content)) as arrays:
+        return np.asarray(arrays["images"])
+
+
 # -- the flow, on the fake library ----------------------------------------------------------------
 def test_image_job_trains_samples_validates_and_releases(sqlite_service: ServiceEnv) -> None:
     service = sqlite_service
@@ -154,6 +167,25 @@ def test_image_jobs_take_the_image_trainer_options(request: pytest.FixtureReques
             assert job is not None
             assert job.spec["kind"] == "synthesize_image"
             assert job.spec["training"]["overrides"] == {"batch_size": 32}
+
+
+def test_image_job_keeps_candidates_and_refuses_them_without_a_critic(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    settings = make_settings(data_dir, fresh_database("sqlite", request, data_dir),
+                             image_train_overrides={"critic_epsilon_share": 0})
+    for service in build_service(settings):
+        source_id = ready_image_source(service, npz_bytes(), "scans.npz")
+        refused = service.request_job(source_id, candidates=3)
+        assert refused.status_code == 422 and "class critic" in refused.text
+        assert get(service, f"/v1/sources/{source_id}/ledger").json()["entries"] == []
+        job_id = service.request_job(source_id, candidates=1).json()["id"]
+        with service.db.session() as session:
+            job = session.get(Job, job_id)
+            assert job is not None and job.spec["candidates"] == 1
+        too_many = service.request_job(source_id, candidates=65)
+        assert too_many.status_code == 422
 
 
 def test_image_job_over_budget_is_refused_before_anything_runs(sqlite_service: ServiceEnv) -> None:
@@ -253,6 +285,15 @@ def test_real_image_job_end_to_end(request: pytest.FixtureRequest, tmp_path: Pat
         child = get(service, f"/v1/releases/{child_job['release_id']}/data", "ml_engineer")
         with np.load(io.BytesIO(child.content)) as data:
             assert np.bincount(data["labels"].reshape(-1)).tolist() == [4, 6]
+
+        # candidates=2 draws [8, 12] images and keeps 4 + 6: its images are among the
+        # [8, 12] drawn by candidates=1 with the same seed (sample i depends on seed and i)
+        chosen = more_images(service, release_id, {"rows": 10, "seed": 2, "candidates": 2,
+                                                   "class_counts": {"0": 4, "1": 6}})
+        drawn = more_images(service, release_id, {"rows": 20, "seed": 2, "candidates": 1,
+                                                  "class_counts": {"0": 8, "1": 12}})
+        drawn_rows = {image.tobytes() for image in drawn}
+        assert len(chosen) == 10 and all(image.tobytes() in drawn_rows for image in chosen)
         after = get(service, f"/v1/sources/{source_id}/ledger").json()
         assert len(after["entries"]) == 1 and math.isclose(after["epsilon_spent"], ledger["epsilon_spent"])
         assert status["error"] is None
