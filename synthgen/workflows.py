@@ -63,8 +63,9 @@ def sample(model_dir: str | Path, **kwargs: Any) -> Any:
 
         if kwargs.pop("sampler", None) is not None:
             raise ConfigurationError("--sampler applies to image models")
-        if kwargs.pop("candidates", None) is not None:
-            raise ConfigurationError("--candidates applies to image models")
+        for option in ("candidates", "critic_guidance"):
+            if kwargs.pop(option, None) is not None:
+                raise ConfigurationError(f"--{option.replace('_', '-')} applies to image models")
         return sample_tabular(model_dir, **kwargs)
     from synthgen.images.sample import sample_images
 

@@ -38,7 +38,8 @@ def sample(
     guidance_scale: float | None = typer.Option(None, "--guidance-scale", help="Classifier-free guidance (1 = plain conditional sampling)."),
     steps: int | None = typer.Option(None, "--steps", help="Reverse diffusion steps (default: the model's)."),
     sampler: str | None = typer.Option(None, "--sampler", help="Image models: euler, heun, dpmpp2m (deterministic), ancestral, churn (stochastic); default: the model's."),
-    candidates: int | None = typer.Option(None, "--candidates", help="Image models with a class critic: images drawn per image kept (the critic keeps those that show their class most clearly); 1 turns selection off; default: the model's (3)."),
+    candidates: int | None = typer.Option(None, "--candidates", help="Image models with a class critic: images drawn per image kept (the critic keeps those that show their class most clearly); 1 turns selection off; default: the model's (1)."),
+    critic_guidance: float | None = typer.Option(None, "--critic-guidance", help="Image models with a class critic: how far each denoising step moves up the critic's class gradient; 0 turns it off; default: the model's (1)."),
 ) -> None:
     """Write synthetic records sampled from MODEL_DIR to OUT."""
     from synthgen import workflows
@@ -54,5 +55,6 @@ def sample(
             model_dir, rows=rows, out=out, seed=seed, class_counts=counts,
             guidance_scale=guidance_scale, steps=steps, sampler=sampler, progress=bar,
             **({"candidates": candidates} if candidates is not None else {}),
+            **({"critic_guidance": critic_guidance} if critic_guidance is not None else {}),
         )
     typer.echo(f"wrote {rows} synthetic records to {path}")

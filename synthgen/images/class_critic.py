@@ -23,7 +23,7 @@ Choosing among samples with the critic is post-processing of the two DP models.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from synthgen.images.data import ImageSet
 
 CRITIC_WEIGHTS = "class_critic.safetensors"
+GRADIENT_CHUNK = 64  # rows per critic-gradient batch when guiding the sampler
 FEATURE_SEED = 20231  # public constant: the random feature network is not learned
 
 
@@ -120,6 +121,38 @@ class ClassCritic(nn.Module):
     def class_scores(self, images: np.ndarray) -> np.ndarray:
         """[N, k] prior-corrected log probabilities (log-likelihood up to a constant)."""
         return (F.log_softmax(self.head(self.embed(images)), dim=1) - self.log_prior).numpy()
+
+    def log_prob_gradient(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Row by row, the gradient of log p_critic(label | x) with respect to x, for float
+        images in the model range [N, C, H, W] (x is clamped to [-1, 1] first). Works inside
+        a sampler's inference mode: the images are copied out of it."""
+        with torch.inference_mode(False), torch.enable_grad():
+            x = x.detach().clone().float().clamp(-1, 1).requires_grad_(True)
+            z = (self.features(x) - self.mean) / self.std
+            log_p = F.log_softmax(self.head(z), dim=1)
+            # rows are independent (no batch statistics): the sum's gradient is per row
+            chosen = log_p.gather(1, labels.detach().clone().view(-1, 1)).sum()
+            (grad,) = torch.autograd.grad(chosen, x)
+        return grad
+
+    def aligned_log_prob_gradient(self, x: torch.Tensor, labels: torch.Tensor,
+                                  indices: Sequence[int]) -> torch.Tensor:
+        """``log_prob_gradient`` with row i always computed at the same place of a batch of
+        the same size: position ``indices[i] % GRADIENT_CHUNK`` of a zero-padded chunk. The
+        CPU kernels round differently for other batch sizes and positions (a grey level
+        in a few pixels after 10 steps), which would make sample i depend on the batch."""
+        index = torch.as_tensor(list(indices), dtype=torch.int64)
+        chunk, position = index // GRADIENT_CHUNK, index % GRADIENT_CHUNK
+        out = torch.empty_like(x, dtype=torch.float32)
+        for c in torch.unique(chunk).tolist():
+            rows = torch.nonzero(chunk == c).reshape(-1).to(x.device)
+            pos = position[rows.cpu()].to(x.device)
+            buf = x.new_zeros((GRADIENT_CHUNK, *x.shape[1:]), dtype=torch.float32)
+            buf[pos] = x[rows].float()
+            lab = labels.new_zeros(GRADIENT_CHUNK)
+            lab[pos] = labels[rows]
+            out[rows] = self.log_prob_gradient(buf, lab)[pos]
+        return out
 
     def margins(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """How much more the critic believes each image's own label than any other."""

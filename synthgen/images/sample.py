@@ -10,6 +10,7 @@ candidates).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,11 @@ class ImageModel:
         self, labels: np.ndarray, *, seed: int = 0, sampler: str | None = None,
         steps: int | None = None, guidance_scale: float | None = None,
         batch_size: int | None = None, progress: ProgressCallback = ignore_progress,
-        first_index: int = 0,
+        first_index: int = 0, critic_guidance: float | None = None,
     ) -> np.ndarray:
-        """uint8 images for ``labels`` (sample i of the call is sample ``first_index + i``)."""
+        """uint8 images for ``labels`` (sample i of the call is sample ``first_index + i``).
+        ``critic_guidance``: the class critic's guidance scale (default: the model's; needs
+        a critic)."""
         import torch
 
         from synthgen.images.config import SamplingConfig
@@ -115,28 +118,60 @@ class ImageModel:
                       if guidance_scale is None else guidance_scale)
         if scale < 0:
             raise SamplingError("guidance scale must be >= 0")
-        batch = int(batch_size or defaults.get("sampling_batch_size", fallback.sampling_batch_size))
+        own_batch = int(defaults.get("sampling_batch_size", fallback.sampling_batch_size))
+        critic, critic_scale = self._critic_guidance(critic_guidance, defaults)
+        # critic guidance amplifies the last-bit rounding that differs between batch sizes
+        # into visibly different samples: guided, every sample is computed at the same place
+        # of a chunk of the model's own batch size, aligned to the sample numbers
+        batch = own_batch if critic is not None else int(batch_size or own_batch)
         sigmas = sigma_steps(steps, self.denoiser.cfg, device=self.device)
         shape = (self.spec.channels, self.spec.image_size, self.spec.image_size)
         amp = autocast_dtype("auto", self.device)
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         out = np.empty((len(labels), *self.spec.image_shape), dtype=np.uint8)
-        for start in range(0, len(labels), batch):
-            stop = min(start + batch, len(labels))
-            lab = torch.as_tensor(labels[start:stop], device=self.device)
-            x = generate_batch(self.denoiser, lab, range(first_index + start, first_index + stop),
+        for start, stop, lo, hi in _spans(len(labels), first_index, batch,
+                                          aligned=critic is not None):
+            computed = np.zeros(hi - lo, dtype=np.int64)  # rows outside the request: label 0
+            offset = first_index + start - lo
+            computed[offset:offset + stop - start] = labels[start:stop]
+            lab = torch.as_tensor(computed, device=self.device)
+            x = generate_batch(self.denoiser, lab, range(lo, hi),
                                seed=seed, sigmas=sigmas, sampler=sampler,
-                               guidance_scale=scale, image_shape=shape, autocast_dtype=amp)
-            out[start:stop] = from_model_range(x)
+                               guidance_scale=scale, image_shape=shape, autocast_dtype=amp,
+                               critic=critic, critic_scale=critic_scale)
+            out[start:stop] = from_model_range(x[offset:offset + stop - start])
             progress(ProgressEvent("sample", stop, len(labels)))
         return out
 
+
+    def _critic_guidance(self, scale: float | None,
+                         defaults: dict[str, Any]) -> tuple[Any, float]:
+        """(critic on the model's device or None, its guidance scale)."""
+        import copy
+
+        from synthgen.images.config import SamplingConfig
+
+        w = float(defaults.get("critic_guidance", SamplingConfig().critic_guidance)
+                  if scale is None else scale)
+        if not (math.isfinite(w) and 0 <= w <= 100):
+            raise SamplingError(f"critic guidance must be between 0 and 100, got {w}")
+        if self.critic is None:
+            if scale:
+                raise SamplingError("critic guidance needs a model trained with a class critic "
+                                    "(critic_epsilon_share > 0)")
+            return None, 0.0
+        if w == 0:
+            return None, 0.0
+        critic = self.critic
+        if self.device.type != "cpu":  # the stored critic stays on the CPU for margins
+            critic = copy.deepcopy(critic).to(self.device)
+        return critic, w
 
     def sample(
         self, counts: np.ndarray, *, seed: int = 0, candidates: int | None = None,
         sampler: str | None = None, steps: int | None = None,
         guidance_scale: float | None = None, batch_size: int | None = None,
-        progress: ProgressCallback = ignore_progress,
+        progress: ProgressCallback = ignore_progress, critic_guidance: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(images, labels) with ``counts[c]`` images of class c. With a class critic, each
         class's images are the ``counts[c]`` of ``candidates * counts[c]`` drawn under its
@@ -156,11 +191,27 @@ class ImageModel:
         labels = labels_for_counts(counts * k)
         images = self.generate(labels, seed=seed, sampler=sampler, steps=steps,
                                guidance_scale=guidance_scale, batch_size=batch_size,
-                               progress=progress)
+                               progress=progress, critic_guidance=critic_guidance)
         if k == 1:
             return images, labels
         keep = select_by_margin(self.critic.margins(images, labels), labels, counts)
         return images[keep], labels[keep]
+
+
+def _spans(n: int, first_index: int, batch: int, *,
+           aligned: bool) -> list[tuple[int, int, int, int]]:
+    """(start, stop, lo, hi): rows [start, stop) of a request for samples
+    first_index .. first_index + n - 1 come from computing samples [lo, hi). Aligned: the
+    computed spans are whole chunks [k batch, (k + 1) batch), whatever the request."""
+    if not aligned:
+        return [(s, min(s + batch, n), first_index + s, first_index + min(s + batch, n))
+                for s in range(0, n, batch)]
+    spans = []
+    for chunk in range(first_index // batch, (first_index + n - 1) // batch + 1 if n else 0):
+        lo, hi = chunk * batch, (chunk + 1) * batch
+        spans.append((max(lo, first_index) - first_index, min(hi, first_index + n) - first_index,
+                      lo, hi))
+    return spans
 
 
 def labels_for_counts(counts: np.ndarray) -> np.ndarray:
@@ -173,18 +224,20 @@ def sample_images(
     class_counts: dict[str, int] | None = None, guidance_scale: float | None = None,
     steps: int | None = None, progress: ProgressCallback | None = None,
     sampler: str | None = None, batch_size: int | None = None, device: str | None = None,
-    candidates: int | None = None,
+    candidates: int | None = None, critic_guidance: float | None = None,
 ) -> Path:
     """Write ``rows`` synthetic images (or ``class_counts`` per class) to ``out``: a .npz
     in MedMNIST layout, or a PNG folder per class. ``sampler``: the model's own
     (``dpmpp2m`` by default), ``euler``, ``heun`` (deterministic), ``ancestral`` or
     ``churn`` (stochastic). ``candidates``: images drawn per kept image when the model has
-    a class critic (default: the model's)."""
+    a class critic; ``critic_guidance``: that critic's guidance scale (defaults: the
+    model's)."""
     from synthgen.images.output import write_images
 
     model = ImageModel.load(model_dir, device=device)
     counts = model.counts_for(rows, class_counts)
     images, labels = model.sample(counts, seed=seed, candidates=candidates, sampler=sampler,
                                   steps=steps, guidance_scale=guidance_scale,
-                                  batch_size=batch_size, progress=progress or ignore_progress)
+                                  batch_size=batch_size, progress=progress or ignore_progress,
+                                  critic_guidance=critic_guidance)
     return write_images(Path(out), images, labels, model.spec.class_names)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -169,10 +170,16 @@ def get_sampler(name: str) -> SamplerInfo:
 
 def guided_denoise(
     denoiser: torch.nn.Module, labels: torch.Tensor, guidance_scale: float,
-    autocast_dtype: torch.dtype | None = None,
+    autocast_dtype: torch.dtype | None = None, critic: Any = None, critic_scale: float = 0.0,
+    indices: Sequence[int] = (),
 ) -> Denoise:
     """D with classifier-free guidance: D_null + w (D_label - D_null); w = 1 is plain
-    conditional sampling (one network evaluation), w = 0 unconditional."""
+    conditional sampling (one network evaluation), w = 0 unconditional. With a class
+    critic and ``critic_scale`` > 0, the denoised estimate then moves up the critic's
+    log p(label | D) by ``critic_scale`` times its gradient: guidance by a classifier on the
+    clean-image estimate, which needs no classifier trained on noisy images (the critic
+    saw only clean ones). ``indices``: the rows' sample numbers (the critic's gradient is
+    computed at a place fixed by them, so that sample i does not depend on the batch)."""
     null = torch.full_like(labels, int(denoiser.null_label))  # type: ignore[arg-type]
     device_type = labels.device.type
 
@@ -183,7 +190,7 @@ def guided_denoise(
         with torch.autocast(device_type=device_type, dtype=autocast_dtype):
             return denoiser(x, s, lab).float()
 
-    def denoise(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    def free_guided(x: torch.Tensor, sigma: float) -> torch.Tensor:
         if guidance_scale == 1.0:
             return run(x, sigma, labels)
         if guidance_scale == 0.0:
@@ -192,14 +199,21 @@ def guided_denoise(
         cond, uncond = both.chunk(2)
         return uncond + guidance_scale * (cond - uncond)
 
-    return denoise
+    if critic is None or critic_scale == 0.0:
+        return free_guided
+
+    def critic_guided(x: torch.Tensor, sigma: float) -> torch.Tensor:
+        d = free_guided(x, sigma)
+        return d + critic_scale * critic.aligned_log_prob_gradient(d, labels, indices)
+
+    return critic_guided
 
 
 @torch.inference_mode()
 def generate_batch(
     denoiser: torch.nn.Module, labels: torch.Tensor, indices: Sequence[int], *, seed: int,
     sigmas: torch.Tensor, sampler: str, guidance_scale: float, image_shape: tuple[int, ...],
-    autocast_dtype: torch.dtype | None = None,
+    autocast_dtype: torch.dtype | None = None, critic: Any = None, critic_scale: float = 0.0,
 ) -> torch.Tensor:
     """Samples ``indices`` (labels given per row) as floats in about [-1, 1]."""
     info = get_sampler(sampler)
@@ -210,5 +224,6 @@ def generate_batch(
     x = init.to(device) * float(sigmas[0])
     if step_noise is not None:
         step_noise = step_noise.to(device)
-    denoise = guided_denoise(denoiser, labels, guidance_scale, autocast_dtype)
+    denoise = guided_denoise(denoiser, labels, guidance_scale, autocast_dtype, critic,
+                             critic_scale, indices)
     return info.fn(x, sigmas, denoise, step_noise)

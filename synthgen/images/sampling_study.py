@@ -30,6 +30,7 @@ class SamplingVariant:
     sigma_min: float | None = None
     guidance_scale: float | None = None
     candidates: int | None = None  # draws per kept image (models with a class critic)
+    critic_guidance: float | None = None  # the class critic's guidance scale
 
     @classmethod
     def parse(cls, text: str) -> SamplingVariant:
@@ -39,7 +40,7 @@ class SamplingVariant:
             return cls()
         casts: dict[str, Callable[[str], Any]] = {
             "sampler": str, "steps": int, "sigma_min": float, "guidance_scale": float,
-            "candidates": int}
+            "candidates": int, "critic_guidance": float}
         values: dict[str, Any] = {}
         for part in text.split(","):
             key, sep, raw = part.partition("=")
@@ -98,7 +99,8 @@ def study_sampling(model_dir: str | Path, variants: list[SamplingVariant], *, im
         started = time.perf_counter()
         synthetic, labels = model.sample(counts, seed=seed, candidates=variant.candidates,
                                          sampler=variant.sampler, steps=variant.steps,
-                                         guidance_scale=variant.guidance_scale)
+                                         guidance_scale=variant.guidance_scale,
+                                         critic_guidance=variant.critic_guidance)
         seconds = time.perf_counter() - started
         metrics = evaluate_images(
             real, ImageSet(synthetic, labels),

@@ -81,6 +81,32 @@ def test_selection_keeps_each_class_count_and_its_clearest_candidates() -> None:
         select_by_margin(margins, labels, np.array([5, 1]))
 
 
+def test_log_prob_gradient_is_per_row_and_raises_the_label_probability() -> None:
+    critic, _ = _critic(8.0, train=_images(300, 1), accountant=RunAccountant())
+    probe = _images(12, 4)
+    x = torch.as_tensor(probe.images, dtype=torch.float32)[:, None] / 127.5 - 1
+    labels = 1 - torch.as_tensor(probe.labels)  # the wrong ones: log p is far from saturated
+    grad = critic.log_prob_gradient(x, labels)
+    assert grad.shape == x.shape
+    alone = critic.log_prob_gradient(x[3:4], labels[3:4])
+    torch.testing.assert_close(alone, grad[3:4], rtol=1e-3, atol=1e-5)  # rows do not mix
+    # placed by sample number, a row's gradient is exact whatever batch it came in
+    aligned = critic.aligned_log_prob_gradient(x, labels, range(100, 112))
+    assert torch.equal(critic.aligned_log_prob_gradient(x[3:4], labels[3:4], [103]), aligned[3:4])
+    torch.testing.assert_close(aligned, grad, rtol=1e-3, atol=1e-5)
+
+    def own_log_prob(images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            z = (critic.features(images) - critic.mean) / critic.std
+            log_p = torch.log_softmax(critic.head(z), dim=1)
+        return log_p[torch.arange(len(labels)), labels]
+
+    step = 1e-3 / grad.abs().amax()  # a small step up the gradient
+    assert bool((own_log_prob(x + step * grad) > own_log_prob(x)).all())
+    with torch.inference_mode():  # as in the samplers
+        torch.testing.assert_close(critic.log_prob_gradient(x, labels), grad)
+
+
 @pytest.fixture
 def critic_model(tiny_npz: Path, tmp_path: Path) -> Path:
     out = tmp_path / "model"
@@ -114,6 +140,23 @@ def test_sampling_with_the_critic_is_exact_in_counts_and_batch_size_free(critic_
         model.sample(counts, candidates=0)
 
 
+def test_critic_guidance_moves_samples_towards_their_label_and_is_batch_free(
+    critic_model: Path,
+) -> None:
+    model = ImageModel.load(critic_model, device="cpu")
+    assert model.critic is not None
+    labels = labels_for_counts(np.array([12, 12]))
+    plain = model.generate(labels, seed=2, critic_guidance=0.0)
+    guided = model.generate(labels, seed=2, critic_guidance=3.0, batch_size=5)
+    assert np.array_equal(guided, model.generate(labels, seed=2, critic_guidance=3.0,
+                                                 batch_size=64))
+    assert model.critic.margins(guided, labels).mean() > model.critic.margins(plain, labels).mean()
+    default = model.generate(labels, seed=2)  # the model's own scale (1)
+    assert np.array_equal(default, model.generate(labels, seed=2, critic_guidance=1.0))
+    with pytest.raises(SamplingError, match="critic guidance"):
+        model.generate(labels, critic_guidance=-1.0)
+
+
 def test_critic_is_in_the_model_directory_and_certificate(critic_model: Path) -> None:
     config = json.loads((critic_model / "config.json").read_text())
     assert config["critic"]["steps"] == 40 and (critic_model / CRITIC_WEIGHTS).exists()
@@ -135,7 +178,9 @@ def test_no_critic_when_its_share_is_zero(tiny_npz: Path, tmp_path: Path) -> Non
     cert = json.loads((out / "certificate.json").read_text())
     assert [m["name"] for m in cert["mechanisms"]] == ["class_counts", "dp_sgd"]
     model = ImageModel.load(out, device="cpu")
-    images, labels = model.sample(np.array([2, 2]), seed=1)  # the model default (3) is moot
+    images, labels = model.sample(np.array([2, 2]), seed=1)  # the model defaults are moot
     assert len(images) == 4 and labels.tolist() == [0, 0, 1, 1]
     with pytest.raises(SamplingError, match="class critic"):
         model.sample(np.array([2, 2]), candidates=3)
+    with pytest.raises(SamplingError, match="class critic"):
+        model.sample(np.array([2, 2]), critic_guidance=1.0)

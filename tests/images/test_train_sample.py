@@ -198,15 +198,28 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
                                  "--sampler", "magic"])
     assert result.exit_code != 0 and "unknown sampler" in result.output
-    # the class critic chooses among 3 candidates per image by default; --candidates 1 does not
+    # the class critic guides the sampler by default; --candidates 3 also chooses among 3
     result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
-                                 "--steps", "3", "--candidates", "1"])
+                                 "--steps", "3", "--candidates", "3"])
     assert result.exit_code == 0, result.output
     with np.load(out) as f:
         assert f["images"].shape == (5, 28, 28) and not np.array_equal(f["images"], default_images)
     result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
                                  "--candidates", "0"])
     assert result.exit_code != 0 and "candidates must be" in result.output
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+                                 "--steps", "3", "--candidates", "1", "--critic-guidance", "0"])
+    assert result.exit_code == 0, result.output
+    with np.load(out) as f:
+        unguided = f["images"]
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+                                 "--steps", "3", "--candidates", "1", "--critic-guidance", "5"])
+    assert result.exit_code == 0, result.output
+    with np.load(out) as f:
+        assert not np.array_equal(f["images"], unguided)
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+                                 "--critic-guidance", "-1"])
+    assert result.exit_code != 0 and "critic guidance must be" in result.output
     result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
                                  str(tmp_path / "x"), "--schema", "s.yaml"])
     assert result.exit_code == 2 and "--schema applies to tables" in result.output

@@ -128,6 +128,7 @@ def test_train_then_sample_from_the_command_line(heart_csv, heart_schema, tmp_pa
         (["--rows", "10", "--out", tmp_path / "x.xlsx"], "unsupported file type"),
         (["--rows", "10", "--sampler", "euler"], "--sampler applies to image models"),
         (["--rows", "10", "--candidates", "3"], "--candidates applies to image models"),
+        (["--rows", "10", "--critic-guidance", "1"], "--critic-guidance applies to image models"),
     ]:
         if "--out" not in args:
             args = [*args, "--out", tmp_path / "bad.csv"]
