@@ -15,6 +15,7 @@ MAX_SEED = 2**63 - 1
 CANDIDATES = (
     "images only: draws per image the class critic chooses from (default: the model's)"
 )
+CRITIC_GUIDANCE = "images only: the class critic's guidance scale, 0 off (default: the model's)"
 
 
 class _Public(BaseModel):
@@ -138,6 +139,7 @@ class JobCreate(_Request):
     guidance_scale: float | None = Field(default=None, ge=0, le=100, description="images only")
     sampling_steps: int | None = Field(default=None, gt=0, le=10_000, description="images only")
     candidates: int | None = Field(default=None, ge=1, le=64, description=CANDIDATES)
+    critic_guidance: float | None = Field(default=None, ge=0, le=100, description=CRITIC_GUIDANCE)
 
 
 class SampleCreate(_Request):
@@ -147,6 +149,7 @@ class SampleCreate(_Request):
     guidance_scale: float | None = Field(default=None, ge=0, le=100)
     sampling_steps: int | None = Field(default=None, gt=0, le=10_000)
     candidates: int | None = Field(default=None, ge=1, le=64, description=CANDIDATES)
+    critic_guidance: float | None = Field(default=None, ge=0, le=100, description=CRITIC_GUIDANCE)
 
 
 class JobAccepted(BaseModel):

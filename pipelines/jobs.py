@@ -55,6 +55,7 @@ class SynthesisRequest:
     guidance_scale: float | None = None
     sampling_steps: int | None = None
     candidates: int | None = None
+    critic_guidance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class SampleRequest:
     guidance_scale: float | None = None
     sampling_steps: int | None = None
     candidates: int | None = None
+    critic_guidance: float | None = None
 
 
 def _rows(settings: Settings, rows: int | None, class_counts: dict[str, int] | None) -> int:
@@ -77,9 +79,11 @@ def _rows(settings: Settings, rows: int | None, class_counts: dict[str, int] | N
     return n
 
 
-def _refuse_candidates(candidates: int | None, modality: str) -> None:
-    if candidates is not None and modality != "image":
-        raise InvalidRequest("candidates applies to image models only")
+def _refuse_critic_options(req: SynthesisRequest | SampleRequest, modality: str) -> None:
+    if modality != "image":
+        for name in ("candidates", "critic_guidance"):
+            if getattr(req, name) is not None:
+                raise InvalidRequest(f"{name} applies to image models only")
 
 
 def create_synthesis_job(
@@ -130,7 +134,7 @@ def create_synthesis_job(
             target = req.target or source.target
             if not target or target not in (source.columns or []):
                 raise InvalidRequest(f"target column {target!r} is not in source {source.id}")
-            _refuse_candidates(req.candidates, source.modality)
+            _refuse_critic_options(req, source.modality)
             spec = TabularSynthesisSpec(
                 source_id=source.id,
                 target=target,
@@ -139,10 +143,11 @@ def create_synthesis_job(
                 class_counts=req.class_counts,
             )
         else:
-            if (req.candidates or 1) > 1 and overrides.get("critic_epsilon_share", 1) == 0:
+            critic_asked = (req.candidates or 1) > 1 or (req.critic_guidance or 0) > 0
+            if critic_asked and overrides.get("critic_epsilon_share", 1) == 0:
                 raise InvalidRequest(
-                    "candidates > 1 needs a class critic, which this service's image "
-                    "training overrides switch off (critic_epsilon_share = 0)"
+                    "candidates > 1 and critic_guidance > 0 need a class critic, which this "
+                    "service's image training overrides switch off (critic_epsilon_share = 0)"
                 )
             spec = ImageSynthesisSpec(
                 source_id=source.id,
@@ -152,6 +157,7 @@ def create_synthesis_job(
                 guidance_scale=req.guidance_scale,
                 sampling_steps=req.sampling_steps,
                 candidates=req.candidates,
+                critic_guidance=req.critic_guidance,
             )
         job = Job(
             id=new_id(),
@@ -199,7 +205,7 @@ def create_sample_job(
             raise NotFound(f"no approved release {release_id}")
         if not release.private:
             raise Conflict(f"release {release_id} is not differentially private")
-        _refuse_candidates(req.candidates, release.modality)
+        _refuse_critic_options(req, release.modality)
         spec = SampleSpec(
             release_id=release.id,
             rows=rows,
@@ -208,6 +214,7 @@ def create_sample_job(
             guidance_scale=req.guidance_scale,
             sampling_steps=req.sampling_steps,
             candidates=req.candidates,
+            critic_guidance=req.critic_guidance,
         )
         job = Job(
             id=new_id(),

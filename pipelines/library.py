@@ -68,6 +68,7 @@ class Library(Protocol):
         guidance_scale: float | None,
         steps: int | None,
         candidates: int | None,
+        critic_guidance: float | None,
         progress: ProgressCallback,
     ) -> Path: ...
 
@@ -176,6 +177,7 @@ class SynthgenLibrary:
         guidance_scale: float | None,
         steps: int | None,
         candidates: int | None,
+        critic_guidance: float | None,
         progress: ProgressCallback,
     ) -> Path:
         from synthgen import workflows
@@ -187,6 +189,8 @@ class SynthgenLibrary:
             kwargs["steps"] = steps
         if candidates is not None:
             kwargs["candidates"] = candidates
+        if critic_guidance is not None:
+            kwargs["critic_guidance"] = critic_guidance
         path = workflows.sample(
             model_dir,
             rows=rows,

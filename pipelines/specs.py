@@ -53,6 +53,7 @@ class ImageSynthesisSpec(_Spec):
     guidance_scale: float | None = Field(default=None, ge=0)
     sampling_steps: int | None = Field(default=None, gt=0)
     candidates: int | None = Field(default=None, ge=1)  # class-critic draws per image
+    critic_guidance: float | None = Field(default=None, ge=0)  # its guidance scale
     output_formats: tuple[str, ...] = ("npz", "png_zip")
 
 
@@ -67,6 +68,7 @@ class SampleSpec(_Spec):
     guidance_scale: float | None = Field(default=None, ge=0)  # images only
     sampling_steps: int | None = Field(default=None, gt=0)  # images only
     candidates: int | None = Field(default=None, ge=1)  # images only
+    critic_guidance: float | None = Field(default=None, ge=0)  # images only
 
 
 class CheckSourceSpec(_Spec):

@@ -169,6 +169,7 @@ def synthesize(run: JobRun, job: Job) -> None:
             guidance_scale=getattr(spec, "guidance_scale", None),
             steps=getattr(spec, "sampling_steps", None),
             candidates=getattr(spec, "candidates", None),
+            critic_guidance=getattr(spec, "critic_guidance", None),
         )
         run.set_output("sample", {"files": files, "n_records": spec.rows})
 
@@ -258,6 +259,7 @@ def sample_files(
     guidance_scale: float | None,
     steps: int | None,
     candidates: int | None,
+    critic_guidance: float | None,
 ) -> dict[str, Any]:
     store = run.ctx.store
     with store.staging("sample-") as tmp:
@@ -271,6 +273,7 @@ def sample_files(
             guidance_scale=guidance_scale,
             steps=steps,
             candidates=candidates,
+            critic_guidance=critic_guidance,
             progress=run.on_progress,
         )
         if modality == "tabular":
@@ -362,6 +365,7 @@ def more_samples(run: JobRun, job: Job) -> None:
             guidance_scale=spec.guidance_scale,
             steps=spec.sampling_steps,
             candidates=spec.candidates,
+            critic_guidance=spec.critic_guidance,
         )
         run.set_output("sample", {"files": files, "n_records": spec.rows})
     run.enter("publish")

@@ -52,6 +52,7 @@ def create_job(
             guidance_scale=body.guidance_scale,
             sampling_steps=body.sampling_steps,
             candidates=body.candidates,
+            critic_guidance=body.critic_guidance,
         ),
     )
     dispatcher.submit(job.id)

@@ -204,6 +204,7 @@ def request_samples(
             guidance_scale=body.guidance_scale,
             sampling_steps=body.sampling_steps,
             candidates=body.candidates,
+            critic_guidance=body.critic_guidance,
         ),
     )
     dispatcher.submit(job.id)

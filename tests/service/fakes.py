@@ -150,6 +150,7 @@ class FakeLibrary:
         guidance_scale: float | None,
         steps: int | None,
         candidates: int | None,
+        critic_guidance: float | None,
         progress: ProgressCallback,
     ) -> Path:
         config = json.loads((model_dir / "config.json").read_text())

@@ -88,6 +88,10 @@ def test_flow_upload_synthesize_approve_download(service: ServiceEnv, cohort: by
         f"/v1/releases/{release_id}/samples", json={"rows": 5, "candidates": 2}, headers=ml
     )
     assert candidates.status_code == 422 and "image models only" in candidates.text
+    guided = service.client.post(
+        f"/v1/releases/{release_id}/samples", json={"rows": 5, "critic_guidance": 1}, headers=ml
+    )
+    assert guided.status_code == 422 and "critic_guidance applies" in guided.text
     more_job = service.client.get(f"/v1/jobs/{more.json()['id']}", headers=ml).json()
     assert more_job["state"] == "succeeded", more_job
     child = service.client.get(f"/v1/releases/{more_job['release_id']}", headers=ml).json()

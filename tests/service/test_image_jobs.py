@@ -179,11 +179,14 @@ def test_image_job_keeps_candidates_and_refuses_them_without_a_critic(
         source_id = ready_image_source(service, npz_bytes(), "scans.npz")
         refused = service.request_job(source_id, candidates=3)
         assert refused.status_code == 422 and "class critic" in refused.text
+        refused = service.request_job(source_id, critic_guidance=0.5)
+        assert refused.status_code == 422 and "class critic" in refused.text
         assert get(service, f"/v1/sources/{source_id}/ledger").json()["entries"] == []
-        job_id = service.request_job(source_id, candidates=1).json()["id"]
+        job_id = service.request_job(source_id, candidates=1, critic_guidance=0).json()["id"]
         with service.db.session() as session:
             job = session.get(Job, job_id)
             assert job is not None and job.spec["candidates"] == 1
+            assert job.spec["critic_guidance"] == 0
         too_many = service.request_job(source_id, candidates=65)
         assert too_many.status_code == 422
 
@@ -294,6 +297,11 @@ def test_real_image_job_end_to_end(request: pytest.FixtureRequest, tmp_path: Pat
                                                   "class_counts": {"0": 8, "1": 12}})
         drawn_rows = {image.tobytes() for image in drawn}
         assert len(chosen) == 10 and all(image.tobytes() in drawn_rows for image in chosen)
+        # the critic guides the sampler by default (scale 1); critic_guidance 0 samples plainly
+        plain = more_images(service, release_id, {"rows": 20, "seed": 2, "candidates": 1,
+                                                  "critic_guidance": 0,
+                                                  "class_counts": {"0": 8, "1": 12}})
+        assert plain.shape == drawn.shape and not np.array_equal(plain, drawn)
         after = get(service, f"/v1/sources/{source_id}/ledger").json()
         assert len(after["entries"]) == 1 and math.isclose(after["epsilon_spent"], ledger["epsilon_spent"])
         assert status["error"] is None
