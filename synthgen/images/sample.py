@@ -143,7 +143,6 @@ class ImageModel:
             progress(ProgressEvent("sample", stop, len(labels)))
         return out
 
-
     def _critic_guidance(self, scale: float | None,
                          defaults: dict[str, Any]) -> tuple[Any, float]:
         """(critic on the model's device or None, its guidance scale)."""
