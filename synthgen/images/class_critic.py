@@ -23,7 +23,7 @@ Choosing among samples with the critic is post-processing of the two DP models.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from synthgen.images.data import ImageSet
 
 CRITIC_WEIGHTS = "class_critic.safetensors"
-GRADIENT_CHUNK = 64  # rows per critic-gradient batch when guiding the sampler
 FEATURE_SEED = 20231  # public constant: the random feature network is not learned
 
 
@@ -134,25 +133,6 @@ class ClassCritic(nn.Module):
             chosen = log_p.gather(1, labels.detach().clone().view(-1, 1)).sum()
             (grad,) = torch.autograd.grad(chosen, x)
         return grad
-
-    def aligned_log_prob_gradient(self, x: torch.Tensor, labels: torch.Tensor,
-                                  indices: Sequence[int]) -> torch.Tensor:
-        """``log_prob_gradient`` with row i always computed at the same place of a batch of
-        the same size: position ``indices[i] % GRADIENT_CHUNK`` of a zero-padded chunk. The
-        CPU kernels round differently for other batch sizes and positions (a grey level
-        in a few pixels after 10 steps), which would make sample i depend on the batch."""
-        index = torch.as_tensor(list(indices), dtype=torch.int64)
-        chunk, position = index // GRADIENT_CHUNK, index % GRADIENT_CHUNK
-        out = torch.empty_like(x, dtype=torch.float32)
-        for c in torch.unique(chunk).tolist():
-            rows = torch.nonzero(chunk == c).reshape(-1).to(x.device)
-            pos = position[rows.cpu()].to(x.device)
-            buf = x.new_zeros((GRADIENT_CHUNK, *x.shape[1:]), dtype=torch.float32)
-            buf[pos] = x[rows].float()
-            lab = labels.new_zeros(GRADIENT_CHUNK)
-            lab[pos] = labels[rows]
-            out[rows] = self.log_prob_gradient(buf, lab)[pos]
-        return out
 
     def margins(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """How much more the critic believes each image's own label than any other."""

@@ -171,15 +171,13 @@ def get_sampler(name: str) -> SamplerInfo:
 def guided_denoise(
     denoiser: torch.nn.Module, labels: torch.Tensor, guidance_scale: float,
     autocast_dtype: torch.dtype | None = None, critic: Any = None, critic_scale: float = 0.0,
-    indices: Sequence[int] = (),
 ) -> Denoise:
     """D with classifier-free guidance: D_null + w (D_label - D_null); w = 1 is plain
     conditional sampling (one network evaluation), w = 0 unconditional. With a class
     critic and ``critic_scale`` > 0, the denoised estimate then moves up the critic's
     log p(label | D) by ``critic_scale`` times its gradient: guidance by a classifier on the
     clean-image estimate, which needs no classifier trained on noisy images (the critic
-    saw only clean ones). ``indices``: the rows' sample numbers (the critic's gradient is
-    computed at a place fixed by them, so that sample i does not depend on the batch)."""
+    saw only clean ones)."""
     null = torch.full_like(labels, int(denoiser.null_label))  # type: ignore[arg-type]
     device_type = labels.device.type
 
@@ -204,7 +202,7 @@ def guided_denoise(
 
     def critic_guided(x: torch.Tensor, sigma: float) -> torch.Tensor:
         d = free_guided(x, sigma)
-        return d + critic_scale * critic.aligned_log_prob_gradient(d, labels, indices)
+        return d + critic_scale * critic.log_prob_gradient(d, labels)
 
     return critic_guided
 
@@ -225,5 +223,5 @@ def generate_batch(
     if step_noise is not None:
         step_noise = step_noise.to(device)
     denoise = guided_denoise(denoiser, labels, guidance_scale, autocast_dtype, critic,
-                             critic_scale, indices)
+                             critic_scale)
     return info.fn(x, sigmas, denoise, step_noise)
