@@ -66,7 +66,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         "--variant and score each on the real test split")
     p.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE,...",
                    help="with --resample: sampler=, steps=, sigma_min=, guidance_scale=, "
-                        "candidates= "
+                        "candidates=, critic_guidance= "
                         "(any subset; 'model' keeps the model's settings; repeatable)")
     p.add_argument("--utility-study", type=Path, default=None, metavar="MODEL_DIR",
                    help="instead of the benchmark: TSTR / TRTR ROC AUC on the holdout and the "
@@ -144,8 +144,16 @@ def main(argv: list[str] | None = None) -> dict:
             sys.exit(f"images_cpu.py: {exc}")
         (args.utility_study.parent / "utility_study.json").write_text(json.dumps(rows, indent=2))
         return {"utility_study": rows}
-    data = args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else None)
-    data = resolve_medmnist(data, "breastmnist")
+    if args.out.exists() and any(args.out.iterdir()):
+        # refused before the probe, not after it at the training's own check
+        sys.exit(f"images_cpu.py: {args.out} already holds a run; choose a new --out")
+    from synthgen.errors import SynthgenError
+
+    try:
+        data = resolve_medmnist(args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else None),
+                                "breastmnist")
+    except SynthgenError as exc:
+        sys.exit(f"images_cpu.py: {exc}")
     settings = BenchmarkSettings(
         data=data, out_dir=args.out, epsilon=args.epsilon, delta=args.delta,
         train_minutes=4.0 if args.quick and args.train_minutes == 60.0 else args.train_minutes,

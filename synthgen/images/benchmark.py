@@ -37,7 +37,9 @@ class BenchmarkSettings:
     sampling_images: int = 10_000  # images timed with the deterministic sampler
     classifier_steps: int = 600  # TSTR / TRTR CNN steps
     classifier_repeats: int = 3  # CNNs per ensemble (TSTR and TRTR)
-    probe_steps: int = 8  # timed steps per mode in the DP / non-DP probe (3 were too noisy)
+    # timed steps per mode in the DP / non-DP probe: 3 were too noisy, and 8 still read
+    # 0.43-0.58 s on one machine within minutes (training then ran at a median of 0.43 s)
+    probe_steps: int = 24
     # share of the budget planned for: the probe reads high (0.61 s a DP step where training
     # ran at a median of 0.53 s, 2026-12-03), and the loop's time limit stops an overrun
     budget_safety: float = 1.0
@@ -48,7 +50,7 @@ class BenchmarkSettings:
     pretrain_minutes: float = 0.0
 
 
-PROBE_BLOCKS = 2  # alternating blocks per mode in the step-time probe
+PROBE_BLOCKS = 3  # alternating blocks per mode in the step-time probe
 PROBE_WARMUP_STEPS = 2  # untimed steps at the start of each block
 
 

@@ -155,3 +155,13 @@ def test_a_malformed_utility_protocol_is_refused_by_name(text: str) -> None:
 
     with pytest.raises(ConfigurationError, match="utility protocol"):
         UtilityProtocol.parse(text)
+
+
+def test_cpu_benchmark_script_refuses_a_used_folder_before_the_probe(tmp_path: Path) -> None:
+    from benchmarks.images_cpu import main
+
+    (tmp_path / "model.private").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path), "--quick"])
+    assert "already holds a run" in str(exit_info.value)
+    assert not (tmp_path / "benchmark.json").exists()
