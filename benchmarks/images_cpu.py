@@ -66,7 +66,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         "--variant and score each on the real test split")
     p.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE,...",
                    help="with --resample: sampler=, steps=, sigma_min=, guidance_scale=, "
-                        "candidates=, critic_guidance= "
+                        "candidates=, critic_guidance=, critic_max_step= "
                         "(any subset; 'model' keeps the model's settings; repeatable)")
     p.add_argument("--utility-study", type=Path, default=None, metavar="MODEL_DIR",
                    help="instead of the benchmark: TSTR / TRTR ROC AUC on the holdout and the "

@@ -55,7 +55,7 @@ def run_image_demo(data: Path | None, out_dir: Path,
     probe = measure_step_times(n_train=len(source.train),
                                image_shape=(spec.channels, spec.image_size, spec.image_size),
                                num_classes=spec.num_classes, overrides=overrides, steps=1)
-    steps = max(1, int(train_minutes * 60 * 0.9 / probe["dp_step_seconds"]))
+    steps = max(1, int(train_minutes * 60 * 0.9 / probe["dp_step_mean_seconds"]))
     say(f"data: {path} ({len(source.train)} training images); training {steps} DP-SGD steps "
         f"at epsilon {DEMO_EPSILON:g} (about {train_minutes:g} minutes)")
 

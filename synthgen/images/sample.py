@@ -95,10 +95,11 @@ class ImageModel:
         steps: int | None = None, guidance_scale: float | None = None,
         batch_size: int | None = None, progress: ProgressCallback = ignore_progress,
         first_index: int = 0, critic_guidance: float | None = None,
+        critic_max_step: float | None = None,
     ) -> np.ndarray:
         """uint8 images for ``labels`` (sample i of the call is sample ``first_index + i``).
-        ``critic_guidance``: the class critic's guidance scale (default: the model's; needs
-        a critic)."""
+        ``critic_guidance``: the class critic's guidance scale, ``critic_max_step`` the
+        bound on each guidance step (defaults: the model's; guidance needs a critic)."""
         import torch
 
         from synthgen.images.config import SamplingConfig
@@ -119,7 +120,8 @@ class ImageModel:
         if scale < 0:
             raise SamplingError("guidance scale must be >= 0")
         own_batch = int(defaults.get("sampling_batch_size", fallback.sampling_batch_size))
-        critic, critic_scale = self._critic_guidance(critic_guidance, defaults)
+        critic, critic_scale, max_step = self._critic_guidance(critic_guidance, critic_max_step,
+                                                              defaults)
         # critic guidance amplifies the last-bit rounding that differs between batch sizes
         # into visibly different samples: guided, every sample is computed at the same place
         # of a chunk of the model's own batch size, aligned to the sample numbers
@@ -138,39 +140,47 @@ class ImageModel:
             x = generate_batch(self.denoiser, lab, range(lo, hi),
                                seed=seed, sigmas=sigmas, sampler=sampler,
                                guidance_scale=scale, image_shape=shape, autocast_dtype=amp,
-                               critic=critic, critic_scale=critic_scale)
+                               critic=critic, critic_scale=critic_scale,
+                               critic_max_step=max_step)
             out[start:stop] = from_model_range(x[offset:offset + stop - start])
             progress(ProgressEvent("sample", stop, len(labels)))
         return out
 
-    def _critic_guidance(self, scale: float | None,
-                         defaults: dict[str, Any]) -> tuple[Any, float]:
-        """(critic on the model's device or None, its guidance scale)."""
+    def _critic_guidance(self, scale: float | None, max_step: float | None,
+                         defaults: dict[str, Any]) -> tuple[Any, float, float]:
+        """(critic on the model's device or None, its guidance scale, the step bound)."""
         import copy
 
         from synthgen.images.config import SamplingConfig
 
-        w = float(defaults.get("critic_guidance", SamplingConfig().critic_guidance)
+        fallback = SamplingConfig()
+        w = float(defaults.get("critic_guidance", fallback.critic_guidance)
                   if scale is None else scale)
         if not (math.isfinite(w) and 0 <= w <= 100):
             raise SamplingError(f"critic guidance must be between 0 and 100, got {w}")
+        # models written before the bound existed get it too: unbounded was a defect
+        bound = float(defaults.get("critic_guidance_max_step", fallback.critic_guidance_max_step)
+                      if max_step is None else max_step)
+        if not (math.isfinite(bound) and 0 < bound <= 2):
+            raise SamplingError(f"critic guidance's step bound must be in (0, 2], got {bound}")
         if self.critic is None:
             if scale:
                 raise SamplingError("critic guidance needs a model trained with a class critic "
                                     "(critic_epsilon_share > 0)")
-            return None, 0.0
+            return None, 0.0, bound
         if w == 0:
-            return None, 0.0
+            return None, 0.0, bound
         critic = self.critic
         if self.device.type != "cpu":  # the stored critic stays on the CPU for margins
             critic = copy.deepcopy(critic).to(self.device)
-        return critic, w
+        return critic, w, bound
 
     def sample(
         self, counts: np.ndarray, *, seed: int = 0, candidates: int | None = None,
         sampler: str | None = None, steps: int | None = None,
         guidance_scale: float | None = None, batch_size: int | None = None,
         progress: ProgressCallback = ignore_progress, critic_guidance: float | None = None,
+        critic_max_step: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(images, labels) with ``counts[c]`` images of class c. With a class critic, each
         class's images are the ``counts[c]`` of ``candidates * counts[c]`` drawn under its
@@ -190,7 +200,8 @@ class ImageModel:
         labels = labels_for_counts(counts * k)
         images = self.generate(labels, seed=seed, sampler=sampler, steps=steps,
                                guidance_scale=guidance_scale, batch_size=batch_size,
-                               progress=progress, critic_guidance=critic_guidance)
+                               progress=progress, critic_guidance=critic_guidance,
+                               critic_max_step=critic_max_step)
         if k == 1:
             return images, labels
         keep = select_by_margin(self.critic.margins(images, labels), labels, counts)

@@ -171,13 +171,16 @@ def get_sampler(name: str) -> SamplerInfo:
 def guided_denoise(
     denoiser: torch.nn.Module, labels: torch.Tensor, guidance_scale: float,
     autocast_dtype: torch.dtype | None = None, critic: Any = None, critic_scale: float = 0.0,
+    critic_max_step: float | None = None,
 ) -> Denoise:
     """D with classifier-free guidance: D_null + w (D_label - D_null); w = 1 is plain
     conditional sampling (one network evaluation), w = 0 unconditional. With a class
     critic and ``critic_scale`` > 0, the denoised estimate then moves up the critic's
     log p(label | D) by ``critic_scale`` times its gradient: guidance by a classifier on the
     clean-image estimate, which needs no classifier trained on noisy images (the critic
-    saw only clean ones)."""
+    saw only clean ones). ``critic_max_step`` bounds each image's move (root mean square per
+    pixel): near the end the gradient can grow by orders of magnitude and, unbounded,
+    saturates the image."""
     null = torch.full_like(labels, int(denoiser.null_label))  # type: ignore[arg-type]
     device_type = labels.device.type
 
@@ -202,7 +205,12 @@ def guided_denoise(
 
     def critic_guided(x: torch.Tensor, sigma: float) -> torch.Tensor:
         d = free_guided(x, sigma)
-        return d + critic_scale * critic.log_prob_gradient(d, labels)
+        step = critic_scale * critic.log_prob_gradient(d, labels)
+        if critic_max_step is not None:
+            rms = step.flatten(1).square().mean(1).sqrt()
+            step = step * (critic_max_step / rms.clamp_min(1e-12)).clamp(max=1.0).view(
+                -1, *([1] * (step.dim() - 1)))
+        return d + step
 
     return critic_guided
 
@@ -212,6 +220,7 @@ def generate_batch(
     denoiser: torch.nn.Module, labels: torch.Tensor, indices: Sequence[int], *, seed: int,
     sigmas: torch.Tensor, sampler: str, guidance_scale: float, image_shape: tuple[int, ...],
     autocast_dtype: torch.dtype | None = None, critic: Any = None, critic_scale: float = 0.0,
+    critic_max_step: float | None = None,
 ) -> torch.Tensor:
     """Samples ``indices`` (labels given per row) as floats in about [-1, 1]."""
     info = get_sampler(sampler)
@@ -223,5 +232,5 @@ def generate_batch(
     if step_noise is not None:
         step_noise = step_noise.to(device)
     denoise = guided_denoise(denoiser, labels, guidance_scale, autocast_dtype, critic,
-                             critic_scale)
+                             critic_scale, critic_max_step)
     return info.fn(x, sigmas, denoise, step_noise)

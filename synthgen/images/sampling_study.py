@@ -31,6 +31,7 @@ class SamplingVariant:
     guidance_scale: float | None = None
     candidates: int | None = None  # draws per kept image (models with a class critic)
     critic_guidance: float | None = None  # the class critic's guidance scale
+    critic_max_step: float | None = None  # the bound on each critic guidance step
 
     @classmethod
     def parse(cls, text: str) -> SamplingVariant:
@@ -40,7 +41,7 @@ class SamplingVariant:
             return cls()
         casts: dict[str, Callable[[str], Any]] = {
             "sampler": str, "steps": int, "sigma_min": float, "guidance_scale": float,
-            "candidates": int, "critic_guidance": float}
+            "candidates": int, "critic_guidance": float, "critic_max_step": float}
         values: dict[str, Any] = {}
         for part in text.split(","):
             key, sep, raw = part.partition("=")
@@ -100,7 +101,8 @@ def study_sampling(model_dir: str | Path, variants: list[SamplingVariant], *, im
         synthetic, labels = model.sample(counts, seed=seed, candidates=variant.candidates,
                                          sampler=variant.sampler, steps=variant.steps,
                                          guidance_scale=variant.guidance_scale,
-                                         critic_guidance=variant.critic_guidance)
+                                         critic_guidance=variant.critic_guidance,
+                                         critic_max_step=variant.critic_max_step)
         seconds = time.perf_counter() - started
         metrics = evaluate_images(
             real, ImageSet(synthetic, labels),

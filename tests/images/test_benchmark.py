@@ -23,6 +23,7 @@ def test_tiny_benchmark_prints_every_row(tiny_npz: Path, tmp_path: Path) -> None
     results = run_benchmark(settings, log=lambda _: None)
     assert results["certificate"]["steps"] == 2
     assert results["step_timing"]["dp_step_seconds"] > 0
+    assert results["step_timing"]["dp_step_mean_seconds"] > 0  # what the run is sized on
     # timings mean little without the machine and OpenMP wait policy they ran under
     assert results["machine"]["cpu"] and results["machine"]["omp_wait_policy"]
     table = format_table(results)

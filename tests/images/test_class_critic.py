@@ -153,6 +153,45 @@ def test_critic_guidance_changes_samples_and_is_batch_free(
     assert np.array_equal(default, model.generate(labels, seed=2, critic_guidance=1.0))
     with pytest.raises(SamplingError, match="critic guidance"):
         model.generate(labels, critic_guidance=-1.0)
+    # a tighter bound on each guidance step is a different sampler; none at all is refused
+    assert not np.array_equal(guided, model.generate(labels, seed=2, critic_guidance=3.0,
+                                                     critic_max_step=0.001))
+    with pytest.raises(SamplingError, match="step bound"):
+        model.generate(labels, critic_guidance=3.0, critic_max_step=0.0)
+
+
+class _FixedDenoiser(torch.nn.Module):
+    """D(x) = the same images whatever x: the guidance step is all that moves them."""
+
+    null_label = 2
+
+    def __init__(self, images: torch.Tensor) -> None:
+        super().__init__()
+        self.images = images
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.images
+
+
+def test_critic_guidance_step_is_bounded_per_image() -> None:
+    from synthgen.images.samplers import guided_denoise
+
+    critic, _ = _critic(8.0, train=_images(300, 1), accountant=RunAccountant())
+    probe = _images(6, 4)
+    d = torch.as_tensor(probe.images, dtype=torch.float32)[:, None] / 127.5 - 1
+    labels = 1 - torch.as_tensor(probe.labels)  # the wrong ones: the gradient is far from 0
+
+    def rms_step(scale: float, bound: float | None) -> torch.Tensor:
+        denoise = guided_denoise(_FixedDenoiser(d), labels, 1.0, critic=critic,
+                                 critic_scale=scale, critic_max_step=bound)
+        return (denoise(torch.zeros_like(d), 1.0) - d).flatten(1).square().mean(1).sqrt()
+
+    unbounded = rms_step(1e4, None)
+    assert bool((unbounded > 0.5).all())  # a step the bound must cut
+    torch.testing.assert_close(rms_step(1e4, 0.2), torch.full((6,), 0.2))
+    small = rms_step(1e-3, None)
+    assert bool((small < 0.2).all())  # under the bound, the step is the gradient's own
+    torch.testing.assert_close(rms_step(1e-3, 0.2), small)
 
 
 def test_critic_is_in_the_model_directory_and_certificate(critic_model: Path) -> None:

@@ -142,6 +142,9 @@ def test_tabular_options_and_unknown_overrides_are_refused(tiny_npz: Path, tmp_p
         train_images(tiny_npz, epsilon=1.0, out=tmp_path / "a", target="label")
     with pytest.raises(ConfigurationError, match="unknown image option"):
         train_images(tiny_npz, epsilon=1.0, out=tmp_path / "a", overrides={"colour": 1})
+    with pytest.raises(ConfigurationError, match="critic_guidance_max_step"):
+        train_images(tiny_npz, epsilon=1.0, out=tmp_path / "a",
+                     overrides={"critic_guidance_max_step": 0})
     with pytest.raises(InputFileError):
         train_images(tmp_path / "missing.npz", epsilon=1.0, out=tmp_path / "a")
 
