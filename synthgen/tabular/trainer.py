@@ -30,7 +30,7 @@ from torch import nn
 from synthgen.artifacts import ACCOUNTANT, CHECKPOINT_DIR, TRAINING_LOG, write_json
 from synthgen.errors import SynthgenError, TrainingCancelled
 from synthgen.privacy.accountant import RunAccountant, calibrate_noise_multiplier
-from synthgen.privacy.dp_sgd import make_private
+from synthgen.privacy.dp_sgd import PrivateTraining, make_private
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck
 from synthgen.tabular.config import TabularTrainingConfig
@@ -183,7 +183,10 @@ def train(
 def _private_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Module,
                   optimizer: torch.optim.Optimizer, *, config: TabularTrainingConfig, sigma: float,
                   accountant: RunAccountant, start: int, total: int, generator: torch.Generator,
-                  after_step: Callable[[int, float], None]) -> None:
+                  after_step: Callable[[int, float], None],
+                  on_private: Callable[[PrivateTraining], None] | None = None) -> None:
+    """DP-SGD steps ``start + 1 .. total``. ``on_private`` sees the wiring before the first
+    step (the canary audit, ``synthgen.tabular.audit``, inserts its canaries there)."""
     from opacus.utils.batch_memory_manager import BatchMemoryManager
 
     assert config.batch_size is not None
@@ -192,6 +195,8 @@ def _private_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Modul
         expected_batch_size=config.batch_size, steps=total - start, accountant=accountant,
         noise=NoiseSource(secure=config.secure_rng), grad_sample_mode="ghost",
     )
+    if on_private is not None:
+        on_private(pt)
     step, loss_sum, count = start, 0.0, 0
     with BatchMemoryManager(data_loader=pt.loader, max_physical_batch_size=config.max_physical_batch_size,
                             optimizer=pt.optimizer) as loader:

@@ -1,0 +1,95 @@
+"""White-box gradient canaries for a one-run audit of DP-SGD (Steinke, Nasr and Jagielski 2023).
+
+An empirical audit is a bug detector, not a certificate (PRIVACY.md section 6): its lower
+bound on epsilon must sit below the claimed epsilon, and one above it means a bug.
+
+Canaries. Canary j is a record whose clipped gradient is C times the j-th unit vector of a
+parameter block of its own (a Dirac canary). Each canary is included in the run with
+probability 1/2, decided by the auditor's seed; an included canary is then Poisson-sampled
+at every step with the run's sample rate q, from the run's own ``NoiseSource``, and when
+sampled it joins the clipped sum exactly like a training example of norm C. The production
+noise step (``dp_sgd._secure_add_noise``, std = noise_multiplier * C on every coordinate)
+then runs unchanged on that sum. So the mechanism under audit is the production one on
+the training data plus the included canaries, and it must be (epsilon, delta)-DP with
+respect to each canary: a missing or too small noise term, a wrong sample rate or a
+miscalibrated noise multiplier make the canaries stand out and the bound exceed the claim.
+
+Why a block of its own: no training example has a gradient there, so the auditor's score
+(the sum over steps of the noisy released gradient on the canary's coordinate, in units of
+C) is the canary's sample count plus noise, with no data-dependent offset to hide it. The
+block is an optimizer parameter that the model never uses; its learning rate is 0.
+
+What the auditor reads is the noisy gradient sum after the noise step, i.e. what DP-SGD
+releases at each step (the white-box threat model); guesses are made from these scores
+only, never from the Poisson masks, which are the mechanism's secret randomness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthgen.errors import PrivacyParameterError
+from synthgen.privacy.analysis.one_run import OneRunBound, bound_from_scores
+from synthgen.privacy.dp_sgd import PrivateTraining
+
+
+class GradientCanaries:
+    """``count`` Dirac gradient canaries: add ``param_group()`` to the optimizer before
+    ``make_private``, then ``attach`` to the ``PrivateTraining`` it returns."""
+
+    def __init__(self, count: int, *, max_grad_norm: float, seed: int):
+        if count < 2:
+            raise PrivacyParameterError(f"an audit needs at least 2 canaries, got {count}")
+        if not max_grad_norm > 0:
+            raise PrivacyParameterError(f"max_grad_norm must be positive, got {max_grad_norm}")
+        self.count = count
+        self.max_grad_norm = float(max_grad_norm)
+        # the auditor's secret: which canaries are in the training data
+        self.included = np.random.default_rng(np.random.SeedSequence([seed, 0xCA4A])).random(count) < 0.5
+        self.parameter = nn.Parameter(torch.zeros(count))
+        self.scores = np.zeros(count)  # sum over steps of the released gradient / C
+        self.steps = 0
+        self._included = torch.as_tensor(self.included)
+
+    def param_group(self) -> dict[str, Any]:
+        """The canaries' coordinates, for the optimizer (never moved: lr 0)."""
+        return {"params": [self.parameter], "lr": 0.0}
+
+    def attach(self, training: PrivateTraining) -> None:
+        """Insert the canaries around the production noise step of ``training``."""
+        if training.grad_sample_mode != "ghost":
+            raise PrivacyParameterError("gradient canaries are wired for ghost clipping only")
+        optimizer = training.optimizer
+        if not any(p is self.parameter for p in optimizer.params):
+            raise PrivacyParameterError("add GradientCanaries.param_group() to the optimizer before make_private")
+        production_pre_step: Callable[..., Any] = optimizer.pre_step
+        production_add_noise: Callable[[], None] = optimizer.add_noise
+        canary = self.parameter
+        sample_rate = training.sample_rate
+
+        def pre_step(closure: Any = None) -> Any:
+            # no example touches the canary block: its per-example gradients are zero
+            if canary.grad is None:
+                canary.grad = torch.zeros_like(canary)
+            return production_pre_step(closure)
+
+        def add_noise() -> None:
+            sampled = torch.as_tensor(optimizer.noise_source.poisson_mask(self.count, sample_rate))
+            canary.summed_grad = canary.summed_grad + self.max_grad_norm * (sampled & self._included).to(canary.dtype)
+            production_add_noise()  # the noise under audit
+            self.scores += canary.grad.detach().double().numpy() / self.max_grad_norm
+            self.steps += 1
+
+        optimizer.pre_step = pre_step
+        optimizer.add_noise = add_noise
+
+    def bound(self, *, delta: float, confidence: float = 0.95) -> OneRunBound:
+        """Empirical epsilon lower bound from the scores of the steps that ran."""
+        if self.steps == 0:
+            raise PrivacyParameterError("the audit ran no DP-SGD step")
+        return bound_from_scores(self.scores, self.included, delta=delta, confidence=confidence)

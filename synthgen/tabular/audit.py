@@ -1,0 +1,185 @@
+"""``audit_tabular``: a one-run canary audit of the production tabular DP-SGD recipe.
+
+On a public table, this runs what ``synthgen train`` runs for DP-SGD: the same config
+defaults (expected batch min(4096, N/4), step count from epsilon, clip norm, noise
+multiplicity), the noise multiplier calibrated by the accountant for the target epsilon,
+``make_private`` with Poisson sampling, ghost clipping and the OS-random noise step, and the
+trainer's own loop (``trainer._private_loop``). The only additions are the gradient
+canaries of ``synthgen.privacy.audit``. The whole budget goes to DP-SGD: the table is
+public, so its statistics are exact and cost nothing, and the claim under audit is the
+accountant's epsilon for (noise multiplier, q, steps), what a certificate would state.
+
+``noise_multiplier_override`` is for the audit only (``synthgen audit --no-noise``): it
+replaces the noise multiplier in the optimizer after calibration, to show that the audit
+flags a run whose noise is missing or too small. The audit never writes a model.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from synthgen.errors import PrivacyParameterError
+from synthgen.privacy.accountant import (
+    RunAccountant,
+    calibrate_noise_multiplier,
+    check_privacy_parameters,
+    default_delta,
+    epsilon_for,
+)
+from synthgen.privacy.analysis.one_run import OneRunBound, largest_detectable_epsilon
+from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
+from synthgen.tabular.config import TabularTrainingConfig
+from synthgen.tabular.schema import Schema
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    claimed_epsilon: float  # the accountant's epsilon for the calibrated noise
+    delta: float
+    noise_multiplier: float  # calibrated: what the certificate would state
+    noise_multiplier_used: float  # what the optimizer added (differs only with the override)
+    sample_rate: float
+    steps: int
+    max_grad_norm: float
+    records: int
+    canaries: int
+    included: int
+    bound: OneRunBound
+    detectable_epsilon: float  # the largest bound this many canaries can give
+    seconds: float
+
+    @property
+    def violation(self) -> bool:
+        """A lower bound above the claim: the run leaked more than it says (a bug)."""
+        return self.bound.epsilon > self.claimed_epsilon
+
+    @property
+    def verdict(self) -> str:
+        return "VIOLATION: bug" if self.violation else "consistent"
+
+    def summary(self) -> list[str]:
+        b = self.bound
+        lines = [
+            f"claimed epsilon            {self.claimed_epsilon:.4f} at delta {self.delta:.3g} "
+            f"(noise multiplier {self.noise_multiplier:.4g}, sample rate {self.sample_rate:.4g}, "
+            f"{self.steps} steps, clip norm {self.max_grad_norm:g}, {self.records} public records)",
+            f"empirical epsilon (lower)  {b.epsilon:.4f} at {b.confidence:.0%} confidence",
+            f"canaries                   {self.canaries} white-box gradient canaries, "
+            f"{self.included} included",
+            f"guesses                    {b.guesses} ({b.included_guesses} included, "
+            f"{b.excluded_guesses} excluded), {b.correct} correct",
+            f"detectable up to           epsilon {self.detectable_epsilon:.2f} with this many canaries",
+        ]
+        if self.noise_multiplier_used != self.noise_multiplier:
+            lines.append(f"AUDIT ONLY                 noise multiplier forced to "
+                         f"{self.noise_multiplier_used:g}; no model is produced")
+        lines.append(f"verdict                    {self.verdict}")
+        return lines
+
+
+def audit_tabular(
+    table: pd.DataFrame,
+    schema: Schema,
+    *,
+    epsilon: float,
+    delta: float | None = None,
+    canaries: int = 1000,
+    steps: int | None = None,
+    seed: int = 0,
+    confidence: float = 0.95,
+    noise_multiplier_override: float | None = None,
+    overrides: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> AuditReport:
+    """Train on the public ``table`` with the production recipe plus ``canaries`` gradient
+    canaries and bound epsilon from below. ``steps`` defaults to the production count."""
+    import torch
+
+    from synthgen.privacy.audit import GradientCanaries
+    from synthgen.privacy.secure_random import NoiseSource
+    from synthgen.tabular import trainer
+    from synthgen.tabular.conform import conform
+    from synthgen.tabular.denoiser import MLPDenoiser
+    from synthgen.tabular.diffusion.mixed import MixedDiffusion
+    from synthgen.tabular.encoder import TableEncoder
+    from synthgen.tabular.preprocess import estimate_statistics
+
+    started = time.perf_counter()
+    progress = progress or ignore_progress
+    if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or not math.isfinite(epsilon) or epsilon <= 0:
+        raise PrivacyParameterError(f"epsilon must be a positive finite number, got {epsilon!r}")
+    if canaries < 2:
+        raise PrivacyParameterError(f"--canaries must be at least 2 (1000 or more for a useful audit), got {canaries}")
+    if steps is not None and steps < 1:
+        raise PrivacyParameterError(f"--steps must be at least 1, got {steps}")
+    if not 0 < confidence < 1:
+        raise PrivacyParameterError(f"confidence must be in (0, 1), got {confidence}")
+    if noise_multiplier_override is not None and not (
+        math.isfinite(noise_multiplier_override) and noise_multiplier_override >= 0
+    ):
+        raise PrivacyParameterError("the noise multiplier override must be a finite number >= 0")
+    config = TabularTrainingConfig().with_overrides({**(overrides or {}), **({"steps": steps} if steps else {})})
+    config.validate()
+
+    conformed = conform(table, schema)
+    n = len(conformed)
+    delta = default_delta(n) if delta is None else float(delta)
+    check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
+    config = config.resolve(n_records=n, epsilon=epsilon, max_steps=None)
+    assert config.batch_size is not None and config.steps is not None
+    # public data: exact statistics, nothing spent (the audit is of DP-SGD alone)
+    stats = estimate_statistics(
+        conformed, schema, epsilon=math.inf, delta=delta, preprocessing_share=config.preprocessing_share,
+        accountant=RunAccountant(), noise=NoiseSource(secure=False), histogram_bins=config.histogram_bins,
+    )
+    sample_rate = min(1.0, config.batch_size / n)
+    sigma = calibrate_noise_multiplier(target_epsilon=epsilon, delta=delta, sample_rate=sample_rate,
+                                       steps=config.steps)
+    claimed = epsilon_for([(sigma, sample_rate, config.steps)], delta=delta)
+
+    torch.manual_seed(seed)
+    encoder = TableEncoder(stats)
+    diffusion = MixedDiffusion(encoder)
+    model = MLPDenoiser(
+        n_numeric=encoder.n_numeric, n_category_slots=encoder.category_slots,
+        output_dim=encoder.output_dim, n_classes=len(stats.classes),
+        width=config.hidden_width, n_blocks=config.n_blocks,
+    )
+    data = encoder.encode(conformed)
+    canary_set = GradientCanaries(canaries, max_grad_norm=config.max_grad_norm, seed=seed)
+    optimizer = torch.optim.Adam(
+        [{"params": list(model.parameters())}, canary_set.param_group()], lr=config.learning_rate
+    )
+    accountant = RunAccountant()
+    used = sigma if noise_multiplier_override is None else float(noise_multiplier_override)
+
+    def on_private(training: Any) -> None:
+        if noise_multiplier_override is not None:  # audit only: see the module docstring
+            training.optimizer.noise_multiplier = used
+        canary_set.attach(training)
+
+    def after_step(step: int, loss: float) -> None:
+        optimizer.param_groups[0]["lr"] = trainer.learning_rate(step, config.steps, config.learning_rate)
+        progress(ProgressEvent("audit", step, config.steps, 0.0))
+
+    optimizer.param_groups[0]["lr"] = trainer.learning_rate(0, config.steps, config.learning_rate)
+    trainer._private_loop(
+        data, diffusion, model, optimizer, config=config, sigma=sigma, accountant=accountant,
+        start=0, total=config.steps, generator=torch.Generator().manual_seed(seed),
+        after_step=after_step, on_private=on_private,
+    )
+    if canary_set.steps != config.steps or accountant.sgd_steps != config.steps:
+        raise RuntimeError(f"the audit ran {canary_set.steps} noise steps for {config.steps} DP-SGD steps")
+    bound = canary_set.bound(delta=delta, confidence=confidence)
+    return AuditReport(
+        claimed_epsilon=claimed, delta=delta, noise_multiplier=sigma, noise_multiplier_used=used,
+        sample_rate=sample_rate, steps=config.steps, max_grad_norm=config.max_grad_norm,
+        records=n, canaries=canaries, included=int(canary_set.included.sum()), bound=bound,
+        detectable_epsilon=largest_detectable_epsilon(canaries=canaries, delta=delta, confidence=confidence),
+        seconds=time.perf_counter() - started,
+    )
