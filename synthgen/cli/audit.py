@@ -34,7 +34,7 @@ def audit(
     with ProgressBar(show_epsilon=False) as bar:
         report = audit_tabular(
             table, schema_obj, epsilon=epsilon, delta=delta, canaries=canaries, steps=steps,
-            seed=seed, noise_multiplier_override=0.0 if no_noise else None, progress=bar,
+            seed=seed, noise_scale=0.0 if no_noise else 1.0, progress=bar,
         )
     typer.echo("one-run canary audit (Steinke, Nasr and Jagielski 2023), white-box gradient canaries")
     typer.echo(f"data                       {source}")

@@ -9,9 +9,10 @@ canaries of ``synthgen.privacy.audit``. The whole budget goes to DP-SGD: the tab
 public, so its statistics are exact and cost nothing, and the claim under audit is the
 accountant's epsilon for (noise multiplier, q, steps), what a certificate would state.
 
-``noise_multiplier_override`` is for the audit only (``synthgen audit --no-noise``): it
-replaces the noise multiplier in the optimizer after calibration, to show that the audit
-flags a run whose noise is missing or too small. The audit never writes a model.
+``noise_scale`` is for the audit only (``synthgen audit --no-noise`` sets 0): it multiplies
+the calibrated noise multiplier in the optimizer, after calibration and without telling
+the claim, to show that the audit flags a run whose noise is missing (0) or too small
+(e.g. 0.25). The audit never writes a model.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class AuditReport:
     claimed_epsilon: float  # the accountant's epsilon for the calibrated noise
     delta: float
     noise_multiplier: float  # calibrated: what the certificate would state
-    noise_multiplier_used: float  # what the optimizer added (differs only with the override)
+    noise_multiplier_used: float  # what the optimizer added (differs only with noise_scale)
     sample_rate: float
     steps: int
     max_grad_norm: float
@@ -77,7 +78,10 @@ class AuditReport:
         ]
         if self.noise_multiplier_used != self.noise_multiplier:
             lines.append(f"AUDIT ONLY                 noise multiplier forced to "
-                         f"{self.noise_multiplier_used:g}; no model is produced")
+                         f"{self.noise_multiplier_used:.4g} (claim unchanged); no model is produced")
+        if self.claimed_epsilon >= self.detectable_epsilon:
+            lines.append(f"note                       a claim above {self.detectable_epsilon:.2f} cannot be "
+                         f"flagged by {self.canaries} canaries at this delta: 'consistent' says nothing here")
         lines.append(f"verdict                    {self.verdict}")
         return lines
 
@@ -92,7 +96,7 @@ def audit_tabular(
     steps: int | None = None,
     seed: int = 0,
     confidence: float = 0.95,
-    noise_multiplier_override: float | None = None,
+    noise_scale: float = 1.0,
     overrides: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
 ) -> AuditReport:
@@ -119,10 +123,8 @@ def audit_tabular(
         raise PrivacyParameterError(f"--steps must be at least 1, got {steps}")
     if not 0 < confidence < 1:
         raise PrivacyParameterError(f"confidence must be in (0, 1), got {confidence}")
-    if noise_multiplier_override is not None and not (
-        math.isfinite(noise_multiplier_override) and noise_multiplier_override >= 0
-    ):
-        raise PrivacyParameterError("the noise multiplier override must be a finite number >= 0")
+    if not (math.isfinite(noise_scale) and noise_scale >= 0):
+        raise PrivacyParameterError(f"the audit's noise scale must be a finite number >= 0, got {noise_scale}")
     config = TabularTrainingConfig().with_overrides({**(overrides or {}), **({"steps": steps} if steps else {})})
     config.validate()
 
@@ -156,10 +158,10 @@ def audit_tabular(
         [{"params": list(model.parameters())}, canary_set.param_group()], lr=config.learning_rate
     )
     accountant = RunAccountant()
-    used = sigma if noise_multiplier_override is None else float(noise_multiplier_override)
+    used = sigma * float(noise_scale)
 
     def on_private(training: Any) -> None:
-        if noise_multiplier_override is not None:  # audit only: see the module docstring
+        if noise_scale != 1:  # audit only: see the module docstring
             training.optimizer.noise_multiplier = used
         canary_set.attach(training)
 
