@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -28,7 +29,7 @@ from synthgen.tabular.audit import AuditReport, audit_tabular  # noqa: E402
 from synthgen.tabular.schema import Schema  # noqa: E402
 
 
-def load(name: str):  # type: ignore[no-untyped-def]
+def load(name: str) -> tuple[Any, Schema]:
     if name == "breast_cancer":
         return breast_cancer_table(), Schema.load(breast_cancer_schema_path())
     from benchmarks.tabular_benchmark import DATA

@@ -7,6 +7,7 @@ violation (a bug to find), 2 on bad input.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -44,7 +45,7 @@ def audit(
         raise typer.Exit(1)
 
 
-def _public_table(data: Path | None, schema: Path | None, target: str | None):  # type: ignore[no-untyped-def]
+def _public_table(data: Path | None, schema: Path | None, target: str | None) -> tuple[Any, Any, str]:
     from synthgen.demo import breast_cancer_schema_path, breast_cancer_table
     from synthgen.errors import SchemaError
     from synthgen.tabular.io import read_table

@@ -80,9 +80,12 @@ class GradientCanaries:
 
         def add_noise() -> None:
             sampled = torch.as_tensor(optimizer.noise_source.poisson_mask(self.count, sample_rate))
-            canary.summed_grad = canary.summed_grad + self.max_grad_norm * (sampled & self._included).to(canary.dtype)
+            contribution = self.max_grad_norm * (sampled & self._included).to(canary.dtype)
+            canary.summed_grad = canary.summed_grad + contribution  # type: ignore[attr-defined]
             production_add_noise()  # the noise under audit
-            self.scores += canary.grad.detach().double().numpy() / self.max_grad_norm
+            released = canary.grad
+            assert released is not None
+            self.scores += released.detach().double().numpy() / self.max_grad_norm
             self.steps += 1
 
         optimizer.pre_step = pre_step

@@ -165,11 +165,13 @@ def audit_tabular(
             training.optimizer.noise_multiplier = used
         canary_set.attach(training)
 
-    def after_step(step: int, loss: float) -> None:
-        optimizer.param_groups[0]["lr"] = trainer.learning_rate(step, config.steps, config.learning_rate)
-        progress(ProgressEvent("audit", step, config.steps, 0.0))
+    total = config.steps
 
-    optimizer.param_groups[0]["lr"] = trainer.learning_rate(0, config.steps, config.learning_rate)
+    def after_step(step: int, loss: float) -> None:
+        optimizer.param_groups[0]["lr"] = trainer.learning_rate(step, total, config.learning_rate)
+        progress(ProgressEvent("audit", step, total, 0.0))
+
+    optimizer.param_groups[0]["lr"] = trainer.learning_rate(0, total, config.learning_rate)
     trainer._private_loop(
         data, diffusion, model, optimizer, config=config, sigma=sigma, accountant=accountant,
         start=0, total=config.steps, generator=torch.Generator().manual_seed(seed),
