@@ -74,3 +74,52 @@ def test_audit_cli_bad_input_is_one_error_line(args: list[str], fragment: str) -
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
     assert result.stdout == ""
+
+
+def _tiny_run(canaries, *, noise_multiplier: float, steps: int, mode: str = "ghost"):
+    from synthgen.privacy.accountant import RunAccountant
+    from synthgen.privacy.dp_sgd import make_private
+    from tests.privacy.test_dp_sgd import Rows, make_model
+
+    data, model = Rows(40), make_model()
+    optimizer = torch.optim.SGD([{"params": list(model.parameters())}, canaries.param_group()], lr=0.1)
+    training = make_private(model, optimizer, data, noise_multiplier=noise_multiplier, max_grad_norm=0.5,
+                            expected_batch_size=10, steps=steps, accountant=RunAccountant(),
+                            noise=NoiseSource(secure=False), grad_sample_mode=mode)
+    return training
+
+
+def test_canaries_join_the_sum_at_the_run_sample_rate_with_norm_c() -> None:
+    from synthgen.privacy.audit import GradientCanaries
+    from tests.privacy.test_dp_sgd import per_example_loss
+
+    canaries = GradientCanaries(2000, max_grad_norm=0.5, seed=3)
+    training = _tiny_run(canaries, noise_multiplier=1e-9, steps=20)
+    canaries.attach(training)
+    for batch in training.loader:
+        if len(batch["x"]) == 0:
+            training.empty_backward()
+        else:
+            training.loss_backward(per_example_loss(training.module, batch))
+        training.step()
+    assert canaries.steps == 20
+    counts = canaries.scores
+    # without noise a score is the number of steps that sampled the canary: a whole number,
+    # zero for excluded canaries, Binomial(20, 1/4) on average for included ones
+    assert counts == pytest.approx(counts.round(), abs=1e-4)
+    assert counts[~canaries.included] == pytest.approx(0.0, abs=1e-4)
+    assert counts[canaries.included].mean() == pytest.approx(20 * 0.25, rel=0.05)
+    assert float(canaries.parameter.detach().abs().max()) == 0.0  # never moved (lr 0)
+
+
+def test_canaries_refuse_wiring_they_cannot_audit() -> None:
+    from synthgen.errors import PrivacyParameterError
+    from synthgen.privacy.audit import GradientCanaries
+
+    canaries = GradientCanaries(10, max_grad_norm=0.5, seed=0)
+    with pytest.raises(PrivacyParameterError, match="ghost"):
+        canaries.attach(_tiny_run(canaries, noise_multiplier=1.0, steps=1, mode="hooks"))
+    with pytest.raises(PrivacyParameterError, match="param_group"):
+        GradientCanaries(10, max_grad_norm=0.5, seed=0).attach(_tiny_run(canaries, noise_multiplier=1.0, steps=1))
+    with pytest.raises(PrivacyParameterError):
+        GradientCanaries(1, max_grad_norm=0.5, seed=0)
