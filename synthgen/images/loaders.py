@@ -10,6 +10,7 @@ of the per-example computation DP-SGD protects; nothing is estimated across imag
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -274,8 +275,9 @@ def _pick_column(header: Iterable[str], candidates: tuple[str, ...], what: str,
     raise InputFileError(f"{csv_path}: no {what} column (expected one of {', '.join(candidates)})")
 
 
-def read_labels_csv(csv_path: Path) -> list[tuple[str, str]]:
-    """(file, label) pairs from a CSV with a file column and a label column."""
+def read_labels_csv(csv_path: Path) -> list[tuple[int, str, str]]:
+    """(row number, file, label) of each row of a CSV with a file column and a label column
+    (row numbers count the header as row 1, as a spreadsheet shows them)."""
     try:
         text = csv_path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -286,12 +288,47 @@ def read_labels_csv(csv_path: Path) -> list[tuple[str, str]]:
         raise InputFileError(f"{csv_path} is empty")
     file_col = _pick_column(reader.fieldnames, FILE_COLUMNS, "file", csv_path)
     label_col = _pick_column(reader.fieldnames, LABEL_COLUMNS, "label", csv_path)
-    pairs = []
+    rows = []
     for row in reader:
         f, lab = (row.get(file_col) or "").strip(), (row.get(label_col) or "").strip()
         if f and lab:
-            pairs.append((f, lab))
-    return pairs
+            rows.append((reader.line_num, f, lab))
+    return rows
+
+
+def _file_identity(path: Path) -> tuple[Any, ...]:
+    """The same key for every name of one file (``a.dcm``, ``./a.dcm``, ``x/../a.dcm``, a
+    link to it): device and inode where the file exists, else the normalised path."""
+    try:
+        st = path.stat()
+    except OSError:
+        return ("path", os.path.normpath(os.path.abspath(path)))
+    return ("inode", st.st_dev, st.st_ino)
+
+
+def one_row_per_file(
+    root: Path, rows: list[tuple[int, str, str]], csv_name: str
+) -> tuple[list[tuple[int, str, str]], list[str]]:
+    """Keep the first row of each image file. The unit of privacy is one image: a file
+    listed twice would be two records, two clipped gradients per step from one image,
+    and the guarantee for it would silently halve. A file listed with two different labels
+    is an input error; the message names the rows, never the file or the labels."""
+    first: dict[tuple[Any, ...], tuple[int, str]] = {}
+    kept: list[tuple[int, str, str]] = []
+    notes: list[str] = []
+    for row, rel, label in rows:
+        key = _file_identity(root / rel)
+        if key in first:
+            first_row, first_label = first[key]
+            if label != first_label:
+                raise InputFileError(
+                    f"{csv_name}: rows {first_row} and {row} list the same image file with "
+                    "different labels; one image is one record and has one label")
+            notes.append(f"row {row}: the image file of row {first_row} again (counted once)")
+            continue
+        first[key] = (row, label)
+        kept.append((row, rel, label))
+    return kept, notes
 
 
 def dicom_to_uint8(ds: Any, channels: int) -> np.ndarray:
@@ -325,14 +362,14 @@ def load_dicom_folder(
     label). Class names are the distinct labels of the CSV (declared by the steward)."""
     import pydicom
 
-    pairs = read_labels_csv(labels_csv)
-    if not pairs:
+    rows = read_labels_csv(labels_csv)
+    if not rows:
         raise InsufficientData(f"{labels_csv} lists no (file, label) rows")
-    class_names = tuple(sorted({lab for _, lab in pairs}, key=_natural_key))
+    rows, problems = one_row_per_file(root, rows, labels_csv.name)
+    class_names = tuple(sorted({lab for _, _, lab in rows}, key=_natural_key))
     index = {name: i for i, name in enumerate(class_names)}
-    problems: list[str] = []
     images, labels = [], []
-    for rel, lab in pairs:
+    for _, rel, lab in rows:
         f = root / rel
         try:
             if not f.is_file():

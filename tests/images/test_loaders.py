@@ -162,3 +162,26 @@ def test_spec_validates_and_maps_labels() -> None:
 def test_image_set_rejects_float_images() -> None:
     with pytest.raises(InputFileError):
         ImageSet(np.zeros((2, 28, 28), np.float32), np.zeros(2))
+
+
+def test_dicom_file_listed_twice_is_one_record(tmp_path: Path) -> None:
+    ramp = np.tile(np.arange(0, 4000, 4000 / 56, dtype=np.float64)[:56], (56, 1))
+    _write_dicom(tmp_path / "a.dcm", ramp)
+    _write_dicom(tmp_path / "b.dcm", ramp[::-1])
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "labels.csv").write_text(
+        "file,label\na.dcm,x\nb.dcm,y\n./a.dcm,x\nsub/../a.dcm,x\n")
+    src = load_image_source(tmp_path, channels=1)
+    assert len(src.train) == 2  # one image file, one record: one clipped gradient per step
+    assert sorted(src.train.labels.tolist()) == [0, 1]
+
+
+def test_dicom_conflicting_labels_for_one_file_name_no_value(tmp_path: Path) -> None:
+    ramp = np.tile(np.arange(0, 4000, 4000 / 56, dtype=np.float64)[:56], (56, 1))
+    _write_dicom(tmp_path / "scan-of-jane.dcm", ramp)
+    (tmp_path / "labels.csv").write_text(
+        "file,label\nscan-of-jane.dcm,benign\n./scan-of-jane.dcm,malignant\n")
+    with pytest.raises(InputFileError, match="rows 2 and 3") as info:
+        load_image_source(tmp_path)
+    for value in ("jane", "benign", "malignant"):
+        assert value not in str(info.value)
