@@ -141,7 +141,7 @@ class _Run:
         progress(ProgressEvent("load", 0, 0, message=source.name))
         opts = recipe.source
         loaded = load_image_source(source, image_size=opts.image_size, channels=opts.channels,
-                                   labels_csv=opts.labels_csv)
+                                   labels_csv=opts.labels_csv, classes=opts.classes)
         spec = loaded.spec
         if opts.split not in ("official", "random"):
             raise ConfigurationError(f"split must be official or random, got {opts.split!r}")
@@ -167,6 +167,24 @@ class _Run:
         if private_training:
             check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
 
+        cfg = recipe.training
+        accountant = RunAccountant()
+        noise = NoiseSource(secure=cfg.secure_rng)
+        # -- a class list read from the data: DP partition selection (class_selection.py) --
+        if not spec.classes_declared:
+            from synthgen.images.class_selection import select_classes
+
+            selection = select_classes(
+                spec, train, epsilon=epsilon, delta=delta, accountant=accountant, noise=noise,
+                epsilon_share=cfg.class_selection_epsilon_share, private=private_training)
+            spec = selection.spec
+            train, hold, test = (selection.apply(part) for part in (train, hold, test))
+            assert train is not None
+            n = len(train)
+            if n < 2:
+                raise InsufficientData("fewer than 2 training images have a selected class")
+        # ------------------------------------------------------------------------------------
+
         private.mkdir(parents=True, exist_ok=True)
         train.save(private / "train.npz")
         for name, part in (("holdout", hold), ("test", test)):
@@ -178,9 +196,6 @@ class _Run:
         write_json(private / LOAD_REPORT, {"source": str(source), "skipped_files": loaded.problems})
         (private / TRAINING_LOG).write_text("")
 
-        cfg = recipe.training
-        accountant = RunAccountant()
-        noise = NoiseSource(secure=cfg.secure_rng)
         proportions, proportions_info = _class_proportions(
             train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,
             noise=noise, private_training=private_training)
@@ -198,7 +213,8 @@ class _Run:
                                  batch_size=cfg.critic_batch_size, private=private_training)
         if private_training:
             sigma = calibrate_noise_multiplier(
-                target_epsilon=epsilon, delta=delta, sample_rate=sample_rate, steps=steps,
+                target_epsilon=epsilon, delta=accountant.rdp_delta(delta),
+                sample_rate=sample_rate, steps=steps,
                 prior_history=[*accountant.release_history,
                                *(critic.history() if critic else [])])
         meta = {
@@ -448,6 +464,9 @@ class _Run:
                 f"initialised from the model trained on {pre['source']} (source sha256 "
                 f"{pre['source_sha256']}, weights sha256 {pre['weights_sha256']}); that data is "
                 "assumed public: this guarantee covers only this run's source")
+        if self.accountant.threshold_delta:
+            notes.append(f"delta includes {self.accountant.threshold_delta:.3g} for partition "
+                         "selection of the class list found in the data")
         if cfg.augment != "none":
             notes.append(f"augmentation multiplicity ({cfg.augment}) inside each example's "
                          "K draws: still one clipped gradient per image")
@@ -475,7 +494,8 @@ class _Run:
                 n_training_records=meta["n_train"], code_version=__version__,
                 created_at=utc_now(),
                 notes=["NOT PRIVATE: trained with epsilon = inf (benchmarks only); never "
-                       "release this model or its samples", *notes])
+                       "release this model or its samples", *notes],
+                assumptions=self._assumptions())
         acc = self.accountant
         mechanisms: list[dict[str, Any]] = [
             {"name": r["name"], "mechanism": "gaussian", "noise_multiplier": r["noise_multiplier"],
@@ -505,8 +525,17 @@ class _Run:
             training_epsilon=epsilon_for(acc.sgd_history, delta=acc.rdp_delta(delta)),
             mechanisms=mechanisms, accountant_history=acc.state_dict(), modality="image",
             n_training_records=meta["n_train"], code_version=__version__, created_at=utc_now(),
-            notes=notes,
+            notes=notes, assumptions=self._assumptions(),
         )
+
+    def _assumptions(self) -> list[str]:
+        """What the run takes as public without a declaration or noise (the certificate's
+        ``assumptions``): the spec's, and the pretraining images of ``init_from``."""
+        found = list(self.spec.assumptions)
+        if pre := self.meta.get("pretrained"):
+            found.append(f"the images the public model {pre['source']} was trained on are "
+                         "public (init_from; none of them is in this run's training set)")
+        return found
 
 
 def _class_proportions(

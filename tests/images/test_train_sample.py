@@ -20,7 +20,7 @@ from synthgen.errors import (
 from synthgen.images.sample import ImageModel, sample_images
 from synthgen.images.train import train_images
 from synthgen.privacy.accountant import RunAccountant, epsilon_for
-from tests.images.conftest import TINY
+from tests.images.conftest import TINY, two_class_images
 
 MODEL_FILES = {"config.json", "model.safetensors", "spec.json", "preprocessing.json",
                "accountant.json", "certificate.json", "run.json", "class_critic.safetensors"}
@@ -336,3 +336,47 @@ def test_conditioning_phase_out_of_range_is_refused(tiny_npz: Path, tmp_path: Pa
     with pytest.raises(ConfigurationError, match="conditioning_max_grad_norm"):
         _train(tiny_npz, tmp_path / "b", epsilon=1.0, max_steps=2,
                overrides={"conditioning_max_grad_norm": 0.0})
+
+
+def _plain_npz(path: Path, n: int, *, extra_label: int | None = None) -> Path:
+    """A plain images/labels file (no MedMNIST name, no declared classes); ``extra_label``
+    adds one image whose label no other image has."""
+    images, labels = two_class_images(n, 5)
+    if extra_label is not None:
+        images = np.concatenate([images, images[:1]])
+        labels = np.concatenate([labels, [[extra_label]]]).astype(np.uint8)
+    np.savez(path, images=images, labels=labels)
+    return path
+
+
+def test_class_list_found_in_the_data_is_dp_selected(tmp_path: Path) -> None:
+    """D and D plus one image with a label of its own: the shipped class list is the same,
+    and what paid for it is in the accountant and on the certificate."""
+    opts: dict = {"overrides": {"critic_epsilon_share": 0.0}, "holdout": 0.0, "max_steps": 1}
+    d = _train(_plain_npz(tmp_path / "d.npz", 200), tmp_path / "d", epsilon=20.0, **opts)
+    d1 = _train(_plain_npz(tmp_path / "d1.npz", 200, extra_label=5), tmp_path / "d1",
+                epsilon=20.0, **opts)
+    specs = [json.loads((r.model_dir / "spec.json").read_text()) for r in (d, d1)]
+    assert specs[0] == specs[1] and specs[0]["class_names"] == ["0", "1"]
+    assert not specs[0]["classes_declared"]
+    for result in (d, d1):
+        cert = result.certificate
+        assert "class discovery" in [m["name"] for m in cert.mechanisms]
+        acc = RunAccountant.from_state_dict(cert.accountant_history)
+        assert acc.threshold_delta > 0 and cert.epsilon == pytest.approx(acc.epsilon(cert.delta))
+        assert cert.epsilon <= 20.0 + 1e-9
+        assert any("partition selection" in note for note in cert.notes)
+        assert any("array shape" in a for a in cert.assumptions)  # size and channels
+    train = np.load(d1.private_dir / "train.npz")
+    assert set(train["labels"].reshape(-1).tolist()) == {0, 1}  # the lone label took no part
+
+
+def test_declared_classes_and_shape_need_no_selection_or_assumption(tmp_path: Path) -> None:
+    result = _train(_plain_npz(tmp_path / "d.npz", 40), tmp_path / "m", epsilon=8.0,
+                    max_steps=1, overrides={"classes": ["benign", "malignant"], "channels": 1,
+                                            "image_size": 28, "critic_epsilon_share": 0.0})
+    spec = json.loads((result.model_dir / "spec.json").read_text())
+    assert spec["class_names"] == ["benign", "malignant"] and spec["classes_declared"]
+    cert = result.certificate
+    assert "class discovery" not in [m["name"] for m in cert.mechanisms]
+    assert cert.assumptions == [] and cert.accountant_history["threshold_delta"] == 0
