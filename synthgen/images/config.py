@@ -32,7 +32,7 @@ class TrainingConfig:
     # share of epsilon for the DP class list when the classes are not declared
     # (class_selection.py). At BreastMNIST's sample rate and 1,000 steps it raises the
     # training noise multiplier by 1.4% at epsilon 3 (11.16 -> 11.31) and 1.2% at epsilon 10;
-    # a label then needs about 110 (epsilon 3) or 37 (epsilon 10) training images to be kept
+    # the threshold is then 110 images at epsilon 3 (noise std 24), 37 at epsilon 10 (std 8)
     class_selection_epsilon_share: float = 0.05
     secure_rng: bool = True  # privacy noise from the OS CSPRNG (False: seeded fast PRNG)
     per_example_gradients: str = "vmap"  # "vmap" (B rows directly) or "hooks" (B*K, folded)
@@ -131,6 +131,9 @@ class SourceOptions:
     # declared public class list: names (labels CSV, folders, .npz index order) or a count
     # (.npz); None: folder names, MedMNIST's published classes, or a DP-selected list
     classes: int | tuple[str, ...] | None = None
+    # the source is PUBLIC data and this run makes a model for init_from (epsilon inf only):
+    # the model directory then records a hash of each training image (pretrained.py)
+    public_source: bool = False
 
 
 MODEL_KEYS = ("base_channels", "channel_mult", "blocks_per_level", "attention_levels",

@@ -99,6 +99,9 @@ def train_images(
     if private_training:
         check_privacy_parameters(epsilon=epsilon, delta=delta if delta is not None else 1e-5)
     recipe = build_recipe(overrides)
+    if recipe.source.public_source and private_training:
+        raise ConfigurationError("public_source makes a model of PUBLIC images for init_from: "
+                                 "train it with --epsilon inf")
     check_new_output(out)
     private = Path(private_dir) if private_dir is not None else default_private_dir(out)
 
@@ -296,7 +299,7 @@ class _Run:
             from synthgen.images.pretrained import initialise_from_pretrained
 
             meta["pretrained"] = initialise_from_pretrained(
-                net, cfg.init_from, source_sha256=meta["source_sha256"])
+                net, cfg.init_from, training_images=self.train.images)
         denoiser = Denoiser(net, self.recipe.diffusion).to(device)
         state = new_state(denoiser, cfg, seed=meta["seed"])
         log_path = self.private / TRAINING_LOG
@@ -431,6 +434,10 @@ class _Run:
 
                 save_critic(critic, stage)
             write_json(stage / "spec.json", spec_json)
+            if recipe.source.public_source:  # declared public: hashes of public images only
+                from synthgen.images.pretrained import PUBLIC_IMAGES
+
+                write_json(stage / PUBLIC_IMAGES, self._public_image_record())
             write_json(stage / PREPROCESSING, {
                 "class_proportions": meta["class_proportions"], **meta["class_proportions_info"],
             })
@@ -448,6 +455,15 @@ class _Run:
                                     **timing},
             ))
         return TrainingResult(model_dir=out, private_dir=self.private, certificate=cert)
+
+    def _public_image_record(self) -> dict[str, Any]:
+        """What a model of PUBLIC images saw, for init_from's overlap check: its training
+        images, and those of the public model it started from."""
+        from synthgen.images.pretrained import public_image_record, read_public_images
+
+        init_from = self.recipe.training.init_from
+        inherited = read_public_images(Path(init_from)) if init_from else set()
+        return public_image_record(self.train.images, source=self.source, inherited=inherited)
 
     def _certificate(self, steps_run: int) -> Certificate:
         meta, cfg = self.meta, self.recipe.training
