@@ -164,22 +164,21 @@ def load_npz(
     name = _medmnist_name(path)
     notes: list[str] = []
     in_file = arrays.get("class_names")
+    declared_by = "the classes option"
     if classes is None and in_file is not None:  # the steward's declaration, like folder names
         if in_file.dtype.kind not in "US" or in_file.size == 0:
             raise InputFileError(f"{path}: class_names must be a non-empty array of names")
         classes = tuple(str(c) for c in in_file.reshape(-1))
+        declared_by = "the file's class_names key"
     if classes is not None or name is not None:
         if classes is None:
             assert name is not None
             class_names = tuple(str(i) for i in range(MEDMNIST_CLASSES[name]))
             notes.append(f"class list: MedMNIST's published classes of {name} (public)")
-        elif in_file is not None and not isinstance(classes, int):
-            class_names = _declared_names(classes, "an .npz") or ()
-            notes.append("class list: declared by the steward (the file's class_names key)")
         else:
             class_names = (tuple(str(i) for i in range(classes)) if isinstance(classes, int)
                            else _declared_names(classes, "an .npz") or ())
-            notes.append("class list: declared by the steward (classes option)")
+            notes.append(f"class list: declared by the steward ({declared_by})")
         if not class_names:
             raise ConfigurationError("classes must be at least 1")
         if all_labels.max() >= len(class_names):

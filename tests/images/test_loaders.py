@@ -22,6 +22,7 @@ def test_npz_medmnist_layout_keeps_official_splits(tiny_npz: Path) -> None:
     assert src.spec.class_names == ("0", "1")
     assert src.spec.classes_declared  # the file's class_names key: the steward's declaration
     assert any("class_names key" in note for note in src.spec.notes)
+    assert load_npz(tiny_npz, classes=["a", "b"]).spec.class_names == ("a", "b")
 
 
 @pytest.mark.skipif(not BREASTMNIST.exists(), reason="shared data not mounted")

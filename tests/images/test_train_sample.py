@@ -461,3 +461,21 @@ def test_cli_declarations_for_images(tiny_npz: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
                                       str(tmp_path / "m"), "--public-source"])
     assert result.exit_code == 2 and "public_source" in result.output
+
+
+def test_resume_keeps_the_dp_class_list_and_pays_for_it_once(tmp_path: Path) -> None:
+    source = _plain_npz(tmp_path / "d.npz", 200, extra_label=5)
+    opts: dict = {"overrides": {"critic_epsilon_share": 0.0}, "holdout": 0.0, "max_steps": 4}
+    calls = {"n": 0}
+
+    def stop_after_two() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 2
+
+    with pytest.raises(TrainingCancelled):
+        _train(source, tmp_path / "m", epsilon=20.0, should_stop=stop_after_two, **opts)
+    result = _train(source, tmp_path / "m", epsilon=20.0, resume=True, **opts)
+    cert = result.certificate
+    assert [m["name"] for m in cert.mechanisms].count("class discovery") == 1
+    assert cert.accountant_history["threshold_delta"] > 0 and cert.epsilon <= 20.0 + 1e-9
+    assert json.loads((result.model_dir / "spec.json").read_text())["class_names"] == ["0", "1"]
