@@ -74,3 +74,8 @@ class PrivateDataMissing(SynthgenError):
 
 class ConfigurationError(SynthgenError):
     """An option or override is unknown, out of range, or does not apply to this modality."""
+
+
+class PretrainingDataOverlap(ConfigurationError):
+    """A model given as public pretraining (``init_from``) saw images that are also in this
+    run's private training set: its weights carry them without any DP accounting here."""

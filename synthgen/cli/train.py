@@ -31,6 +31,9 @@ def train(
     tracker: str | None = typer.Option(None, "--tracker", help="Also log to `wandb` or `mlflow` (must be installed)."),
     insecure_rng: bool = typer.Option(False, "--insecure-rng", help="Draw privacy noise from a fast PRNG seeded by the OS instead of the OS CSPRNG (benchmarks)."),
     init_from: Path | None = typer.Option(None, "--init-from", help="Images: start from this model directory, trained on PUBLIC images of the same size (e.g. --epsilon inf on another MedMNIST set)."),
+    public_source: bool = typer.Option(False, "--public-source", help="Images: DATA is PUBLIC; make a model for --init-from (needs --epsilon inf). It records a hash of each training image, so that a private run whose images overlap them is refused."),
+    channels: int | None = typer.Option(None, "--channels", help="Images: declare 1 (grayscale, the default for folders and DICOM) or 3 (RGB); files of another mode are converted."),
+    classes: str | None = typer.Option(None, "--classes", help="Images: declare the public class list (comma-separated names; a count for an .npz). Without it a labels CSV's or .npz's classes are selected with DP."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory."),
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
@@ -44,6 +47,9 @@ def train(
         "tracker": tracker,
         "secure_rng": False if insecure_rng else None,
         "init_from": str(init_from) if init_from is not None else None,
+        "public_source": True if public_source else None,
+        "channels": channels,
+        "classes": _declared_classes(classes),
     }
     with ProgressBar() as bar:
         result = workflows.train(
@@ -67,6 +73,15 @@ def train(
     typer.echo(f"model written to {result.model_dir}")
     typer.echo(f"private run data (split, training log) in {result.private_dir}")
     typer.echo(f"epsilon spent {eps} at delta {cert.delta:.3g} ({cert.steps} DP-SGD steps)")
+
+
+def _declared_classes(text: str | None) -> int | list[str] | None:
+    """``--classes``: a count (``3``) or comma-separated names (``benign,malignant``)."""
+    if text is None:
+        return None
+    if text.strip().isdigit():
+        return int(text)
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def print_certificate(model_dir: Path) -> None:

@@ -266,7 +266,7 @@ def _pretrain(s: BenchmarkSettings, probe: dict[str, float], *, log: Callable[[s
                        / probe["nonprivate_step_mean_seconds"]))
     log(f"pretraining on public {s.pretrain_data.name}: {steps} non-private steps")
     public_dir = s.out_dir / "public_model"
-    overrides = {**s.overrides, "steps": steps,
+    overrides = {**s.overrides, "steps": steps, "public_source": True,
                  "time_limit_minutes": _loop_minutes(s.pretrain_minutes,
                                                      probe["nonprivate_step_mean_seconds"])}
     overrides.pop("init_from", None)  # it describes the DP fine-tuning, not this run

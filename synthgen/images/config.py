@@ -29,6 +29,11 @@ class TrainingConfig:
     checkpoint_every: int = 50  # steps between checkpoints in the private dir
     time_limit_minutes: float | None = None  # stop early and write the model (epsilon as run)
     class_count_epsilon_share: float = 0.02  # share of epsilon for the class proportions
+    # share of epsilon for the DP class list when the classes are not declared
+    # (class_selection.py). At BreastMNIST's sample rate and 1,000 steps it raises the
+    # training noise multiplier by 1.4% at epsilon 3 (11.16 -> 11.31) and 1.2% at epsilon 10;
+    # the threshold is then 110 images at epsilon 3 (noise std 24), 37 at epsilon 10 (std 8)
+    class_selection_epsilon_share: float = 0.05
     secure_rng: bool = True  # privacy noise from the OS CSPRNG (False: seeded fast PRNG)
     per_example_gradients: str = "vmap"  # "vmap" (B rows directly) or "hooks" (B*K, folded)
     mixed_precision: str = "auto"  # "auto" (bf16 on CUDA), "off", "bf16"
@@ -82,6 +87,8 @@ class TrainingConfig:
                                      "and critic_batch_size >= 1")
         if not 0 < self.class_count_epsilon_share < 0.5:
             raise ConfigurationError("class_count_epsilon_share must be in (0, 0.5)")
+        if not 0 < self.class_selection_epsilon_share < 0.5:
+            raise ConfigurationError("class_selection_epsilon_share must be in (0, 0.5)")
 
 
 @dataclass(frozen=True)
@@ -117,10 +124,16 @@ class SamplingConfig:
 @dataclass(frozen=True)
 class SourceOptions:
     image_size: int | None = None  # model size; default the file's (npz) or 28 (folders)
-    channels: int | None = None  # default: from the files
+    channels: int | None = None  # declared 1 or 3; default 1 (folders, DICOM) or the .npz shape
     labels_csv: str | None = None  # DICOM labels CSV (default labels.csv in the folder)
     split: str = "official"  # MedMNIST: "official" (holdout = val) or "random"
     class_proportions: tuple[float, ...] | None = None  # declared public proportions
+    # declared public class list: names (labels CSV, folders, .npz index order) or a count
+    # (.npz); None: folder names, MedMNIST's published classes, or a DP-selected list
+    classes: int | tuple[str, ...] | None = None
+    # the source is PUBLIC data and this run makes a model for init_from (epsilon inf only):
+    # the model directory then records a hash of each training image (pretrained.py)
+    public_source: bool = False
 
 
 MODEL_KEYS = ("base_channels", "channel_mult", "blocks_per_level", "attention_levels",
@@ -165,6 +178,8 @@ def build_recipe(overrides: dict[str, Any] | None) -> ImageRecipe:
             raise ConfigurationError(f"unknown image option {key!r} (known: {', '.join(known)})")
         if key in ("channel_mult", "attention_levels", "class_proportions"):
             value = tuple(value)
+        if key == "classes" and not isinstance(value, int):
+            value = tuple(str(v) for v in value)
         groups[owner][key] = value
     try:
         return ImageRecipe(
@@ -184,6 +199,8 @@ def recipe_from_json(d: dict[str, Any]) -> ImageRecipe:
         source = dict(d["source"])
         if source.get("class_proportions") is not None:
             source["class_proportions"] = tuple(source["class_proportions"])
+        if isinstance(source.get("classes"), list):
+            source["classes"] = tuple(source["classes"])
         return ImageRecipe(
             model={k: tuple(v) if isinstance(v, list) else v for k, v in d["model"].items()},
             diffusion=EDMConfig.from_json_dict(d["diffusion"]),
@@ -205,4 +222,6 @@ def recipe_to_json(recipe: ImageRecipe) -> dict[str, Any]:
             d["model"][key] = list(d["model"][key])
     if d["source"]["class_proportions"] is not None:
         d["source"]["class_proportions"] = list(d["source"]["class_proportions"])
+    if isinstance(d["source"]["classes"], tuple):
+        d["source"]["classes"] = list(d["source"]["classes"])
     return d

@@ -62,6 +62,7 @@ def run_image_demo(data: Path | None, out_dir: Path,
     result = train_images(path, epsilon=DEMO_EPSILON, out=out_dir / "model", max_steps=steps,
                           overrides={**overrides, "steps": steps}, progress=progress)
     model = ImageModel.load(result.model_dir)
+    spec = model.spec  # the trained spec: a class list found in the labels is DP-selected
     k = spec.num_classes
     balanced = {name: samples // k + (1 if i < samples % k else 0)
                 for i, name in enumerate(spec.class_names)}

@@ -3,9 +3,11 @@
 It fixes what the model generates (size, channels) and the class list the model is
 conditioned on. Like a schema it is public metadata: it is written to the model directory
 (``spec.json``) and shipped with releases, so it must not be computed from the images
-beyond what the steward declares. Where a class list is read from the data (labels found in
-an ``.npz`` that is not a known MedMNIST file), ``classes_declared`` is false and the model
-directory says so: the steward should confirm that the class list itself is public.
+beyond what the steward declares. Where a class list is read from the data (labels of a
+labels CSV or of an ``.npz`` without a declaration), ``classes_declared`` is false: training
+releases it with DP partition selection (``class_selection.py``) and ``notes`` says how.
+What is still read from the data without noise is listed in ``assumptions``; the
+certificate names each one as accepted by the steward.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ class ImageSpec:
     class_names: tuple[str, ...]  # index i is the model's label i
     source_format: str = ""  # "medmnist-npz", "npz", "folder", "dicom"
     classes_declared: bool = False  # class list from public metadata, not from the data
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)  # where each value came from
+    # values read from the data without noise or declaration (the certificate names them)
+    assumptions: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if self.image_size not in SUPPORTED_SIZES:
@@ -66,6 +70,7 @@ class ImageSpec:
             "source_format": self.source_format,
             "classes_declared": self.classes_declared,
             "notes": list(self.notes),
+            "assumptions": list(self.assumptions),
         }
 
     @classmethod
@@ -77,4 +82,5 @@ class ImageSpec:
             source_format=str(d.get("source_format", "")),
             classes_declared=bool(d.get("classes_declared", False)),
             notes=tuple(d.get("notes", ())),
+            assumptions=tuple(d.get("assumptions", ())),
         )

@@ -99,6 +99,9 @@ def train_images(
     if private_training:
         check_privacy_parameters(epsilon=epsilon, delta=delta if delta is not None else 1e-5)
     recipe = build_recipe(overrides)
+    if recipe.source.public_source and private_training:
+        raise ConfigurationError("public_source makes a model of PUBLIC images for init_from: "
+                                 "train it with --epsilon inf")
     check_new_output(out)
     private = Path(private_dir) if private_dir is not None else default_private_dir(out)
 
@@ -141,7 +144,7 @@ class _Run:
         progress(ProgressEvent("load", 0, 0, message=source.name))
         opts = recipe.source
         loaded = load_image_source(source, image_size=opts.image_size, channels=opts.channels,
-                                   labels_csv=opts.labels_csv)
+                                   labels_csv=opts.labels_csv, classes=opts.classes)
         spec = loaded.spec
         if opts.split not in ("official", "random"):
             raise ConfigurationError(f"split must be official or random, got {opts.split!r}")
@@ -167,6 +170,24 @@ class _Run:
         if private_training:
             check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
 
+        cfg = recipe.training
+        accountant = RunAccountant()
+        noise = NoiseSource(secure=cfg.secure_rng)
+        # -- a class list read from the data: DP partition selection (class_selection.py) --
+        if not spec.classes_declared:
+            from synthgen.images.class_selection import select_classes
+
+            selection = select_classes(
+                spec, train, epsilon=epsilon, delta=delta, accountant=accountant, noise=noise,
+                epsilon_share=cfg.class_selection_epsilon_share, private=private_training)
+            spec = selection.spec
+            train, hold, test = (selection.apply(part) for part in (train, hold, test))
+            assert train is not None
+            n = len(train)
+            if n < 2:
+                raise InsufficientData("fewer than 2 training images have a selected class")
+        # ------------------------------------------------------------------------------------
+
         private.mkdir(parents=True, exist_ok=True)
         train.save(private / "train.npz")
         for name, part in (("holdout", hold), ("test", test)):
@@ -178,9 +199,6 @@ class _Run:
         write_json(private / LOAD_REPORT, {"source": str(source), "skipped_files": loaded.problems})
         (private / TRAINING_LOG).write_text("")
 
-        cfg = recipe.training
-        accountant = RunAccountant()
-        noise = NoiseSource(secure=cfg.secure_rng)
         proportions, proportions_info = _class_proportions(
             train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,
             noise=noise, private_training=private_training)
@@ -198,7 +216,8 @@ class _Run:
                                  batch_size=cfg.critic_batch_size, private=private_training)
         if private_training:
             sigma = calibrate_noise_multiplier(
-                target_epsilon=epsilon, delta=delta, sample_rate=sample_rate, steps=steps,
+                target_epsilon=epsilon, delta=accountant.rdp_delta(delta),
+                sample_rate=sample_rate, steps=steps,
                 prior_history=[*accountant.release_history,
                                *(critic.history() if critic else [])])
         meta = {
@@ -280,7 +299,7 @@ class _Run:
             from synthgen.images.pretrained import initialise_from_pretrained
 
             meta["pretrained"] = initialise_from_pretrained(
-                net, cfg.init_from, source_sha256=meta["source_sha256"])
+                net, cfg.init_from, training_images=self.train.images)
         denoiser = Denoiser(net, self.recipe.diffusion).to(device)
         state = new_state(denoiser, cfg, seed=meta["seed"])
         log_path = self.private / TRAINING_LOG
@@ -415,6 +434,10 @@ class _Run:
 
                 save_critic(critic, stage)
             write_json(stage / "spec.json", spec_json)
+            if recipe.source.public_source:  # declared public: hashes of public images only
+                from synthgen.images.pretrained import PUBLIC_IMAGES
+
+                write_json(stage / PUBLIC_IMAGES, self._public_image_record())
             write_json(stage / PREPROCESSING, {
                 "class_proportions": meta["class_proportions"], **meta["class_proportions_info"],
             })
@@ -433,6 +456,15 @@ class _Run:
             ))
         return TrainingResult(model_dir=out, private_dir=self.private, certificate=cert)
 
+    def _public_image_record(self) -> dict[str, Any]:
+        """What a model of PUBLIC images saw, for init_from's overlap check: its training
+        images, and those of the public model it started from."""
+        from synthgen.images.pretrained import public_image_record, read_public_images
+
+        init_from = self.recipe.training.init_from
+        inherited = read_public_images(Path(init_from)) if init_from else set()
+        return public_image_record(self.train.images, source=self.source, inherited=inherited)
+
     def _certificate(self, steps_run: int) -> Certificate:
         meta, cfg = self.meta, self.recipe.training
         delta = float(meta["delta"])
@@ -448,6 +480,9 @@ class _Run:
                 f"initialised from the model trained on {pre['source']} (source sha256 "
                 f"{pre['source_sha256']}, weights sha256 {pre['weights_sha256']}); that data is "
                 "assumed public: this guarantee covers only this run's source")
+        if self.accountant.threshold_delta:
+            notes.append(f"delta includes {self.accountant.threshold_delta:.3g} for partition "
+                         "selection of the class list found in the data")
         if cfg.augment != "none":
             notes.append(f"augmentation multiplicity ({cfg.augment}) inside each example's "
                          "K draws: still one clipped gradient per image")
@@ -475,7 +510,8 @@ class _Run:
                 n_training_records=meta["n_train"], code_version=__version__,
                 created_at=utc_now(),
                 notes=["NOT PRIVATE: trained with epsilon = inf (benchmarks only); never "
-                       "release this model or its samples", *notes])
+                       "release this model or its samples", *notes],
+                assumptions=self._assumptions())
         acc = self.accountant
         mechanisms: list[dict[str, Any]] = [
             {"name": r["name"], "mechanism": "gaussian", "noise_multiplier": r["noise_multiplier"],
@@ -505,8 +541,17 @@ class _Run:
             training_epsilon=epsilon_for(acc.sgd_history, delta=acc.rdp_delta(delta)),
             mechanisms=mechanisms, accountant_history=acc.state_dict(), modality="image",
             n_training_records=meta["n_train"], code_version=__version__, created_at=utc_now(),
-            notes=notes,
+            notes=notes, assumptions=self._assumptions(),
         )
+
+    def _assumptions(self) -> list[str]:
+        """What the run takes as public without a declaration or noise (the certificate's
+        ``assumptions``): the spec's, and the pretraining images of ``init_from``."""
+        found = list(self.spec.assumptions)
+        if pre := self.meta.get("pretrained"):
+            found.append(f"the images the public model {pre['source']} was trained on are "
+                         "public (init_from; none of them is in this run's training set)")
+        return found
 
 
 def _class_proportions(

@@ -42,6 +42,9 @@ class Certificate:
     code_version: str = ""
     created_at: str = ""
     notes: list[str] = field(default_factory=list)
+    # values read from the source without noise and not declared (e.g. an .npz's image
+    # shape): the steward accepted each as public; the guarantee holds only if they are
+    assumptions: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -41,8 +41,9 @@ def two_class_images(n: int, seed: int, size: int = 28, channels: int = 1) -> tu
 
 @pytest.fixture
 def tiny_npz(tmp_path: Path) -> Path:
-    """A MedMNIST-layout file (train/val/test) of 60/12/20 two-class images."""
-    arrays: dict = {}
+    """A MedMNIST-layout file (train/val/test) of 60/12/20 two-class images; its class
+    list is declared in the file (60 images are too few for a DP-selected one)."""
+    arrays: dict = {"class_names": np.array(["0", "1"])}
     for split, n, seed in (("train", 60, 1), ("val", 12, 2), ("test", 20, 3)):
         images, labels = two_class_images(n, seed)
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels

@@ -20,8 +20,9 @@ def test_npz_medmnist_layout_keeps_official_splits(tiny_npz: Path) -> None:
     assert (len(src.train), len(src.holdout), len(src.test)) == (60, 12, 20)
     assert src.spec.image_size == 28 and src.spec.channels == 1
     assert src.spec.class_names == ("0", "1")
-    assert not src.spec.classes_declared  # read from the data: the spec says so
-    assert src.spec.notes
+    assert src.spec.classes_declared  # the file's class_names key: the steward's declaration
+    assert any("class_names key" in note for note in src.spec.notes)
+    assert load_npz(tiny_npz, classes=["a", "b"]).spec.class_names == ("a", "b")
 
 
 @pytest.mark.skipif(not BREASTMNIST.exists(), reason="shared data not mounted")
@@ -73,14 +74,35 @@ def test_class_folders_skip_bad_files_by_name(tmp_path: Path) -> None:
     assert len(src.problems) == 1 and "damaged.png" in src.problems[0]
 
 
-def test_class_folders_rgb_detected(tmp_path: Path) -> None:
+def test_class_folders_rgb_when_declared(tmp_path: Path) -> None:
     from PIL import Image
 
     for c in ("a", "b"):
         (tmp_path / c).mkdir()
         Image.fromarray(np.full((30, 50, 3), 100, np.uint8)).save(tmp_path / c / "x.png")
-    src = load_image_source(tmp_path, image_size=32)
+    src = load_image_source(tmp_path, image_size=32, channels=3)
     assert src.spec.channels == 3 and src.train.images.shape == (2, 32, 32, 3)
+    default = load_image_source(tmp_path, image_size=32)  # the fixed rule: grayscale
+    assert default.spec.channels == 1 and default.train.images.shape == (2, 32, 32)
+
+
+def test_one_rgb_image_in_a_grayscale_folder_changes_nothing_shipped(tmp_path: Path) -> None:
+    from PIL import Image
+
+    images, labels = two_class_images(6, 0)
+    for i, (im, lab) in enumerate(zip(images, labels[:, 0], strict=True)):
+        (tmp_path / str(lab)).mkdir(exist_ok=True)
+        Image.fromarray(im).save(tmp_path / str(lab) / f"img{i}.png")
+    before = load_image_source(tmp_path)
+    rgb = np.zeros((28, 28, 3), np.uint8)
+    rgb[..., 0] = 200
+    Image.fromarray(rgb).save(tmp_path / "1" / "zzz-colour.png")
+    after = load_image_source(tmp_path)
+    assert after.spec == before.spec and after.spec.channels == 1
+    assert after.assumptions == before.assumptions
+    assert len(after.train) == len(before.train) + 1 and after.train.images.ndim == 3
+    # the colour file (last in sort order) is converted; every other image is unchanged
+    assert np.array_equal(after.train.images[: len(before.train)], before.train.images)
 
 
 def test_class_folders_without_images_is_insufficient(tmp_path: Path) -> None:
@@ -162,3 +184,62 @@ def test_spec_validates_and_maps_labels() -> None:
 def test_image_set_rejects_float_images() -> None:
     with pytest.raises(InputFileError):
         ImageSet(np.zeros((2, 28, 28), np.float32), np.zeros(2))
+
+
+def test_dicom_file_listed_twice_is_one_record(tmp_path: Path) -> None:
+    ramp = np.tile(np.arange(0, 4000, 4000 / 56, dtype=np.float64)[:56], (56, 1))
+    _write_dicom(tmp_path / "a.dcm", ramp)
+    _write_dicom(tmp_path / "b.dcm", ramp[::-1])
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "labels.csv").write_text(
+        "file,label\na.dcm,x\nb.dcm,y\n./a.dcm,x\nsub/../a.dcm,x\n")
+    src = load_image_source(tmp_path, channels=1)
+    assert len(src.train) == 2  # one image file, one record: one clipped gradient per step
+    assert sorted(src.train.labels.tolist()) == [0, 1]
+
+
+def test_dicom_conflicting_labels_for_one_file_name_no_value(tmp_path: Path) -> None:
+    ramp = np.tile(np.arange(0, 4000, 4000 / 56, dtype=np.float64)[:56], (56, 1))
+    _write_dicom(tmp_path / "scan-of-jane.dcm", ramp)
+    (tmp_path / "labels.csv").write_text(
+        "file,label\nscan-of-jane.dcm,benign\n./scan-of-jane.dcm,malignant\n")
+    with pytest.raises(InputFileError, match="rows 2 and 3") as info:
+        load_image_source(tmp_path)
+    for value in ("jane", "benign", "malignant"):
+        assert value not in str(info.value)
+
+
+def test_npz_class_list_declared_or_candidates(tmp_path: Path) -> None:
+    images, _ = two_class_images(6, 0)
+    path = tmp_path / "plain.npz"
+    np.savez(path, images=images, labels=np.array([0, 2, 2, 0, 2, 0], np.uint8))
+    found = load_image_source(path)  # candidates for DP selection, relabelled 0..k-1
+    assert found.spec.class_names == ("0", "2") and not found.spec.classes_declared
+    assert found.train.labels.tolist() == [0, 1, 1, 0, 1, 0]
+    assert any("array shape" in a for a in found.assumptions)
+    declared = load_image_source(path, classes=3, image_size=28, channels=1)
+    assert declared.spec.class_names == ("0", "1", "2") and declared.spec.classes_declared
+    assert declared.train.labels.tolist() == [0, 2, 2, 0, 2, 0] and declared.assumptions == []
+    with pytest.raises(InputFileError, match="outside the 2 declared"):
+        load_image_source(path, classes=["a", "b"])
+    rgb = load_image_source(path, channels=3)  # declared channels: converted
+    assert rgb.train.images.shape == (6, 28, 28, 3)
+
+
+@pytest.mark.skipif(not BREASTMNIST.exists(), reason="shared data not mounted")
+def test_npz_known_medmnist_file_assumes_nothing() -> None:
+    src = load_npz(BREASTMNIST)
+    assert src.assumptions == [] and (src.spec.channels, src.spec.image_size) == (1, 28)
+
+
+def test_dicom_declared_classes_skip_other_labels(tmp_path: Path) -> None:
+    ramp = np.tile(np.arange(0, 4000, 4000 / 56, dtype=np.float64)[:56], (56, 1))
+    for name in ("a", "b", "c"):
+        _write_dicom(tmp_path / f"{name}.dcm", ramp)
+    (tmp_path / "labels.csv").write_text("file,label\na.dcm,x\nb.dcm,y\nc.dcm,rare\n")
+    found = load_image_source(tmp_path)
+    assert found.spec.class_names == ("rare", "x", "y") and not found.spec.classes_declared
+    declared = load_image_source(tmp_path, classes=["y", "x"])
+    assert declared.spec.class_names == ("y", "x") and declared.spec.classes_declared
+    assert declared.train.labels.tolist() == [1, 0]
+    assert declared.problems == ["row 4: its label is not one of the declared classes"]

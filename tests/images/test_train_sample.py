@@ -20,7 +20,7 @@ from synthgen.errors import (
 from synthgen.images.sample import ImageModel, sample_images
 from synthgen.images.train import train_images
 from synthgen.privacy.accountant import RunAccountant, epsilon_for
-from tests.images.conftest import TINY
+from tests.images.conftest import TINY, two_class_images
 
 MODEL_FILES = {"config.json", "model.safetensors", "spec.json", "preprocessing.json",
                "accountant.json", "certificate.json", "run.json", "class_critic.safetensors"}
@@ -228,7 +228,7 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--schema applies to tables" in result.output
     result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
                                  str(tmp_path / "y"), "--init-from", str(model_dir)])
-    assert result.exit_code == 2 and "trained on this same source" in result.output
+    assert result.exit_code == 2 and "not a public model" in result.output
 
 
 def test_time_limit_writes_the_model_with_the_epsilon_that_ran(tiny_npz: Path, tmp_path: Path) -> None:
@@ -256,12 +256,14 @@ def test_init_from_a_public_model(tiny_npz: Path, tmp_path: Path) -> None:
     from synthgen.images.unet import UNet, UNetConfig
 
     public = _public_npz(tmp_path / "public.npz", classes=3)
-    _train(public, tmp_path / "public_model", epsilon=math.inf, max_steps=3)
+    _train(public, tmp_path / "public_model", epsilon=math.inf, max_steps=3,
+           overrides={"public_source": True})
     pre = load_file(tmp_path / "public_model" / "model.safetensors")
 
     config = json.loads((tmp_path / "public_model" / "config.json").read_text())["model"]
     net = UNet(UNetConfig.from_json_dict({**config, "num_classes": 2}))
-    provenance = initialise_from_pretrained(net, tmp_path / "public_model", source_sha256="other")
+    provenance = initialise_from_pretrained(net, tmp_path / "public_model",
+                                            training_images=np.zeros((1, 28, 28), np.uint8))
     for name, value in net.state_dict().items():
         if name == "label_embedding.weight":  # every row, null label included, = public null row
             assert torch.equal(value, pre[name][-1].expand(3, -1))
@@ -276,7 +278,7 @@ def test_init_from_a_public_model(tiny_npz: Path, tmp_path: Path) -> None:
     run = json.loads((tmp_path / "private_model" / "run.json").read_text())
     assert run["pretrained"]["weights_sha256"] == provenance["weights_sha256"]
 
-    with pytest.raises(ConfigurationError, match="same source"):
+    with pytest.raises(ConfigurationError, match="not a public model"):
         _train(tiny_npz, tmp_path / "again", epsilon=8.0, max_steps=1,
                overrides={"init_from": str(tmp_path / "private_model")})
     with pytest.raises(ConfigurationError, match="another architecture"):
@@ -286,7 +288,6 @@ def test_init_from_a_public_model(tiny_npz: Path, tmp_path: Path) -> None:
         _train(tiny_npz, tmp_path / "none", epsilon=8.0, max_steps=1,
                overrides={"init_from": str(tmp_path)})
     assert not (tmp_path / "again").exists() and not (tmp_path / "wider").exists()
-
 
 
 @pytest.mark.parametrize("mode", ["vmap", "hooks"])
@@ -336,3 +337,145 @@ def test_conditioning_phase_out_of_range_is_refused(tiny_npz: Path, tmp_path: Pa
     with pytest.raises(ConfigurationError, match="conditioning_max_grad_norm"):
         _train(tiny_npz, tmp_path / "b", epsilon=1.0, max_steps=2,
                overrides={"conditioning_max_grad_norm": 0.0})
+
+
+def _plain_npz(path: Path, n: int, *, extra_label: int | None = None) -> Path:
+    """A plain images/labels file (no MedMNIST name, no declared classes); ``extra_label``
+    adds one image whose label no other image has."""
+    images, labels = two_class_images(n, 5)
+    if extra_label is not None:
+        images = np.concatenate([images, images[:1]])
+        labels = np.concatenate([labels, [[extra_label]]]).astype(np.uint8)
+    np.savez(path, images=images, labels=labels)
+    return path
+
+
+def test_class_list_found_in_the_data_is_dp_selected(tmp_path: Path) -> None:
+    """D and D plus one image with a label of its own: the shipped class list is the same,
+    and what paid for it is in the accountant and on the certificate."""
+    opts: dict = {"overrides": {"critic_epsilon_share": 0.0}, "holdout": 0.0, "max_steps": 1}
+    d = _train(_plain_npz(tmp_path / "d.npz", 200), tmp_path / "d", epsilon=20.0, **opts)
+    d1 = _train(_plain_npz(tmp_path / "d1.npz", 200, extra_label=5), tmp_path / "d1",
+                epsilon=20.0, **opts)
+    specs = [json.loads((r.model_dir / "spec.json").read_text()) for r in (d, d1)]
+    assert specs[0] == specs[1] and specs[0]["class_names"] == ["0", "1"]
+    assert not specs[0]["classes_declared"]
+    for result in (d, d1):
+        cert = result.certificate
+        assert "class discovery" in [m["name"] for m in cert.mechanisms]
+        acc = RunAccountant.from_state_dict(cert.accountant_history)
+        assert acc.threshold_delta > 0 and cert.epsilon == pytest.approx(acc.epsilon(cert.delta))
+        assert cert.epsilon <= 20.0 + 1e-9
+        assert any("partition selection" in note for note in cert.notes)
+        assert any("array shape" in a for a in cert.assumptions)  # size and channels
+    train = np.load(d1.private_dir / "train.npz")
+    assert set(train["labels"].reshape(-1).tolist()) == {0, 1}  # the lone label took no part
+
+
+def test_declared_classes_and_shape_need_no_selection_or_assumption(tmp_path: Path) -> None:
+    result = _train(_plain_npz(tmp_path / "d.npz", 40), tmp_path / "m", epsilon=8.0,
+                    max_steps=1, overrides={"classes": ["benign", "malignant"], "channels": 1,
+                                            "image_size": 28, "critic_epsilon_share": 0.0})
+    spec = json.loads((result.model_dir / "spec.json").read_text())
+    assert spec["class_names"] == ["benign", "malignant"] and spec["classes_declared"]
+    cert = result.certificate
+    assert "class discovery" not in [m["name"] for m in cert.mechanisms]
+    assert cert.assumptions == [] and cert.accountant_history["threshold_delta"] == 0
+
+
+def _private_train_split(tiny_npz: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(tiny_npz) as f:
+        return f["train_images"], f["train_labels"]
+
+
+def _public_model(source: Path, out: Path, **overrides: object) -> Path:
+    _train(source, out, epsilon=math.inf, max_steps=1, holdout=0.0,
+           overrides={"public_source": True, "critic_epsilon_share": 0.0, **overrides})
+    return out
+
+
+def test_init_from_refuses_a_public_model_that_saw_private_images(
+        tiny_npz: Path, tmp_path: Path) -> None:
+    """The public model records a hash of each image it saw; a private run whose training
+    images meet that set is refused, whatever file the images came in."""
+    from PIL import Image
+
+    from synthgen.errors import PretrainingDataOverlap
+
+    images, labels = _private_train_split(tiny_npz)
+    # the private training split re-encoded: PNG class folders
+    for i, (im, lab) in enumerate(zip(images, labels[:, 0], strict=True)):
+        (tmp_path / "png" / str(lab)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(im).save(tmp_path / "png" / str(lab) / f"{i}.png")
+    # a subset: 5 private images among 35 others
+    public, public_labels = two_class_images(35, 123)
+    subset = tmp_path / "subset.npz"
+    np.savez(subset, images=np.concatenate([public, images[10:15]]),
+             labels=np.concatenate([public_labels, labels[10:15]]),
+             class_names=np.array(["0", "1"]))
+    disjoint = tmp_path / "disjoint.npz"
+    np.savez(disjoint, images=public, labels=public_labels, class_names=np.array(["0", "1"]))
+
+    private_run = {"epsilon": 8.0, "max_steps": 1, "holdout": 0.0}
+    for name, source in (("png", tmp_path / "png"), ("subset", subset)):
+        model = _public_model(source, tmp_path / f"public_{name}")
+        assert (model / "public_images.json").exists()
+        with pytest.raises(PretrainingDataOverlap, match="also in this run's training set"):
+            _train(tiny_npz, tmp_path / f"private_{name}",
+                   overrides={"init_from": str(model)}, **private_run)
+        assert not (tmp_path / f"private_{name}").exists()
+
+    model = _public_model(disjoint, tmp_path / "public_disjoint")
+    result = _train(tiny_npz, tmp_path / "private_ok", overrides={"init_from": str(model)},
+                    **private_run)
+    assert result.certificate.private
+    assert any("public model" in a for a in result.certificate.assumptions)
+    # no hash of a private image in the private model directory, and no image record at all
+    from synthgen.images.pretrained import image_digest
+
+    assert not (result.model_dir / "public_images.json").exists()
+    shipped = "".join(p.read_text(errors="ignore") for p in result.model_dir.iterdir())
+    assert not any(image_digest(im) in shipped for im in images)
+    # a model without the record (this private one) is not a public model
+    with pytest.raises(ConfigurationError, match="not a public model"):
+        _train(tiny_npz, tmp_path / "again", overrides={"init_from": str(result.model_dir)},
+               **private_run)
+
+
+def test_public_source_needs_infinite_epsilon(tiny_npz: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="public_source"):
+        _train(tiny_npz, tmp_path / "m", epsilon=8.0, max_steps=1,
+               overrides={"public_source": True})
+
+
+def test_cli_declarations_for_images(tiny_npz: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import synthgen.cli.sample
+    import synthgen.cli.train  # noqa: F401
+    from synthgen.cli.app import app
+    from synthgen.cli.train import _declared_classes
+
+    assert _declared_classes("3") == 3 and _declared_classes("benign, malignant") == [
+        "benign", "malignant"]
+    result = CliRunner().invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
+                                      str(tmp_path / "m"), "--public-source"])
+    assert result.exit_code == 2 and "public_source" in result.output
+
+
+def test_resume_keeps_the_dp_class_list_and_pays_for_it_once(tmp_path: Path) -> None:
+    source = _plain_npz(tmp_path / "d.npz", 200, extra_label=5)
+    opts: dict = {"overrides": {"critic_epsilon_share": 0.0}, "holdout": 0.0, "max_steps": 4}
+    calls = {"n": 0}
+
+    def stop_after_two() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 2
+
+    with pytest.raises(TrainingCancelled):
+        _train(source, tmp_path / "m", epsilon=20.0, should_stop=stop_after_two, **opts)
+    result = _train(source, tmp_path / "m", epsilon=20.0, resume=True, **opts)
+    cert = result.certificate
+    assert [m["name"] for m in cert.mechanisms].count("class discovery") == 1
+    assert cert.accountant_history["threshold_delta"] > 0 and cert.epsilon <= 20.0 + 1e-9
+    assert json.loads((result.model_dir / "spec.json").read_text())["class_names"] == ["0", "1"]

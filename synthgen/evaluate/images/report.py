@@ -70,8 +70,10 @@ def provenance_section(result: ValidationResult) -> Section:
         ("Source sha256", str(p.get("source_sha256") or "—")),
         ("Image spec", f"{spec['image_size']}x{spec['image_size']} pixels, {spec['channels']} "
          f"channel(s), {len(spec['class_names'])} classes: {', '.join(spec['class_names'])}"),
-        ("Class list", "declared (public metadata)" if spec.get("classes_declared")
-         else "read from the labels: the steward should confirm it is public"),
+        ("Class list", next((n.removeprefix("class list: ") for n in spec.get("notes", [])
+                             if n.startswith("class list: ")),
+                            "declared (public metadata)" if spec.get("classes_declared")
+                            else "read from the labels: the steward should confirm it is public")),
         ("Spec sha256 at training", str(p.get("spec_sha256_at_training") or "—")),
         ("Model spec sha256", str(p["model_spec_sha256"])),
         ("Code version (training / validation)",
