@@ -21,6 +21,7 @@ from pipelines.uploads import (
     check_declared,
     copy_limited,
     copy_upload,
+    expansion_limit,
     safe_extract,
     scan_csv,
     sniff,
@@ -122,6 +123,18 @@ def _inspect_table(
             raise PayloadTooLarge(f"the table has more than {settings.max_rows} rows")
         if meta.num_columns > settings.max_columns:
             raise PayloadTooLarge(f"the table has more than {settings.max_columns} columns")
+        # Parquet pages are compressed: a few KB may decode to one cell of hundreds of MB.
+        # The same expansion limits as an archive, on the sizes its footer declares.
+        expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if expanded > expansion_limit(
+            path.stat().st_size,
+            max_total_bytes=settings.max_extracted_bytes,
+            max_ratio=settings.max_compression_ratio,
+        ):
+            raise PayloadTooLarge(
+                "the Parquet file is compressed suspiciously well (it would expand more "
+                f"than {settings.max_compression_ratio:g} times its size)"
+            )
     else:
         delimiter = "\t" if kind == "tsv" else ","
         scan_csv(

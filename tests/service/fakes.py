@@ -12,7 +12,7 @@ see them too:
 - SYNTHGEN_FAKE_REJECT_SOURCE (the expectation suite refuses every table),
 - SYNTHGEN_FAKE_FAIL_VALIDATE (validation raises, once per file named by the variable),
 - SYNTHGEN_FAKE_FAIL_IMAGES (the image check raises ValueError, as a decoder would on a
-  hostile file),
+  hostile file; "insufficient": InsufficientData, as the real loader does),
 - SYNTHGEN_FAKE_FAIL_WITH_PATH (training raises an error naming the source by its path, as
   the real table reader does).
 
@@ -32,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.library import ProgressCallback, StopCheck, TrainOutcome
-from synthgen.errors import InputFileError, SchemaMismatch, SynthgenError, TrainingCancelled
+from synthgen.errors import (
+    InputFileError,
+    InsufficientData,
+    SchemaMismatch,
+    SynthgenError,
+    TrainingCancelled,
+)
 from synthgen.progress import ProgressEvent
 
 EPSILON_USED = 0.97  # the fake "accountant" ends a bit below the target, like the real one
@@ -50,7 +56,10 @@ class FakeLibrary:
             )
 
     def check_images(self, source: Path) -> None:
-        if os.environ.get("SYNTHGEN_FAKE_FAIL_IMAGES"):
+        failure = os.environ.get("SYNTHGEN_FAKE_FAIL_IMAGES")
+        if failure == "insufficient":  # what the real loader says of 300 "PNGs" of zeros
+            raise InsufficientData(f"{source}: no readable PNG/JPEG images in the class folders")
+        if failure:
             raise ValueError(f"cannot identify image file {source}")
 
     def train(

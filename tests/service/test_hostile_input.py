@@ -146,8 +146,9 @@ def test_archive_over_the_member_or_size_limit_is_refused(
         nothing_stored(env)
 
 
+@pytest.mark.parametrize("failure", ["insufficient", "ValueError"])
 def test_failed_worker_check_rejects_the_source_and_deletes_its_files(
-    service: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+    service: ServiceEnv, monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
     """The worker's image check fails with an error it did not expect (as a decoder would on
     a hostile file): the source is rejected with a reason, its extracted files are gone, a
@@ -158,7 +159,7 @@ def test_failed_worker_check_rejects_the_source_and_deletes_its_files(
     source_id = up.json()["id"]
     queued = service.request_job(source_id)
     assert queued.status_code == 202, queued.text
-    monkeypatch.setenv("SYNTHGEN_FAKE_FAIL_IMAGES", "1")
+    monkeypatch.setenv("SYNTHGEN_FAKE_FAIL_IMAGES", failure)
     service.drain()
     steward = service.headers("steward")
     source = service.client.get(f"/v1/sources/{source_id}", headers=steward).json()
@@ -273,6 +274,33 @@ def test_job_errors_never_show_a_server_path(
     assert "the source table" in body["error"]
 
 
+def test_real_library_checks_name_files_by_role(tmp_path: Path) -> None:
+    """The worker's checks with the real library: 'PNG' files of zeros, a broken CSV and a
+    broken schema give typed errors that name no path."""
+    from pipelines.library import SynthgenLibrary
+    from synthgen.errors import SynthgenError
+
+    scans = tmp_path / "scans"
+    for label in ("0", "1"):
+        (scans / label).mkdir(parents=True)
+        for i in range(3):
+            (scans / label / f"{i}.png").write_bytes(b"\0" * 1000)
+    table, good, bad = tmp_path / "t.csv", tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    table.write_bytes(b'a,b\n"1,2\n')  # an unclosed quote
+    good.write_text("columns: [{name: a}, {name: b}]\n")
+    bad.write_text("columns: [\n")
+    library = SynthgenLibrary()
+    checks = (
+        lambda: library.check_images(scans),
+        lambda: library.check_table(table, schema=good, target=None),
+        lambda: library.check_table(table, schema=bad, target=None),
+    )
+    for check in checks:
+        with pytest.raises(SynthgenError) as info:
+            check()
+        assert str(tmp_path) not in str(info.value) and "the source" in str(info.value)
+
+
 # -- 5. body and cell sizes --------------------------------------------------------------------
 @pytest.fixture
 def limited(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceEnv]:
@@ -298,6 +326,18 @@ def test_one_huge_csv_cell_is_refused_while_reading(limited: ServiceEnv) -> None
     nothing_stored(limited)
     ok = upload(limited, b"a,outcome\n" + b"y" * 999 + b",1\n" + b"z,0\n")
     assert ok.status_code == 201, ok.text
+
+
+def test_parquet_that_decodes_to_a_huge_cell_is_refused(limited: ServiceEnv) -> None:
+    """Compressed pages make the Parquet twin of the one-cell CSV a few hundred KB."""
+    buf = io.BytesIO()
+    frame = pd.DataFrame({"a": ["x" * (30 * 2**20), "y"], "outcome": [1, 0]})
+    frame.to_parquet(buf, compression="zstd")
+    assert buf.tell() < 2**20
+    with memory_bound():
+        r = upload(limited, buf.getvalue(), filename="cohort.parquet")
+    refused(r, 413, "compressed")
+    nothing_stored(limited)
 
 
 def test_body_size_limit_per_upload_kind(limited: ServiceEnv) -> None:
