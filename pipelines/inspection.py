@@ -68,6 +68,10 @@ def inspect_upload(
         image_limit=settings.max_image_upload_bytes,
     )
     kind = sniff(raw, form.filename)
+    if kind in ("csv", "tsv", "parquet") and raw.stat().st_size > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"the table is larger than the limit of {settings.max_upload_bytes} bytes"
+        )
     schema_path = None
     if schema_data is not None:
         suffix = ".json" if (form.schema_filename or "").lower().endswith(".json") else ".yaml"

@@ -17,6 +17,7 @@ from typing import BinaryIO, Literal
 from pipelines.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 CHUNK = 1 << 20
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a ZIP file (an .npz is one too)
 UploadType = Literal["csv", "tsv", "parquet", "npz", "zip"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # a member this large must not be compressed better than max_ratio (small files may be)
@@ -64,7 +65,7 @@ def copy_upload(src: BinaryIO, dest: Path, *, table_limit: int, image_limit: int
     bytes while it streams: a ZIP container (an image .zip or .npz) or a table. Refuses
     (and deletes ``dest``) as soon as the limit is passed."""
     head = src.read(4)
-    if head.startswith(b"PK"):
+    if head.startswith(ZIP_MAGIC):
         limit, what = image_limit, "image archive"
     else:
         limit, what = table_limit, "table"
@@ -120,7 +121,7 @@ def sniff(path: Path, filename: str) -> UploadType:
         if tail != b"PAR1":
             raise InvalidRequest("the Parquet file is truncated (no footer)")
         return "parquet"
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+    if head.startswith(ZIP_MAGIC):
         return _zip_kind(path)
     if head.startswith(b"\x1f\x8b"):
         raise UnsupportedMediaType(

@@ -36,10 +36,14 @@ def neutralise_formula(value: str) -> str:
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with every text cell passed through ``neutralise_formula``; numeric
-    columns are untouched. For CSV only: Parquet keeps the values as they are."""
+    """``frame`` with every text cell and column name passed through
+    ``neutralise_formula``; numeric columns are untouched. For CSV only: Parquet keeps the
+    values as they are."""
     out = frame
-    for name in frame.columns:
+    names = [neutralise_formula(c) if isinstance(c, str) else c for c in frame.columns]
+    if names != list(frame.columns):  # column names come from the schema, like categories
+        out = frame.set_axis(names, axis=1)
+    for position, name in enumerate(frame.columns):
         column = frame[name]
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
@@ -49,7 +53,9 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if out is frame:
             out = frame.copy()
-        out.loc[risky, name] = column[risky].map(neutralise_formula)
+        values = column.copy()
+        values[risky] = column[risky].map(neutralise_formula)
+        out.isetitem(position, values)
     return out
 
 
@@ -65,7 +71,7 @@ def neutralise_csv(src: Path, dest: Path, *, chunk_rows: int = 100_000) -> Path:
             neutralise_formulas(chunk).to_csv(tmp, mode="a", header=header, index=False)
             header = False
         if header:  # no rows
-            pd.read_csv(src, nrows=0).to_csv(tmp, index=False)
+            neutralise_formulas(pd.read_csv(src, nrows=0)).to_csv(tmp, index=False)
     return dest
 
 

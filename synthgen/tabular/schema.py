@@ -290,7 +290,7 @@ class Schema:
         if len(raw) > max_bytes:  # it grew while it was read
             raise SchemaError(f"{label} is larger than the limit of {max_bytes} bytes")
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise SchemaError(f"{label} is not UTF-8 text") from None
         data = parse_schema_text(text, json_format=p.suffix.lower() == ".json", source=label)

@@ -34,6 +34,10 @@ def test_table_writer_neutralises_text_columns_only(tmp_path: Path) -> None:
     with TableWriter(raw, spreadsheet_safe=False) as writer:
         writer.write(frame)
     assert FORMULA in raw.read_text()
+    named = tmp_path / "named.csv"
+    with TableWriter(named) as writer:
+        writer.write(pd.DataFrame({"=HYPERLINK(x)": ["a"], "-1": [-1]}))
+    assert named.read_text().splitlines() == ["'=HYPERLINK(x),-1", "a,-1"]
 
 
 def test_neutralise_csv_changes_nothing_but_formulas(tmp_path: Path) -> None:
