@@ -88,13 +88,19 @@ def test_yaml_without_aliases_still_reads_ordinary_schemas(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("case", ["json-depth", "alias-bomb", "range-1e308"])
-def test_cli_schema_check_prints_one_error_line(tmp_path: Path, case: str) -> None:
+def test_cli_schema_check_and_train_print_one_error_line(tmp_path: Path, case: str) -> None:
     name, text, fragment = HOSTILE[case]
     schema = tmp_path / name
     schema.write_text(text)
     data = tmp_path / "d.csv"
     data.write_text("a,y\n1,0\n")
-    result = CliRunner().invoke(app, ["schema", "check", str(data), "--schema", str(schema)])
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    out = tmp_path / "model"
+    for args in (
+        ["schema", "check", str(data), "--schema", str(schema)],
+        ["train", str(data), "--target", "y", "--schema", str(schema), "--epsilon", "1", "--out", str(out)],
+    ):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert not out.exists()
