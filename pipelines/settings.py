@@ -45,7 +45,9 @@ class Settings(BaseSettings):
 
     # uploads: refused above these limits (413), nothing is kept
     max_upload_bytes: int = Field(default=256 * 2**20, gt=0)  # a table (CSV or Parquet) upload
-    max_schema_bytes: int = Field(default=2**20, gt=0)
+    # at most the library's own cap (synthgen.tabular.schema.MAX_SCHEMA_BYTES), which the
+    # workers apply when they read the schema again
+    max_schema_bytes: int = Field(default=2**20, gt=0, le=2**20)
     max_rows: int = Field(default=2_000_000, gt=0)
     max_columns: int = Field(default=1_000, gt=0)
     # image archives (.zip): members, total extracted size, per-member compression ratio

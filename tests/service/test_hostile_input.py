@@ -154,7 +154,8 @@ def test_failed_worker_check_rejects_the_source_and_deletes_its_files(
     a hostile file): the source is rejected with a reason, its extracted files are gone, a
     job queued meanwhile fails without spending, and new jobs are refused."""
     archive = zip_of({f"scans/{c}/{i}.png": b"not a png" for c in ("0", "1") for i in range(3)})
-    up = upload(service, archive, filename="scans.zip", target=None)
+    with memory_bound():
+        up = upload(service, archive, filename="scans.zip", target=None)
     assert up.status_code == 201 and up.json()["state"] == "validating", up.text
     source_id = up.json()["id"]
     queued = service.request_job(source_id)
@@ -252,7 +253,8 @@ def test_release_csv_neutralises_formulas_and_parquet_keeps_them(service: Servic
 
 # -- 4. server paths in errors -----------------------------------------------------------------
 def test_schema_errors_name_the_file_by_its_role(service: ServiceEnv) -> None:
-    r = upload(service, cohort_csv(), schema=b"columns: [ {name: age, kind: integer\n")
+    with memory_bound():
+        r = upload(service, cohort_csv(), schema=b"columns: [ {name: age, kind: integer\n")
     refused(r, 422, "schema")
     assert str(service.settings.data_dir) not in r.text and "private" not in r.text
     nothing_stored(service)
@@ -342,7 +344,8 @@ def test_parquet_that_decodes_to_a_huge_cell_is_refused(limited: ServiceEnv) -> 
 
 def test_body_size_limit_per_upload_kind(limited: ServiceEnv) -> None:
     archive = zip_of({f"s/{c}/{i}.png": os.urandom(3000) for c in ("0", "1") for i in range(4)})
-    refused(upload(limited, archive, filename="s.zip", target=None), 413, "image")
+    with memory_bound():
+        refused(upload(limited, archive, filename="s.zip", target=None), 413, "image")
     nothing_stored(limited)
     table = b"a,outcome\n" + b"1234567,1\n" * 5000  # 50 KB: over the image limit, fine for a table
     assert upload(limited, table).status_code == 201
