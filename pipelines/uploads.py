@@ -76,17 +76,18 @@ def scan_csv(path: Path, delimiter: str, *, max_rows: int, max_cell_bytes: int) 
     """Count the lines of a CSV file and refuse one with more than ``max_rows`` + 1 lines
     or a cell of more than ``max_cell_bytes``, reading ``CHUNK`` bytes at a time (pandas
     would hold a huge cell several times over). Cells are delimited by the delimiter or a
-    newline outside double quotes; quote parity is carried from chunk to chunk."""
+    line break outside double quotes; quote parity is carried from chunk to chunk."""
     import numpy as np
 
-    sep, newline, quote = ord(delimiter), ord("\n"), ord('"')
+    sep, newline, cr, quote = ord(delimiter), ord("\n"), ord("\r"), ord('"')
     lines = 0
     run = 0  # bytes of the current cell seen in earlier chunks
     quoted = False
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(CHUNK), b""):
             a = np.frombuffer(block, dtype=np.uint8)
-            lines += int(np.count_nonzero(a == newline))
+            # lines end in \n, \r\n or (old Mac files, which pandas reads too) \r alone
+            lines += max(int(np.count_nonzero(a == newline)), int(np.count_nonzero(a == cr)))
             if lines > max_rows + 1:
                 raise PayloadTooLarge(f"the table has more than {max_rows} rows")
             # inside quotes after each byte: the parity of the quotes so far ("" escapes a
@@ -94,7 +95,7 @@ def scan_csv(path: Path, delimiter: str, *, max_rows: int, max_cell_bytes: int) 
             inside = np.cumsum(a == quote, dtype=np.uint8) & 1
             if quoted:
                 inside ^= 1
-            ends = np.flatnonzero(((a == sep) | (a == newline)) & (inside == 0))
+            ends = np.flatnonzero(((a == sep) | (a == newline) | (a == cr)) & (inside == 0))
             if ends.size:
                 longest = max(run + int(ends[0]), int(np.diff(ends).max(initial=1)) - 1)
                 run = len(a) - int(ends[-1]) - 1

@@ -24,6 +24,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from pipelines import uploads
+from pipelines.errors import PayloadTooLarge
 from pipelines.store.models import Source
 from tests.service.conftest import (
     COHORT_SCHEMA,
@@ -328,6 +330,28 @@ def test_one_huge_csv_cell_is_refused_while_reading(limited: ServiceEnv) -> None
     nothing_stored(limited)
     ok = upload(limited, b"a,outcome\n" + b"y" * 999 + b",1\n" + b"z,0\n")
     assert ok.status_code == 201, ok.text
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_scan_csv_counts_rows_and_cells_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, newline: bytes
+) -> None:
+    monkeypatch.setattr(uploads, "CHUNK", 7)  # tiny chunks: cells and quotes cross them
+    path = tmp_path / "t.csv"
+
+    def scan(body: bytes, cell: int = 8, rows: int = 10) -> int | str:
+        path.write_bytes(body.replace(b"\n", newline))
+        try:
+            return uploads.scan_csv(path, ",", max_rows=rows, max_cell_bytes=cell)
+        except PayloadTooLarge as exc:
+            return str(exc)
+
+    assert scan(b"a,b\n1,2\n") == 2
+    assert scan(b'a,b\n"1,2,3,4,5",2\n', cell=11) == 2  # one cell of 11 bytes, quotes included
+    assert "cell" in str(scan(b'a,b\n"1,2,3,4,5,6",2\n', cell=11))
+    assert "cell" in str(scan(b"a,b\n123456789,2\n"))
+    assert scan(b'a,b\n"x""y,z",2\n') == 2  # an escaped quote keeps the cell open
+    assert "rows" in str(scan(b"a\n" + b"1\n" * 12))
 
 
 def test_parquet_that_decodes_to_a_huge_cell_is_refused(limited: ServiceEnv) -> None:
