@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     max_schema_bytes: int = Field(default=2**20, gt=0, le=2**20)
     max_rows: int = Field(default=2_000_000, gt=0)
     max_columns: int = Field(default=1_000, gt=0)
-    # image archives (.zip): members, total extracted size, per-member compression ratio
+    # archives (.zip, .npz): members, total expanded size, compression ratio (of the whole
+    # archive and of each member over 1 MiB; also a Parquet file's decoded size)
     max_archive_members: int = Field(default=200_000, gt=0)
     max_extracted_bytes: int = Field(default=4 * 2**30, gt=0)
     max_compression_ratio: float = Field(default=200.0, gt=1)
