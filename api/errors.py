@@ -20,6 +20,7 @@ from pipelines.errors import (
     PayloadTooLarge,
     Unavailable,
     UnsupportedMediaType,
+    redact_paths,
 )
 from synthgen.errors import (
     InputFileError,
@@ -64,15 +65,17 @@ def status_for(exc: SynthgenError) -> int:
     return 400
 
 
-async def synthgen_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def synthgen_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SynthgenError)
     code = status_for(exc)
+    # messages name files by their role; a path that slipped through is replaced here
+    data_dir = request.app.state.services.settings.data_dir
     body: dict[str, object] = {
-        "detail": str(exc).split("\n")[0] or type(exc).__name__,
+        "detail": redact_paths(str(exc).split("\n")[0], data_dir) or type(exc).__name__,
         "error": type(exc).__name__,
     }
     if isinstance(exc, SchemaMismatch):
-        body["problems"] = exc.problems
+        body["problems"] = [redact_paths(p, data_dir) for p in exc.problems]
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
     return JSONResponse(body, status_code=code, headers=headers)
 

@@ -14,6 +14,14 @@ def csv_to_parquet(csv: Path, out: Path) -> Path:
     return out
 
 
+def neutralise_csv(csv: Path, out: Path) -> Path:
+    """The CSV download: every cell as sampled, except text a spreadsheet would run as a
+    formula, which gets a leading single quote (``synthgen.tabular.io.neutralise_formula``)."""
+    from synthgen.tabular.io import neutralise_csv as neutralise
+
+    return neutralise(csv, out)
+
+
 def npz_to_png_zip(npz: Path, out: Path) -> Path:
     """One PNG per image, in one folder per label: ``<label>/<index>.png``."""
     import numpy as np

@@ -18,9 +18,12 @@ from pipelines.errors import InvalidRequest, PayloadTooLarge
 from pipelines.settings import Settings
 from pipelines.uploads import (
     IMAGE_SUFFIXES,
-    RATIO_CHECK_MIN_BYTES,
+    check_declared,
     copy_limited,
+    copy_upload,
+    expansion_limit,
     safe_extract,
+    scan_csv,
     sniff,
 )
 from synthgen.errors import InputFileError, SchemaError
@@ -58,8 +61,17 @@ def inspect_upload(
     schema_data: BinaryIO | None,
 ) -> Inspected:
     raw = staging / "upload"
-    copy_limited(data, raw, limit=settings.max_upload_bytes)
+    copy_upload(
+        data,
+        raw,
+        table_limit=settings.max_upload_bytes,
+        image_limit=settings.max_image_upload_bytes,
+    )
     kind = sniff(raw, form.filename)
+    if kind in ("csv", "tsv", "parquet") and raw.stat().st_size > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"the table is larger than the limit of {settings.max_upload_bytes} bytes"
+        )
     schema_path = None
     if schema_data is not None:
         suffix = ".json" if (form.schema_filename or "").lower().endswith(".json") else ".yaml"
@@ -85,16 +97,6 @@ def inspect_upload(
 
 
 # -- tables ----------------------------------------------------------------------------------
-def _count_lines(path: Path, stop_after: int) -> int:
-    count = 0
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            count += block.count(b"\n")
-            if count > stop_after:
-                break
-    return count
-
-
 def _csv_header(path: Path, delimiter: str) -> list[str]:
     import csv
 
@@ -125,10 +127,27 @@ def _inspect_table(
             raise PayloadTooLarge(f"the table has more than {settings.max_rows} rows")
         if meta.num_columns > settings.max_columns:
             raise PayloadTooLarge(f"the table has more than {settings.max_columns} columns")
+        # Parquet pages are compressed: a few KB may decode to one cell of hundreds of MB.
+        # The same expansion limits as an archive, on the sizes its footer declares.
+        expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if expanded > expansion_limit(
+            path.stat().st_size,
+            max_total_bytes=settings.max_extracted_bytes,
+            max_ratio=settings.max_compression_ratio,
+        ):
+            raise PayloadTooLarge(
+                "the Parquet file is compressed suspiciously well (it would expand more "
+                f"than {settings.max_compression_ratio:g} times its size)"
+            )
     else:
-        if _count_lines(path, settings.max_rows + 1) > settings.max_rows + 1:
-            raise PayloadTooLarge(f"the table has more than {settings.max_rows} rows")
-        header = _csv_header(path, "\t" if kind == "tsv" else ",")
+        delimiter = "\t" if kind == "tsv" else ","
+        scan_csv(
+            path,
+            delimiter,
+            max_rows=settings.max_rows,
+            max_cell_bytes=settings.max_csv_cell_bytes,
+        )
+        header = _csv_header(path, delimiter)
         if len(header) > settings.max_columns:
             raise PayloadTooLarge(f"the table has more than {settings.max_columns} columns")
         if len(set(header)) != len(header):  # pandas would rename them silently ("a.1")
@@ -136,7 +155,9 @@ def _inspect_table(
 
     schema = None
     if schema_path is not None:
-        schema = Schema.load(schema_path)
+        schema = Schema.load(
+            schema_path, name="the schema file", max_bytes=settings.max_schema_bytes
+        )
         if schema.draft:
             raise SchemaError(
                 "the schema is still a draft (draft: true): review its bounds and categories, "
@@ -173,18 +194,13 @@ def _check_archive_declared(path: Path, settings: Settings) -> list[zipfile.ZipI
             infos = zf.infolist()
     except zipfile.BadZipFile:
         raise InvalidRequest("the archive cannot be read") from None
-    if len(infos) > settings.max_archive_members:
-        raise PayloadTooLarge(f"the archive has more than {settings.max_archive_members} members")
-    if sum(i.file_size for i in infos) > settings.max_extracted_bytes:
-        raise PayloadTooLarge(
-            f"the archive expands to more than {settings.max_extracted_bytes} bytes"
-        )
-    for i in infos:
-        if (
-            i.file_size > RATIO_CHECK_MIN_BYTES
-            and i.file_size > settings.max_compression_ratio * max(i.compress_size, 1)
-        ):
-            raise PayloadTooLarge("an archive member is compressed suspiciously well (zip bomb?)")
+    check_declared(
+        infos,
+        path.stat().st_size,
+        max_members=settings.max_archive_members,
+        max_total_bytes=settings.max_extracted_bytes,
+        max_ratio=settings.max_compression_ratio,
+    )
     return infos
 
 

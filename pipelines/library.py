@@ -11,13 +11,14 @@ from __future__ import annotations
 import importlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from pipelines.errors import Unavailable
-from synthgen.errors import SchemaMismatch
+from synthgen.errors import InputFileError, SchemaMismatch, SynthgenError
 from synthgen.progress import ProgressEvent
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -85,6 +86,25 @@ class Library(Protocol):
     def certificate(self, model_dir: Path) -> dict[str, Any]: ...
 
 
+@contextmanager
+def files_named_by_role(roles: dict[Path, str]) -> Iterator[None]:
+    """Library errors name files by their path; a service client knows them by their role
+    ("the source table"). Rewrites the message of a SynthgenError raised inside, in place
+    (its type and attributes stay)."""
+    try:
+        yield
+    except SynthgenError as exc:
+        def rename(text: str) -> str:
+            for path, role in roles.items():
+                text = text.replace(str(path), role)
+            return text
+
+        exc.args = tuple(rename(a) if isinstance(a, str) else a for a in exc.args)
+        if isinstance(exc, SchemaMismatch):
+            exc.problems = [rename(p) for p in exc.problems]
+        raise
+
+
 def load_library(spec: str) -> Library:
     module_name, _, attr = spec.partition(":")
     try:
@@ -104,10 +124,11 @@ class SynthgenLibrary:
 
         if schema is None:
             return
-        parsed = Schema.load(schema)
+        parsed = Schema.load(schema, name="the source's schema file")
         if target:
             parsed = parsed.with_target(target)
-        df = read_table(table, na_values=parsed.na_values)
+        with files_named_by_role({table: "the source table"}):
+            df = read_table(table, na_values=parsed.na_values)
         from synthgen.evaluate.expectations import check_source_table
 
         check_source_table(df, parsed)
@@ -115,7 +136,15 @@ class SynthgenLibrary:
     def check_images(self, source: Path) -> None:
         from synthgen.images.loaders import load_image_source
 
-        load_image_source(source)
+        with files_named_by_role({source: "the source images"}):
+            try:
+                load_image_source(source)
+            except SynthgenError:
+                raise
+            except Exception as exc:  # a decoder's own error on a hostile or broken file
+                raise InputFileError(
+                    f"the source images cannot be read ({type(exc).__name__})"
+                ) from None
 
     def train(
         self,
@@ -182,7 +211,9 @@ class SynthgenLibrary:
     ) -> Path:
         from synthgen import workflows
 
-        kwargs: dict[str, Any] = {}
+        # the worker writes the CSV download itself (formulas neutralised) and the Parquet
+        # file (values as sampled) from this raw table
+        kwargs: dict[str, Any] = {"spreadsheet_safe": False}
         if guidance_scale is not None:
             kwargs["guidance_scale"] = guidance_scale
         if steps is not None:

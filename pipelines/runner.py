@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pipelines import leases, ledger, stages
 from pipelines.artifacts import ArtifactStore
 from pipelines.auth import Actor
-from pipelines.errors import describe
+from pipelines.errors import describe, redact_paths
 from pipelines.leases import Claim, LeaseLost
 from pipelines.library import Library, load_library
 from pipelines.settings import Settings
@@ -218,7 +218,7 @@ class JobRun:
             self._requeue()
         except SynthgenError as exc:
             log.info("job %s failed in stage %s: %s", job.id, self.stage, type(exc).__name__)
-            self._end(JobState.failed, error=describe(exc))
+            self._end(JobState.failed, error=describe(exc, self.settings.data_dir))
         except Exception as exc:
             log_failure(job.id, self.stage, exc)
             self._end(
@@ -343,7 +343,8 @@ class JobRun:
         now = utcnow()
         values: dict[str, Any] = {
             "state": state,
-            "error": error,
+            # a job's error is read by clients: no server path (the last resort)
+            "error": redact_paths(error, self.settings.data_dir) if error else error,
             "finished_at": now,
             "updated_at": now,
             "lease_owner": None,

@@ -44,14 +44,28 @@ class Settings(BaseSettings):
     celery_queue: str = "synthgen"
 
     # uploads: refused above these limits (413), nothing is kept
-    max_upload_bytes: int = Field(default=256 * 2**20, gt=0)
-    max_schema_bytes: int = Field(default=2**20, gt=0)
+    max_upload_bytes: int = Field(default=256 * 2**20, gt=0)  # a table (CSV or Parquet) upload
+    # at most the library's own cap (synthgen.tabular.schema.MAX_SCHEMA_BYTES), which the
+    # workers apply when they read the schema again
+    max_schema_bytes: int = Field(default=2**20, gt=0, le=2**20)
     max_rows: int = Field(default=2_000_000, gt=0)
     max_columns: int = Field(default=1_000, gt=0)
-    # image archives (.zip): members, total extracted size, per-member compression ratio
+    # archives (.zip, .npz): members, total expanded size, compression ratio (of the whole
+    # archive and of each member over 1 MiB; also a Parquet file's decoded size)
     max_archive_members: int = Field(default=200_000, gt=0)
     max_extracted_bytes: int = Field(default=4 * 2**30, gt=0)
     max_compression_ratio: float = Field(default=200.0, gt=1)
+
+    # -- hostile input (issue 20): upload size per kind, CSV cells --------------------------
+    # (tables: max_upload_bytes; schemas: max_schema_bytes; archive members, expanded size
+    # and whole-archive compression ratio: max_archive_members, max_extracted_bytes,
+    # max_compression_ratio). Each is checked while the bytes stream in, with bounded memory.
+    # an image upload (.npz, or .zip of class folders) as sent, before it is expanded
+    max_image_upload_bytes: int = Field(default=2**30, gt=0)
+    # one CSV cell: a 200 MB one-cell CSV took the API process past 1.1 GB in pandas;
+    # the scan that refuses it reads 1 MiB at a time
+    max_csv_cell_bytes: int = Field(default=64 * 2**10, gt=0)
+    # -- end of the issue-20 block --------------------------------------------------------
 
     # jobs
     max_sample_rows: int = Field(default=1_000_000, gt=0)  # per request
@@ -98,8 +112,9 @@ class Settings(BaseSettings):
 
     @property
     def max_request_bytes(self) -> int:
-        """Whole request body: the table, a schema and multipart overhead."""
-        return self.max_upload_bytes + self.max_schema_bytes + 64 * 1024
+        """Whole request body: the largest upload kind, a schema and multipart overhead."""
+        largest = max(self.max_upload_bytes, self.max_image_upload_bytes)
+        return largest + self.max_schema_bytes + 64 * 1024
 
 
 @lru_cache

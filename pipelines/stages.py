@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +24,13 @@ from sqlalchemy import select
 
 from pipelines import audit, leases, ledger
 from pipelines.artifacts import sha256_file
-from pipelines.errors import Conflict, describe
-from pipelines.formats import csv_to_parquet, npz_to_png_zip
+from pipelines.errors import Conflict, describe, redact_paths
+from pipelines.formats import csv_to_parquet, neutralise_csv, npz_to_png_zip
+from pipelines.settings import Settings
 from pipelines.sources import mark_checked
 from pipelines.specs import ImageSynthesisSpec, SampleSpec, TabularSynthesisSpec, parse_spec
 from pipelines.store.models import Job, Release, ReleaseState, Source, SourceState, utcnow
-from synthgen.errors import InputFileError, SchemaError, SchemaMismatch, SynthgenError
+from synthgen.errors import SchemaMismatch, SynthgenError
 
 if TYPE_CHECKING:
     from pipelines.runner import JobRun
@@ -54,9 +56,14 @@ def cert_epsilon(certificate: dict[str, Any]) -> float:
 
 # -- source checks ---------------------------------------------------------------------------
 def ensure_checked(run: JobRun, source: Source) -> Source:
+    """Run the source's check once (the first job to get here); a source that fails it, for
+    whatever reason the check gives, is rejected and its files deleted, so that no job can
+    use it. An unexpected error from a check on untrusted content (a decoder, a parser) is
+    a failed check too: the source stays refused rather than ``validating`` for ever."""
     if source.state != SourceState.validating:
         return source
     store, library = run.ctx.store, run.ctx.library
+    data_dir = run.ctx.settings.data_dir
     problems: list[str] | None = None
     if not source.data_ref:
         problems = ["the source's files are gone"]
@@ -67,11 +74,18 @@ def ensure_checked(run: JobRun, source: Source) -> Source:
                 schema = store.resolve(source.schema_ref) if source.schema_ref else None
                 library.check_table(data, schema=schema, target=source.target)
             else:
-                library.check_images(data)
+                problems = archive_problems(run.ctx.settings, data) or None
+                if problems is None:
+                    library.check_images(data)
         except SchemaMismatch as exc:
-            problems = list(exc.problems) or [describe(exc)]
-        except (SchemaError, InputFileError) as exc:
-            problems = [describe(exc)]
+            problems = [redact_paths(p, data_dir) for p in exc.problems] or [
+                describe(exc, data_dir)
+            ]
+        except SynthgenError as exc:
+            problems = [describe(exc, data_dir)]
+        except Exception as exc:
+            log.warning("source %s: its check raised %s", source.id, type(exc).__name__)
+            problems = [f"the source cannot be read ({type(exc).__name__})"]
     with run.ctx.db.transaction(write=True) as session:
         locked = ledger.lock_source(session, source.id)
         if locked.state == SourceState.validating:
@@ -85,6 +99,25 @@ def ensure_checked(run: JobRun, source: Source) -> Source:
                 {"problems": len(problems or [])},
             )
         return locked
+
+
+def archive_problems(settings: Settings, data: Path) -> list[str]:
+    """The archive limits, checked again on what was extracted (a worker may run with
+    limits lowered since the upload, and files on a shared disk may have changed)."""
+    if not data.is_dir():
+        return []
+    count = total = 0
+    for path in data.rglob("*"):
+        if path.is_symlink():
+            return ["the extracted archive holds a link"]
+        if path.is_file():
+            count += 1
+            total += path.stat().st_size
+            if count > settings.max_archive_members:
+                return [f"the archive has more than {settings.max_archive_members} members"]
+            if total > settings.max_extracted_bytes:
+                return [f"the archive expands to more than {settings.max_extracted_bytes} bytes"]
+    return []
 
 
 def check_source(run: JobRun, job: Job) -> None:
@@ -163,6 +196,7 @@ def synthesize(run: JobRun, job: Job) -> None:
             run,
             model_dir,
             source.modality,
+            raw_copy=raw_synthetic_table(run, job) if source.modality == "tabular" else None,
             rows=spec.rows,
             seed=spec.training.seed,
             class_counts=spec.class_counts,
@@ -180,9 +214,10 @@ def synthesize(run: JobRun, job: Job) -> None:
         report_dir = store.report_dir(job.id)
         shutil.rmtree(report_dir, ignore_errors=True)
         report_dir.mkdir(parents=True)
+        raw = raw_synthetic_table(run, job)
         report = run.ctx.library.validate(
             model_dir,
-            synthetic=store.resolve(primary["ref"]),
+            synthetic=raw if raw.exists() else store.resolve(primary["ref"]),
             report_dir=report_dir,
             policy=run.settings.validation_policy,
         )
@@ -248,6 +283,12 @@ def record_training(run: JobRun, job: Job, model_dir: Path, certificate: dict[st
         )
 
 
+def raw_synthetic_table(run: JobRun, job: Job) -> Path:
+    """The synthetic table as sampled, before formulas were neutralised for the CSV
+    download; kept in the job's private run directory for validation."""
+    return run.ctx.store.run_dir(job.id) / "synthetic.csv"
+
+
 def sample_files(
     run: JobRun,
     model_dir: Path,
@@ -260,7 +301,11 @@ def sample_files(
     steps: int | None,
     candidates: int | None,
     critic_guidance: float | None,
+    raw_copy: Path | None = None,
 ) -> dict[str, Any]:
+    """Sample into the release area: tables as CSV (formulas neutralised, see
+    ``synthgen.tabular.io.neutralise_formula``) and Parquet, images as npz and a PNG zip.
+    ``raw_copy``: where to keep the table as sampled (private), for validation."""
     store = run.ctx.store
     with store.staging("sample-") as tmp:
         out = tmp / ("synthetic.csv" if modality == "tabular" else "synthetic.npz")
@@ -277,8 +322,12 @@ def sample_files(
             progress=run.on_progress,
         )
         if modality == "tabular":
+            # Parquet keeps every value; the CSV download neutralises spreadsheet formulas
             extra = ("parquet", csv_to_parquet(written, tmp / "synthetic.parquet"), ".parquet")
-            primary = ("csv", written, ".csv")
+            primary = ("csv", neutralise_csv(written, tmp / "synthetic.safe.csv"), ".csv")
+            if raw_copy is not None:  # validation reads the values as sampled
+                raw_copy.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(written, raw_copy)
         else:
             extra = ("png_zip", npz_to_png_zip(written, tmp / "synthetic.zip"), ".zip")
             primary = ("npz", written, ".npz")

@@ -67,6 +67,7 @@ def sample(model_dir: str | Path, **kwargs: Any) -> Any:
             if kwargs.pop(option, None) is not None:
                 raise ConfigurationError(f"--{option.replace('_', '-')} applies to image models")
         return sample_tabular(model_dir, **kwargs)
+    kwargs.pop("spreadsheet_safe", None)  # images have no CSV
     from synthgen.images.sample import sample_images
 
     return sample_images(model_dir, **kwargs)

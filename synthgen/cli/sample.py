@@ -31,7 +31,7 @@ def parse_class_counts(text: str | None) -> dict[str, int] | None:
 @reports_errors
 def sample(
     model_dir: Path = typer.Argument(..., help="A model directory written by `synthgen train`."),
-    out: Path = typer.Option(..., "--out", help="Output file: .csv or .parquet (tables), .npz (images)."),
+    out: Path = typer.Option(..., "--out", help="Output file: .csv or .parquet (tables), .npz (images). In a CSV file, text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading single quote; Parquet keeps every value."),
     rows: int | None = typer.Option(None, "--rows", help="How many records; default: the sum of --class-counts."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same records."),
     class_counts: str | None = typer.Option(None, "--class-counts", help="Records per class, e.g. `>50K=5000` or `0=300,1=300`; default: the model's DP class proportions."),

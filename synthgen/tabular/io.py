@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -15,6 +16,63 @@ from synthgen.errors import InputFileError
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): "=cmd|' /C calc'!A0" runs a program when the file is opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value: str) -> str:
+    """``value`` prefixed with a single quote if a spreadsheet would read it as a formula
+    (OWASP's advice). A plain number ("-1.5", "+3") is left alone: it is read as a number,
+    so negative numbers stay numbers."""
+    if not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        if math.isfinite(float(value)) and value.strip() == value:
+            return value
+    except ValueError:
+        pass
+    return "'" + value
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell and column name passed through
+    ``neutralise_formula``; numeric columns are untouched. For CSV only: Parquet keeps the
+    values as they are."""
+    out = frame
+    names = [neutralise_formula(c) if isinstance(c, str) else c for c in frame.columns]
+    if names != list(frame.columns):  # column names come from the schema, like categories
+        out = frame.set_axis(names, axis=1)
+    for position, name in enumerate(frame.columns):
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        risky = column.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS))
+        risky = risky.astype(bool)
+        if not risky.any():
+            continue
+        if out is frame:
+            out = frame.copy()
+        values = column.copy()
+        values[risky] = column[risky].map(neutralise_formula)
+        out.isetitem(position, values)
+    return out
+
+
+def neutralise_csv(src: Path, dest: Path, *, chunk_rows: int = 100_000) -> Path:
+    """Copy the CSV file ``src`` to ``dest`` with formulas neutralised
+    (``neutralise_formula``), every other cell byte for byte the same text, in chunks."""
+    chunks = pd.read_csv(
+        src, dtype=str, keep_default_na=False, na_filter=False, chunksize=chunk_rows
+    )
+    with atomic_path(dest) as tmp:
+        header = True
+        for chunk in chunks:
+            neutralise_formulas(chunk).to_csv(tmp, mode="a", header=header, index=False)
+            header = False
+        if header:  # no rows
+            neutralise_formulas(pd.read_csv(src, nrows=0)).to_csv(tmp, index=False)
+    return dest
 
 
 def table_format(path: Path) -> str:
@@ -84,10 +142,15 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 class TableWriter:
-    """Streams DataFrame chunks to CSV or Parquet in bounded memory, atomically."""
+    """Streams DataFrame chunks to CSV or Parquet in bounded memory, atomically.
 
-    def __init__(self, path: str | Path):
+    CSV text cells that a spreadsheet would run as formulas are neutralised unless
+    ``spreadsheet_safe`` is False (``neutralise_formula``); Parquet keeps every value.
+    """
+
+    def __init__(self, path: str | Path, *, spreadsheet_safe: bool = True):
         self.path = Path(path)
+        self.spreadsheet_safe = spreadsheet_safe
         self.format = table_format(self.path)
         self._ctx = atomic_path(self.path)
         self._tmp: Path | None = None
@@ -101,6 +164,8 @@ class TableWriter:
     def write(self, chunk: pd.DataFrame) -> None:
         assert self._tmp is not None, "use TableWriter as a context manager"
         if self.format == "csv":
+            if self.spreadsheet_safe:
+                chunk = neutralise_formulas(chunk)
             chunk.to_csv(self._tmp, mode="a", header=not self._wrote_header, index=False)
             self._wrote_header = True
         else:

@@ -20,10 +20,14 @@ def sample_tabular(
     guidance_scale: float | None = None,
     steps: int | None = None,
     progress: ProgressCallback | None = None,
+    spreadsheet_safe: bool = True,
 ) -> Path:
     """Write ``rows`` synthetic rows to ``out`` (.csv or .parquet) in bounded memory.
 
-    The file appears only when complete. No privacy budget is spent.
+    The file appears only when complete. No privacy budget is spent. In a CSV file, text a
+    spreadsheet would run as a formula ("=cmd|...") gets a leading single quote unless
+    ``spreadsheet_safe`` is False (``synthgen.tabular.io.neutralise_formula``); numbers
+    and Parquet files keep their values.
     """
     out = Path(out)
     table_format(out)  # reject unsupported outputs before loading anything
@@ -32,7 +36,7 @@ def sample_tabular(
         rows, seed=seed, class_counts=class_counts, guidance_scale=guidance_scale, steps=steps,
         progress=progress or ignore_progress,
     )
-    with TableWriter(out) as writer:
+    with TableWriter(out, spreadsheet_safe=spreadsheet_safe) as writer:
         for chunk in chunks:
             writer.write(chunk)
     return out

@@ -9,6 +9,12 @@ class list) is estimated from the data with a DP mechanism when a model is train
 
 A schema drafted from the data (``draft_schema``) carries ``draft: true``; training refuses
 it until a steward has reviewed it, because values read from the records are not public.
+
+A schema file may come from someone the process should not trust (the service reads the
+ones stewards upload), so ``Schema.load`` parses it in bounded time and memory: a size cap,
+a nesting-depth and node-count cap, YAML without aliases (an alias bomb expands a few
+hundred bytes into gigabytes), and declared ranges checked arithmetically, never expanded.
+Every refusal is a ``SchemaError`` with a one-line reason.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ KINDS: tuple[str, ...] = ("continuous", "integer", "categorical", "boolean")
 ROLES: tuple[str, ...] = ("feature", "label", "identifier", "entity")
 DEFAULT_NA_VALUES: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
 MAX_CLASSES = 100
+# parsing limits (a schema of 1,000 columns with a few categories each is ~100 KB and
+# ~15,000 YAML nodes of depth 5)
+MAX_SCHEMA_BYTES = 2**20
+MAX_SCHEMA_DEPTH = 32
+MAX_SCHEMA_NODES = 100_000
 
 Category = str | int | float | bool
 
@@ -58,6 +69,18 @@ class ColumnSpec:
     def has_bounds(self) -> bool:
         return self.minimum is not None and self.maximum is not None
 
+    def declared_category_count(self) -> int | float | None:
+        """How many categories are declared, counted without listing them (an integer label
+        declared as ``{min: 0, max: 1e308}`` must not be expanded to find out)."""
+        if self.kind == "boolean":
+            return 2
+        if self.categories is not None:
+            return len(self.categories)
+        if self.kind == "integer" and self.role == "label" and self.has_bounds:
+            assert self.minimum is not None and self.maximum is not None
+            return self.maximum - self.minimum + 1
+        return None
+
     def declared_categories(self) -> tuple[Category, ...] | None:
         """Categories known without looking at the data (booleans are always known)."""
         if self.kind == "boolean":
@@ -66,6 +89,11 @@ class ColumnSpec:
             return self.categories
         if self.kind == "integer" and self.role == "label" and self.has_bounds:
             assert self.minimum is not None and self.maximum is not None
+            if self.maximum - self.minimum + 1 > MAX_CLASSES:
+                raise SchemaError(
+                    f"column {self.name!r}: a label with more than {MAX_CLASSES} classes "
+                    "is not supported"
+                )
             return tuple(range(int(self.minimum), int(self.maximum) + 1))
         return None
 
@@ -235,19 +263,156 @@ class Schema:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> Schema:
+    def load(
+        cls, path: str | Path, *, name: str | None = None, max_bytes: int = MAX_SCHEMA_BYTES
+    ) -> Schema:
+        """Read a YAML or JSON schema file (JSON by its ``.json`` suffix).
+
+        ``name`` is how messages refer to the file (default: its path); a service passes the
+        file's role ("the schema file") so that no server path reaches a client. Files over
+        ``max_bytes`` are refused before they are read.
+        """
         p = Path(path)
+        label = name or str(p)
         try:
-            text = p.read_text()
+            size = p.stat().st_size
         except FileNotFoundError as exc:
-            raise InputFileError(f"schema file not found: {p}") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputFileError(f"cannot read schema file {p}: {exc}") from exc
+            raise InputFileError(f"schema file not found: {label}") from exc
+        except OSError as exc:
+            raise InputFileError(f"cannot read schema file {label}: {type(exc).__name__}") from exc
+        if size > max_bytes:
+            raise SchemaError(f"{label} is larger than the limit of {max_bytes} bytes")
         try:
-            data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise SchemaError(f"{p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}") from exc
-        return cls.from_dict(data, source=str(p))
+            with p.open("rb") as fh:
+                raw = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise InputFileError(f"cannot read schema file {label}: {type(exc).__name__}") from exc
+        if len(raw) > max_bytes:  # it grew while it was read
+            raise SchemaError(f"{label} is larger than the limit of {max_bytes} bytes")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise SchemaError(f"{label} is not UTF-8 text") from None
+        data = parse_schema_text(text, json_format=p.suffix.lower() == ".json", source=label)
+        return cls.from_dict(data, source=label)
+
+
+class _SchemaTooComplex(Exception):
+    """Raised inside the YAML composer; becomes a SchemaError naming the file."""
+
+
+class _BoundedComposer(yaml.composer.Composer):
+    """PyYAML's composer with aliases refused and the document's nesting depth and node
+    count capped while it is composed, so that neither a billion-laughs alias bomb nor
+    ``[`` x 50,000 (Python recursion) can run."""
+
+    _depth = 0
+    _nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise _SchemaTooComplex("YAML aliases (*name) are not accepted in a schema")
+        self._depth += 1
+        self._nodes += 1
+        if self._depth > MAX_SCHEMA_DEPTH:
+            raise _SchemaTooComplex(f"nested too deeply (more than {MAX_SCHEMA_DEPTH} levels)")
+        if self._nodes > MAX_SCHEMA_NODES:
+            raise _SchemaTooComplex(f"has more than {MAX_SCHEMA_NODES} values")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+try:  # libyaml's parser (C, about 6x faster) feeding the bounded composer
+    from yaml._yaml import CParser as _Parser
+
+    class _BoundedYamlLoader(
+        _Parser, _BoundedComposer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+    ):
+        def __init__(self, stream: str) -> None:
+            _Parser.__init__(self, stream)
+            _BoundedComposer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+        # the C parser composes in C, unbounded: use the Python composer on its events
+        compose_document = _BoundedComposer.compose_document
+        compose_node = _BoundedComposer.compose_node
+        compose_scalar_node = _BoundedComposer.compose_scalar_node
+        compose_sequence_node = _BoundedComposer.compose_sequence_node
+        compose_mapping_node = _BoundedComposer.compose_mapping_node
+        get_single_node = _BoundedComposer.get_single_node
+
+        def get_single_data(self) -> Any:
+            node = self.get_single_node()
+            return None if node is None else self.construct_document(node)
+
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+
+    class _BoundedYamlLoader(  # type: ignore[no-redef]
+        yaml.reader.Reader,
+        yaml.scanner.Scanner,
+        yaml.parser.Parser,
+        _BoundedComposer,
+        yaml.constructor.SafeConstructor,
+        yaml.resolver.Resolver,
+    ):
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            _BoundedComposer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+
+def _check_shape(data: Any) -> None:
+    """Depth and size of parsed JSON, walked without recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_SCHEMA_DEPTH:
+            raise _SchemaTooComplex(f"nested too deeply (more than {MAX_SCHEMA_DEPTH} levels)")
+        if nodes > MAX_SCHEMA_NODES:
+            raise _SchemaTooComplex(f"has more than {MAX_SCHEMA_NODES} values")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def parse_schema_text(text: str, *, json_format: bool, source: str = "schema") -> Any:
+    """Parse schema text (YAML, or JSON) into plain data in bounded time and memory;
+    raises SchemaError with one line naming ``source``."""
+    what = "JSON" if json_format else "YAML"
+    try:
+        if json_format:
+            data = json.loads(text)
+            _check_shape(data)
+            return data
+        loader = _BoundedYamlLoader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except _SchemaTooComplex as exc:
+        raise SchemaError(f"{source} is not accepted: {exc}") from None
+    except RecursionError:
+        raise SchemaError(
+            f"{source} is not accepted: nested too deeply (more than {MAX_SCHEMA_DEPTH} levels)"
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise SchemaError(f"{source} is not valid {what}{where}: {exc.problem}") from None
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{source} is not valid {what} (line {exc.lineno}): {exc.msg}") from None
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        # ValueError: e.g. an integer literal of more than 4,300 digits
+        raise SchemaError(f"{source} is not valid {what}: {type(exc).__name__}") from None
 
 
 _COLUMN_KEYS = {
@@ -283,7 +448,10 @@ def _column_from_dict(d: Any, source: str) -> ColumnSpec:
         v = d.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
             raise SchemaError(f"{source}: column {name!r}: '{key}' must be a number")
-        bounds.append(None if v is None else float(v))
+        try:
+            bounds.append(None if v is None else float(v))
+        except OverflowError:  # an integer beyond the range of floats
+            raise SchemaError(f"{source}: column {name!r}: '{key}' must be a finite number") from None
     return ColumnSpec(
         name=name, kind=kind, role=role, minimum=bounds[0], maximum=bounds[1],
         categories=categories, nullable=bool(d.get("nullable", False)),
@@ -325,8 +493,8 @@ def _check_column(c: ColumnSpec) -> None:
                 f"{where}: the label must be categorical, boolean or integer (synthgen "
                 "conditions on classes; bin a continuous outcome first)"
             )
-        cats = c.declared_categories()
-        if cats is not None and len(cats) > MAX_CLASSES:
+        count = c.declared_category_count()  # counted, never listed
+        if count is not None and count > MAX_CLASSES:
             raise SchemaError(f"{where}: a label with more than {MAX_CLASSES} classes is not supported")
 
 

@@ -10,7 +10,11 @@ see them too:
 - SYNTHGEN_FAKE_STEPS (default 10), SYNTHGEN_FAKE_STEP_SECONDS (default 0),
 - SYNTHGEN_FAKE_CHECKPOINT_EVERY (default 2), SYNTHGEN_FAKE_FAIL_AT_STEP,
 - SYNTHGEN_FAKE_REJECT_SOURCE (the expectation suite refuses every table),
-- SYNTHGEN_FAKE_FAIL_VALIDATE (validation raises, once per file named by the variable).
+- SYNTHGEN_FAKE_FAIL_VALIDATE (validation raises, once per file named by the variable),
+- SYNTHGEN_FAKE_FAIL_IMAGES (the image check raises ValueError, as a decoder would on a
+  hostile file; "insufficient": InsufficientData, as the real loader does),
+- SYNTHGEN_FAKE_FAIL_WITH_PATH (training raises an error naming the source by its path, as
+  the real table reader does).
 
 Image sources (an .npz, or a folder of class folders) get an image "model" whose samples
 are an .npz of random 8x8 uint8 images with labels, as the real sampler writes.
@@ -28,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.library import ProgressCallback, StopCheck, TrainOutcome
-from synthgen.errors import SchemaMismatch, SynthgenError, TrainingCancelled
+from synthgen.errors import (
+    InputFileError,
+    InsufficientData,
+    SchemaMismatch,
+    SynthgenError,
+    TrainingCancelled,
+)
 from synthgen.progress import ProgressEvent
 
 EPSILON_USED = 0.97  # the fake "accountant" ends a bit below the target, like the real one
@@ -46,7 +56,11 @@ class FakeLibrary:
             )
 
     def check_images(self, source: Path) -> None:
-        return None
+        failure = os.environ.get("SYNTHGEN_FAKE_FAIL_IMAGES")
+        if failure == "insufficient":  # what the real loader says of 300 "PNGs" of zeros
+            raise InsufficientData(f"{source}: no readable PNG/JPEG images in the class folders")
+        if failure:
+            raise ValueError(f"cannot identify image file {source}")
 
     def train(
         self,
@@ -67,6 +81,8 @@ class FakeLibrary:
         should_stop: StopCheck,
         resume: bool,
     ) -> TrainOutcome:
+        if os.environ.get("SYNTHGEN_FAKE_FAIL_WITH_PATH"):
+            raise InputFileError(f"{source} is not a readable CSV table: ParserError")
         total = max_steps or _env_int("SYNTHGEN_FAKE_STEPS", 10)
         pause = float(os.environ.get("SYNTHGEN_FAKE_STEP_SECONDS", "0"))
         every = _env_int("SYNTHGEN_FAKE_CHECKPOINT_EVERY", 2)
