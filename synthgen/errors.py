@@ -74,3 +74,20 @@ class PrivateDataMissing(SynthgenError):
 
 class ConfigurationError(SynthgenError):
     """An option or override is unknown, out of range, or does not apply to this modality."""
+
+
+class ResumeRefused(SynthgenError):
+    """An interrupted run cannot be resumed safely: it finished already, or a file that
+    holds what it spent or released (checkpoint, spend log, DP statistics) is missing."""
+
+
+class ResumeMismatch(ResumeRefused):
+    """``--resume`` was asked with a run parameter that differs from the interrupted run's.
+
+    ``parameter`` names it (``epsilon``, ``delta``, ``max_steps``, an override...); the
+    message never carries a value from the data.
+    """
+
+    def __init__(self, message: str, *, parameter: str):
+        super().__init__(message)
+        self.parameter = parameter
