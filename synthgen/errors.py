@@ -81,7 +81,7 @@ class ResumeRefused(SynthgenError):
     holds what it spent or released (checkpoint, spend log, DP statistics) is missing."""
 
 
-class ResumeMismatch(ResumeRefused):
+class ResumeMismatch(ResumeRefused, ConfigurationError):
     """``--resume`` was asked with a run parameter that differs from the interrupted run's.
 
     ``parameter`` names it (``epsilon``, ``delta``, ``max_steps``, an override...); the
