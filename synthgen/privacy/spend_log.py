@@ -108,7 +108,7 @@ class JournaledAccountant(RunAccountant):
         super().step(noise_multiplier=noise_multiplier, sample_rate=sample_rate)
 
     # partition selection spends delta outside the RDP curve: logged like a release
-    @property  # type: ignore[override]
+    @property
     def threshold_delta(self) -> float:
         return self._threshold_delta
 

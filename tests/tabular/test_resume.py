@@ -74,7 +74,7 @@ def test_resume_without_the_saved_dp_statistics_is_refused(heart_csv, heart_sche
     out = tmp_path / "model"
     private = interrupted(heart_csv, heart_schema, out)
     (private / "checkpoint" / "preprocessing.json").unlink()
-    with pytest.raises(ResumeRefused, match="preprocessing.json"):
+    with pytest.raises(ResumeRefused, match=r"preprocessing\.json"):
         train_tabular(heart_csv, schema=heart_schema, out=out, resume=True, **RUN)
     assert not out.exists()
 

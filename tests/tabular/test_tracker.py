@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from synthgen.tabular.trainer import TRACKED_OPTIONS
 from synthgen.tabular.train import train_tabular
+from synthgen.tabular.trainer import TRACKED_OPTIONS
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
