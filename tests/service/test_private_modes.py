@@ -56,3 +56,32 @@ def test_an_existing_store_file_is_narrowed_on_start(tmp_path: Path, umask022: N
     fresh = tmp_path / "new" / "synthgen.db"
     Database(f"sqlite:///{fresh}").dispose()
     assert _mode(fresh) == 0o600
+
+
+def test_a_job_killed_after_a_release_and_before_its_first_checkpoint_fails_and_pays(
+        sqlite_service: ServiceEnv, cohort: bytes) -> None:
+    """Its next attempt must not start over (fresh noise on the same data, unpaid): the job
+    fails and the ledger charges what the spend log and accountant say ran."""
+    import json
+
+    from pipelines.store.models import Job
+
+    service = sqlite_service
+    source_id = service.ready_source(cohort, COHORT_SCHEMA, epsilon_budget=10.0)
+    job_id = service.request_job(source_id, epsilon=2.0).json()["id"]
+    # what the first attempt left: training started, the DP statistics released, no checkpoint
+    with service.db.transaction() as session:
+        session.get(Job, job_id).outputs = {"train": {"started": True}}  # type: ignore[union-attr]
+    run_dir = service.settings.private_dir / "runs" / job_id
+    run_dir.mkdir(parents=True)
+    (run_dir / "spend.jsonl").write_text(json.dumps(
+        {"event": "release", "name": "histograms", "noise_multiplier": 5.0, "purpose": "x"}) + "\n")
+    (run_dir / "accountant.json").write_text(json.dumps({"fake_epsilon": 0.25}))
+    service.drain()
+    status = service.client.get(f"/v1/jobs/{job_id}", headers=service.headers("steward")).json()
+    assert status["state"] == "failed" and "first checkpoint" in status["error"]
+    assert status["epsilon_spent"] == pytest.approx(0.25)
+    assert (run_dir / "spend.jsonl").exists()  # not wiped for a fresh start
+    ledger = service.client.get(f"/v1/sources/{source_id}/ledger",
+                                headers=service.headers("steward")).json()
+    assert ledger["epsilon_spent"] == pytest.approx(0.25)
