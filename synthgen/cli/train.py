@@ -31,7 +31,7 @@ def train(
     tracker: str | None = typer.Option(None, "--tracker", help="Also log to `wandb` or `mlflow` (must be installed)."),
     insecure_rng: bool = typer.Option(False, "--insecure-rng", help="Draw privacy noise from a fast PRNG seeded by the OS instead of the OS CSPRNG (benchmarks)."),
     init_from: Path | None = typer.Option(None, "--init-from", help="Images: start from this model directory, trained on PUBLIC images of the same size (e.g. --epsilon inf on another MedMNIST set)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory, with the same parameters (a finished run cannot be resumed)."),
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
     from synthgen import workflows

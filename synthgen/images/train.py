@@ -342,8 +342,11 @@ class _Run:
         started = time.perf_counter()
         step_seconds: list[float] = []
 
-        # DP-SGD steps that ran after the last checkpoint (charged, from the spend log)
+        # DP-SGD steps that ran after the last checkpoint: charged (they are in the spend
+        # log) and lost; the run ends as many steps earlier, so its DP-SGD steps and its
+        # epsilon stay those it was calibrated for
         repeated = max(0, self.accountant.sgd_steps - state.step)
+        end = max(state.step, steps - repeated)
 
         def on_step(record: StepRecord) -> bool:
             eps = tracker.epsilon(record.step + repeated) if tracker is not None else math.inf
@@ -356,9 +359,9 @@ class _Run:
                 }) + "\n")
             progress(ProgressEvent("train", record.step, steps,
                                    epsilon_spent=eps if math.isfinite(eps) else 0.0))
-            if record.step % cfg.checkpoint_every == 0 and record.step < steps:
+            if record.step % cfg.checkpoint_every == 0 and record.step < end:
                 save_checkpoint(self.private, state, accountant=self.accountant, meta=meta)
-            if deadline is not None and time.monotonic() > deadline and record.step < steps:
+            if deadline is not None and time.monotonic() > deadline and record.step < end:
                 timed_out["value"] = True
                 return True
             return bool(should_stop and should_stop())
@@ -367,7 +370,8 @@ class _Run:
             noise = NoiseSource(secure=cfg.secure_rng)
             # same sigma and q in both phases: the accountant sees `steps` identical steps
             switch = _conditioning_switch(steps, cfg.conditioning_phase)
-            phases = [(0, switch, None), (switch, steps, net.conditioning_parameter_names())]
+            switch = min(switch, end)
+            phases = [(0, switch, None), (switch, end, net.conditioning_parameter_names())]
             for first, last, only in phases:
                 if state.step >= last:
                     continue
@@ -389,7 +393,7 @@ class _Run:
             # the time limit ends the run early; the model is written and its certificate
             # carries the epsilon of the steps that ran (less than the target)
             meta["stopped_at_time_limit"] = state.step
-        elif state.step < steps:
+        elif state.step < end:
             spent = self.accountant.epsilon(delta) if private_training else math.inf
             raise TrainingCancelled(
                 f"training stopped at step {state.step} of {steps}; resume with --resume "

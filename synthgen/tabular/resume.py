@@ -73,6 +73,10 @@ def check_resumable(private: Path, wanted: dict[str, Any]) -> dict[str, Any]:
     (see the module docstring); return the saved parameters."""
     ckpt = checkpoint_dir(private)
     if not (ckpt / STATE).is_file():
+        if SpendLog(private / SPEND_LOG).exists():
+            raise ResumeRefused("the interrupted run released DP statistics before its first "
+                                "checkpoint: they are spent (see its spend log) and cannot be "
+                                "reused; start a new run with another --out")
         raise ResumeRefused(f"nothing to resume: no checkpoint in {private}")
     if not (ckpt / PARAMETERS).is_file():
         raise ResumeRefused("the checkpoint records no run parameters (an older synthgen wrote "

@@ -188,6 +188,11 @@ def train(
             steps=total_steps,
             prior_history=[*accountant.release_history, *accountant.other_history],
         )
+    # Steps that ran after the last checkpoint were released (they are in the spend log and
+    # so in the accountant) but their work is lost: the resumed run repeats as many fewer
+    # steps, so the run's DP-SGD steps, and its epsilon, stay those it was calibrated for.
+    lost = max(0, accountant.sgd_steps - done) if private else 0
+    end = max(done, total_steps - lost)
     log = TrainingLog(private_dir, config.tracker, tracker_parameters(config, private=private))
 
     def after_step(step: int, loss: float) -> None:
@@ -199,10 +204,10 @@ def train(
                   private_run=private)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total_steps, config.learning_rate)
-        if step % config.checkpoint_every == 0 or step == total_steps:
+        if step % config.checkpoint_every == 0 or step == end:
             checkpoint.save(step, sigma, model, ema.model, optimizer, accountant, generator)
         progress(ProgressEvent("train", step, total_steps, eps_spent if private else 0.0))
-        if should_stop is not None and step < total_steps and should_stop():
+        if should_stop is not None and step < end and should_stop():
             checkpoint.save(step, sigma, model, ema.model, optimizer, accountant, generator)
             raise TrainingCancelled(
                 f"training cancelled after {step} of {total_steps} steps",
@@ -215,9 +220,10 @@ def train(
     try:
         if private:
             assert sigma is not None and sample_rate is not None
-            _private_loop(data, diffusion, model, optimizer, config=config, sigma=sigma,
-                          accountant=accountant, start=done, total=total_steps,
-                          generator=generator, after_step=after_step)
+            if end > done:  # else every planned step ran (some lost with the process)
+                _private_loop(data, diffusion, model, optimizer, config=config, sigma=sigma,
+                              accountant=accountant, start=done, total=end,
+                              generator=generator, after_step=after_step)
         else:
             _plain_loop(data, diffusion, model, optimizer, config=config, start=done,
                         total=total_steps, generator=generator, after_step=after_step)
