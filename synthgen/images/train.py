@@ -255,8 +255,8 @@ class _Run:
                 raise ResumeMismatch(f"cannot resume: {option} differs from the interrupted "
                                      "run's; resume with the same value", parameter=key)
         if meta["source_sha256"] != file_sha256(source):
-            raise ConfigurationError(f"{source} has changed since the interrupted run; "
-                                     "start a new run instead")
+            raise ResumeMismatch(f"{source} has changed since the interrupted run; "
+                                 "start a new run instead", parameter="source")
         asked = epsilon if math.isfinite(epsilon) else None
         for key, differs in (("epsilon", asked != meta["target_epsilon"]),
                              ("delta", delta is not None and delta != meta["delta"]),
