@@ -2,7 +2,9 @@
 
 Layout under ``Settings.data_dir``::
 
-    private/            mode 0700: real data and what is computed on it without noise
+    (the data directory, when synthgen creates it, and every store below are mode 0700,
+    their files 0600: pending and rejected releases are no one else's business either)
+    private/            real data and what is computed on it without noise
       blobs/ab/<sha256><suffix>     uploaded sources and schemas
       sources/<sha256>/             extracted image archives (named by the archive's hash)
       runs/<job_id>/                a training job's private directory (split, checkpoint,
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.settings import Settings
+from synthgen.artifacts import make_private_dir, restrict_private
 
 CHUNK = 1 << 20
 
@@ -72,9 +75,10 @@ class BlobStore:
         if dest.exists():
             path.unlink()
             return Blob(sha, size, ref), False
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(dest.parent)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         shutil.move(str(path), tmp)  # a rename when staging is on the same filesystem
+        restrict_private(tmp)
         os.replace(tmp, dest)
         return Blob(sha, size, ref), True
 
@@ -86,7 +90,8 @@ class BlobStore:
         if dest.exists():
             shutil.rmtree(path, ignore_errors=True)
             return ref, False
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(dest.parent)
+        restrict_private(path)
         os.replace(path, dest)
         return ref, True
 
@@ -103,13 +108,21 @@ class ArtifactStore:
         self.release_blobs = BlobStore(settings.release_dir, self.data_dir)
 
     def ensure_layout(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.private_root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.private_root, 0o700)
+        """Create the stores, each 0700 whatever the umask (also when they existed): the
+        private area holds real data, and models and releases (pending and rejected ones
+        too) are for the service's roles, not for the machine's other users."""
+        if not self.data_dir.exists():
+            self.data_dir.mkdir(mode=0o700, parents=True)
+            os.chmod(self.data_dir, 0o700)
+        for root in (self.private_root, self.models_root, self.release_blobs.root):
+            make_private_dir(root)
         for sub in ("blobs", "sources", "runs", "reports", "tmp"):
-            (self.private_root / sub).mkdir(exist_ok=True)
-        self.models_root.mkdir(exist_ok=True)
-        self.release_blobs.root.mkdir(exist_ok=True)
+            make_private_dir(self.private_root / sub)
+
+    def seal(self, path: Path) -> None:
+        """Make what a job wrote under ``path`` (a run, model or report directory)
+        0700/0600, whoever wrote it (the ML library, a fake, a report renderer)."""
+        restrict_private(path)
 
     # -- locations -------------------------------------------------------------------------
     def resolve(self, ref: str) -> Path:

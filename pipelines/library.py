@@ -243,19 +243,27 @@ class SynthgenLibrary:
         return data
 
     def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None:
-        """Tables: the accountant state the trainer writes after every step
-        (``accountant.json``). Images: the larger of the accountant in the latest
+        """The spend log (``spend.jsonl``, every mechanism that ran, both modalities) and,
+        tables: the accountant state the trainer writes after every step
+        (``accountant.json``); images: the accountant in the latest
         checkpoint (every ``checkpoint_every`` steps, and once before the first step, after
         the DP class histogram) and the epsilon of the last step in ``training_log.jsonl``
         (written after every step)."""
         from synthgen.privacy.accountant import RunAccountant
+        from synthgen.privacy.spend_log import SPEND_LOG, SpendLog, replay
 
         path = private_dir / "accountant.json"
         if path.exists():
             state = json.loads(path.read_text())
             value = RunAccountant.from_state_dict(state).epsilon(delta)
+            log = SpendLog(private_dir / SPEND_LOG)
+            if log.exists():  # append-only, written before each mechanism's result is used
+                value = max(value, replay(log.records()).epsilon(delta))
             return float(value) if math.isfinite(value) else math.inf
         known: list[float] = []
+        log = SpendLog(private_dir / SPEND_LOG)
+        if log.exists():
+            known.append(replay(log.records()).epsilon(delta))
         for name in ("checkpoint", "checkpoint.old"):
             checkpoint = private_dir / name / "state.json"
             if checkpoint.exists():

@@ -30,7 +30,8 @@ from pipelines.settings import Settings
 from pipelines.sources import mark_checked
 from pipelines.specs import ImageSynthesisSpec, SampleSpec, TabularSynthesisSpec, parse_spec
 from pipelines.store.models import Job, Release, ReleaseState, Source, SourceState, utcnow
-from synthgen.errors import SchemaMismatch, SynthgenError
+from synthgen.artifacts import make_private_dir
+from synthgen.errors import InputFileError, SchemaError, SchemaMismatch, SynthgenError
 
 if TYPE_CHECKING:
     from pipelines.runner import JobRun
@@ -41,6 +42,7 @@ log = logging.getLogger("synthgen.worker")
 # written last, so its presence means the checkpoint is complete)
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_STATE = "state.json"
+SPEND_LOG = "spend.jsonl"  # synthgen.privacy.spend_log.SPEND_LOG (not imported: torch-free)
 
 
 class SourceRejected(SynthgenError):
@@ -165,29 +167,41 @@ def synthesize(run: JobRun, job: Job) -> None:
             certificate = run.ctx.library.certificate(model_dir)
         else:
             resume = (run_dir / CHECKPOINT_DIR / CHECKPOINT_STATE).exists()
+            if not resume and _has_spent(run_dir):
+                # a DP mechanism ran, then the worker died before the first checkpoint:
+                # starting again would release fresh noise that no one pays for. The job
+                # fails and is charged from the spend log.
+                raise SynthgenError(
+                    "training was interrupted after its DP statistics and before its first "
+                    "checkpoint; what it spent is charged: request a new job"
+                )
             if not resume and run_dir.exists():
                 shutil.rmtree(run_dir)  # nothing to resume from: start clean
             run.set_output(
                 "train", {"started": True, "resumed": resume, "attempt": run.held.attempt}
             )
-            outcome = run.ctx.library.train(
-                data_path,
-                modality=source.modality,
-                target=spec.target if isinstance(spec, TabularSynthesisSpec) else None,
-                schema=schema_path,
-                epsilon=training.epsilon,
-                delta=training.delta,
-                out=model_dir,
-                seed=training.seed,
-                max_steps=training.max_steps,
-                holdout=training.holdout,
-                private_dir=run_dir,
-                overrides=dict(training.overrides),
-                progress=run.on_progress,
-                should_stop=run.should_stop,
-                resume=resume,
-            )
+            try:
+                outcome = run.ctx.library.train(
+                    data_path,
+                    modality=source.modality,
+                    target=spec.target if isinstance(spec, TabularSynthesisSpec) else None,
+                    schema=schema_path,
+                    epsilon=training.epsilon,
+                    delta=training.delta,
+                    out=model_dir,
+                    seed=training.seed,
+                    max_steps=training.max_steps,
+                    holdout=training.holdout,
+                    private_dir=run_dir,
+                    overrides=dict(training.overrides),
+                    progress=run.on_progress,
+                    should_stop=run.should_stop,
+                    resume=resume,
+                )
+            finally:  # the library writes 0700/0600 itself; this covers any implementation
+                store.seal(run_dir)
             certificate = outcome.certificate
+        store.seal(model_dir)
         record_training(run, job, model_dir, certificate)
 
     if "sample" not in run.outputs:
@@ -213,14 +227,17 @@ def synthesize(run: JobRun, job: Job) -> None:
         primary = files.get("csv") or files.get("npz")
         report_dir = store.report_dir(job.id)
         shutil.rmtree(report_dir, ignore_errors=True)
-        report_dir.mkdir(parents=True)
+        make_private_dir(report_dir)
         raw = raw_synthetic_table(run, job)
-        report = run.ctx.library.validate(
-            model_dir,
-            synthetic=raw if raw.exists() else store.resolve(primary["ref"]),
-            report_dir=report_dir,
-            policy=run.settings.validation_policy,
-        )
+        try:
+            report = run.ctx.library.validate(
+                model_dir,
+                synthetic=raw if raw.exists() else store.resolve(primary["ref"]),
+                report_dir=report_dir,
+                policy=run.settings.validation_policy,
+            )
+        finally:
+            store.seal(report_dir)
         refs = {}
         for fmt in ("html", "pdf", "json"):
             path = report_dir / f"report.{fmt}"
@@ -245,6 +262,12 @@ def synthesize(run: JobRun, job: Job) -> None:
         report=run.outputs["validate"]["report"],
         verdict=run.outputs["validate"]["verdict"],
     )
+
+
+def _has_spent(run_dir: Path) -> bool:
+    """Whether a training run in ``run_dir`` has released anything (its spend log)."""
+    log = run_dir / SPEND_LOG
+    return log.is_file() and log.stat().st_size > 0
 
 
 def record_training(run: JobRun, job: Job, model_dir: Path, certificate: dict[str, Any]) -> None:

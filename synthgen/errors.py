@@ -79,3 +79,20 @@ class ConfigurationError(SynthgenError):
 class PretrainingDataOverlap(ConfigurationError):
     """A model given as public pretraining (``init_from``) saw images that are also in this
     run's private training set: its weights carry them without any DP accounting here."""
+
+
+class ResumeRefused(SynthgenError):
+    """An interrupted run cannot be resumed safely: it finished already, or a file that
+    holds what it spent or released (checkpoint, spend log, DP statistics) is missing."""
+
+
+class ResumeMismatch(ResumeRefused, ConfigurationError):
+    """``--resume`` was asked with a run parameter that differs from the interrupted run's.
+
+    ``parameter`` names it (``epsilon``, ``delta``, ``max_steps``, an override...); the
+    message never carries a value from the data.
+    """
+
+    def __init__(self, message: str, *, parameter: str):
+        super().__init__(message)
+        self.parameter = parameter

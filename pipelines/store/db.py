@@ -33,8 +33,9 @@ class Database:
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:
             database = self.url.database
-            if database and database != ":memory:":
+            if database and database != ":memory:" and not database.startswith("file:"):
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_files(Path(database))
             kwargs["connect_args"] = {
                 "check_same_thread": False,
                 "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
@@ -80,6 +81,25 @@ class Database:
 
     def safe_url(self) -> str:
         return self.url.render_as_string(hide_password=True)
+
+
+def _private_sqlite_files(database: Path) -> None:
+    """The store holds users, key hashes, jobs and releases: 0600 whatever the umask. The
+    file is created here (empty, which SQLite opens as a new database) so that it never
+    exists with a wider mode; SQLite gives its WAL and shared-memory files the database
+    file's mode, and any that exist already are narrowed too."""
+    import os
+
+    fd = os.open(database, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_uid == os.getuid():  # a store owned by another account: its business
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        extra = database.with_name(database.name + suffix)
+        if extra.exists() and extra.stat().st_uid == os.getuid():
+            os.chmod(extra, 0o600)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -34,7 +34,7 @@ def train(
     public_source: bool = typer.Option(False, "--public-source", help="Images: DATA is PUBLIC; make a model for --init-from (needs --epsilon inf). It records a hash of each training image, so that a private run whose images overlap them is refused."),
     channels: int | None = typer.Option(None, "--channels", help="Images: declare 1 (grayscale, the default for folders and DICOM) or 3 (RGB); files of another mode are converted."),
     classes: str | None = typer.Option(None, "--classes", help="Images: declare the public class list (comma-separated names; a count for an .npz). Without it a labels CSV's or .npz's classes are selected with DP."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory, with the same parameters (a finished run cannot be resumed)."),
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
     from synthgen import workflows

@@ -21,7 +21,14 @@ from typing import Any
 
 import torch
 
-from synthgen.artifacts import CHECKPOINT_DIR, load_weights, save_weights
+from synthgen.artifacts import (
+    CHECKPOINT_DIR,
+    load_weights,
+    make_private_dir,
+    open_private,
+    restrict_private,
+    save_weights,
+)
 from synthgen.errors import ModelLoadError
 from synthgen.images.trainer import TrainingState
 from synthgen.privacy.accountant import RunAccountant
@@ -49,15 +56,18 @@ def save_checkpoint(private_dir: Path, state: TrainingState, *, accountant: RunA
                     meta: dict[str, Any]) -> Path:
     final = private_dir / CHECKPOINT_DIR
     staging = private_dir / f".{CHECKPOINT_DIR}.{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
+    make_private_dir(private_dir)
+    staging.mkdir(mode=0o700)
     try:
         save_weights(state.denoiser.net, staging / "model.safetensors")
         save_weights(state.ema.model.net, staging / "ema.safetensors")
         torch.save(state.optimizer.state_dict(), staging / "optimizer.pt")
         torch.save(state.generator.get_state(), staging / "generator.pt")
-        (staging / STATE).write_text(json.dumps({
-            "step": state.step, "accountant": accountant.state_dict(), "meta": meta,
-        }, indent=2, allow_nan=False) + "\n")
+        with open_private(staging / STATE, "w") as fh:
+            fh.write(json.dumps({
+                "step": state.step, "accountant": accountant.state_dict(), "meta": meta,
+            }, indent=2, allow_nan=False) + "\n")
+        restrict_private(staging)  # 0700 and 0600 before it becomes the checkpoint
         old = private_dir / f"{CHECKPOINT_DIR}.old"
         if old.exists():
             shutil.rmtree(old)

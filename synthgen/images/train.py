@@ -41,6 +41,9 @@ from synthgen.artifacts import (
     check_new_output,
     default_private_dir,
     file_sha256,
+    make_private_dir,
+    open_private,
+    restrict_private,
     run_record,
     save_weights,
     staged_directory,
@@ -52,6 +55,8 @@ from synthgen.errors import (
     InsufficientData,
     ModelLoadError,
     OutputError,
+    ResumeMismatch,
+    ResumeRefused,
     TrainingCancelled,
 )
 from synthgen.images.config import ImageRecipe, build_recipe, recipe_from_json, recipe_to_json
@@ -66,10 +71,12 @@ from synthgen.privacy.accountant import (
     gaussian_noise_multiplier_for,
 )
 from synthgen.privacy.certificate import Certificate
+from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog, covers, replay
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
 
 SPEC = "spec.json"
 LOAD_REPORT = "load_report.json"
+FINISHED = "finished.json"  # in the private dir once the model directory is written
 UNIT = "one image"
 # keys of the recipe that may change when a run is resumed (hardware, not the experiment)
 RESUMABLE_CHANGES = ("device", "physical_rows", "mixed_precision", "checkpoint_every",
@@ -112,12 +119,17 @@ def train_images(
         if existing is None:
             raise ModelLoadError(f"nothing to resume: no checkpoint in {private}")
         run = _Run.resumed(existing, source=source, epsilon=epsilon, delta=delta,
-                           max_steps=max_steps, recipe=recipe)
+                           max_steps=max_steps, recipe=recipe, seed=seed, holdout=holdout)
         run.meta["resumed_at_step"] = read_checkpoint(existing).step
     else:
         if existing is not None:
             raise OutputError(f"{private} holds the checkpoint of an interrupted run: resume it "
                               "with --resume, or choose another --private-dir")
+        if SpendLog(private / SPEND_LOG).exists():
+            # a run interrupted before its first checkpoint released something: a new run
+            # here would hide it (the service charges it from this log)
+            raise OutputError(f"{private} holds the spend log of an interrupted run; choose "
+                              "another --private-dir")
         run = _Run.fresh(source, private=private, epsilon=epsilon, delta=delta, seed=seed,
                          max_steps=max_steps, holdout=holdout, recipe=recipe,
                          private_training=private_training, progress=progress)
@@ -171,7 +183,9 @@ class _Run:
             check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
 
         cfg = recipe.training
-        accountant = RunAccountant()
+        make_private_dir(private)
+        # every mechanism is written to the spend log before its result is used
+        accountant = JournaledAccountant(SpendLog(private / SPEND_LOG))
         noise = NoiseSource(secure=cfg.secure_rng)
         # -- a class list read from the data: DP partition selection (class_selection.py) --
         if not spec.classes_declared:
@@ -187,8 +201,6 @@ class _Run:
             if n < 2:
                 raise InsufficientData("fewer than 2 training images have a selected class")
         # ------------------------------------------------------------------------------------
-
-        private.mkdir(parents=True, exist_ok=True)
         train.save(private / "train.npz")
         for name, part in (("holdout", hold), ("test", test)):
             path = private / f"{name}.npz"
@@ -196,8 +208,10 @@ class _Run:
                 part.save(path)
             elif path.exists():
                 path.unlink()
-        write_json(private / LOAD_REPORT, {"source": str(source), "skipped_files": loaded.problems})
-        (private / TRAINING_LOG).write_text("")
+        write_json(private / LOAD_REPORT, {"source": str(source), "skipped_files": loaded.problems},
+                   private=True)
+        open_private(private / TRAINING_LOG, "w").close()
+        restrict_private(private)
 
         proportions, proportions_info = _class_proportions(
             train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,
@@ -224,6 +238,7 @@ class _Run:
             "source_sha256": file_sha256(source), "source": str(source.resolve()),
             "target_epsilon": epsilon if private_training else None, "delta": delta,
             "max_steps": max_steps, "steps": steps, "seed": seed, "noise_multiplier": sigma,
+            "holdout": holdout,
             "sample_rate": sample_rate, "n_train": n, "n_holdout": len(hold) if hold else 0,
             "n_test": len(test) if test is not None else 0, "holdout_fraction": holdout_fraction,
             "spec": spec.to_json_dict(), "recipe": recipe_to_json(recipe),
@@ -241,33 +256,55 @@ class _Run:
 
     @classmethod
     def resumed(cls, checkpoint: Path, *, source: Path, epsilon: float, delta: float | None,
-                max_steps: int | None, recipe: ImageRecipe) -> _Run:
+                max_steps: int | None, recipe: ImageRecipe, seed: int, holdout: float) -> _Run:
+        """The interrupted run, if it is the same run (else ``ResumeMismatch``) and has not
+        finished; its accountant is rebuilt from the spend log, so steps that ran after the
+        last checkpoint are charged."""
         from synthgen.images.checkpoint import read_checkpoint
 
         info = read_checkpoint(checkpoint)
         meta = info.meta
         private = checkpoint.parent
+        if (private / FINISHED).exists():
+            raise ResumeRefused("this run finished and its model directory was written; "
+                                "resuming it would release a second model: start a new run")
+        for key, given, option in (("seed", seed, "--seed"), ("holdout", holdout, "--holdout")):
+            if key in meta and meta[key] != given:
+                raise ResumeMismatch(f"cannot resume: {option} differs from the interrupted "
+                                     "run's; resume with the same value", parameter=key)
         if meta["source_sha256"] != file_sha256(source):
-            raise ConfigurationError(f"{source} has changed since the interrupted run; "
-                                     "start a new run instead")
+            raise ResumeMismatch(f"{source} has changed since the interrupted run; "
+                                 "start a new run instead", parameter="source")
         asked = epsilon if math.isfinite(epsilon) else None
-        if asked != meta["target_epsilon"] or (delta is not None and delta != meta["delta"]) \
-                or max_steps != meta["max_steps"]:
-            raise ConfigurationError("resume with the same --epsilon, --delta and --max-steps "
-                                     "as the interrupted run")
+        for key, differs in (("epsilon", asked != meta["target_epsilon"]),
+                             ("delta", delta is not None and delta != meta["delta"]),
+                             ("max_steps", max_steps != meta["max_steps"])):
+            if differs:
+                raise ResumeMismatch("resume with the same --epsilon, --delta and --max-steps as "
+                                     f"the interrupted run (--{key.replace('_', '-')} differs)",
+                                     parameter=key)
         saved = meta["recipe"]
         wanted = recipe_to_json(recipe)
         for group, values in wanted.items():
             for key, value in values.items():
                 if key not in RESUMABLE_CHANGES and saved.get(group, {}).get(key) != value:
-                    raise ConfigurationError(f"option {key!r} differs from the interrupted run")
+                    raise ResumeMismatch(f"option {key!r} differs from the interrupted run",
+                                         parameter=key)
+        log = SpendLog(private / SPEND_LOG)
+        if not log.exists():
+            raise ResumeRefused(f"the run's spend log ({SPEND_LOG}) is missing: what the "
+                                "interrupted run spent cannot be known, start a new run")
+        accountant = replay(log.records()).attach(log)
+        if not covers(accountant, info.accountant):
+            raise ResumeRefused("the spend log holds less than the checkpoint's accountant: "
+                                "it was edited or replaced; start a new run")
         resumed_recipe = recipe_from_json({
             **saved, "training": {**saved["training"],
                                   **{k: wanted["training"][k] for k in RESUMABLE_CHANGES}},
         })
         return cls(private=private, source=source, meta=meta, recipe=resumed_recipe,
                    spec=ImageSpec.from_json_dict(meta["spec"]),
-                   train=ImageSet.load(private / "train.npz"), accountant=info.accountant,
+                   train=ImageSet.load(private / "train.npz"), accountant=accountant,
                    checkpoint=checkpoint)
 
     # -- training ----------------------------------------------------------------------------
@@ -323,10 +360,16 @@ class _Run:
         started = time.perf_counter()
         step_seconds: list[float] = []
 
+        # DP-SGD steps that ran after the last checkpoint: charged (they are in the spend
+        # log) and lost; the run ends as many steps earlier, so its DP-SGD steps and its
+        # epsilon stay those it was calibrated for
+        repeated = max(0, self.accountant.sgd_steps - state.step)
+        end = max(state.step, steps - repeated)
+
         def on_step(record: StepRecord) -> bool:
-            eps = tracker.epsilon(record.step) if tracker is not None else math.inf
+            eps = tracker.epsilon(record.step + repeated) if tracker is not None else math.inf
             step_seconds.append(record.seconds)
-            with log_path.open("a") as fh:
+            with open_private(log_path, "a") as fh:
                 fh.write(json.dumps({
                     "step": record.step, "loss": record.loss,
                     "epsilon": eps if math.isfinite(eps) else None, "lr": record.lr,
@@ -334,9 +377,9 @@ class _Run:
                 }) + "\n")
             progress(ProgressEvent("train", record.step, steps,
                                    epsilon_spent=eps if math.isfinite(eps) else 0.0))
-            if record.step % cfg.checkpoint_every == 0 and record.step < steps:
+            if record.step % cfg.checkpoint_every == 0 and record.step < end:
                 save_checkpoint(self.private, state, accountant=self.accountant, meta=meta)
-            if deadline is not None and time.monotonic() > deadline and record.step < steps:
+            if deadline is not None and time.monotonic() > deadline and record.step < end:
                 timed_out["value"] = True
                 return True
             return bool(should_stop and should_stop())
@@ -345,7 +388,8 @@ class _Run:
             noise = NoiseSource(secure=cfg.secure_rng)
             # same sigma and q in both phases: the accountant sees `steps` identical steps
             switch = _conditioning_switch(steps, cfg.conditioning_phase)
-            phases = [(0, switch, None), (switch, steps, net.conditioning_parameter_names())]
+            switch = min(switch, end)
+            phases = [(0, switch, None), (switch, end, net.conditioning_parameter_names())]
             for first, last, only in phases:
                 if state.step >= last:
                     continue
@@ -367,7 +411,7 @@ class _Run:
             # the time limit ends the run early; the model is written and its certificate
             # carries the epsilon of the steps that ran (less than the target)
             meta["stopped_at_time_limit"] = state.step
-        elif state.step < steps:
+        elif state.step < end:
             spent = self.accountant.epsilon(delta) if private_training else math.inf
             raise TrainingCancelled(
                 f"training stopped at step {state.step} of {steps}; resume with --resume "
@@ -380,7 +424,9 @@ class _Run:
             "machine": platform.machine(),
         }
         progress(ProgressEvent("save", 0, 0))
-        return self._write_model_dir(out, state, unet_cfg.to_json_dict(), timing, critic)
+        result = self._write_model_dir(out, state, unet_cfg.to_json_dict(), timing, critic)
+        write_json(self.private / FINISHED, {"model_dir_written_at": utc_now()}, private=True)
+        return result
 
     def _train_critic(self, denoiser: Any, progress: ProgressCallback) -> Any:
         """The class critic, trained after the generator. It runs in memory and only the
@@ -399,7 +445,10 @@ class _Run:
         counts = model.counts_for(plan.feature_samples, None)
         # post-processing of the DP model: any seed; one apart from the user's sample seeds
         samples = model.generate(labels_for_counts(counts), seed=meta["seed"] + 7919)
-        critic_accountant = RunAccountant()
+        # its steps go to the run's spend log as they run (a run killed while training the
+        # critic is charged for them); the finished run is recorded once, below
+        critic_accountant = JournaledAccountant(SpendLog(self.private / SPEND_LOG),
+                                                run="class_critic", max_grad_norm=plan.max_grad_norm)
         critic = train_critic(
             plan, train=self.train, model_samples=samples,
             class_proportions=meta["class_proportions"], accountant=critic_accountant,
@@ -620,7 +669,8 @@ def _truncate_log(path: Path, step: int) -> None:
         return
     kept = [line for line in path.read_text().splitlines()
             if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+    with open_private(path, "w") as fh:
+        fh.write("".join(line + "\n" for line in kept))
 
 
 def _sha256_text(text: str) -> str:

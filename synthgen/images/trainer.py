@@ -104,7 +104,7 @@ class EpsilonTracker:
         self.per_step = analysis.compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier,
                                              steps=1, orders=self.orders)
         base = np.zeros(len(self.orders))
-        for sigma, q, n in accountant.history[: len(accountant.release_history)]:
+        for sigma, q, n in [*accountant.release_history, *accountant.other_history]:
             base = base + analysis.compute_rdp(q=q, noise_multiplier=sigma, steps=n,
                                                orders=self.orders)
         self.base = base

@@ -20,7 +20,6 @@ import pandas as pd
 
 from synthgen import __version__, artifacts
 from synthgen.errors import (
-    InputFileError,
     InsufficientData,
     OutputError,
     PrivacyParameterError,
@@ -34,7 +33,9 @@ from synthgen.privacy.accountant import (
 )
 from synthgen.privacy.certificate import Certificate
 from synthgen.privacy.secure_random import NoiseSource
+from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
+from synthgen.tabular import resume as resume_checks
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.conform import conform
 from synthgen.tabular.draft import draft_schema
@@ -44,7 +45,7 @@ from synthgen.tabular.preprocess import TabularStatistics, estimate_statistics
 from synthgen.tabular.schema import ColumnSpec, Schema
 
 MIN_ROWS = 50
-PREPROCESSING_STATE = "preprocessing.json"
+PREPROCESSING_STATE = resume_checks.PREPROCESSING_STATE
 
 
 def train_tabular(
@@ -83,9 +84,15 @@ def train_tabular(
         raise InsufficientData(f"the source has {len(conformed)} rows; at least {MIN_ROWS} are needed")
 
     created_private = False
+    # -- resume integrity (synthgen/tabular/resume.py) --------------------------------------
+    parameters = resume_checks.run_parameters(
+        epsilon=epsilon, delta=delta, max_steps=max_steps, seed=seed, holdout=holdout,
+        target=schema_obj.target.name if schema_obj.target else None, overrides=overrides,
+        schema_sha256=schema_obj.hash(),
+        source=None if isinstance(source, pd.DataFrame) else Path(source),
+    )
     if resume:
-        if not (private / artifacts.CHECKPOINT_DIR / "state.json").exists():
-            raise InputFileError(f"nothing to resume: no checkpoint in {private}")
+        resume_checks.check_resumable(private, parameters)
         train_df = pd.read_parquet(private / "train.parquet")
         n_holdout = len(pd.read_parquet(private / "holdout.parquet")) if (private / "holdout.parquet").exists() else 0
     else:
@@ -93,13 +100,15 @@ def train_tabular(
             raise OutputError(f"private directory {private} exists already and is not empty; use --resume or another --out")
         train_df, holdout_df = stratified_split(conformed, schema_obj.target.name, holdout, seed)  # type: ignore[union-attr]
         _check_classes(train_df, schema_obj)
-        private.mkdir(parents=True, exist_ok=True)
+        artifacts.make_private_dir(private)
         created_private = True
-        train_df.to_parquet(private / "train.parquet", index=False)
-        holdout_df.to_parquet(private / "holdout.parquet", index=False)
+        for name, part in (("train.parquet", train_df), ("holdout.parquet", holdout_df)):
+            part.to_parquet(private / name, index=False)
+            artifacts.restrict_private(private / name)
         n_holdout = len(holdout_df)
         if holdout == 0:
             warnings.warn("--holdout 0: the privacy and utility checks of `synthgen validate` cannot run without a holdout", stacklevel=2)
+    # ----------------------------------------------------------------------------------------
 
     n_train = len(train_df)
     delta = default_delta(n_train) if delta is None else float(delta)
@@ -116,12 +125,16 @@ def train_tabular(
         raise
 
     # -- from here on, privacy budget is spent ------------------------------------------------
-    accountant = RunAccountant()
+    # every mechanism goes to the append-only spend log before its result is used; a
+    # resumed run's accountant is rebuilt from that log (resume.py)
     progress(ProgressEvent("preprocess", 0, 1, message="DP statistics"))
     state_path = private / artifacts.CHECKPOINT_DIR / PREPROCESSING_STATE
-    if resume and state_path.exists():
+    accountant: RunAccountant
+    if resume:  # the saved DP statistics, never recomputed (check_resumable made sure)
+        accountant = resume_checks.restored_accountant(private)
         stats = TabularStatistics.from_dict(artifacts.read_json(state_path))
     else:
+        accountant = JournaledAccountant(SpendLog(private / SPEND_LOG))
         try:
             stats = estimate_statistics(
                 train_df, schema_obj, epsilon=epsilon, delta=delta,
@@ -129,9 +142,11 @@ def train_tabular(
                 noise=NoiseSource(secure=config.secure_rng), histogram_bins=config.histogram_bins,
             )
         finally:  # what was released is spent, even if the statistics turned out unusable
-            artifacts.write_json(private / artifacts.ACCOUNTANT, accountant.state_dict())
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        artifacts.write_json(state_path, stats.to_dict())
+            artifacts.write_json(private / artifacts.ACCOUNTANT, accountant.state_dict(), private=True)
+        # the first checkpoint, before any DP-SGD step: a run interrupted from here on
+        # resumes with these statistics instead of drawing fresh noise
+        resume_checks.write_first_checkpoint(private, parameters=parameters,
+                                             statistics=stats.to_dict(), accountant=accountant)
     progress(ProgressEvent("preprocess", 1, 1, accountant.epsilon(delta) if private_run else 0.0))
 
     import torch
@@ -176,6 +191,7 @@ def train_tabular(
             private_dir=private, target=stats.target,
             extra={"modality": "tabular", "max_steps": max_steps},
         ))
+    resume_checks.mark_finished(private)
     progress(ProgressEvent("save", 1, 1, certificate.epsilon if private_run else 0.0))
     return artifacts.TrainingResult(model_dir=out, private_dir=private, certificate=certificate)
 

@@ -10,7 +10,10 @@ Privacy-relevant choices, in one place:
 - The accountant's state is written to the private directory after every step, so the
   spend of a failed or killed run is known.
 - The training loss is a statistic of real data without noise: it goes to the private
-  training log (and a tracker the user asked for), never into progress events.
+  training log only, never into progress events, nor (private runs) to a tracker, which
+  gets epsilon and the learning rate.
+- Every DP-SGD step is written to the spend log (``privacy/spend_log.py``) by the
+  accountant's hook, before the optimizer applies it.
 """
 
 from __future__ import annotations
@@ -27,11 +30,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from synthgen.artifacts import ACCOUNTANT, CHECKPOINT_DIR, TRAINING_LOG, write_json
-from synthgen.errors import SynthgenError, TrainingCancelled
+from synthgen.artifacts import (
+    ACCOUNTANT,
+    CHECKPOINT_DIR,
+    TRAINING_LOG,
+    make_private_dir,
+    open_private,
+    restrict_private,
+    write_json,
+)
+from synthgen.errors import ResumeRefused, SynthgenError, TrainingCancelled
 from synthgen.privacy.accountant import RunAccountant, calibrate_noise_multiplier
 from synthgen.privacy.dp_sgd import PrivateTraining, make_private
 from synthgen.privacy.secure_random import NoiseSource
+from synthgen.privacy.spend_log import covers
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.diffusion.mixed import MixedDiffusion
@@ -70,8 +82,30 @@ class EMA:
             e.mul_(d).add_(p.detach(), alpha=1 - d)
 
 
+# what an experiment tracker may receive from a private run: the privacy spend so far and
+# the learning rate (a function of the step only). The loss, its components, gradient
+# norms or anything else computed on real data without noise stay in the private log.
+TRACKED_PRIVATE = ("epsilon", "lr")
+# options a private run may send as tracker parameters: fixed before the data is read.
+# batch_size and steps are left out (chosen from N, the number of training records)
+TRACKED_OPTIONS = ("noise_multiplicity", "hidden_width", "n_blocks", "learning_rate",
+                   "max_grad_norm", "ema_decay", "label_dropout", "preprocessing_share")
+
+
+def tracker_parameters(config: TabularTrainingConfig, *, private: bool) -> dict[str, Any]:
+    values = config.to_dict()
+    if private:
+        values = {k: values[k] for k in TRACKED_OPTIONS}
+    return {k: v for k, v in values.items() if v is not None}
+
+
 class TrainingLog:
-    """JSONL in the private directory, plus an optional experiment tracker."""
+    """JSONL in the private directory (0600), plus an optional experiment tracker.
+
+    The tracker is a machine outside the private area: for a private run it receives only
+    ``TRACKED_PRIVATE`` (epsilon spent so far, learning rate), never the loss; a
+    non-private benchmark run (epsilon = inf) may send the loss too.
+    """
 
     def __init__(self, private_dir: Path, tracker: str | None, config: dict[str, Any]):
         self.path = private_dir / TRAINING_LOG
@@ -89,12 +123,15 @@ class TrainingLog:
             except ImportError as exc:
                 raise SynthgenError("--tracker mlflow: the mlflow package is not installed") from exc
             self._run = mlflow.start_run()
-            mlflow.log_params({k: v for k, v in config.items() if v is not None})
+            mlflow.log_params(config)
 
-    def write(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as fh:
+    def write(self, record: dict[str, Any], *, private_run: bool = True) -> None:
+        with open_private(self.path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
-        metrics = {k: v for k, v in record.items() if k != "step"}
+        if self.tracker is None:
+            return
+        allowed = TRACKED_PRIVATE if private_run else ("loss", "lr")
+        metrics = {k: record[k] for k in allowed if record.get(k) is not None}
         if self.tracker == "wandb":
             self._run.log(metrics, step=record["step"])
         elif self.tracker == "mlflow":
@@ -137,26 +174,40 @@ def train(
     sigma: float | None = None
     sample_rate = min(1.0, config.batch_size / len(data)) if private else None
     if resume and checkpoint.exists():
-        done, sigma = checkpoint.load(model, ema.model, optimizer, accountant, generator)
-    elif sample_rate is not None:
+        # the caller's accountant holds what the run spent (its spend log); the checkpoint's
+        # accountant, older, must be part of it
+        done, sigma, checkpointed = checkpoint.load(model, ema.model, optimizer, generator)
+        if not covers(accountant, checkpointed):
+            raise ResumeRefused("the spend log holds less than the checkpoint's accountant: "
+                                "it was edited or replaced; start a new run")
+    if sigma is None and sample_rate is not None:
+        # calibrated on what ran before DP-SGD (the same on resume: the steps already run
+        # are in the accountant but not in this prior)
         sigma = calibrate_noise_multiplier(
             target_epsilon=epsilon, delta=accountant.rdp_delta(delta), sample_rate=sample_rate,
-            steps=total_steps, prior_history=accountant.history,
+            steps=total_steps,
+            prior_history=[*accountant.release_history, *accountant.other_history],
         )
-    log = TrainingLog(private_dir, config.tracker, config.to_dict())
+    # Steps that ran after the last checkpoint were released (they are in the spend log and
+    # so in the accountant) but their work is lost: the resumed run repeats as many fewer
+    # steps, so the run's DP-SGD steps, and its epsilon, stay those it was calibrated for.
+    lost = max(0, accountant.sgd_steps - done) if private else 0
+    end = max(done, total_steps - lost)
+    log = TrainingLog(private_dir, config.tracker, tracker_parameters(config, private=private))
 
     def after_step(step: int, loss: float) -> None:
         ema.update(model, step)
         eps_spent = accountant.epsilon(delta) if private else math.inf
-        write_json(private_dir / ACCOUNTANT, accountant.state_dict())
+        write_json(private_dir / ACCOUNTANT, accountant.state_dict(), private=True)
         lr = optimizer.param_groups[0]["lr"]
-        log.write({"step": step, "loss": loss, "epsilon": eps_spent if private else None, "lr": lr, "time": time.time()})
+        log.write({"step": step, "loss": loss, "epsilon": eps_spent if private else None, "lr": lr, "time": time.time()},
+                  private_run=private)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total_steps, config.learning_rate)
-        if step % config.checkpoint_every == 0 or step == total_steps:
+        if step % config.checkpoint_every == 0 or step == end:
             checkpoint.save(step, sigma, model, ema.model, optimizer, accountant, generator)
         progress(ProgressEvent("train", step, total_steps, eps_spent if private else 0.0))
-        if should_stop is not None and step < total_steps and should_stop():
+        if should_stop is not None and step < end and should_stop():
             checkpoint.save(step, sigma, model, ema.model, optimizer, accountant, generator)
             raise TrainingCancelled(
                 f"training cancelled after {step} of {total_steps} steps",
@@ -169,9 +220,10 @@ def train(
     try:
         if private:
             assert sigma is not None and sample_rate is not None
-            _private_loop(data, diffusion, model, optimizer, config=config, sigma=sigma,
-                          accountant=accountant, start=done, total=total_steps,
-                          generator=generator, after_step=after_step)
+            if end > done:  # else every planned step ran (some lost with the process)
+                _private_loop(data, diffusion, model, optimizer, config=config, sigma=sigma,
+                              accountant=accountant, start=done, total=end,
+                              generator=generator, after_step=after_step)
         else:
             _plain_loop(data, diffusion, model, optimizer, config=config, start=done,
                         total=total_steps, generator=generator, after_step=after_step)
@@ -243,7 +295,12 @@ def _plain_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Module,
 
 
 class Checkpoint:
-    """A resumable training state without pickle: tensors in safetensors, the rest in JSON."""
+    """A resumable training state without pickle: tensors in safetensors, the rest in JSON.
+
+    The first checkpoint (``resume.write_first_checkpoint``) is written before DP-SGD and
+    has no weights (``"weights": false``): the model starts from its seeded
+    initialisation, as it did the first time.
+    """
 
     def __init__(self, directory: Path):
         self.directory = directory
@@ -256,7 +313,7 @@ class Checkpoint:
              generator: torch.Generator) -> None:
         from safetensors.torch import save_file
 
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.directory)
         tensors = {f"model.{k}": v.detach().clone() for k, v in _plain_state(model).items()}
         tensors |= {f"ema.{k}": v.detach().clone() for k, v in ema.state_dict().items()}
         opt_state = optimizer.state_dict()
@@ -270,20 +327,28 @@ class Checkpoint:
         tensors["generator"] = generator.get_state()
         tmp = self.directory / "weights.safetensors.tmp"
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+        restrict_private(tmp)
         tmp.replace(self.directory / "weights.safetensors")
         write_json(self.directory / "state.json", {
             "step": step,
+            "weights": True,
             "noise_multiplier": sigma,
             "accountant": accountant.state_dict(),
             "param_groups": opt_state["param_groups"],
             "optimizer_scalars": scalars,
-        })
+        }, private=True)
 
     def load(self, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer,
-             accountant: RunAccountant, generator: torch.Generator) -> tuple[int, float | None]:
+             generator: torch.Generator) -> tuple[int, float | None, RunAccountant]:
+        """Restore the state in place; returns the step, the noise multiplier and the
+        accountant as the checkpoint saw it (the caller's accountant comes from the spend
+        log, which holds at least as much)."""
         from safetensors.torch import load_file
 
         state = json.loads((self.directory / "state.json").read_text())
+        checkpointed = RunAccountant.from_state_dict(state["accountant"])
+        if not state.get("weights", True):  # the checkpoint before DP-SGD
+            return 0, state.get("noise_multiplier"), checkpointed
         tensors = load_file(str(self.directory / "weights.safetensors"))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
@@ -296,10 +361,7 @@ class Checkpoint:
             opt_state["state"].setdefault(int(idx), {}).update(entries)
         optimizer.load_state_dict(opt_state)
         generator.set_state(tensors["generator"])
-        restored = RunAccountant.from_state_dict(state["accountant"])
-        accountant.releases, accountant.sgd_history = restored.releases, restored.sgd_history
-        accountant.threshold_delta = restored.threshold_delta
-        return int(state["step"]), state["noise_multiplier"]
+        return int(state["step"]), state["noise_multiplier"], checkpointed
 
 
 def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
