@@ -31,7 +31,7 @@ from pipelines.sources import mark_checked
 from pipelines.specs import ImageSynthesisSpec, SampleSpec, TabularSynthesisSpec, parse_spec
 from pipelines.store.models import Job, Release, ReleaseState, Source, SourceState, utcnow
 from synthgen.artifacts import make_private_dir
-from synthgen.errors import InputFileError, SchemaError, SchemaMismatch, SynthgenError
+from synthgen.errors import SchemaMismatch, SynthgenError
 
 if TYPE_CHECKING:
     from pipelines.runner import JobRun
