@@ -226,6 +226,8 @@ class AuditEventPublic(_Public):
     action: str
     object_type: str | None
     object_id: str | None
+    source_id: str | None = Field(default=None, description="the source the event concerns")
+    outcome: str = Field(default="ok", description="ok, or refused (401, 403, 409, 429)")
     details: dict[str, Any]
 
 

@@ -1,0 +1,126 @@
+"""Request limits of the API process: requests per minute per key, and API keys kept out
+of URLs.
+
+The rate limiter is in-process: each API process (``serve --api-processes N``) keeps its own
+buckets, so a deployment with N processes admits up to N times the limit, and a restart
+forgets every bucket. One process per deployment is what the limit is sized for; a shared
+limit needs a store both see (Redis, or a reverse proxy's limiter) and is not built here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# buckets kept at most (least recently used dropped first): bounds memory under a flood of
+# distinct client addresses; a dropped bucket comes back full, which only favours its owner
+MAX_BUCKETS = 50_000
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+    refused: bool = False  # refused since it last admitted a request
+
+
+@dataclass(frozen=True)
+class Refusal:
+    retry_after: int  # whole seconds until the bucket holds a request again
+    first: bool  # the first refusal since the bucket last admitted a request
+
+
+class RateLimiter:
+    """Token buckets of ``per_minute`` requests, refilled evenly over the minute (so a
+    client may burst a whole minute's worth, then goes at per_minute / 60 per second).
+    ``per_minute`` 0: no limit. Thread-safe (sync dependencies run in a thread pool)."""
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._rate = per_minute / 60.0
+        self._clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, name: str) -> Refusal | None:
+        """Spend one request from bucket ``name``; None when allowed."""
+        if self.per_minute <= 0:
+            return None
+        now = self._clock()
+        with self._lock:
+            bucket = self._buckets.get(name)
+            if bucket is None:
+                bucket = _Bucket(tokens=float(self.per_minute), at=now)
+                self._buckets[name] = bucket
+                if len(self._buckets) > MAX_BUCKETS:
+                    self._buckets.popitem(last=False)
+            else:
+                self._buckets.move_to_end(name)
+                bucket.tokens = min(
+                    float(self.per_minute), bucket.tokens + (now - bucket.at) * self._rate
+                )
+                bucket.at = now
+            if bucket.tokens >= 1.0:
+                bucket.tokens -= 1.0
+                bucket.refused = False
+                return None
+            first = not bucket.refused
+            bucket.refused = True
+            return Refusal(max(1, math.ceil((1.0 - bucket.tokens) / self._rate)), first)
+
+
+# -- keys in URLs ----------------------------------------------------------------------------------
+# parameter names that say "a credential", and values that look like one of our keys
+CREDENTIAL_NAMES = frozenset(
+    {"api_key", "apikey", "api-key", "key", "token", "access_token", "auth", "authorization"}
+)
+KEY_PATTERN = re.compile(r"sg_[A-Za-z0-9_-]{16,}")
+KEY_IN_URL = (
+    "API keys are accepted only in the Authorization header (`Authorization: Bearer KEY`), "
+    "never in a URL: URLs end up in proxy logs and browser histories. Treat a key sent "
+    "this way as exposed."
+)
+
+
+def has_credential(query_string: bytes) -> bool:
+    text = query_string.decode("latin-1")
+    if KEY_PATTERN.search(text):
+        return True
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True)
+    except ValueError:
+        return False
+    return any(
+        name.strip().lower() in CREDENTIAL_NAMES or KEY_PATTERN.search(value)
+        for name, value in pairs
+    )
+
+
+class RejectKeyInURL:
+    """A request whose query string carries a credential is answered 400 before any route
+    runs, and its query string is replaced in the ASGI scope *in place*: uvicorn's access
+    log reads the same scope when it logs the response, so the key never reaches a log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope.get("query_string")
+            and has_credential(scope["query_string"])
+        ):
+            scope["query_string"] = b"REDACTED"
+            response = JSONResponse({"detail": KEY_IN_URL, "error": "KeyInURL"}, status_code=400)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
