@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.limits import RateLimiter
+from api.limits import RateLimiter, RedisRateLimiter
 from pipelines.artifacts import ArtifactStore
 from pipelines.auth import Actor, authenticate, hash_key
 from pipelines.dispatch import Dispatcher
@@ -66,8 +66,8 @@ bearer = HTTPBearer(
 )
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.rate_limiter
+def get_rate_limiter(request: Request) -> RateLimiter | RedisRateLimiter:
+    limiter: RateLimiter | RedisRateLimiter = request.app.state.rate_limiter
     return limiter
 
 

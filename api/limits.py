@@ -1,14 +1,20 @@
 """Request limits of the API process: requests per minute per key, and API keys kept out
 of URLs.
 
-The rate limiter is in-process: each API process (``serve --api-processes N``) keeps its own
-buckets, so a deployment with N processes admits up to N times the limit, and a restart
-forgets every bucket. One process per deployment is what the limit is sized for; a shared
-limit needs a store both see (Redis, or a reverse proxy's limiter) and is not built here.
+Two rate limiters with one interface (``take(name) -> Refusal | None``):
+- ``RateLimiter`` (the default) is in-process: each API process (``serve --api-processes
+  N``) keeps its own buckets, so N processes admit up to N times the limit, and a restart
+  forgets every bucket. Right for one API process.
+- ``RedisRateLimiter`` (``SYNTHGEN_RATE_LIMIT_URL``) counts in Redis, shared by every API
+  process of the deployment: fixed one-minute windows, so a client may get up to twice the
+  limit across a window boundary. When Redis does not answer it lets requests through
+  (and logs it): losing the limit for a while beats refusing every request.
+Neither stores a key: bucket names carry the key's sha256 or the client address.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -20,6 +26,8 @@ from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("synthgen.api")
 
 # buckets kept at most (least recently used dropped first): bounds memory under a flood of
 # distinct client addresses; a dropped bucket comes back full, which only favours its owner
@@ -76,6 +84,50 @@ class RateLimiter:
             first = not bucket.refused
             bucket.refused = True
             return Refusal(max(1, math.ceil((1.0 - bucket.tokens) / self._rate)), first)
+
+
+class RedisRateLimiter:
+    """``per_minute`` requests per fixed minute window, counted in Redis (``INCR`` of a key
+    that expires with its window), shared by every API process that uses the same Redis."""
+
+    PREFIX = "synthgen:rate:"
+
+    def __init__(
+        self, per_minute: int, url: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        import redis  # the Celery extra's client; only a deployment that asks for it needs it
+
+        self.per_minute = per_minute
+        self._clock = clock
+        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._warned_at = -math.inf
+
+    def take(self, name: str) -> Refusal | None:
+        if self.per_minute <= 0:
+            return None
+        now = self._clock()
+        window = int(now // 60)
+        key = f"{self.PREFIX}{name}:{window}"
+        try:
+            pipe = self._redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            count = int(pipe.execute()[0])
+        except Exception as exc:  # Redis down or slow: let the request through
+            if now - self._warned_at > 60:
+                self._warned_at = now
+                log.warning(
+                    "rate limit not enforced: Redis is unavailable (%s)", type(exc).__name__
+                )
+            return None
+        if count <= self.per_minute:
+            return None
+        retry_after = max(1, math.ceil((window + 1) * 60 - now))
+        return Refusal(retry_after, count == self.per_minute + 1)
+
+
+def make_rate_limiter(per_minute: int, url: str | None) -> RateLimiter | RedisRateLimiter:
+    return RedisRateLimiter(per_minute, url) if url and per_minute > 0 else RateLimiter(per_minute)
 
 
 # -- keys in URLs ----------------------------------------------------------------------------------

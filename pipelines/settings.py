@@ -71,10 +71,13 @@ class Settings(BaseSettings):
 
     # -- access quotas and rate limits (issue 20: hostile access) ------------------------------
     # docs/service.md "Limits" lists these with their environment variables; 0 turns one off.
-    # Requests per minute per API key (token bucket refilled evenly; a burst of a whole
-    # minute's worth is allowed); above it 429 with Retry-After. Requests with unknown keys
-    # share one bucket per client address. In-process: each API process counts on its own.
+    # Requests per minute per API key; above it 429 with Retry-After. Requests without a
+    # valid key share one budget per client address. In-process by default (a token bucket
+    # refilled evenly: a burst of a whole minute's worth is allowed).
     requests_per_minute: int = Field(default=600, ge=0)
+    # Redis URL (e.g. the broker's) to count requests there, shared by every API process
+    # (fixed minute windows); default: each process counts on its own
+    rate_limit_url: str | None = None
     # queued or running synthesis and sample jobs one user may have; above it 409
     max_open_jobs_per_user: int = Field(default=8, ge=0)
     # records those open jobs of one user may ask for together (max_sample_rows bounds one)

@@ -7,29 +7,39 @@ and that a refusal stored nothing.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import func, select, update
+from alembic import command
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from pipelines import leases
 from pipelines.runner import JobRun
 from pipelines.settings import Settings
-from pipelines.store.models import ApiKey, AuditEvent, Job, LedgerEntry, Source, User
+from pipelines.store import Database, upgrade_head
+from pipelines.store.migrate import alembic_config
+from pipelines.store.models import ApiKey, AuditEvent, Job, LedgerEntry, Source, User, utcnow
 from synthgen.progress import ProgressEvent
 from tests.service.conftest import (
     COHORT_SCHEMA,
+    DEFAULT_POSTGRES,
+    DEFAULT_REDIS,
     ServiceEnv,
+    _psycopg_connect,
     build_service,
     cohort_csv,
     fresh_database,
     make_settings,
+    unavailable,
 )
 from tests.service.live import free_port
 
@@ -175,6 +185,45 @@ def test_access_requests_per_minute_per_key_answer_429(make_service: MakeService
         for i in range(8)
     ]
     assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    url = os.environ.get("SYNTHGEN_TEST_REDIS_URL", DEFAULT_REDIS)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception:
+        unavailable(f"Redis at {url}")
+    return url
+
+
+def test_access_rate_limit_in_redis_is_shared_by_api_processes(
+    service: ServiceEnv, redis_url: str
+) -> None:
+    """Two API processes on one store and one Redis count one budget per key."""
+    first = service.settings.model_copy(
+        update={"requests_per_minute": 4, "rate_limit_url": redis_url}
+    )
+    auditor = service.headers("auditor")
+    if time.time() % 60 > 50:  # the windows are clock minutes: start in a fresh one
+        time.sleep(61 - time.time() % 60)
+    codes = []
+    for env in build_service(first):
+        for other in build_service(first):
+            for client in (env.client, other.client, env.client, other.client, env.client):
+                codes.append(client.get("/v1/me", headers=auditor))
+    assert [r.status_code for r in codes[:4]] == [200] * 4, [r.text for r in codes]
+    assert codes[4].status_code == 429 and 1 <= int(codes[4].headers["Retry-After"]) <= 60
+    # Redis down: requests go through (the limit is lost for a while, the service is not)
+    down = service.settings.model_copy(
+        update={"requests_per_minute": 1, "rate_limit_url": "redis://127.0.0.1:1/0"}
+    )
+    for env in build_service(down):
+        assert [env.client.get("/v1/me", headers=auditor).status_code for _ in range(3)] == [
+            200
+        ] * 3
 
 
 def test_access_key_in_the_query_string_is_refused(service: ServiceEnv) -> None:
@@ -381,3 +430,53 @@ def test_access_epsilon_spent_keeps_the_last_known_spend_on_resume(service: Serv
     run.on_progress(ProgressEvent("train", 3, 10, 0.5))
     status = service.client.get(f"/v1/jobs/{job_id}", headers=service.headers("steward")).json()
     assert status["epsilon_spent"] == pytest.approx(0.5)
+
+
+# -- the migration of the audit log ---------------------------------------------------------------
+@pytest.fixture
+def empty_store(backend: str, tmp_path: Path) -> Iterator[Database]:
+    """A store with no tables yet (PostgreSQL: a database of its own, dropped after)."""
+    if backend == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+        yield db
+        db.dispose()
+        return
+    admin_url = os.environ.get("SYNTHGEN_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    try:
+        admin = _psycopg_connect(admin_url)
+    except Exception:
+        unavailable("PostgreSQL")
+    name = f"synthgen_mig_{uuid.uuid4().hex[:10]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    db = Database(make_url(admin_url).set(database=name))
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with _psycopg_connect(admin_url) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_access_audit_migration_keeps_earlier_events(empty_store: Database) -> None:
+    cfg = alembic_config(empty_store)
+    with empty_store.engine.connect() as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (at, actor_name, action, object_type, object_id, details)"
+                " VALUES (:at, 'alice', :action, :type, :id, '{}')"
+            ),
+            [
+                {"at": utcnow(), "action": "source.upload", "type": "source", "id": "s1"},
+                {"at": utcnow(), "action": "user.create", "type": "user", "id": "u1"},
+            ],
+        )
+    upgrade_head(empty_store)
+    with empty_store.session() as session:
+        rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [(e.action, e.outcome, e.source_id) for e in rows] == [
+        ("source.upload", "ok", "s1"),
+        ("user.create", "ok", None),
+    ]
