@@ -110,6 +110,36 @@ def test_access_an_admin_can_go_while_another_remains(service: ServiceEnv) -> No
     assert service.client.get("/v1/me", headers=second).status_code == 200
 
 
+def test_access_two_admins_revoking_each_other_at_once_leave_one(service: ServiceEnv) -> None:
+    from pipelines import auth
+    from pipelines.errors import Conflict
+
+    service.key("admin", "a1")
+    service.key("admin", "a2")
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def revoke(name: str, by: str) -> None:
+        barrier.wait()
+        try:
+            with service.db.transaction() as session:
+                auth.revoke_user(session, name_or_id=name, actor=auth.operator(by))
+            outcomes[name] = "revoked"
+        except Conflict:
+            outcomes[name] = "refused"
+
+    threads = [
+        threading.Thread(target=revoke, args=("a1", "a2")),
+        threading.Thread(target=revoke, args=("a2", "a1")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes.values()) == ["refused", "revoked"], outcomes
+    assert count(service, User, User.role == "admin", User.disabled_at.is_(None)) == 1
+
+
 def test_access_cli_refuses_to_revoke_the_last_admin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -299,7 +329,8 @@ def test_access_audit_records_refusals_with_actor_object_and_outcome(service: Se
     ml = service.headers("ml_engineer")
     assert service.client.get(f"/v1/sources/{source_id}", headers=ml).status_code == 403
     over = service.request_job(source_id, epsilon=5.0)
-    assert over.status_code == 409
+    assert over.status_code == 409 and "exceeds what is left" in over.json()["detail"]
+    assert count(service, Job, Job.kind == "synthesize") == 0 and count(service, LedgerEntry) == 0
     refused = events(service, "&outcome=refused")
     by_action = {e["action"]: e for e in refused}
     assert {"me.read", "source.list", "source.read", "job.create"} <= set(by_action), refused
