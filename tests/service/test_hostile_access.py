@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from tests.service.conftest import (
     make_settings,
     unavailable,
 )
-from tests.service.live import free_port
+from tests.service.live import LiveServer, free_port
 
 MakeService = Callable[..., ServiceEnv]
 
@@ -180,6 +181,26 @@ def test_access_ml_engineer_cannot_queue_unbounded_free_work(make_service: MakeS
         "open" in r.json()["detail"] and r.json()["error"] == "QuotaExceeded" for r in refused
     )
     assert count(env, Job) == before + len(accepted)  # a refusal queued nothing
+
+
+def test_access_quota_holds_under_concurrent_requests(make_service: MakeService) -> None:
+    """20 sample requests of one ML engineer at once, at a live server: exactly the quota."""
+    import httpx
+
+    env = make_service(max_open_jobs_per_user=3)
+    release_id = env.released(cohort_csv(), COHORT_SCHEMA)["release_id"]
+    headers = env.headers("ml_engineer")
+    barrier = threading.Barrier(20)
+
+    def request(seed: int) -> httpx.Response:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+            barrier.wait()
+            return client.post(f"/v1/releases/{release_id}/samples", json={"rows": 5, "seed": seed})
+
+    with LiveServer(env.app) as server, ThreadPoolExecutor(20) as pool:
+        codes = sorted(r.status_code for r in pool.map(request, range(20)))
+    assert codes == [202] * 3 + [409] * 17
+    assert count(env, Job, Job.kind == "sample") == 3
 
 
 def test_access_open_jobs_per_user_is_a_quota(make_service: MakeService) -> None:
