@@ -1,10 +1,10 @@
 """The audit log: who did what, when, and whether it was allowed.
 
 Events are added to the caller's transaction, so an action and its record commit (or roll
-back) together. Three kinds of event have no transaction of their own to join and use
-``record_alone``: refusals (the refused request rolled back), reads of private objects,
-and anything else recorded after the fact. Details carry ids, names, counts and privacy
-parameters, never data values and never an API key."""
+back) together; a ledger settlement is recorded in the settlement's transaction. Two kinds
+of event have no transaction to join and use ``record_alone``: refusals (the refused
+request rolled back) and reads of private objects. Details carry ids, names, counts and
+privacy parameters, never data values and never an API key."""
 
 from __future__ import annotations
 
