@@ -142,13 +142,17 @@ def test_access_two_admins_revoking_each_other_at_once_leave_one(service: Servic
 
 
 def test_access_cli_refuses_to_revoke_the_last_admin(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from synthgen.cli import commands  # noqa: F401  (registers the commands)
     from synthgen.cli.app import app
 
     monkeypatch.setenv("SYNTHGEN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("SYNTHGEN_DATABASE_URL", raising=False)
+    if backend == "sqlite":
+        monkeypatch.delenv("SYNTHGEN_DATABASE_URL", raising=False)
+    else:
+        url = fresh_database(backend, request, tmp_path / "data")
+        monkeypatch.setenv("SYNTHGEN_DATABASE_URL", url)
     cli = CliRunner()
     assert cli.invoke(app, ["users", "create", "root", "--role", "admin"]).exit_code == 0
     refused = cli.invoke(app, ["users", "revoke", "root"])
