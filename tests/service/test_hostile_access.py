@@ -281,6 +281,26 @@ def test_access_rate_limit_in_redis_is_shared_by_api_processes(
         ] * 3
 
 
+def test_access_python_client_waits_out_a_429() -> None:
+    import httpx
+
+    from api.client import ClientError, SynthgenClient
+
+    answers = iter(
+        [
+            httpx.Response(200, json={"state": "running"}),
+            httpx.Response(429, json={"detail": "too many"}, headers={"Retry-After": "0"}),
+            httpx.Response(200, json={"state": "succeeded"}),
+            httpx.Response(429, json={"detail": "too many"}, headers={"Retry-After": "7"}),
+        ]
+    )
+    client = SynthgenClient(transport=httpx.MockTransport(lambda _request: next(answers)))
+    assert client.wait("j1", poll=0.01)["state"] == "succeeded"
+    with pytest.raises(ClientError) as refused:
+        client.me()
+    assert refused.value.status == 429 and refused.value.retry_after == 7
+
+
 def test_access_key_in_the_query_string_is_refused(service: ServiceEnv) -> None:
     key = service.key("auditor")
     before = count(service, AuditEvent)
