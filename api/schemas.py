@@ -4,11 +4,12 @@ no column reaches a client unless it is listed here."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ClassCounts = dict[str, int]
+# records per class: non-negative (a negative count with a positive sum is no request)
+ClassCounts = dict[str, Annotated[int, Field(ge=0)]]
 # JSON bodies are small; uploads (POST /v1/sources) have their own, larger limit
 JSON_BODY_LIMIT = 1 << 20
 MAX_SEED = 2**63 - 1

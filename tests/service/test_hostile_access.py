@@ -556,3 +556,19 @@ def test_access_audit_migration_keeps_earlier_events(empty_store: Database) -> N
         ("source.upload", "ok", "s1"),
         ("user.create", "ok", None),
     ]
+
+
+# -- found by the fuzzer --------------------------------------------------------------------------
+def test_access_negative_class_counts_are_422_not_500(service: ServiceEnv) -> None:
+    job = service.released(cohort_csv(), COHORT_SCHEMA)
+    before = count(service, Job)
+    bad = {"0": -5, "1": 10}  # sums to a positive number of records
+    r = service.client.post(
+        f"/v1/releases/{job['release_id']}/samples",
+        json={"class_counts": bad},
+        headers=service.headers("ml_engineer"),
+    )
+    assert r.status_code == 422, r.text
+    r = service.request_job(job["source_id"], rows=None, class_counts=bad)
+    assert r.status_code == 422, r.text
+    assert count(service, Job) == before
