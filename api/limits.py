@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pipelines import audit
+from pipelines.auth import authenticate
+from pipelines.errors import AuthenticationFailed
+from pipelines.store.db import Database
 
 log = logging.getLogger("synthgen.api")
 
@@ -143,18 +149,43 @@ KEY_IN_URL = (
 )
 
 
-def has_credential(query_string: bytes) -> bool:
+def credentials_in(query_string: bytes) -> list[str] | None:
+    """None when the query string carries no credential; else the values that look like
+    keys (possibly none: ``?api_key=`` with anything is refused all the same)."""
     text = query_string.decode("latin-1")
-    if KEY_PATTERN.search(text):
-        return True
     try:
         pairs = parse_qsl(text, keep_blank_values=True)
     except ValueError:
-        return False
-    return any(
-        name.strip().lower() in CREDENTIAL_NAMES or KEY_PATTERN.search(value)
-        for name, value in pairs
-    )
+        pairs = []
+    keys = KEY_PATTERN.findall(text) + [m for _, v in pairs for m in KEY_PATTERN.findall(v)]
+    if keys or any(name.strip().lower() in CREDENTIAL_NAMES for name, _ in pairs):
+        return sorted(set(keys))
+    return None
+
+
+def has_credential(query_string: bytes) -> bool:
+    return credentials_in(query_string) is not None
+
+
+def record_exposed_keys(db: Database, keys: list[str], path: str) -> None:
+    """A valid key sent in a URL is recorded (``key.exposed``, refused) under its user, so
+    an admin knows whose key to replace; the key itself is never written anywhere. Keys
+    that match no user leave no trace (nobody can fill the log with made-up ones)."""
+    for key in keys:
+        with db.session() as session:
+            try:
+                actor = authenticate(session, key)
+            except AuthenticationFailed:
+                continue
+        audit.record_alone(
+            db,
+            actor,
+            "key.exposed",
+            "user",
+            actor.id,
+            {"status": 400, "error": "KeyInURL", "where": "query string", "path": path[:200]},
+            outcome=audit.REFUSED,
+        )
 
 
 class RejectKeyInURL:
@@ -166,13 +197,16 @@ class RejectKeyInURL:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope.get("query_string")
-            and has_credential(scope["query_string"])
-        ):
-            scope["query_string"] = b"REDACTED"
-            response = JSONResponse({"detail": KEY_IN_URL, "error": "KeyInURL"}, status_code=400)
-            await response(scope, receive, send)
+        keys = None
+        if scope["type"] == "http" and scope.get("query_string"):
+            keys = credentials_in(scope["query_string"])
+        if keys is None:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        scope["query_string"] = b"REDACTED"
+        services = getattr(scope.get("app"), "state", None)
+        db = getattr(getattr(services, "services", None), "db", None)
+        if keys and db is not None:
+            await run_in_threadpool(record_exposed_keys, db, keys, scope.get("path", ""))
+        response = JSONResponse({"detail": KEY_IN_URL, "error": "KeyInURL"}, status_code=400)
+        await response(scope, receive, send)

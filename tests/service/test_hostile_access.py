@@ -309,11 +309,20 @@ def test_access_key_in_the_query_string_is_refused(service: ServiceEnv) -> None:
         f"/v1/audit?actor={key}",
         f"/v1/jobs?token={key}",
         "/v1/me?api_key=anything",
+        "/v1/me?api_key=sg_madeupmadeupmadeupmadeup",
     ):
         r = service.client.get(url, headers=service.headers("auditor"))
         assert r.status_code == 400, url
         assert "Authorization header" in r.json()["detail"] and key not in r.text
-    assert count(service, AuditEvent) == before
+    # the three valid keys are recorded under their user (whose key to replace), never the
+    # key itself; made-up keys leave nothing
+    assert count(service, AuditEvent) == before + 3
+    exposed = events(service, "&action=key.exposed")
+    assert len(exposed) == 3 and {e["actor_name"] for e in exposed} == {"auditor"}
+    assert all(e["outcome"] == "refused" and e["details"]["status"] == 400 for e in exposed)
+    with service.db.session() as session:
+        stored = [str(e.__dict__) for e in session.scalars(select(AuditEvent)).all()]
+    assert not any(key in row or key[3:20] in row for row in stored)
     assert (
         service.client.get(
             "/v1/audit?actor=auditor", headers=service.headers("auditor")
