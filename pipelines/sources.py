@@ -15,6 +15,7 @@ An upload is accepted in two steps:
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,6 +32,10 @@ from pipelines.specs import CheckSourceSpec, dump_spec
 from pipelines.store.db import Database
 from pipelines.store.models import Job, JobKind, JobState, Role, Source, SourceState
 from synthgen.errors import SchemaMismatch
+
+# C0 and C1 control characters and DEL (tab and newline included): names end up in
+# listings, CSV headers and terminals
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def default_delta_budget(n_records: int) -> float:
@@ -62,6 +67,9 @@ def register_source(
     name = form.name.strip()
     if not name or len(name) > 200:
         raise InvalidRequest("name must be 1 to 200 characters")
+    for field, value in (("name", form.name), ("target", form.target or "")):
+        if CONTROL_CHARACTERS.search(value):  # a NUL: SQLite keeps it, PostgreSQL fails
+            raise InvalidRequest(f"{field} must not contain control characters")
     if not (math.isfinite(form.epsilon_budget) and form.epsilon_budget > 0):
         raise InvalidRequest("epsilon_budget must be a finite number greater than 0")
     with store.staging() as staging:

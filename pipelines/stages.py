@@ -303,6 +303,7 @@ def record_training(run: JobRun, job: Job, model_dir: Path, certificate: dict[st
             epsilon_spent=epsilon,
             delta_spent=delta,
             note="training finished (certificate)",
+            actor=run.ctx.actor,
         )
 
 
@@ -412,6 +413,7 @@ def publish(
                 "release",
                 release.id,
                 {"job_id": job.id, "state": state, "records": release.n_records},
+                source_id=release.source_id,
             )
         leases.update_held(session, run.held, release_id=release.id, updated_at=utcnow())
 
