@@ -185,6 +185,7 @@ def synthesize(run: JobRun, job: Job) -> None:
             synthetic=store.resolve(primary["ref"]),
             report_dir=report_dir,
             policy=run.settings.validation_policy,
+            private_dir=store.run_dir(job.id),
         )
         refs = {}
         for fmt in ("html", "pdf", "json"):

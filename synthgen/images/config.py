@@ -29,6 +29,9 @@ class TrainingConfig:
     checkpoint_every: int = 50  # steps between checkpoints in the private dir
     time_limit_minutes: float | None = None  # stop early and write the model (epsilon as run)
     class_count_epsilon_share: float = 0.02  # share of epsilon for the class proportions
+    # share of epsilon for the DP count of training images N-hat (batch, q, delta and the
+    # critic's q come from it), unless public_record_count is declared
+    record_count_epsilon_share: float = 0.02
     secure_rng: bool = True  # privacy noise from the OS CSPRNG (False: seeded fast PRNG)
     per_example_gradients: str = "vmap"  # "vmap" (B rows directly) or "hooks" (B*K, folded)
     mixed_precision: str = "auto"  # "auto" (bf16 on CUDA), "off", "bf16"
@@ -82,6 +85,8 @@ class TrainingConfig:
                                      "and critic_batch_size >= 1")
         if not 0 < self.class_count_epsilon_share < 0.5:
             raise ConfigurationError("class_count_epsilon_share must be in (0, 0.5)")
+        if not 0 < self.record_count_epsilon_share < 0.5:
+            raise ConfigurationError("record_count_epsilon_share must be in (0, 0.5)")
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,9 @@ class SourceOptions:
     labels_csv: str | None = None  # DICOM labels CSV (default labels.csv in the folder)
     split: str = "official"  # MedMNIST: "official" (holdout = val) or "random"
     class_proportions: tuple[float, ...] | None = None  # declared public proportions
+    # images the split starts from (the official train split, or the whole pool for a
+    # random split), or an upper bound, declared public by the steward: no DP count is drawn
+    public_record_count: int | None = None
 
 
 MODEL_KEYS = ("base_channels", "channel_mult", "blocks_per_level", "attention_levels",

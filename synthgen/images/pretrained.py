@@ -28,8 +28,10 @@ from synthgen.artifacts import (
     CONFIG,
     RUN,
     WEIGHTS,
+    default_private_dir,
     file_sha256,
     read_json,
+    read_provenance,
     read_weights,
 )
 from synthgen.errors import ConfigurationError, ModelLoadError
@@ -53,6 +55,9 @@ def initialise_from_pretrained(net: Any, model_dir: str | Path, *, source_sha256
         raise ConfigurationError(f"init_from: {d} is not a synthgen model directory") from exc
     if config.get("modality") != "image":
         raise ConfigurationError(f"init_from: {d} is not an image model")
+    # the source's hash lives in the public model's private provenance (run.json holds
+    # public values only); older model directories kept it in run.json
+    run = {**read_provenance(default_private_dir(d)), **{k: v for k, v in run.items() if v is not None}}
     if run.get("source_sha256") == source_sha256:
         raise ConfigurationError(
             f"init_from: {d} was trained on this same source; its privacy cost would not be "

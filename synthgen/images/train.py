@@ -34,6 +34,7 @@ from synthgen.artifacts import (
     CERTIFICATE,
     CONFIG,
     PREPROCESSING,
+    PROVENANCE,
     RUN,
     TRAINING_LOG,
     WEIGHTS,
@@ -41,6 +42,8 @@ from synthgen.artifacts import (
     check_new_output,
     default_private_dir,
     file_sha256,
+    new_run_id,
+    private_provenance,
     run_record,
     save_weights,
     staged_directory,
@@ -55,17 +58,23 @@ from synthgen.errors import (
     TrainingCancelled,
 )
 from synthgen.images.config import ImageRecipe, build_recipe, recipe_from_json, recipe_to_json
-from synthgen.images.data import ImageSet, stratified_split
+from synthgen.images.data import ImageSet
 from synthgen.images.spec import ImageSpec
 from synthgen.privacy.accountant import (
     RunAccountant,
     calibrate_noise_multiplier,
     check_privacy_parameters,
-    default_delta,
     epsilon_for,
     gaussian_noise_multiplier_for,
 )
 from synthgen.privacy.certificate import Certificate
+from synthgen.privacy.record_count import (
+    RecordCount,
+    certificate_note,
+    declared_record_count,
+    estimate_record_count,
+)
+from synthgen.privacy.record_split import holdout_mask
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
 
 SPEC = "spec.json"
@@ -156,16 +165,14 @@ class _Run:
             if loaded.holdout is not None:  # "random": the official val split joins the pool
                 pool = ImageSet(np.concatenate([pool.images, loaded.holdout.images]),
                                 np.concatenate([pool.labels, loaded.holdout.labels]))
-            train_idx, hold_idx = stratified_split(pool.labels, fraction=holdout, seed=seed)
+            held = holdout_mask(_image_keys(pool), fraction=holdout, seed=seed)
+            train_idx, hold_idx = np.flatnonzero(~held), np.flatnonzero(held)
             train = pool.subset(train_idx)
             hold = pool.subset(hold_idx) if len(hold_idx) else None
             holdout_fraction = holdout
-        n = len(train)
+        n = len(train)  # exact: private checkpoint and provenance only
         if n < 2:
             raise InsufficientData(f"only {n} training images")
-        delta = delta if delta is not None else default_delta(n)
-        if private_training:
-            check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
 
         private.mkdir(parents=True, exist_ok=True)
         train.save(private / "train.npz")
@@ -181,11 +188,32 @@ class _Run:
         cfg = recipe.training
         accountant = RunAccountant()
         noise = NoiseSource(secure=cfg.secure_rng)
+        # N-hat first: every choice below that depends on the data's size reads it
+        if opts.public_record_count is not None and private_training:
+            pool_size = len(loaded.train) + (len(loaded.holdout) if loaded.holdout is not None
+                                             and not official else 0)
+            if pool_size > opts.public_record_count:
+                raise ConfigurationError("the source has more images than public_record_count, "
+                                         "which must be their number or an upper bound on it")
+            share = 1.0 if official else 1.0 - holdout
+            record_count = declared_record_count(max(1, round(opts.public_record_count * share)))
+        else:
+            record_count = estimate_record_count(
+                n, epsilon=epsilon if private_training else math.inf, delta=delta,
+                accountant=accountant, noise=noise, share=cfg.record_count_epsilon_share,
+                purpose="number of training images")
+            write_json(private / ACCOUNTANT, accountant.state_dict())
+        n_public = record_count.value
+        delta = delta if delta is not None else record_count.default_delta()
+        if private_training:
+            check_privacy_parameters(epsilon=epsilon, delta=delta,
+                                     n_records=math.ceil(record_count.upper_bound))
+
         proportions, proportions_info = _class_proportions(
             train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,
             noise=noise, private_training=private_training)
         steps = min(cfg.steps, max_steps) if max_steps is not None else cfg.steps
-        sample_rate = min(1.0, cfg.batch_size / n)
+        sample_rate = min(1.0, cfg.batch_size / n_public)
         sigma = None
         if private_training:
             progress(ProgressEvent("calibrate", 0, 0))
@@ -194,7 +222,7 @@ class _Run:
             from synthgen.images.class_critic import plan_critic
 
             critic = plan_critic(epsilon_share=cfg.critic_epsilon_share, epsilon=epsilon,
-                                 delta=delta, n_train=n, steps=cfg.critic_steps,
+                                 delta=delta, n_train=n_public, steps=cfg.critic_steps,
                                  batch_size=cfg.critic_batch_size, private=private_training)
         if private_training:
             sigma = calibrate_noise_multiplier(
@@ -207,10 +235,13 @@ class _Run:
             "max_steps": max_steps, "steps": steps, "seed": seed, "noise_multiplier": sigma,
             "sample_rate": sample_rate, "n_train": n, "n_holdout": len(hold) if hold else 0,
             "n_test": len(test) if test is not None else 0, "holdout_fraction": holdout_fraction,
+            "holdout_requested": "official split" if official else holdout,
+            "record_count": record_count.to_dict(),
             "spec": spec.to_json_dict(), "recipe": recipe_to_json(recipe),
             "class_proportions": proportions, "class_proportions_info": proportions_info,
             "skipped_files": len(loaded.problems), "private": private_training,
             "critic": critic.to_json_dict() if critic else None,
+            "assumptions": list(getattr(loaded, "assumptions", None) or []),
         }
         if loaded.problems:
             shown = "; ".join(loaded.problems[:3])
@@ -299,7 +330,7 @@ class _Run:
                     if cfg.time_limit_minutes else None)
         timed_out = {"value": False}
         data = ImageTensorDataset(self.train)
-        if min(1.0, cfg.batch_size / len(data)) != meta["sample_rate"]:
+        if min(1.0, cfg.batch_size / int(meta["record_count"]["value"])) != meta["sample_rate"]:
             raise ConfigurationError("the sample rate differs from the run's recorded one")
         started = time.perf_counter()
         step_seconds: list[float] = []
@@ -338,7 +369,8 @@ class _Run:
                     train_private(state, data, cfg=phase_cfg, edm=self.recipe.diffusion,
                                   noise_multiplier=sigma, steps=last - state.step,
                                   accountant=self.accountant, noise=noise, device=device,
-                                  on_step=on_step)
+                                  on_step=on_step,
+                                  public_record_count=int(meta["record_count"]["value"]))
         else:
             remaining = steps - state.step
             train_nonprivate(state, data, cfg=cfg, edm=self.recipe.diffusion, steps=remaining,
@@ -399,6 +431,14 @@ class _Run:
         meta, recipe = self.meta, self.recipe
         cert = self._certificate(state.step)
         spec_json = self.spec.to_json_dict()
+        run_id = new_run_id()
+        # exact counts, the source's identity and the timings: private directory only
+        write_json(self.private / PROVENANCE, private_provenance(
+            run_id=run_id, source=self.source, n_train=meta["n_train"],
+            n_holdout=meta["n_holdout"], private_dir=self.private,
+            extra={"modality": "image", "n_test": meta["n_test"],
+                   "skipped_files": meta["skipped_files"],
+                   "holdout_fraction": meta["holdout_fraction"], **timing}))
         with staged_directory(out) as stage:
             write_json(stage / CONFIG, {
                 "modality": "image", "synthgen_version": __version__, "model": model_json,
@@ -421,15 +461,12 @@ class _Run:
             write_json(stage / ACCOUNTANT, self.accountant.state_dict())
             cert.save(stage / CERTIFICATE)
             write_json(stage / RUN, run_record(
-                source=self.source, schema_sha256=_sha256_text(json.dumps(spec_json, sort_keys=True)),
-                seed=meta["seed"], holdout_fraction=meta["holdout_fraction"],
-                n_train=meta["n_train"], n_holdout=meta["n_holdout"], private_dir=self.private,
-                target=None, extra={"modality": "image", "n_test": meta["n_test"],
-                                    "skipped_files": meta["skipped_files"],
+                run_id=run_id, schema_sha256=_sha256_text(json.dumps(spec_json, sort_keys=True)),
+                seed=meta["seed"], holdout_fraction=meta.get("holdout_requested", "unknown"),
+                target=None, extra={"modality": "image",
                                     "resumed_at_step": meta.get("resumed_at_step"),
                                     "stopped_at_time_limit": meta.get("stopped_at_time_limit"),
-                                    "pretrained": meta.get("pretrained"),
-                                    **timing},
+                                    "pretrained": _public_part(meta.get("pretrained"))},
             ))
         return TrainingResult(model_dir=out, private_dir=self.private, certificate=cert)
 
@@ -439,6 +476,9 @@ class _Run:
         notes = ["unit: one image; a patient with several images in the source is protected "
                  "only through group privacy (epsilon times the number of their images)"]
         notes += list(self.spec.notes)
+        record_count = RecordCount.from_dict(meta["record_count"])
+        notes.append(certificate_note(record_count))
+        assumptions = list(meta.get("assumptions") or [])
         if meta.get("stopped_at_time_limit"):
             notes.append(f"stopped at the time limit after {meta['stopped_at_time_limit']} of "
                          f"{meta['steps']} planned steps; epsilon is that of the steps that ran")
@@ -472,8 +512,9 @@ class _Run:
                 target_epsilon=math.inf, training_epsilon=math.inf,
                 composition="none: trained without differential privacy",
                 accountant_history=self.accountant.state_dict(), modality="image",
-                n_training_records=meta["n_train"], code_version=__version__,
-                created_at=utc_now(),
+                n_training_records=record_count.value,
+                n_training_records_source=record_count.source, assumptions=assumptions,
+                code_version=__version__, created_at=utc_now(),
                 notes=["NOT PRIVATE: trained with epsilon = inf (benchmarks only); never "
                        "release this model or its samples", *notes])
         acc = self.accountant
@@ -504,8 +545,9 @@ class _Run:
             secure_rng=cfg.secure_rng, target_epsilon=meta["target_epsilon"],
             training_epsilon=epsilon_for(acc.sgd_history, delta=acc.rdp_delta(delta)),
             mechanisms=mechanisms, accountant_history=acc.state_dict(), modality="image",
-            n_training_records=meta["n_train"], code_version=__version__, created_at=utc_now(),
-            notes=notes,
+            n_training_records=record_count.value,
+            n_training_records_source=record_count.source, assumptions=assumptions,
+            code_version=__version__, created_at=utc_now(), notes=notes,
         )
 
 
@@ -576,6 +618,20 @@ def _truncate_log(path: Path, step: int) -> None:
     kept = [line for line in path.read_text().splitlines()
             if line.strip() and json.loads(line)["step"] <= step]
     path.write_text("".join(line + "\n" for line in kept))
+
+
+def _public_part(pretrained: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The pretrained model's provenance without its path on the steward's machine."""
+    if pretrained is None:
+        return None
+    return {k: v for k, v in pretrained.items() if k != "model_dir"}
+
+
+def _image_keys(images: ImageSet) -> Iterator[bytes]:
+    """One key per image for the per-record split: its pixels and its label."""
+    labels = np.asarray(images.labels).reshape(len(images), -1)
+    for i in range(len(images)):
+        yield np.ascontiguousarray(images.images[i]).tobytes() + b"|" + labels[i].tobytes()
 
 
 def _sha256_text(text: str) -> str:

@@ -125,7 +125,10 @@ def train(
     progress: ProgressCallback,
     should_stop: StopCheck | None,
     resume: bool = False,
+    record_count: int,
 ) -> TrainingOutcome:
+    """``record_count``: the public N-hat (DP or declared); q = batch / N-hat, never the
+    exact ``len(data)`` (which also lacks rows whose label partition selection dropped)."""
     assert config.steps is not None and config.batch_size is not None
     total_steps = config.steps
     private = math.isfinite(epsilon)
@@ -135,7 +138,7 @@ def train(
     checkpoint = Checkpoint(private_dir / CHECKPOINT_DIR)
     done = 0
     sigma: float | None = None
-    sample_rate = min(1.0, config.batch_size / len(data)) if private else None
+    sample_rate = min(1.0, config.batch_size / record_count) if private else None
     if resume and checkpoint.exists():
         done, sigma = checkpoint.load(model, ema.model, optimizer, accountant, generator)
     elif sample_rate is not None:
@@ -171,7 +174,7 @@ def train(
             assert sigma is not None and sample_rate is not None
             _private_loop(data, diffusion, model, optimizer, config=config, sigma=sigma,
                           accountant=accountant, start=done, total=total_steps,
-                          generator=generator, after_step=after_step)
+                          generator=generator, after_step=after_step, record_count=record_count)
         else:
             _plain_loop(data, diffusion, model, optimizer, config=config, start=done,
                         total=total_steps, generator=generator, after_step=after_step)
@@ -183,13 +186,14 @@ def train(
 def _private_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Module,
                   optimizer: torch.optim.Optimizer, *, config: TabularTrainingConfig, sigma: float,
                   accountant: RunAccountant, start: int, total: int, generator: torch.Generator,
-                  after_step: Callable[[int, float], None]) -> None:
+                  after_step: Callable[[int, float], None], record_count: int) -> None:
     from opacus.utils.batch_memory_manager import BatchMemoryManager
 
     assert config.batch_size is not None
     pt = make_private(
         model, optimizer, data, noise_multiplier=sigma, max_grad_norm=config.max_grad_norm,
-        expected_batch_size=config.batch_size, steps=total - start, accountant=accountant,
+        expected_batch_size=config.batch_size, public_record_count=record_count,
+        steps=total - start, accountant=accountant,
         noise=NoiseSource(secure=config.secure_rng), grad_sample_mode="ghost",
     )
     step, loss_sum, count = start, 0.0, 0

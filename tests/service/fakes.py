@@ -178,7 +178,8 @@ class FakeLibrary:
         return out
 
     def validate(
-        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None
+        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None,
+        private_dir: Path | None = None,
     ) -> dict[str, Any]:
         marker = os.environ.get("SYNTHGEN_FAKE_FAIL_VALIDATE")
         if marker and not Path(marker).exists():
