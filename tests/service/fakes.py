@@ -56,7 +56,7 @@ class FakeLibrary:
         target: str | None,
         schema: Path | None,
         epsilon: float,
-        delta: float,
+        delta: float | None,
         out: Path,
         seed: int,
         max_steps: int | None,
@@ -111,7 +111,7 @@ class FakeLibrary:
         staging.mkdir(parents=True)
         certificate = {
             "epsilon": epsilon * EPSILON_USED,
-            "delta": delta,
+            "delta": delta if delta is not None else 1e-6,
             "unit": "one row of the source table",
             "private": True,
             "noise_multiplier": 1.0,
