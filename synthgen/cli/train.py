@@ -19,7 +19,7 @@ def train(
     out: Path = typer.Option(..., "--out", help="Model directory to create (must not exist)."),
     target: str | None = typer.Option(None, "--target", help="Label column the model conditions on (tables)."),
     schema: Path | None = typer.Option(None, "--schema", help="Table schema (YAML/JSON). Without one, bounds and categories are estimated with DP."),
-    delta: float | None = typer.Option(None, "--delta", help="Delta; default min(1e-5, 1/(10 N))."),
+    delta: float | None = typer.Option(None, "--delta", help="Delta; default min(1e-5, 1/(10 N)) with N the DP record count or the declared --public-record-count."),
     seed: int = typer.Option(0, "--seed", help="Seed for the split, model initialisation and diffusion draws (never for privacy noise)."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Cap on DP-SGD steps; noise is calibrated to the steps that will run."),
     holdout: float = typer.Option(0.2, "--holdout", help="Share of the source kept out of training for validation (0 disables privacy and utility checks)."),
@@ -32,6 +32,7 @@ def train(
     insecure_rng: bool = typer.Option(False, "--insecure-rng", help="Draw privacy noise from a fast PRNG seeded by the OS instead of the OS CSPRNG (benchmarks)."),
     init_from: Path | None = typer.Option(None, "--init-from", help="Images: start from this model directory, trained on PUBLIC images of the same size (e.g. --epsilon inf on another MedMNIST set)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory."),
+    public_record_count: int | None = typer.Option(None, "--public-record-count", help="Number of records of the source (or an upper bound) that you declare public: batch size, sample rate and delta come from it and no budget goes to a DP count. Tables: as the schema's public_record_count. Images: the images the split starts from."),
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
     from synthgen import workflows
@@ -44,6 +45,7 @@ def train(
         "tracker": tracker,
         "secure_rng": False if insecure_rng else None,
         "init_from": str(init_from) if init_from is not None else None,
+        "public_record_count": public_record_count,
     }
     with ProgressBar() as bar:
         result = workflows.train(

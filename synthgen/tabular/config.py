@@ -24,6 +24,9 @@ class TabularTrainingConfig:
     # share of epsilon (measured alone) for the DP count of training records N-hat, drawn
     # first, unless the schema declares public_record_count (synthgen.privacy.record_count)
     record_count_share: float = 0.02
+    # records of the source (or an upper bound) declared public, as the schema's
+    # public_record_count (this one wins; `--public-record-count`): no DP count is drawn
+    public_record_count: int | None = None
     # expected Poisson batch size per DP-SGD step; None: min(4096, N-hat / 4)
     batch_size: int | None = None
     # DP-SGD steps; None: chosen from N and epsilon (see resolve)
@@ -75,6 +78,9 @@ class TabularTrainingConfig:
         checks = [
             (0 < self.preprocessing_share < 1, "preprocessing_share must be in (0, 1)"),
             (0 < self.record_count_share < 0.5, "record_count_share must be in (0, 0.5)"),
+            (self.public_record_count is None or (isinstance(self.public_record_count, int)
+                                                 and self.public_record_count >= 1),
+             "public_record_count must be a positive whole number"),
             (self.batch_size is None or self.batch_size >= 1, "batch_size must be positive"),
             (self.steps is None or self.steps >= 1, "steps must be positive"),
             (self.noise_multiplicity >= 1, "noise_multiplicity must be at least 1"),

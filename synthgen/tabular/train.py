@@ -82,6 +82,8 @@ def train_tabular(
 
     progress(ProgressEvent("check", 0, 1, message="reading the source"))
     schema_obj = _load_schema(schema, source, target)
+    if config.public_record_count is not None:  # the option wins over the schema's key
+        schema_obj = replace(schema_obj, public_record_count=config.public_record_count)
     table = _read_source(source, schema_obj)
     conformed = conform(table, schema_obj)
     _check_source_contract(table, schema_obj)

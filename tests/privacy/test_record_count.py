@@ -118,3 +118,16 @@ def test_no_schema_names_the_kinds_it_read_on_the_certificate(tmp_path: Path) ->
     assert any("ASSUMED PUBLIC" in note for note in result.certificate.notes)
     with_schema = _train(tmp_path / "s", _table(300), SCHEMA)
     assert with_schema.certificate.assumptions == []
+
+
+def test_declared_count_option_wins_over_the_schema(tmp_path: Path) -> None:
+    from synthgen.tabular.train import train_tabular
+
+    csv = tmp_path / "source.csv"
+    _table(300).to_csv(csv, index=False)
+    schema = tmp_path / "schema.yaml"
+    schema.write_text(SCHEMA + "public_record_count: 1000\n")
+    result = train_tabular(csv, schema=schema, epsilon=8.0, out=tmp_path / "model", holdout=0.0,
+                           overrides={**TINY, "public_record_count": 500})
+    assert result.certificate.n_training_records == 500
+    assert result.certificate.delta == pytest.approx(min(1e-5, 1 / 5000))
