@@ -173,6 +173,8 @@ class _Run:
         n = len(train)  # exact: private checkpoint and provenance only
         if n < 2:
             raise InsufficientData(f"only {n} training images")
+        if private_training and delta is not None:  # refused before anything is spent
+            check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
 
         private.mkdir(parents=True, exist_ok=True)
         train.save(private / "train.npz")
@@ -206,8 +208,7 @@ class _Run:
         n_public = record_count.value
         delta = delta if delta is not None else record_count.default_delta()
         if private_training:
-            check_privacy_parameters(epsilon=epsilon, delta=delta,
-                                     n_records=math.ceil(record_count.upper_bound))
+            check_privacy_parameters(epsilon=epsilon, delta=delta)
 
         proportions, proportions_info = _class_proportions(
             train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,

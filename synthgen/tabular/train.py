@@ -111,6 +111,15 @@ def train_tabular(
 
     n_train = len(train_df)  # exact: written to the private directory only
     private_run = math.isfinite(epsilon)
+    if private_run and delta is not None:
+        # an explicit delta must stay below 1/N: refused before anything is spent (an error
+        # for the steward; nothing computed from the exact N is released)
+        try:
+            check_privacy_parameters(epsilon=epsilon, delta=float(delta), n_records=n_train)
+        except Exception:
+            if created_private:
+                shutil.rmtree(private, ignore_errors=True)
+            raise
     accountant = RunAccountant()
     noise = NoiseSource(secure=config.secure_rng)
     state_path = private / artifacts.CHECKPOINT_DIR / PREPROCESSING_STATE
@@ -127,7 +136,7 @@ def train_tabular(
     delta = record_count.default_delta() if delta is None else float(delta)
     try:
         if private_run:
-            check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=math.ceil(record_count.upper_bound))
+            check_privacy_parameters(epsilon=epsilon, delta=delta)
         elif not 0 < delta < 1:
             raise PrivacyParameterError(f"delta must be in (0, 1), got {delta!r}")
         config = config.resolve(n_records=record_count.value, epsilon=epsilon, max_steps=max_steps)
