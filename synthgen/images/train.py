@@ -204,7 +204,6 @@ class _Run:
                 n, epsilon=epsilon if private_training else math.inf, delta=delta,
                 accountant=accountant, noise=noise, share=cfg.record_count_epsilon_share,
                 purpose="number of training images")
-            write_json(private / ACCOUNTANT, accountant.state_dict())
         n_public = record_count.value
         delta = delta if delta is not None else record_count.default_delta()
         if private_training:
