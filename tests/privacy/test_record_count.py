@@ -131,3 +131,28 @@ def test_declared_count_option_wins_over_the_schema(tmp_path: Path) -> None:
                            overrides={**TINY, "public_record_count": 500})
     assert result.certificate.n_training_records == 500
     assert result.certificate.delta == pytest.approx(min(1e-5, 1 / 5000))
+
+
+@pytest.mark.slow
+def test_image_resume_reuses_the_dp_count(tmp_path: Path) -> None:
+    from synthgen.errors import TrainingCancelled
+    from synthgen.images.train import train_images
+    from tests.images.conftest import TINY, two_class_images
+
+    arrays: dict = {}
+    for split, n, seed in (("train", 40, 1), ("val", 8, 2), ("test", 8, 3)):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = two_class_images(n, seed)
+    source = tmp_path / "tiny.npz"
+    np.savez(source, **arrays)
+    overrides = {**TINY, "critic_epsilon_share": 0.0, "checkpoint_every": 1}
+    with pytest.raises(TrainingCancelled):
+        train_images(source, epsilon=6.0, out=tmp_path / "m", max_steps=3, overrides=overrides,
+                     should_stop=lambda: True)
+    from synthgen.images.checkpoint import checkpoint_path, read_checkpoint
+
+    saved = read_checkpoint(checkpoint_path(tmp_path / "m.private")).meta["record_count"]
+    result = train_images(source, epsilon=6.0, out=tmp_path / "m", max_steps=3, overrides=overrides,
+                          resume=True)
+    cert = result.certificate
+    assert cert.n_training_records == saved["value"] and cert.n_training_records_source == DP_ESTIMATE
+    assert [r["name"] for r in cert.accountant_history["releases"]].count("record count") == 1
