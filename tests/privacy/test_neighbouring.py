@@ -20,8 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.slow
-
 # values allowed to differ whatever the data: when the run happened, its random identity
 IGNORED_KEYS = ("created_at", "run_id")
 
@@ -138,6 +136,28 @@ def _plus_one(df: pd.DataFrame, weight: float) -> pd.DataFrame:
     return pd.concat([df, extra], ignore_index=True)
 
 
+def test_the_check_catches_an_exact_count_and_excuses_named_assumptions(tmp_path: Path) -> None:
+    """A value set by the record count without noise is caught; noise-driven values and
+    timestamps are not; an assumption the certificate names is excused only when it moved."""
+    dirs = []
+    for name, n, noisy, kind in (("d1", 80, 0.1, "integer"), ("d2", 80, 0.2, "integer"),
+                                 ("e1", 81, 0.3, "categorical"), ("e2", 81, 0.4, "categorical")):
+        d = tmp_path / name
+        d.mkdir()
+        cert = {"n_training_records": n, "epsilon": noisy, "created_at": name,
+                "assumptions": [{"name": "kinds", "values": {"x": kind},
+                                 "shipped_keys": ["schema.json.columns"]}]}
+        (d / "certificate.json").write_text(json.dumps(cert))
+        (d / "schema.json").write_text(json.dumps({"columns": [{"name": "x", "kind": kind}]}))
+        dirs.append(d)
+    assert deterministic_differences(*dirs) == [
+        "certificate.json.assumptions[0].values.x", "certificate.json.n_training_records",
+        "schema.json.columns[0].kind"]
+    with pytest.raises(AssertionError, match="n_training_records"):
+        _check(dirs)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("with_schema", [True, False], ids=["schema", "no-schema"])
 def test_tables_plus_one_record_change_nothing_deterministically(tmp_path: Path, with_schema: bool) -> None:
     from synthgen.tabular.train import train_tabular
@@ -176,6 +196,7 @@ def _png_folder(root: Path, extra: bool) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_images_plus_one_image_change_nothing_deterministically(tmp_path: Path) -> None:
     from synthgen.images.train import train_images
     from tests.images.conftest import TINY
