@@ -175,6 +175,13 @@ class _Run:
             raise InsufficientData(f"only {n} training images")
         if private_training and delta is not None:  # refused before anything is spent
             check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
+        declared = opts.public_record_count if private_training else None
+        if declared is not None:
+            pool_size = len(loaded.train) + (len(loaded.holdout) if loaded.holdout is not None
+                                             and not official else 0)
+            if pool_size > declared:
+                raise ConfigurationError("the source has more images than public_record_count, "
+                                         "which must be their number or an upper bound on it")
 
         private.mkdir(parents=True, exist_ok=True)
         train.save(private / "train.npz")
@@ -191,14 +198,9 @@ class _Run:
         accountant = RunAccountant()
         noise = NoiseSource(secure=cfg.secure_rng)
         # N-hat first: every choice below that depends on the data's size reads it
-        if opts.public_record_count is not None and private_training:
-            pool_size = len(loaded.train) + (len(loaded.holdout) if loaded.holdout is not None
-                                             and not official else 0)
-            if pool_size > opts.public_record_count:
-                raise ConfigurationError("the source has more images than public_record_count, "
-                                         "which must be their number or an upper bound on it")
+        if declared is not None:
             share = 1.0 if official else 1.0 - holdout
-            record_count = declared_record_count(max(1, round(opts.public_record_count * share)))
+            record_count = declared_record_count(max(1, round(declared * share)))
         else:
             record_count = estimate_record_count(
                 n, epsilon=epsilon if private_training else math.inf, delta=delta,

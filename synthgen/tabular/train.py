@@ -89,6 +89,12 @@ def train_tabular(
     _check_source_contract(table, schema_obj)
     if len(conformed) < MIN_ROWS:
         raise InsufficientData(f"the source has {len(conformed)} rows; at least {MIN_ROWS} are needed")
+    declared = schema_obj.public_record_count
+    if declared is not None and len(conformed) > declared:
+        raise SchemaError(
+            "the source has more rows than the declared public_record_count, which must be the "
+            "source's record count or an upper bound on it"
+        )
 
     created_private = False
     if resume:
@@ -120,13 +126,14 @@ def train_tabular(
             if created_private:
                 shutil.rmtree(private, ignore_errors=True)
             raise
+    # -- from here on, privacy budget is spent: the record count first ------------------------
     accountant = RunAccountant()
     noise = NoiseSource(secure=config.secure_rng)
     state_path = private / artifacts.CHECKPOINT_DIR / PREPROCESSING_STATE
     saved_stats = artifacts.read_json(state_path) if resume and state_path.exists() else None
     try:
         record_count = _public_record_count(
-            saved_stats, schema_obj, n_source=len(conformed), n_train=n_train, holdout=holdout,
+            saved_stats, schema_obj, n_train=n_train, holdout=holdout,
             epsilon=epsilon, delta=delta, accountant=accountant, noise=noise,
             share=config.record_count_share,
         )
@@ -145,7 +152,6 @@ def train_tabular(
             shutil.rmtree(private, ignore_errors=True)
         raise
 
-    # -- from here on, privacy budget is spent ------------------------------------------------
     progress(ProgressEvent("preprocess", 0, 1, message="DP statistics"))
     if saved_stats is not None:
         stats = TabularStatistics.from_dict(saved_stats)
@@ -286,7 +292,7 @@ def record_split(df: pd.DataFrame, holdout: float, seed: int) -> tuple[pd.DataFr
 
 
 def _public_record_count(
-    saved_stats: dict[str, Any] | None, schema: Schema, *, n_source: int, n_train: int,
+    saved_stats: dict[str, Any] | None, schema: Schema, *, n_train: int,
     holdout: float, epsilon: float, delta: float | None, accountant: RunAccountant,
     noise: NoiseSource, share: float,
 ) -> RecordCount:
@@ -297,11 +303,6 @@ def _public_record_count(
             raise InputFileError("the saved DP statistics of this run have no record count; start a new run")
         return RecordCount.from_dict(saved_stats["record_count"])
     if schema.public_record_count is not None and math.isfinite(epsilon):
-        if n_source > schema.public_record_count:
-            raise SchemaError(
-                "the source has more rows than the schema's public_record_count, which must be "
-                "the source's record count or an upper bound on it"
-            )
         return declared_record_count(max(1, round(schema.public_record_count * (1 - holdout))))
     return estimate_record_count(n_train, epsilon=epsilon, delta=delta, accountant=accountant,
                                  noise=noise, share=share)

@@ -105,6 +105,7 @@ def test_declared_public_count_spends_nothing_and_is_checked(tmp_path: Path) -> 
     assert cert.delta == pytest.approx(min(1e-5, 1 / (10 * 300)))
     with pytest.raises(SchemaError, match="public_record_count"):
         _train(tmp_path / "again", _table(300), SCHEMA + "public_record_count: 299\n")
+    assert not (tmp_path / "again" / "model.private").exists()  # refused before anything ran
 
 
 def test_no_schema_names_the_kinds_it_read_on_the_certificate(tmp_path: Path) -> None:
@@ -156,3 +157,17 @@ def test_image_resume_reuses_the_dp_count(tmp_path: Path) -> None:
     cert = result.certificate
     assert cert.n_training_records == saved["value"] and cert.n_training_records_source == DP_ESTIMATE
     assert [r["name"] for r in cert.accountant_history["releases"]].count("record count") == 1
+
+
+def test_image_declared_count_below_the_source_is_refused(tmp_path: Path) -> None:
+    from synthgen.errors import ConfigurationError
+    from synthgen.images.train import train_images
+    from tests.images.conftest import TINY, two_class_images
+
+    images, labels = two_class_images(30, seed=1)
+    source = tmp_path / "tiny.npz"
+    np.savez(source, train_images=images, train_labels=labels)
+    with pytest.raises(ConfigurationError, match="public_record_count"):
+        train_images(source, epsilon=6.0, out=tmp_path / "m", max_steps=1,
+                     overrides={**TINY, "public_record_count": 29})
+    assert not (tmp_path / "m.private").exists()
