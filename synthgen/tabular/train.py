@@ -354,9 +354,12 @@ def _no_schema_assumptions(schema: Schema) -> list[dict[str, Any]]:
         "read_from": "the source table, without noise (no --schema was given)",
         "accepted_by": "the data steward, by training without a schema",
         "values": {c.name: {"kind": c.kind, "role": c.role} for c in schema.columns},
-        "shipped_keys": ["schema.json.columns", "run.json.schema_sha256", "config.json",
-                         "preprocessing.json.numeric", "preprocessing.json.categorical",
-                         "preprocessing.json.column_order", "model.safetensors"],
+        # where they show: the schema and its hash, the layout of the statistics, the
+        # calibration and the weights, and the names of the releases ("bounds of", "categories of")
+        "shipped_keys": ["schema.json", "run.json.schema_sha256", "config.json",
+                         "preprocessing.json", "calibration.json", "model.safetensors",
+                         "accountant.json.releases", "certificate.json.mechanisms",
+                         "certificate.json.accountant_history.releases"],
     }]
 
 

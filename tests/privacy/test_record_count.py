@@ -115,7 +115,7 @@ def test_no_schema_names_the_kinds_it_read_on_the_certificate(tmp_path: Path) ->
     (assumption,) = result.certificate.assumptions
     assert assumption["values"]["ward"]["kind"] == "categorical"
     assert assumption["values"]["outcome"]["role"] == "label"
-    assert "schema.json.columns" in assumption["shipped_keys"]
+    assert "schema.json" in assumption["shipped_keys"]
     assert any("ASSUMED PUBLIC" in note for note in result.certificate.notes)
     with_schema = _train(tmp_path / "s", _table(300), SCHEMA)
     assert with_schema.certificate.assumptions == []
