@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from synthgen.errors import PrivacyParameterError
-from synthgen.privacy.accountant import RunAccountant, gaussian_noise_multiplier_for
+from synthgen.privacy.accountant import RunAccountant, default_delta, gaussian_noise_multiplier_for
 from synthgen.privacy.mechanisms import noisy_histograms
 from synthgen.privacy.secure_random import NoiseSource
 
@@ -35,7 +35,8 @@ from synthgen.privacy.secure_random import NoiseSource
 # estimate is within 1% on Adult-sized tables at every epsilon we ship
 RECORD_COUNT_SHARE = 0.02
 # the delta at which the count's share is measured when the run's delta is the default
-# (the default is at most 1e-5, so the share measured there errs on the small side)
+# (the default, accountant.default_delta, is at most 1e-5, so the share measured there errs
+# on the small side)
 DEFAULT_DELTA_CEILING = 1e-5
 # the default delta uses an upper confidence bound of the DP count (value + 3 std), so that
 # a count the noise pushed down does not raise delta towards 1/N
@@ -62,7 +63,7 @@ class RecordCount:
 
     def default_delta(self) -> float:
         """min(1e-5, 1/(10 N)) with N the public upper bound, never the exact count."""
-        return min(DEFAULT_DELTA_CEILING, 1.0 / (10 * max(self.upper_bound, 1.0)))
+        return default_delta(max(self.upper_bound, 1.0))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
