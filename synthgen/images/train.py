@@ -246,10 +246,10 @@ class _Run:
             "assumptions": list(getattr(loaded, "assumptions", None) or []),
         }
         if loaded.problems:
-            shown = "; ".join(loaded.problems[:3])
-            more = f" (+{len(loaded.problems) - 3} more)" if len(loaded.problems) > 3 else ""
-            progress(ProgressEvent("load", len(train), 0,
-                                   message=f"skipped {len(loaded.problems)} files: {shown}{more}"))
+            # progress events can reach the service's job status: no count, no file name
+            progress(ProgressEvent("load", 0, 0, message=(
+                f"some files could not be read and were skipped: see {LOAD_REPORT} in the "
+                "private directory")))
         return cls(private=private, source=source, meta=meta, recipe=recipe, spec=spec,
                    train=train, accountant=accountant, checkpoint=None)
 
