@@ -230,8 +230,9 @@ def _load_schema(schema: Schema | str | Path | None, source: Any, target: str | 
     if schema is None:
         raw = source if isinstance(source, pd.DataFrame) else read_table(source)
         warnings.warn(
-            "no --schema: column names and kinds are read from the data and treated as public; "
-            "bounds, categories and classes are estimated with DP", stacklevel=3,
+            "no --schema: column names and kinds are read from the data without noise and treated "
+            "as public (the certificate lists them under `assumptions`); bounds, categories and "
+            "classes are estimated with DP", stacklevel=3,
         )
         drafted = draft_schema(raw)
         cols = [replace(c, minimum=None, maximum=None, categories=None, nullable=True)
