@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import repeatable_privacy_noise
+
 # values allowed to differ whatever the data: when the run happened, its random identity
 IGNORED_KEYS = ("created_at", "run_id")
 
@@ -90,10 +92,17 @@ def _excused_keys(d: Path, e: Path) -> set[str]:
 
 
 def _train_four(train: Callable[[Any, Path], None], base: Any, plus_one: Any, tmp_path: Path) -> list[Path]:
+    """D and D+1 each trained with privacy noise streams 1 and 2. Runs 1 of D and of D+1
+    share their noise stream (as far as the data's size leaves the draws aligned): a
+    noise-driven choice (a bucket over a threshold) then comes out the same on both sides
+    unless the record moved it, instead of matching within each pair and differing across
+    by chance (up to 1 in 8 for a coin flip with independent noise)."""
     dirs = []
-    for name, source in (("d1", base), ("d2", base), ("e1", plus_one), ("e2", plus_one)):
+    for name, source, stream in (("d1", base, 1), ("d2", base, 2), ("e1", plus_one, 1),
+                                 ("e2", plus_one, 2)):
         out = tmp_path / name / "model"
-        train(source, out)
+        with repeatable_privacy_noise(1000 + stream):
+            train(source, out)
         dirs.append(out)
     return dirs
 
