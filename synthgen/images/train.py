@@ -243,7 +243,7 @@ class _Run:
             "class_proportions": proportions, "class_proportions_info": proportions_info,
             "skipped_files": len(loaded.problems), "private": private_training,
             "critic": critic.to_json_dict() if critic else None,
-            "assumptions": list(getattr(loaded, "assumptions", None) or []),
+            "assumptions": _assumptions(loaded),
         }
         if loaded.problems:
             # progress events can reach the service's job status: no count, no file name
@@ -620,6 +620,14 @@ def _truncate_log(path: Path, step: int) -> None:
     kept = [line for line in path.read_text().splitlines()
             if line.strip() and json.loads(line)["step"] <= step]
     path.write_text("".join(line + "\n" for line in kept))
+
+
+def _assumptions(loaded: Any) -> list[dict[str, Any]]:
+    """The hook for the loaders: what a loader read from the data without noise (class list,
+    channels...) and reports in ``loaded.assumptions`` goes onto the certificate's
+    ``assumptions``, as the tables' column kinds do. Plain strings become ``{"name": ...}``."""
+    found = getattr(loaded, "assumptions", None) or []
+    return [dict(item) if isinstance(item, dict) else {"name": str(item)} for item in found]
 
 
 def _public_part(pretrained: dict[str, Any] | None) -> dict[str, Any] | None:

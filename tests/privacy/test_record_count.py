@@ -171,3 +171,15 @@ def test_image_declared_count_below_the_source_is_refused(tmp_path: Path) -> Non
         train_images(source, epsilon=6.0, out=tmp_path / "m", max_steps=1,
                      overrides={**TINY, "public_record_count": 29})
     assert not (tmp_path / "m.private").exists()
+
+
+def test_loader_assumptions_reach_the_image_certificate() -> None:
+    from types import SimpleNamespace
+
+    from synthgen.images.train import _assumptions
+
+    assert _assumptions(SimpleNamespace()) == []
+    loaded = SimpleNamespace(assumptions=["class list read from the labels CSV",
+                                          {"name": "channels", "values": {"channels": 1}}])
+    assert _assumptions(loaded) == [{"name": "class list read from the labels CSV"},
+                                    {"name": "channels", "values": {"channels": 1}}]
