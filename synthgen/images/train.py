@@ -481,6 +481,10 @@ class _Run:
         record_count = RecordCount.from_dict(meta["record_count"])
         notes.append(certificate_note(record_count))
         assumptions = list(meta.get("assumptions") or [])
+        if assumptions:
+            notes.append("ASSUMED PUBLIC (read from the data without noise, accepted by the "
+                         "steward): " + "; ".join(str(x.get("name")) for x in assumptions)
+                         + " - see `assumptions`")
         if meta.get("stopped_at_time_limit"):
             notes.append(f"stopped at the time limit after {meta['stopped_at_time_limit']} of "
                          f"{meta['steps']} planned steps; epsilon is that of the steps that ran")
