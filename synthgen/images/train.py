@@ -261,6 +261,9 @@ class _Run:
         info = read_checkpoint(checkpoint)
         meta = info.meta
         private = checkpoint.parent
+        if "record_count" not in meta:
+            raise ConfigurationError("this checkpoint predates the DP record count; start a new "
+                                     "run instead of resuming it")
         if meta["source_sha256"] != file_sha256(source):
             raise ConfigurationError(f"{source} has changed since the interrupted run; "
                                      "start a new run instead")
