@@ -17,7 +17,7 @@ from pipelines import audit, ledger
 from pipelines.auth import Actor
 from pipelines.errors import Conflict, Forbidden, InvalidRequest, NotFound, QuotaExceeded
 from pipelines.settings import Settings
-from pipelines.sources import default_job_delta
+from pipelines.sources import default_job_delta_reservation
 from pipelines.specs import (
     ImageSynthesisSpec,
     SampleSpec,
@@ -141,12 +141,12 @@ def create_synthesis_job(
             raise Conflict(
                 f"source {source.id} was rejected by validation; upload a corrected file"
             )
-        delta = (
-            req.delta
-            if req.delta is not None
-            else default_job_delta(source.n_records, source.delta_budget)
+        # no delta given: the trainer chooses it from the run's public record count, and
+        # the ledger reserves an upper bound of that choice (sources.default_job_delta_reservation)
+        reserved = (
+            req.delta if req.delta is not None else default_job_delta_reservation(source.n_records)
         )
-        if not 0 < delta < 1.0 / source.n_records:
+        if not 0 < reserved < 1.0 / source.n_records:
             raise InvalidRequest(
                 f"delta must be in (0, 1/N) = (0, {1.0 / source.n_records:.3g}) for this source"
             )
@@ -156,7 +156,7 @@ def create_synthesis_job(
         )
         training = TrainingParameters(
             epsilon=req.epsilon,
-            delta=delta,
+            delta=req.delta,
             seed=req.seed,
             max_steps=max_steps,
             holdout=settings.holdout,
@@ -201,12 +201,12 @@ def create_synthesis_job(
             spec=dump_spec(spec),
             state=JobState.queued,
             epsilon_reserved=req.epsilon,
-            delta_reserved=delta,
+            delta_reserved=reserved,
             outputs={},
         )
         session.add(job)
         session.flush()
-        ledger.reserve(session, source=source, job_id=job.id, epsilon=req.epsilon, delta=delta)
+        ledger.reserve(session, source=source, job_id=job.id, epsilon=req.epsilon, delta=reserved)
         audit.record(
             session,
             actor,
@@ -217,7 +217,8 @@ def create_synthesis_job(
                 "kind": job.kind,
                 "source_id": source.id,
                 "epsilon": req.epsilon,
-                "delta": delta,
+                "delta": req.delta,
+                "delta_reserved": reserved,
                 "rows": rows,
                 "seed": req.seed,
             },

@@ -44,10 +44,17 @@ def default_delta_budget(n_records: int) -> float:
     return min(1e-4, 1.0 / (2 * max(n_records, 1)))
 
 
-def default_job_delta(n_records: int, delta_budget: float) -> float:
-    """A job's delta when the steward gives none: PRIVACY.md's min(1e-5, 1/(10 N)), and at
-    most a tenth of the source's delta budget, so that ten such jobs fit."""
-    return min(1e-5, 1.0 / (10 * max(n_records, 1)), delta_budget / 10)
+def default_job_delta_reservation(n_records: int) -> float:
+    """What the ledger reserves for a job whose steward gives no delta.
+
+    Such a job's delta is chosen by the trainer, after it reads the data, from the run's
+    public record count: min(1e-5, 1/(10 N-hat)) with N-hat a DP upper bound (or the declared
+    public_record_count), never the exact N, which is private under add/remove adjacency
+    and so must not set a shipped delta. The ledger, which is private to the steward, may
+    use the exact N: it reserves min(1e-5, 1/(5 N)), at least what the trainer will choose
+    unless the DP upper bound falls below N / 2 (for a 300-row table at epsilon 1, a 4-sigma
+    event), and settles the job at the certificate's delta."""
+    return min(1e-5, 1.0 / (5 * max(n_records, 1)))
 
 
 def register_source(
@@ -237,7 +244,7 @@ __all__ = [
     "SchemaMismatch",
     "UploadForm",
     "default_delta_budget",
-    "default_job_delta",
+    "default_job_delta_reservation",
     "get_source",
     "list_sources",
     "mark_checked",

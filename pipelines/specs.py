@@ -27,7 +27,8 @@ class TrainingParameters(_Spec):
     """Privacy and training parameters, common to both modalities."""
 
     epsilon: float = Field(gt=0, allow_inf_nan=False)  # total budget of the model
-    delta: float = Field(gt=0, lt=1)
+    # None: the trainer chooses min(1e-5, 1/(10 N-hat)) from the run's public record count
+    delta: float | None = Field(default=None, gt=0, lt=1)
     seed: int
     max_steps: int | None = Field(default=None, gt=0)
     holdout: float = Field(default=0.2, ge=0, lt=1)

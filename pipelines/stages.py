@@ -235,6 +235,7 @@ def synthesize(run: JobRun, job: Job) -> None:
                 synthetic=raw if raw.exists() else store.resolve(primary["ref"]),
                 report_dir=report_dir,
                 policy=run.settings.validation_policy,
+                private_dir=store.run_dir(job.id),
             )
         finally:
             store.seal(report_dir)
@@ -275,7 +276,7 @@ def record_training(run: JobRun, job: Job, model_dir: Path, certificate: dict[st
     from synthgen.artifacts import file_sha256
 
     epsilon = cert_epsilon(certificate)
-    delta = float(certificate.get("delta", job.delta_reserved))
+    delta = float(certificate.get("delta") or job.delta_reserved)
     if not math.isfinite(epsilon) or not certificate.get("private", True):
         raise SynthgenError(
             "the trained model is not differentially private; it cannot be released"
