@@ -30,7 +30,7 @@ from pipelines.settings import Settings
 from pipelines.sources import mark_checked
 from pipelines.specs import ImageSynthesisSpec, SampleSpec, TabularSynthesisSpec, parse_spec
 from pipelines.store.models import Job, Release, ReleaseState, Source, SourceState, utcnow
-from synthgen.artifacts import make_private_dir
+from synthgen.artifacts import make_private_dir, restrict_private
 from synthgen.errors import SchemaMismatch, SynthgenError
 
 if TYPE_CHECKING:
@@ -351,8 +351,9 @@ def sample_files(
             extra = ("parquet", csv_to_parquet(written, tmp / "synthetic.parquet"), ".parquet")
             primary = ("csv", neutralise_csv(written, tmp / "synthetic.safe.csv"), ".csv")
             if raw_copy is not None:  # validation reads the values as sampled
-                raw_copy.parent.mkdir(parents=True, exist_ok=True)
+                make_private_dir(raw_copy.parent)
                 os.replace(written, raw_copy)
+                restrict_private(raw_copy)
         else:
             extra = ("png_zip", npz_to_png_zip(written, tmp / "synthetic.zip"), ".zip")
             primary = ("npz", written, ".npz")

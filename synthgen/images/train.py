@@ -510,7 +510,7 @@ class _Run:
             n_holdout=meta["n_holdout"], private_dir=self.private,
             extra={"modality": "image", "n_test": meta["n_test"],
                    "skipped_files": meta["skipped_files"],
-                   "holdout_fraction": meta["holdout_fraction"], **timing}))
+                   "holdout_fraction": meta["holdout_fraction"], **timing}), private=True)
         with staged_directory(out) as stage:
             write_json(stage / CONFIG, {
                 "modality": "image", "synthgen_version": __version__, "model": model_json,

@@ -224,7 +224,7 @@ def train_tabular(
         run_id=run_id, source=source_path, n_train=n_train, n_holdout=n_holdout,
         private_dir=private, extra={"modality": "tabular", "n_source": len(conformed),
                                     "n_training_rows_used": len(encoded)},
-    ))
+    ), private=True)
     with artifacts.staged_directory(out) as staging:
         model.save(staging)
         _effective_schema(schema_obj, stats).save(staging / "schema.json")

@@ -381,7 +381,7 @@ def test_class_list_found_in_the_data_is_dp_selected(tmp_path: Path) -> None:
         assert acc.threshold_delta > 0 and cert.epsilon == pytest.approx(acc.epsilon(cert.delta))
         assert cert.epsilon <= 20.0 + 1e-9
         assert any("partition selection" in note for note in cert.notes)
-        assert any("array shape" in a for a in cert.assumptions)  # size and channels
+        assert any("array shape" in a["name"] for a in cert.assumptions)  # size and channels
     train = np.load(d1.private_dir / "train.npz")
     assert set(train["labels"].reshape(-1).tolist()) == {0, 1}  # the lone label took no part
 
@@ -443,7 +443,7 @@ def test_init_from_refuses_a_public_model_that_saw_private_images(
     result = _train(tiny_npz, tmp_path / "private_ok", overrides={"init_from": str(model)},
                     **private_run)
     assert result.certificate.private
-    assert any("public model" in a for a in result.certificate.assumptions)
+    assert any("public model" in a["name"] for a in result.certificate.assumptions)
     # no hash of a private image in the private model directory, and no image record at all
     from synthgen.images.pretrained import image_digest
 

@@ -84,7 +84,7 @@ def _tiny_run(canaries, *, noise_multiplier: float, steps: int, mode: str = "gho
     data, model = Rows(40), make_model()
     optimizer = torch.optim.SGD([{"params": list(model.parameters())}, canaries.param_group()], lr=0.1)
     training = make_private(model, optimizer, data, noise_multiplier=noise_multiplier, max_grad_norm=0.5,
-                            expected_batch_size=10, steps=steps, accountant=RunAccountant(),
+                            expected_batch_size=10, public_record_count=40, steps=steps, accountant=RunAccountant(),
                             noise=NoiseSource(secure=False), grad_sample_mode=mode)
     return training
 

@@ -143,6 +143,7 @@ def test_image_resume_reuses_the_dp_count(tmp_path: Path) -> None:
     arrays: dict = {}
     for split, n, seed in (("train", 40, 1), ("val", 8, 2), ("test", 8, 3)):
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = two_class_images(n, seed)
+    arrays["class_names"] = np.array(["0", "1"])  # declared: 40 images are too few for a DP class list
     source = tmp_path / "tiny.npz"
     np.savez(source, **arrays)
     overrides = {**TINY, "critic_epsilon_share": 0.0, "checkpoint_every": 1}
