@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from synthgen import __version__
-from synthgen.artifacts import CERTIFICATE, CONFIG, RUN, file_sha256, utc_now
+from synthgen.artifacts import CERTIFICATE, CONFIG, PREPROCESSING, RUN, file_sha256, utc_now
 from synthgen.errors import (
     InputFileError,
     ModelLoadError,
@@ -39,6 +39,7 @@ from synthgen.evaluate.expectations import ExpectationResults, check_synthetic_t
 from synthgen.evaluate.gate import CheckResult, make_check, verdict
 from synthgen.evaluate.inputs import TabularInputs
 from synthgen.evaluate.metric import MetricResult, evaluate_metrics, json_safe
+from synthgen.evaluate.model_statistics import ModelStatistics, read_model_statistics
 from synthgen.evaluate.policy import Policy, load_policy
 from synthgen.evaluate.registry import CERTIFICATE as CERTIFICATE_CHECK
 from synthgen.evaluate.registry import CONTRACT, tabular_metrics
@@ -113,6 +114,7 @@ class ModelFiles:
     private_dir: Path
     train: pd.DataFrame
     holdout: pd.DataFrame
+    statistics: ModelStatistics | None = None  # preprocessing.json: classes, DP counts, bounds
 
 
 def read_model_json(path: Path) -> Any:
@@ -200,6 +202,7 @@ def load_model_files(model_dir: str | Path) -> ModelFiles:
     return ModelFiles(
         model_dir, schema, certificate, certificate_json, config, run, private_dir,
         splits[0][expected], splits[1][expected],
+        read_model_statistics(model_dir / PREPROCESSING, schema),
     )
 
 
@@ -262,7 +265,7 @@ def evaluate_release(
 
     inputs = TabularInputs.build(
         schema=files.schema, train=files.train, synthetic=synthetic_raw,
-        holdout=files.holdout, seed=seed,
+        holdout=files.holdout, seed=seed, model=files.statistics,
     )
     results = evaluate_metrics(metrics, inputs, timings=timings, on_metric=report, first_step=1)
 
