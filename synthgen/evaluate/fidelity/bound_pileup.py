@@ -17,6 +17,8 @@ often sit on a bound (a count that is mostly 0) is judged against that share.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from synthgen.evaluate.inputs import TabularInputs, TabularMetric
@@ -47,7 +49,7 @@ class BoundShareExcess(TabularMetric):
 
     def evaluate(self, inputs: TabularInputs) -> MetricResult:
         model_bounds = inputs.model.bounds if inputs.model is not None else {}
-        columns = {}
+        columns: dict[str, dict[str, Any]] = {}
         for spec in inputs.schema.synthesized:
             if is_categorical(spec):
                 continue
@@ -69,8 +71,8 @@ class BoundShareExcess(TabularMetric):
             }
         if not columns:
             return self.unavailable("no numeric column has bounds")
-        worst = max(columns, key=lambda name: columns[name]["excess"])
+        worst = max(columns, key=lambda name: float(columns[name]["excess"]))
         return self.result(
-            columns[worst]["excess"], details={"columns": columns, "worst_column": worst},
+            float(columns[worst]["excess"]), details={"columns": columns, "worst_column": worst},
             note=f"worst: {worst} ({columns[worst]['worst_bound']})",
         )

@@ -68,7 +68,7 @@ class MissingDeclaredClasses(TabularMetric):
                 "synthetic_share": synthetic.get(c, 0) / n_syn,
                 "default_sampling_share": shares.get(c),
             })
-        missing = [r["class"] for r in rows if r["synthetic_rows"] == 0]
+        missing = [str(r["class"]) for r in rows if r["synthetic_rows"] == 0]
         note = f"missing: {', '.join(missing)}" if missing else ""
         return self.result(float(len(missing)), details={"classes": rows, "missing": missing, **details}, note=note)
 
