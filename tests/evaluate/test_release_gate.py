@@ -95,9 +95,10 @@ def test_epsilon_10_release_fails_no_utility_check(tmp_path, heart):
     """Train for real on 212 Cleveland rows at epsilon 10 and validate 212 sampled rows.
 
     Every class is present and no utility or privacy check fails. Today's model still piles
-    11-18% of some column's values on a bound at epsilon 10 (heart disease, 3 seeds; the
-    DP-SGD model's latent tails land in the atom cells at the bounds), which
-    ``bound_share_excess`` fails by design, so the verdict itself is not asserted here."""
+    11-18% of some column's values on a bound at epsilon 10 (heart disease, 3 seeds: the DP
+    per-class histograms give the atom cells at the bounds 12-30% of the mass), which
+    ``bound_share_excess`` fails by design, so the verdict itself is not asserted here
+    (docs/research/2026-12-05-class-shares-and-release-gate.md)."""
     from synthgen.tabular.sample import sample_tabular
     from synthgen.tabular.train import train_tabular
     from tests.conftest import repeatable_privacy_noise
