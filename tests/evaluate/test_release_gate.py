@@ -9,13 +9,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import t
 
 from synthgen.evaluate.fidelity.bound_pileup import BoundShareExcess, share_on_bounds
 from synthgen.evaluate.model_statistics import ModelStatistics
 from synthgen.evaluate.release import evaluate_release
-from synthgen.evaluate.utility.augmentation import mean_of_means_interval
+from synthgen.evaluate.utility.augmentation import bootstrap_interval, macro_rank_auc
 from synthgen.evaluate.utility.class_coverage import MissingDeclaredClasses
+from synthgen.evaluate.utility.models import macro_roc_auc
 from tests.evaluate.builders import independent_columns, to_csv_like_sampler, write_model
 
 
@@ -67,16 +67,26 @@ def test_share_on_bounds_counts_real_values_beyond_a_bound_and_ignores_nulls():
     assert share_on_bounds(np.array([np.nan]), 0.0, 1.0) == (0.0, 0.0)
 
 
-def test_mean_of_means_interval_matches_a_hand_computed_t_interval():
-    groups = [[0.1, 0.2, 0.3], [-0.1, 0.1, 0.0], [0.05]]
-    low, high, dof = mean_of_means_interval(groups)
-    assert dof == 4
-    mean = (0.2 + 0.0 + 0.05) / 3
-    pooled = (0.02 + 0.02 + 0.0) / 4
-    se = np.sqrt(pooled * (1 / 3 + 1 / 3 + 1)) / 3
-    assert (low + high) / 2 == pytest.approx(mean)
-    assert high - mean == pytest.approx(t.ppf(0.975, 4) * se)
-    assert np.isnan(mean_of_means_interval([[0.1], [0.2]])[0])
+def test_macro_rank_auc_matches_macro_roc_auc_with_ties():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=(4, 60))
+    proba = np.round(rng.random((4, 60, 4)), 1)  # coarse scores: many ties
+    fast = macro_rank_auc(y, proba)
+    for b in range(4):
+        assert fast[b] == pytest.approx(macro_roc_auc(y[b], proba[b]))
+
+
+def test_bootstrap_interval_of_identical_arms_is_zero_and_of_a_clear_harm_is_below_zero():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, size=120)
+    good = np.stack([1 - (y + rng.normal(0, 0.5, 120)), y + rng.normal(0, 0.5, 120)], axis=1)
+    noise = rng.random((120, 2))
+    same = [[(good, good)] * 3]
+    assert bootstrap_interval(y, same, rng=np.random.default_rng(0)) == (0.0, 0.0)
+    harmful = [[(good, noise)] * 3, [(good, noise)]]
+    low, high = bootstrap_interval(y, harmful, rng=np.random.default_rng(0))
+    lift = macro_roc_auc(y, noise) - macro_roc_auc(y, good)
+    assert low < lift < high < 0
 
 
 def test_negative_augmentation_lift_is_never_labelled_pass(tmp_path, heart, heart_model):
