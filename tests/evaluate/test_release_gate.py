@@ -13,7 +13,7 @@ import pytest
 from synthgen.evaluate.fidelity.bound_pileup import BoundShareExcess, share_on_bounds
 from synthgen.evaluate.model_statistics import ModelStatistics
 from synthgen.evaluate.release import evaluate_release
-from synthgen.evaluate.utility.augmentation import bootstrap_interval, macro_rank_auc
+from synthgen.evaluate.utility.augmentation import bootstrap_interval, macro_weighted_auc
 from synthgen.evaluate.utility.class_coverage import MissingDeclaredClasses
 from synthgen.evaluate.utility.models import macro_roc_auc
 from tests.evaluate.builders import independent_columns, to_csv_like_sampler, write_model
@@ -67,13 +67,16 @@ def test_share_on_bounds_counts_real_values_beyond_a_bound_and_ignores_nulls():
     assert share_on_bounds(np.array([np.nan]), 0.0, 1.0) == (0.0, 0.0)
 
 
-def test_macro_rank_auc_matches_macro_roc_auc_with_ties():
+def test_macro_weighted_auc_is_the_auc_of_the_resample_with_ties():
     rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, size=(4, 60))
-    proba = np.round(rng.random((4, 60, 4)), 1)  # coarse scores: many ties
-    fast = macro_rank_auc(y, proba)
-    for b in range(4):
-        assert fast[b] == pytest.approx(macro_roc_auc(y[b], proba[b]))
+    y = rng.integers(0, 3, size=60)
+    proba = np.round(rng.random((60, 4)), 1)  # coarse scores: many ties
+    rows = rng.integers(0, 60, size=(5, 60))
+    weights = np.stack([np.bincount(r, minlength=60) for r in rows]).astype(float)
+    fast = macro_weighted_auc(y, proba, weights)
+    for b in range(5):
+        assert fast[b] == pytest.approx(macro_roc_auc(y[rows[b]], proba[rows[b]]))
+    assert macro_weighted_auc(y, proba, np.ones((1, 60)))[0] == pytest.approx(macro_roc_auc(y, proba))
 
 
 def test_bootstrap_interval_of_identical_arms_is_zero_and_of_a_clear_harm_is_below_zero():

@@ -48,29 +48,31 @@ def subset_sizes(n_train: int, sizes: Sequence[int] = SUBSET_SIZES) -> list[int]
     return chosen or ([n_train // 2] if n_train >= 4 else [])
 
 
-def rank_auc(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Binary ROC AUC of each row of ``scores`` (replicates x rows) against the boolean
-    labels ``y`` of the same shape (Mann-Whitney, ties counted half); NaN for a row
-    without both labels."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores, axis=1)
-    n_pos = y.sum(axis=1)
-    n_neg = y.shape[1] - n_pos
+def weighted_auc(y: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Binary ROC AUC of ``scores`` against the boolean labels ``y`` under each row of
+    ``weights`` (replicates x rows): the AUC of a bootstrap resample is the AUC with each
+    row weighted by how often it was drawn (ties count half). One sort serves every
+    replicate. NaN for a replicate without both labels."""
+    order = np.argsort(scores, kind="stable")
+    sorted_scores, positive = scores[order], y[order]
+    w = weights[:, order]
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])  # tie groups
+    w_pos = np.add.reduceat(w * positive, starts, axis=1)
+    w_neg = np.add.reduceat(w * ~positive, starts, axis=1)
+    below = np.cumsum(w_neg, axis=1) - w_neg  # negative weight strictly below each group
+    wins = (w_pos * (below + 0.5 * w_neg)).sum(axis=1)
+    pairs = w_pos.sum(axis=1) * w_neg.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+        return np.where(pairs > 0, wins / pairs, np.nan)
 
 
-def macro_rank_auc(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """``macro_roc_auc`` for each replicate: ``y`` (replicates x rows) class codes,
-    ``proba`` (replicates x rows x classes); one-vs-rest, averaged over the classes present
-    in the replicate (0.5 when none is defined)."""
-    aucs = np.stack([rank_auc(y == c, proba[:, :, c]) for c in np.unique(y)], axis=1)
+def macro_weighted_auc(y: np.ndarray, proba: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``macro_roc_auc`` under each row of ``weights``: one-vs-rest over the classes with
+    weight in the replicate, averaged (0.5 when none is defined)."""
+    aucs = np.stack([weighted_auc(y == c, proba[:, c], weights) for c in np.unique(y)], axis=1)
     defined = np.isfinite(aucs)
-    total = np.where(defined, aucs, 0.0).sum(axis=1)
     count = defined.sum(axis=1)
-    return np.where(count > 0, total / np.maximum(count, 1), 0.5)
+    return np.where(count > 0, np.where(defined, aucs, 0.0).sum(axis=1) / np.maximum(count, 1), 0.5)
 
 
 def bootstrap_interval(
@@ -82,12 +84,13 @@ def bootstrap_interval(
     labels ``y``: holdout rows resampled once per replicate (shared by all draws and both
     arms), draws resampled within each size."""
     n = len(y)
-    rows = rng.integers(0, n, size=(replicates, n))
-    y_b = y[rows]
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=replicates).astype(np.float64)
     per_size = []
     for size_draws in draws:
-        lifts = np.stack([macro_rank_auc(y_b, augmented[rows]) - macro_rank_auc(y_b, real[rows])
-                          for real, augmented in size_draws], axis=1)  # replicates x draws
+        lifts = np.stack([
+            macro_weighted_auc(y, augmented, weights) - macro_weighted_auc(y, real, weights)
+            for real, augmented in size_draws
+        ], axis=1)  # replicates x draws
         pick = rng.integers(0, lifts.shape[1], size=lifts.shape)
         per_size.append(np.take_along_axis(lifts, pick, axis=1).mean(axis=1))
     means = np.mean(per_size, axis=0)
