@@ -27,11 +27,14 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 class ClientError(Exception):
     """The service refused a request; ``status`` is the HTTP status, ``detail`` its reason."""
 
-    def __init__(self, status: int, detail: str, body: Any = None) -> None:
+    def __init__(
+        self, status: int, detail: str, body: Any = None, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
         self.body = body
+        self.retry_after = retry_after  # seconds, for a 429 (the service's Retry-After)
 
 
 class SynthgenClient:
@@ -72,7 +75,11 @@ class SynthgenClient:
                 detail = f"{detail}: {'; '.join(body['problems'])}"
         except ValueError:
             body, detail = response.text, response.text or response.reason_phrase
-        raise ClientError(response.status_code, str(detail), body)
+        try:
+            retry_after = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            retry_after = None
+        raise ClientError(response.status_code, str(detail), body, retry_after=retry_after)
 
     def _get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}
@@ -118,10 +125,17 @@ class SynthgenClient:
         poll: float = 1.0,
         on_update: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Poll a job until it ends; returns its final status (check ``state``)."""
+        """Poll a job until it ends; returns its final status (check ``state``). A 429 (too
+        many requests on this key) waits as long as the service asks, then polls again."""
         deadline = time.monotonic() + timeout
         while True:
-            status = self.job(job_id)
+            try:
+                status = self.job(job_id)
+            except ClientError as exc:
+                if exc.status != 429 or time.monotonic() > deadline:
+                    raise
+                time.sleep(max(poll, exc.retry_after or 0.0))
+                continue
             if on_update is not None:
                 on_update(status)
             if status["state"] in TERMINAL:

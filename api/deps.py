@@ -11,10 +11,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.limits import RateLimiter, RedisRateLimiter
 from pipelines.artifacts import ArtifactStore
-from pipelines.auth import Actor, authenticate
+from pipelines.auth import Actor, authenticate, hash_key
 from pipelines.dispatch import Dispatcher
-from pipelines.errors import Forbidden
+from pipelines.errors import AuthenticationFailed, Forbidden, RateLimited
 from pipelines.services import Services
 from pipelines.settings import Settings
 from pipelines.store import Database
@@ -65,12 +66,46 @@ bearer = HTTPBearer(
 )
 
 
+def get_rate_limiter(request: Request) -> RateLimiter | RedisRateLimiter:
+    limiter: RateLimiter | RedisRateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
 def get_actor(
+    request: Request,
     db: DatabaseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Actor:
-    with db.session() as session:  # a short session of its own: the route may need a writer
-        return authenticate(session, credentials.credentials if credentials else None)
+    """The user behind the request's key, within the key's requests per minute. Requests
+    without a valid key share one bucket per client address, so trying many keys is
+    limited too (and so is what their 401s add to the audit log)."""
+    limiter = get_rate_limiter(request)
+    key = credentials.credentials if credentials else None
+    try:
+        with db.session() as session:  # a short session of its own: the route may need a writer
+            actor = authenticate(session, key)
+    except AuthenticationFailed:
+        address = request.client.host if request.client else "unknown"
+        refusal = limiter.take(f"address:{address}")
+        if refusal is not None:
+            raise RateLimited(
+                f"more than {limiter.per_minute} requests per minute without a valid key from "
+                f"this address; retry in {refusal.retry_after} s",
+                retry_after=refusal.retry_after,
+                first=refusal.first,
+            ) from None
+        raise
+    request.state.actor = actor  # for the audit log's record of a refusal
+    assert key is not None
+    refusal = limiter.take(f"key:{hash_key(key)}")
+    if refusal is not None:
+        raise RateLimited(
+            f"more than {limiter.per_minute} requests per minute with this key; "
+            f"retry in {refusal.retry_after} s",
+            retry_after=refusal.retry_after,
+            first=refusal.first,
+        )
+    return actor
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import auditing
+from api.limits import RejectKeyInURL
 from pipelines.errors import (
     AuthenticationFailed,
     Conflict,
@@ -18,6 +20,7 @@ from pipelines.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     Unavailable,
     UnsupportedMediaType,
     redact_paths,
@@ -54,6 +57,7 @@ STATUS: tuple[tuple[type[SynthgenError], int], ...] = (
     (SchemaError, 422),
     (InputFileError, 422),
     (PrivacyParameterError, 422),
+    (RateLimited, 429),
     (Unavailable, 503),
 )
 
@@ -70,14 +74,19 @@ async def synthgen_error_handler(request: Request, exc: Exception) -> JSONRespon
     code = status_for(exc)
     # messages name files by their role; a path that slipped through is replaced here
     data_dir = request.app.state.services.settings.data_dir
-    body: dict[str, object] = {
-        "detail": redact_paths(str(exc).split("\n")[0], data_dir) or type(exc).__name__,
-        "error": type(exc).__name__,
-    }
+    detail = redact_paths(str(exc).split("\n")[0], data_dir) or type(exc).__name__
+    body: dict[str, object] = {"detail": detail, "error": type(exc).__name__}
     if isinstance(exc, SchemaMismatch):
         body["problems"] = [redact_paths(p, data_dir) for p in exc.problems]
-    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-    return JSONResponse(body, status_code=code, headers=headers)
+    headers: dict[str, str] = {}
+    if code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    # refusals go to the audit log; a run of 429s on one bucket once (a flood stays small)
+    if code in auditing.REFUSALS and (not isinstance(exc, RateLimited) or exc.first):
+        await auditing.record_refusal(request, code, type(exc).__name__, detail)
+    return JSONResponse(body, status_code=code, headers=headers or None)
 
 
 class RedactedErrors:
@@ -164,3 +173,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DataError, data_error_handler)
     app.add_middleware(RejectNulInURL)
     app.add_middleware(RedactedErrors)
+    app.add_middleware(RejectKeyInURL)  # outermost: the key is gone before anything else runs

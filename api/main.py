@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from api import errors
+from api.limits import make_rate_limiter
 from api.routes import audit, health, jobs, releases, sources, users
 from pipelines.services import Services, open_services
 from pipelines.settings import Settings
@@ -48,6 +49,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         max_body_size=services.settings.max_request_bytes,
     )
     app.state.services = services
+    app.state.rate_limiter = make_rate_limiter(
+        services.settings.requests_per_minute, services.settings.rate_limit_url
+    )
     errors.install(app)
     app.include_router(health.router)
     v1 = APIRouter(prefix="/v1")

@@ -4,11 +4,12 @@ no column reaches a client unless it is listed here."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ClassCounts = dict[str, int]
+# records per class: non-negative (a negative count with a positive sum is no request)
+ClassCounts = dict[str, Annotated[int, Field(ge=0)]]
 # JSON bodies are small; uploads (POST /v1/sources) have their own, larger limit
 JSON_BODY_LIMIT = 1 << 20
 MAX_SEED = 2**63 - 1
@@ -226,6 +227,8 @@ class AuditEventPublic(_Public):
     action: str
     object_type: str | None
     object_id: str | None
+    source_id: str | None = Field(default=None, description="the source the event concerns")
+    outcome: str = Field(default="ok", description="ok, or refused (401, 403, 409, 429)")
     details: dict[str, Any]
 
 

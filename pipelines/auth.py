@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import distinct, func, select, update
 from sqlalchemy.orm import Session
 
 from pipelines import audit
@@ -96,9 +96,43 @@ def issue_key(session: Session, *, name_or_id: str, actor: Actor) -> IssuedKey:
     return IssuedKey(user=user, key=key)
 
 
+def _other_admins_with_keys(session: Session, user_id: str) -> int:
+    """Active admins other than ``user_id`` that hold a usable key. Locks the admin rows
+    (PostgreSQL; SQLite's write transaction holds the database lock), so that two admins
+    revoking each other at the same moment cannot both succeed."""
+    admins = session.scalars(
+        select(User.id)
+        .where(User.role == Role.admin, User.disabled_at.is_(None))
+        .order_by(User.id)
+        .with_for_update()
+    ).all()
+    others = [a for a in admins if a != user_id]
+    if not others:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count(distinct(ApiKey.user_id))).where(
+                ApiKey.user_id.in_(others), ApiKey.revoked_at.is_(None)
+            )
+        )
+        or 0
+    )
+
+
 def revoke_user(session: Session, *, name_or_id: str, actor: Actor) -> int:
-    """Disable a user and revoke all their keys; returns how many keys were revoked."""
+    """Disable a user and revoke all their keys; returns how many keys were revoked.
+    The last active admin cannot be revoked (Conflict): without an admin only shell access
+    to the server could create users again."""
     user = find_user(session, name_or_id)
+    if (
+        user.role == Role.admin
+        and user.disabled_at is None
+        and _other_admins_with_keys(session, user.id) == 0
+    ):
+        raise Conflict(
+            f"{user.name!r} is the last active admin; create another admin "
+            "(POST /v1/users, or `synthgen users create NAME --role admin`) before revoking it"
+        )
     now = utcnow()
     result = session.execute(
         update(ApiKey)

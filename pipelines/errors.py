@@ -32,6 +32,19 @@ class Conflict(ServiceError):
     """The object is in a state that does not allow this (a finished job, a decided release)."""
 
 
+class QuotaExceeded(Conflict):
+    """A user has as many open jobs (or records in them) as the deployment allows."""
+
+
+class RateLimited(ServiceError):
+    """A key sent more requests per minute than the deployment allows."""
+
+    def __init__(self, message: str, *, retry_after: int, first: bool = True) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.first = first  # the first refusal of a run (the audit log records only it)
+
+
 class InvalidRequest(ServiceError):
     """The request is well-formed but its values do not make sense together."""
 

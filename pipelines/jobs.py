@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from pipelines import audit, ledger
 from pipelines.auth import Actor
-from pipelines.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from pipelines.errors import Conflict, Forbidden, InvalidRequest, NotFound, QuotaExceeded
 from pipelines.settings import Settings
-from pipelines.sources import default_job_delta
+from pipelines.sources import default_job_delta_reservation
 from pipelines.specs import (
     ImageSynthesisSpec,
     SampleSpec,
@@ -37,6 +37,7 @@ from pipelines.store.models import (
     Role,
     Source,
     SourceState,
+    User,
     new_id,
     utcnow,
 )
@@ -79,6 +80,37 @@ def _rows(settings: Settings, rows: int | None, class_counts: dict[str, int] | N
     return n
 
 
+def _check_quota(session: Session, settings: Settings, actor: Actor, rows: int) -> None:
+    """Refuse a job (QuotaExceeded, 409) when its requester has too many open jobs, or
+    asks for too many records across them: sampling costs no budget, so without this one
+    user could queue unbounded free work. Takes a row lock on the user (PostgreSQL; on
+    SQLite the write transaction holds the database lock), so concurrent requests of one
+    user are counted one after the other."""
+    if not (settings.max_open_jobs_per_user or settings.max_open_rows_per_user):
+        return
+    session.scalar(select(User.id).where(User.id == actor.id).with_for_update())
+    specs = session.scalars(
+        select(Job.spec).where(
+            Job.created_by == actor.id,
+            Job.kind.in_((JobKind.synthesize, JobKind.sample)),
+            Job.state.in_((JobState.queued, JobState.running)),
+        )
+    ).all()
+    limit = settings.max_open_jobs_per_user
+    if limit and len(specs) >= limit:
+        raise QuotaExceeded(
+            f"you have {len(specs)} open jobs (queued or running), the most this service "
+            "allows; wait for one to end or cancel one"
+        )
+    limit = settings.max_open_rows_per_user
+    open_rows = sum(int(spec.get("rows") or 0) for spec in specs)
+    if limit and open_rows + rows > limit:
+        raise QuotaExceeded(
+            f"your open jobs ask for {open_rows} records and this one for {rows}; the most "
+            f"this service allows in open jobs is {limit} per user"
+        )
+
+
 def _refuse_critic_options(req: SynthesisRequest | SampleRequest, modality: str) -> None:
     if modality != "image":
         for name in ("candidates", "critic_guidance"):
@@ -104,16 +136,17 @@ def create_synthesis_job(
         source = ledger.lock_source(session, req.source_id)
         if source.owner_id != actor.id:
             raise NotFound(f"no source {req.source_id}")
+        _check_quota(session, settings, actor, rows)
         if source.state == SourceState.rejected:
             raise Conflict(
                 f"source {source.id} was rejected by validation; upload a corrected file"
             )
-        delta = (
-            req.delta
-            if req.delta is not None
-            else default_job_delta(source.n_records, source.delta_budget)
+        # no delta given: the trainer chooses it from the run's public record count, and
+        # the ledger reserves an upper bound of that choice (sources.default_job_delta_reservation)
+        reserved = (
+            req.delta if req.delta is not None else default_job_delta_reservation(source.n_records)
         )
-        if not 0 < delta < 1.0 / source.n_records:
+        if not 0 < reserved < 1.0 / source.n_records:
             raise InvalidRequest(
                 f"delta must be in (0, 1/N) = (0, {1.0 / source.n_records:.3g}) for this source"
             )
@@ -123,7 +156,7 @@ def create_synthesis_job(
         )
         training = TrainingParameters(
             epsilon=req.epsilon,
-            delta=delta,
+            delta=req.delta,
             seed=req.seed,
             max_steps=max_steps,
             holdout=settings.holdout,
@@ -168,12 +201,12 @@ def create_synthesis_job(
             spec=dump_spec(spec),
             state=JobState.queued,
             epsilon_reserved=req.epsilon,
-            delta_reserved=delta,
+            delta_reserved=reserved,
             outputs={},
         )
         session.add(job)
         session.flush()
-        ledger.reserve(session, source=source, job_id=job.id, epsilon=req.epsilon, delta=delta)
+        ledger.reserve(session, source=source, job_id=job.id, epsilon=req.epsilon, delta=reserved)
         audit.record(
             session,
             actor,
@@ -184,10 +217,12 @@ def create_synthesis_job(
                 "kind": job.kind,
                 "source_id": source.id,
                 "epsilon": req.epsilon,
-                "delta": delta,
+                "delta": req.delta,
+                "delta_reserved": reserved,
                 "rows": rows,
                 "seed": req.seed,
             },
+            source_id=source.id,
         )
     return job
 
@@ -205,6 +240,7 @@ def create_sample_job(
             raise NotFound(f"no approved release {release_id}")
         if not release.private:
             raise Conflict(f"release {release_id} is not differentially private")
+        _check_quota(session, settings, actor, rows)
         _refuse_critic_options(req, release.modality)
         spec = SampleSpec(
             release_id=release.id,
@@ -235,6 +271,7 @@ def create_sample_job(
             "release",
             release.id,
             {"job_id": job.id, "rows": rows, "seed": req.seed},
+            source_id=release.source_id,
         )
     return job
 
@@ -279,6 +316,8 @@ def list_jobs(
             )
         )
     elif actor.role == Role.ml_engineer:
+        if source_id:  # a filter would tell which source a release came from
+            raise Forbidden("ML engineers do not see sources; this filter is not available")
         stmt = stmt.where(Job.created_by == actor.id)
     if state:
         stmt = stmt.where(Job.state == state)
@@ -311,11 +350,14 @@ def cancel_job(db: Database, actor: Actor, job_id: str) -> Job:
                 epsilon_spent=0.0,
                 delta_spent=0.0,
                 note="cancelled before any data was read",
+                actor=actor,
             )
         else:
             job.cancel_requested = True
         job.updated_at = now
-        audit.record(session, actor, "job.cancel", "job", job.id, {"state": job.state})
+        audit.record(
+            session, actor, "job.cancel", "job", job.id, {"state": job.state}, source_id=job.source_id
+        )
     return job
 
 
@@ -343,5 +385,5 @@ def retry_job(db: Database, actor: Actor, job_id: str) -> Job:
         job.cancel_requested = False
         job.finished_at = None
         job.updated_at = utcnow()
-        audit.record(session, actor, "job.retry", "job", job.id, {})
+        audit.record(session, actor, "job.retry", "job", job.id, {}, source_id=job.source_id)
     return job

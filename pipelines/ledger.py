@@ -25,14 +25,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from pipelines import audit
 from pipelines.errors import NotFound
 from pipelines.store.db import BEGIN_IMMEDIATE
 from pipelines.store.models import LedgerEntry, LedgerState, Source, utcnow
 from synthgen.errors import PrivacyBudgetExceeded
+
+if TYPE_CHECKING:
+    from pipelines.auth import Actor
 
 # relative slack for float rounding when comparing sums to a cap (1e-9 of the cap)
 TOLERANCE = 1e-9
@@ -117,11 +122,17 @@ def reserve(
 
 
 def settle(
-    session: Session, *, job_id: str, epsilon_spent: float, delta_spent: float, note: str
+    session: Session,
+    *,
+    job_id: str,
+    epsilon_spent: float,
+    delta_spent: float,
+    note: str,
+    actor: Actor,
 ) -> bool:
-    """Record what a job actually spent. Idempotent: only an open reservation is settled,
-    so a job that is retried, resumed or finished twice is never charged twice. Returns
-    whether this call settled the entry."""
+    """Record what a job actually spent, and audit it in the same transaction. Idempotent:
+    only an open reservation is settled, so a job that is retried, resumed or finished
+    twice is never charged twice. Returns whether this call settled the entry."""
     result = session.execute(
         update(LedgerEntry)
         .where(LedgerEntry.job_id == job_id, LedgerEntry.state == LedgerState.reserved)
@@ -133,7 +144,19 @@ def settle(
             settled_at=utcnow(),
         )
     )
-    return bool(getattr(result, "rowcount", 0))
+    if not getattr(result, "rowcount", 0):
+        return False
+    source_id = session.scalar(select(LedgerEntry.source_id).where(LedgerEntry.job_id == job_id))
+    audit.record(
+        session,
+        actor,
+        "ledger.settle",
+        "job",
+        job_id,
+        {"epsilon_spent": float(epsilon_spent), "delta_spent": float(delta_spent), "note": note},
+        source_id=source_id,
+    )
+    return True
 
 
 @dataclass

@@ -46,7 +46,7 @@ class Library(Protocol):
         target: str | None,
         schema: Path | None,
         epsilon: float,
-        delta: float,
+        delta: float | None,
         out: Path,
         seed: int,
         max_steps: int | None,
@@ -74,7 +74,8 @@ class Library(Protocol):
     ) -> Path: ...
 
     def validate(
-        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None
+        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None,
+        private_dir: Path | None = None,
     ) -> dict[str, Any]:
         """Write report.html, report.pdf and report.json to ``report_dir``; return the
         JSON report (with a top-level "verdict")."""
@@ -154,7 +155,7 @@ class SynthgenLibrary:
         target: str | None,
         schema: Path | None,
         epsilon: float,
-        delta: float,
+        delta: float | None,
         out: Path,
         seed: int,
         max_steps: int | None,
@@ -234,11 +235,13 @@ class SynthgenLibrary:
         return Path(path)
 
     def validate(
-        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None
+        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None,
+        private_dir: Path | None = None,
     ) -> dict[str, Any]:
         from reports import validate_release
 
-        validate_release(model_dir, synthetic, report_dir=report_dir, policy_path=policy)
+        validate_release(model_dir, synthetic, report_dir=report_dir, policy_path=policy,
+                         private_dir=private_dir)
         data: dict[str, Any] = json.loads((report_dir / "report.json").read_text())
         return data
 

@@ -104,6 +104,7 @@ def decide(
             "release",
             release.id,
             {"reason": reason, "verdict": release.verdict},
+            source_id=release.source_id,
         )
     return release
 
@@ -125,7 +126,15 @@ def data_file(
             raise InvalidRequest(
                 f"format {fmt!r} is not available; choose one of {', '.join(sorted(release.files))}"
             )
-        audit.record(session, actor, "release.download", "release", release.id, {"format": fmt})
+        audit.record(
+            session,
+            actor,
+            "release.download",
+            "release",
+            release.id,
+            {"format": fmt},
+            source_id=release.source_id,
+        )
     return Download(
         path=store.resolve(release.files[fmt]["ref"]),
         media_type=MEDIA_TYPES[fmt],
@@ -145,7 +154,15 @@ def report_file(
             raise NotFound(f"release {release_id} has no report of its own{where}")
         if fmt not in release.report:
             raise NotFound(f"release {release_id} has no {fmt.upper()} report")
-        audit.record(session, actor, "report.read", "release", release.id, {"format": fmt})
+        audit.record(
+            session,
+            actor,
+            "report.read",
+            "release",
+            release.id,
+            {"format": fmt},
+            source_id=release.source_id,
+        )
     return Download(
         path=store.resolve(release.report[fmt]["ref"]),
         media_type=REPORT_MEDIA_TYPES[fmt],

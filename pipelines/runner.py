@@ -29,6 +29,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sqlalchemy import case, func
+
 from pipelines import leases, ledger, stages
 from pipelines.artifacts import ArtifactStore
 from pipelines.auth import Actor
@@ -291,7 +293,12 @@ class JobRun:
         self._last_progress_write = now
         values: dict[str, Any] = {"progress": round(low + (high - low) * fraction, 2)}
         if self.stage == "train" and math.isfinite(event.epsilon_spent):
-            values["epsilon_spent"] = float(event.epsilon_spent)
+            # never below the last known spend: a resumed trainer reports its set-up
+            # (epsilon 0.0) before it reloads its accountant, and spend only grows
+            spent = float(event.epsilon_spent)
+            values["epsilon_spent"] = case(
+                (func.coalesce(Job.epsilon_spent, 0.0) > spent, Job.epsilon_spent), else_=spent
+            )
         try:
             leases.update_job(self.ctx.db, self.held, **values)
         except LeaseLost:
@@ -367,6 +374,7 @@ class JobRun:
                         epsilon_spent=eps,
                         delta_spent=delta,
                         note=f"{state}: {note}",
+                        actor=self.ctx.actor,
                     )
         except LeaseLost:
             log.warning(

@@ -83,6 +83,21 @@ class Settings(BaseSettings):
     # the ML entry points the workers call ("module:attribute"); tests swap in a fake
     library: str = "pipelines.library:SynthgenLibrary"
 
+    # -- access quotas and rate limits (issue 20: hostile access) ------------------------------
+    # docs/service.md "Limits" lists these with their environment variables; 0 turns one off.
+    # Requests per minute per API key; above it 429 with Retry-After. Requests without a
+    # valid key share one budget per client address. In-process by default (a token bucket
+    # refilled evenly: a burst of a whole minute's worth is allowed).
+    requests_per_minute: int = Field(default=600, ge=0)
+    # Redis URL (e.g. the broker's) to count requests there, shared by every API process
+    # (fixed minute windows); default: each process counts on its own
+    rate_limit_url: str | None = None
+    # queued or running synthesis and sample jobs one user may have; above it 409
+    max_open_jobs_per_user: int = Field(default=8, ge=0)
+    # records those open jobs of one user may ask for together (max_sample_rows bounds one)
+    max_open_rows_per_user: int = Field(default=2_000_000, ge=0)
+    # -- end of access quotas ----------------------------------------------------------------
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -15,6 +15,7 @@ An upload is accepted in two steps:
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,6 +33,10 @@ from pipelines.store.db import Database
 from pipelines.store.models import Job, JobKind, JobState, Role, Source, SourceState
 from synthgen.errors import SchemaMismatch
 
+# C0 and C1 control characters and DEL (tab and newline included): names end up in
+# listings, CSV headers and terminals
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
 
 def default_delta_budget(n_records: int) -> float:
     """The default cap on a source's total delta, min(1e-4, 1/(2 N)): summed over every job,
@@ -39,10 +44,17 @@ def default_delta_budget(n_records: int) -> float:
     return min(1e-4, 1.0 / (2 * max(n_records, 1)))
 
 
-def default_job_delta(n_records: int, delta_budget: float) -> float:
-    """A job's delta when the steward gives none: PRIVACY.md's min(1e-5, 1/(10 N)), and at
-    most a tenth of the source's delta budget, so that ten such jobs fit."""
-    return min(1e-5, 1.0 / (10 * max(n_records, 1)), delta_budget / 10)
+def default_job_delta_reservation(n_records: int) -> float:
+    """What the ledger reserves for a job whose steward gives no delta.
+
+    Such a job's delta is chosen by the trainer, after it reads the data, from the run's
+    public record count: min(1e-5, 1/(10 N-hat)) with N-hat a DP upper bound (or the declared
+    public_record_count), never the exact N, which is private under add/remove adjacency
+    and so must not set a shipped delta. The ledger, which is private to the steward, may
+    use the exact N: it reserves min(1e-5, 1/(5 N)), at least what the trainer will choose
+    unless the DP upper bound falls below N / 2 (for a 300-row table at epsilon 1, a 4-sigma
+    event), and settles the job at the certificate's delta."""
+    return min(1e-5, 1.0 / (5 * max(n_records, 1)))
 
 
 def register_source(
@@ -62,6 +74,9 @@ def register_source(
     name = form.name.strip()
     if not name or len(name) > 200:
         raise InvalidRequest("name must be 1 to 200 characters")
+    for field, value in (("name", form.name), ("target", form.target or "")):
+        if CONTROL_CHARACTERS.search(value):  # a NUL: SQLite keeps it, PostgreSQL fails
+            raise InvalidRequest(f"{field} must not contain control characters")
     if not (math.isfinite(form.epsilon_budget) and form.epsilon_budget > 0):
         raise InvalidRequest("epsilon_budget must be a finite number greater than 0")
     with store.staging() as staging:
@@ -229,7 +244,7 @@ __all__ = [
     "SchemaMismatch",
     "UploadForm",
     "default_delta_budget",
-    "default_job_delta",
+    "default_job_delta_reservation",
     "get_source",
     "list_sources",
     "mark_checked",

@@ -27,7 +27,8 @@ class TrainingParameters(_Spec):
     """Privacy and training parameters, common to both modalities."""
 
     epsilon: float = Field(gt=0, allow_inf_nan=False)  # total budget of the model
-    delta: float = Field(gt=0, lt=1)
+    # None: the trainer chooses min(1e-5, 1/(10 N-hat)) from the run's public record count
+    delta: float | None = Field(default=None, gt=0, lt=1)
     seed: int
     max_steps: int | None = Field(default=None, gt=0)
     holdout: float = Field(default=0.2, ge=0, lt=1)
@@ -103,6 +104,8 @@ def dump_spec(spec: JobSpec) -> dict[str, Any]:
 def expected_rows(rows: int | None, class_counts: dict[str, int] | None) -> int:
     """Rows requested: ``rows``, or the sum of ``class_counts``; both must agree."""
     if class_counts is not None:
+        if any(count < 0 for count in class_counts.values()):
+            raise ValueError("class_counts must not be negative")
         total = sum(class_counts.values())
         if total <= 0:
             raise ValueError("class_counts must ask for at least one record")

@@ -235,6 +235,7 @@ def synthesize(run: JobRun, job: Job) -> None:
                 synthetic=raw if raw.exists() else store.resolve(primary["ref"]),
                 report_dir=report_dir,
                 policy=run.settings.validation_policy,
+                private_dir=store.run_dir(job.id),
             )
         finally:
             store.seal(report_dir)
@@ -275,7 +276,7 @@ def record_training(run: JobRun, job: Job, model_dir: Path, certificate: dict[st
     from synthgen.artifacts import file_sha256
 
     epsilon = cert_epsilon(certificate)
-    delta = float(certificate.get("delta", job.delta_reserved))
+    delta = float(certificate.get("delta") or job.delta_reserved)
     if not math.isfinite(epsilon) or not certificate.get("private", True):
         raise SynthgenError(
             "the trained model is not differentially private; it cannot be released"
@@ -303,6 +304,7 @@ def record_training(run: JobRun, job: Job, model_dir: Path, certificate: dict[st
             epsilon_spent=epsilon,
             delta_spent=delta,
             note="training finished (certificate)",
+            actor=run.ctx.actor,
         )
 
 
@@ -412,6 +414,7 @@ def publish(
                 "release",
                 release.id,
                 {"job_id": job.id, "state": state, "records": release.n_records},
+                source_id=release.source_id,
             )
         leases.update_held(session, run.held, release_id=release.id, updated_at=utcnow())
 

@@ -26,6 +26,7 @@ def validate_release(
     seed: int = 0,
     progress: Callable[[ProgressEvent], None] | None = None,
     image_options: ImageValidationOptions | None = None,
+    private_dir: str | Path | None = None,
 ) -> ValidationResult:
     """Check ``synthetic_path`` (a table, or an .npz of images for an image model) against
     the model in ``model_dir`` and its real splits, judge it with the policy, and write
@@ -38,7 +39,7 @@ def validate_release(
     check_report_dir(report_dir)
     result = evaluate_release(
         model_dir, synthetic_path, policy_path=policy_path, seed=seed, progress=progress,
-        image_options=image_options,
+        image_options=image_options, private_dir=private_dir,
     )
     write_report(result, report_dir)
     return result

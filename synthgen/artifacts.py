@@ -205,31 +205,70 @@ def load_certificate(model_dir: Path) -> Certificate:
     return Certificate.load(model_dir / CERTIFICATE)
 
 
+PROVENANCE = "provenance.json"  # in the private run directory
+
+
+def new_run_id() -> str:
+    """A random identity shared by ``run.json`` and the private ``provenance.json``: it
+    pairs a model directory with its private run directory and says nothing about the data."""
+    return uuid.uuid4().hex
+
+
 def run_record(
     *,
-    source: Path | None,
+    run_id: str,
     schema_sha256: str | None,
     seed: int,
-    holdout_fraction: float,
-    n_train: int,
-    n_holdout: int,
-    private_dir: Path,
+    holdout_fraction: float | str,
     target: str | None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Provenance written to ``run.json``."""
+    """Public provenance written to ``run.json`` in the model directory.
+
+    Only public values: under add/remove adjacency a count of records, a hash of the source
+    and a path on the steward's machine are all private (see ``private_provenance``).
+    """
     record = {
-        "source": str(source.resolve()) if source is not None else None,
-        "source_sha256": file_sha256(source) if source is not None and source.exists() else None,
+        "run_id": run_id,
         "schema_sha256": schema_sha256,
         "code_version": __version__,
         "seed": seed,
         "created_at": utc_now(),
         "holdout_fraction": holdout_fraction,
-        "n_train": n_train,
-        "n_holdout": n_holdout,
         "target": target,
-        "private_dir": str(private_dir.resolve()),
     }
     record.update(extra or {})
     return record
+
+
+def private_provenance(
+    *,
+    run_id: str,
+    source: Path | None,
+    n_train: int,
+    n_holdout: int,
+    private_dir: Path,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Provenance that needs the source's identity or exact counts: ``provenance.json`` in
+    the private run directory, for the steward's and auditors' tools only."""
+    record = {
+        "run_id": run_id,
+        "source": str(source.resolve()) if source is not None else None,
+        "source_sha256": file_sha256(source) if source is not None and source.exists() else None,
+        "n_train": n_train,
+        "n_holdout": n_holdout,
+        "private_dir": str(private_dir.resolve()),
+        "created_at": utc_now(),
+    }
+    record.update(extra or {})
+    return record
+
+
+def read_provenance(private_dir: Path) -> dict[str, Any]:
+    """The private ``provenance.json`` of a run ({} when the run predates it or it is gone)."""
+    path = private_dir / PROVENANCE
+    if not path.is_file():
+        return {}
+    data = read_json(path)
+    return data if isinstance(data, dict) else {}

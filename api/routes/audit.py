@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -21,16 +21,26 @@ def list_events(
     action: Annotated[str | None, Query(max_length=50)] = None,
     actor: Annotated[str | None, Query(max_length=100, description="a user name or id")] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
+    source_id: Annotated[
+        str | None, Query(max_length=64, description="events on this source and its jobs")
+    ] = None,
+    outcome: Annotated[
+        Literal["ok", "refused"] | None, Query(description="refused: answered 401/403/409/429")
+    ] = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[AuditEventPublic]:
-    """Who did what, when: uploads, requests, downloads, approvals, key changes. Newest first."""
+    """Who did what, when, and whether it was allowed: uploads, requests, reads of private
+    objects, downloads, approvals, ledger settlements, key changes, and refused requests
+    (actor ``unknown`` when no valid key was given). Newest first."""
     events = audit.list_events(
         session,
         action=action,
         actor=actor,
         object_id=object_id,
+        source_id=source_id,
+        outcome=outcome,
         since=since,
         limit=limit,
         offset=offset,

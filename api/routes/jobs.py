@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
+from api.auditing import note_object
 from api.deps import CurrentActor, DatabaseDep, DispatcherDep, SessionDep, SettingsDep, StewardActor
 from api.schemas import JSON_BODY_LIMIT, JobAccepted, JobCreate, JobPublic, Message, error_responses
 from pipelines import jobs
+from pipelines.auth import Actor
+from pipelines.store.models import Job, Role
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], max_body_size=JSON_BODY_LIMIT)
 
@@ -17,16 +20,29 @@ JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JobKindName = Literal["synthesize", "sample", "check_source"]
 
 
+def to_public(job: Job, actor: Actor) -> JobPublic:
+    """ML engineers do not see sources (as in a release's view): their sample jobs show
+    the release they sample, never the source behind it."""
+    public = JobPublic.model_validate(job)
+    if actor.role == Role.ml_engineer:
+        public.source_id = None
+    return public
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
     responses={
         **ERRORS,
-        409: {"model": Message, "description": "the source's budget would be exceeded"},
+        409: {
+            "model": Message,
+            "description": "the source's budget would be exceeded, or a quota of open jobs",
+        },
     },
 )
 def create_job(
+    request: Request,
     body: JobCreate,
     actor: StewardActor,
     db: DatabaseDep,
@@ -35,7 +51,9 @@ def create_job(
     response: Response,
 ) -> JobAccepted:
     """Request a synthetic dataset. The job's epsilon and delta are reserved in the
-    source's ledger before any worker reads the data; 409 when the cap would be exceeded."""
+    source's ledger before any worker reads the data; 409 when the cap would be exceeded
+    or the requester has as many open jobs as the service allows."""
+    note_object(request, "source", body.source_id)
     job = jobs.create_synthesis_job(
         db,
         settings,
@@ -75,13 +93,13 @@ def list_jobs(
     rows = jobs.list_jobs(
         session, actor, state=state, source_id=source_id, kind=kind, limit=limit, offset=offset
     )
-    return [JobPublic.model_validate(j) for j in rows]
+    return [to_public(j, actor) for j in rows]
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=ERRORS)
 def get_job(job_id: str, actor: CurrentActor, session: SessionDep) -> JobPublic:
     """State, stage, progress (percent) and the epsilon spent so far; poll it."""
-    return JobPublic.model_validate(jobs.get_job(session, actor, job_id))
+    return to_public(jobs.get_job(session, actor, job_id), actor)
 
 
 @router.post(
@@ -93,7 +111,7 @@ def get_job(job_id: str, actor: CurrentActor, session: SessionDep) -> JobPublic:
 def cancel_job(job_id: str, actor: CurrentActor, db: DatabaseDep) -> JobPublic:
     """A queued job is cancelled at once; a running job stops at its next step and pays
     for the steps that ran."""
-    return JobPublic.model_validate(jobs.cancel_job(db, actor, job_id))
+    return to_public(jobs.cancel_job(db, actor, job_id), actor)
 
 
 @router.post(
@@ -108,4 +126,4 @@ def retry_job(
     """Run a failed job again from the stage that failed (never trains twice)."""
     job = jobs.retry_job(db, actor, job_id)
     dispatcher.submit(job.id)
-    return JobPublic.model_validate(job)
+    return to_public(job, actor)

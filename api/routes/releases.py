@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import FileResponse
 
+from api.auditing import record_read
 from api.deps import (
     DatabaseDep,
     DispatcherDep,
@@ -144,9 +145,15 @@ def download_data(
 
 
 @router.get("/{release_id}/certificate", responses=ERRORS)
-def get_certificate(release_id: str, actor: ReleaseReader, session: SessionDep) -> dict[str, Any]:
+def get_certificate(
+    release_id: str, actor: ReleaseReader, session: SessionDep, db: DatabaseDep
+) -> dict[str, Any]:
     """The DP certificate: unit, epsilon, delta, mechanisms, accountant, parameters."""
-    return releases.get_release(session, actor, release_id).certificate
+    release = releases.get_release(session, actor, release_id)
+    record_read(
+        db, actor, "certificate.read", "release", release.id, source_id=release.source_id
+    )
+    return release.certificate
 
 
 @router.get(

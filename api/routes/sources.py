@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
+from api.auditing import record_read
 from api.deps import (
     DatabaseDep,
     DispatcherDep,
@@ -92,21 +93,31 @@ def upload_source(
 def list_sources(
     actor: SourceReader,
     session: SessionDep,
+    db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[SourcePublic]:
     """Stewards see their own sources, auditors all."""
     rows = sources.list_sources(session, actor, limit=limit, offset=offset)
+    record_read(db, actor, "source.list", None, None, details={"count": len(rows)})
     return [SourcePublic.model_validate(s) for s in rows]
 
 
 @router.get("/{source_id}", response_model=SourcePublic, responses=ERRORS)
-def get_source(source_id: str, actor: SourceReader, session: SessionDep) -> SourcePublic:
-    return SourcePublic.model_validate(sources.get_source(session, actor, source_id))
+def get_source(
+    source_id: str, actor: SourceReader, session: SessionDep, db: DatabaseDep
+) -> SourcePublic:
+    source = SourcePublic.model_validate(sources.get_source(session, actor, source_id))
+    record_read(db, actor, "source.read", "source", source.id)
+    return source
 
 
 @router.get("/{source_id}/ledger", response_model=LedgerPublic, responses=ERRORS)
-def get_ledger(source_id: str, actor: SourceReader, session: SessionDep) -> LedgerPublic:
+def get_ledger(
+    source_id: str, actor: SourceReader, session: SessionDep, db: DatabaseDep
+) -> LedgerPublic:
     """The source's budget, what jobs spent and reserved, and every entry."""
     source = sources.get_source(session, actor, source_id)
-    return LedgerPublic.model_validate(ledger.view(session, source))
+    view = LedgerPublic.model_validate(ledger.view(session, source))
+    record_read(db, actor, "ledger.read", "source", source.id)
+    return view

@@ -251,7 +251,9 @@ class Release(Base):
 
 
 class AuditEvent(Base):
-    """Who did what, when. Written in the same transaction as the action it records."""
+    """Who did what, when, and whether it was allowed. An action (a settlement included) is
+    recorded in the same transaction as the action; a refusal or a read in a transaction of
+    its own (a refused request's transaction has rolled back)."""
 
     __tablename__ = "audit_events"
 
@@ -264,3 +266,6 @@ class AuditEvent(Base):
     object_type: Mapped[str | None] = mapped_column(String(20))
     object_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # "ok", or "refused" for a request answered 401, 403, 409 or 429
+    outcome: Mapped[str] = mapped_column(String(20), default="ok", server_default="ok", index=True)
+    source_id: Mapped[str | None] = mapped_column(String(32), index=True)  # the source concerned

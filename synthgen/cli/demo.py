@@ -39,7 +39,8 @@ def demo(
 
     with ProgressBar() as bar:
         outcome = run_tabular_demo(out_dir, echo=typer.echo, progress=bar)
-        result = validate_release(outcome["model_dir"], outcome["synthetic"], report_dir=out_dir / "report", progress=bar)
+        result = validate_release(outcome["model_dir"], outcome["synthetic"], report_dir=out_dir / "report", progress=bar,
+                                 private_dir=outcome["private_dir"])
     shapes = result.metric("column_shape_similarity").value
     tstr = result.metric("tstr_auc_ratio").value
     typer.echo(

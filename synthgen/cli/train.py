@@ -19,7 +19,7 @@ def train(
     out: Path = typer.Option(..., "--out", help="Model directory to create (must not exist)."),
     target: str | None = typer.Option(None, "--target", help="Label column the model conditions on (tables)."),
     schema: Path | None = typer.Option(None, "--schema", help="Table schema (YAML/JSON). Without one, bounds and categories are estimated with DP."),
-    delta: float | None = typer.Option(None, "--delta", help="Delta; default min(1e-5, 1/(10 N))."),
+    delta: float | None = typer.Option(None, "--delta", help="Delta; default min(1e-5, 1/(10 N)) with N the DP record count or the declared --public-record-count."),
     seed: int = typer.Option(0, "--seed", help="Seed for the split, model initialisation and diffusion draws (never for privacy noise)."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Cap on DP-SGD steps; noise is calibrated to the steps that will run."),
     holdout: float = typer.Option(0.2, "--holdout", help="Share of the source kept out of training for validation (0 disables privacy and utility checks)."),
@@ -35,6 +35,7 @@ def train(
     channels: int | None = typer.Option(None, "--channels", help="Images: declare 1 (grayscale, the default for folders and DICOM) or 3 (RGB); files of another mode are converted."),
     classes: str | None = typer.Option(None, "--classes", help="Images: declare the public class list (comma-separated names; a count for an .npz). Without it a labels CSV's or .npz's classes are selected with DP."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory, with the same parameters (a finished run cannot be resumed)."),
+    public_record_count: int | None = typer.Option(None, "--public-record-count", help="Number of records of the source (or an upper bound) that you declare public: batch size, sample rate and delta come from it and no budget goes to a DP count. Tables: as the schema's public_record_count. Images: the images the split starts from."),
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
     from synthgen import workflows
@@ -50,6 +51,7 @@ def train(
         "public_source": True if public_source else None,
         "channels": channels,
         "classes": _declared_classes(classes),
+        "public_record_count": public_record_count,
     }
     with ProgressBar() as bar:
         result = workflows.train(

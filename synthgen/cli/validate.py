@@ -25,19 +25,21 @@ def validate(
     report_dir: Path = typer.Option(..., "--report-dir", help="Where to write report.html, report.pdf and report.json."),
     policy: Path | None = typer.Option(None, "--policy", help="Release policy (YAML) over the default thresholds."),
     seed: int = typer.Option(0, "--seed", help="Seed of the validation's own sampling and models."),
+    private_dir: Path | None = typer.Option(None, "--private-dir", help="The run's private directory, if training was given one (default MODEL_DIR.private)."),
 ) -> None:
     """Validate SYNTHETIC against MODEL_DIR's real train/holdout split and write a report.
 
     Tables and images alike: the model's config.json says which it is.
 
     The report contains statistics computed on real data: it is for the data steward and
-    auditors only. The real split is read from the private run directory the training run
-    recorded; validation stops with an error if it is gone.
+    auditors only. The real split is read from the run's private directory (MODEL_DIR.private,
+    or --private-dir); validation stops with an error if it is gone or belongs to another run.
     """
     from reports.validation import validate_release
 
     result = validate_release(
-        model_dir, synthetic, report_dir=report_dir, policy_path=policy, seed=seed
+        model_dir, synthetic, report_dir=report_dir, policy_path=policy, seed=seed,
+        private_dir=private_dir,
     )
     counts = {s: sum(c.status == s for c in result.checks) for s in ("pass", "warn", "fail")}
     typer.echo(

@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from synthgen import __version__
-from synthgen.artifacts import CERTIFICATE, CONFIG, PREPROCESSING, RUN, file_sha256, utc_now
+from synthgen.artifacts import (
+    CERTIFICATE,
+    CONFIG,
+    PREPROCESSING,
+    RUN,
+    default_private_dir,
+    file_sha256,
+    read_provenance,
+    utc_now,
+)
 from synthgen.errors import (
     InputFileError,
     ModelLoadError,
@@ -146,22 +155,35 @@ def read_certificate(model_dir: Path) -> tuple[Certificate, dict[str, Any]]:
         raise ModelLoadError(f"{model_dir / CERTIFICATE} is not a valid certificate") from exc
 
 
-def private_run_dir(model_dir: Path, run: Any) -> Path:
-    """The private run directory ``run.json`` records; ``PrivateDataMissing`` when it is gone."""
-    private = run.get("private_dir") if isinstance(run, dict) else None
-    if not private:
-        raise ModelLoadError(f"{model_dir / RUN} does not record the private run directory")
-    private_dir = Path(private)
-    if not private_dir.is_dir():
+def private_run_dir(model_dir: Path, run: Any, private_dir: str | Path | None = None) -> Path:
+    """The model's private run directory: ``private_dir`` when given, else the default
+    sibling ``MODEL_DIR.private`` (older model directories recorded its path in run.json).
+    ``run.json`` holds no path (it leaves the private area), so the pairing is checked
+    through the random ``run_id`` both directories record. ``PrivateDataMissing`` when gone."""
+    if not isinstance(run, dict):
+        raise ModelLoadError(f"{model_dir / RUN} is not a run record")
+    if private_dir is not None:
+        found = Path(private_dir)
+    elif run.get("private_dir"):  # written before run.json held public values only
+        found = Path(run["private_dir"])
+    else:
+        found = default_private_dir(model_dir)
+    if not found.is_dir():
         raise PrivateDataMissing(
-            f"the private run directory of this model is gone: {private_dir} (recorded in "
-            f"{model_dir / RUN}). Validation needs the train/holdout split it held; it was "
-            "deleted or moved. Restore it, or retrain to validate a new model."
+            f"the private run directory of this model is gone: {found}. Validation needs the "
+            "train/holdout split it held; it was deleted or moved. Restore it, pass its path "
+            "(--private-dir), or retrain to validate a new model."
         )
-    return private_dir
+    provenance = read_provenance(found)
+    if run.get("run_id") and provenance.get("run_id") != run["run_id"]:
+        raise ModelLoadError(
+            f"{found} is not the private run directory of {model_dir} (their run ids differ): "
+            "pass the right one with --private-dir"
+        )
+    return found
 
 
-def load_model_files(model_dir: str | Path) -> ModelFiles:
+def load_model_files(model_dir: str | Path, private_dir: str | Path | None = None) -> ModelFiles:
     model_dir = Path(model_dir)
     if model_modality(model_dir) != "tabular":
         raise ModelLoadError(f"{model_dir} is an image model; load it with synthgen.evaluate.images")
@@ -172,7 +194,8 @@ def load_model_files(model_dir: str | Path) -> ModelFiles:
         raise ModelLoadError(f"the model's schema is not valid: {exc}") from exc
     certificate, certificate_json = read_certificate(model_dir)
     run = read_model_json(model_dir / RUN)
-    private_dir = private_run_dir(model_dir, run)
+    private_dir = private_run_dir(model_dir, run, private_dir)
+    run = {**run, **read_provenance(private_dir)}  # source identity and counts live there
     splits = []
     for name in (TRAIN_SPLIT, HOLDOUT_SPLIT):
         path = private_dir / name
@@ -221,6 +244,7 @@ def evaluate_release(
     seed: int = 0,
     progress: Callable[[ProgressEvent], None] | None = None,
     image_options: ImageValidationOptions | None = None,
+    private_dir: str | Path | None = None,
 ) -> ValidationResult:
     """Check, measure and judge a synthetic release against its model's real splits: a
     table (.csv/.parquet) for a tabular model, an .npz of images for an image model.
@@ -233,14 +257,14 @@ def evaluate_release(
 
         return evaluate_image_release(
             model_dir, synthetic_path, policy_path=policy_path, seed=seed, progress=progress,
-            options=image_options,
+            options=image_options, private_dir=private_dir,
         )
     from synthgen.evaluate.tabular_report import build_sections
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
     policy = load_policy(policy_path)
-    files = load_model_files(model_dir)
+    files = load_model_files(model_dir, private_dir)
     synthetic_raw = read_synthetic(synthetic_path, files.schema)
     timings["load"] = time.perf_counter() - started
 

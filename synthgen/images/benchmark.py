@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from synthgen.artifacts import default_private_dir, read_provenance
 from synthgen.progress import ProgressCallback, ignore_progress
 
 
@@ -116,7 +117,7 @@ def measure_step_times(*, n_train: int, image_shape: tuple[int, int, int], num_c
                          on_step=recorder("nonprivate"))
         train_private(fresh(), data, cfg=cfg, edm=recipe.diffusion, noise_multiplier=1.0,
                       steps=block, accountant=RunAccountant(), noise=NoiseSource(secure=cfg.secure_rng),
-                      device=device, on_step=recorder("dp"))
+                      device=device, on_step=recorder("dp"), public_record_count=len(data))
     dp, nonprivate = float(np.median(times["dp"])), float(np.median(times["nonprivate"]))
     # the ratio compares medians (robust to a stray slow step); a run's length is a sum of
     # steps, so the plan uses means: sized on the median, a 60-minute run of 2026-12-05
@@ -180,7 +181,9 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
     dp_minutes = s.train_minutes
     if s.pretrain_data is not None:
         public_dir = _pretrain(s, probe, log=log, progress=progress)
-        results["pretraining"] = json.loads((public_dir / "run.json").read_text())
+        # timings are in the private provenance (run.json holds public values only)
+        results["pretraining"] = {**json.loads((public_dir / "run.json").read_text()),
+                                  **read_provenance(default_private_dir(public_dir))}
         overrides["init_from"] = str(public_dir)
         dp_minutes -= results["pretraining"]["training_seconds"] / 60
     steps = s.max_steps or max(1, int(dp_minutes * 60 * s.budget_safety
@@ -207,7 +210,7 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
                               "noise_multiplier": cert.noise_multiplier,
                               "sample_rate": cert.sample_rate,
                               "noise_multiplicity": cert.noise_multiplicity}
-    run = json.loads((model_dir / "run.json").read_text())
+    run = read_provenance(result.private_dir)
     results["median_step_seconds"] = run.get("median_step_seconds")
     log(f"trained in {results['training_seconds']:.0f}s, epsilon {cert.epsilon:.3f}")
 

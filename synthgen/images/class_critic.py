@@ -49,6 +49,8 @@ class CriticPlan:
     steps: int
     sample_rate: float
     noise_multiplier: float | None  # None: not private (epsilon = inf)
+    # the public N-hat the sample rate was chosen from (DP or declared, never the count)
+    public_record_count: int = 0
     max_grad_norm: float = 1.0
     learning_rate: float = 3e-2
     width: int = 32
@@ -146,7 +148,7 @@ class ClassCritic(nn.Module):
 
 def plan_critic(*, epsilon_share: float, epsilon: float, delta: float, n_train: int,
                 steps: int, batch_size: int, private: bool) -> CriticPlan:
-    """The critic's noise multiplier for its own share of epsilon (calibrated alone; the
+    """``n_train`` is the public N-hat of the run. The critic's noise multiplier for its own share of epsilon (calibrated alone; the
     composed total is smaller than the sum, and the diffusion model's noise is calibrated
     for the composition)."""
     from synthgen.privacy.accountant import calibrate_noise_multiplier
@@ -155,7 +157,8 @@ def plan_critic(*, epsilon_share: float, epsilon: float, delta: float, n_train: 
     sigma = (calibrate_noise_multiplier(target_epsilon=epsilon_share * epsilon, delta=delta,
                                         sample_rate=sample_rate, steps=steps)
              if private else None)
-    return CriticPlan(steps=steps, sample_rate=sample_rate, noise_multiplier=sigma)
+    return CriticPlan(steps=steps, sample_rate=sample_rate, noise_multiplier=sigma,
+                      public_record_count=n_train)
 
 
 class _Rows:
@@ -211,7 +214,8 @@ def _fit_private(head: nn.Linear, optimizer: Any, x: torch.Tensor, y: torch.Tens
     assert plan.noise_multiplier is not None
     dp = make_private(head, optimizer, _Rows(x, y), noise_multiplier=plan.noise_multiplier,
                       max_grad_norm=plan.max_grad_norm,
-                      expected_batch_size=round(plan.sample_rate * len(y)), steps=plan.steps,
+                      expected_batch_size=round(plan.sample_rate * plan.public_record_count),
+                      public_record_count=plan.public_record_count, steps=plan.steps,
                       accountant=accountant, noise=noise, grad_sample_mode="hooks")
     for step, (xb, yb) in enumerate(dp.loader, start=1):
         if len(yb) == 0:

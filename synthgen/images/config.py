@@ -34,6 +34,9 @@ class TrainingConfig:
     # training noise multiplier by 1.4% at epsilon 3 (11.16 -> 11.31) and 1.2% at epsilon 10;
     # the threshold is then 110 images at epsilon 3 (noise std 24), 37 at epsilon 10 (std 8)
     class_selection_epsilon_share: float = 0.05
+    # share of epsilon for the DP count of training images N-hat (batch, q, delta and the
+    # critic's q come from it), unless public_record_count is declared
+    record_count_epsilon_share: float = 0.02
     secure_rng: bool = True  # privacy noise from the OS CSPRNG (False: seeded fast PRNG)
     per_example_gradients: str = "vmap"  # "vmap" (B rows directly) or "hooks" (B*K, folded)
     mixed_precision: str = "auto"  # "auto" (bf16 on CUDA), "off", "bf16"
@@ -89,6 +92,8 @@ class TrainingConfig:
             raise ConfigurationError("class_count_epsilon_share must be in (0, 0.5)")
         if not 0 < self.class_selection_epsilon_share < 0.5:
             raise ConfigurationError("class_selection_epsilon_share must be in (0, 0.5)")
+        if not 0 < self.record_count_epsilon_share < 0.5:
+            raise ConfigurationError("record_count_epsilon_share must be in (0, 0.5)")
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,9 @@ class SourceOptions:
     # the source is PUBLIC data and this run makes a model for init_from (epsilon inf only):
     # the model directory then records a hash of each training image (pretrained.py)
     public_source: bool = False
+    # images the split starts from (the official train split, or the whole pool for a
+    # random split), or an upper bound, declared public by the steward: no DP count is drawn
+    public_record_count: int | None = None
 
 
 MODEL_KEYS = ("base_channels", "channel_mult", "blocks_per_level", "attention_levels",

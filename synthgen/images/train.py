@@ -34,6 +34,7 @@ from synthgen.artifacts import (
     CERTIFICATE,
     CONFIG,
     PREPROCESSING,
+    PROVENANCE,
     RUN,
     TRAINING_LOG,
     WEIGHTS,
@@ -42,7 +43,9 @@ from synthgen.artifacts import (
     default_private_dir,
     file_sha256,
     make_private_dir,
+    new_run_id,
     open_private,
+    private_provenance,
     restrict_private,
     run_record,
     save_weights,
@@ -60,17 +63,23 @@ from synthgen.errors import (
     TrainingCancelled,
 )
 from synthgen.images.config import ImageRecipe, build_recipe, recipe_from_json, recipe_to_json
-from synthgen.images.data import ImageSet, stratified_split
+from synthgen.images.data import ImageSet
 from synthgen.images.spec import ImageSpec
 from synthgen.privacy.accountant import (
     RunAccountant,
     calibrate_noise_multiplier,
     check_privacy_parameters,
-    default_delta,
     epsilon_for,
     gaussian_noise_multiplier_for,
 )
 from synthgen.privacy.certificate import Certificate
+from synthgen.privacy.record_count import (
+    RecordCount,
+    certificate_note,
+    declared_record_count,
+    estimate_record_count,
+)
+from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog, covers, replay
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
 
@@ -171,22 +180,42 @@ class _Run:
             if loaded.holdout is not None:  # "random": the official val split joins the pool
                 pool = ImageSet(np.concatenate([pool.images, loaded.holdout.images]),
                                 np.concatenate([pool.labels, loaded.holdout.labels]))
-            train_idx, hold_idx = stratified_split(pool.labels, fraction=holdout, seed=seed)
+            held = holdout_mask(_image_keys(pool), fraction=holdout, seed=seed)
+            train_idx, hold_idx = np.flatnonzero(~held), np.flatnonzero(held)
             train = pool.subset(train_idx)
             hold = pool.subset(hold_idx) if len(hold_idx) else None
             holdout_fraction = holdout
-        n = len(train)
+        n = len(train)  # exact: private checkpoint and provenance only
         if n < 2:
             raise InsufficientData(f"only {n} training images")
-        delta = delta if delta is not None else default_delta(n)
-        if private_training:
+        if private_training and delta is not None:  # refused before anything is spent
             check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
+        declared = opts.public_record_count if private_training else None
+        if declared is not None:
+            pool_size = len(loaded.train) + (len(loaded.holdout) if loaded.holdout is not None
+                                             and not official else 0)
+            if pool_size > declared:
+                raise ConfigurationError("the source has more images than public_record_count, "
+                                         "which must be their number or an upper bound on it")
 
         cfg = recipe.training
         make_private_dir(private)
         # every mechanism is written to the spend log before its result is used
         accountant = JournaledAccountant(SpendLog(private / SPEND_LOG))
         noise = NoiseSource(secure=cfg.secure_rng)
+        # N-hat first: every choice below that depends on the data's size reads it
+        if declared is not None:
+            share = 1.0 if official else 1.0 - holdout
+            record_count = declared_record_count(max(1, round(declared * share)))
+        else:
+            record_count = estimate_record_count(
+                n, epsilon=epsilon if private_training else math.inf, delta=delta,
+                accountant=accountant, noise=noise, share=cfg.record_count_epsilon_share,
+                purpose="number of training images")
+        n_public = record_count.value
+        delta = delta if delta is not None else record_count.default_delta()
+        if private_training:
+            check_privacy_parameters(epsilon=epsilon, delta=delta)
         # -- a class list read from the data: DP partition selection (class_selection.py) --
         if not spec.classes_declared:
             from synthgen.images.class_selection import select_classes
@@ -217,7 +246,7 @@ class _Run:
             train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,
             noise=noise, private_training=private_training)
         steps = min(cfg.steps, max_steps) if max_steps is not None else cfg.steps
-        sample_rate = min(1.0, cfg.batch_size / n)
+        sample_rate = min(1.0, cfg.batch_size / n_public)
         sigma = None
         if private_training:
             progress(ProgressEvent("calibrate", 0, 0))
@@ -226,7 +255,7 @@ class _Run:
             from synthgen.images.class_critic import plan_critic
 
             critic = plan_critic(epsilon_share=cfg.critic_epsilon_share, epsilon=epsilon,
-                                 delta=delta, n_train=n, steps=cfg.critic_steps,
+                                 delta=delta, n_train=n_public, steps=cfg.critic_steps,
                                  batch_size=cfg.critic_batch_size, private=private_training)
         if private_training:
             sigma = calibrate_noise_multiplier(
@@ -241,16 +270,19 @@ class _Run:
             "holdout": holdout,
             "sample_rate": sample_rate, "n_train": n, "n_holdout": len(hold) if hold else 0,
             "n_test": len(test) if test is not None else 0, "holdout_fraction": holdout_fraction,
+            "holdout_requested": "official split" if official else holdout,
+            "record_count": record_count.to_dict(),
             "spec": spec.to_json_dict(), "recipe": recipe_to_json(recipe),
             "class_proportions": proportions, "class_proportions_info": proportions_info,
             "skipped_files": len(loaded.problems), "private": private_training,
             "critic": critic.to_json_dict() if critic else None,
+            "assumptions": _assumptions(loaded),
         }
         if loaded.problems:
-            shown = "; ".join(loaded.problems[:3])
-            more = f" (+{len(loaded.problems) - 3} more)" if len(loaded.problems) > 3 else ""
-            progress(ProgressEvent("load", len(train), 0,
-                                   message=f"skipped {len(loaded.problems)} files: {shown}{more}"))
+            # progress events can reach the service's job status: no count, no file name
+            progress(ProgressEvent("load", 0, 0, message=(
+                f"some files could not be read and were skipped: see {LOAD_REPORT} in the "
+                "private directory")))
         return cls(private=private, source=source, meta=meta, recipe=recipe, spec=spec,
                    train=train, accountant=accountant, checkpoint=None)
 
@@ -272,6 +304,9 @@ class _Run:
             if key in meta and meta[key] != given:
                 raise ResumeMismatch(f"cannot resume: {option} differs from the interrupted "
                                      "run's; resume with the same value", parameter=key)
+        if "record_count" not in meta:
+            raise ConfigurationError("this checkpoint predates the DP record count; start a new "
+                                     "run instead of resuming it")
         if meta["source_sha256"] != file_sha256(source):
             raise ResumeMismatch(f"{source} has changed since the interrupted run; "
                                  "start a new run instead", parameter="source")
@@ -355,7 +390,7 @@ class _Run:
                     if cfg.time_limit_minutes else None)
         timed_out = {"value": False}
         data = ImageTensorDataset(self.train)
-        if min(1.0, cfg.batch_size / len(data)) != meta["sample_rate"]:
+        if min(1.0, cfg.batch_size / int(meta["record_count"]["value"])) != meta["sample_rate"]:
             raise ConfigurationError("the sample rate differs from the run's recorded one")
         started = time.perf_counter()
         step_seconds: list[float] = []
@@ -401,7 +436,8 @@ class _Run:
                     train_private(state, data, cfg=phase_cfg, edm=self.recipe.diffusion,
                                   noise_multiplier=sigma, steps=last - state.step,
                                   accountant=self.accountant, noise=noise, device=device,
-                                  on_step=on_step)
+                                  on_step=on_step,
+                                  public_record_count=int(meta["record_count"]["value"]))
         else:
             remaining = steps - state.step
             train_nonprivate(state, data, cfg=cfg, edm=self.recipe.diffusion, steps=remaining,
@@ -467,6 +503,14 @@ class _Run:
         meta, recipe = self.meta, self.recipe
         cert = self._certificate(state.step)
         spec_json = self.spec.to_json_dict()
+        run_id = new_run_id()
+        # exact counts, the source's identity and the timings: private directory only
+        write_json(self.private / PROVENANCE, private_provenance(
+            run_id=run_id, source=self.source, n_train=meta["n_train"],
+            n_holdout=meta["n_holdout"], private_dir=self.private,
+            extra={"modality": "image", "n_test": meta["n_test"],
+                   "skipped_files": meta["skipped_files"],
+                   "holdout_fraction": meta["holdout_fraction"], **timing}))
         with staged_directory(out) as stage:
             write_json(stage / CONFIG, {
                 "modality": "image", "synthgen_version": __version__, "model": model_json,
@@ -493,15 +537,12 @@ class _Run:
             write_json(stage / ACCOUNTANT, self.accountant.state_dict())
             cert.save(stage / CERTIFICATE)
             write_json(stage / RUN, run_record(
-                source=self.source, schema_sha256=_sha256_text(json.dumps(spec_json, sort_keys=True)),
-                seed=meta["seed"], holdout_fraction=meta["holdout_fraction"],
-                n_train=meta["n_train"], n_holdout=meta["n_holdout"], private_dir=self.private,
-                target=None, extra={"modality": "image", "n_test": meta["n_test"],
-                                    "skipped_files": meta["skipped_files"],
+                run_id=run_id, schema_sha256=_sha256_text(json.dumps(spec_json, sort_keys=True)),
+                seed=meta["seed"], holdout_fraction=meta.get("holdout_requested", "unknown"),
+                target=None, extra={"modality": "image",
                                     "resumed_at_step": meta.get("resumed_at_step"),
                                     "stopped_at_time_limit": meta.get("stopped_at_time_limit"),
-                                    "pretrained": meta.get("pretrained"),
-                                    **timing},
+                                    "pretrained": _public_part(meta.get("pretrained"))},
             ))
         return TrainingResult(model_dir=out, private_dir=self.private, certificate=cert)
 
@@ -520,6 +561,13 @@ class _Run:
         notes = ["unit: one image; a patient with several images in the source is protected "
                  "only through group privacy (epsilon times the number of their images)"]
         notes += list(self.spec.notes)
+        record_count = RecordCount.from_dict(meta["record_count"])
+        notes.append(certificate_note(record_count))
+        assumptions = self._assumptions()
+        if assumptions:
+            notes.append("ASSUMED PUBLIC (read from the data without noise, accepted by the "
+                         "steward): " + "; ".join(str(x.get("name")) for x in assumptions)
+                         + " - see `assumptions`")
         if meta.get("stopped_at_time_limit"):
             notes.append(f"stopped at the time limit after {meta['stopped_at_time_limit']} of "
                          f"{meta['steps']} planned steps; epsilon is that of the steps that ran")
@@ -556,11 +604,11 @@ class _Run:
                 target_epsilon=math.inf, training_epsilon=math.inf,
                 composition="none: trained without differential privacy",
                 accountant_history=self.accountant.state_dict(), modality="image",
-                n_training_records=meta["n_train"], code_version=__version__,
-                created_at=utc_now(),
+                n_training_records=record_count.value,
+                n_training_records_source=record_count.source, assumptions=assumptions,
+                code_version=__version__, created_at=utc_now(),
                 notes=["NOT PRIVATE: trained with epsilon = inf (benchmarks only); never "
-                       "release this model or its samples", *notes],
-                assumptions=self._assumptions())
+                       "release this model or its samples", *notes])
         acc = self.accountant
         mechanisms: list[dict[str, Any]] = [
             {"name": r["name"], "mechanism": "gaussian", "noise_multiplier": r["noise_multiplier"],
@@ -589,18 +637,25 @@ class _Run:
             secure_rng=cfg.secure_rng, target_epsilon=meta["target_epsilon"],
             training_epsilon=epsilon_for(acc.sgd_history, delta=acc.rdp_delta(delta)),
             mechanisms=mechanisms, accountant_history=acc.state_dict(), modality="image",
-            n_training_records=meta["n_train"], code_version=__version__, created_at=utc_now(),
-            notes=notes, assumptions=self._assumptions(),
+            n_training_records=record_count.value,
+            n_training_records_source=record_count.source, assumptions=assumptions,
+            code_version=__version__, created_at=utc_now(), notes=notes,
         )
 
-    def _assumptions(self) -> list[str]:
+    def _assumptions(self) -> list[dict[str, Any]]:
         """What the run takes as public without a declaration or noise (the certificate's
-        ``assumptions``): the spec's, and the pretraining images of ``init_from``."""
-        found = list(self.spec.assumptions)
-        if pre := self.meta.get("pretrained"):
-            found.append(f"the images the public model {pre['source']} was trained on are "
-                         "public (init_from; none of them is in this run's training set)")
-        return found
+        ``assumptions``): the loader's (kept in the spec, so a resume has them), and the
+        pretraining images of ``init_from``."""
+        found: list[Any] = [*self.spec.assumptions, *(self.meta.get("assumptions") or [])]
+        if self.meta.get("pretrained"):
+            found.append("the images the public model was trained on are public (init_from; "
+                         "none of them is in this run's training set)")
+        out: list[dict[str, Any]] = []
+        for item in found:
+            entry = dict(item) if isinstance(item, dict) else {"name": str(item)}
+            if entry not in out:
+                out.append(entry)
+        return out
 
 
 def _class_proportions(
@@ -671,6 +726,28 @@ def _truncate_log(path: Path, step: int) -> None:
             if line.strip() and json.loads(line)["step"] <= step]
     with open_private(path, "w") as fh:
         fh.write("".join(line + "\n" for line in kept))
+
+
+def _assumptions(loaded: Any) -> list[dict[str, Any]]:
+    """The hook for the loaders: what a loader read from the data without noise (class list,
+    channels...) and reports in ``loaded.assumptions`` goes onto the certificate's
+    ``assumptions``, as the tables' column kinds do. Plain strings become ``{"name": ...}``."""
+    found = getattr(loaded, "assumptions", None) or []
+    return [dict(item) if isinstance(item, dict) else {"name": str(item)} for item in found]
+
+
+def _public_part(pretrained: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The pretrained model's provenance without its path on the steward's machine."""
+    if pretrained is None:
+        return None
+    return {k: v for k, v in pretrained.items() if k != "model_dir"}
+
+
+def _image_keys(images: ImageSet) -> Iterator[bytes]:
+    """One key per image for the per-record split: its pixels and its label."""
+    labels = np.asarray(images.labels).reshape(len(images), -1)
+    for i in range(len(images)):
+        yield np.ascontiguousarray(images.images[i]).tobytes() + b"|" + labels[i].tobytes()
 
 
 def _sha256_text(text: str) -> str:

@@ -159,10 +159,11 @@ StepCallback = Callable[[StepRecord], bool]  # return True to stop after this st
 def train_private(
     state: TrainingState, data: ImageTensorDataset, *, cfg: TrainingConfig, edm: EDMConfig,
     noise_multiplier: float, steps: int, accountant: RunAccountant, noise: NoiseSource,
-    device: torch.device, on_step: StepCallback,
+    device: torch.device, on_step: StepCallback, public_record_count: int,
 ) -> None:
     """Run ``steps`` DP-SGD steps from ``state`` (in place). ``on_step`` is called after
-    each logical step; when it returns True, training stops there."""
+    each logical step; when it returns True, training stops there. q is
+    ``cfg.batch_size / public_record_count`` (the run's N-hat, never ``len(data)``)."""
     from opacus.utils.batch_memory_manager import BatchMemoryManager
 
     from synthgen.images.per_example import VmapPerExampleGradients, set_empty_grad_samples
@@ -173,7 +174,8 @@ def train_private(
     model = state.denoiser
     pt = make_private(
         model, state.optimizer, data, noise_multiplier=noise_multiplier,
-        max_grad_norm=cfg.max_grad_norm, expected_batch_size=cfg.batch_size, steps=steps,
+        max_grad_norm=cfg.max_grad_norm, expected_batch_size=cfg.batch_size,
+        public_record_count=public_record_count, steps=steps,
         accountant=accountant, noise=noise, grad_sample_mode="hooks",
     )
     k = cfg.noise_multiplicity

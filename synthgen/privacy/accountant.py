@@ -129,8 +129,11 @@ def gaussian_noise_multiplier_for(*, epsilon: float, delta: float) -> float:
     return high
 
 
-def default_delta(n_records: int) -> float:
-    """min(1e-5, 1/(10 N)): well below 1/N, the level at which delta stops meaning anything."""
+def default_delta(n_records: float) -> float:
+    """min(1e-5, 1/(10 N)): well below 1/N, the level at which delta stops meaning anything.
+
+    N must be public (``synthgen.privacy.record_count``: a DP upper bound or a declared
+    count): the delta is shipped on the certificate, and the exact N is private."""
     if n_records < 1:
         raise PrivacyParameterError("cannot choose delta for an empty dataset")
     return min(1e-5, 1.0 / (10 * n_records))

@@ -16,6 +16,10 @@ from typing import Any
 from synthgen.errors import ModelLoadError
 
 NOT_PRIVATE = "Infinity"  # JSON has no infinity; float("Infinity") parses in Python and JS
+# the neighbouring relation every mechanism of a run is analysed under: Opacus' Poisson RDP
+# and the histogram sensitivities both assume it. Under it the record count is private too,
+# so ``n_training_records`` holds a DP estimate or a declared public bound, never the count.
+ADJACENCY = "add/remove one record"
 
 
 @dataclass
@@ -38,13 +42,21 @@ class Certificate:
     mechanisms: list[dict[str, Any]] = field(default_factory=list)
     accountant_history: dict[str, Any] = field(default_factory=dict)
     modality: str = "tabular"
+    # a DP estimate of the training records, or the steward's declared public count/bound
     n_training_records: int | None = None
+    # where n_training_records comes from: "dp_estimate", "declared_public", or
+    # "exact (NOT PRIVATE run)" (synthgen.privacy.record_count)
+    n_training_records_source: str = ""
+    # neighbouring datasets differ by adding or removing one unit (``unit``)
+    adjacency: str = ADJACENCY
+    # what was read from the data without noise and shipped anyway, accepted by the steward
+    # (tables without a schema: column kinds; an .npz's image shape...): each a dict with at
+    # least "name" ({"read_from", "accepted_by", "values", "shipped_keys"} where known); the
+    # guarantee holds only if they are public. Empty when nothing was.
+    assumptions: list[dict[str, Any]] = field(default_factory=list)
     code_version: str = ""
     created_at: str = ""
     notes: list[str] = field(default_factory=list)
-    # values read from the source without noise and not declared (e.g. an .npz's image
-    # shape): the steward accepted each as public; the guarantee holds only if they are
-    assumptions: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -6,6 +6,12 @@ CSPRNG; Opacus' secure mode needs the unmaintained torchcsprng), the sample rate
 (q = expected batch / N rather than 1 / len(loader)), and the run's accountant also holds
 the preprocessing releases.
 
+N here is the *public* record count (``synthgen.privacy.record_count``: a DP estimate or a
+declared bound), never ``len(dataset)``: under add/remove adjacency the exact N is private,
+and q as well as the gradient normaliser (the expected batch size) end up in the certificate
+and the weights. Poisson sampling every real record with that public q is exactly the
+subsampled Gaussian mechanism the accountant analyses.
+
 Noise multiplicity (Dockhorn et al. 2023): the loss of one example is the mean over K
 (timestep, noise) draws and only then is its gradient clipped, so each example still
 contributes one gradient of norm <= C and the guarantee does not depend on K. Two correct
@@ -147,19 +153,25 @@ def make_private(
     noise_multiplier: float,
     max_grad_norm: float,
     expected_batch_size: int,
+    public_record_count: float,
     steps: int,
     accountant: RunAccountant,
     noise: NoiseSource,
     grad_sample_mode: GradSampleMode = "ghost",
 ) -> PrivateTraining:
-    """Wrap model, optimizer and data for DP-SGD; every optimizer step is accounted."""
+    """Wrap model, optimizer and data for DP-SGD; every optimizer step is accounted.
+
+    q = ``expected_batch_size / public_record_count`` (capped at 1), and the summed noisy
+    gradient is divided by q * public_record_count: both public, whatever ``len(dataset)``."""
     from opacus import GradSampleModule
     from opacus.grad_sample import GradSampleModuleFastGradientClipping
     from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
 
     # Opacus' hooks warn that module outputs (not inputs) need gradients: expected here
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
-    n = len(dataset)
+    if not public_record_count >= 1:
+        raise PrivacyParameterError(f"the public record count must be at least 1, got {public_record_count}")
+    n = float(public_record_count)
     if not (noise_multiplier > 0 and math.isfinite(noise_multiplier)):
         raise PrivacyParameterError(f"noise multiplier must be positive, got {noise_multiplier}")
     if not max_grad_norm > 0:

@@ -175,7 +175,7 @@ def audit_tabular(
     trainer._private_loop(
         data, diffusion, model, optimizer, config=config, sigma=sigma, accountant=accountant,
         start=0, total=config.steps, generator=torch.Generator().manual_seed(seed),
-        after_step=after_step, on_private=on_private,
+        after_step=after_step, record_count=n, on_private=on_private,
     )
     if canary_set.steps != config.steps or accountant.sgd_steps != config.steps:
         raise RuntimeError(f"the audit ran {canary_set.steps} noise steps for {config.steps} DP-SGD steps")

@@ -1,8 +1,9 @@
 """Training configuration for tabular models: one dataclass, a comment per field.
 
-``None`` means "chosen from public quantities" (the number of training records N and the
-privacy budget), never from the data's content: every default is fixed in advance so
-that choosing it spends no privacy budget (PRIVACY.md section 2).
+``None`` means "chosen from public quantities" (the public record count N-hat, a DP
+estimate or a declared bound, and the privacy budget), never from the data's content or
+its exact size: every default is fixed in advance so that choosing it spends no privacy
+budget (PRIVACY.md section 2).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ class TabularTrainingConfig:
     # bounds/categories not declared, per-class histograms used for the quantile transform
     # and as the diffusion prior, class proportions
     preprocessing_share: float = 0.1
-    # expected Poisson batch size per DP-SGD step; None: min(4096, N / 4)
+    # share of epsilon (measured alone) for the DP count of training records N-hat, drawn
+    # first, unless the schema declares public_record_count (synthgen.privacy.record_count)
+    record_count_share: float = 0.02
+    # records of the source (or an upper bound) declared public, as the schema's
+    # public_record_count (this one wins; `--public-record-count`): no DP count is drawn
+    public_record_count: int | None = None
+    # expected Poisson batch size per DP-SGD step; None: min(4096, N-hat / 4)
     batch_size: int | None = None
     # DP-SGD steps; None: chosen from N and epsilon (see resolve)
     steps: int | None = None
@@ -70,6 +77,10 @@ class TabularTrainingConfig:
     def validate(self) -> None:
         checks = [
             (0 < self.preprocessing_share < 1, "preprocessing_share must be in (0, 1)"),
+            (0 < self.record_count_share < 0.5, "record_count_share must be in (0, 0.5)"),
+            (self.public_record_count is None or (isinstance(self.public_record_count, int)
+                                                 and self.public_record_count >= 1),
+             "public_record_count must be a positive whole number"),
             (self.batch_size is None or self.batch_size >= 1, "batch_size must be positive"),
             (self.steps is None or self.steps >= 1, "steps must be positive"),
             (self.noise_multiplicity >= 1, "noise_multiplicity must be at least 1"),
@@ -89,7 +100,8 @@ class TabularTrainingConfig:
                 raise ConfigurationError(message)
 
     def resolve(self, *, n_records: int, epsilon: float, max_steps: int | None) -> TabularTrainingConfig:
-        """Fill the ``None`` fields from public quantities (N, epsilon)."""
+        """Fill the ``None`` fields from public quantities: ``n_records`` is the public
+        record count N-hat (DP or declared), never the exact count."""
         batch = self.batch_size or int(min(4096, max(32, n_records // 4)))
         batch = min(batch, n_records)
         if self.steps is not None:

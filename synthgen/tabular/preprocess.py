@@ -30,6 +30,7 @@ import pandas as pd
 from synthgen.errors import InsufficientData
 from synthgen.privacy.accountant import RunAccountant, gaussian_noise_multiplier_for
 from synthgen.privacy.mechanisms import noisy_histograms, partition_threshold, project_to_simplex
+from synthgen.privacy.record_count import RecordCount
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.tabular.layout import NumericLayout
 from synthgen.tabular.schema import ColumnSpec, Schema, category_key
@@ -92,6 +93,9 @@ class TabularStatistics:
     column_order: list[str]  # synthesized columns, schema order (label included)
     estimated: list[str] = field(default_factory=list)  # what the data determined, in words
     cell_noise_std: float = 0.0  # noise std per histogram cell of the per-class release
+    # the public record count N-hat of the run (RecordCount.to_dict): saved with the
+    # statistics so that a resumed run reuses it and never draws it again
+    record_count: dict[str, Any] | None = None
 
     @property
     def class_proportions(self) -> np.ndarray:
@@ -110,6 +114,7 @@ class TabularStatistics:
             "column_order": self.column_order,
             "estimated": self.estimated,
             "cell_noise_std": self.cell_noise_std,
+            "record_count": self.record_count,
         }
 
     @classmethod
@@ -125,6 +130,7 @@ class TabularStatistics:
             column_order=list(d["column_order"]),
             estimated=list(d.get("estimated", [])),
             cell_noise_std=float(d.get("cell_noise_std", 0.0)),
+            record_count=d.get("record_count"),
         )
 
 
@@ -138,8 +144,12 @@ def estimate_statistics(
     accountant: RunAccountant,
     noise: NoiseSource,
     histogram_bins: int | None = None,
+    record_count: RecordCount | None = None,
 ) -> TabularStatistics:
     """Estimate the statistics from the conformed training table ``df``.
+
+    ``record_count`` is the run's public N-hat (DP or declared; the bins are chosen from
+    it). Without one (non-private use) the exact row count is used.
 
     With ``epsilon = inf`` (non-private benchmarks) the statistics are exact and nothing
     is recorded in the accountant.
@@ -203,7 +213,8 @@ def estimate_statistics(
     n_classes = len(classes)
     n_histograms = len(features) + 1
     cell_std = sigma_histograms * math.sqrt(n_histograms) if private else 0.0
-    bins = histogram_bins or _auto_bins(len(df), n_classes, cell_std)
+    n_public = record_count.value if record_count is not None else len(df)
+    bins = histogram_bins or _auto_bins(n_public, n_classes, cell_std)
 
     numeric_layouts: list[NumericLayout] = []
     categorical_layouts: list[CategoricalLayout] = []
@@ -260,13 +271,14 @@ def estimate_statistics(
         column_order=[c.name for c in schema.synthesized],
         estimated=estimated,
         cell_noise_std=cell_std,
+        record_count=record_count.to_dict() if record_count is not None else None,
     )
 
 
 def _auto_bins(n_records: int, n_classes: int, cell_std: float) -> int:
     """Bins per numeric column: enough that a bin's expected count stays well above the
-    noise (8 standard deviations), between 4 and 64. Uses only N, the class count and the
-    noise level, all public."""
+    noise (8 standard deviations), between 4 and 64. Uses only the public N-hat, the class
+    count and the noise level."""
     if cell_std == 0:
         return 64
     per_class = n_records / n_classes

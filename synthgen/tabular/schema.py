@@ -130,6 +130,10 @@ class Schema:
     na_values: tuple[str, ...] = DEFAULT_NA_VALUES
     draft: bool = False
     notes: tuple[str, ...] = field(default=())
+    # the number of records of the source, or an upper bound, that the steward declares
+    # public: training then chooses batch size, sample rate, delta and bins from it and
+    # spends nothing on a DP count (synthgen.privacy.record_count)
+    public_record_count: int | None = None
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -216,6 +220,8 @@ class Schema:
         d["columns"] = [c.to_dict() for c in self.columns]
         if self.notes:
             d["notes"] = list(self.notes)
+        if self.public_record_count is not None:
+            d["public_record_count"] = self.public_record_count
         return d
 
     def to_json(self) -> str:
@@ -239,7 +245,8 @@ class Schema:
     def from_dict(cls, d: Any, *, source: str = "schema") -> Schema:
         if not isinstance(d, dict):
             raise SchemaError(f"{source}: expected a mapping with a 'columns' list")
-        unknown = set(d) - {"version", "name", "draft", "na_values", "columns", "notes"}
+        unknown = set(d) - {"version", "name", "draft", "na_values", "columns", "notes",
+                            "public_record_count"}
         if unknown:
             raise SchemaError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}")
         if d.get("version", 1) != 1:
@@ -257,9 +264,12 @@ class Schema:
         notes = d.get("notes", [])
         if not isinstance(notes, list):
             raise SchemaError(f"{source}: 'notes' must be a list of strings")
+        count = d.get("public_record_count")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise SchemaError(f"{source}: 'public_record_count' must be a positive whole number")
         return cls(
             columns=columns, name=str(d.get("name", "")), na_values=tuple(na_values), draft=draft,
-            notes=tuple(str(n) for n in notes),
+            notes=tuple(str(n) for n in notes), public_record_count=count,
         )
 
     @classmethod

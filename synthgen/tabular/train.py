@@ -23,15 +23,22 @@ from synthgen.errors import (
     InsufficientData,
     OutputError,
     PrivacyParameterError,
+    ResumeRefused,
     SchemaError,
 )
 from synthgen.privacy.accountant import (
     RunAccountant,
     check_privacy_parameters,
-    default_delta,
     epsilon_for,
 )
 from synthgen.privacy.certificate import Certificate
+from synthgen.privacy.record_count import (
+    RecordCount,
+    certificate_note,
+    declared_record_count,
+    estimate_record_count,
+)
+from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
@@ -41,7 +48,7 @@ from synthgen.tabular.conform import conform
 from synthgen.tabular.draft import draft_schema
 from synthgen.tabular.io import read_table
 from synthgen.tabular.model import TabularModel
-from synthgen.tabular.preprocess import TabularStatistics, estimate_statistics
+from synthgen.tabular.preprocess import TabularStatistics, category_cell_key, estimate_statistics
 from synthgen.tabular.schema import ColumnSpec, Schema
 
 MIN_ROWS = 50
@@ -77,11 +84,19 @@ def train_tabular(
 
     progress(ProgressEvent("check", 0, 1, message="reading the source"))
     schema_obj = _load_schema(schema, source, target)
+    if config.public_record_count is not None:  # the option wins over the schema's key
+        schema_obj = replace(schema_obj, public_record_count=config.public_record_count)
     table = _read_source(source, schema_obj)
     conformed = conform(table, schema_obj)
     _check_source_contract(table, schema_obj)
     if len(conformed) < MIN_ROWS:
         raise InsufficientData(f"the source has {len(conformed)} rows; at least {MIN_ROWS} are needed")
+    declared = schema_obj.public_record_count
+    if declared is not None and len(conformed) > declared:
+        raise SchemaError(
+            "the source has more rows than the declared public_record_count, which must be the "
+            "source's record count or an upper bound on it"
+        )
 
     created_private = False
     # -- resume integrity (synthgen/tabular/resume.py) --------------------------------------
@@ -98,7 +113,7 @@ def train_tabular(
     else:
         if private.exists() and any(private.iterdir()):
             raise OutputError(f"private directory {private} exists already and is not empty; use --resume or another --out")
-        train_df, holdout_df = stratified_split(conformed, schema_obj.target.name, holdout, seed)  # type: ignore[union-attr]
+        train_df, holdout_df = record_split(conformed, holdout, seed)
         _check_classes(train_df, schema_obj)
         artifacts.make_private_dir(private)
         created_private = True
@@ -110,36 +125,59 @@ def train_tabular(
             warnings.warn("--holdout 0: the privacy and utility checks of `synthgen validate` cannot run without a holdout", stacklevel=2)
     # ----------------------------------------------------------------------------------------
 
-    n_train = len(train_df)
-    delta = default_delta(n_train) if delta is None else float(delta)
+    n_train = len(train_df)  # exact: written to the private directory only
     private_run = math.isfinite(epsilon)
+    if private_run and delta is not None:
+        # an explicit delta must stay below 1/N: refused before anything is spent (an error
+        # for the steward; nothing computed from the exact N is released)
+        try:
+            check_privacy_parameters(epsilon=epsilon, delta=float(delta), n_records=n_train)
+        except Exception:
+            if created_private:
+                shutil.rmtree(private, ignore_errors=True)
+            raise
+    # -- from here on, privacy budget is spent: the record count first ------------------------
+    # every mechanism goes to the append-only spend log before its result is used; a
+    # resumed run's accountant is rebuilt from that log (resume.py)
+    noise = NoiseSource(secure=config.secure_rng)
+    state_path = private / artifacts.CHECKPOINT_DIR / PREPROCESSING_STATE
+    accountant: RunAccountant
+    saved_stats: dict[str, Any] | None = None
+    if resume:  # the saved DP statistics, never recomputed (check_resumable made sure)
+        accountant = resume_checks.restored_accountant(private)
+        saved_stats = artifacts.read_json(state_path)
+    else:
+        accountant = JournaledAccountant(SpendLog(private / SPEND_LOG))
+    try:
+        record_count = _public_record_count(
+            saved_stats, schema_obj, n_train=n_train, holdout=holdout,
+            epsilon=epsilon, delta=delta, accountant=accountant, noise=noise,
+            share=config.record_count_share,
+        )
+    finally:  # a drawn count is spent, whatever follows
+        if accountant.releases:
+            artifacts.write_json(private / artifacts.ACCOUNTANT, accountant.state_dict(), private=True)
+    delta = record_count.default_delta() if delta is None else float(delta)
     try:
         if private_run:
-            check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n_train)
+            check_privacy_parameters(epsilon=epsilon, delta=delta)
         elif not 0 < delta < 1:
             raise PrivacyParameterError(f"delta must be in (0, 1), got {delta!r}")
-        config = config.resolve(n_records=n_train, epsilon=epsilon, max_steps=max_steps)
+        config = config.resolve(n_records=record_count.value, epsilon=epsilon, max_steps=max_steps)
     except Exception:
-        if created_private:
+        if created_private and not accountant.releases:
             shutil.rmtree(private, ignore_errors=True)
         raise
 
-    # -- from here on, privacy budget is spent ------------------------------------------------
-    # every mechanism goes to the append-only spend log before its result is used; a
-    # resumed run's accountant is rebuilt from that log (resume.py)
     progress(ProgressEvent("preprocess", 0, 1, message="DP statistics"))
-    state_path = private / artifacts.CHECKPOINT_DIR / PREPROCESSING_STATE
-    accountant: RunAccountant
-    if resume:  # the saved DP statistics, never recomputed (check_resumable made sure)
-        accountant = resume_checks.restored_accountant(private)
-        stats = TabularStatistics.from_dict(artifacts.read_json(state_path))
+    if saved_stats is not None:
+        stats = TabularStatistics.from_dict(saved_stats)
     else:
-        accountant = JournaledAccountant(SpendLog(private / SPEND_LOG))
         try:
             stats = estimate_statistics(
                 train_df, schema_obj, epsilon=epsilon, delta=delta,
                 preprocessing_share=config.preprocessing_share, accountant=accountant,
-                noise=NoiseSource(secure=config.secure_rng), histogram_bins=config.histogram_bins,
+                noise=noise, histogram_bins=config.histogram_bins, record_count=record_count,
             )
         finally:  # what was released is spent, even if the statistics turned out unusable
             artifacts.write_json(private / artifacts.ACCOUNTANT, accountant.state_dict(), private=True)
@@ -168,27 +206,33 @@ def train_tabular(
     outcome = trainer.train(
         encoded, diffusion, denoiser, config=config, epsilon=epsilon, delta=delta,
         accountant=accountant, seed=seed, private_dir=private, progress=progress,
-        should_stop=should_stop, resume=resume,
+        should_stop=should_stop, resume=resume, record_count=record_count.value,
     )
 
     progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0))
     model = TabularModel(stats, outcome.ema, config)  # type: ignore[arg-type]
     progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0, message="calibrating"))
     model.calibrate(seed=seed)
+    assumptions = _no_schema_assumptions(schema_obj) if schema is None else []
     certificate = _certificate(
         accountant=accountant, config=config, epsilon=epsilon, delta=delta, outcome=outcome,
-        n_train=n_train, schema=schema_obj,
+        record_count=record_count, schema=schema_obj, assumptions=assumptions,
     )
     source_path = Path(source) if not isinstance(source, pd.DataFrame) else None
+    run_id = artifacts.new_run_id()
+    artifacts.write_json(private / artifacts.PROVENANCE, artifacts.private_provenance(
+        run_id=run_id, source=source_path, n_train=n_train, n_holdout=n_holdout,
+        private_dir=private, extra={"modality": "tabular", "n_source": len(conformed),
+                                    "n_training_rows_used": len(encoded)},
+    ))
     with artifacts.staged_directory(out) as staging:
         model.save(staging)
         _effective_schema(schema_obj, stats).save(staging / "schema.json")
         artifacts.write_json(staging / artifacts.ACCOUNTANT, accountant.state_dict())
         certificate.save(staging / artifacts.CERTIFICATE)
         artifacts.write_json(staging / artifacts.RUN, artifacts.run_record(
-            source=source_path, schema_sha256=schema_obj.hash(), seed=seed,
-            holdout_fraction=holdout, n_train=n_train, n_holdout=n_holdout,
-            private_dir=private, target=stats.target,
+            run_id=run_id, schema_sha256=schema_obj.hash(), seed=seed,
+            holdout_fraction=holdout, target=stats.target,
             extra={"modality": "tabular", "max_steps": max_steps},
         ))
     resume_checks.mark_finished(private)
@@ -206,8 +250,9 @@ def _load_schema(schema: Schema | str | Path | None, source: Any, target: str | 
     if schema is None:
         raw = source if isinstance(source, pd.DataFrame) else read_table(source)
         warnings.warn(
-            "no --schema: column names and kinds are read from the data and treated as public; "
-            "bounds, categories and classes are estimated with DP", stacklevel=3,
+            "no --schema: column names and kinds are read from the data without noise and treated "
+            "as public (the certificate lists them under `assumptions`); bounds, categories and "
+            "classes are estimated with DP", stacklevel=3,
         )
         drafted = draft_schema(raw)
         cols = [replace(c, minimum=None, maximum=None, categories=None, nullable=True)
@@ -253,8 +298,42 @@ def _check_classes(train_df: pd.DataFrame, schema: Schema) -> None:
         raise InsufficientData(f"the label {label.name!r} has a single class in the training data")
 
 
+def record_split(df: pd.DataFrame, holdout: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and holdout, each row's side set by that row and the seed alone
+    (``synthgen.privacy.record_split``): one row more or less never moves another."""
+    if holdout == 0:
+        return df.reset_index(drop=True), df.iloc[:0].reset_index(drop=True)
+    columns = list(df.columns)
+    keys = (
+        "\x1f".join(f"{c}={category_cell_key(v)}" for c, v in zip(columns, row, strict=True)).encode()
+        for row in df.itertuples(index=False, name=None)
+    )
+    held = holdout_mask(keys, fraction=holdout, seed=seed)
+    return df[~held].reset_index(drop=True), df[held].reset_index(drop=True)
+
+
+def _public_record_count(
+    saved_stats: dict[str, Any] | None, schema: Schema, *, n_train: int,
+    holdout: float, epsilon: float, delta: float | None, accountant: RunAccountant,
+    noise: NoiseSource, share: float,
+) -> RecordCount:
+    """N-hat: the saved one on resume (never drawn twice), the schema's declared count, or
+    a DP count released now, before anything is chosen from it."""
+    if saved_stats is not None:
+        if saved_stats.get("record_count") is None:
+            raise ResumeRefused("the saved DP statistics of this run have no record count; start a new run")
+        return RecordCount.from_dict(saved_stats["record_count"])
+    if schema.public_record_count is not None and math.isfinite(epsilon):
+        return declared_record_count(max(1, round(schema.public_record_count * (1 - holdout))))
+    return estimate_record_count(n_train, epsilon=epsilon, delta=delta, accountant=accountant,
+                                 noise=noise, share=share)
+
+
 def stratified_split(df: pd.DataFrame, label: str, holdout: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded split keeping each class's share in both parts (each class rounds separately)."""
+    """Seeded split keeping each class's share in both parts (each class rounds separately).
+
+    For public data only (benchmarks): one record more reshuffles the others, so training
+    uses ``record_split``."""
     if holdout == 0:
         return df.reset_index(drop=True), df.iloc[:0].reset_index(drop=True)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5B117]))
@@ -287,8 +366,27 @@ def _effective_schema(schema: Schema, stats: TabularStatistics) -> Schema:
     return Schema(columns=tuple(cols), name=schema.name, na_values=schema.na_values, notes=notes)
 
 
+def _no_schema_assumptions(schema: Schema) -> list[dict[str, Any]]:
+    """What a run without a schema read from the data without noise and ships anyway: the
+    column names, kinds and roles. Named on the certificate as accepted by the steward (one
+    added row with a new value can flip a column's kind)."""
+    return [{
+        "name": "column names, kinds and roles",
+        "read_from": "the source table, without noise (no --schema was given)",
+        "accepted_by": "the data steward, by training without a schema",
+        "values": {c.name: {"kind": c.kind, "role": c.role} for c in schema.columns},
+        # where they show: the schema and its hash, the layout of the statistics, the
+        # calibration and the weights, and the names of the releases ("bounds of", "categories of")
+        "shipped_keys": ["schema.json", "run.json.schema_sha256", "config.json",
+                         "preprocessing.json", "calibration.json", "model.safetensors",
+                         "accountant.json.releases", "certificate.json.mechanisms",
+                         "certificate.json.accountant_history.releases"],
+    }]
+
+
 def _certificate(*, accountant: RunAccountant, config: TabularTrainingConfig, epsilon: float,
-                 delta: float, outcome: Any, n_train: int, schema: Schema) -> Certificate:
+                 delta: float, outcome: Any, record_count: RecordCount, schema: Schema,
+                 assumptions: list[dict[str, Any]]) -> Certificate:
     private = math.isfinite(epsilon)
     unit = "one row of the source table"
     notes: list[str] = []
@@ -296,6 +394,12 @@ def _certificate(*, accountant: RunAccountant, config: TabularTrainingConfig, ep
         notes.append(
             f"rows are the unit of privacy; a patient ({schema.entity.name}) with several rows is "
             "protected with group privacy only (epsilon grows with the number of their rows)"
+        )
+    notes.append(certificate_note(record_count))
+    if assumptions:
+        notes.append(
+            "ASSUMED PUBLIC (read from the data without noise, accepted by the steward): "
+            + "; ".join(a["name"] for a in assumptions) + " - see `assumptions`"
         )
     if accountant.threshold_delta:
         notes.append(f"delta includes {accountant.threshold_delta:.3g} for partition selection of discovered categories")
@@ -331,7 +435,9 @@ def _certificate(*, accountant: RunAccountant, config: TabularTrainingConfig, ep
         mechanisms=mechanisms,
         accountant_history=accountant.state_dict(),
         modality="tabular",
-        n_training_records=n_train,
+        n_training_records=record_count.value,
+        n_training_records_source=record_count.source,
+        assumptions=assumptions,
         code_version=__version__,
         created_at=artifacts.utc_now(),
         notes=notes,

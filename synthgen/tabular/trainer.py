@@ -162,7 +162,10 @@ def train(
     progress: ProgressCallback,
     should_stop: StopCheck | None,
     resume: bool = False,
+    record_count: int,
 ) -> TrainingOutcome:
+    """``record_count``: the public N-hat (DP or declared); q = batch / N-hat, never the
+    exact ``len(data)`` (which also lacks rows whose label partition selection dropped)."""
     assert config.steps is not None and config.batch_size is not None
     total_steps = config.steps
     private = math.isfinite(epsilon)
@@ -172,7 +175,7 @@ def train(
     checkpoint = Checkpoint(private_dir / CHECKPOINT_DIR)
     done = 0
     sigma: float | None = None
-    sample_rate = min(1.0, config.batch_size / len(data)) if private else None
+    sample_rate = min(1.0, config.batch_size / record_count) if private else None
     if resume and checkpoint.exists():
         # the caller's accountant holds what the run spent (its spend log); the checkpoint's
         # accountant, older, must be part of it
@@ -223,7 +226,8 @@ def train(
             if end > done:  # else every planned step ran (some lost with the process)
                 _private_loop(data, diffusion, model, optimizer, config=config, sigma=sigma,
                               accountant=accountant, start=done, total=end,
-                              generator=generator, after_step=after_step)
+                              generator=generator, after_step=after_step,
+                              record_count=record_count)
         else:
             _plain_loop(data, diffusion, model, optimizer, config=config, start=done,
                         total=total_steps, generator=generator, after_step=after_step)
@@ -235,7 +239,7 @@ def train(
 def _private_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Module,
                   optimizer: torch.optim.Optimizer, *, config: TabularTrainingConfig, sigma: float,
                   accountant: RunAccountant, start: int, total: int, generator: torch.Generator,
-                  after_step: Callable[[int, float], None],
+                  after_step: Callable[[int, float], None], record_count: int,
                   on_private: Callable[[PrivateTraining], None] | None = None) -> None:
     """DP-SGD steps ``start + 1 .. total``. ``on_private`` sees the wiring before the first
     step (the canary audit, ``synthgen.tabular.audit``, inserts its canaries there)."""
@@ -244,7 +248,8 @@ def _private_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Modul
     assert config.batch_size is not None
     pt = make_private(
         model, optimizer, data, noise_multiplier=sigma, max_grad_norm=config.max_grad_norm,
-        expected_batch_size=config.batch_size, steps=total - start, accountant=accountant,
+        expected_batch_size=config.batch_size, public_record_count=record_count,
+        steps=total - start, accountant=accountant,
         noise=NoiseSource(secure=config.secure_rng), grad_sample_mode="ghost",
     )
     if on_private is not None:

@@ -199,8 +199,8 @@ def test_critic_is_in_the_model_directory_and_certificate(critic_model: Path) ->
     assert config["critic"]["steps"] == 40 and (critic_model / CRITIC_WEIGHTS).exists()
     cert = json.loads((critic_model / "certificate.json").read_text())
     names = [m["name"] for m in cert["mechanisms"]]
-    assert names == ["class_counts", "class_critic", "dp_sgd"]
-    critic = cert["mechanisms"][1]
+    assert names == ["record count", "class_counts", "class_critic", "dp_sgd"]
+    critic = cert["mechanisms"][2]
     assert critic["steps"] == 40 and critic["noise_multiplier"] == config["critic"]["noise_multiplier"]
     assert any("class critic" in note for note in cert["notes"])
     # the diffusion model's noise was calibrated for what the critic left: the total is on target
@@ -213,7 +213,7 @@ def test_no_critic_when_its_share_is_zero(tiny_npz: Path, tmp_path: Path) -> Non
                  overrides={**TINY, "critic_epsilon_share": 0.0})
     assert not (out / CRITIC_WEIGHTS).exists()
     cert = json.loads((out / "certificate.json").read_text())
-    assert [m["name"] for m in cert["mechanisms"]] == ["class_counts", "dp_sgd"]
+    assert [m["name"] for m in cert["mechanisms"]] == ["record count", "class_counts", "dp_sgd"]
     model = ImageModel.load(out, device="cpu")
     images, labels = model.sample(np.array([2, 2]), seed=1)  # the model defaults are moot
     assert len(images) == 4 and labels.tolist() == [0, 0, 1, 1]

@@ -134,7 +134,8 @@ def test_optimizer_clips_one_row_per_example(monkeypatch: pytest.MonkeyPatch, mo
     accountant = RunAccountant()
     train_private(state, data, cfg=cfg, edm=EDM, noise_multiplier=1.0, steps=1,
                   accountant=accountant, noise=NoiseSource(secure=False),
-                  device=torch.device("cpu"), on_step=lambda r: False)
+                  device=torch.device("cpu"), on_step=lambda r: False,
+                  public_record_count=len(data))
     # 12 examples in physical batches of at most 20 // K = 5 examples: the optimizer clips
     # 12 rows in all (one per example), never 12 * K
     rows = [s["rows"] for s in seen]
@@ -162,7 +163,8 @@ def test_empty_poisson_batch_steps_and_is_accounted(monkeypatch: pytest.MonkeyPa
 
     train_private(state, data, cfg=cfg, edm=EDM, noise_multiplier=2.0, steps=2,
                   accountant=accountant, noise=NoiseSource(secure=False),
-                  device=torch.device("cpu"), on_step=record)
+                  device=torch.device("cpu"), on_step=record,
+                  public_record_count=len(data))
     assert accountant.sgd_steps == 2 and [r.loss is None for r in records] == [True, False]
     moved = any(not torch.equal(a, p) for a, p in zip(before, state.denoiser.parameters(), strict=True))
     assert moved  # the noise-only step still updates the weights
@@ -186,10 +188,12 @@ def test_training_leaves_no_opacus_state_on_the_model(monkeypatch: pytest.Monkey
     state = new_state(tiny_denoiser(), cfg, seed=0)
     train_private(state, data, cfg=cfg, edm=EDM, noise_multiplier=1.0, steps=1,
                   accountant=RunAccountant(), noise=NoiseSource(secure=False),
-                  device=torch.device("cpu"), on_step=lambda r: False)
+                  device=torch.device("cpu"), on_step=lambda r: False,
+                  public_record_count=len(data))
     assert all(not hasattr(p, "grad_sample") for p in state.denoiser.parameters())
     # a second session (resume) can wrap the same model again
     train_private(state, data, cfg=cfg, edm=EDM, noise_multiplier=1.0, steps=1,
                   accountant=RunAccountant(), noise=NoiseSource(secure=False),
-                  device=torch.device("cpu"), on_step=lambda r: False)
+                  device=torch.device("cpu"), on_step=lambda r: False,
+                  public_record_count=len(data))
     assert state.step == 2

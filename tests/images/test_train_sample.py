@@ -64,7 +64,16 @@ def test_model_directory_contract(tiny_npz: Path, tmp_path: Path) -> None:
         [*acc.release_history, *critic_only, *acc.sgd_history], delta=cert["delta"]))
     assert log[-1]["epsilon"] < cert["epsilon"]
     run = json.loads((out / "run.json").read_text())
-    assert run["n_train"] == 60 and run["n_holdout"] == 12 and run["n_test"] == 20
+    # run.json leaves the private area: no exact count, no source hash, no path
+    assert not {"n_train", "n_holdout", "n_test", "source", "source_sha256", "private_dir",
+                "skipped_files"} & set(run)
+    provenance = json.loads((private / "provenance.json").read_text())
+    assert provenance["run_id"] == run["run_id"]
+    assert provenance["n_train"] == 60 and provenance["n_holdout"] == 12 and provenance["n_test"] == 20
+    assert cert["adjacency"] == "add/remove one record"
+    assert cert["n_training_records_source"] == "dp_estimate"
+    assert "record count" in [r["name"] for r in acc.releases]
+    assert cert["sample_rate"] == pytest.approx(TINY["batch_size"] / cert["n_training_records"])
 
 
 def test_training_learns_something(tiny_npz: Path, tmp_path: Path) -> None:
@@ -94,8 +103,12 @@ def test_training_learns_something(tiny_npz: Path, tmp_path: Path) -> None:
     assert trained < 0.8 * initial, (trained, initial)
 
 
+# a declared public count: two runs then choose the same q (a DP count is drawn per run)
+DECLARED = {"public_record_count": 60}
+
+
 def test_resume_reaches_the_same_epsilon(tiny_npz: Path, tmp_path: Path) -> None:
-    whole = _train(tiny_npz, tmp_path / "whole", epsilon=6.0, max_steps=6)
+    whole = _train(tiny_npz, tmp_path / "whole", epsilon=6.0, max_steps=6, overrides=DECLARED)
     calls = {"n": 0}
 
     def stop_after_three() -> bool:
@@ -103,14 +116,15 @@ def test_resume_reaches_the_same_epsilon(tiny_npz: Path, tmp_path: Path) -> None
         return calls["n"] == 3
 
     with pytest.raises(TrainingCancelled) as cancelled:
-        _train(tiny_npz, tmp_path / "parts", epsilon=6.0, max_steps=6, should_stop=stop_after_three)
+        _train(tiny_npz, tmp_path / "parts", epsilon=6.0, max_steps=6, should_stop=stop_after_three,
+               overrides=DECLARED)
     assert 0 < cancelled.value.epsilon_spent < whole.certificate.epsilon
     assert not (tmp_path / "parts").exists()  # no half-written model
     with pytest.raises(OutputError, match="--resume"):
-        _train(tiny_npz, tmp_path / "parts", epsilon=6.0, max_steps=6)
+        _train(tiny_npz, tmp_path / "parts", epsilon=6.0, max_steps=6, overrides=DECLARED)
     with pytest.raises(ConfigurationError, match="same --epsilon"):
-        _train(tiny_npz, tmp_path / "parts", epsilon=7.0, max_steps=6, resume=True)
-    resumed = _train(tiny_npz, tmp_path / "parts", epsilon=6.0, max_steps=6, resume=True)
+        _train(tiny_npz, tmp_path / "parts", epsilon=7.0, max_steps=6, resume=True, overrides=DECLARED)
+    resumed = _train(tiny_npz, tmp_path / "parts", epsilon=6.0, max_steps=6, resume=True, overrides=DECLARED)
     assert resumed.certificate.steps == 6
     assert resumed.certificate.epsilon == whole.certificate.epsilon
     assert resumed.certificate.noise_multiplier == whole.certificate.noise_multiplier
@@ -311,7 +325,7 @@ def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
     monkeypatch.setattr(trainer, "train_private", spy)
     phased = _train(tiny_npz, tmp_path / "phased", epsilon=8.0, max_steps=4,
                     overrides={"conditioning_phase": 0.5, "conditioning_max_grad_norm": 0.25,
-                               "per_example_gradients": mode})
+                               "per_example_gradients": mode, **DECLARED})
     first, second = calls
     assert first["steps"] == 2 and second["steps"] == 2
     assert (first["clip"], second["clip"]) == (1.0, 0.25)
@@ -322,7 +336,7 @@ def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
     assert all(n in first["changed"] for n in first["trainable"])
     assert phased.certificate.steps == 4
     plain = _train(tiny_npz, tmp_path / "plain", epsilon=8.0, max_steps=4,
-                   overrides={"per_example_gradients": mode, "conditioning_phase": 0.0})
+                   overrides={"per_example_gradients": mode, "conditioning_phase": 0.0, **DECLARED})
     assert phased.certificate.epsilon == pytest.approx(plain.certificate.epsilon, rel=1e-9)
     saved = json.loads((tmp_path / "phased" / "config.json").read_text())
     assert saved["training"]["conditioning_phase"] == 0.5

@@ -69,7 +69,7 @@ def test_noise_multiplicity_clips_one_gradient_per_example(mode: str) -> None:
     model = make_model()
     acc = RunAccountant()
     pt = make_private(model, torch.optim.SGD(model.parameters(), lr=1.0), data, noise_multiplier=1e-9,
-                      max_grad_norm=C, expected_batch_size=B, steps=1, accountant=acc,
+                      max_grad_norm=C, expected_batch_size=B, public_record_count=len(data), steps=1, accountant=acc,
                       noise=NoiseSource(secure=False), grad_sample_mode=mode)
     batch = data.__getitems__(list(range(B)))
     pt.loss_backward(per_example_loss(pt.module, batch))
@@ -98,7 +98,7 @@ def test_repeating_examples_would_be_caught() -> None:
     data = Rows(B)
     model = make_model()
     pt = make_private(model, torch.optim.SGD(model.parameters(), lr=1.0), data, noise_multiplier=1.0,
-                      max_grad_norm=C, expected_batch_size=B, steps=1, accountant=RunAccountant(),
+                      max_grad_norm=C, expected_batch_size=B, public_record_count=len(data), steps=1, accountant=RunAccountant(),
                       noise=NoiseSource(secure=False), grad_sample_mode="ghost")
     batch = data.__getitems__(list(range(B)))
     flat = {k: v.reshape(B * K, 1, *v.shape[2:]) for k, v in batch.items()}
@@ -111,7 +111,7 @@ def test_empty_poisson_batch_is_a_noisy_accounted_step() -> None:
     model = make_model()
     acc = RunAccountant()
     pt = make_private(model, torch.optim.SGD(model.parameters(), lr=1.0), data, noise_multiplier=1.0,
-                      max_grad_norm=1.0, expected_batch_size=4, steps=1, accountant=acc,
+                      max_grad_norm=1.0, expected_batch_size=4, public_record_count=len(data), steps=1, accountant=acc,
                       noise=NoiseSource(secure=True), grad_sample_mode="ghost")
     before = [p.detach().clone() for p in model.parameters()]
     pt.empty_backward()
@@ -125,7 +125,7 @@ def test_poisson_loader_batch_sizes_follow_the_sample_rate() -> None:
     data = Rows(400)
     model = make_model()
     pt = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), data, noise_multiplier=1.0,
-                      max_grad_norm=1.0, expected_batch_size=40, steps=200, accountant=RunAccountant(),
+                      max_grad_norm=1.0, expected_batch_size=40, public_record_count=len(data), steps=200, accountant=RunAccountant(),
                       noise=NoiseSource(secure=True))
     sizes = [len(batch["x"]) for batch in pt.loader]
     assert len(sizes) == 200

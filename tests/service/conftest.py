@@ -233,6 +233,11 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "lease_seconds": 5.0,
         "poll_seconds": 0.1,
         "executor": "local",
+        # quotas and the rate limit are tested in test_hostile_access.py with their
+        # defaults; the other tests send more requests and queue more jobs than they allow
+        "requests_per_minute": 0,
+        "max_open_jobs_per_user": 0,
+        "max_open_rows_per_user": 0,
     }
     values.update(overrides)
     return Settings(**values)

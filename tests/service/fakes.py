@@ -70,7 +70,7 @@ class FakeLibrary:
         target: str | None,
         schema: Path | None,
         epsilon: float,
-        delta: float,
+        delta: float | None,
         out: Path,
         seed: int,
         max_steps: int | None,
@@ -127,7 +127,7 @@ class FakeLibrary:
         staging.mkdir(parents=True)
         certificate = {
             "epsilon": epsilon * EPSILON_USED,
-            "delta": delta,
+            "delta": delta if delta is not None else 1e-6,
             "unit": "one row of the source table",
             "private": True,
             "noise_multiplier": 1.0,
@@ -194,7 +194,8 @@ class FakeLibrary:
         return out
 
     def validate(
-        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None
+        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None,
+        private_dir: Path | None = None,
     ) -> dict[str, Any]:
         marker = os.environ.get("SYNTHGEN_FAKE_FAIL_VALIDATE")
         if marker and not Path(marker).exists():

@@ -218,3 +218,36 @@ def test_jobs_a_job_lost_too_often_fails(service: ServiceEnv, source_id: str) ->
     status = job_status(service, job_id)
     assert status["state"] == "failed" and "lost" in str(status["error"])
     assert ledger_of(service, source_id)["epsilon_reserved"] == 0.0
+
+
+def test_jobs_default_delta_is_chosen_by_the_trainer_and_reserved_as_a_bound(
+    service: ServiceEnv, source_id: str
+) -> None:
+    """No delta given: the spec carries none (the trainer picks it from the DP record count,
+    never the exact N), the ledger reserves min(1e-5, 1/(5 N)) and settles at what the
+    certificate says."""
+    from pipelines.sources import default_job_delta_reservation
+    from pipelines.store.models import Source
+
+    job_id = service.request_job(source_id, epsilon=2.0).json()["id"]
+    with service.db.transaction() as session:
+        job = session.get(Job, job_id)
+        source = session.get(Source, source_id)
+        assert job is not None and source is not None
+        assert job.spec["training"]["delta"] is None
+        assert job.delta_reserved == pytest.approx(default_job_delta_reservation(source.n_records))
+    service.drain()
+    entry = ledger_of(service, source_id)["entries"][0]  # type: ignore[index]
+    assert entry["state"] == "settled" and entry["delta_spent"] == pytest.approx(1e-6)
+
+
+def test_default_job_delta_reservation_bounds_the_trainers_choice() -> None:
+    from pipelines.sources import default_job_delta_reservation
+    from synthgen.privacy.record_count import DP_ESTIMATE, RecordCount
+
+    for n in (60, 300, 5_000, 40_000, 1_000_000):
+        reserved = default_job_delta_reservation(n)
+        assert reserved < 1 / n
+        # the trainer's choice stays within it whenever the DP upper bound is at least N / 2
+        low = RecordCount(value=max(1, n // 2), source=DP_ESTIMATE)
+        assert low.default_delta() <= reserved + 1e-18

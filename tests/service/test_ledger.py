@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from pipelines import ledger
+from pipelines import auth, ledger
 from pipelines.store.models import LedgerEntry, Source
 from synthgen.errors import PrivacyBudgetExceeded
 from tests.service.conftest import COHORT_SCHEMA, ServiceEnv
@@ -80,12 +80,13 @@ def test_ledger_settles_at_the_actual_spend_and_frees_the_rest(
 def test_ledger_settle_is_idempotent(service: ServiceEnv, cohort: bytes) -> None:
     source_id = service.ready_source(cohort, COHORT_SCHEMA, epsilon_budget=5.0)
     job_id = service.request_job(source_id, epsilon=1.0).json()["id"]
+    who = auth.operator("tests")
     with service.db.transaction() as session:
         assert ledger.settle(
-            session, job_id=job_id, epsilon_spent=0.4, delta_spent=1e-6, note="first"
+            session, job_id=job_id, epsilon_spent=0.4, delta_spent=1e-6, note="first", actor=who
         )
         assert not ledger.settle(
-            session, job_id=job_id, epsilon_spent=0.9, delta_spent=1e-6, note="again"
+            session, job_id=job_id, epsilon_spent=0.9, delta_spent=1e-6, note="again", actor=who
         )
     with service.db.session() as session:
         entry = session.scalar(select(LedgerEntry).where(LedgerEntry.job_id == job_id))

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from synthgen.privacy.accountant import RunAccountant
+from synthgen.privacy.record_count import RecordCount
 from synthgen.tabular.model import CHUNK_ROWS, TabularModel
 from synthgen.tabular.sample import sample_tabular
 from synthgen.tabular.schema import Schema
@@ -41,7 +42,13 @@ def test_certificate_reports_what_ran(heart_model) -> None:
     assert cert["private"] is True and cert["secure_rng"] is True
     assert cert["steps"] == 40 and cert["noise_multiplicity"] == 4 and cert["accountant"] == "rdp"
     assert 2.9 < cert["epsilon"] <= 3.0
-    assert cert["delta"] == pytest.approx(min(1e-5, 1 / (10 * 242)))
+    # delta comes from the DP record count (an upper bound of it), never the exact count
+    assert cert["adjacency"] == "add/remove one record"
+    assert cert["n_training_records_source"] == "dp_estimate"
+    count = RecordCount.from_dict(json.loads((heart_model.model_dir / "preprocessing.json").read_text())["record_count"])
+    assert count.value == cert["n_training_records"]
+    assert cert["delta"] == pytest.approx(count.default_delta())
+    assert cert["sample_rate"] == pytest.approx(min(1.0, max(32, count.value // 4) / count.value))
     # the certificate's epsilon is the accountant's, recomputed from the stored history
     history = RunAccountant.from_state_dict(json.loads((heart_model.model_dir / "accountant.json").read_text()))
     assert history.epsilon(cert["delta"]) == pytest.approx(cert["epsilon"])
@@ -54,8 +61,12 @@ def test_model_directory_holds_no_data_and_no_pickle(heart_model) -> None:
     assert files == {"certificate.json", "config.json", "model.safetensors", "schema.json",
                      "preprocessing.json", "calibration.json", "accountant.json", "run.json"}
     run = json.loads((heart_model.model_dir / "run.json").read_text())
-    assert Path(run["private_dir"]) == heart_model.private_dir.resolve()
-    assert run["n_train"] == 242 and run["n_holdout"] == 61
+    # run.json leaves the private area: no path, no source hash, no exact count
+    assert not {"private_dir", "source", "source_sha256", "n_train", "n_holdout"} & set(run)
+    provenance = json.loads((heart_model.private_dir / "provenance.json").read_text())
+    assert provenance["run_id"] == run["run_id"]
+    assert Path(provenance["private_dir"]) == heart_model.private_dir.resolve()
+    assert provenance["n_train"] + provenance["n_holdout"] == 303 and 40 < provenance["n_holdout"] < 85
     assert {p.name for p in heart_model.private_dir.iterdir()} >= {"train.parquet", "holdout.parquet", "training_log.jsonl"}
     log = [json.loads(line) for line in (heart_model.private_dir / "training_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 41))
@@ -168,6 +179,11 @@ def test_dp_sgd_learns_dependencies_the_prior_lacks(shared_data: Path, tmp_path:
 def test_cancel_then_resume_keeps_the_accountant(heart_csv, heart_schema, tmp_path: Path) -> None:
     from synthgen.errors import TrainingCancelled
 
+    # a declared public count, so that the uninterrupted twin chooses the same q (each run
+    # would draw its own DP count)
+    declared = tmp_path / "declared.yaml"
+    declared.write_text(heart_schema.read_text() + "public_record_count: 303\n")
+    heart_schema = declared
     calls = {"n": 0}
 
     def stop_after_seven() -> bool:
@@ -189,6 +205,9 @@ def test_cancel_then_resume_keeps_the_accountant(heart_csv, heart_schema, tmp_pa
     assert resumed.certificate.steps == 20
     # same preprocessing releases (not paid twice), same noise multiplier and steps
     assert resumed.certificate.epsilon == pytest.approx(uninterrupted.certificate.epsilon, rel=1e-9)
+    assert resumed.certificate.n_training_records_source == "declared_public"
+    saved = json.loads((tmp_path / "model.private" / "checkpoint" / "preprocessing.json").read_text())
+    assert resumed.certificate.n_training_records == saved["record_count"]["value"]
     assert resumed.certificate.noise_multiplier == uninterrupted.certificate.noise_multiplier
     assert len(resumed.certificate.accountant_history["releases"]) == 1
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from synthgen.artifacts import read_provenance
 from synthgen.errors import (
     ConfigurationError,
     InputFileError,
@@ -57,7 +58,7 @@ class ImageModelFiles:
     test: ImageSet | None
 
 
-def load_image_model_files(model_dir: str | Path) -> ImageModelFiles:
+def load_image_model_files(model_dir: str | Path, private_dir: str | Path | None = None) -> ImageModelFiles:
     model_dir = Path(model_dir)
     config = read_model_json(model_dir / "config.json")
     if not isinstance(config, dict) or config.get("modality") != "image":
@@ -68,7 +69,8 @@ def load_image_model_files(model_dir: str | Path) -> ImageModelFiles:
         raise ModelLoadError(f"{model_dir / SPEC} is not a valid image spec: {exc}") from exc
     certificate, certificate_json = read_certificate(model_dir)
     run = read_model_json(model_dir / "run.json")
-    private_dir = private_run_dir(model_dir, run)
+    private_dir = private_run_dir(model_dir, run, private_dir)
+    run = {**run, **read_provenance(private_dir)}  # source identity and counts live there
     train, holdout, test = (_read_split(private_dir, name, spec) for name in SPLITS)
     if train is None or len(train) == 0:
         raise PrivateDataMissing(

@@ -40,6 +40,7 @@ def evaluate_image_release(
     seed: int = 0,
     progress: Callable[[ProgressEvent], None] | None = None,
     options: ImageValidationOptions | None = None,
+    private_dir: str | Path | None = None,
 ) -> ValidationResult:
     """Check, measure and judge synthetic images against their model's real splits."""
     from synthgen.evaluate.images.report import build_sections
@@ -47,7 +48,7 @@ def evaluate_image_release(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     policy = load_policy(policy_path)
-    files = load_image_model_files(model_dir)
+    files = load_image_model_files(model_dir, private_dir)
     synthetic = read_synthetic_images(synthetic_path, files.spec)
     timings["load"] = time.perf_counter() - started
 
