@@ -34,7 +34,7 @@ def sample(
     out: Path = typer.Option(..., "--out", help="Output file: .csv or .parquet (tables), .npz (images). In a CSV file, text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading single quote; Parquet keeps every value."),
     rows: int | None = typer.Option(None, "--rows", help="How many records; default: the sum of --class-counts."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same records."),
-    class_counts: str | None = typer.Option(None, "--class-counts", help="Records per class, e.g. `>50K=5000` or `0=300,1=300`; default: the model's DP class proportions."),
+    class_counts: str | None = typer.Option(None, "--class-counts", help="Records per class, e.g. `>50K=5000` or `0=300,1=300`; default: the model's DP class counts shrunk toward uniform by their noise, every class floored (docs/tabular.md)."),
     guidance_scale: float | None = typer.Option(None, "--guidance-scale", help="Classifier-free guidance (1 = plain conditional sampling)."),
     steps: int | None = typer.Option(None, "--steps", help="Reverse diffusion steps (default: the model's)."),
     sampler: str | None = typer.Option(None, "--sampler", help="Image models: euler, heun, dpmpp2m (deterministic), ancestral, churn (stochastic); default: the model's."),

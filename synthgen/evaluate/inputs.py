@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from synthgen.evaluate.metric import Metric, MetricResult
+from synthgen.evaluate.model_statistics import ModelStatistics
 from synthgen.evaluate.tables import TableEncoding, normalise
 from synthgen.tabular.schema import Schema
 
@@ -37,6 +38,7 @@ class TabularInputs:
     holdout: pd.DataFrame | None
     encoding: TableEncoding
     seed: int = 0
+    model: ModelStatistics | None = None  # the model's released DP statistics, when known
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -48,6 +50,7 @@ class TabularInputs:
         synthetic: pd.DataFrame,
         holdout: pd.DataFrame | None = None,
         seed: int = 0,
+        model: ModelStatistics | None = None,
     ) -> TabularInputs:
         """Normalise the three tables (conformed or raw) and fit the shared encoding."""
         train_n = normalise(train, schema)
@@ -55,7 +58,7 @@ class TabularInputs:
         holdout_n = normalise(holdout, schema) if holdout is not None else None
         others = [synthetic_n] + ([holdout_n] if holdout_n is not None else [])
         encoding = TableEncoding.fit(schema, train_n, others)
-        return cls(schema, train_n, synthetic_n, holdout_n, encoding, seed)
+        return cls(schema, train_n, synthetic_n, holdout_n, encoding, seed, model)
 
     # -- basic views ------------------------------------------------------------------------
     @property

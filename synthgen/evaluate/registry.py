@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from synthgen.evaluate.fidelity.associations import PairwiseAssociationSimilarity
+from synthgen.evaluate.fidelity.bound_pileup import BoundShareExcess
 from synthgen.evaluate.fidelity.column_shapes import ColumnShapeSimilarity
 from synthgen.evaluate.fidelity.contingency import PairwiseContingencySimilarity
 from synthgen.evaluate.fidelity.detection import DetectionAUC
@@ -37,7 +38,8 @@ from synthgen.evaluate.privacy.dcr import DCRCloserToTrainShare
 from synthgen.evaluate.privacy.exact_copies import ExactCopyShare
 from synthgen.evaluate.privacy.membership import MembershipInferenceAUC
 from synthgen.evaluate.privacy.nndr import NearestNeighbourDistanceRatio
-from synthgen.evaluate.utility.augmentation import AugmentationLift
+from synthgen.evaluate.utility.augmentation import AugmentationLift, AugmentationLiftUpperBound
+from synthgen.evaluate.utility.class_coverage import MissingDeclaredClasses
 from synthgen.evaluate.utility.tstr import TrainSyntheticTestReal
 
 
@@ -67,8 +69,11 @@ def tabular_metrics() -> list[TabularMetric]:
         PairwiseAssociationSimilarity(),
         PairwiseContingencySimilarity(),
         DetectionAUC(),
+        BoundShareExcess(),
+        MissingDeclaredClasses(),
         TrainSyntheticTestReal(),
         AugmentationLift(),
+        AugmentationLiftUpperBound(),
         ExactCopyShare(),
         DCRCloserToTrainShare(),
         NearestNeighbourDistanceRatio(),

@@ -30,6 +30,7 @@ from synthgen import __version__
 from synthgen.artifacts import (
     CERTIFICATE,
     CONFIG,
+    PREPROCESSING,
     RUN,
     default_private_dir,
     file_sha256,
@@ -47,6 +48,7 @@ from synthgen.evaluate.expectations import ExpectationResults, check_synthetic_t
 from synthgen.evaluate.gate import CheckResult, make_check, verdict
 from synthgen.evaluate.inputs import TabularInputs
 from synthgen.evaluate.metric import MetricResult, evaluate_metrics, json_safe
+from synthgen.evaluate.model_statistics import ModelStatistics, read_model_statistics
 from synthgen.evaluate.policy import Policy, load_policy
 from synthgen.evaluate.registry import CERTIFICATE as CERTIFICATE_CHECK
 from synthgen.evaluate.registry import CONTRACT, tabular_metrics
@@ -121,6 +123,7 @@ class ModelFiles:
     private_dir: Path
     train: pd.DataFrame
     holdout: pd.DataFrame
+    statistics: ModelStatistics | None = None  # preprocessing.json: classes, DP counts, bounds
 
 
 def read_model_json(path: Path) -> Any:
@@ -222,6 +225,7 @@ def load_model_files(model_dir: str | Path, private_dir: str | Path | None = Non
     return ModelFiles(
         model_dir, schema, certificate, certificate_json, config, run, private_dir,
         splits[0][expected], splits[1][expected],
+        read_model_statistics(model_dir / PREPROCESSING, schema),
     )
 
 
@@ -285,7 +289,7 @@ def evaluate_release(
 
     inputs = TabularInputs.build(
         schema=files.schema, train=files.train, synthetic=synthetic_raw,
-        holdout=files.holdout, seed=seed,
+        holdout=files.holdout, seed=seed, model=files.statistics,
     )
     results = evaluate_metrics(metrics, inputs, timings=timings, on_metric=report, first_step=1)
 

@@ -149,6 +149,21 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult])
             f"least similar pair: {contingency.details['worst_pair']} "
             f"({fmt(contingency.details['pairs'][contingency.details['worst_pair']])})."
         ))
+    pileup = metrics.get("bound_share_excess")
+    if pileup is not None and pileup.value is not None:
+        columns = pileup.details["columns"]
+        s.add(Table(
+            columns=["Column", "Bounds (from)", "Real at min / max", "Synthetic at min / max", "Excess"],
+            rows=[
+                [n, f"{fmt(c['minimum'])} – {fmt(c['maximum'])} ({c['bounds_from']})",
+                 f"{fmt(c['real_share_at_minimum'])} / {fmt(c['real_share_at_maximum'])}",
+                 f"{fmt(c['synthetic_share_at_minimum'])} / {fmt(c['synthetic_share_at_maximum'])}",
+                 fmt(c["excess"])]
+                for n, c in columns.items()
+            ],
+            caption="Shares of each numeric column's values on its bounds (real: on or beyond). The "
+            "sampler clips to these bounds, so a column the model did not learn piles up there.",
+        ))
     detection = metrics.get("detection_auc")
     if detection is not None and detection.value is not None:
         d = detection.details
@@ -165,6 +180,9 @@ def utility_section(result: ValidationResult, metrics: dict[str, MetricResult]) 
     checks = family_checks(result, "utility")
     s = Section("utility", "Utility", level=worst_level(checks))
     s.add(checks_table(checks))
+    coverage = metrics.get("missing_declared_classes")
+    if coverage is not None and coverage.value is not None:
+        s.add(class_coverage_table(coverage))
     tstr = metrics.get("tstr_auc_ratio")
     if tstr is None or tstr.value is None:
         s.add(Paragraph(f"Utility was not measured: {tstr.note if tstr else 'no metric'}."))
@@ -205,7 +223,36 @@ def utility_section(result: ValidationResult, metrics: dict[str, MetricResult]) 
                 for p in d["points"]
             ],
         ))
+        low, high = d["interval_95"]
+        s.add(Paragraph(
+            f"Mean lift {fmt(augmentation.value)}, 95% interval {fmt(low)} to {fmt(high)} "
+            f"({d['interval_method']}). A negative mean warns; an interval wholly below 0 fails."
+        ))
     return s
+
+
+def class_coverage_table(coverage: MetricResult) -> Table:
+    d = coverage.details
+    with_shares = any(r["default_sampling_share"] is not None for r in d["classes"])
+    caption = "Classes of the label: rows in the real training split and in the synthetic table."
+    if "default_sampling" in d:
+        caption += (
+            f" By default `synthgen sample` draws the classes in the shares shown ({d['default_sampling']}), "
+            "so every class the model knows gets rows even when its DP count was clipped to zero; "
+            "`--class-counts` overrides them."
+        )
+    return Table(
+        columns=["Class", "Declared by", "Real rows (share)", "Synthetic rows (share)"]
+        + (["Default sampling share"] if with_shares else []),
+        rows=[
+            [r["class"], r["declared_by"], f"{fmt(r['real_rows'])} ({fmt(r['real_share'])})",
+             f"{fmt(r['synthetic_rows'])} ({fmt(r['synthetic_share'])})"]
+            + ([fmt(r["default_sampling_share"])] if with_shares else [])
+            for r in d["classes"]
+        ],
+        row_levels=["fail" if r["synthetic_rows"] == 0 else "pass" for r in d["classes"]],
+        caption=caption,
+    )
 
 
 # -- privacy -------------------------------------------------------------------------------

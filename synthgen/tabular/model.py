@@ -19,6 +19,7 @@ from synthgen import __version__, artifacts
 from synthgen.errors import ModelLoadError, SamplingError
 from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
 from synthgen.tabular.calibration import Calibration, fit_calibration
+from synthgen.tabular.class_shares import ClassShares, rows_per_class, sampling_shares
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.denoiser import MLPDenoiser
 from synthgen.tabular.diffusion.mixed import MixedDiffusion
@@ -83,19 +84,21 @@ class TabularModel:
         return cls(stats, denoiser, training, calibration)
 
     # -- sampling ------------------------------------------------------------------------------
+    def class_shares(self) -> ClassShares:
+        """The class shares sampling uses by default (post-processing of the DP counts)."""
+        return sampling_shares(self.stats.class_counts, cell_noise_std=self.stats.cell_noise_std)
+
     def label_counts(self, rows: int, class_counts: dict[Any, int] | None) -> np.ndarray:
-        """Rows per class: the DP class proportions (largest remainder), or as given."""
+        """Rows per class: as given, or the model's class shares (``sampling_shares``: the DP
+        class counts shrunk toward uniform by their noise share, every class floored, at
+        least one row each; largest remainder)."""
         if not isinstance(rows, int | np.integer) or rows <= 0:
             raise SamplingError(f"rows must be a positive whole number, got {rows!r}")
         if rows > MAX_ROWS:
             raise SamplingError(f"rows must be at most {MAX_ROWS}")
         classes = self.stats.classes
         if class_counts is None:
-            share = self.stats.class_proportions * rows
-            counts = np.floor(share).astype(np.int64)
-            remainder = rows - counts.sum()
-            counts[np.argsort(-(share - counts), kind="stable")[:remainder]] += 1
-            return counts
+            return rows_per_class(self.class_shares().shares, rows)
         index = {category_cell_key(c): i for i, c in enumerate(classes)}
         counts = np.zeros(len(classes), dtype=np.int64)
         for label, n in class_counts.items():

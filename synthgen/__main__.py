@@ -1,0 +1,5 @@
+"""``python -m synthgen``: the same command line as the ``synthgen`` script."""
+
+from synthgen.cli import main
+
+main()
