@@ -199,21 +199,14 @@ class AugmentationLift(TabularMetric):
         return self.result(draws["lift"], details={k: v for k, v in draws.items() if k != "lift"})
 
 
-class AugmentationLiftUpperBound(TabularMetric):
+class AugmentationLiftUpperBound(AugmentationLift):
     """The upper end of the lift's 95% interval: below 0, adding these rows to real data
-    makes models worse beyond the noise of the measurement."""
+    makes models worse beyond the noise of the measurement. Same draws as the lift (cached)."""
 
     name = "augmentation_auc_lift_upper_95"
     title = "Augmentation: upper end of the lift's 95% interval"
-    family = "utility"
-    direction = "higher_is_better"
     bounds = (-2.0, 2.0)
-    ideal = None
     description = "upper end of a paired bootstrap interval for the augmentation lift (holdout rows and draws)"
-
-    def __init__(self, family: Family = "logistic_regression", sizes: Sequence[int] = SUBSET_SIZES):
-        self.model_family: Family = family
-        self.sizes = tuple(sizes)
 
     def evaluate(self, inputs: TabularInputs) -> MetricResult:
         draws = augmentation_draws(inputs, self.model_family, self.sizes)
