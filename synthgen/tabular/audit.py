@@ -108,9 +108,7 @@ def audit_tabular(
     from synthgen.privacy.secure_random import NoiseSource
     from synthgen.tabular import trainer
     from synthgen.tabular.conform import conform
-    from synthgen.tabular.denoiser import MLPDenoiser
-    from synthgen.tabular.diffusion.mixed import MixedDiffusion
-    from synthgen.tabular.encoder import TableEncoder
+    from synthgen.tabular.model import build_networks
     from synthgen.tabular.preprocess import estimate_statistics
 
     started = time.perf_counter()
@@ -145,13 +143,7 @@ def audit_tabular(
     claimed = epsilon_for([(sigma, sample_rate, config.steps)], delta=delta)
 
     torch.manual_seed(seed)
-    encoder = TableEncoder(stats)
-    diffusion = MixedDiffusion(encoder)
-    model = MLPDenoiser(
-        n_numeric=encoder.n_numeric, n_category_slots=encoder.category_slots,
-        output_dim=encoder.output_dim, n_classes=len(stats.classes),
-        width=config.hidden_width, n_blocks=config.n_blocks,
-    )
+    encoder, diffusion, model = build_networks(stats, config)
     data = encoder.encode(conformed)
     canary_set = GradientCanaries(canaries, max_grad_norm=config.max_grad_norm, seed=seed)
     optimizer = torch.optim.Adam(

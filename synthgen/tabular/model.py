@@ -32,6 +32,19 @@ CALIBRATION_FILE = "calibration.json"
 MAX_ROWS = 1_000_000_000
 
 
+def build_networks(stats: TabularStatistics, config: TabularTrainingConfig
+                   ) -> tuple[TableEncoder, MixedDiffusion, MLPDenoiser]:
+    """The encoder, diffusion process and (untrained) denoiser that ``stats`` and ``config``
+    define: one place for training and the canary audit, so both train the same network."""
+    encoder = TableEncoder(stats)
+    denoiser = MLPDenoiser(
+        n_numeric=encoder.n_numeric, n_category_slots=encoder.category_slots,
+        output_dim=encoder.output_dim, n_classes=len(stats.classes),
+        width=config.hidden_width, n_blocks=config.n_blocks,
+    )
+    return encoder, MixedDiffusion(encoder), denoiser
+
+
 class TabularModel:
     def __init__(self, stats: TabularStatistics, denoiser: MLPDenoiser, config: TabularTrainingConfig,
                  calibration: Calibration | None = None):

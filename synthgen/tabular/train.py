@@ -190,18 +190,10 @@ def train_tabular(
     import torch
 
     from synthgen.tabular import trainer
-    from synthgen.tabular.denoiser import MLPDenoiser
-    from synthgen.tabular.diffusion.mixed import MixedDiffusion
-    from synthgen.tabular.encoder import TableEncoder
+    from synthgen.tabular.model import build_networks
 
     torch.manual_seed(seed)
-    encoder = TableEncoder(stats)
-    diffusion = MixedDiffusion(encoder)
-    denoiser = MLPDenoiser(
-        n_numeric=encoder.n_numeric, n_category_slots=encoder.category_slots,
-        output_dim=encoder.output_dim, n_classes=len(stats.classes),
-        width=config.hidden_width, n_blocks=config.n_blocks,
-    )
+    encoder, diffusion, denoiser = build_networks(stats, config)
     encoded = encoder.encode(train_df)
     outcome = trainer.train(
         encoded, diffusion, denoiser, config=config, epsilon=epsilon, delta=delta,
