@@ -18,6 +18,6 @@ the same policy and gate, and the report built from the same ``Section`` blocks:
   .evaluate_release`` calls for image models.
 
 Everything here reads real images: results are for the steward and auditors only
-(PRIVACY.md section 2). torch is imported only inside the functions that train or apply
+(docs/privacy.md#where-real-data-flows). torch is imported only in the functions that train or apply
 the CNN.
 """

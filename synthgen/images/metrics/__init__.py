@@ -8,7 +8,7 @@
 | ``precision`` / ``recall`` / ``density`` / ``coverage`` | ``coverage`` | higher | k-NN manifold metrics in that feature space |
 | ``nearest_neighbour_check`` | ``nearest_neighbour`` | pass / fail | no training image reproduced: distances to train vs holdout |
 
-They read real images, so their results are NOT private (PRIVACY.md section 2): for the
+They read real images, so results are NOT private (docs/privacy.md#where-real-data-flows): for the
 steward and auditors only. ``RealImages.from_private_dir`` reads the split a training run
 left in its private directory. The shape follows the tabular metrics (name, direction,
 bounds, ``compute``) so the validation framework can register them unchanged.

@@ -1,6 +1,6 @@
 """No training image reproduced: nearest-neighbour distances to train vs holdout.
 
-A bug detector, not a privacy proof (PRIVACY.md section 6). For each synthetic image we
+A bug detector, not a privacy proof (docs/privacy.md#checks). For each synthetic image we
 measure the pixel distance (RMS, in [0, 1] units) to its nearest training image and to its
 nearest holdout image, with the training set subsampled to the holdout's size so that
 neither side is favoured by size. A model that does not memorise is as close to unseen
