@@ -57,7 +57,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="only time DP vs non-private steps (same K), STEPS of each, interleaved")
     p.add_argument("--measure-k", type=Path, default=None, metavar="MODEL_DIR",
                    help="instead of the benchmark: the clipped-gradient signal per noise "
-                        "multiplicity K for a trained model (docs/images.md)")
+                        "multiplicity K for a trained model (docs/research/2026-11-27-image-noise-multiplicity-and-step-time.md)")
     p.add_argument("--class-signal", type=Path, default=None, metavar="MODEL_DIR",
                    help="instead of the benchmark: the model's own class knowledge, as the ROC "
                         "AUC of the model used as a classifier on the real holdout and test")

@@ -10,6 +10,7 @@ What counts as a cited path (``extract_paths``):
 - the target of a relative Markdown link, resolved from the citing file's folder.
 A ``::symbol`` suffix, a line number (``file.py:60``, ``file.py:60-70``) and trailing
 punctuation are dropped; ``#anchor`` on a Markdown file must name one of its headings.
+A section cited as ``file.md, "Section"`` must begin one of that file's headings.
 Placeholders are not paths: tokens with ``...``, ``*``, ``<``, ``{``, ``$``, or a segment
 written in capitals without an extension (``MODEL_DIR``), or ``YYYY``.
 
@@ -87,6 +88,31 @@ def extract_paths(text: str, *, markdown: bool = False) -> list[str]:
     return found
 
 
+_SECTION_REF = re.compile(r"((?:[\w.\-]+/)*[\w.\-]+\.md),? \"([^\"\n]+)\"")
+
+
+def section_refs(text: str) -> list[tuple[str, str]]:
+    """``(file, section)`` for each ``file.md, "Section"`` citation."""
+    return [(m.group(1), m.group(2)) for m in _SECTION_REF.finditer(text)]
+
+
+def missing_sections(refs: list[tuple[str, str]], root: Path = ROOT) -> list[str]:
+    """The cited sections that no heading of an existing file starts with."""
+    missing = []
+    for name, section in refs:
+        target = root / name
+        if not target.is_file():
+            continue  # a missing file is reported by missing_paths
+        headings = [
+            line.lstrip("#").strip().lower()
+            for line in target.read_text(encoding="utf-8").splitlines()
+            if line.startswith("#")
+        ]
+        if not any(h.startswith(section.strip().lower()) for h in headings):
+            missing.append(f'{name}, "{section}"')
+    return missing
+
+
 def _slug(heading: str) -> str:
     text = re.sub(r"[^\w\s\-]", "", heading.strip().lower())
     return re.sub(r"\s", "-", text)
@@ -150,6 +176,8 @@ def test_extractor_finds_and_flags_a_missing_path(tmp_path: Path) -> None:
         " Link: [guide](docs/guide.md), [gone](../nowhere.md)."
     )
     cited = extract_paths(text, markdown=True)
+    refs = section_refs('docs/guide.md, "Use it" and docs/guide.md, "Sampling" and x.md "y"')
+    assert missing_sections(refs, root=tmp_path) == ['docs/guide.md, "Sampling"']
     assert "synthgen/gone.py" in cited
     assert not any("MODEL_DIR" in c or "YYYY" in c or "example.org" in c for c in cited)
     assert not any(c.startswith("docs/y") or c.endswith("*.py") for c in cited)
@@ -170,7 +198,9 @@ def test_extractor_finds_and_flags_a_missing_path(tmp_path: Path) -> None:
 def test_cited_paths_exist(source: Path) -> None:
     text = source.read_text(encoding="utf-8")
     if source.suffix == ".py":
-        cited = extract_paths(_comments_and_docstrings(text))
+        text = _comments_and_docstrings(text)
+        cited = extract_paths(text)
     else:
         cited = extract_paths(text, markdown=True)
     assert missing_paths(cited, source) == []
+    assert missing_sections(section_refs(text)) == []

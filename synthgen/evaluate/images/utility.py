@@ -7,7 +7,7 @@ The protocol is fixed in advance (``ImageValidationOptions``): the small CNN of
 on the real training images (the first of which is the feature CNN of the Frechet
 distance), class probabilities averaged over each ensemble. One CNN trained on weakly
 conditional synthetic images is unstable (seed-to-seed AUCs of 0.50-0.70 were measured on
-one BreastMNIST model, docs/images.md), hence the ensemble. Both sides are tested on the
+one BreastMNIST model, docs/research/2026-12-03-image-cpu-benchmark-before-the-critic.md), hence the ensemble. Both sides are tested on the
 official test split when the source has one, else on the holdout, which neither saw.
 
 The metric is ROC AUC(TSTR) / ROC AUC(TRTR), the tabular definition (Esteban, Hyland and
