@@ -174,6 +174,7 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
     results["metrics"] = {name: r.to_json_dict() for name, r in evaluated["metrics"].items()}
     results["headline"] = headline(evaluated["metrics"])
     results["verdict"] = evaluated["verdict"]
+    results["memorisation"] = evaluated["memorisation"]
     (s.out_dir / "benchmark.json").write_text(json.dumps(results, indent=2, default=_json_default))
     return results
 
@@ -269,9 +270,11 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     add("exact copies of training images (share)", _metric(results, "exact_copy_share"), 0.0, False, ".3f")
     add("closer to training than holdout (share; 0.5)", _metric(results, "closer_to_train_share"),
         None, False, ".3f")
-    if results.get("verdict"):
-        rows.append(("release verdict (default policy)", str(results["verdict"]), "pass",
-                     "PASS" if results["verdict"] == "pass" else results["verdict"].upper()))
+    for key, name in (("memorisation", "memorisation checks (default policy)"),
+                      ("verdict", "release verdict (default policy)")):
+        if results.get(key):
+            rows.append((name, str(results[key]), "pass",
+                         "PASS" if results[key] == "pass" else str(results[key]).upper()))
     return rows
 
 

@@ -33,9 +33,10 @@ def study_options(*, classifier_steps: int, networks: int) -> ImageValidationOpt
 def evaluate_synthetic(model_dir: str | Path, synthetic: ImageSet, *, options: ImageValidationOptions,
                        seed: int = 0, metrics: list[ImageMetric] | None = None,
                        feature_classifier: Any = None) -> dict[str, Any]:
-    """``{"metrics": {name: MetricResult}, "verdict": ..., "feature_classifier": CNN}`` for
-    ``synthetic`` against the real splits in the model's private run directory. The verdict
-    is the default release policy's, given only when every metric of the release ran. The
+    """``{"metrics": {name: MetricResult}, "verdict": ..., "memorisation": ...,
+    "feature_classifier": CNN}`` for ``synthetic`` against the real splits in the model's
+    private run directory. The verdict, and that of the privacy checks alone, are the
+    default release policy's, given only when every metric of the release ran. The
     feature CNN depends on the real training split, the seed and the options only: pass the
     one a previous call returned to skip training it again."""
     files = load_image_model_files(model_dir)
@@ -45,10 +46,15 @@ def evaluate_synthetic(model_dir: str | Path, synthetic: ImageSet, *, options: I
         inputs._cache["classifier"] = feature_classifier
     chosen = image_metrics() if metrics is None else metrics
     results = [metric.evaluate(inputs) for metric in chosen]
-    judged = None
+    checks = []
     if metrics is None:
-        judged = verdict(certificate_and_metric_checks(files.certificate, results, load_policy(None)))
-    return {"metrics": {r.name: r for r in results}, "verdict": judged,
+        checks = certificate_and_metric_checks(files.certificate, results, load_policy(None))
+    memorisation = [c for c in checks if c.family == "privacy"]
+    return {"metrics": {r.name: r for r in results},
+            "verdict": verdict(checks) if checks else None,
+            # the worst of the memorisation checks (ratio, near and exact copies): the gate
+            # that replaced the former nearest-neighbour check's pass / fail
+            "memorisation": verdict(memorisation) if memorisation else None,
             "feature_classifier": inputs._cache.get("classifier")}
 
 

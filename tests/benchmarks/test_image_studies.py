@@ -29,13 +29,15 @@ def test_tiny_benchmark_prints_every_row(tiny_npz: Path, tmp_path: Path) -> None
     table = format_table(results)
     for row in ("TSTR ROC AUC", "TRTR ROC AUC", "seconds per DP step", "DP / non-private step time",
                 "images/s sampled", "Frechet classifier distance", "coverage",
-                "nearest-training distance", "near copies", "exact copies", "release verdict"):
+                "nearest-training distance", "near copies", "exact copies", "memorisation checks",
+                "release verdict"):
         assert row in table, row
     # the release validation's metrics, every one of them, and the default policy's verdict
     from synthgen.evaluate.registry import image_metrics
 
     assert set(results["metrics"]) == {m.name for m in image_metrics()}
     assert results["verdict"] in ("pass", "warn", "fail")
+    assert results["memorisation"] in ("pass", "warn", "fail")
     assert 0.0 <= results["headline"]["tstr_roc_auc"] <= 1.0
     assert (tmp_path / "run" / "benchmark.json").exists()
 
