@@ -13,7 +13,7 @@ from synthgen.evaluate.gate import CheckResult
 from synthgen.evaluate.sections import Callout, KeyValues, Level, Paragraph, Section, Table
 
 if TYPE_CHECKING:
-    from synthgen.evaluate.release import ValidationResult
+    from synthgen.evaluate.result import ValidationResult
 
 LEVELS: dict[str, Level] = {"pass": "pass", "warn": "warn", "fail": "fail"}
 

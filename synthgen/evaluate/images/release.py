@@ -24,10 +24,11 @@ from synthgen.evaluate.images.files import (
     read_synthetic_images,
 )
 from synthgen.evaluate.images.inputs import ImageInputs, ImageValidationOptions
+from synthgen.evaluate.images.report import build_sections
 from synthgen.evaluate.metric import evaluate_metrics
 from synthgen.evaluate.policy import load_policy
 from synthgen.evaluate.registry import image_metrics
-from synthgen.evaluate.release import ValidationResult, certificate_and_metric_checks, is_private
+from synthgen.evaluate.result import ValidationResult, certificate_and_metric_checks, is_private
 from synthgen.images.data import ImageSet
 from synthgen.progress import ProgressEvent
 
@@ -43,8 +44,6 @@ def evaluate_image_release(
     private_dir: str | Path | None = None,
 ) -> ValidationResult:
     """Check, measure and judge synthetic images against their model's real splits."""
-    from synthgen.evaluate.images.report import build_sections
-
     timings: dict[str, float] = {}
     started = time.perf_counter()
     policy = load_policy(policy_path)
