@@ -44,7 +44,7 @@ class DownstreamRecipe:
 # --utility-study`` on the 2026-12-03 benchmark model (2 seeds x 3 CNNs): TSTR AUC 0.716 ->
 # 0.738, TRTR 0.950 -> 0.978; balanced synthetic classes changed nothing (0.718). A second
 # study (label smoothing, pixel noise, input blur, half or double the steps) found nothing
-# that passed the same rule (docs/images.md, "Downstream protocol"). The benchmark's
+# that passed the same rule (docs/research/2026-12-03-image-downstream-protocol-and-class-signal.md). The benchmark's
 # metrics train with it (``measure.study_options``).
 DOWNSTREAM_RECIPE = DownstreamRecipe(shift=2)
 
