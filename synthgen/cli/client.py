@@ -1,21 +1,12 @@
-"""The service commands: ``serve``, ``worker``, ``users ...`` and ``client ...``.
+"""``synthgen client ...``: talk to a running service over HTTP (SYNTHGEN_URL,
+SYNTHGEN_API_KEY) with the Python client, ``api.client.SynthgenClient``.
 
-``serve``, ``worker`` and ``users`` work on the deployment's store and data directory
-(SYNTHGEN_DATA_DIR, default a per-user data directory; SYNTHGEN_DATABASE_URL for
-PostgreSQL). ``client`` talks to a running service over HTTP (SYNTHGEN_URL,
-SYNTHGEN_API_KEY). The service packages (api, pipelines) are imported inside the
-commands, so the rest of the CLI never loads them.
+``api`` is imported inside the commands, so the rest of the CLI never loads it.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,278 +15,12 @@ from typing import Any
 import typer
 
 from synthgen.cli.app import app, fail, reports_errors
+from synthgen.cli.sample import parse_class_counts
 
-users_app = typer.Typer(
-    help="Users and API keys (on the server: reads SYNTHGEN_DATA_DIR / SYNTHGEN_DATABASE_URL).",
-    no_args_is_help=True,
-)
 client_app = typer.Typer(
     help="Talk to a running service (SYNTHGEN_URL, SYNTHGEN_API_KEY).", no_args_is_help=True
 )
-app.add_typer(users_app, name="users")
 app.add_typer(client_app, name="client")
-
-WORKER_STOP_SECONDS = 30
-
-
-def _open_store() -> Any:
-    from pipelines.settings import Settings
-    from pipelines.store import Database, upgrade_head
-
-    settings = Settings()
-    db = Database(settings.sqlalchemy_url)
-    upgrade_head(db)
-    return settings, db
-
-
-# -- serve and worker ------------------------------------------------------------------------
-class _WorkerPool:
-    """Local worker processes, restarted if one dies; stopped with SIGTERM (graceful)."""
-
-    def __init__(self, count: int, log_level: str) -> None:
-        self.count = count
-        self.cmd = [
-            sys.executable,
-            "-m",
-            "pipelines.worker",
-            "--no-migrate",
-            "--log-level",
-            log_level,
-        ]
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self._stopping = threading.Event()
-        self._watch = threading.Thread(target=self._supervise, daemon=True)
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            self.cmd, preexec_fn=_die_with_parent if sys.platform == "linux" else None
-        )
-
-    def start(self) -> None:
-        self.procs = [self._spawn() for _ in range(self.count)]
-        self._watch.start()
-
-    def _supervise(self) -> None:
-        while not self._stopping.wait(2.0):
-            for i, proc in enumerate(self.procs):
-                if proc.poll() is not None and not self._stopping.is_set():
-                    typer.echo(
-                        f"worker {proc.pid} exited ({proc.returncode}); starting another", err=True
-                    )
-                    self.procs[i] = self._spawn()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + WORKER_STOP_SECONDS
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()  # its job's lease runs out and another worker resumes it
-                proc.wait()
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent dies (Linux), so a killed
-    ``serve`` does not leave workers behind (they hand their job back and exit)."""
-    import contextlib
-    import ctypes
-
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    raise SystemExit(0)
-
-
-@app.command("serve")
-@reports_errors
-def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", help="Port to listen on."),
-    workers: int = typer.Option(
-        1,
-        "--workers",
-        min=0,
-        help="Local worker processes to start (0: none, e.g. with Celery workers).",
-    ),
-    api_processes: int = typer.Option(
-        1, "--api-processes", min=1, help="API server processes (uvicorn workers) sharing the port."
-    ),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
-) -> None:
-    """Start the HTTP API and local worker processes (Ctrl-C stops both).
-
-    OpenAPI docs at http://HOST:PORT/docs. Jobs left running by a previous run are picked
-    up again and resume from their checkpoints.
-    """
-    import uvicorn
-
-    from api.main import create_app
-    from pipelines.services import open_services
-
-    settings, db = _open_store()
-    db.dispose()
-    services = open_services(settings, migrate=False)
-    pool = _WorkerPool(workers if settings.executor == "local" else 0, log_level.upper())
-    typer.echo(
-        f"synthgen service on http://{host}:{port} (docs at /docs); data in {settings.data_dir}",
-        err=True,
-    )
-    typer.echo(
-        f"store: {services.db.safe_url()}; executor: {settings.executor}; local workers: {pool.count}",
-        err=True,
-    )
-    pool.start()
-    # uvicorn re-raises the signal that stopped it once it has shut down; make that an
-    # exception here, so that the workers are stopped below
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        if api_processes > 1:  # each process builds its own app from the same settings
-            services.close()
-            uvicorn.run(
-                "api.main:create_app",
-                factory=True,
-                workers=api_processes,
-                host=host,
-                port=port,
-                log_level=log_level.lower(),
-            )
-        else:
-            uvicorn.run(
-                create_app(services=services), host=host, port=port, log_level=log_level.lower()
-            )
-    finally:
-        pool.stop()
-
-
-@app.command("worker")
-@reports_errors
-def worker(
-    celery: bool = typer.Option(
-        False,
-        "--celery",
-        help="Consume jobs from the Celery broker (SYNTHGEN_BROKER_URL) instead of polling the store.",
-    ),
-    concurrency: int = typer.Option(
-        1, "--concurrency", min=1, help="Jobs run at once (processes)."
-    ),
-    beat: bool = typer.Option(
-        False,
-        "--beat",
-        help="With --celery: also run the periodic recovery of lost jobs (one per deployment).",
-    ),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
-) -> None:
-    """Run jobs: a local worker polling the store, or a Celery worker on a Redis broker."""
-    settings, db = _open_store()
-    db.dispose()
-    if celery:
-        from pipelines.celery_app import celery_app
-
-        argv = [
-            "worker",
-            f"--concurrency={concurrency}",
-            f"--loglevel={log_level.upper()}",
-            "-Q",
-            settings.celery_queue,
-            "--hostname",
-            f"synthgen@{os.uname().nodename}-{os.getpid()}",
-        ]
-        if beat:
-            argv.append("--beat")
-        celery_app.worker_main(argv)
-        return
-    if concurrency == 1:
-        from pipelines.worker import main as worker_main
-
-        raise typer.Exit(worker_main(["--no-migrate", "--log-level", log_level]))
-    pool = _WorkerPool(concurrency, log_level.upper())
-    pool.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        pool.stop()
-
-
-# -- users -----------------------------------------------------------------------------------
-ROLES = ("steward", "ml_engineer", "auditor", "admin")
-
-
-@users_app.command("create")
-@reports_errors
-def users_create(
-    name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
-    role: str = typer.Option(..., "--role", help="steward, ml_engineer, auditor or admin."),
-) -> None:
-    """Create a user and print its API key (shown once, alone on the last line)."""
-    from pipelines import auth
-
-    if role not in ROLES:
-        raise fail(f"--role must be one of {', '.join(ROLES)}")
-    _, db = _open_store()
-    with db.transaction() as session:
-        issued = auth.create_user(session, name=name, role=role, actor=auth.operator(_local_user()))
-    typer.echo(f"created {role} {name!r}; its API key is shown once, store it now:", err=True)
-    typer.echo(issued.key)
-
-
-@users_app.command("key")
-@reports_errors
-def users_key(name: str = typer.Argument(..., help="User name or id.")) -> None:
-    """Issue another API key for a user (printed alone on the last line)."""
-    from pipelines import auth
-
-    _, db = _open_store()
-    with db.transaction() as session:
-        issued = auth.issue_key(session, name_or_id=name, actor=auth.operator(_local_user()))
-    typer.echo(f"new key for {issued.user.name!r}; shown once, store it now:", err=True)
-    typer.echo(issued.key)
-
-
-@users_app.command("list")
-@reports_errors
-def users_list() -> None:
-    """List users, their roles and how many active keys they have."""
-    from pipelines import auth
-
-    _, db = _open_store()
-    with db.session() as session:
-        rows = auth.list_users(session)
-    typer.echo(f"{'name':24s} {'role':12s} {'keys':>4s}  status")
-    for u in rows:
-        status = f"disabled {u.disabled_at:%Y-%m-%d}" if u.disabled_at else "active"
-        typer.echo(f"{u.name:24s} {u.role:12s} {u.active_keys:4d}  {status}")
-
-
-@users_app.command("revoke")
-@reports_errors
-def users_revoke(name: str = typer.Argument(..., help="User name or id.")) -> None:
-    """Disable a user and revoke all their API keys."""
-    from pipelines import auth
-
-    _, db = _open_store()
-    with db.transaction() as session:
-        count = auth.revoke_user(session, name_or_id=name, actor=auth.operator(_local_user()))
-    typer.echo(f"revoked {count} key(s) of {name!r}; the user is disabled")
-
-
-def _local_user() -> str:
-    try:
-        return os.getlogin()
-    except OSError:
-        return os.environ.get("USER", "cli")
-
-
-# -- client ----------------------------------------------------------------------------------
 _client_options: dict[str, Any] = {}
 
 
@@ -351,12 +76,6 @@ def _wait(client: Any, job_id: str) -> dict[str, Any]:
     return status
 
 
-def _parse_counts(text: str | None) -> dict[str, int] | None:
-    from synthgen.cli.sample import parse_class_counts
-
-    return parse_class_counts(text)
-
-
 @client_app.command("upload")
 @reports_errors
 def client_upload(
@@ -407,7 +126,7 @@ def client_request(
             epsilon=epsilon,
             rows=rows,
             seed=seed,
-            class_counts=_parse_counts(class_counts),
+            class_counts=parse_class_counts(class_counts),
             delta=delta,
         )
         if wait:
@@ -525,7 +244,7 @@ def client_sample(
     """More records from an approved release's model (ML engineer; no budget)."""
     with _client() as client:
         job = client.more_samples(
-            release_id, rows=rows, seed=seed, class_counts=_parse_counts(class_counts)
+            release_id, rows=rows, seed=seed, class_counts=parse_class_counts(class_counts)
         )
         if wait:
             status = _wait(client, job["id"])
