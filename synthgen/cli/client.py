@@ -40,15 +40,13 @@ def _client() -> Iterator[Any]:
 
     if not _client_options.get("key"):
         raise fail("give an API key with --key or SYNTHGEN_API_KEY")
-    client = SynthgenClient(_client_options["url"], _client_options["key"])
     try:
-        yield client
+        with SynthgenClient(_client_options["url"], _client_options["key"]) as client:
+            yield client
     except ClientError as exc:
         raise fail(f"the service answered {exc.status}: {exc.detail}") from None
     except OSError as exc:
         raise fail(f"cannot reach {_client_options['url']}: {exc}") from None
-    finally:
-        client.close()
 
 
 def _echo_json(obj: Any) -> None:
