@@ -33,17 +33,12 @@ def serve(*, host: str, port: int, workers: int, api_processes: int, log_level: 
     # uvicorn re-raises the signal that stopped it once it has shut down; make that an
     # exception here, so that the workers are stopped below
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    where: dict[str, Any] = {"host": host, "port": port, "log_level": log_level.lower()}
     try:
-        if api_processes > 1:
+        if api_processes > 1:  # each process builds its own app from the same settings
             services.close()
-        app: Any = "api.main:create_app" if api_processes > 1 else create_app(services=services)
-        uvicorn.run(
-            app,
-            factory=api_processes > 1,
-            workers=api_processes,
-            host=host,
-            port=port,
-            log_level=log_level.lower(),
-        )
+            uvicorn.run("api.main:create_app", factory=True, workers=api_processes, **where)
+        else:
+            uvicorn.run(create_app(services=services), **where)
     finally:
         pool.stop()

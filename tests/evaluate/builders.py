@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.model_dirs import certificate as certificate
 from benchmarks.model_dirs import to_csv_like_sampler as to_csv_like_sampler
 from benchmarks.model_dirs import write_model as write_model
 from synthgen.tabular.conform import conform
