@@ -14,10 +14,6 @@ from pipelines.settings import Settings
 from pipelines.supervisor import WorkerPool
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    raise SystemExit(0)
-
-
 def serve(*, host: str, port: int, workers: int, api_processes: int, log_level: str) -> None:
     """Serve until stopped (Ctrl-C, SIGTERM), then stop the workers. ``workers`` local
     worker processes run jobs unless the executor is Celery; ``api_processes`` > 1 runs
@@ -32,7 +28,7 @@ def serve(*, host: str, port: int, workers: int, api_processes: int, log_level: 
     pool.start()
     # uvicorn re-raises the signal that stopped it once it has shut down; make that an
     # exception here, so that the workers are stopped below
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     where: dict[str, Any] = {"host": host, "port": port, "log_level": log_level.lower()}
     try:
         if api_processes > 1:  # each process builds its own app from the same settings
