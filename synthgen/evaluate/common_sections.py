@@ -1,6 +1,6 @@
 """Report sections every validation has, whatever the modality: the verdict and summary,
 the DP certificate, the thresholds applied; and the small helpers the modality-specific
-section builders (``tabular_report``, ``images.report``) share.
+section builders (``tabular_report``, ``image_report``) share.
 """
 
 from __future__ import annotations

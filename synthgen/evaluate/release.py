@@ -1,7 +1,7 @@
 """Validate a synthetic release: load, check, measure, judge.
 
 ``evaluate_release`` dispatches on the model's modality (``config.json``): image models go
-to ``synthgen.evaluate.images.release``, tables stay here (what both share is in ``result``
+to ``synthgen.evaluate.image_release``, tables stay here (what both share is in ``result``
 and ``model_dir``, below them). For a table it reads the model directory (schema,
 certificate, config, provenance), finds the private run directory the training run recorded in ``run.json``, loads the real
 train and holdout splits from it, runs the data contract on the synthetic table, computes
@@ -36,8 +36,8 @@ from synthgen.errors import (
 )
 from synthgen.evaluate.expectations import ExpectationResults, check_synthetic_table
 from synthgen.evaluate.gate import CheckResult, make_check, verdict
+from synthgen.evaluate.image_release import evaluate_image_release
 from synthgen.evaluate.images.inputs import ImageValidationOptions
-from synthgen.evaluate.images.release import evaluate_image_release
 from synthgen.evaluate.inputs import TabularInputs
 from synthgen.evaluate.metric import MetricResult, evaluate_metrics
 from synthgen.evaluate.model_dir import (

@@ -18,13 +18,13 @@ from typing import Any
 from synthgen import __version__
 from synthgen.artifacts import file_sha256, utc_now
 from synthgen.evaluate.gate import verdict
+from synthgen.evaluate.image_report import build_sections
 from synthgen.evaluate.images.files import (
     ImageModelFiles,
     load_image_model_files,
     read_synthetic_images,
 )
 from synthgen.evaluate.images.inputs import ImageInputs, ImageValidationOptions
-from synthgen.evaluate.images.report import build_sections
 from synthgen.evaluate.metric import evaluate_metrics
 from synthgen.evaluate.policy import load_policy
 from synthgen.evaluate.registry import image_metrics
