@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from tests.service.conftest import COHORT_SCHEMA, ServiceEnv, build_service
+from tests.support.service import COHORT_SCHEMA, ServiceEnv, build_service
 
 
 def test_flow_upload_synthesize_approve_download(service: ServiceEnv, cohort: bytes) -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.service.conftest import COHORT_SCHEMA, REPO, cohort_csv
+from tests.support.service import COHORT_SCHEMA, REPO, cohort_csv
 
 SCRIPT = """
 import io, json, sys

@@ -15,7 +15,7 @@ from pipelines import leases
 from pipelines.leases import LeaseLost
 from pipelines.runner import JobRun
 from pipelines.store.models import Job, utcnow
-from tests.service.conftest import COHORT_SCHEMA, ServiceEnv
+from tests.support.service import COHORT_SCHEMA, ServiceEnv
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from pipelines import uploads
 from pipelines.errors import PayloadTooLarge
 from pipelines.store.models import Source
-from tests.service.conftest import (
+from tests.support.service import (
     COHORT_SCHEMA,
     ServiceEnv,
     build_service,

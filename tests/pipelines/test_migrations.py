@@ -15,7 +15,7 @@ from sqlalchemy import inspect
 from pipelines.store import Database, upgrade_head
 from pipelines.store.migrate import current_revision, head_revision, is_up_to_date
 from pipelines.store.models import Base
-from tests.service.conftest import REPO
+from tests.support.service import REPO
 
 
 def _database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Database:

@@ -30,7 +30,7 @@ from pipelines.store import Database, upgrade_head
 from pipelines.store.migrate import alembic_config
 from pipelines.store.models import ApiKey, AuditEvent, Job, LedgerEntry, Source, User, utcnow
 from synthgen.progress import ProgressEvent
-from tests.service.conftest import (
+from tests.support.service import (
     COHORT_SCHEMA,
     DEFAULT_POSTGRES,
     DEFAULT_REDIS,
@@ -42,7 +42,7 @@ from tests.service.conftest import (
     make_settings,
     unavailable,
 )
-from tests.service.live import LiveServer, free_port
+from tests.support.live import LiveServer, free_port
 
 MakeService = Callable[..., ServiceEnv]
 
