@@ -30,6 +30,7 @@ from pipelines.store import Database, upgrade_head
 from pipelines.store.migrate import alembic_config
 from pipelines.store.models import ApiKey, AuditEvent, Job, LedgerEntry, Source, User, utcnow
 from synthgen.progress import ProgressEvent
+from tests.support.live import LiveServer, free_port
 from tests.support.service import (
     COHORT_SCHEMA,
     DEFAULT_POSTGRES,
@@ -42,7 +43,6 @@ from tests.support.service import (
     make_settings,
     unavailable,
 )
-from tests.support.live import LiveServer, free_port
 
 MakeService = Callable[..., ServiceEnv]
 

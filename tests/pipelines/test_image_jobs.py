@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from pipelines.store.models import Job
-from tests.support.service import ServiceEnv, build_service, fresh_database, make_settings
 from tests.support.fakes import EPSILON_USED
+from tests.support.service import ServiceEnv, build_service, fresh_database, make_settings
 
 
 def npz_bytes(n: int = 40, *, seed: int = 0) -> bytes:

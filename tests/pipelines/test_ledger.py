@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from pipelines import auth, ledger
 from pipelines.store.models import LedgerEntry, Source
 from synthgen.errors import PrivacyBudgetExceeded
-from tests.support.service import COHORT_SCHEMA, ServiceEnv
 from tests.support.live import LiveServer
+from tests.support.service import COHORT_SCHEMA, ServiceEnv
 
 REQUESTS = 50
 EPSILON = 0.7
