@@ -34,6 +34,7 @@ def leftovers(tmp_path):
     return sorted(p.name for p in tmp_path.iterdir() if "report" in p.name)
 
 
+@pytest.mark.slow
 def test_copy_of_train_fails_the_privacy_checks(tmp_path, heart, heart_model):
     result = evaluate_release(heart_model, synthetic_csv(tmp_path, heart))
     assert result.verdict == "fail"
@@ -48,6 +49,7 @@ def test_copy_of_train_fails_the_privacy_checks(tmp_path, heart, heart_model):
     json.dumps(result.to_json_dict(), allow_nan=False)  # every number is JSON-safe
 
 
+@pytest.mark.slow
 def test_a_contract_violation_fails_but_is_still_measured(tmp_path, heart, heart_model):
     df = heart.holdout.copy()
     df.loc[0, "age"] = 150  # outside the declared bounds [18, 100]
@@ -88,6 +90,7 @@ def hand_column_shapes(real, synthetic, schema):
     return sum(scores) / len(scores)
 
 
+@pytest.mark.slow
 def test_a_policy_can_relax_a_check(tmp_path, heart, heart_model):
     policy = tmp_path / "policy.yaml"
     policy.write_text("checks:\n  exact_copy_share: {warn: null, fail: null}\n")

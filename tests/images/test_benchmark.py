@@ -14,6 +14,7 @@ from tests.images.conftest import TINY, TINY_MODEL
 DECLARED_HALVES = {**TINY, "class_proportions": [0.5, 0.5]}
 
 
+@pytest.mark.slow
 def test_tiny_benchmark_prints_every_row(tiny_npz: Path, tmp_path: Path) -> None:
     settings = BenchmarkSettings(
         data=tiny_npz, out_dir=tmp_path / "run", max_steps=2, overrides=dict(TINY),
@@ -57,6 +58,7 @@ def test_benchmark_training_fits_its_budget_with_setup_and_writing(tiny_npz: Pat
     assert results["training_seconds"] > 0  # measured and reported, not bounded here
 
 
+@pytest.mark.slow
 def test_benchmark_pretrains_on_public_data_inside_the_budget(tiny_npz: Path, tmp_path: Path) -> None:
     import json
 
@@ -80,6 +82,7 @@ def test_benchmark_pretrains_on_public_data_inside_the_budget(tiny_npz: Path, tm
     assert "public pretraining minutes" in format_table(results)
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from synthgen.images import demo
 
@@ -94,6 +97,7 @@ def test_demo_runs_end_to_end(tiny_npz: Path, tmp_path: Path, monkeypatch: pytes
     assert summary["tstr_roc_auc"] is not None and "nearest_neighbour_check_passed" in summary
 
 
+@pytest.mark.slow
 def test_sampling_study_scores_each_variant_on_the_same_model(tiny_npz: Path, tmp_path: Path) -> None:
     from synthgen.images.sampling_study import SamplingVariant, study_sampling
     from synthgen.images.train import train_images
@@ -122,6 +126,7 @@ def test_a_malformed_sampling_variant_is_refused_by_name(text: str) -> None:
         SamplingVariant.parse(text)
 
 
+@pytest.mark.slow
 def test_utility_study_scores_each_protocol_on_holdout_and_test(tiny_npz: Path, tmp_path: Path) -> None:
     from synthgen.images.train import train_images
     from synthgen.images.utility_study import UtilityProtocol, study_utility

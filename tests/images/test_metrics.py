@@ -69,6 +69,7 @@ def test_nearest_neighbour_check_catches_copies_and_passes_fresh_images() -> Non
     assert nearest_distances(real.train.images[:3], real.train.images).max() < 1e-3
 
 
+@pytest.mark.slow
 def test_tstr_on_separable_images_beats_chance() -> None:
     real = _real()
     synthetic = ImageSet(*two_class_images(60, 7))
@@ -113,6 +114,7 @@ def test_input_blur_is_a_fixed_low_pass_in_front_of_the_network() -> None:
         assert not torch.allclose(blurred.features(x), plain.features(x), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_label_smoothing_keeps_the_classifier_from_certainty() -> None:
     train = ImageSet(*two_class_images(60, 1))
     test = ImageSet(*two_class_images(30, 2))
@@ -142,6 +144,7 @@ def test_pixel_noise_is_added_to_the_training_batches_only(monkeypatch: pytest.M
     assert all(torch.equal(x, torch.full_like(x, -1.0)) for training, x in seen if not training)
 
 
+@pytest.mark.slow
 def test_report_runs_every_metric_and_explains_skips() -> None:
     real = _real()
     real._cache["classifier"] = train_classifier(real.train, num_classes=2, steps=30, width=4)

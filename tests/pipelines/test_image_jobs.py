@@ -1,7 +1,7 @@
 """Image jobs through the service: upload (npz or zip of class folders), train, sample,
 validate, report, approve, download (npz or PNG zip), more samples without budget.
 
-The fast tests use the fake ML library (tests/service/fakes.py); one slow test runs the
+The fast tests use the fake ML library (tests/support/fakes.py); one slow test runs the
 real library (tiny recipe, a few DP steps) on a BreastMNIST subset, in-process."""
 
 from __future__ import annotations
@@ -199,6 +199,7 @@ def test_image_job_over_budget_is_refused_before_anything_runs(sqlite_service: S
 
 
 # -- the real library's ledger reading for image runs -------------------------------------------
+@pytest.mark.slow
 def test_spent_epsilon_of_an_interrupted_image_run(tmp_path: Path) -> None:
     """The image trainer keeps its accountant in its checkpoints and logs epsilon after
     every step: a job stopped mid-training is charged what ran, not zero."""

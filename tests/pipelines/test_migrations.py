@@ -41,6 +41,7 @@ def test_migrations_match_the_models(
     db.dispose()
 
 
+@pytest.mark.slow
 def test_migrations_from_several_processes_at_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     code = "import sys; from pipelines.store import Database, upgrade_head; upgrade_head(Database(sys.argv[1]))"
