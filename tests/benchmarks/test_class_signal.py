@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -52,6 +53,7 @@ def test_the_classes_see_the_same_draws() -> None:
     assert np.array_equal(blind, again)  # seeded
 
 
+@pytest.mark.slow
 def test_class_signal_reads_a_trained_model_and_its_real_splits(tiny_npz: Path, tmp_path: Path) -> None:
     from synthgen.images.train import train_images
 

@@ -71,6 +71,7 @@ def test_nearest_neighbours_find_copies_and_their_index() -> None:
     assert distance.max() < 1e-3 and index.tolist() == [3, 7]
 
 
+@pytest.mark.slow
 def test_tstr_on_separable_images_beats_chance_and_is_tested_on_the_test_split() -> None:
     inputs = _inputs(ImageSet(*two_class_images(60, 7)))
     result = TrainSyntheticTestRealImages().evaluate(inputs)

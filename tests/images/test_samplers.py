@@ -43,6 +43,7 @@ def test_every_sampler_recovers_a_point_mass(name: str) -> None:
     assert torch.allclose(out, x0.expand(3, -1, -1, -1), atol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["euler", "dpmpp2m", "heun", "churn", "ancestral"])
 def test_sample_i_does_not_depend_on_the_batch(name: str) -> None:
     model = tiny_denoiser().eval()

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.service.conftest import REPO
+from tests.support.service import REPO
 
 COMPOSE = REPO / "docker" / "compose.yaml"
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pipelines.settings import Settings
-from tests.service.conftest import REPO
+from tests.support.service import REPO
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from pipelines.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from pipelines.store.models import Job, Source
 from pipelines.uploads import safe_extract, sniff
-from tests.service.conftest import (
+from tests.support.service import (
     COHORT_SCHEMA,
     ServiceEnv,
     build_service,

@@ -13,14 +13,15 @@ from sqlalchemy import func, select
 from pipelines import auth, ledger
 from pipelines.store.models import LedgerEntry, Source
 from synthgen.errors import PrivacyBudgetExceeded
-from tests.service.conftest import COHORT_SCHEMA, ServiceEnv
-from tests.service.live import LiveServer
+from tests.support.live import LiveServer
+from tests.support.service import COHORT_SCHEMA, ServiceEnv
 
 REQUESTS = 50
 EPSILON = 0.7
 BUDGET = 10.0
 
 
+@pytest.mark.slow
 def test_ledger_50_concurrent_requests_never_exceed_the_cap(
     service: ServiceEnv, cohort: bytes
 ) -> None:
@@ -66,6 +67,7 @@ def test_ledger_refuses_a_single_job_over_the_cap(service: ServiceEnv, cohort: b
     assert service.request_job(source_id, epsilon=0.01).status_code == 409
 
 
+@pytest.mark.slow
 def test_ledger_settles_at_the_actual_spend_and_frees_the_rest(
     service: ServiceEnv, cohort: bytes
 ) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import COHORT_SCHEMA, ServiceEnv
-from tests.service.workers import start_worker
+from tests.support.service import COHORT_SCHEMA, ServiceEnv
+from tests.support.workers import start_worker
 
 pytestmark = pytest.mark.slow
 

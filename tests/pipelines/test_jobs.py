@@ -15,7 +15,7 @@ from pipelines import leases
 from pipelines.leases import LeaseLost
 from pipelines.runner import JobRun
 from pipelines.store.models import Job, utcnow
-from tests.service.conftest import COHORT_SCHEMA, ServiceEnv
+from tests.support.service import COHORT_SCHEMA, ServiceEnv
 
 
 @pytest.fixture
@@ -96,6 +96,7 @@ def test_jobs_cancel_a_queued_job_costs_nothing(service: ServiceEnv, source_id: 
     assert again.status_code == 409
 
 
+@pytest.mark.slow
 def test_jobs_cancel_while_training_pays_for_the_steps_that_ran(
     service: ServiceEnv, source_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,6 +164,7 @@ def test_jobs_retry_after_training_never_trains_or_charges_again(
     assert ledger["epsilon_spent"] == spent_before and len(ledger["entries"]) == 1  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_jobs_worker_shutdown_hands_the_job_back_and_it_resumes(
     service: ServiceEnv, source_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

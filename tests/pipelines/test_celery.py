@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import (
+from tests.support.service import (
     COHORT_SCHEMA,
     DEFAULT_REDIS,
     REPO,
@@ -25,7 +25,7 @@ from tests.service.conftest import (
     make_settings,
     unavailable,
 )
-from tests.service.workers import worker_env
+from tests.support.workers import worker_env
 
 pytestmark = pytest.mark.slow
 

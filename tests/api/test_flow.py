@@ -7,9 +7,10 @@ import io
 import pandas as pd
 import pytest
 
-from tests.service.conftest import COHORT_SCHEMA, ServiceEnv, build_service
+from tests.support.service import COHORT_SCHEMA, ServiceEnv, build_service
 
 
+@pytest.mark.slow
 def test_flow_upload_synthesize_approve_download(service: ServiceEnv, cohort: bytes) -> None:
     steward, ml, auditor = (
         service.headers("steward"),
@@ -122,6 +123,7 @@ def test_flow_upload_synthesize_approve_download(service: ServiceEnv, cohort: by
         assert action in actions
 
 
+@pytest.mark.slow
 def test_flow_restarted_api_reads_status_back_from_the_store(
     service: ServiceEnv, cohort: bytes
 ) -> None:

@@ -104,6 +104,7 @@ def test_unreadable_sources(name, content, fragment, heart_schema, tmp_path: Pat
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 def test_train_then_sample_from_the_command_line(heart_csv, heart_schema, tmp_path: Path) -> None:
     out = tmp_path / "model"
     result = invoke("train", heart_csv, "--schema", heart_schema, "--epsilon", "2", "--out", out, "--max-steps", "5")
@@ -138,6 +139,7 @@ def test_train_then_sample_from_the_command_line(heart_csv, heart_schema, tmp_pa
                           "model directory not found")
 
 
+@pytest.mark.slow
 def test_epsilon_inf_marks_the_model_not_private(heart_csv, heart_schema, tmp_path: Path) -> None:
     out = tmp_path / "model"
     result = invoke("train", heart_csv, "--schema", heart_schema, "--epsilon", "inf", "--out", out, "--max-steps", "3")

@@ -15,7 +15,7 @@ from sqlalchemy import inspect
 from pipelines.store import Database, upgrade_head
 from pipelines.store.migrate import current_revision, head_revision, is_up_to_date
 from pipelines.store.models import Base
-from tests.service.conftest import REPO
+from tests.support.service import REPO
 
 
 def _database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Database:
@@ -41,6 +41,7 @@ def test_migrations_match_the_models(
     db.dispose()
 
 
+@pytest.mark.slow
 def test_migrations_from_several_processes_at_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     code = "import sys; from pipelines.store import Database, upgrade_head; upgrade_head(Database(sys.argv[1]))"

@@ -30,7 +30,8 @@ from pipelines.store import Database, upgrade_head
 from pipelines.store.migrate import alembic_config
 from pipelines.store.models import ApiKey, AuditEvent, Job, LedgerEntry, Source, User, utcnow
 from synthgen.progress import ProgressEvent
-from tests.service.conftest import (
+from tests.support.live import LiveServer, free_port
+from tests.support.service import (
     COHORT_SCHEMA,
     DEFAULT_POSTGRES,
     DEFAULT_REDIS,
@@ -42,7 +43,6 @@ from tests.service.conftest import (
     make_settings,
     unavailable,
 )
-from tests.service.live import LiveServer, free_port
 
 MakeService = Callable[..., ServiceEnv]
 
@@ -163,6 +163,7 @@ def test_access_cli_refuses_to_revoke_the_last_admin(
 
 
 # -- 6. quotas, rate limits, keys in URLs ---------------------------------------------------------
+@pytest.mark.slow
 def test_access_ml_engineer_cannot_queue_unbounded_free_work(make_service: MakeService) -> None:
     env = make_service(
         max_open_jobs_per_user=default("max_open_jobs_per_user"),
@@ -187,6 +188,7 @@ def test_access_ml_engineer_cannot_queue_unbounded_free_work(make_service: MakeS
     assert count(env, Job) == before + len(accepted)  # a refusal queued nothing
 
 
+@pytest.mark.slow
 def test_access_quota_holds_under_concurrent_requests(make_service: MakeService) -> None:
     """20 sample requests of one ML engineer at once, at a live server: exactly the quota."""
     import httpx
@@ -207,6 +209,7 @@ def test_access_quota_holds_under_concurrent_requests(make_service: MakeService)
     assert count(env, Job, Job.kind == "sample") == 3
 
 
+@pytest.mark.slow
 def test_access_open_jobs_per_user_is_a_quota(make_service: MakeService) -> None:
     env = make_service(max_open_jobs_per_user=2)
     source_id = env.ready_source(cohort_csv(), COHORT_SCHEMA, delta_budget=1e-3)
@@ -254,6 +257,7 @@ def redis_url() -> str:
     return url
 
 
+@pytest.mark.slow
 def test_access_rate_limit_in_redis_is_shared_by_api_processes(
     service: ServiceEnv, redis_url: str
 ) -> None:
@@ -301,6 +305,7 @@ def test_access_python_client_waits_out_a_429() -> None:
     assert refused.value.status == 429 and refused.value.retry_after == 7
 
 
+@pytest.mark.slow
 def test_access_key_in_the_query_string_is_refused(service: ServiceEnv) -> None:
     key = service.key("auditor")
     before = count(service, AuditEvent)
@@ -340,6 +345,7 @@ class _Lines(logging.Handler):
         self.lines.append(self.format(record))
 
 
+@pytest.mark.slow
 def test_access_key_in_the_query_string_never_reaches_a_log(service: ServiceEnv) -> None:
     """A real uvicorn with its access log on (what `synthgen serve` runs)."""
     import httpx
@@ -372,6 +378,7 @@ def test_access_key_in_the_query_string_never_reaches_a_log(service: ServiceEnv)
 
 
 # -- 7. the audit log ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_access_audit_records_refusals_with_actor_object_and_outcome(service: ServiceEnv) -> None:
     source_id = service.ready_source(cohort_csv(), COHORT_SCHEMA, epsilon_budget=1.0)
     bad_key = "sg_" + "x" * 43
@@ -417,6 +424,7 @@ def test_access_audit_records_refusals_with_actor_object_and_outcome(service: Se
     )
 
 
+@pytest.mark.slow
 def test_access_audit_records_settlements_and_reads_of_private_objects(
     service: ServiceEnv,
 ) -> None:
@@ -477,6 +485,7 @@ def test_access_control_characters_in_a_source_name_are_refused(
     assert private_files(service) == []
 
 
+@pytest.mark.slow
 def test_access_ml_engineers_own_sample_job_hides_its_source(service: ServiceEnv) -> None:
     release_id = service.released(cohort_csv(), COHORT_SCHEMA)["release_id"]
     ml = service.headers("ml_engineer")
@@ -543,6 +552,7 @@ def empty_store(backend: str, tmp_path: Path) -> Iterator[Database]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.mark.slow
 def test_access_audit_migration_keeps_earlier_events(empty_store: Database) -> None:
     cfg = alembic_config(empty_store)
     with empty_store.engine.connect() as conn, conn.begin():
@@ -568,6 +578,7 @@ def test_access_audit_migration_keeps_earlier_events(empty_store: Database) -> N
 
 
 # -- found by the fuzzer --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_access_negative_class_counts_are_422_not_500(service: ServiceEnv) -> None:
     job = service.released(cohort_csv(), COHORT_SCHEMA)
     before = count(service, Job)

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.service.conftest import COHORT_SCHEMA, REPO, cohort_csv
+import pytest
+
+from tests.support.service import COHORT_SCHEMA, REPO, cohort_csv
 
 SCRIPT = """
 import io, json, sys
@@ -34,6 +36,7 @@ print(json.dumps(heavy))
 """
 
 
+@pytest.mark.slow
 def test_api_process_does_not_import_heavy_libraries(tmp_path: Path) -> None:
     table, schema = tmp_path / "t.csv", tmp_path / "s.yaml"
     table.write_bytes(cohort_csv())

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from pipelines.store import Database, upgrade_head
-from tests.service.conftest import (
+from tests.support.service import (
     COHORT_SCHEMA,
     ServiceEnv,
     cohort_csv,

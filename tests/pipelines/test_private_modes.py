@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import COHORT_SCHEMA, ServiceEnv
+from tests.support.service import COHORT_SCHEMA, ServiceEnv
 
 
 @pytest.fixture

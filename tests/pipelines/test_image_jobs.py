@@ -1,7 +1,7 @@
 """Image jobs through the service: upload (npz or zip of class folders), train, sample,
 validate, report, approve, download (npz or PNG zip), more samples without budget.
 
-The fast tests use the fake ML library (tests/service/fakes.py); one slow test runs the
+The fast tests use the fake ML library (tests/support/fakes.py); one slow test runs the
 real library (tiny recipe, a few DP steps) on a BreastMNIST subset, in-process."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from pipelines.store.models import Job
-from tests.service.conftest import ServiceEnv, build_service, fresh_database, make_settings
-from tests.service.fakes import EPSILON_USED
+from tests.support.fakes import EPSILON_USED
+from tests.support.service import ServiceEnv, build_service, fresh_database, make_settings
 
 
 def npz_bytes(n: int = 40, *, seed: int = 0) -> bytes:
@@ -199,6 +199,7 @@ def test_image_job_over_budget_is_refused_before_anything_runs(sqlite_service: S
 
 
 # -- the real library's ledger reading for image runs -------------------------------------------
+@pytest.mark.slow
 def test_spent_epsilon_of_an_interrupted_image_run(tmp_path: Path) -> None:
     """The image trainer keeps its accountant in its checkpoints and logs epsilon after
     every step: a job stopped mid-training is charged what ran, not zero."""

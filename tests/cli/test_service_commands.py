@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from api.client import ClientError, SynthgenClient
 from synthgen.cli import commands  # noqa: F401  (registers the commands)
 from synthgen.cli.app import app
-from tests.service.conftest import COHORT_SCHEMA, ServiceEnv, cohort_csv
-from tests.service.live import LiveServer
+from tests.support.live import LiveServer
+from tests.support.service import COHORT_SCHEMA, ServiceEnv, cohort_csv
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from schemathesis.generation import GenerationMode
 from sqlalchemy import select, update
 
 from pipelines.store.models import ApiKey, User
-from tests.service.conftest import (
+from tests.support.service import (
     COHORT_SCHEMA,
     ServiceEnv,
     build_service,

@@ -35,7 +35,7 @@ from pipelines.settings import Settings
 from pipelines.store import Database, upgrade_head
 from pipelines.worker import LocalWorker
 
-FAKE_LIBRARY = "tests.service.fakes:FakeLibrary"
+FAKE_LIBRARY = "tests.support.fakes:FakeLibrary"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 TABLES = ("audit_events", "ledger_entries", "releases", "jobs", "api_keys", "sources", "users")

@@ -23,8 +23,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.service.conftest import REPO, SHARED_DATA
-from tests.service.live import free_port
+from tests.support.live import free_port
+from tests.support.service import REPO, SHARED_DATA
 
 pytestmark = pytest.mark.slow
 
