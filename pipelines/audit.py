@@ -110,6 +110,7 @@ def query(
     source_id: str | None = None,
     outcome: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> Select[AuditEvent]:
@@ -126,6 +127,8 @@ def query(
         stmt = stmt.where(AuditEvent.outcome == outcome)
     if since:
         stmt = stmt.where(AuditEvent.at >= since)
+    if until:
+        stmt = stmt.where(AuditEvent.at < until)
     return stmt.limit(limit).offset(offset)
 
 
