@@ -13,9 +13,20 @@ from api.deps import DatabaseDep, SessionDep
 from api.routes.audit_export import MAX_ROWS, event_rows
 from api.ui.core import AuditPage, PageRoute, render
 from pipelines import audit
+from pipelines.errors import InvalidRequest
 
 router = APIRouter(prefix="/ui", route_class=PageRoute, include_in_schema=False)
 PAGE = 100
+
+
+def _time(text: str | None, what: str) -> datetime | None:
+    """A time from the filter form (empty: no bound); naive times are UTC."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(f"{what} must be a date and time (YYYY-MM-DDTHH:MM)") from None
 
 
 def _filters(
@@ -23,9 +34,10 @@ def _filters(
     user: str | None,
     action: str | None,
     outcome: str | None,
-    since: datetime | None,
-    until: datetime | None,
+    since_text: str | None,
+    until_text: str | None,
 ) -> dict[str, object]:
+    since, until = _time(since_text, "from"), _time(until_text, "until")
     return {
         "source_id": source_id or None,
         "actor": user or None,
@@ -49,8 +61,8 @@ def audit_page(
     user: Text = None,
     action: Text = None,
     outcome: Outcome = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Text = None,
+    until: Text = None,
     page: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
     filters = _filters(source_id, user, action, outcome, since, until)
@@ -77,8 +89,8 @@ def export_events(
     user: Text = None,
     action: Text = None,
     outcome: Outcome = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Text = None,
+    until: Text = None,
 ) -> Response:
     filters = _filters(source_id, user, action, outcome, since, until)
     return StreamingResponse(
