@@ -19,8 +19,17 @@ from pipelines import audit
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 COLUMNS = (
-    "id", "at", "actor_id", "actor_name", "actor_role", "action", "object_type", "object_id",
-    "source_id", "outcome", "details",
+    "id",
+    "at",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "action",
+    "object_type",
+    "object_id",
+    "source_id",
+    "outcome",
+    "details",
 )
 MAX_ROWS = 100_000
 PAGE = 2_000
@@ -42,16 +51,22 @@ def event_rows(db: DatabaseDep, filters: dict[str, object], limit: int) -> Itera
     sent = 0
     while sent < limit:
         with db.session() as session:
-            page = audit.list_events(
-                session, **filters, limit=min(PAGE, limit - sent), offset=sent
-            )
+            page = audit.list_events(session, **filters, limit=min(PAGE, limit - sent), offset=sent)
             for e in page:
                 writer.writerow(
                     [
                         safe_cell(v)
                         for v in (
-                            e.id, e.at.isoformat(), e.actor_id, e.actor_name, e.actor_role,
-                            e.action, e.object_type, e.object_id, e.source_id, e.outcome,
+                            e.id,
+                            e.at.isoformat(),
+                            e.actor_id,
+                            e.actor_name,
+                            e.actor_role,
+                            e.action,
+                            e.object_type,
+                            e.object_id,
+                            e.source_id,
+                            e.outcome,
                             json.dumps(e.details, sort_keys=True),
                         )
                     ]
@@ -83,8 +98,13 @@ def export_events(
 ) -> StreamingResponse:
     """The events that match, newest first, as CSV (details as JSON in one column)."""
     filters: dict[str, object] = {
-        "action": action, "actor": actor, "object_id": object_id, "source_id": source_id,
-        "outcome": outcome, "since": since, "until": until,
+        "action": action,
+        "actor": actor,
+        "object_id": object_id,
+        "source_id": source_id,
+        "outcome": outcome,
+        "since": since,
+        "until": until,
     }
     return StreamingResponse(
         event_rows(db, filters, limit),

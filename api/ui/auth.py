@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from api.deps import DatabaseDep, get_rate_limiter
 from api.ui.core import Csrf, PageActor, PageRoute, redirect, render, sessions
 from api.ui.sessions import COOKIE, COOKIE_PATH, actor_for
+from pipelines import audit
 from pipelines.auth import hash_key
 from pipelines.errors import RateLimited
 from pipelines.store.models import Role
@@ -62,15 +63,25 @@ def login(request: Request, db: DatabaseDep, key: Annotated[str, Form(max_length
                 retry_after=refusal.retry_after,
                 first=refusal.first,
             )
+        audit.record_alone(
+            db,
+            None,
+            "console.sign_in",
+            None,
+            None,
+            {"status": 401, "error": "AuthenticationFailed", "request": "POST /ui/login"},
+            outcome=audit.REFUSED,
+        )
         anonymous = store.anonymous()
         request.state.console = anonymous
-        response = render(
+        refused = render(
             request, "login.html", {"error": "unknown or revoked API key"}, status_code=401
         )
-        set_cookie(request, response, anonymous.id)
-        return response
+        set_cookie(request, refused, anonymous.id)
+        return refused
     assert actor.id is not None
     session = store.sign_in(request.cookies.get(COOKIE), key_hash=key_hash, user_id=actor.id)
+    audit.record_alone(db, actor, "console.sign_in", "user", actor.id, {})
     response = redirect(LANDING.get(Role(actor.role), "/ui"))
     set_cookie(request, response, session.id)
     return response
@@ -89,4 +100,3 @@ def logout(request: Request) -> Response:
 @router.get("", response_class=HTMLResponse)
 def home(actor: PageActor) -> Response:
     return redirect(LANDING.get(Role(actor.role), "/ui/login"))
-

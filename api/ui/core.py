@@ -102,9 +102,7 @@ MLEngineerPage = Annotated[Actor, Depends(page_require(Role.ml_engineer))]
 AdminPage = Annotated[Actor, Depends(page_require(Role.admin))]
 AuditPage = Annotated[Actor, Depends(page_require(Role.auditor, Role.admin))]
 SourcePage = Annotated[Actor, Depends(page_require(Role.steward, Role.auditor))]
-ReleasePage = Annotated[
-    Actor, Depends(page_require(Role.steward, Role.auditor, Role.ml_engineer))
-]
+ReleasePage = Annotated[Actor, Depends(page_require(Role.steward, Role.auditor, Role.ml_engineer))]
 ReportPage = Annotated[Actor, Depends(page_require(Role.steward, Role.auditor))]
 
 
@@ -149,8 +147,9 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-async def error_page(request: Request, status: int, title: str, detail: str,
-                     problems: list[str] | None = None) -> HTMLResponse:
+async def error_page(
+    request: Request, status: int, title: str, detail: str, problems: list[str] | None = None
+) -> HTMLResponse:
     return render(
         request,
         "error.html",
@@ -202,9 +201,7 @@ class PageRoute(APIRoute):
                     if isinstance(exc, SchemaMismatch)
                     else []
                 )
-                if code in auditing.REFUSALS and (
-                    not isinstance(exc, RateLimited) or exc.first
-                ):
+                if code in auditing.REFUSALS and (not isinstance(exc, RateLimited) or exc.first):
                     await auditing.record_refusal(request, code, type(exc).__name__, detail)
                 return await error_page(
                     request, code, TITLES.get(code, "Refused"), detail, problems

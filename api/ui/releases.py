@@ -29,8 +29,7 @@ router = APIRouter(prefix="/ui", route_class=PageRoute, include_in_schema=False)
 
 # the embedded report is a document of its own: no script, styles inline, framed only here
 REPORT_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-    "frame-ancestors 'self'; sandbox"
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"
 )
 
 
@@ -51,9 +50,7 @@ def release_page(
 ) -> Response:
     release = releases.get_release(session, actor, release_id)
     certificate = release.certificate or {}
-    record_read(
-        db, actor, "certificate.read", "release", release.id, source_id=release.source_id
-    )
+    record_read(db, actor, "certificate.read", "release", release.id, source_id=release.source_id)
     private_view = actor.role in (Role.steward, Role.auditor)
     return render(
         request,
@@ -75,9 +72,7 @@ def get_certificate(
     release_id: str, actor: ReleasePage, session: SessionDep, db: DatabaseDep
 ) -> Response:
     release = releases.get_release(session, actor, release_id)
-    record_read(
-        db, actor, "certificate.read", "release", release.id, source_id=release.source_id
-    )
+    record_read(db, actor, "certificate.read", "release", release.id, source_id=release.source_id)
     return JSONResponse(release.certificate)
 
 

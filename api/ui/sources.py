@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from api.auditing import record_read
+from api.deps import DatabaseDep, DispatcherDep, SessionDep, SettingsDep, StoreDep
 from api.ui.core import (
     Csrf,
     PageActor,
@@ -19,8 +21,6 @@ from api.ui.core import (
     redirect,
     render,
 )
-from api.deps import DatabaseDep, DispatcherDep, SessionDep, SettingsDep, StoreDep
-from api.auditing import record_read
 from pipelines import budgets, jobs, ledger, releases, schema_review, sources
 from pipelines.errors import InvalidRequest
 from pipelines.store.models import Role

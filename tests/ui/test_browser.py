@@ -44,7 +44,10 @@ class Console:
     def text(self, css: str) -> str:
         """The element's text; "" while the page is being replaced (the job page reloads
         itself when the job ends)."""
-        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+        from selenium.common.exceptions import (
+            NoSuchElementException,
+            StaleElementReferenceException,
+        )
 
         try:
             return str(self.find(css).text)
@@ -115,10 +118,14 @@ def test_console_story_in_chromium(
         ui.find("#accept-all").click()
         ui.find("form[action$='/schema'] button[type=submit]").click()
         source_url = wait_for(
-            lambda: driver.current_url if driver.current_url.rstrip("/").split("/")[-2] == "sources" else None,
+            lambda: (
+                driver.current_url
+                if driver.current_url.rstrip("/").split("/")[-2] == "sources"
+                else None
+            ),
             what="the source page",
         )
-        source_path = source_url[len(base):]
+        source_path = source_url[len(base) :]
 
         def ready() -> bool:
             ui.open(source_path)
@@ -132,8 +139,10 @@ def test_console_story_in_chromium(
         ui.find("form[action$='/jobs'] button[type=submit]").click()
         wait_for(lambda: "/ui/jobs/" in driver.current_url, what="the job page")
         # the page's script follows the job without a reload
-        wait_for(lambda: ui.text("#job-state") == "running" and ui.text("#job-stage") != "–",
-                 what="live progress")
+        wait_for(
+            lambda: ui.text("#job-state") == "running" and ui.text("#job-stage") != "–",
+            what="live progress",
+        )
         ui.shot("job-running")
         seen_states = {"running"}
 
@@ -144,6 +153,7 @@ def test_console_story_in_chromium(
 
         wait_for(finished, timeout=60, what="the job to finish")
         ui.shot("job-done")
+
         def release_link() -> str | None:
             from selenium.common.exceptions import WebDriverException
 
@@ -159,8 +169,10 @@ def test_console_story_in_chromium(
         ui.shot("release-review")
         ui.find("#reason").send_keys("fidelity and privacy checks read")
         ui.find("#approve").click()
-        wait_for(lambda: ui.all("#release-state") and ui.text("#release-state") == "approved",
-                 what="approval")
+        wait_for(
+            lambda: ui.all("#release-state") and ui.text("#release-state") == "approved",
+            what="approval",
+        )
         ui.open(source_path)
         assert ui.text("#eps-spent") != "0"
         ui.shot("source-after")

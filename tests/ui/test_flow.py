@@ -67,11 +67,14 @@ def test_steward_story_over_http(service: ServiceEnv) -> None:
     assert "10 left of 10" in source_page.text
 
     token = page_token(steward, f"/ui/sources/{source_id}")
-    assert steward.post(
-        f"/ui/sources/{source_id}/budget",
-        data={"epsilon_budget": "8", "csrf_token": token},
-        follow_redirects=False,
-    ).status_code == 303
+    assert (
+        steward.post(
+            f"/ui/sources/{source_id}/budget",
+            data={"epsilon_budget": "8", "csrf_token": token},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
     response = steward.post(
         f"/ui/sources/{source_id}/jobs",
         data={"epsilon": "1", "rows": "40", "seed": "3", "csrf_token": token},
@@ -119,7 +122,13 @@ def test_steward_story_over_http(service: ServiceEnv) -> None:
     exported = auditor.get("/ui/audit/export.csv", params={"source_id": source_id})
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     actions = {r["action"] for r in rows}
-    assert {"source.upload", "schema.accept", "source.budget", "job.create", "release.approve"} <= actions
+    assert {
+        "source.upload",
+        "schema.accept",
+        "source.budget",
+        "job.create",
+        "release.approve",
+    } <= actions
     accept = next(r for r in rows if r["action"] == "schema.accept")
     assert "num.categories" in accept["details"] and "age.min" not in accept["details"]
 
@@ -156,9 +165,14 @@ def test_schema_routes_json(sqlite_service: ServiceEnv, cohort: bytes) -> None:
     env.drain()
     assert env.client.get(f"/v1/sources/{source_id}", headers=headers).json()["state"] == "ready"
     for role in ("ml_engineer", "auditor", "admin"):
-        assert env.client.put(
-            f"/v1/sources/{source_id}/schema", json={"columns": columns}, headers=env.headers(role)
-        ).status_code == 403
+        assert (
+            env.client.put(
+                f"/v1/sources/{source_id}/schema",
+                json={"columns": columns},
+                headers=env.headers(role),
+            ).status_code
+            == 403
+        )
 
 
 def test_schema_that_data_breaks_refused(sqlite_service: ServiceEnv, cohort: bytes) -> None:
@@ -183,18 +197,29 @@ def test_budget_route(service: ServiceEnv, cohort: bytes) -> None:
     source_id = env.ready_source(cohort, COHORT_SCHEMA)
     headers = env.headers("steward")
     assert env.request_job(source_id, epsilon=3.0).status_code == 202
-    lower = env.client.put(f"/v1/sources/{source_id}/budget", json={"epsilon_budget": 2}, headers=headers)
+    lower = env.client.put(
+        f"/v1/sources/{source_id}/budget", json={"epsilon_budget": 2}, headers=headers
+    )
     assert lower.status_code == 409
-    ok = env.client.put(f"/v1/sources/{source_id}/budget", json={"epsilon_budget": 4}, headers=headers)
+    ok = env.client.put(
+        f"/v1/sources/{source_id}/budget", json={"epsilon_budget": 4}, headers=headers
+    )
     assert ok.status_code == 200 and ok.json()["epsilon_budget"] == 4
     assert env.request_job(source_id, epsilon=1.5).status_code == 409
     other = env.client.put(
-        f"/v1/sources/{source_id}/budget", json={"epsilon_budget": 50}, headers=env.headers("steward", "other")
+        f"/v1/sources/{source_id}/budget",
+        json={"epsilon_budget": 50},
+        headers=env.headers("steward", "other"),
     )
     assert other.status_code == 404
-    assert env.client.put(
-        f"/v1/sources/{source_id}/budget", json={"epsilon_budget": 50}, headers=env.headers("auditor")
-    ).status_code == 403
+    assert (
+        env.client.put(
+            f"/v1/sources/{source_id}/budget",
+            json={"epsilon_budget": 50},
+            headers=env.headers("auditor"),
+        ).status_code
+        == 403
+    )
 
 
 def test_audit_csv_export_filters_and_defuses_formulas(sqlite_service: ServiceEnv) -> None:
@@ -210,7 +235,9 @@ def test_audit_csv_export_filters_and_defuses_formulas(sqlite_service: ServiceEn
     )
     assert {r["action"] for r in csv.DictReader(io.StringIO(only.text))} == {"user.create"}
     future = env.client.get(
-        "/v1/audit/export.csv", params={"until": "2000-01-01T00:00:00"}, headers=env.headers("auditor")
+        "/v1/audit/export.csv",
+        params={"until": "2000-01-01T00:00:00"},
+        headers=env.headers("auditor"),
     )
     assert list(csv.DictReader(io.StringIO(future.text))) == []
     assert env.client.get("/v1/audit/export.csv", headers=env.headers("steward")).status_code == 403

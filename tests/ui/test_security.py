@@ -103,7 +103,10 @@ def test_sign_out_ends_session(sqlite_service: ServiceEnv) -> None:
     client = signed_in(sqlite_service, "steward")
     old = client.cookies.get(COOKIE)
     token = page_token(client, "/ui/sources")
-    assert client.post("/ui/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    assert (
+        client.post("/ui/logout", data={"csrf_token": token}, follow_redirects=False).status_code
+        == 303
+    )
     replay = TestClient(sqlite_service.app, base_url="https://testserver")
     replay.cookies.set(COOKIE, old or "", path="/ui")
     assert replay.get("/ui/sources", follow_redirects=False).status_code == 303
@@ -113,9 +116,12 @@ def test_revoked_key_ends_session(sqlite_service: ServiceEnv) -> None:
     client = signed_in(sqlite_service, "steward", "leaver")
     admin = signed_in(sqlite_service, "admin")
     token = page_token(admin, "/ui/admin")
-    assert admin.post(
-        "/ui/admin/users/leaver/revoke", data={"csrf_token": token}, follow_redirects=False
-    ).status_code == 303
+    assert (
+        admin.post(
+            "/ui/admin/users/leaver/revoke", data={"csrf_token": token}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     assert client.get("/ui/sources", follow_redirects=False).status_code == 303
 
 
@@ -158,9 +164,12 @@ def test_pages_refuse_what_the_role_cannot(sqlite_service: ServiceEnv) -> None:
     assert steward.get("/ui/audit").status_code == 403
     auditor = signed_in(sqlite_service, "auditor")
     token = page_token(auditor, "/ui/sources")
-    assert auditor.post(
-        "/ui/sources/x/budget", data={"epsilon_budget": "5", "csrf_token": token}
-    ).status_code == 403
+    assert (
+        auditor.post(
+            "/ui/sources/x/budget", data={"epsilon_budget": "5", "csrf_token": token}
+        ).status_code
+        == 403
+    )
     admin = signed_in(sqlite_service, "admin")
     assert admin.get("/ui/sources").status_code == 403
     assert admin.get("/ui/releases").status_code == 403
