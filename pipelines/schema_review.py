@@ -128,6 +128,8 @@ def accept_schema(
 
     if actor.role != Role.steward:
         raise Forbidden("only data stewards accept a source's schema")
+    if not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in columns):
+        raise InvalidRequest("every column is a mapping with a 'name' string")
     with db.session() as session:
         drafted = draft(session, store, actor, source_id)
         source = get_source(session, actor, source_id)

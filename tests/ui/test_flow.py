@@ -241,3 +241,27 @@ def test_audit_csv_export_filters_and_defuses_formulas(sqlite_service: ServiceEn
     )
     assert list(csv.DictReader(io.StringIO(future.text))) == []
     assert env.client.get("/v1/audit/export.csv", headers=env.headers("steward")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        [{"name": {"nested": 1}}],
+        [{"kind": "integer"}],
+        [{"name": "age", "kind": "integer", "min": "low"}],
+        [{"name": "age", "kind": "nonsense"}],
+        [{"name": "age", "kind": "integer", "min": 5, "max": 1}],
+    ],
+)
+def test_hostile_schema_review_answers_422(
+    sqlite_service: ServiceEnv, cohort: bytes, columns: list[dict[str, object]]
+) -> None:
+    env = sqlite_service
+    source_id = env.ready_source(cohort)
+    response = env.client.put(
+        f"/v1/sources/{source_id}/schema",
+        json={"columns": columns},
+        headers=env.headers("steward"),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]
