@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -44,39 +44,54 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+def _csv_line(writer: Any, out: io.StringIO, values: list[object]) -> str:
+    writer.writerow([safe_cell(v) for v in values])
+    line = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    return line
+
+
+def _page(
+    db: DatabaseDep, filters: dict[str, object], offset: int, size: int
+) -> list[list[object]]:
+    with db.session() as session:
+        return [
+            [
+                e.id,
+                e.at.isoformat(),
+                e.actor_id,
+                e.actor_name,
+                e.actor_role,
+                e.action,
+                e.object_type,
+                e.object_id,
+                e.source_id,
+                e.outcome,
+                json.dumps(e.details, sort_keys=True),
+            ]
+            for e in audit.list_events(session, **filters, limit=size, offset=offset)
+        ]
+
+
 def event_rows(db: DatabaseDep, filters: dict[str, object], limit: int) -> Iterator[str]:
+    """The CSV, page by page. The first page is read before the response starts, so that
+    a refused filter answers with its status rather than a cut-off 200."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    sent = 0
-    while sent < limit:
-        with db.session() as session:
-            page = audit.list_events(session, **filters, limit=min(PAGE, limit - sent), offset=sent)
-            for e in page:
-                writer.writerow(
-                    [
-                        safe_cell(v)
-                        for v in (
-                            e.id,
-                            e.at.isoformat(),
-                            e.actor_id,
-                            e.actor_name,
-                            e.actor_role,
-                            e.action,
-                            e.object_type,
-                            e.object_id,
-                            e.source_id,
-                            e.outcome,
-                            json.dumps(e.details, sort_keys=True),
-                        )
-                    ]
-                )
-        sent += len(page)
-        yield out.getvalue()
-        out.seek(0)
-        out.truncate()
-        if len(page) < PAGE:
-            break
+    first = _page(db, filters, 0, min(PAGE, limit))
+
+    def lines() -> Iterator[str]:
+        yield _csv_line(writer, out, list(COLUMNS))
+        page, sent = first, 0
+        while page:
+            yield "".join(_csv_line(writer, out, row) for row in page)
+            sent += len(page)
+            if len(page) < PAGE or sent >= limit:
+                break
+            page = _page(db, filters, sent, min(PAGE, limit - sent))
+
+    return lines()
 
 
 @router.get(

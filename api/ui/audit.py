@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
@@ -24,9 +24,10 @@ def _time(text: str | None, what: str) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidRequest(f"{what} must be a date and time (YYYY-MM-DDTHH:MM)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _filters(

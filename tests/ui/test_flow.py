@@ -239,7 +239,12 @@ def test_audit_csv_export_filters_and_defuses_formulas(sqlite_service: ServiceEn
         params={"until": "2000-01-01T00:00:00"},
         headers=env.headers("auditor"),
     )
-    assert list(csv.DictReader(io.StringIO(future.text))) == []
+    assert future.text.startswith("id,at,") and list(csv.DictReader(io.StringIO(future.text))) == []
+    # a time without a zone is UTC (it used to fail with a 500 on GET /v1/audit)
+    listed = env.client.get(
+        "/v1/audit", params={"since": "2000-01-01T00:00:00"}, headers=env.headers("auditor")
+    )
+    assert listed.status_code == 200 and listed.json()
     assert env.client.get("/v1/audit/export.csv", headers=env.headers("steward")).status_code == 403
 
 
@@ -265,3 +270,62 @@ def test_hostile_schema_review_answers_422(
     )
     assert response.status_code == 422, response.text
     assert response.json()["detail"]
+
+
+def test_cancel_samples_and_time_filter_pages(sqlite_service: ServiceEnv, cohort: bytes) -> None:
+    env = sqlite_service
+    # a pending release stays out of the ML engineer's pages
+    pending = env.released(cohort, COHORT_SCHEMA, approve=False)
+    ml = signed_in(env, "ml_engineer")
+    assert pending["release_id"][:8] not in ml.get("/ui/releases").text
+    assert ml.get(f"/ui/releases/{pending['release_id']}").status_code == 404
+
+    # cancel from the job page: a queued job is cancelled at once and spends nothing
+    steward = signed_in(env, "steward")
+    source_id = pending["source_id"]
+    token = page_token(steward, f"/ui/sources/{source_id}")
+    created = steward.post(
+        f"/ui/sources/{source_id}/jobs",
+        data={"epsilon": "1", "class_counts": "0=10, 1=10", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    job_path = created.headers["location"]
+    assert 'id="cancel-form"' in steward.get(job_path).text
+    cancelled = steward.post(job_path + "/cancel", data={"csrf_token": token})
+    assert (
+        cancelled.status_code == 200
+        and 'id="job-state" aria-live="polite">cancelled' in cancelled.text
+    )
+    bad = steward.post(
+        f"/ui/sources/{source_id}/jobs",
+        data={"epsilon": "1", "class_counts": "0:10", "csrf_token": token},
+    )
+    assert bad.status_code == 422 and "LABEL=COUNT" in bad.text
+    over = steward.post(
+        f"/ui/sources/{source_id}/jobs", data={"epsilon": "50", "rows": "10", "csrf_token": token}
+    )
+    assert over.status_code == 409 and "left" in over.text
+
+    # more samples from an approved release
+    approved = env.released(cohort, COHORT_SCHEMA)
+    token = page_token(ml, f"/ui/releases/{approved['release_id']}")
+    sampled = ml.post(
+        f"/ui/releases/{approved['release_id']}/samples",
+        data={"rows": "25", "seed": "4", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert sampled.status_code == 303, sampled.text
+    env.drain()
+    status = ml.get(sampled.headers["location"] + "/status").json()
+    assert status["state"] == "succeeded"
+    job_page = ml.get(sampled.headers["location"]).text
+    assert source_id not in job_page and approved["source_id"] not in job_page
+
+    # the audit log's time range
+    auditor = signed_in(env, "auditor")
+    everything = auditor.get("/ui/audit", params={"since": "2000-01-01T00:00", "until": ""})
+    assert everything.status_code == 200 and "release.sample" in everything.text
+    nothing = auditor.get("/ui/audit", params={"until": "2000-01-01T00:00"})
+    assert "No events match" in nothing.text
+    assert auditor.get("/ui/audit", params={"since": "yesterday"}).status_code == 422
