@@ -6,15 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from api.routes.audit_export import safe_cell
 from tests.service.conftest import COHORT_SCHEMA, ServiceEnv
-from tests.ui.conftest import HEART, page_token, signed_in
+from tests.ui.conftest import HEART, csrf_token, page_token, signed_in
 
 
-def _upload(client, path, *, target: str = "num", budget: str = "10") -> str:  # type: ignore[no-untyped-def]
+def _upload(client: TestClient, path: Path, *, target: str = "num", budget: str = "10") -> str:
     token = page_token(client, "/ui/sources")
     with path.open("rb") as fh:
         response = client.post(
@@ -40,7 +42,7 @@ def _schema_form(html: str) -> dict[str, str]:
         data[select[0]] = chosen.group(1) if chosen else ""
     for name in re.findall(r'name="(col-\d+-nullable)"[^>]* checked', html):
         data[name] = "on"
-    data["csrf_token"] = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    data["csrf_token"] = csrf_token(html)
     return data
 
 

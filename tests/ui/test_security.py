@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi.testclient import TestClient
 
 from api.ui.sessions import COOKIE
@@ -9,8 +10,8 @@ from tests.service.conftest import ServiceEnv
 from tests.ui.conftest import csrf_token, page_token, sign_in, signed_in
 
 
-def _cookie_header(response: object) -> str:
-    headers = response.headers.get_list("set-cookie")  # type: ignore[attr-defined]
+def _cookie_header(response: httpx.Response) -> str:
+    headers = response.headers.get_list("set-cookie")
     return next(h for h in headers if h.startswith(COOKIE + "="))
 
 
