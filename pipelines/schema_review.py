@@ -11,7 +11,8 @@ steward to review). Such a value is public once accepted, because the schema is 
 metadata: the certificate and the samples may reveal it. So acceptance is explicit and
 recorded: ``accept_schema`` refuses a schema that carries a drawn value unchanged unless
 the steward names it in ``accepted_from_data``, and writes who accepted which values, and
-when, into the schema's notes and the audit log. The draft itself never leaves the
+when, into the schema (``public_from_data``, which training copies onto the certificate's
+``assumptions``) and the audit log. The draft itself never leaves the
 steward and auditors: it is private.
 """
 
@@ -149,15 +150,19 @@ def accept_schema(
         )
     when = utcnow()
     kept = sorted(n for n in accepted if _kept(columns, n, drafted.columns))
-    notes = []
-    if kept:
-        notes.append(
-            f"values drawn from the data and made public by {actor.name} at "
-            f"{when.isoformat(timespec='seconds')}: {', '.join(kept)}"
-        )
+    public_from_data = (
+        [{"values": kept, "by": actor.name, "at": when.isoformat(timespec="seconds")}]
+        if kept
+        else []
+    )
     try:
         schema = Schema.from_dict(
-            {"version": 1, "draft": False, "columns": columns, "notes": notes},
+            {
+                "version": 1,
+                "draft": False,
+                "columns": columns,
+                "public_from_data": public_from_data,
+            },
             source="the reviewed schema",
         )
         if target:

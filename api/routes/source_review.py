@@ -87,8 +87,9 @@ def accept_schema(
 ) -> SourceCreated:
     """Accept a reviewed schema. A value drawn from the data that is kept unchanged must
     be listed in `accepted_from_data` (422 otherwise): it becomes public, and who accepted
-    it and when goes into the schema's notes and the audit log. The table is checked
-    against the schema (422 names columns, never values), then by a worker."""
+    it and when goes into the schema (`public_from_data`), onto the certificates of models
+    trained on it, and into the audit log. The table is checked against the schema (422
+    names columns, never values), then by a worker."""
     source, job = schema_review.accept_schema(
         db,
         store,
