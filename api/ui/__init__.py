@@ -12,11 +12,15 @@ from fastapi.staticfiles import StaticFiles
 from api.ui import admin, audit, auth, releases, sources
 from api.ui.core import HERE
 from api.ui.headers import ConsoleHeaders
+from api.ui.redis_sessions import RedisSessionStore
 from api.ui.sessions import SessionStore
 
 
-def install(app: FastAPI, *, sessions: SessionStore | None = None) -> None:
-    app.state.console_sessions = sessions or SessionStore()
+def install(app: FastAPI, *, sessions: SessionStore | RedisSessionStore | None = None) -> None:
+    if sessions is None:
+        url = app.state.services.settings.rate_limit_url
+        sessions = RedisSessionStore(url) if url else SessionStore()
+    app.state.console_sessions = sessions
     for module in (auth, sources, releases, audit, admin):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="console-static")

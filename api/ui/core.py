@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from api import auditing
 from api.deps import DatabaseDep, get_rate_limiter
 from api.errors import status_for
+from api.ui.redis_sessions import RedisSessionStore
 from api.ui.sessions import COOKIE, ConsoleSession, SessionStore, actor_for, csrf_ok
 from pipelines.auth import Actor
 from pipelines.errors import Forbidden, RateLimited, redact_paths
@@ -47,8 +48,8 @@ class CsrfRefused(Exception):
     """A form post without the session's CSRF token."""
 
 
-def sessions(request: Request) -> SessionStore:
-    store: SessionStore = request.app.state.console_sessions
+def sessions(request: Request) -> SessionStore | RedisSessionStore:
+    store: SessionStore | RedisSessionStore = request.app.state.console_sessions
     return store
 
 
@@ -132,15 +133,18 @@ def render(
         "flash": session.flash[:] if session else [],
         **(context or {}),
     }
-    if session is not None:
+    if session is not None and session.flash:
         session.flash.clear()
+        sessions(request).save(session)
     return templates.TemplateResponse(request, name, values, status_code=status_code)
 
 
 def flash(request: Request, message: str) -> None:
+    """A message for the next page this session shows."""
     session = current(request)
     if session is not None:
         session.flash.append(message)
+        sessions(request).save(session)
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -10,8 +10,9 @@ active and its user enabled, so revoking a key ends its sessions at their next r
 - A session unused for ``idle_seconds`` is gone; sign-out deletes it.
 - Each session has its own CSRF token, checked on every form post (``csrf_ok``).
 
-Sessions live in this process's memory: a restart signs everyone out, and an API served by
-several processes (``--api-processes``) needs sticky routing.
+``SessionStore`` keeps sessions in this process's memory (a restart signs everyone out);
+with a shared Redis (``rate_limit_url``) the console uses ``RedisSessionStore``
+(api/ui/redis_sessions.py) instead, so that several API processes share them.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ class SessionStore:
                 return None
             session.last_seen = now
             return session
+
+    def save(self, session: ConsoleSession) -> None:
+        """Sessions here are the objects themselves: nothing to write back."""
 
     def drop(self, session_id: str) -> None:
         with self._lock:
