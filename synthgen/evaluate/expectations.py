@@ -30,27 +30,16 @@ up in logs and job events.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from synthgen.errors import SchemaMismatch
+from synthgen.evaluate.expectation_spec import ExpectationSpec
+from synthgen.evaluate.gx_adapter import ge_expectation_type, run_expectations
 from synthgen.evaluate.tables import category_keys, column_key, is_categorical, numeric_values
 from synthgen.tabular.schema import ColumnSpec, Schema
-
-Kind = Literal["columns_match", "columns_in_order", "row_count", "of_type", "between", "in_set", "not_null"]
-
-
-@dataclass(frozen=True)
-class ExpectationSpec:
-    """One expectation, independent of GE's classes (see ``gx_adapter``)."""
-
-    kind: Kind
-    column: str | None
-    params: dict[str, Any]
-    description: str  # what is expected, in words, without data values
-    structural: bool = False  # failing it means the table cannot be evaluated at all
 
 
 @dataclass
@@ -97,8 +86,6 @@ class ExpectationOutcome:
         return f"{where}{spec.description}: failed"
 
     def to_json_dict(self) -> dict[str, Any]:
-        from synthgen.evaluate.gx_adapter import ge_expectation_type
-
         return {
             "expectation": ge_expectation_type(self.spec.kind),
             "column": self.spec.column,
@@ -268,8 +255,6 @@ def _column_expectations(spec: ColumnSpec, *, typed: bool = True) -> list[Expect
 
 
 def run_suite(df: pd.DataFrame, schema: Schema, *, table: str) -> ExpectationResults:
-    from synthgen.evaluate.gx_adapter import run_expectations
-
     frame, columns = validation_frame(df, schema)
     untyped = frozenset(n for n, c in columns.items() if c.bad and c.bad_words == "are not numbers")
     specs = expectation_suite(schema, [str(c) for c in df.columns], table=table, untyped=untyped)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from synthgen.errors import SamplingError
+from synthgen.evaluate.images.classifier import roc_auc
 from synthgen.images.class_critic import (
     CRITIC_WEIGHTS,
     ClassCritic,
@@ -21,7 +22,6 @@ from synthgen.images.class_critic import (
     train_critic,
 )
 from synthgen.images.data import ImageSet
-from synthgen.images.metrics.classifier import roc_auc
 from synthgen.images.sample import ImageModel, labels_for_counts
 from synthgen.images.train import train_images
 from synthgen.privacy.accountant import RunAccountant, epsilon_for

@@ -52,8 +52,8 @@ def test_per_example_gradients_match_on_cuda() -> None:
 
 
 def test_validation_classifier_trains_on_cuda_and_predicts_on_cpu_inputs() -> None:
+    from synthgen.evaluate.images.classifier import roc_auc, train_classifier
     from synthgen.images.data import ImageSet
-    from synthgen.images.metrics.classifier import roc_auc, train_classifier
     from tests.images.conftest import two_class_images
 
     train = ImageSet(*two_class_images(200, 1))

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthgen.images.class_signal import class_signal, denoising_errors
+from benchmarks.image_studies.class_signal import class_signal, denoising_errors
+from synthgen.evaluate.images.classifier import roc_auc
 from synthgen.images.edm import EDMConfig
-from synthgen.images.metrics.classifier import roc_auc
 from tests.images.conftest import TINY, two_class_images
 
 

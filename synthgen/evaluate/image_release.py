@@ -18,6 +18,7 @@ from typing import Any
 from synthgen import __version__
 from synthgen.artifacts import file_sha256, utc_now
 from synthgen.evaluate.gate import verdict
+from synthgen.evaluate.image_report import build_sections
 from synthgen.evaluate.images.files import (
     ImageModelFiles,
     load_image_model_files,
@@ -27,7 +28,7 @@ from synthgen.evaluate.images.inputs import ImageInputs, ImageValidationOptions
 from synthgen.evaluate.metric import evaluate_metrics
 from synthgen.evaluate.policy import load_policy
 from synthgen.evaluate.registry import image_metrics
-from synthgen.evaluate.release import ValidationResult, certificate_and_metric_checks, is_private
+from synthgen.evaluate.result import ValidationResult, certificate_and_metric_checks, is_private
 from synthgen.images.data import ImageSet
 from synthgen.progress import ProgressEvent
 
@@ -43,8 +44,6 @@ def evaluate_image_release(
     private_dir: str | Path | None = None,
 ) -> ValidationResult:
     """Check, measure and judge synthetic images against their model's real splits."""
-    from synthgen.evaluate.images.report import build_sections
-
     timings: dict[str, float] = {}
     started = time.perf_counter()
     policy = load_policy(policy_path)

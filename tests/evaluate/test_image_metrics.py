@@ -1,25 +1,29 @@
-"""Image metrics against ground truth on small, known inputs."""
+"""Image validation metrics and their CNN against ground truth on small, known inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pytest
 
-from synthgen.images.data import ImageSet
-from synthgen.images.metrics import RealImages, evaluate_images
-from synthgen.images.metrics.classifier import (
+from synthgen.evaluate.images.classifier import (
     SmallCNN,
     gaussian_kernel,
     random_shift,
     roc_auc,
     train_classifier,
 )
-from synthgen.images.metrics.coverage import manifold_metrics
-from synthgen.images.metrics.frechet import frechet_distance
-from synthgen.images.metrics.nearest_neighbour import NearestNeighbourCheck, nearest_distances
-from synthgen.images.metrics.tstr import TrainSyntheticTestReal
+from synthgen.evaluate.images.fidelity import (
+    FrechetClassifierDistance,
+    frechet_distance,
+    manifold_metrics,
+)
+from synthgen.evaluate.images.inputs import ImageInputs, ImageValidationOptions, nearest_neighbours
+from synthgen.evaluate.images.utility import TrainSyntheticTestRealImages
+from synthgen.images.data import ImageSet
+from synthgen.images.spec import ImageSpec
 from tests.images.conftest import two_class_images
 
 
@@ -50,30 +54,43 @@ def test_manifold_metrics_identical_and_disjoint() -> None:
     assert far["precision"] == 0.0 and far["coverage"] == 0.0 and far["density"] == 0.0
 
 
-def _real() -> RealImages:
+def _inputs(synthetic: ImageSet, *, steps: int = 60) -> ImageInputs:
     tr, trl = two_class_images(80, 1)
     ho, hol = two_class_images(30, 2)
     te, tel = two_class_images(30, 3)
-    return RealImages(train=ImageSet(tr, trl), holdout=ImageSet(ho, hol), test=ImageSet(te, tel),
-                      num_classes=2)
+    options = ImageValidationOptions(cnn_width=4, cnn_min_steps=steps, cnn_max_steps=steps,
+                                     tstr_networks=1)
+    return ImageInputs.build(spec=ImageSpec(28, 1, ("left", "right")), train=ImageSet(tr, trl),
+                             holdout=ImageSet(ho, hol), test=ImageSet(te, tel),
+                             synthetic=synthetic, options=options)
 
 
-def test_nearest_neighbour_check_catches_copies_and_passes_fresh_images() -> None:
-    real = _real()
-    copies = ImageSet(real.train.images[:20], real.train.labels[:20])
-    caught = NearestNeighbourCheck().compute(real, copies)[0]
-    assert caught.passed is False and caught.details["near_copies"] == 20
-    fresh_images, fresh_labels = two_class_images(40, 9)
-    fine = NearestNeighbourCheck().compute(real, ImageSet(fresh_images, fresh_labels))[0]
-    assert fine.passed is True and fine.details["near_copies"] == 0
-    assert nearest_distances(real.train.images[:3], real.train.images).max() < 1e-3
+def test_nearest_neighbours_find_copies_and_their_index() -> None:
+    images, _ = two_class_images(20, 1)
+    distance, index = nearest_neighbours(images[[3, 7]], images)
+    assert distance.max() < 1e-3 and index.tolist() == [3, 7]
 
 
-def test_tstr_on_separable_images_beats_chance() -> None:
-    real = _real()
-    synthetic = ImageSet(*two_class_images(60, 7))
-    results = {r.name: r.value for r in TrainSyntheticTestReal(steps=60, width=4, repeats=1).compute(real, synthetic)}
-    assert results["tstr_roc_auc"] > 0.9
+def test_tstr_on_separable_images_beats_chance_and_is_tested_on_the_test_split() -> None:
+    inputs = _inputs(ImageSet(*two_class_images(60, 7)))
+    result = TrainSyntheticTestRealImages().evaluate(inputs)
+    auc = {row["trained_on"]: row["roc_auc"] for row in result.details["rows"]}
+    assert auc["synthetic"] > 0.9 and auc["real"] > 0.9
+    assert result.details["tested_on"] == "test" and result.details["n_test"] == 30
+
+
+def test_the_cnn_shift_option_reaches_every_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    import synthgen.evaluate.images.classifier as classifier
+
+    shifts: list[int] = []
+    train = classifier.train_classifier
+    monkeypatch.setattr(classifier, "train_classifier",
+                        lambda *a, **k: shifts.append(k["shift"]) or train(*a, **k))
+    inputs = _inputs(ImageSet(*two_class_images(40, 7)), steps=5)
+    inputs.options = dataclasses.replace(inputs.options, cnn_shift=2)
+    TrainSyntheticTestRealImages().evaluate(inputs)
+    FrechetClassifierDistance().evaluate(inputs)  # the cached feature CNN: no new network
+    assert shifts == [2, 2]  # the feature CNN (first TRTR network) and one TSTR network
 
 
 def test_random_shift_moves_each_image_by_its_own_offset_within_the_bound() -> None:
@@ -140,24 +157,3 @@ def test_pixel_noise_is_added_to_the_training_batches_only(monkeypatch: pytest.M
     assert float(noise.mean()) == pytest.approx(0.0, abs=0.02)
     assert float(noise.std()) == pytest.approx(0.5, rel=0.03)
     assert all(torch.equal(x, torch.full_like(x, -1.0)) for training, x in seen if not training)
-
-
-def test_report_runs_every_metric_and_explains_skips() -> None:
-    real = _real()
-    real._cache["classifier"] = train_classifier(real.train, num_classes=2, steps=30, width=4)
-    synthetic = ImageSet(*two_class_images(40, 5))
-    from synthgen.images.metrics.coverage import ManifoldCoverage
-    from synthgen.images.metrics.frechet import FrechetClassifierDistance
-    from synthgen.images.metrics.tstr import TrainRealTestReal
-
-    metrics = [TrainSyntheticTestReal(steps=20, width=4, repeats=2),
-               TrainRealTestReal(steps=20, width=4, repeats=1), FrechetClassifierDistance(),
-               ManifoldCoverage(), NearestNeighbourCheck()]
-    report = evaluate_images(real, synthetic, metrics)
-    for name in ("tstr_roc_auc", "trtr_roc_auc", "frechet_classifier_distance", "precision",
-                 "coverage", "nearest_neighbour_check"):
-        assert name in report, name
-    no_holdout = RealImages(train=real.train, test=real.test, num_classes=2)
-    no_holdout._cache["classifier"] = real._cache["classifier"]
-    skipped = evaluate_images(no_holdout, synthetic, [NearestNeighbourCheck()])
-    assert "skipped" in skipped["nearest_neighbour_check"]

@@ -3,8 +3,10 @@
 One run: time a DP step against its non-private twin (same K, same batch, random images
 of the source's shape, interleaved in one process), size the step count to the training
 budget, train on the real source, time the sampling of 10k images with the deterministic
-sampler, and evaluate utility (TSTR ROC AUC on the real test split), fidelity and the
-nearest-neighbour check. Results go to a JSON file and a printed table with the targets.
+sampler, and evaluate the synthetic images with the release validation's image metrics
+(``measure``): utility (TSTR ROC AUC on the real test split), fidelity, the memorisation
+checks and the default policy's verdict. Results go to a JSON file and a printed table with
+the targets.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.image_studies.measure import evaluate_synthetic, headline, study_options
 from synthgen.artifacts import default_private_dir, read_provenance
+from synthgen.images.step_timing import measure_step_times
 from synthgen.progress import ProgressCallback, ignore_progress
 
 
@@ -51,84 +55,6 @@ class BenchmarkSettings:
     pretrain_minutes: float = 0.0
 
 
-PROBE_BLOCKS = 3  # alternating blocks per mode in the step-time probe
-PROBE_WARMUP_STEPS = 2  # untimed steps at the start of each block
-
-
-def measure_step_times(*, n_train: int, image_shape: tuple[int, int, int], num_classes: int,
-                       overrides: dict[str, Any], steps: int = 3, seed: int = 0) -> dict[str, float]:
-    """Median seconds of a DP step and of a non-private step at the same K and batch, about
-    ``steps`` timed steps each, on random uint8 images (timing reveals nothing about the
-    source)."""
-    import torch
-
-    from synthgen.images.config import build_recipe
-    from synthgen.images.data import ImageSet
-    from synthgen.images.edm import Denoiser
-    from synthgen.images.trainer import (
-        ImageTensorDataset,
-        StepRecord,
-        new_state,
-        resolve_device,
-        train_nonprivate,
-        train_private,
-    )
-    from synthgen.images.unet import UNet
-    from synthgen.privacy.accountant import RunAccountant
-    from synthgen.privacy.secure_random import NoiseSource
-
-    # random weights time the same as pretrained ones
-    recipe = build_recipe({k: v for k, v in overrides.items() if k != "init_from"})
-    c, h, _ = image_shape
-    rng = np.random.default_rng(seed)
-    shape = (n_train, h, h) if c == 1 else (n_train, h, h, c)
-    data = ImageTensorDataset(ImageSet(rng.integers(0, 256, shape, dtype=np.uint8),
-                                       rng.integers(0, num_classes, n_train)))
-    device = resolve_device(recipe.training.device)
-    cfg = recipe.training
-    unet_cfg = recipe.unet_config(image_size=h, channels=c, num_classes=num_classes)
-
-    def fresh() -> Any:
-        torch.manual_seed(seed)
-        return new_state(Denoiser(UNet(unet_cfg), recipe.diffusion).to(device), cfg, seed=seed)
-
-    times: dict[str, list[float]] = {"dp": [], "nonprivate": []}
-
-    def recorder(kind: str) -> Callable[[StepRecord], bool]:
-        seen = 0
-
-        def record(r: StepRecord) -> bool:
-            nonlocal seen
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seen += 1
-            if seen > PROBE_WARMUP_STEPS:
-                times[kind].append(r.seconds)
-            return False
-        return record
-
-    # Alternating blocks of consecutive steps, so that a change in the machine's load hits
-    # both modes; each block's first steps run cold (fresh allocations) and are not timed.
-    # One step per fresh model, as before 2026-12-03, read 0.77 s where training then ran
-    # at a median of 0.53 s, and so sized the 60-minute benchmark to about 37 minutes.
-    block = PROBE_WARMUP_STEPS + max(1, -(-steps // PROBE_BLOCKS))
-    for _ in range(PROBE_BLOCKS):
-        train_nonprivate(fresh(), data, cfg=cfg, edm=recipe.diffusion, steps=block, device=device,
-                         on_step=recorder("nonprivate"))
-        train_private(fresh(), data, cfg=cfg, edm=recipe.diffusion, noise_multiplier=1.0,
-                      steps=block, accountant=RunAccountant(), noise=NoiseSource(secure=cfg.secure_rng),
-                      device=device, on_step=recorder("dp"), public_record_count=len(data))
-    dp, nonprivate = float(np.median(times["dp"])), float(np.median(times["nonprivate"]))
-    # the ratio compares medians (robust to a stray slow step); a run's length is a sum of
-    # steps, so the plan uses means: sized on the median, a 60-minute run of 2026-12-05
-    # (median 0.463 s, mean 0.473 s) met its time limit at 7,542 of 7,873 steps
-    return {"dp_step_seconds": dp, "nonprivate_step_seconds": nonprivate,
-            "dp_step_mean_seconds": float(np.mean(times["dp"])),
-            "nonprivate_step_mean_seconds": float(np.mean(times["nonprivate"])),
-            "dp_over_nonprivate": dp / nonprivate, "batch_size": cfg.batch_size,
-            "noise_multiplicity": cfg.noise_multiplicity}
-
-
 def machine_facts() -> dict[str, Any]:
     """What the timings depend on: the CPU model and OpenMP's wait policy (PASSIVE threads
     sleep between operations; on a 2-vCPU Intel VM that made sampling about a third slower)."""
@@ -150,11 +76,6 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
 
     from synthgen.images.data import ImageSet
     from synthgen.images.loaders import load_image_source
-    from synthgen.images.metrics import RealImages, evaluate_images
-    from synthgen.images.metrics.coverage import ManifoldCoverage
-    from synthgen.images.metrics.frechet import FrechetClassifierDistance
-    from synthgen.images.metrics.nearest_neighbour import NearestNeighbourCheck
-    from synthgen.images.metrics.tstr import TrainRealTestReal, TrainSyntheticTestReal
     from synthgen.images.sample import ImageModel, labels_for_counts
     from synthgen.images.train import train_images
 
@@ -248,13 +169,12 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
             f"candidates each) in {selected_seconds:.1f}s")
     synthetic = ImageSet(images, labels)
 
-    real = RealImages.from_private_dir(result.private_dir, num_classes=spec.num_classes,
-                                       seed=s.seed)
-    real.classifier_steps = s.classifier_steps  # the Frechet / k-NN feature space
-    metrics = [TrainSyntheticTestReal(steps=s.classifier_steps, repeats=s.classifier_repeats),
-               TrainRealTestReal(steps=s.classifier_steps, repeats=s.classifier_repeats),
-               FrechetClassifierDistance(), ManifoldCoverage(), NearestNeighbourCheck()]
-    results["metrics"] = evaluate_images(real, synthetic, metrics)
+    options = study_options(classifier_steps=s.classifier_steps, networks=s.classifier_repeats)
+    evaluated = evaluate_synthetic(model_dir, synthetic, options=options, seed=s.seed)
+    results["metrics"] = {name: r.to_json_dict() for name, r in evaluated["metrics"].items()}
+    results["headline"] = headline(evaluated["metrics"])
+    results["verdict"] = evaluated["verdict"]
+    results["memorisation"] = evaluated["memorisation"]
     (s.out_dir / "benchmark.json").write_text(json.dumps(results, indent=2, default=_json_default))
     return results
 
@@ -296,9 +216,8 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def _metric(results: dict[str, Any], name: str, key: str = "value") -> Any:
-    entry = results.get("metrics", {}).get(name, {})
-    return entry.get(key) if isinstance(entry, dict) else None
+def _metric(results: dict[str, Any], name: str) -> Any:
+    return results.get("headline", {}).get(name)
 
 
 def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -343,12 +262,19 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     add("Frechet classifier distance", _metric(results, "frechet_classifier_distance"), None, False, ".3f")
     for name in ("precision", "recall", "density", "coverage"):
         add(name, _metric(results, name), None, True, ".3f")
-    nn = results.get("metrics", {}).get("nearest_neighbour_check", {})
-    if "passed" in nn:
-        d = nn["details"]
-        rows.append(("nearest-neighbour check (train/holdout ratio)",
-                     f"{nn['value']:.3f}, {d['near_copies']} copies",
-                     f">= {d['min_ratio']}, 0 copies", "PASS" if nn["passed"] else "FAIL"))
+    # memorisation, as the release validation measures it (synthgen.evaluate.images)
+    add("nearest-training distance, synthetic / holdout (about 1)",
+        _metric(results, "nn_distance_ratio"), None, True, ".3f")
+    add("near copies (share; about 0.05 without memorisation)",
+        _metric(results, "near_copy_share"), None, False, ".3f")
+    add("exact copies of training images (share)", _metric(results, "exact_copy_share"), 0.0, False, ".3f")
+    add("closer to training than holdout (share; 0.5)", _metric(results, "closer_to_train_share"),
+        None, False, ".3f")
+    for key, name in (("memorisation", "memorisation checks (default policy)"),
+                      ("verdict", "release verdict (default policy)")):
+        if results.get(key):
+            rows.append((name, str(results[key]), "pass",
+                         "PASS" if results[key] == "pass" else str(results[key]).upper()))
     return rows
 
 

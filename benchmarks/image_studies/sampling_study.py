@@ -78,20 +78,25 @@ def study_sampling(model_dir: str | Path, variants: list[SamplingVariant], *, im
     """One row per variant: the settings used, the seconds spent sampling, TSTR ROC AUC and
     accuracy, the Frechet classifier distance, precision and recall, and a digest of the
     images (same settings and seed, same images)."""
-    from synthgen.artifacts import default_private_dir
+    from benchmarks.image_studies.measure import evaluate_synthetic, headline, study_options
+    from synthgen.evaluate.images.fidelity import (
+        FrechetClassifierDistance,
+        ImagePrecision,
+        ImageRecall,
+    )
+    from synthgen.evaluate.images.utility import TrainSyntheticTestRealImages
     from synthgen.images.data import ImageSet
-    from synthgen.images.metrics import RealImages, evaluate_images
-    from synthgen.images.metrics.coverage import ManifoldCoverage
-    from synthgen.images.metrics.frechet import FrechetClassifierDistance
-    from synthgen.images.metrics.tstr import TrainSyntheticTestReal
     from synthgen.images.sample import ImageModel
 
     model_dir = Path(model_dir)
     model = ImageModel.load(model_dir)
     own_cfg = model.denoiser.cfg
-    real = RealImages.from_private_dir(default_private_dir(model_dir),
-                                       num_classes=model.spec.num_classes, seed=seed)
-    real.classifier_steps = classifier_steps  # the benchmark's feature space
+    # the benchmark's protocol; the TRTR reference is the feature CNN alone, trained once
+    options = dataclasses.replace(
+        study_options(classifier_steps=classifier_steps, networks=classifier_repeats), trtr_networks=1)
+    feature_classifier = None
+    metrics = [TrainSyntheticTestRealImages(), FrechetClassifierDistance(), ImagePrecision(),
+               ImageRecall()]
     counts = model.counts_for(images, None)
     rows = []
     for variant in variants:
@@ -104,16 +109,16 @@ def study_sampling(model_dir: str | Path, variants: list[SamplingVariant], *, im
                                          critic_guidance=variant.critic_guidance,
                                          critic_max_step=variant.critic_max_step)
         seconds = time.perf_counter() - started
-        metrics = evaluate_images(
-            real, ImageSet(synthetic, labels),
-            [TrainSyntheticTestReal(steps=classifier_steps, repeats=classifier_repeats),
-             FrechetClassifierDistance(), ManifoldCoverage()])
+        evaluated = evaluate_synthetic(model_dir, ImageSet(synthetic, labels), options=options,
+                                       seed=seed, metrics=metrics, feature_classifier=feature_classifier)
+        feature_classifier = evaluated["feature_classifier"]
+        scores = headline(evaluated["metrics"])
         row = {"variant": variant.label, "sampling_seconds": seconds,
                "sigma_min": model.denoiser.cfg.sigma_min,
                "images_sha256": hashlib.sha256(synthetic.tobytes()).hexdigest()[:16]}
         for name in ("tstr_roc_auc", "tstr_accuracy", "frechet_classifier_distance",
                      "precision", "recall"):
-            row[name] = metrics.get(name, {}).get("value")
+            row[name] = scores[name]
         log(format_study_row(row))
         rows.append(row)
     model.denoiser.cfg = own_cfg

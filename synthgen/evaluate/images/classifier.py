@@ -1,4 +1,4 @@
-"""A small CNN for utility metrics (TSTR / TRTR) and as a feature extractor.
+"""A small CNN for the image utility metrics (TSTR / TRTR) and as their feature extractor.
 
 Not trained with DP: it only ever runs inside validation, on the steward's side. The
 protocol is fixed in advance (architecture, steps, learning rate); nothing is selected on
@@ -83,14 +83,12 @@ class TrainedClassifier:
 
 def train_classifier(
     images: ImageSet, *, num_classes: int, seed: int = 0, steps: int = 1200,
-    batch_size: int = 64, learning_rate: float = 2e-3, width: int = 16, hflip: bool = False,
-    shift: int = 0, label_smoothing: float = 0.0, pixel_noise: float = 0.0,
+    batch_size: int = 64, learning_rate: float = 2e-3, width: int = 16, shift: int = 0, label_smoothing: float = 0.0, pixel_noise: float = 0.0,
     input_blur: float = 0.0, device: str | torch.device | None = None,
 ) -> TrainedClassifier:
     """AdamW for a fixed number of steps with a cosine schedule; classes are re-weighted to
-    balance the loss (so a rare class still shapes the decision surface). ``hflip`` is off
-    by default: mirroring is not label-preserving for every modality (laterality).
-    ``shift``: each training image moved by up to that many pixels along each axis (edge
+    balance the loss (so a rare class still shapes the decision surface). No mirroring:
+    it is not label-preserving for every modality (laterality). ``shift``: each training image moved by up to that many pixels along each axis (edge
     pixels repeated), a change of framing that preserves the label in every modality.
     ``label_smoothing``: cross-entropy against targets smoothed by that share (for training
     labels that are not always right, as a generator's may not be). ``pixel_noise``: Gaussian
@@ -113,9 +111,6 @@ def train_classifier(
     for _ in range(steps):
         idx = torch.randint(0, n, (min(batch_size, n),), generator=g).to(dev)
         xb, yb = x[idx], y[idx]
-        if hflip:
-            flip = (torch.rand(len(idx), generator=g) < 0.5).to(dev)
-            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
         if shift:
             xb = random_shift(xb, shift, g)
         if pixel_noise:

@@ -1,4 +1,4 @@
-"""The benchmark and demo code paths at a tiny size (not the benchmarks themselves)."""
+"""The image benchmark and study code paths at a tiny size (not the benchmarks themselves)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.images.benchmark import BenchmarkSettings, format_table, run_benchmark
-from tests.images.conftest import TINY, TINY_MODEL
+from benchmarks.image_studies.driver import BenchmarkSettings, format_table, run_benchmark
+from tests.images.conftest import TINY
 
 # Declared class proportions: the studies sample both classes whatever the noisy DP class
 # histogram of 60 images says (it can round a class to no image at all out of 24).
@@ -27,9 +27,18 @@ def test_tiny_benchmark_prints_every_row(tiny_npz: Path, tmp_path: Path) -> None
     # timings mean little without the machine and OpenMP wait policy they ran under
     assert results["machine"]["cpu"] and results["machine"]["omp_wait_policy"]
     table = format_table(results)
-    for row in ("TSTR ROC AUC", "seconds per DP step", "DP / non-private step time",
-                "images/s sampled", "nearest-neighbour check"):
+    for row in ("TSTR ROC AUC", "TRTR ROC AUC", "seconds per DP step", "DP / non-private step time",
+                "images/s sampled", "Frechet classifier distance", "coverage",
+                "nearest-training distance", "near copies", "exact copies", "memorisation checks",
+                "release verdict"):
         assert row in table, row
+    # the release validation's metrics, every one of them, and the default policy's verdict
+    from synthgen.evaluate.registry import image_metrics
+
+    assert set(results["metrics"]) == {m.name for m in image_metrics()}
+    assert results["verdict"] in ("pass", "warn", "fail")
+    assert results["memorisation"] in ("pass", "warn", "fail")
+    assert 0.0 <= results["headline"]["tstr_roc_auc"] <= 1.0
     assert (tmp_path / "run" / "benchmark.json").exists()
 
 
@@ -37,7 +46,7 @@ def test_benchmark_training_fits_its_budget_with_setup_and_writing(tiny_npz: Pat
                                                                   tmp_path: Path) -> None:
     import json
 
-    from synthgen.images.benchmark import SETUP_AND_WRITE_SECONDS
+    from benchmarks.image_studies.driver import SETUP_AND_WRITE_SECONDS
 
     # the time limit covers only the loop: the setup and the model writing must fit beside it
     settings = BenchmarkSettings(
@@ -75,22 +84,8 @@ def test_benchmark_pretrains_on_public_data_inside_the_budget(tiny_npz: Path, tm
     assert "public pretraining minutes" in format_table(results)
 
 
-def test_demo_runs_end_to_end(tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synthgen.images import demo
-
-    # the demo's data resolution is tested in test_medmnist; here the tiny file stands in
-    monkeypatch.setattr("synthgen.images.medmnist.resolve_medmnist", lambda data, *a, **k: data)
-    summary = demo.run_image_demo(tiny_npz, tmp_path / "demo", train_minutes=0.02, samples=20,
-                                  classifier_steps=5,
-                                  overrides={**TINY_MODEL, "batch_size": 8, "noise_multiplicity": 2,
-                                             "secure_rng": False})
-    assert summary["steps"] >= 1 and summary["epsilon"] <= 10.0
-    assert Path(summary["synthetic_npz"]).exists() and Path(summary["synthetic_png"]).is_dir()
-    assert summary["tstr_roc_auc"] is not None and "nearest_neighbour_check_passed" in summary
-
-
 def test_sampling_study_scores_each_variant_on_the_same_model(tiny_npz: Path, tmp_path: Path) -> None:
-    from synthgen.images.sampling_study import SamplingVariant, study_sampling
+    from benchmarks.image_studies.sampling_study import SamplingVariant, study_sampling
     from synthgen.images.train import train_images
 
     train_images(tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2,
@@ -110,16 +105,16 @@ def test_sampling_study_scores_each_variant_on_the_same_model(tiny_npz: Path, tm
 
 @pytest.mark.parametrize("text", ["colour=1", "steps=ten", "sigma_min=0", "sampler", "sampler=magic"])
 def test_a_malformed_sampling_variant_is_refused_by_name(text: str) -> None:
+    from benchmarks.image_studies.sampling_study import SamplingVariant
     from synthgen.errors import ConfigurationError
-    from synthgen.images.sampling_study import SamplingVariant
 
     with pytest.raises(ConfigurationError, match="sampling variant"):
         SamplingVariant.parse(text)
 
 
 def test_utility_study_scores_each_protocol_on_holdout_and_test(tiny_npz: Path, tmp_path: Path) -> None:
+    from benchmarks.image_studies.utility_study import UtilityProtocol, study_utility
     from synthgen.images.train import train_images
-    from synthgen.images.utility_study import UtilityProtocol, study_utility
 
     train_images(tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2,
                  overrides=DECLARED_HALVES)
@@ -137,8 +132,11 @@ def test_utility_study_scores_each_protocol_on_holdout_and_test(tiny_npz: Path, 
 
 
 def test_utility_protocols_parse_into_the_downstream_recipe() -> None:
-    from synthgen.images.metrics.tstr import DOWNSTREAM_RECIPE, DownstreamRecipe
-    from synthgen.images.utility_study import UtilityProtocol
+    from benchmarks.image_studies.utility_study import (
+        DOWNSTREAM_RECIPE,
+        DownstreamRecipe,
+        UtilityProtocol,
+    )
 
     assert UtilityProtocol.parse("current").recipe == DOWNSTREAM_RECIPE
     p = UtilityProtocol.parse("smoothing=0.1, blur=0.7,noise=0.05,steps=300,classes=balanced")
@@ -151,8 +149,8 @@ def test_utility_protocols_parse_into_the_downstream_recipe() -> None:
 @pytest.mark.parametrize("text", ["shift=-1", "shift=two", "classes=even", "colour=1", "shift",
                                   "smoothing=1", "blur=-0.5", "noise=lots", "steps=0", "blur=nan"])
 def test_a_malformed_utility_protocol_is_refused_by_name(text: str) -> None:
+    from benchmarks.image_studies.utility_study import UtilityProtocol
     from synthgen.errors import ConfigurationError
-    from synthgen.images.utility_study import UtilityProtocol
 
     with pytest.raises(ConfigurationError, match="utility protocol"):
         UtilityProtocol.parse(text)

@@ -59,16 +59,14 @@ def class_signal(model_dir: str | Path, *, draws: int = 16,
                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """One row per noise range: the model-as-classifier ROC AUC on the holdout and the test
     split (class probabilities: softmax of the negated errors)."""
-    from synthgen.artifacts import default_private_dir
-    from synthgen.images.metrics import RealImages
-    from synthgen.images.metrics.classifier import roc_auc
+    from synthgen.evaluate.images.classifier import roc_auc
+    from synthgen.evaluate.images.files import load_image_model_files
     from synthgen.images.sample import ImageModel
 
     model_dir = Path(model_dir)
     model = ImageModel.load(model_dir, device="cpu")
     k = model.spec.num_classes
-    real = RealImages.from_private_dir(default_private_dir(model_dir),
-                                       num_classes=k)
+    real = load_image_model_files(model_dir)
     splits = {name: split for name, split in (("holdout", real.holdout), ("test", real.test))
               if split is not None and len(split) > 0}
     if not splits:

@@ -39,7 +39,7 @@ from synthgen.evaluate.sections import (
 )
 
 if TYPE_CHECKING:
-    from synthgen.evaluate.release import ValidationResult
+    from synthgen.evaluate.result import ValidationResult
 
 SMALL_HOLDOUT = 200  # holdout images below which the report warns that the checks are noisy
 
