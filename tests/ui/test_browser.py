@@ -176,6 +176,12 @@ def test_console_story_in_chromium(
         ui.open(source_path)
         assert ui.text("#eps-spent") != "0"
         ui.shot("source-after")
+        driver.set_window_size(400, 900)  # a phone: nothing wider than the screen
+        assert driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1"
+        )
+        ui.shot("source-narrow")
+        driver.set_window_size(1280, 1000)
         ui.refused("/ui/audit")
         ui.refused("/ui/admin")
 
@@ -196,8 +202,17 @@ def test_console_story_in_chromium(
         ui.refused(f"/ui/releases/{release_id}/report")
         ui.refused("/ui/audit")
 
-        # -- auditor: report, audit log with filters ---------------------------------------
-        ui.sign_in(keys["auditor"])
+        # -- auditor (keyboard only): report, audit log with filters -------------------------
+        from selenium.webdriver.common.keys import Keys
+
+        driver.delete_all_cookies()
+        ui.open("/ui/login")
+        driver.switch_to.active_element.send_keys(Keys.TAB)  # the skip link first
+        assert driver.switch_to.active_element.get_attribute("class") == "skip"
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        assert driver.switch_to.active_element.get_attribute("id") == "key"
+        driver.switch_to.active_element.send_keys(keys["auditor"], Keys.ENTER)
+        wait_for(lambda: "/ui/login" not in driver.current_url, what="keyboard sign-in")
         ui.open(f"/ui/releases/{release_id}")
         frame = ui.find("#report-frame")
         driver.switch_to.frame(frame)
