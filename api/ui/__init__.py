@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.ui import admin, audit, auth, releases, sources
+from api.ui import admin, audit, auth, jobs, releases, schema, sources
 from api.ui.core import HERE
 from api.ui.headers import ConsoleHeaders
 from api.ui.redis_sessions import RedisSessionStore
@@ -21,7 +21,7 @@ def install(app: FastAPI, *, sessions: SessionStore | RedisSessionStore | None =
         url = app.state.services.settings.rate_limit_url
         sessions = RedisSessionStore(url) if url else SessionStore()
     app.state.console_sessions = sessions
-    for module in (auth, sources, releases, audit, admin):
+    for module in (auth, sources, schema, jobs, releases, audit, admin):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_middleware(ConsoleHeaders)

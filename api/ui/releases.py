@@ -21,7 +21,7 @@ from api.ui.core import (
     redirect,
     render,
 )
-from api.ui.sources import parse_class_counts, parse_rows
+from api.ui.forms import parse_class_counts, parse_rows
 from pipelines import jobs, releases
 from pipelines.store.models import Role
 
