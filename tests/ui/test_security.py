@@ -174,3 +174,37 @@ def test_pages_refuse_what_the_role_cannot(sqlite_service: ServiceEnv) -> None:
     admin = signed_in(sqlite_service, "admin")
     assert admin.get("/ui/sources").status_code == 403
     assert admin.get("/ui/releases").status_code == 403
+
+
+def _console_routes() -> list[tuple[str, str]]:
+    from fastapi.routing import APIRoute
+
+    from api.ui import admin, audit, auth, jobs, releases, schema, sources
+
+    return sorted(
+        {
+            (method, route.path)
+            for module in (admin, audit, auth, jobs, releases, schema, sources)
+            for route in module.router.routes
+            if isinstance(route, APIRoute)
+            for method in route.methods
+        }
+    )
+
+
+def test_every_console_route_needs_a_session(sqlite_service: ServiceEnv) -> None:
+    """Without a session, every page but the sign-in form sends to sign-in, and every
+    form post is refused; nothing answers 2xx."""
+    routes = _console_routes()
+    assert len(routes) >= 20
+    client = TestClient(sqlite_service.app, base_url="https://testserver")
+    for method, path in routes:
+        url = path.replace("{", "").replace("}", "")  # a placeholder id
+        response = client.request(method, url, follow_redirects=False)
+        if path == "/ui/login":
+            assert response.status_code == 200 if method == "GET" else 403, (method, path)
+        elif method == "GET":
+            assert response.status_code == 303, (method, path, response.status_code)
+            assert response.headers["location"] == "/ui/login"
+        else:
+            assert response.status_code == 403, (method, path, response.status_code)
