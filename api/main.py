@@ -13,9 +13,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from api import errors
+from api import errors, ui
 from api.limits import make_rate_limiter
-from api import ui
 from api.routes import audit, audit_export, health, jobs, releases, source_review, sources, users
 from pipelines.services import Services, open_services
 from pipelines.settings import Settings

@@ -187,7 +187,7 @@ def _console_routes() -> list[tuple[str, str]]:
             for module in (admin, audit, auth, jobs, releases, schema, sources)
             for route in module.router.routes
             if isinstance(route, APIRoute)
-            for method in route.methods
+            for method in route.methods or ()
         }
     )
 
