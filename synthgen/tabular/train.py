@@ -205,7 +205,9 @@ def train_tabular(
     model = TabularModel(stats, outcome.ema, config)  # type: ignore[arg-type]
     progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0, message="calibrating"))
     model.calibrate(seed=seed)
-    assumptions = _no_schema_assumptions(schema_obj) if schema is None else []
+    assumptions = (
+        _no_schema_assumptions(schema_obj) if schema is None else _accepted_assumptions(schema_obj)
+    )
     certificate = _certificate(
         accountant=accountant, config=config, epsilon=epsilon, delta=delta, outcome=outcome,
         record_count=record_count, schema=schema_obj, assumptions=assumptions,
@@ -374,6 +376,18 @@ def _no_schema_assumptions(schema: Schema) -> list[dict[str, Any]]:
                          "accountant.json.releases", "certificate.json.mechanisms",
                          "certificate.json.accountant_history.releases"],
     }]
+
+
+def _accepted_assumptions(schema: Schema) -> list[dict[str, Any]]:
+    """Schema values a draft read from the records and a steward accepted as public
+    (the service's schema review): named on the certificate with who accepted them, when."""
+    return [{
+        "name": "schema values drawn from the data: " + ", ".join(entry["values"]),
+        "read_from": "the source table, without noise (a schema drafted from it)",
+        "accepted_by": f"{entry['by']} at {entry['at']}",
+        "values": list(entry["values"]),
+        "shipped_keys": ["schema.json", "preprocessing.json", "model.safetensors"],
+    } for entry in schema.public_from_data if entry["values"]]
 
 
 def _certificate(*, accountant: RunAccountant, config: TabularTrainingConfig, epsilon: float,
