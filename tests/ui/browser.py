@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from api.ui.sessions import COOKIE
-from tests.service.conftest import ServiceEnv
+from tests.support.service import ServiceEnv
 
 CHROMIUM = os.environ.get("SYNTHGEN_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SYNTHGEN_CHROMEDRIVER", "/usr/bin/chromedriver")

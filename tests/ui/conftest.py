@@ -8,16 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.service.conftest import (  # noqa: F401  (fixtures)
-    SHARED_DATA,
-    ServiceEnv,
-    backend,
-    cohort,
-    postgres_url,
-    service,
-    sqlite_service,
-    sqlite_template,
-)
+from tests.support.service import SHARED_DATA, ServiceEnv
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HEART = SHARED_DATA / "tabular" / "heart_disease_cleveland.csv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from tests.service.conftest import COHORT_SCHEMA, ServiceEnv
+from tests.support.service import COHORT_SCHEMA, ServiceEnv
 from tests.ui.conftest import signed_in
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.service.conftest import ServiceEnv
+from tests.support.service import ServiceEnv
 from tests.ui.browser import browser_missing, chromium, served, status_with_session, wait_for
 from tests.ui.conftest import HEART
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.routes.audit_export import safe_cell
-from tests.service.conftest import COHORT_SCHEMA, ServiceEnv
+from tests.support.service import COHORT_SCHEMA, ServiceEnv
 from tests.ui.conftest import HEART, csrf_token, page_token, signed_in
 
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.ui.redis_sessions import PREFIX, RedisSessionStore
 from api.ui.sessions import COOKIE
-from tests.service.conftest import COHORT_SCHEMA, DEFAULT_REDIS, ServiceEnv, unavailable
+from tests.support.service import COHORT_SCHEMA, DEFAULT_REDIS, ServiceEnv, unavailable
 from tests.ui.conftest import page_token, sign_in
 
 

@@ -8,7 +8,7 @@ import yaml
 from synthgen.errors import SchemaError
 from synthgen.tabular.schema import Schema
 from synthgen.tabular.train import _accepted_assumptions
-from tests.service.conftest import ServiceEnv
+from tests.support.service import ServiceEnv
 
 ACCEPTED = {"values": ["age.min", "age.max"], "by": "steward", "at": "2026-12-05T16:00:00+00:00"}
 

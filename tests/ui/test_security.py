@@ -6,7 +6,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from api.ui.sessions import COOKIE
-from tests.service.conftest import ServiceEnv
+from tests.support.service import ServiceEnv
 from tests.ui.conftest import csrf_token, page_token, sign_in, signed_in
 
 
