@@ -16,60 +16,44 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-ClassCounts = dict[str, Annotated[int, Field(ge=0)]]
+from synthgen.requests import FiniteEpsilon, SampleOptions, TrainingOptions
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TrainingParameters(_Spec):
-    """Privacy and training parameters, common to both modalities."""
+class TrainingParameters(TrainingOptions):
+    """The library's training options; a released model's epsilon must be finite."""
 
-    epsilon: float = Field(gt=0, allow_inf_nan=False)  # total budget of the model
-    # None: the trainer chooses min(1e-5, 1/(10 N-hat)) from the run's public record count
-    delta: float | None = Field(default=None, gt=0, lt=1)
-    seed: int
-    max_steps: int | None = Field(default=None, gt=0)
-    holdout: float = Field(default=0.2, ge=0, lt=1)
-    overrides: dict[str, Any] = Field(default_factory=dict)  # trainer options (batch size, ...)
+    epsilon: FiniteEpsilon
 
 
-class TabularSynthesisSpec(_Spec):
-    kind: Literal["synthesize_tabular"] = "synthesize_tabular"
+class _Synthesis(SampleOptions):
+    """Train on a source, then sample from the model with these options."""
+
     source_id: str
-    target: str  # the label column the model conditions on
     training: TrainingParameters
-    rows: int = Field(gt=0)
-    class_counts: ClassCounts | None = None  # rows per class; default: DP class proportions
+    rows: int = Field(gt=0)  # records to generate
+
+
+class TabularSynthesisSpec(_Synthesis):
+    kind: Literal["synthesize_tabular"] = "synthesize_tabular"
+    target: str  # the label column the model conditions on
     output_formats: tuple[str, ...] = ("csv", "parquet")
 
 
-class ImageSynthesisSpec(_Spec):
+class ImageSynthesisSpec(_Synthesis):
     kind: Literal["synthesize_image"] = "synthesize_image"
-    source_id: str
-    training: TrainingParameters
-    rows: int = Field(gt=0)  # images to generate
-    class_counts: ClassCounts | None = None
-    guidance_scale: float | None = Field(default=None, ge=0)
-    sampling_steps: int | None = Field(default=None, gt=0)
-    candidates: int | None = Field(default=None, ge=1)  # class-critic draws per image
-    critic_guidance: float | None = Field(default=None, ge=0)  # its guidance scale
     output_formats: tuple[str, ...] = ("npz", "png_zip")
 
 
-class SampleSpec(_Spec):
+class SampleSpec(SampleOptions):
     """More records from an approved release's model: post-processing, no budget."""
 
     kind: Literal["sample"] = "sample"
     release_id: str
     rows: int = Field(gt=0)
-    seed: int
-    class_counts: ClassCounts | None = None
-    guidance_scale: float | None = Field(default=None, ge=0)  # images only
-    sampling_steps: int | None = Field(default=None, gt=0)  # images only
-    candidates: int | None = Field(default=None, ge=1)  # images only
-    critic_guidance: float | None = Field(default=None, ge=0)  # images only
 
 
 class CheckSourceSpec(_Spec):

@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from synthgen import __version__
 from synthgen.errors import ModelLoadError, OutputError
+from synthgen.modalities import CHECKPOINT_DIR as CHECKPOINT_DIR  # re-exported for the trainers
 from synthgen.privacy.certificate import Certificate
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ ACCOUNTANT = "accountant.json"
 RUN = "run.json"
 PREPROCESSING = "preprocessing.json"
 TRAINING_LOG = "training_log.jsonl"
-CHECKPOINT_DIR = "checkpoint"
 
 
 @dataclass

@@ -53,6 +53,7 @@ from synthgen.evaluate.policy import Policy, load_policy
 from synthgen.evaluate.registry import CERTIFICATE as CERTIFICATE_CHECK
 from synthgen.evaluate.registry import CONTRACT, tabular_metrics
 from synthgen.evaluate.sections import Section
+from synthgen.modalities import model_modality
 from synthgen.privacy.certificate import Certificate
 from synthgen.progress import ProgressEvent
 from synthgen.tabular.io import read_table
@@ -133,18 +134,6 @@ def read_model_json(path: Path) -> Any:
         raise ModelLoadError(f"{path.parent} is not a complete synthgen model (no {path.name})") from exc
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{path} is damaged: {type(exc).__name__}") from exc
-
-
-def model_modality(model_dir: str | Path) -> str:
-    """``"tabular"`` or ``"image"``, from the model's ``config.json``."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelLoadError(f"model directory not found: {model_dir}")
-    config = read_model_json(model_dir / CONFIG)
-    modality = config.get("modality") if isinstance(config, dict) else None
-    if modality not in ("tabular", "image"):
-        raise ModelLoadError(f"{model_dir / CONFIG}: unknown modality {modality!r}")
-    return str(modality)
 
 
 def read_certificate(model_dir: Path) -> tuple[Certificate, dict[str, Any]]:

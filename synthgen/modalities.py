@@ -1,0 +1,208 @@
+"""The modalities synthgen trains on, registered in one place.
+
+A modality trains a model from a ``TrainRequest``, samples from one with
+``SampleOptions``, checks a source before training, and knows the layout of its private
+run directory (what a stopped run has spent). ``MODALITIES`` maps each name to its
+adapter; the heavy modules (torch, opacus) are imported only when an adapter is used, so
+the API process can import this module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Protocol
+
+from synthgen.errors import InputFileError, ModelLoadError, SynthgenError
+from synthgen.progress import ProgressCallback, StopCheck
+from synthgen.requests import ModalityName, SampleOptions, TrainRequest, detect_modality
+
+CHECKPOINT_DIR = "checkpoint"  # the trainer's resumable checkpoint in the private directory
+CHECKPOINT_STATE = "state.json"  # written last: its presence means the checkpoint is complete
+SPEND_LOG = "spend.jsonl"  # every DP mechanism that ran, appended before its result is used
+
+
+class Modality(Protocol):
+    name: ModalityName
+
+    def check_source(self, source: Path, *, schema: Path | None, target: str | None) -> None:
+        """Refuse a source that cannot be trained on (SchemaMismatch, InputFileError)."""
+
+    def train(self, request: TrainRequest, *, progress: ProgressCallback,
+              should_stop: StopCheck | None) -> Any:
+        """Train and write ``request.out``; return the ``TrainingResult``."""
+
+    def sample(self, model_dir: Path, options: SampleOptions, *, out: Path,
+               progress: ProgressCallback) -> Path:
+        """Write ``options.rows`` synthetic records to ``out``."""
+
+    def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None:
+        """Epsilon spent so far by a (possibly interrupted) run in ``private_dir``, from
+        what its layout records; None when it records nothing."""
+
+
+def _spend_log_epsilon(private_dir: Path, delta: float) -> float | None:
+    from synthgen.privacy.spend_log import SpendLog, replay
+
+    log = SpendLog(private_dir / SPEND_LOG)
+    return replay(log.records()).epsilon(delta) if log.exists() else None
+
+
+def _largest(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    value = max(known)
+    return float(value) if math.isfinite(value) else math.inf
+
+
+class Tables:
+    name: ModalityName = "tabular"
+
+    def check_source(self, source: Path, *, schema: Path | None, target: str | None) -> None:
+        """The expectation suite built from the declared schema (none: nothing to check)."""
+        from synthgen.evaluate.expectations import check_source_table
+        from synthgen.tabular.io import read_table
+        from synthgen.tabular.schema import Schema
+
+        if schema is None:
+            return
+        parsed = Schema.load(schema, name="the source's schema file")
+        if target:
+            parsed = parsed.with_target(target)
+        check_source_table(read_table(source, na_values=parsed.na_values), parsed)
+
+    def train(self, request: TrainRequest, *, progress: ProgressCallback,
+              should_stop: StopCheck | None) -> Any:
+        from synthgen.tabular.train import train_tabular
+
+        return train_tabular(request, progress=progress, should_stop=should_stop)
+
+    def sample(self, model_dir: Path, options: SampleOptions, *, out: Path,
+               progress: ProgressCallback) -> Path:
+        from synthgen.tabular.sample import sample_tabular
+
+        return sample_tabular(model_dir, options, out=out, progress=progress)
+
+    def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None:
+        """The accountant state the trainer writes after every step (``accountant.json``)
+        and the spend log; None without the former (not a table's run)."""
+        from synthgen.privacy.accountant import RunAccountant
+
+        path = private_dir / "accountant.json"
+        if not path.exists():
+            return None
+        state = RunAccountant.from_state_dict(json.loads(path.read_text())).epsilon(delta)
+        return _largest([state, _spend_log_epsilon(private_dir, delta)])
+
+
+class Images:
+    name: ModalityName = "image"
+
+    def check_source(self, source: Path, *, schema: Path | None, target: str | None) -> None:
+        """The source loads (npz arrays or class folders); a decoder's own error on a
+        hostile or broken file is an InputFileError."""
+        from synthgen.images.loaders import load_image_source
+
+        try:
+            load_image_source(source)
+        except SynthgenError:
+            raise
+        except Exception as exc:
+            raise InputFileError(f"{source} cannot be read ({type(exc).__name__})") from None
+
+    def train(self, request: TrainRequest, *, progress: ProgressCallback,
+              should_stop: StopCheck | None) -> Any:
+        from synthgen.images.train import train_images
+
+        return train_images(request, progress=progress, should_stop=should_stop)
+
+    def sample(self, model_dir: Path, options: SampleOptions, *, out: Path,
+               progress: ProgressCallback) -> Path:
+        from synthgen.images.sample import sample_images
+
+        return sample_images(model_dir, options, out=out, progress=progress)
+
+    def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None:
+        """The spend log, the accountant in the latest checkpoint (every
+        ``checkpoint_every`` steps, and once before the first step, after the DP class
+        histogram) and the epsilon of the last step in ``training_log.jsonl``."""
+        from synthgen.privacy.accountant import RunAccountant
+
+        known = [_spend_log_epsilon(private_dir, delta)]
+        for name in (CHECKPOINT_DIR, f"{CHECKPOINT_DIR}.old"):
+            checkpoint = private_dir / name / CHECKPOINT_STATE
+            if checkpoint.exists():
+                state = json.loads(checkpoint.read_text())["accountant"]
+                known.append(RunAccountant.from_state_dict(state).epsilon(delta))
+        known.append(_last_logged_epsilon(private_dir / "training_log.jsonl"))
+        return _largest(known)
+
+
+def _last_logged_epsilon(path: Path) -> float | None:
+    """Epsilon of the last step in an image run's training log. A last line cut short (a
+    worker killed while writing it) is skipped: the line before it is one step behind,
+    and the checkpoint's accountant is read as well."""
+    if not path.exists():
+        return None
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    for i, line in enumerate(reversed(lines)):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if i == 0:
+                continue
+            raise
+        value = record.get("epsilon")
+        return None if value is None else float(value)
+    return None
+
+
+MODALITIES: dict[str, Modality] = {"tabular": Tables(), "image": Images()}
+
+
+def spent_epsilon(private_dir: Path, *, delta: float) -> float | None:
+    """Epsilon spent so far by the run in ``private_dir``: the first modality whose layout
+    the directory holds answers (the service charges a stopped job this)."""
+    for adapter in MODALITIES.values():
+        value = adapter.spent_epsilon(private_dir, delta=delta)
+        if value is not None:
+            return value
+    return None
+
+
+def modality(name: str) -> Modality:
+    try:
+        return MODALITIES[name]
+    except KeyError:
+        raise InputFileError(f"unknown modality {name!r}") from None
+
+
+def model_modality(model_dir: str | Path) -> ModalityName:
+    """``"tabular"`` or ``"image"``, from the model directory's ``config.json``."""
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.json"
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"model directory not found: {model_dir}")
+    try:
+        config = json.loads(config_path.read_text())
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{model_dir} is not a synthgen model (no config.json)") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{config_path} is damaged: {type(exc).__name__}") from exc
+    name = config.get("modality") if isinstance(config, dict) else None
+    if name not in MODALITIES:
+        raise ModelLoadError(f"{config_path}: unknown modality {name!r}")
+    return name  # type: ignore[no-any-return]
+
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "MODALITIES",
+    "Modality",
+    "detect_modality",
+    "modality",
+    "model_modality",
+    "spent_epsilon",
+]

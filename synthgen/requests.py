@@ -1,0 +1,236 @@
+"""One typed request per operation: train a model, sample from one.
+
+The CLI and the service build these; ``synthgen.workflows`` hands them to the modality
+(``synthgen.modalities``), and the trainers and samplers read them. Each field is checked
+once, here, when the request is built: nothing downstream validates it again.
+
+Only pydantic and the standard library are imported, so the API process (which must not
+import torch) can use these types.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from synthgen.errors import ConfigurationError
+
+ModalityName = Literal["tabular", "image"]
+IMAGE_SUFFIXES = (".npz",)
+
+
+
+def check_epsilon(value: float, *, finite: bool = False) -> float:
+    """The one rule for epsilon: a positive number. ``inf`` trains without DP (benchmarks
+    only: the model is marked not private and never released); the service, whose models
+    are all meant for release, refuses it (``finite=True``, ``FiniteEpsilon``)."""
+    if not value > 0 or (finite and math.isinf(value)):  # NaN is not > 0
+        allowed = "a positive finite number (greater than 0)" if finite else (
+            "a positive number (greater than 0, or inf for a non-private benchmark)")
+        raise ValueError(f"epsilon must be {allowed}, got {value!r}")
+    return value
+
+
+# "exclusiveMinimum" keeps the JSON schema saying what the check says
+Epsilon = Annotated[float, AfterValidator(check_epsilon),
+                    Field(json_schema_extra={"exclusiveMinimum": 0})]
+FiniteEpsilon = Annotated[float, AfterValidator(functools.partial(check_epsilon, finite=True)),
+                          Field(json_schema_extra={"exclusiveMinimum": 0})]
+ClassCounts = dict[str, Annotated[int, Field(ge=0)]]
+
+
+def detect_modality(source: Any) -> ModalityName:
+    """Tables are CSV/Parquet files (or an in-memory table); images are .npz files or
+    folders (PNG/JPEG per class, or DICOM with a labels CSV)."""
+    if not isinstance(source, str | Path):
+        return "tabular"
+    path = Path(source)
+    if path.is_dir() or path.name.lower().endswith(IMAGE_SUFFIXES):
+        return "image"
+    return "tabular"
+
+
+Delta = Annotated[float, Field(gt=0, lt=1)]
+MaxSteps = Annotated[int, Field(ge=1)]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
+NOUNS = {"tabular": "tables", "image": "image models"}
+
+
+def cli_flag(name: str) -> str:
+    """How the CLI spells an option: ``critic_guidance`` -> ``--critic-guidance``."""
+    return "--" + {"table_schema": "schema"}.get(name, name).replace("_", "-")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    def _refuse(self, modality: str, only: dict[str, tuple[str, str]],
+                spell: Callable[[str], str]) -> None:
+        """Refuse the options of ``only`` given for the other modality: the one place for
+        "--sampler applies to image models only" and its kin. ``spell`` names an option
+        as the caller knows it (a CLI flag, a JSON field)."""
+        for name, (owner, detail) in only.items():
+            value = getattr(self, name, None)
+            if owner != modality and value is not None and value is not False:
+                raise ConfigurationError(f"{spell(name)} applies to {NOUNS[owner]} only{detail}")
+
+
+# option -> (the modality it applies to, what to add when it is given for the other one)
+_TRAIN_ONLY = {
+    "target": ("tabular", "; image labels come from the .npz labels, the class folder names "
+                          "or the labels CSV"),
+    "table_schema": ("tabular", "; an image source needs none (its spec comes from the files)"),
+    "preprocessing_share": ("tabular", ""),
+    "tracker": ("tabular", " (image models have none yet)"),
+    "init_from": ("image", ""),
+    "public_source": ("image", ""),
+    "channels": ("image", ""),
+    "classes": ("image", ""),
+}
+_SAMPLE_ONLY = {"sampler": ("image", ""), "candidates": ("image", ""),
+                "critic_guidance": ("image", "")}
+# trainer options that are fields of the trainers' configs (``TrainRequest.config_overrides``)
+_TRAINER_OPTIONS = (
+    "noise_multiplicity", "batch_size", "preprocessing_share", "tracker", "secure_rng",
+    "init_from", "public_source", "channels", "classes", "public_record_count",
+)
+
+
+class TrainingOptions(_Request):
+    """What decides a training run, apart from its files: the privacy parameters and the
+    trainer's config. The service stores these in a job's spec."""
+
+    epsilon: Epsilon  # total budget, preprocessing included; inf: not private
+    delta: Delta | None = None  # None: min(1e-5, 1/(10 N-hat))
+    seed: Seed = 0  # split, initialisation and diffusion draws (never privacy noise)
+    max_steps: MaxSteps | None = None  # cap on DP-SGD steps
+    holdout: float = Field(default=0.2, ge=0, lt=0.9)  # share kept out for validation
+    # fields of the trainer's config (tables: TabularTrainingConfig; images:
+    # synthgen.images.config), e.g. the service's settings
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainRequest(TrainingOptions):
+    """Train a DP generator on ``source`` and write the model directory ``out``."""
+
+    source: Any  # a file or folder (Path); library callers may pass a pandas DataFrame
+    out: Path  # model directory to create (must not exist)
+    modality: ModalityName | None = None  # None: detected from ``source``
+    private_dir: Path | None = None  # default MODEL_DIR.private
+    resume: bool = False  # continue an interrupted run from its checkpoint
+    # tables
+    target: str | None = None  # label column the model conditions on
+    table_schema: Any = None  # --schema: a YAML/JSON file (Path) or a Schema
+    preprocessing_share: float | None = Field(default=None, gt=0, lt=1)  # of epsilon
+    tracker: str | None = None  # also log to "wandb" or "mlflow"
+    # both
+    noise_multiplicity: int | None = Field(default=None, ge=1)  # K draws per example
+    batch_size: int | None = Field(default=None, ge=1)  # expected Poisson batch
+    secure_rng: bool | None = None  # False: privacy noise from a seeded fast PRNG
+    public_record_count: int | None = Field(default=None, ge=1)  # declared public N
+    # images
+    init_from: Path | None = None  # model trained on PUBLIC images to start from
+    public_source: bool = False  # the source is PUBLIC: make a model for init_from
+    channels: Literal[1, 3] | None = None
+    classes: int | tuple[str, ...] | None = None  # declared public class list (or count)
+
+    @field_validator("source", "table_schema", mode="before")
+    @classmethod
+    def _path(cls, value: Any) -> Any:
+        return Path(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _resolve_modality(self) -> TrainRequest:
+        modality = self.modality or detect_modality(self.source)
+        object.__setattr__(self, "modality", modality)
+        self._refuse(modality, _TRAIN_ONLY, cli_flag)
+        return self
+
+    @property
+    def kind(self) -> ModalityName:
+        """The modality, resolved when the request was built."""
+        assert self.modality is not None
+        return self.modality
+
+    def config_overrides(self) -> dict[str, Any]:
+        """The trainer options as config fields: ``overrides`` and every option given."""
+        options = {name: getattr(self, name) for name in _TRAINER_OPTIONS}
+        given = {k: v for k, v in options.items() if v is not None}
+        if not self.public_source:
+            given.pop("public_source")
+        if isinstance(given.get("init_from"), Path):
+            given["init_from"] = str(given["init_from"])
+        if isinstance(given.get("classes"), tuple):
+            given["classes"] = list(given["classes"])
+        return {**self.overrides, **given}
+
+
+class SampleChoices(_Request):
+    """What anyone who samples may choose (the CLI, the service's HTTP bodies)."""
+
+    rows: int | None = Field(default=None, gt=0, le=10**9,
+                             description="records to generate (or give class_counts)")
+    seed: Seed = 0  # same seed, same records
+    class_counts: ClassCounts | None = Field(
+        default=None, description='records per class, e.g. {"0": 500, "1": 500}'
+    )
+    guidance_scale: float | None = Field(default=None, ge=0, le=100,
+                                         description="classifier-free guidance")
+    steps: int | None = Field(default=None, gt=0, le=10_000,
+                              description="reverse diffusion steps (default: the model's)")
+    candidates: int | None = Field(
+        default=None, ge=1, le=64,
+        description="images only: draws per image the class critic chooses from "
+                    "(default: the model's)",
+    )
+    critic_guidance: float | None = Field(
+        default=None, ge=0, le=100,
+        description="images only: the class critic's guidance scale, 0 off (default: the model's)",
+    )
+
+    def check_modality(self, modality: str, *, spell: Callable[[str], str] = cli_flag) -> None:
+        self._refuse(modality, _SAMPLE_ONLY, spell)
+
+    def sample_options(self, **changes: Any) -> SampleOptions:
+        """These choices (and ``changes``) as the library's ``SampleOptions``."""
+        fields = self.model_dump(include=set(SampleChoices.model_fields))
+        return SampleOptions.model_validate({**fields, **changes})
+
+
+class SampleOptions(SampleChoices):
+    """Draw synthetic records from a trained model (post-processing: no budget)."""
+
+    sampler: str | None = None  # images: euler, heun, dpmpp2m, ancestral, churn
+    spreadsheet_safe: bool = True  # tables: a CSV neutralises text a spreadsheet would run
+
+
+def build(model: type[_Request], **fields: Any) -> Any:
+    """``model(**fields)`` with pydantic's errors as one ConfigurationError line, as the
+    CLI prints them: ``epsilon: Input should be greater than 0``."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        problems = [_problem(error) for error in exc.errors()]
+        raise ConfigurationError("; ".join(problems)) from None
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as the CLI says it: our own checks' messages as they are,
+    pydantic's prefixed with the field (``max_steps: Input should be ...``)."""
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
