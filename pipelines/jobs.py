@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,7 @@ from pipelines.store.models import (
     utcnow,
 )
 from synthgen.errors import ConfigurationError
-from synthgen.requests import Delta, FiniteEpsilon, MaxSteps, SampleChoices
+from synthgen.requests import Delta, MaxSteps, SampleChoices, finite_epsilon
 
 
 class SampleRequest(SampleChoices):
@@ -63,7 +63,9 @@ class SynthesisRequest(SampleRequest):
     """A synthetic dataset (``POST /v1/jobs``): train on a source, then sample."""
 
     source_id: str = Field(min_length=1, max_length=64)
-    epsilon: Annotated[FiniteEpsilon, Field(le=1e6, description="privacy budget of this model")]
+    epsilon: Annotated[
+        float, Field(le=1e6, json_schema_extra={"exclusiveMinimum": 0}), AfterValidator(finite_epsilon)
+    ] = Field(description="privacy budget of this model")
     delta: Delta | None = Field(
         default=None, description="default min(1e-5, 1/(10 N), a tenth of the source's delta budget)"
     )

@@ -44,11 +44,12 @@ def check_epsilon(value: float, *, finite: bool = False) -> float:
     return value
 
 
+finite_epsilon = functools.partial(check_epsilon, finite=True)
 # "exclusiveMinimum" keeps the JSON schema saying what the check says
-Epsilon = Annotated[float, AfterValidator(check_epsilon),
-                    Field(json_schema_extra={"exclusiveMinimum": 0})]
-FiniteEpsilon = Annotated[float, AfterValidator(functools.partial(check_epsilon, finite=True)),
-                          Field(json_schema_extra={"exclusiveMinimum": 0})]
+Epsilon = Annotated[float, Field(json_schema_extra={"exclusiveMinimum": 0}),
+                    AfterValidator(check_epsilon)]
+FiniteEpsilon = Annotated[float, Field(json_schema_extra={"exclusiveMinimum": 0}),
+                          AfterValidator(finite_epsilon)]
 ClassCounts = dict[str, Annotated[int, Field(ge=0)]]
 
 
@@ -64,7 +65,7 @@ def detect_modality(source: Any) -> ModalityName:
 
 
 Delta = Annotated[float, Field(gt=0, lt=1)]
-MaxSteps = Annotated[int, Field(ge=1)]
+MaxSteps = Annotated[int, Field(gt=0)]
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
 NOUNS = {"tabular": "tables", "image": "image models"}
 
@@ -227,10 +228,17 @@ def build(model: type[_Request], **fields: Any) -> Any:
         raise ConfigurationError("; ".join(problems)) from None
 
 
+_BOUNDS = {"greater_than": ("greater than", "gt"), "greater_than_equal": ("at least", "ge"),
+           "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}
+
+
 def _problem(error: Any) -> str:
-    """One pydantic error as the CLI says it: our own checks' messages as they are,
-    pydantic's prefixed with the field (``max_steps: Input should be ...``)."""
+    """One pydantic error as the CLI says it: our own checks' messages as they are, a
+    bound as ``rows must be greater than 0, got -5``, anything else with its field."""
     if error["type"] == "value_error":
         return str(error["ctx"]["error"])
     where = ".".join(str(p) for p in error["loc"])
+    if error["type"] in _BOUNDS:
+        words, key = _BOUNDS[error["type"]]
+        return f"{where} must be {words} {error['ctx'][key]}, got {error['input']!r}"
     return f"{where}: {error['msg']}" if where else str(error["msg"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from synthgen.requests import SampleOptions, TrainRequest
 from tests.images.conftest import TINY
 
 pytestmark = [pytest.mark.gpu,
@@ -24,13 +25,12 @@ def test_train_and_sample_on_cuda_with_mixed_precision(tiny_npz: Path, tmp_path:
 
     for mode in ("vmap", "hooks"):
         out = tmp_path / mode
-        result = train_images(tiny_npz, epsilon=10.0, out=out, max_steps=3,
-                              overrides={**TINY, "device": "cuda", "mixed_precision": "bf16",
-                                         "per_example_gradients": mode})
+        result = train_images(TrainRequest(source=tiny_npz, epsilon=10.0, out=out, max_steps=3, overrides={**TINY, "device": "cuda", "mixed_precision": "bf16",
+                                         "per_example_gradients": mode}))
         assert result.certificate.steps == 3
         run = json.loads((out / "run.json").read_text())
         assert run["device"].startswith("cuda")
-        path = sample_images(out, rows=9, out=tmp_path / f"{mode}.npz", batch_size=4)
+        path = sample_images(out, SampleOptions(rows=9), out=tmp_path / f"{mode}.npz", batch_size=4)
         with np.load(path) as f:
             assert f["images"].shape == (9, 28, 28)
 
