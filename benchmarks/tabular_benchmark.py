@@ -74,7 +74,10 @@ def run(name: str, epsilon: float, args: argparse.Namespace) -> dict[str, object
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = train_tabular(TrainRequest(source=train, target=target, table_schema=schema, epsilon=epsilon, out=out, seed=args.seed, holdout=0.0, max_steps=args.max_steps, overrides=overrides))
+            result = train_tabular(TrainRequest(
+                source=train, target=target, table_schema=schema, epsilon=epsilon, out=out,
+                seed=args.seed, holdout=0.0, max_steps=args.max_steps, overrides=overrides,
+            ))
         fit_seconds = time.perf_counter() - start
         model = TabularModel.load(out)
         start = time.perf_counter()

@@ -24,7 +24,6 @@ from pipelines.specs import (
     TabularSynthesisSpec,
     TrainingParameters,
     dump_spec,
-    expected_rows,
 )
 from pipelines.store.db import Database
 from pipelines.store.models import (
@@ -41,7 +40,6 @@ from pipelines.store.models import (
     new_id,
     utcnow,
 )
-from synthgen.errors import ConfigurationError
 from synthgen.requests import Delta, MaxSteps, SampleChoices, finite_epsilon
 
 
@@ -52,23 +50,18 @@ class SampleRequest(SampleChoices):
     steps: int | None = Field(default=None, gt=0, le=10_000, alias="sampling_steps",
                               description="images only")
 
-    def refuse_options_of(self, modality: str) -> None:
-        try:
-            self.check_modality(modality, spell=str)
-        except ConfigurationError as exc:
-            raise InvalidRequest(str(exc)) from None
 
 
 class SynthesisRequest(SampleRequest):
     """A synthetic dataset (``POST /v1/jobs``): train on a source, then sample."""
 
     source_id: str = Field(min_length=1, max_length=64)
-    epsilon: Annotated[
-        float, Field(le=1e6, json_schema_extra={"exclusiveMinimum": 0}), AfterValidator(finite_epsilon)
-    ] = Field(description="privacy budget of this model")
-    delta: Delta | None = Field(
-        default=None, description="default min(1e-5, 1/(10 N), a tenth of the source's delta budget)"
-    )
+    # the library's rule for a released model's epsilon, under the service's cap (1e6)
+    epsilon: Annotated[float, Field(le=1e6, json_schema_extra={"exclusiveMinimum": 0}),
+                       AfterValidator(finite_epsilon)] = Field(
+        description="privacy budget of this model")
+    delta: Delta | None = Field(default=None, description=(
+        "default min(1e-5, 1/(10 N), a tenth of the source's delta budget)"))
     target: str | None = Field(
         default=None, min_length=1, max_length=200, description="default: the source's target"
     )
@@ -77,14 +70,11 @@ class SynthesisRequest(SampleRequest):
     )
 
 
-def _rows(settings: Settings, rows: int | None, class_counts: dict[str, int] | None) -> int:
-    try:
-        n = expected_rows(rows, class_counts)
-    except ValueError as exc:
-        raise InvalidRequest(str(exc)) from None
-    if n > settings.max_sample_rows:
+def _rows(settings: Settings, req: SampleChoices) -> int:
+    assert req.rows is not None  # the request's own check filled it in
+    if req.rows > settings.max_sample_rows:
         raise InvalidRequest(f"at most {settings.max_sample_rows} records per request")
-    return n
+    return req.rows
 
 
 def _check_quota(session: Session, settings: Settings, actor: Actor, rows: int) -> None:
@@ -125,7 +115,7 @@ def create_synthesis_job(
     when the source's cap would be exceeded."""
     if actor.role != Role.steward:
         raise Forbidden("only data stewards request synthetic datasets")
-    rows = _rows(settings, req.rows, req.class_counts)
+    rows = _rows(settings, req)
     max_steps = req.max_steps
     if settings.train_max_steps is not None:
         max_steps = min(max_steps or settings.train_max_steps, settings.train_max_steps)
@@ -165,7 +155,7 @@ def create_synthesis_job(
             target = req.target or source.target
             if not target or target not in (source.columns or []):
                 raise InvalidRequest(f"target column {target!r} is not in source {source.id}")
-            req.refuse_options_of(source.modality)
+            req.check_modality(source.modality, spell=str)
             spec = TabularSynthesisSpec(
                 **sampling, source_id=source.id, target=target, training=training, rows=rows
             )
@@ -218,7 +208,7 @@ def create_sample_job(
     """More records from an approved release's model: post-processing, no budget."""
     if actor.role != Role.ml_engineer:
         raise Forbidden("only ML engineers request more samples")
-    rows = _rows(settings, req.rows, req.class_counts)
+    rows = _rows(settings, req)
     with db.transaction(write=True) as session:
         release = session.get(Release, release_id)
         if release is None or release.state != ReleaseState.approved:
@@ -226,7 +216,7 @@ def create_sample_job(
         if not release.private:
             raise Conflict(f"release {release_id} is not differentially private")
         _check_quota(session, settings, actor, rows)
-        req.refuse_options_of(release.modality)
+        req.check_modality(release.modality, spell=str)
         spec = SampleSpec(
             **req.sample_options().model_dump(exclude={"rows"}), release_id=release.id, rows=rows
         )

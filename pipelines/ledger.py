@@ -96,7 +96,7 @@ def reserve(
     try:  # the rule every request is built with (synthgen.requests), for direct callers
         check_epsilon(epsilon, finite=True)
     except ValueError as exc:
-        raise PrivacyBudgetExceeded(f"a job must reserve a finite, positive epsilon ({exc})") from None
+        raise PrivacyBudgetExceeded(f"a job must reserve {exc}") from None
     if not (0 < delta < 1):
         raise PrivacyBudgetExceeded("a job must reserve a delta in (0, 1)")
     used_eps, used_delta = _committed(_entries(session, source.id))

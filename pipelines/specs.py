@@ -84,18 +84,3 @@ def parse_spec(data: dict[str, Any]) -> JobSpec:
 def dump_spec(spec: JobSpec) -> dict[str, Any]:
     return spec.model_dump(mode="json")
 
-
-def expected_rows(rows: int | None, class_counts: dict[str, int] | None) -> int:
-    """Rows requested: ``rows``, or the sum of ``class_counts``; both must agree."""
-    if class_counts is not None:
-        if any(count < 0 for count in class_counts.values()):
-            raise ValueError("class_counts must not be negative")
-        total = sum(class_counts.values())
-        if total <= 0:
-            raise ValueError("class_counts must ask for at least one record")
-        if rows is not None and rows != total:
-            raise ValueError(f"rows ({rows}) differs from the sum of class_counts ({total})")
-        return total
-    if rows is None:
-        raise ValueError("give rows, or class_counts")
-    return rows

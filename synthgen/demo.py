@@ -58,8 +58,12 @@ def run_tabular_demo(out_dir: Path = Path("synthgen-demo"), *, echo: Callable[[s
     echo(f"training a DP diffusion model at epsilon {DEMO_EPSILON:g} ...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = train_tabular(TrainRequest(source=source, target="diagnosis", table_schema=breast_cancer_schema_path(), epsilon=DEMO_EPSILON, out=out_dir / "model", seed=seed), progress=progress)
-    synthetic = sample_tabular(result.model_dir, SampleOptions(rows=569, seed=seed), out=out_dir / "synthetic.csv", progress=progress)
+        result = train_tabular(TrainRequest(
+            source=source, target="diagnosis", table_schema=breast_cancer_schema_path(),
+            epsilon=DEMO_EPSILON, out=out_dir / "model", seed=seed,
+        ), progress=progress)
+    synthetic = sample_tabular(result.model_dir, SampleOptions(rows=569, seed=seed),
+                               out=out_dir / "synthetic.csv", progress=progress)
     echo(f"synthetic data: {synthetic}")
     echo("DP certificate:")
     cert = json.loads((result.model_dir / "certificate.json").read_text())

@@ -9,8 +9,8 @@ the API process can import this module.
 
 from __future__ import annotations
 
+import importlib
 import json
-import math
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,22 +24,18 @@ SPEND_LOG = "spend.jsonl"  # every DP mechanism that ran, appended before its re
 
 
 class Modality(Protocol):
+    """Train (returns the ``TrainingResult``), sample (returns the file written), check a
+    source before training (SchemaMismatch, InputFileError), and read what a stopped run
+    in ``private_dir`` has spent from the files its layout holds (None: not its layout)."""
+
     name: ModalityName
 
-    def check_source(self, source: Path, *, schema: Path | None, target: str | None) -> None:
-        """Refuse a source that cannot be trained on (SchemaMismatch, InputFileError)."""
-
+    def check_source(self, source: Path, *, schema: Path | None, target: str | None) -> None: ...
     def train(self, request: TrainRequest, *, progress: ProgressCallback,
-              should_stop: StopCheck | None) -> Any:
-        """Train and write ``request.out``; return the ``TrainingResult``."""
-
+              should_stop: StopCheck | None) -> Any: ...
     def sample(self, model_dir: Path, options: SampleOptions, *, out: Path,
-               progress: ProgressCallback) -> Path:
-        """Write ``options.rows`` synthetic records to ``out``."""
-
-    def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None:
-        """Epsilon spent so far by a (possibly interrupted) run in ``private_dir``, from
-        what its layout records; None when it records nothing."""
+               progress: ProgressCallback) -> Path: ...
+    def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None: ...
 
 
 def _spend_log_epsilon(private_dir: Path, delta: float) -> float | None:
@@ -50,15 +46,34 @@ def _spend_log_epsilon(private_dir: Path, delta: float) -> float | None:
 
 
 def _largest(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    if not known:
-        return None
-    value = max(known)
-    return float(value) if math.isfinite(value) else math.inf
+    known = [float(v) for v in values if v is not None]
+    return max(known) if known else None
 
 
-class Tables:
+class _Entry:
+    """Train and sample with the modality's entry functions, imported when first used."""
+
+    trainer: str  # "module:function"
+    sampler: str
+
+    def train(self, request: TrainRequest, *, progress: ProgressCallback,
+              should_stop: StopCheck | None) -> Any:
+        return _function(self.trainer)(request, progress=progress, should_stop=should_stop)
+
+    def sample(self, model_dir: Path, options: SampleOptions, *, out: Path,
+               progress: ProgressCallback) -> Path:
+        return Path(_function(self.sampler)(model_dir, options, out=out, progress=progress))
+
+
+def _function(spec: str) -> Any:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Tables(_Entry):
     name: ModalityName = "tabular"
+    trainer = "synthgen.tabular.train:train_tabular"
+    sampler = "synthgen.tabular.sample:sample_tabular"
 
     def check_source(self, source: Path, *, schema: Path | None, target: str | None) -> None:
         """The expectation suite built from the declared schema (none: nothing to check)."""
@@ -73,18 +88,6 @@ class Tables:
             parsed = parsed.with_target(target)
         check_source_table(read_table(source, na_values=parsed.na_values), parsed)
 
-    def train(self, request: TrainRequest, *, progress: ProgressCallback,
-              should_stop: StopCheck | None) -> Any:
-        from synthgen.tabular.train import train_tabular
-
-        return train_tabular(request, progress=progress, should_stop=should_stop)
-
-    def sample(self, model_dir: Path, options: SampleOptions, *, out: Path,
-               progress: ProgressCallback) -> Path:
-        from synthgen.tabular.sample import sample_tabular
-
-        return sample_tabular(model_dir, options, out=out, progress=progress)
-
     def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None:
         """The accountant state the trainer writes after every step (``accountant.json``)
         and the spend log; None without the former (not a table's run)."""
@@ -97,8 +100,10 @@ class Tables:
         return _largest([state, _spend_log_epsilon(private_dir, delta)])
 
 
-class Images:
+class Images(_Entry):
     name: ModalityName = "image"
+    trainer = "synthgen.images.train:train_images"
+    sampler = "synthgen.images.sample:sample_images"
 
     def check_source(self, source: Path, *, schema: Path | None, target: str | None) -> None:
         """The source loads (npz arrays or class folders); a decoder's own error on a
@@ -111,18 +116,6 @@ class Images:
             raise
         except Exception as exc:
             raise InputFileError(f"{source} cannot be read ({type(exc).__name__})") from None
-
-    def train(self, request: TrainRequest, *, progress: ProgressCallback,
-              should_stop: StopCheck | None) -> Any:
-        from synthgen.images.train import train_images
-
-        return train_images(request, progress=progress, should_stop=should_stop)
-
-    def sample(self, model_dir: Path, options: SampleOptions, *, out: Path,
-               progress: ProgressCallback) -> Path:
-        from synthgen.images.sample import sample_images
-
-        return sample_images(model_dir, options, out=out, progress=progress)
 
     def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None:
         """The spend log, the accountant in the latest checkpoint (every
@@ -197,12 +190,5 @@ def model_modality(model_dir: str | Path) -> ModalityName:
     return name  # type: ignore[no-any-return]
 
 
-__all__ = [
-    "CHECKPOINT_DIR",
-    "MODALITIES",
-    "Modality",
-    "detect_modality",
-    "modality",
-    "model_modality",
-    "spent_epsilon",
-]
+__all__ = ["CHECKPOINT_DIR", "MODALITIES", "Modality", "detect_modality", "modality",
+           "model_modality", "spent_epsilon"]

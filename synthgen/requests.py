@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -78,36 +79,34 @@ def cli_flag(name: str) -> str:
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
-    def _refuse(self, modality: str, only: dict[str, tuple[str, str]],
-                spell: Callable[[str], str]) -> None:
-        """Refuse the options of ``only`` given for the other modality: the one place for
+    def _refuse(self, modality: str, spell: Callable[[str], str]) -> None:
+        """Refuse an option given for the modality it does not apply to: the one place for
         "--sampler applies to image models only" and its kin. ``spell`` names an option
         as the caller knows it (a CLI flag, a JSON field)."""
-        for name, (owner, detail) in only.items():
-            value = getattr(self, name, None)
-            if owner != modality and value is not None and value is not False:
-                raise ConfigurationError(f"{spell(name)} applies to {NOUNS[owner]} only{detail}")
+        for name, option in _options(type(self)):
+            owner, value = option.modality, getattr(self, name)
+            if owner not in (None, modality) and value is not None and value is not False:
+                raise ConfigurationError(
+                    f"{spell(name)} applies to {NOUNS[owner]} only{option.detail}")
 
 
-# option -> (the modality it applies to, what to add when it is given for the other one)
-_TRAIN_ONLY = {
-    "target": ("tabular", "; image labels come from the .npz labels, the class folder names "
-                          "or the labels CSV"),
-    "table_schema": ("tabular", "; an image source needs none (its spec comes from the files)"),
-    "preprocessing_share": ("tabular", ""),
-    "tracker": ("tabular", " (image models have none yet)"),
-    "init_from": ("image", ""),
-    "public_source": ("image", ""),
-    "channels": ("image", ""),
-    "classes": ("image", ""),
-}
-_SAMPLE_ONLY = {"sampler": ("image", ""), "candidates": ("image", ""),
-                "critic_guidance": ("image", "")}
-# trainer options that are fields of the trainers' configs (``TrainRequest.config_overrides``)
-_TRAINER_OPTIONS = (
-    "noise_multiplicity", "batch_size", "preprocessing_share", "tracker", "secure_rng",
-    "init_from", "public_source", "channels", "classes", "public_record_count",
-)
+@dataclass(frozen=True)
+class Option:
+    """Marks a request field: the ``modality`` it applies to (None: both), whether it is a
+    field of the trainer's config (``TrainRequest.config_overrides`` passes it on), and
+    what to add when it is refused."""
+
+    modality: ModalityName | None = None
+    config: bool = True
+    detail: str = ""
+
+
+def _options(model: type[BaseModel]) -> list[tuple[str, Option]]:
+    return [(name, marker) for name, info in model.model_fields.items()
+            for marker in info.metadata if isinstance(marker, Option)]
+
+
+TABLES, IMAGES, BOTH = Option("tabular"), Option("image"), Option()
 
 
 class TrainingOptions(_Request):
@@ -133,31 +132,44 @@ class TrainRequest(TrainingOptions):
     private_dir: Path | None = None  # default MODEL_DIR.private
     resume: bool = False  # continue an interrupted run from its checkpoint
     # tables
-    target: str | None = None  # label column the model conditions on
-    table_schema: Any = None  # --schema: a YAML/JSON file (Path) or a Schema
-    preprocessing_share: float | None = Field(default=None, gt=0, lt=1)  # of epsilon
-    tracker: str | None = None  # also log to "wandb" or "mlflow"
+    target: Annotated[str | None, Option("tabular", config=False, detail=(
+        "; image labels come from the .npz labels, the class folder names or the labels CSV"
+    ))] = None  # label column the model conditions on
+    table_schema: Annotated[Any, Option("tabular", config=False, detail=(
+        "; an image source needs none (its spec comes from the files)"
+    ))] = None  # --schema: a YAML/JSON file (Path) or a Schema
+    preprocessing_share: Annotated[float | None, TABLES] = Field(default=None, gt=0, lt=1)
+    tracker: Annotated[str | None, TABLES] = None  # also log to "wandb" or "mlflow"
     # both
-    noise_multiplicity: int | None = Field(default=None, ge=1)  # K draws per example
-    batch_size: int | None = Field(default=None, ge=1)  # expected Poisson batch
-    secure_rng: bool | None = None  # False: privacy noise from a seeded fast PRNG
-    public_record_count: int | None = Field(default=None, ge=1)  # declared public N
+    noise_multiplicity: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # K per example
+    batch_size: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # expected Poisson batch
+    secure_rng: Annotated[bool | None, BOTH] = None  # False: noise from a seeded fast PRNG
+    public_record_count: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # public N
     # images
-    init_from: Path | None = None  # model trained on PUBLIC images to start from
-    public_source: bool = False  # the source is PUBLIC: make a model for init_from
-    channels: Literal[1, 3] | None = None
-    classes: int | tuple[str, ...] | None = None  # declared public class list (or count)
+    init_from: Annotated[Path | None, IMAGES] = None  # model trained on PUBLIC images
+    public_source: Annotated[Literal[True] | None, IMAGES] = None  # the source is PUBLIC
+    channels: Annotated[Literal[1, 3] | None, IMAGES] = None
+    classes: Annotated[int | tuple[str, ...] | None, IMAGES] = None  # declared public classes
 
     @field_validator("source", "table_schema", mode="before")
     @classmethod
     def _path(cls, value: Any) -> Any:
         return Path(value) if isinstance(value, str) else value
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _declared_classes(cls, value: Any) -> Any:
+        """``--classes``: a count (``3``) or comma-separated names (``benign,malignant``)."""
+        if not isinstance(value, str):
+            return value
+        return int(value) if value.strip().isdigit() else tuple(
+            name.strip() for name in value.split(",") if name.strip())
+
     @model_validator(mode="after")
     def _resolve_modality(self) -> TrainRequest:
         modality = self.modality or detect_modality(self.source)
         object.__setattr__(self, "modality", modality)
-        self._refuse(modality, _TRAIN_ONLY, cli_flag)
+        self._refuse(modality, cli_flag)
         return self
 
     @property
@@ -168,15 +180,10 @@ class TrainRequest(TrainingOptions):
 
     def config_overrides(self) -> dict[str, Any]:
         """The trainer options as config fields: ``overrides`` and every option given."""
-        options = {name: getattr(self, name) for name in _TRAINER_OPTIONS}
-        given = {k: v for k, v in options.items() if v is not None}
-        if not self.public_source:
-            given.pop("public_source")
-        if isinstance(given.get("init_from"), Path):
-            given["init_from"] = str(given["init_from"])
-        if isinstance(given.get("classes"), tuple):
-            given["classes"] = list(given["classes"])
-        return {**self.overrides, **given}
+        given = {name: getattr(self, name) for name, option in _options(TrainRequest)
+                 if option.config and getattr(self, name) is not None}
+        return {**self.overrides, **{k: str(v) if isinstance(v, Path) else v
+                                     for k, v in given.items()}}
 
 
 class SampleChoices(_Request):
@@ -192,18 +199,33 @@ class SampleChoices(_Request):
                                          description="classifier-free guidance")
     steps: int | None = Field(default=None, gt=0, le=10_000,
                               description="reverse diffusion steps (default: the model's)")
-    candidates: int | None = Field(
+    candidates: Annotated[int | None, IMAGES] = Field(
         default=None, ge=1, le=64,
         description="images only: draws per image the class critic chooses from "
                     "(default: the model's)",
     )
-    critic_guidance: float | None = Field(
+    critic_guidance: Annotated[float | None, IMAGES] = Field(
         default=None, ge=0, le=100,
         description="images only: the class critic's guidance scale, 0 off (default: the model's)",
     )
 
+    @model_validator(mode="after")
+    def _rows_from_class_counts(self) -> SampleChoices:
+        """``rows`` defaults to the sum of ``class_counts``; given both, they must agree."""
+        if self.class_counts is None:
+            if self.rows is None:
+                raise ValueError("give rows, or class_counts")
+            return self
+        total = sum(self.class_counts.values())
+        if total <= 0:
+            raise ValueError("class_counts must ask for at least one record")
+        if self.rows is not None and self.rows != total:
+            raise ValueError(f"rows ({self.rows}) differs from the sum of class_counts ({total})")
+        object.__setattr__(self, "rows", total)
+        return self
+
     def check_modality(self, modality: str, *, spell: Callable[[str], str] = cli_flag) -> None:
-        self._refuse(modality, _SAMPLE_ONLY, spell)
+        self._refuse(modality, spell)
 
     def sample_options(self, **changes: Any) -> SampleOptions:
         """These choices (and ``changes``) as the library's ``SampleOptions``."""
@@ -214,7 +236,7 @@ class SampleChoices(_Request):
 class SampleOptions(SampleChoices):
     """Draw synthetic records from a trained model (post-processing: no budget)."""
 
-    sampler: str | None = None  # images: euler, heun, dpmpp2m, ancestral, churn
+    sampler: Annotated[str | None, IMAGES] = None  # images: euler, heun, dpmpp2m, ancestral, churn
     spreadsheet_safe: bool = True  # tables: a CSV neutralises text a spreadsheet would run
 
 

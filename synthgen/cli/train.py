@@ -49,8 +49,8 @@ def train(
         preprocessing_share=preprocessing_share, tracker=tracker,
         noise_multiplicity=noise_multiplicity, batch_size=batch_size,
         secure_rng=False if insecure_rng else None, public_record_count=public_record_count,
-        init_from=init_from, public_source=public_source, channels=channels,
-        classes=_declared_classes(classes),
+        init_from=init_from, public_source=public_source or None, channels=channels,
+        classes=classes,
     )
     with ProgressBar() as bar:
         result = workflows.train(request, progress=bar)
@@ -59,15 +59,6 @@ def train(
     typer.echo(f"model written to {result.model_dir}")
     typer.echo(f"private run data (split, training log) in {result.private_dir}")
     typer.echo(f"epsilon spent {eps} at delta {cert.delta:.3g} ({cert.steps} DP-SGD steps)")
-
-
-def _declared_classes(text: str | None) -> int | list[str] | None:
-    """``--classes``: a count (``3``) or comma-separated names (``benign,malignant``)."""
-    if text is None:
-        return None
-    if text.strip().isdigit():
-        return int(text)
-    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def print_certificate(model_dir: Path) -> None:

@@ -60,7 +60,10 @@ def run_image_demo(data: Path | None, out_dir: Path,
     say(f"data: {path} ({len(source.train)} training images); training {steps} DP-SGD steps "
         f"at epsilon {DEMO_EPSILON:g} (about {train_minutes:g} minutes)")
 
-    result = train_images(TrainRequest(source=path, epsilon=DEMO_EPSILON, out=out_dir / "model", max_steps=steps, overrides={**overrides, "steps": steps}), progress=progress)
+    result = train_images(TrainRequest(
+        source=path, epsilon=DEMO_EPSILON, out=out_dir / "model", max_steps=steps,
+        overrides={**overrides, "steps": steps},
+    ), progress=progress)
     model = ImageModel.load(result.model_dir)
     spec = model.spec  # the trained spec: a class list found in the labels is DP-selected
     k = spec.num_classes

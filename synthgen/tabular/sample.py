@@ -28,9 +28,8 @@ def sample_tabular(
     table_format(out)  # reject unsupported outputs before loading anything
     options.check_modality("tabular")
     model = TabularModel.load(model_dir)
-    rows = options.rows if options.rows is not None else sum((options.class_counts or {}).values())
     chunks = model.sample_chunks(
-        rows, seed=options.seed, class_counts=options.class_counts,
+        options.rows, seed=options.seed, class_counts=options.class_counts,
         guidance_scale=options.guidance_scale, steps=options.steps,
         progress=progress or ignore_progress,
     )

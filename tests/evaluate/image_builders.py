@@ -56,7 +56,10 @@ def train_tiny_image_model(root: Path, *, steps: int = 3, epsilon: float = 10.0)
 
     source = breastmnist_subset(root / "source")
     out = root / "model"
-    train_images(TrainRequest(source=source, epsilon=epsilon, out=out, max_steps=steps, seed=0, overrides=dict(TINY_RECIPE)))
+    train_images(TrainRequest(
+        source=source, epsilon=epsilon, out=out, max_steps=steps, seed=0,
+        overrides=dict(TINY_RECIPE),
+    ))
     return out
 
 

@@ -41,7 +41,9 @@ def sampled(model: Path) -> Path:
     from synthgen.images.sample import sample_images
 
     # both classes, whatever the DP class proportions of so small a model say
-    return sample_images(model, SampleOptions(rows=None, class_counts={"0": 100, "1": 200}, seed=1), out=model.parent / "synthetic.npz")
+    return sample_images(model, SampleOptions(
+        rows=None, class_counts={"0": 100, "1": 200}, seed=1,
+    ), out=model.parent / "synthetic.npz")
 
 
 def private(model: Path, split: str) -> ImageSet:

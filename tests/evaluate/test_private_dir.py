@@ -54,7 +54,10 @@ def test_validation_of_a_trained_model_finds_its_private_dir(tmp_path: Path, sha
     (tmp_path / "heart.yaml").write_text(HEART_SCHEMA)
     tiny = {"steps": 2, "hidden_width": 8, "n_blocks": 1, "noise_multiplicity": 1,
             "secure_rng": False, "sample_steps": 2}
-    result = train_tabular(TrainRequest(source=tmp_path / "heart.csv", table_schema=tmp_path / "heart.yaml", epsilon=5.0, out=tmp_path / "model", private_dir=tmp_path / "vault", overrides=tiny))
+    result = train_tabular(TrainRequest(
+        source=tmp_path / "heart.csv", table_schema=tmp_path / "heart.yaml", epsilon=5.0,
+        out=tmp_path / "model", private_dir=tmp_path / "vault", overrides=tiny,
+    ))
     synthetic = tmp_path / "synthetic.csv"
     sample_tabular(result.model_dir, SampleOptions(rows=300, seed=1), out=synthetic)
     with pytest.raises(PrivateDataMissing):  # not the default sibling: it must be named

@@ -120,8 +120,13 @@ def test_epsilon_10_release_fails_no_utility_check(tmp_path, heart):
     data = pd.concat([heart.train, heart.holdout], ignore_index=True)
     with warnings.catch_warnings(), repeatable_privacy_noise(0):
         warnings.simplefilter("ignore")
-        trained = train_tabular(TrainRequest(source=data, table_schema=heart.schema, epsilon=10.0, out=tmp_path / "model", holdout=0.3, max_steps=150, seed=0))
-    synthetic = sample_tabular(trained.model_dir, SampleOptions(rows=212, seed=0), out=tmp_path / "synthetic.csv")
+        trained = train_tabular(TrainRequest(
+            source=data, table_schema=heart.schema, epsilon=10.0, out=tmp_path / "model",
+            holdout=0.3, max_steps=150, seed=0,
+        ))
+    synthetic = sample_tabular(trained.model_dir, SampleOptions(
+        rows=212, seed=0,
+    ), out=tmp_path / "synthetic.csv")
     result = evaluate_release(trained.model_dir, synthetic)
     failed = {c.name for c in result.checks if c.status == "fail"}
     assert failed <= {"bound_share_excess"}, failed

@@ -94,7 +94,10 @@ def test_sampling_study_scores_each_variant_on_the_same_model(tiny_npz: Path, tm
     from synthgen.images.sampling_study import SamplingVariant, study_sampling
     from synthgen.images.train import train_images
 
-    train_images(TrainRequest(source=tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2, overrides=DECLARED_HALVES))
+    train_images(TrainRequest(
+        source=tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2,
+        overrides=DECLARED_HALVES,
+    ))
     variants = [SamplingVariant.parse(v) for v in
                 ("model", "sigma_min=0.5", "model", "sampler=euler,steps=2,guidance_scale=1.5")]
     rows = study_sampling(tmp_path / "model", variants, images=24, classifier_steps=5,
@@ -121,7 +124,10 @@ def test_utility_study_scores_each_protocol_on_holdout_and_test(tiny_npz: Path, 
     from synthgen.images.train import train_images
     from synthgen.images.utility_study import UtilityProtocol, study_utility
 
-    train_images(TrainRequest(source=tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2, overrides=DECLARED_HALVES))
+    train_images(TrainRequest(
+        source=tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2,
+        overrides=DECLARED_HALVES,
+    ))
     protocols = [UtilityProtocol.parse(v) for v in ("current", "shift=0", "classes=balanced")]
     rows = study_utility(tmp_path / "model", protocols, images=24, classifier_steps=5,
                          repeats=1, seeds=(0,), log=lambda _: None)

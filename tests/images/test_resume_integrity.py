@@ -60,5 +60,8 @@ def test_image_steps_after_the_last_checkpoint_are_charged(tiny_npz: Path, tmp_p
 def test_a_finished_image_run_cannot_be_resumed(tiny_npz: Path, tmp_path: Path) -> None:
     _train(tiny_npz, tmp_path / "m")
     with pytest.raises(ResumeRefused, match="finished"):
-        train_images(TrainRequest(source=tiny_npz, out=tmp_path / "again", private_dir=tmp_path / "m.private", overrides=dict(NO_CRITIC), epsilon=6.0, max_steps=6, resume=True))
+        train_images(TrainRequest(
+            source=tiny_npz, out=tmp_path / "again", private_dir=tmp_path / "m.private",
+            overrides=dict(NO_CRITIC), epsilon=6.0, max_steps=6, resume=True,
+        ))
     assert not (tmp_path / "again").exists()

@@ -29,7 +29,9 @@ MODEL_FILES = {"config.json", "model.safetensors", "spec.json", "preprocessing.j
 
 def _train(src: Path, out: Path, *, should_stop=None, **kwargs: object):
     overrides = {**TINY, **kwargs.pop("overrides", {})}  # type: ignore[dict-item]
-    request = TrainRequest(source=src, out=out, overrides=overrides, **kwargs)  # type: ignore[arg-type]
+    request = TrainRequest(
+        source=src, out=out, overrides=overrides, **kwargs,
+    )  # type: ignore[arg-type]
     return train_images(request, should_stop=should_stop)
 
 
@@ -153,13 +155,20 @@ def test_infinite_epsilon_is_marked_not_private(tiny_npz: Path, tmp_path: Path) 
 
 def test_tabular_options_and_unknown_overrides_are_refused(tiny_npz: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="--schema"):
-        train_images(TrainRequest(source=tiny_npz, epsilon=1.0, out=tmp_path / "a", table_schema="s.yaml"))
+        train_images(TrainRequest(
+            source=tiny_npz, epsilon=1.0, out=tmp_path / "a", table_schema="s.yaml",
+        ))
     with pytest.raises(ConfigurationError, match="--target"):
         train_images(TrainRequest(source=tiny_npz, epsilon=1.0, out=tmp_path / "a", target="label"))
     with pytest.raises(ConfigurationError, match="unknown image option"):
-        train_images(TrainRequest(source=tiny_npz, epsilon=1.0, out=tmp_path / "a", overrides={"colour": 1}))
+        train_images(TrainRequest(
+            source=tiny_npz, epsilon=1.0, out=tmp_path / "a", overrides={"colour": 1},
+        ))
     with pytest.raises(ConfigurationError, match="critic_guidance_max_step"):
-        train_images(TrainRequest(source=tiny_npz, epsilon=1.0, out=tmp_path / "a", overrides={"critic_guidance_max_step": 0}))
+        train_images(TrainRequest(
+            source=tiny_npz, epsilon=1.0, out=tmp_path / "a", overrides={"critic_guidance_max_step":
+            0},
+        ))
     with pytest.raises(InputFileError):
         train_images(TrainRequest(source=tmp_path / "missing.npz", epsilon=1.0, out=tmp_path / "a"))
 
@@ -167,20 +176,30 @@ def test_tabular_options_and_unknown_overrides_are_refused(tiny_npz: Path, tmp_p
 def test_sampling_outputs_counts_and_seeds(tiny_npz: Path, tmp_path: Path) -> None:
     model_dir = tmp_path / "m"
     _train(tiny_npz, model_dir, epsilon=5.0, max_steps=2)
-    a = sample_images(model_dir, SampleOptions(rows=7, seed=3), out=tmp_path / "a.npz", batch_size=2)
-    b = sample_images(model_dir, SampleOptions(rows=7, seed=3), out=tmp_path / "b.npz", batch_size=7)
+    a = sample_images(model_dir, SampleOptions(
+        rows=7, seed=3,
+    ), out=tmp_path / "a.npz", batch_size=2)
+    b = sample_images(model_dir, SampleOptions(
+        rows=7, seed=3,
+    ), out=tmp_path / "b.npz", batch_size=7)
     with np.load(a) as fa, np.load(b) as fb:
         assert fa["images"].shape == (7, 28, 28) and fa["images"].dtype == np.uint8
         assert fa["labels"].shape == (7, 1)
         assert np.abs(fa["images"].astype(int) - fb["images"].astype(int)).max() <= 1
         assert np.array_equal(fa["labels"], fb["labels"])
-    c = sample_images(model_dir, SampleOptions(rows=None, class_counts={"0": 2, "1": 3}, sampler="ancestral", steps=4, guidance_scale=2.0), out=tmp_path / "c.npz")
+    c = sample_images(model_dir, SampleOptions(
+        rows=None, class_counts={"0": 2, "1": 3}, sampler="ancestral", steps=4, guidance_scale=2.0,
+    ), out=tmp_path / "c.npz")
     with np.load(c) as fc:
         assert fc["labels"][:, 0].tolist() == [0, 0, 1, 1, 1]
-    folder = sample_images(model_dir, SampleOptions(rows=4, class_counts={"0": 1, "1": 3}), out=tmp_path / "pngs")
+    folder = sample_images(model_dir, SampleOptions(
+        rows=4, class_counts={"0": 1, "1": 3},
+    ), out=tmp_path / "pngs")
     assert sorted(p.parent.name for p in folder.rglob("*.png")) == ["0", "1", "1", "1"]
     with pytest.raises(SamplingError, match="unknown class"):
-        sample_images(model_dir, SampleOptions(rows=None, class_counts={"7": 1}), out=tmp_path / "d.npz")
+        sample_images(model_dir, SampleOptions(
+            rows=None, class_counts={"7": 1},
+        ), out=tmp_path / "d.npz")
     with pytest.raises(SamplingError, match="unknown sampler"):
         sample_images(model_dir, SampleOptions(rows=2, sampler="magic"), out=tmp_path / "e.npz")
 
@@ -236,7 +255,7 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
         assert not np.array_equal(f["images"], unguided)
     result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
                                  "--critic-guidance", "-1"])
-    assert result.exit_code != 0 and "critic guidance must be" in result.output
+    assert result.exit_code != 0 and "critic_guidance must be at least 0" in result.output
     result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
                                  str(tmp_path / "x"), "--schema", "s.yaml"])
     assert result.exit_code == 2 and "--schema applies to tables" in result.output
@@ -468,10 +487,11 @@ def test_cli_declarations_for_images(tiny_npz: Path, tmp_path: Path) -> None:
     import synthgen.cli.sample
     import synthgen.cli.train  # noqa: F401
     from synthgen.cli.app import app
-    from synthgen.cli.train import _declared_classes
 
-    assert _declared_classes("3") == 3 and _declared_classes("benign, malignant") == [
-        "benign", "malignant"]
+    def declared(text: str) -> object:
+        return TrainRequest(source=tiny_npz, out=tmp_path / "m", epsilon=1.0, classes=text).classes
+
+    assert declared("3") == 3 and declared("benign, malignant") == ("benign", "malignant")
     result = CliRunner().invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
                                       str(tmp_path / "m"), "--public-source"])
     assert result.exit_code == 2 and "public_source" in result.output

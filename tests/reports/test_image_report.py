@@ -29,7 +29,9 @@ def image_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("image-report")
     model = train_tiny_image_model(root)
-    synthetic = sample_images(model, SampleOptions(rows=None, class_counts={"0": 80, "1": 120}, seed=3), out=root / "synthetic.npz")
+    synthetic = sample_images(model, SampleOptions(
+        rows=None, class_counts={"0": 80, "1": 120}, seed=3,
+    ), out=root / "synthetic.npz")
     validate_release(model, synthetic, report_dir=root / "report", image_options=FAST)
     return root / "report"
 

@@ -124,7 +124,7 @@ def test_train_then_sample_from_the_command_line(heart_csv, heart_schema, tmp_pa
         (["--rows", "0"], "rows must be greater than 0"),
         (["--rows", "-5"], "rows must be greater than 0"),
         (["--class-counts", "maybe=3"], "not one of the model's classes"),
-        (["--rows", "10", "--class-counts", "yes=3"], "must equal the sum"),
+        (["--rows", "10", "--class-counts", "yes=3"], "differs from the sum"),
         (["--rows", "10", "--out", tmp_path / "x.xlsx"], "unsupported file type"),
         (["--rows", "10", "--sampler", "euler"], "--sampler applies to image models"),
         (["--rows", "10", "--candidates", "3"], "--candidates applies to image models"),
