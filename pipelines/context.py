@@ -1,10 +1,6 @@
-"""What a pipeline stage sees of the worker that runs it.
-
-``WorkerContext`` is what a worker process shares between its jobs; ``StageRun`` is the
-one attempt at one job that a stage (``pipelines.stages``) is a function of. The runner
-(``pipelines.runner.JobRun``) implements it; stages depend on this interface only, so the
-runner and the stages do not import each other.
-"""
+"""What a stage (``pipelines.stages``) sees of the worker running it: the worker's shared
+``WorkerContext`` and the ``StageRun`` that ``pipelines.runner.JobRun`` implements, so the
+runner and the stages do not import each other."""
 
 from __future__ import annotations
 
@@ -62,12 +58,7 @@ class StageRun(Protocol):
     settings: Settings
     outputs: dict[str, Any]  # each finished stage's record (jobs.outputs)
 
-    def enter(self, stage: str) -> None:
-        """Start a stage (between stages, a cancel or a shutdown takes effect)."""
-
-    def set_output(self, key: str, value: Any, **job_values: Any) -> None:
-        """Record a stage's result in the job row."""
-
+    def enter(self, stage: str) -> None: ...  # between stages a cancel or shutdown acts
+    def set_output(self, key: str, value: Any, **job_values: Any) -> None: ...
     def on_progress(self, event: ProgressEvent) -> None: ...
-
     def should_stop(self) -> bool: ...

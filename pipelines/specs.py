@@ -83,4 +83,3 @@ def parse_spec(data: dict[str, Any]) -> JobSpec:
 
 def dump_spec(spec: JobSpec) -> dict[str, Any]:
     return spec.model_dump(mode="json")
-

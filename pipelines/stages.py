@@ -32,13 +32,12 @@ from pipelines.settings import Settings
 from pipelines.sources import mark_checked
 from pipelines.specs import ImageSynthesisSpec, SampleSpec, TabularSynthesisSpec, parse_spec
 from pipelines.store.models import Job, Release, ReleaseState, Source, SourceState, utcnow
-from synthgen.artifacts import make_private_dir, restrict_private
+from synthgen.artifacts import CHECKPOINT_DIR, CHECKPOINT_STATE, make_private_dir, restrict_private
 from synthgen.errors import SchemaMismatch, SynthgenError
-from synthgen.modalities import CHECKPOINT_DIR, CHECKPOINT_STATE, SPEND_LOG
+from synthgen.privacy.spend_log import SPEND_LOG
 from synthgen.requests import SampleOptions, TrainRequest
 
 log = logging.getLogger("synthgen.worker")
-
 
 
 class SourceRejected(SynthgenError):

@@ -26,7 +26,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 from synthgen import __version__
 from synthgen.errors import ModelLoadError, OutputError
-from synthgen.modalities import CHECKPOINT_DIR as CHECKPOINT_DIR  # re-exported for the trainers
 from synthgen.privacy.certificate import Certificate
 
 if TYPE_CHECKING:
@@ -39,6 +38,8 @@ ACCOUNTANT = "accountant.json"
 RUN = "run.json"
 PREPROCESSING = "preprocessing.json"
 TRAINING_LOG = "training_log.jsonl"
+CHECKPOINT_DIR = "checkpoint"  # the trainer's resumable checkpoint in the private directory
+CHECKPOINT_STATE = "state.json"  # written last: its presence means the checkpoint is complete
 
 
 @dataclass

@@ -1,11 +1,5 @@
-"""The modalities synthgen trains on, registered in one place.
-
-A modality trains a model from a ``TrainRequest``, samples from one with
-``SampleOptions``, checks a source before training, and knows the layout of its private
-run directory (what a stopped run has spent). ``MODALITIES`` maps each name to its
-adapter; the heavy modules (torch, opacus) are imported only when an adapter is used, so
-the API process can import this module.
-"""
+"""The modalities synthgen trains on, registered in one place (``MODALITIES``). Their heavy
+modules (torch, opacus) are imported only when used, so the API process can import this."""
 
 from __future__ import annotations
 
@@ -14,47 +8,25 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
+from synthgen.artifacts import CHECKPOINT_DIR, CHECKPOINT_STATE
 from synthgen.errors import InputFileError, ModelLoadError, SynthgenError
+from synthgen.privacy.spend_log import SPEND_LOG, SpendLog, replay
 from synthgen.progress import ProgressCallback, StopCheck
 from synthgen.requests import ModalityName, SampleOptions, TrainRequest, detect_modality
 
-CHECKPOINT_DIR = "checkpoint"  # the trainer's resumable checkpoint in the private directory
-CHECKPOINT_STATE = "state.json"  # written last: its presence means the checkpoint is complete
-SPEND_LOG = "spend.jsonl"  # every DP mechanism that ran, appended before its result is used
-
 
 class Modality(Protocol):
-    """Train (returns the ``TrainingResult``), sample (returns the file written), check a
-    source before training (SchemaMismatch, InputFileError), and read what a stopped run
-    in ``private_dir`` has spent from the files its layout holds (None: not its layout)."""
+    """Trains and samples with its entry functions (``trainer``, ``sampler``: "module:name",
+    imported when first used), checks a source before training (SchemaMismatch,
+    InputFileError), and reads what a stopped run in ``private_dir`` has spent from the
+    files its layout holds (None: not its layout)."""
 
     name: ModalityName
+    trainer: str
+    sampler: str
 
     def check_source(self, source: Path, *, schema: Path | None, target: str | None) -> None: ...
-    def train(self, request: TrainRequest, *, progress: ProgressCallback,
-              should_stop: StopCheck | None) -> Any: ...
-    def sample(self, model_dir: Path, options: SampleOptions, *, out: Path,
-               progress: ProgressCallback) -> Path: ...
     def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None: ...
-
-
-def _spend_log_epsilon(private_dir: Path, delta: float) -> float | None:
-    from synthgen.privacy.spend_log import SpendLog, replay
-
-    log = SpendLog(private_dir / SPEND_LOG)
-    return replay(log.records()).epsilon(delta) if log.exists() else None
-
-
-def _largest(values: list[float | None]) -> float | None:
-    known = [float(v) for v in values if v is not None]
-    return max(known) if known else None
-
-
-class _Entry:
-    """Train and sample with the modality's entry functions, imported when first used."""
-
-    trainer: str  # "module:function"
-    sampler: str
 
     def train(self, request: TrainRequest, *, progress: ProgressCallback,
               should_stop: StopCheck | None) -> Any:
@@ -70,7 +42,17 @@ def _function(spec: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-class Tables(_Entry):
+def _spend_log_epsilon(private_dir: Path, delta: float) -> float | None:
+    log = SpendLog(private_dir / SPEND_LOG)
+    return replay(log.records()).epsilon(delta) if log.exists() else None
+
+
+def _largest(values: list[float | None]) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return max(known) if known else None
+
+
+class Tables(Modality):
     name: ModalityName = "tabular"
     trainer = "synthgen.tabular.train:train_tabular"
     sampler = "synthgen.tabular.sample:sample_tabular"
@@ -100,7 +82,7 @@ class Tables(_Entry):
         return _largest([state, _spend_log_epsilon(private_dir, delta)])
 
 
-class Images(_Entry):
+class Images(Modality):
     name: ModalityName = "image"
     trainer = "synthgen.images.train:train_images"
     sampler = "synthgen.images.sample:sample_images"
@@ -190,5 +172,5 @@ def model_modality(model_dir: str | Path) -> ModalityName:
     return name  # type: ignore[no-any-return]
 
 
-__all__ = ["CHECKPOINT_DIR", "MODALITIES", "Modality", "detect_modality", "modality",
+__all__ = ["MODALITIES", "Modality", "detect_modality", "modality",
            "model_modality", "spent_epsilon"]

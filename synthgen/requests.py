@@ -1,12 +1,7 @@
-"""One typed request per operation: train a model, sample from one.
-
-The CLI and the service build these; ``synthgen.workflows`` hands them to the modality
-(``synthgen.modalities``), and the trainers and samplers read them. Each field is checked
-once, here, when the request is built: nothing downstream validates it again.
-
-Only pydantic and the standard library are imported, so the API process (which must not
-import torch) can use these types.
-"""
+"""One typed request per operation (train a model, sample from one), checked once, here,
+when it is built: the CLI and the service build them, ``synthgen.workflows`` hands them to
+the modality, the trainers and samplers read them. Only pydantic and the standard library
+are imported: the API process (no torch) uses these types."""
 
 from __future__ import annotations
 
@@ -30,8 +25,6 @@ from pydantic import (
 from synthgen.errors import ConfigurationError
 
 ModalityName = Literal["tabular", "image"]
-IMAGE_SUFFIXES = (".npz",)
-
 
 
 def check_epsilon(value: float, *, finite: bool = False) -> float:
@@ -57,12 +50,9 @@ ClassCounts = dict[str, Annotated[int, Field(ge=0)]]
 def detect_modality(source: Any) -> ModalityName:
     """Tables are CSV/Parquet files (or an in-memory table); images are .npz files or
     folders (PNG/JPEG per class, or DICOM with a labels CSV)."""
-    if not isinstance(source, str | Path):
-        return "tabular"
-    path = Path(source)
-    if path.is_dir() or path.name.lower().endswith(IMAGE_SUFFIXES):
-        return "image"
-    return "tabular"
+    path = Path(source) if isinstance(source, str | Path) else None
+    image = path is not None and (path.is_dir() or path.name.lower().endswith(".npz"))
+    return "image" if image else "tabular"
 
 
 Delta = Annotated[float, Field(gt=0, lt=1)]
@@ -93,8 +83,7 @@ class _Request(BaseModel):
 @dataclass(frozen=True)
 class Option:
     """Marks a request field: the ``modality`` it applies to (None: both), whether it is a
-    field of the trainer's config (``TrainRequest.config_overrides`` passes it on), and
-    what to add when it is refused."""
+    trainer config field (``TrainRequest.config_overrides``), what to add when refused."""
 
     modality: ModalityName | None = None
     config: bool = True
@@ -110,8 +99,7 @@ TABLES, IMAGES, BOTH = Option("tabular"), Option("image"), Option()
 
 
 class TrainingOptions(_Request):
-    """What decides a training run, apart from its files: the privacy parameters and the
-    trainer's config. The service stores these in a job's spec."""
+    """What decides a run apart from its files (the service keeps these in a job's spec)."""
 
     epsilon: Epsilon  # total budget, preprocessing included; inf: not private
     delta: Delta | None = None  # None: min(1e-5, 1/(10 N-hat))
@@ -173,10 +161,8 @@ class TrainRequest(TrainingOptions):
         return self
 
     @property
-    def kind(self) -> ModalityName:
-        """The modality, resolved when the request was built."""
-        assert self.modality is not None
-        return self.modality
+    def kind(self) -> ModalityName:  # the modality, resolved when the request was built
+        return self.modality or detect_modality(self.source)
 
     def config_overrides(self) -> dict[str, Any]:
         """The trainer options as config fields: ``overrides`` and every option given."""
@@ -241,26 +227,12 @@ class SampleOptions(SampleChoices):
 
 
 def build(model: type[_Request], **fields: Any) -> Any:
-    """``model(**fields)`` with pydantic's errors as one ConfigurationError line, as the
-    CLI prints them: ``epsilon: Input should be greater than 0``."""
+    """``model(**fields)`` with pydantic's errors as one ConfigurationError line, as the CLI
+    prints them: our checks' own messages, others after their field (``rows: Input ...``)."""
     try:
         return model(**fields)
     except ValidationError as exc:
-        problems = [_problem(error) for error in exc.errors()]
-        raise ConfigurationError("; ".join(problems)) from None
-
-
-_BOUNDS = {"greater_than": ("greater than", "gt"), "greater_than_equal": ("at least", "ge"),
-           "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}
-
-
-def _problem(error: Any) -> str:
-    """One pydantic error as the CLI says it: our own checks' messages as they are, a
-    bound as ``rows must be greater than 0, got -5``, anything else with its field."""
-    if error["type"] == "value_error":
-        return str(error["ctx"]["error"])
-    where = ".".join(str(p) for p in error["loc"])
-    if error["type"] in _BOUNDS:
-        words, key = _BOUNDS[error["type"]]
-        return f"{where} must be {words} {error['ctx'][key]}, got {error['input']!r}"
-    return f"{where}: {error['msg']}" if where else str(error["msg"])
+        raise ConfigurationError("; ".join(
+            str(e["ctx"]["error"]) if e["type"] == "value_error"
+            else ".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors()
+        )) from None

@@ -1,9 +1,5 @@
-"""Modality-independent entry points: train a model on a source, sample from a model.
-
-The CLI and the service's workers call these with a ``TrainRequest`` or ``SampleOptions``
-(``synthgen.requests``); the request's modality (given, or detected from the source) or
-the model's recorded one picks the adapter in ``synthgen.modalities``.
-"""
+"""Train a model, sample from one: the CLI's and the workers' entry points. The request's
+modality, or the model's recorded one, picks the adapter in ``synthgen.modalities``."""
 
 from __future__ import annotations
 

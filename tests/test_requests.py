@@ -38,9 +38,9 @@ def test_epsilon_inf_is_a_benchmark_run_for_the_library_and_refused_by_the_servi
 
 
 def test_cli_bad_values_are_one_clear_line() -> None:
-    with pytest.raises(ConfigurationError, match=r"^rows must be greater than 0, got -5$"):
+    with pytest.raises(ConfigurationError, match=r"^rows: Input should be greater than 0$"):
         build(SampleOptions, rows=-5)
-    with pytest.raises(ConfigurationError, match=r"^max_steps must be greater than 0, got 0$"):
+    with pytest.raises(ConfigurationError, match=r"^max_steps: Input should be greater than 0$"):
         build(TrainRequest, source="t.csv", out="m", epsilon=1.0, max_steps=0)
 
 

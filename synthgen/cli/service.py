@@ -24,6 +24,7 @@ from typing import Any
 import typer
 
 from synthgen.cli.app import app, fail, reports_errors
+from synthgen.cli.sample import parse_class_counts
 
 users_app = typer.Typer(
     help="Users and API keys (on the server: reads SYNTHGEN_DATA_DIR / SYNTHGEN_DATABASE_URL).",
@@ -351,12 +352,6 @@ def _wait(client: Any, job_id: str) -> dict[str, Any]:
     return status
 
 
-def _parse_counts(text: str | None) -> dict[str, int] | None:
-    from synthgen.cli.sample import parse_class_counts
-
-    return parse_class_counts(text)
-
-
 @client_app.command("upload")
 @reports_errors
 def client_upload(
@@ -407,7 +402,7 @@ def client_request(
             epsilon=epsilon,
             rows=rows,
             seed=seed,
-            class_counts=_parse_counts(class_counts),
+            class_counts=parse_class_counts(class_counts),
             delta=delta,
         )
         if wait:
@@ -525,7 +520,7 @@ def client_sample(
     """More records from an approved release's model (ML engineer; no budget)."""
     with _client() as client:
         job = client.more_samples(
-            release_id, rows=rows, seed=seed, class_counts=_parse_counts(class_counts)
+            release_id, rows=rows, seed=seed, class_counts=parse_class_counts(class_counts)
         )
         if wait:
             status = _wait(client, job["id"])

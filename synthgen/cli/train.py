@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -60,6 +59,3 @@ def train(
     typer.echo(f"private run data (split, training log) in {result.private_dir}")
     typer.echo(f"epsilon spent {eps} at delta {cert.delta:.3g} ({cert.steps} DP-SGD steps)")
 
-
-def print_certificate(model_dir: Path) -> None:
-    typer.echo(json.dumps(json.loads((model_dir / "certificate.json").read_text()), indent=2))

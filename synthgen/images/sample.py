@@ -235,12 +235,10 @@ def sample_images(
     progress: ProgressCallback | None = None, batch_size: int | None = None,
     device: str | None = None,
 ) -> Path:
-    """Write ``options.rows`` synthetic images (or ``options.class_counts`` per class) to
-    ``out``: a .npz in MedMNIST layout, or a PNG folder per class. ``options.sampler``:
-    the model's own (``dpmpp2m`` by default), ``euler``, ``heun`` (deterministic),
-    ``ancestral`` or ``churn`` (stochastic). ``candidates``: images drawn per kept image
-    when the model has a class critic; ``critic_guidance``: that critic's guidance scale
-    (defaults: the model's). ``batch_size`` and ``device``: how this machine runs it."""
+    """Write ``options.rows`` synthetic images to ``out``: a .npz in MedMNIST layout, or a
+    PNG folder per class. ``options.sampler``: the model's own (``dpmpp2m`` by default),
+    ``euler``, ``heun`` (deterministic), ``ancestral`` or ``churn`` (stochastic);
+    ``candidates`` and ``critic_guidance``: the class critic's (defaults: the model's)."""
     from synthgen.images.output import write_images
 
     model = ImageModel.load(model_dir, device=device)

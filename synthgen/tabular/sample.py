@@ -26,7 +26,6 @@ def sample_tabular(
     """
     out = Path(out)
     table_format(out)  # reject unsupported outputs before loading anything
-    options.check_modality("tabular")
     model = TabularModel.load(model_dir)
     chunks = model.sample_chunks(
         options.rows, seed=options.seed, class_counts=options.class_counts,

@@ -92,11 +92,8 @@ def train_tabular(
     created_private = False
     # -- resume integrity (synthgen/tabular/resume.py) --------------------------------------
     parameters = resume_checks.run_parameters(
-        epsilon=epsilon, delta=delta, max_steps=max_steps, seed=seed, holdout=holdout,
-        target=schema_obj.target.name if schema_obj.target else None, overrides=overrides,
-        schema_sha256=schema_obj.hash(),
-        source=None if isinstance(source, pd.DataFrame) else Path(source),
-    )
+        request, target=schema_obj.target.name if schema_obj.target else None,
+        schema_sha256=schema_obj.hash())
     if resume:
         resume_checks.check_resumable(private, parameters)
         train_df = pd.read_parquet(private / "train.parquet")
