@@ -78,7 +78,10 @@ FILE_SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "npz": ".npz", "png_zip":
 
 
 def parse_spec(data: dict[str, Any]) -> JobSpec:
-    return _adapter.validate_python(data)
+    # specs stored before the step count had one name call it "sampling_steps"
+    return _adapter.validate_python(
+        {"steps" if k == "sampling_steps" else k: v for k, v in data.items()}
+    )
 
 
 def dump_spec(spec: JobSpec) -> dict[str, Any]:

@@ -8,8 +8,7 @@
   finished training (``record_training``): the certificate's epsilon is what was spent.
 - ``more_samples``: more records from an approved release's model, published approved.
 
-Each stage is a function of the ``StageRun`` that holds the job's lease (``pipelines.context``;
-the runner implements it).
+Each stage is a function of the ``StageRun`` holding the job's lease (``pipelines.context``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from synthgen.artifacts import CHECKPOINT_DIR, CHECKPOINT_STATE
 from synthgen.errors import InputFileError, ModelLoadError, SynthgenError
 from synthgen.privacy.spend_log import SPEND_LOG, SpendLog, replay
 from synthgen.progress import ProgressCallback, StopCheck
-from synthgen.requests import ModalityName, SampleOptions, TrainRequest, detect_modality
+from synthgen.requests import ModalityName, SampleOptions, TrainRequest
 
 
 class Modality(Protocol):
@@ -171,6 +171,3 @@ def model_modality(model_dir: str | Path) -> ModalityName:
         raise ModelLoadError(f"{config_path}: unknown modality {name!r}")
     return name  # type: ignore[no-any-return]
 
-
-__all__ = ["MODALITIES", "Modality", "detect_modality", "modality",
-           "model_modality", "spent_epsilon"]
