@@ -178,7 +178,7 @@ def synthesize(run: StageRun, job: Job) -> None:
                 request = TrainRequest(
                     **dict(training),
                     source=data_path,
-                    modality=source.modality,
+                    modality=source.modality,  # type: ignore[arg-type]  # checked by the request
                     target=spec.target if isinstance(spec, TabularSynthesisSpec) else None,
                     table_schema=schema_path,
                     out=model_dir,

@@ -169,5 +169,5 @@ def model_modality(model_dir: str | Path) -> ModalityName:
     name = config.get("modality") if isinstance(config, dict) else None
     if name not in MODALITIES:
         raise ModelLoadError(f"{config_path}: unknown modality {name!r}")
-    return name  # type: ignore[no-any-return]
+    return name
 

@@ -27,6 +27,7 @@ def sample_tabular(
     out = Path(out)
     table_format(out)  # reject unsupported outputs before loading anything
     model = TabularModel.load(model_dir)
+    assert options.rows is not None  # the options fill it in from class_counts
     chunks = model.sample_chunks(
         options.rows, seed=options.seed, class_counts=options.class_counts,
         guidance_scale=options.guidance_scale, steps=options.steps,
