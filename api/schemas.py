@@ -110,9 +110,9 @@ class LedgerPublic(_Public):
 
 
 # -- jobs --------------------------------------------------------------------------------------
+# the service's request types (pipelines.jobs), built on the library's (synthgen.requests)
 class JobCreate(SynthesisRequest):
-    """A synthetic dataset: the service's request type (``pipelines.jobs``), built on the
-    library's sampling choices (``synthgen.requests``)."""
+    """A synthetic dataset: train a DP model on a source, then sample from it."""
 
 
 class SampleCreate(SampleRequest):
