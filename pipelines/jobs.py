@@ -51,7 +51,6 @@ class SampleRequest(SampleChoices):
                               description="images only")
 
 
-
 class SynthesisRequest(SampleRequest):
     """A synthetic dataset (``POST /v1/jobs``): train on a source, then sample."""
 
