@@ -242,7 +242,7 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
         assert f["images"].shape == (5, 28, 28) and not np.array_equal(f["images"], default_images)
     result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
                                  "--candidates", "0"])
-    assert result.exit_code != 0 and "candidates must be" in result.output
+    assert result.exit_code != 0 and "candidates: Input should be greater" in result.output
     result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
                                  "--steps", "3", "--candidates", "1", "--critic-guidance", "0"])
     assert result.exit_code == 0, result.output
