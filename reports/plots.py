@@ -61,7 +61,7 @@ def column_distributions(data: dict[str, Any]) -> Any:
     n = len(columns)
     ncols = 3
     nrows = max(1, math.ceil(n / ncols))
-    fig = _figure(10.5, 2.6 * nrows)
+    fig = _figure(7.2, 2.2 * nrows)  # 7.2 in: the A4 text width, so the PDF prints it at full size
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
@@ -76,7 +76,7 @@ def column_distributions(data: dict[str, Any]) -> Any:
             ax.bar(x - 0.2, c["real"], width=0.4, color=REAL, label="real")
             ax.bar(x + 0.2, c["synthetic"], width=0.4, color=SYNTHETIC, label="synthetic")
             ax.set_xticks(x, [_short(str(lbl), 10) for lbl in c["labels"]], rotation=45, ha="right", fontsize=7)
-        ax.set_title(f"{_short(name, 24)}  (score {c['score']:.2f})", fontsize=9)
+        ax.set_title(f"{_short(name, 22)}  ({c['score']:.2f})", fontsize=8.5)
         ax.tick_params(labelsize=7)
     axes.flat[0].legend(fontsize=7, loc="upper right")
     return fig
