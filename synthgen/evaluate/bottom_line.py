@@ -170,6 +170,17 @@ def weakest_utility(rows: list[dict[str, Any]]) -> tuple[str, str, float, float]
     return worst
 
 
+def lift_effect(lift: float | None, low: float | None, high: float | None) -> str:
+    """What adding the release to small real subsets does, read with the lift's interval."""
+    if high is not None and high < 0:
+        return "hurts"
+    if low is not None and low > 0:
+        return "helps"
+    if lift is not None and lift < 0:
+        return "does not help"
+    return "makes no clear difference"
+
+
 def usefulness_sentence(result: ValidationResult) -> str:
     if result.modality == "image":
         tstr = _metric(result.metrics, "image_tstr_auc_ratio")
@@ -195,7 +206,7 @@ def usefulness_sentence(result: ValidationResult) -> str:
     lift = _metric(result.metrics, "augmentation_auc_lift")
     if lift is not None:
         low, high = lift.details.get("interval_95", [None, None])
-        effect = "helps" if lift.value > 0 else "does not help" if lift.value == 0 else "hurts"
+        effect = lift_effect(lift.value, low, high)
         text += (f"; adding it to small real subsets {effect} (ROC AUC lift {number(lift.value)}, "
                  f"95% interval {number(low)} to {number(high)})")
     return text + _family_status(result.checks, "utility") + "."

@@ -82,7 +82,7 @@ def test_a_warning_names_the_checks_to_review():
     assert line.verdict == "warn"
     assert line.attention == ("column_shape_similarity", "augmentation_auc_lift")
     assert line.action.startswith("Review column_shape_similarity, augmentation_auc_lift")
-    assert "hurts" in line.usefulness and "-0.014" in line.usefulness
+    assert "does not help (ROC AUC lift -0.014, 95% interval -0.034 to 0.006)" in line.usefulness
     assert "column_shape_similarity warns" in line.fidelity
 
 
@@ -101,6 +101,15 @@ def test_a_model_without_dp_is_never_releasable():
     line = bottom_line(release(private=False))
     assert line.verdict == "fail" and line.headline.startswith("NOT PRIVATE")
     assert line.privacy.startswith("NOT PRIVATE") and line.action.startswith("Do not release")
+
+
+def test_the_lift_is_read_with_its_interval():
+    from synthgen.evaluate.bottom_line import lift_effect
+
+    assert lift_effect(-0.03, -0.05, -0.01) == "hurts"
+    assert lift_effect(-0.014, -0.034, 0.006) == "does not help"
+    assert lift_effect(0.01, -0.01, 0.03) == "makes no clear difference"
+    assert lift_effect(0.03, 0.01, 0.05) == "helps"
 
 
 def test_usefulness_names_the_weakest_family_and_measure():
