@@ -39,22 +39,25 @@ if TYPE_CHECKING:
 
 __all__ = ["build_sections", "fmt"]
 SMALL_SAMPLE_ERROR = 0.04  # attack AUC standard error at chance above which the report says so
-# columns per histogram grid: 3 rows of 3 panels stay readable on an A4 page
-COLUMNS_PER_FIGURE = 9
+# columns per histogram grid: 2 rows of 3 panels, two grids to an A4 page at full size (one
+# grid per page was 4 rows, and left most of a page empty under the section's tables)
+COLUMNS_PER_FIGURE = 6
 
 
 def build_sections(result: ValidationResult, inputs: TabularInputs) -> list[Section]:
     metrics = {m.name: m for m in result.metrics}
+    per_column = Section("per-column", "Fidelity per column", appendix=True)
     return [
         summary_section(result),
         certificate_section(result),
         provenance_section(result),
         expectations_section(result),
-        fidelity_section(result, metrics),
+        fidelity_section(result, metrics, per_column),
         utility_section(result, metrics),
         privacy_section(result, metrics),
         all_checks_section(result),
         expectations_appendix(result),
+        per_column,
         thresholds_section(result),
         config_section(result),
     ]
@@ -124,7 +127,9 @@ def expectations_appendix(result: ValidationResult) -> Section:
 
 
 # -- fidelity ------------------------------------------------------------------------------
-def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult]) -> Section:
+def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult], per_column: Section) -> Section:
+    """The fidelity checks and plots; the per-column tables go to ``per_column`` (an
+    appendix section), the table of values on the bounds also here when its check did not pass."""
     checks = family_checks(result, "fidelity")
     s = Section("fidelity", "Fidelity", level=worst_level(checks))
     s.add(Paragraph(
@@ -137,16 +142,20 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult])
     if shapes is not None and shapes.value is not None:
         columns = shapes.details["columns"]
         names = list(columns)
-        for start in range(0, len(names), COLUMNS_PER_FIGURE):
-            chunk = names[start:start + COLUMNS_PER_FIGURE]
-            part = f" (columns {start + 1}–{start + len(chunk)} of {len(names)})" if len(names) > len(chunk) else ""
+        starts = list(range(0, len(names), COLUMNS_PER_FIGURE))
+        if len(starts) > 1 and len(names) - starts[-1] < 3:  # no grid of one or two panels
+            starts.pop()
+        for start, end in zip(starts, [*starts[1:], len(names)], strict=True):
+            chunk = names[start:end]
+            part = f" (columns {start + 1}–{end} of {len(names)})" if len(names) > len(chunk) else ""
             s.add(Figure(
                 "column_distributions",
                 {"columns": {n: {**columns[n]["plot"], "score": columns[n]["score"]} for n in chunk}},
                 caption="Real (training split) vs synthetic, per column: histograms for numeric columns, "
                 f"category frequencies for the others{part}. Each panel's title gives its similarity score.",
             ))
-        s.add(Table(
+        s.add(Paragraph("The appendix gives each column's score and null shares, and its values on its bounds."))
+        per_column.add(Table(
             columns=["Column", "Kind", "Statistic", "Score", "Nulls real", "Nulls synthetic"],
             rows=[
                 [n, c["kind"], f"{c['statistic']} = {fmt(c['distance'])}", fmt(c["score"]),
@@ -175,7 +184,7 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult])
     pileup = metrics.get("bound_share_excess")
     if pileup is not None and pileup.value is not None:
         columns = pileup.details["columns"]
-        s.add(Table(
+        bounds = Table(
             columns=["Column", "Bounds (from)", "Real at min / max", "Synthetic at min / max", "Excess"],
             rows=[
                 [n, f"{fmt(c['minimum'])} – {fmt(c['maximum'])} ({c['bounds_from']})",
@@ -186,7 +195,10 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult])
             ],
             caption="Shares of each numeric column's values on its bounds (real: on or beyond). The "
             "sampler clips to these bounds, so a column the model did not learn piles up there.",
-        ))
+        )
+        per_column.add(bounds)
+        if result.check("bound_share_excess").status in ("warn", "fail"):
+            s.add(bounds)
     detection = metrics.get("detection_auc")
     if detection is not None and detection.value is not None:
         d = detection.details

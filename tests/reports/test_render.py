@@ -198,13 +198,13 @@ def test_passing_rows_and_the_config_are_in_an_appendix(good_release):
     html = (good_release / "report.html").read_text()
     body, appendix = html.split('<h2 id="appendix">', 1)
     assert "ExpectColumnValuesToBeBetween" not in body and '"synthgen_version"' not in body
-    for key in ("all-checks", "all-expectations", "thresholds", "configuration"):
+    for key in ("all-checks", "all-expectations", "per-column", "thresholds", "configuration"):
         assert f'<details id="{key}">' in appendix, key  # collapsed on screen
     assert "ExpectColumnValuesToBeBetween" in appendix
     text = pdf_text(good_release / "report.pdf")
     # in the PDF the appendix comes last, open
     assert text.index("Privacy (empirical checks)") < text.index("Appendix") < text.index("ExpectColumnValuesToBeBetween")
-    assert text.index("A. All checks") < text.index("D. Model configuration")
+    assert text.index("A. All checks") < text.index("E. Model configuration")
 
 
 def test_utility_is_shown_per_family_and_measure(good_release):
