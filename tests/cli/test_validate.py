@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from synthgen.cli.validate import validate
-from tests.evaluate.builders import to_csv_like_sampler, write_model
+from tests.evaluate.builders import independent_columns, to_csv_like_sampler, write_model
 
 runner = CliRunner()
 # The command as registered on synthgen's app, mounted on a test app with a second command
@@ -39,6 +39,25 @@ def test_validate_writes_the_three_reports_and_exits_1_on_fail(tmp_path, heart, 
     assert "FAIL exact_copy_share = 1" in result.stdout
     assert sorted(p.name for p in report.iterdir()) == ["report.html", "report.json", "report.pdf"]
     assert json.loads((report / "report.json").read_text())["verdict"] == "fail"
+
+
+@pytest.mark.slow
+def test_validate_prints_each_check_to_review_and_skips_the_pdf_without_chromium(tmp_path, heart, model, monkeypatch):
+    monkeypatch.setenv("SYNTHGEN_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    shuffled = independent_columns(heart.holdout, seed=1)  # poor fidelity and utility: warnings
+    synthetic = to_csv_like_sampler(shuffled, heart.schema, tmp_path / "synthetic.csv")
+    report = tmp_path / "report"
+    result = invoke(model, "--synthetic", synthetic, "--report-dir", report)
+    data = json.loads((report / "report.json").read_text())
+    flagged = [c for c in data["checks"] if c["status"] in ("warn", "fail")]
+    lines = [line.strip() for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert flagged and len(lines) == len(flagged)  # one line per check that warned or failed
+    for check, line in zip(sorted(flagged, key=lambda c: c["status"] != "fail"), lines, strict=True):
+        assert line.startswith(f"{check['status'].upper():4s} {check['name']} = "), line
+    assert "what to do: " in result.stdout
+    assert result.stderr.startswith("warning: report.pdf was not written: SYNTHGEN_CHROMIUM=")
+    assert sorted(p.name for p in report.iterdir()) == ["report.html", "report.json"]
+    assert f"wrote {report / 'report.html'} and report.json" in result.stdout
 
 
 def test_bad_policy_is_one_error_line_and_exit_2(tmp_path, heart, model):
