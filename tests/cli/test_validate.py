@@ -92,3 +92,27 @@ def test_required_options():
     result = invoke("somewhere")
     assert result.exit_code == 2
     assert "--synthetic" in result.stderr
+
+
+def test_demo_prints_the_checks_that_warned_or_failed(tmp_path, monkeypatch):
+    """`synthgen demo` ends like `validate`: one line per check to review, then what to do
+    (training and validation replaced by a hand-made warning result)."""
+    from synthgen.cli.demo import demo
+    from tests.evaluate.test_bottom_line import release
+
+    warned = release(lift=-0.014, shapes=0.7)
+    monkeypatch.setattr("synthgen.demo.run_tabular_demo", lambda out_dir, **_: {
+        "model_dir": tmp_path / "model", "synthetic": tmp_path / "s.csv", "private_dir": tmp_path / "p"})
+    monkeypatch.setattr("reports.validation.validate_release", lambda *a, **k: warned)
+    demo_app = typer.Typer()
+    demo_app.command("demo")(demo)
+    demo_app.command("other")(lambda: None)
+    result = runner.invoke(demo_app, ["demo", "--out-dir", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert "(verdict: warn)" in result.stdout
+    lines = [line.strip() for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert lines == [
+        "WARN column_shape_similarity = 0.7 (warn below 0.85): column shape similarity",
+        "WARN augmentation_auc_lift = -0.014 (warn below 0): augmentation auc lift",
+    ]
+    assert "what to do: Review column_shape_similarity, augmentation_auc_lift" in result.stdout
