@@ -84,20 +84,26 @@ def column_distributions(data: dict[str, Any]) -> Any:
 
 @plot("association_heatmaps")
 def association_heatmaps(data: dict[str, Any]) -> Any:
+    """Two panels at the A4 text width: real below the diagonal and synthetic above it (one
+    matrix, so a lost dependency shows as an asymmetry), and the absolute difference."""
     names = [_short(str(n), 14) for n in data["columns"]]
     real = np.asarray(data["real"], dtype=float)
     syn = np.asarray(data["synthetic"], dtype=float)
-    panels = [("real", real, "Blues"), ("synthetic", syn, "Blues"), ("|difference|", np.abs(real - syn), "Reds")]
-    size = min(4.2, 1.2 + 0.22 * len(names))
-    fig = _figure(3 * size + 1.2, size + 0.6)
-    axes = fig.subplots(1, 3)
+    lower = np.tril(np.ones_like(real, dtype=bool), k=-1)
+    combined = np.where(lower, real, syn)
+    np.fill_diagonal(combined, np.nan)
+    panels = [("real (below diagonal) / synthetic (above)", combined, "Blues"),
+              ("|real − synthetic|", np.abs(real - syn), "Reds")]
+    fontsize = 7 if len(names) <= 20 else 5.5
+    fig = _figure(7.2, 4.0)
+    axes = fig.subplots(1, 2)
+    ticks = np.arange(len(names))
     for ax, (title, m, cmap) in zip(axes, panels, strict=True):
         image = ax.imshow(m, vmin=0, vmax=1, cmap=cmap)
-        ax.set_title(title, fontsize=10)
-        ticks = np.arange(len(names))
-        ax.set_xticks(ticks, names, rotation=90, fontsize=6)
-        ax.set_yticks(ticks, names if ax is axes[0] else [""] * len(names), fontsize=6)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="Cramér's V")
+        ax.set_title(title, fontsize=8.5)
+        ax.set_xticks(ticks, names, rotation=90, fontsize=fontsize)
+        ax.set_yticks(ticks, names if ax is axes[0] else [""] * len(names), fontsize=fontsize)
+        fig.colorbar(image, ax=ax, shrink=0.7, label="Cramér's V").ax.tick_params(labelsize=7)
     return fig
 
 

@@ -8,6 +8,7 @@ modality shares (summary, certificate, thresholds) are in ``common_sections``.
 
 from __future__ import annotations
 
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from synthgen.evaluate.common_sections import (
@@ -142,10 +143,10 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult],
     if shapes is not None and shapes.value is not None:
         columns = shapes.details["columns"]
         names = list(columns)
-        starts = list(range(0, len(names), COLUMNS_PER_FIGURE))
-        if len(starts) > 1 and len(names) - starts[-1] < 3:  # no grid of one or two panels
-            starts.pop()
-        for start, end in zip(starts, [*starts[1:], len(names)], strict=True):
+        figures = -(-len(names) // COLUMNS_PER_FIGURE)
+        base, extra = divmod(len(names), figures)  # balanced: 31 columns are 6 + 5 x 5, not 5 x 6 + 1
+        ends = list(accumulate(base + (i < extra) for i in range(figures)))
+        for start, end in zip([0, *ends[:-1]], ends, strict=True):
             chunk = names[start:end]
             part = f" (columns {start + 1}–{end} of {len(names)})" if len(names) > len(chunk) else ""
             s.add(Figure(
@@ -171,7 +172,7 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult],
             "association_heatmaps",
             {"columns": d["columns"], "real": d["real"], "synthetic": d["synthetic"]},
             caption="Cramér's V between every pair of columns (numerics cut into ten quantile bins): "
-            "real, synthetic, and their absolute difference. Largest difference: "
+            "real below the diagonal and synthetic above it, and their absolute difference. Largest difference: "
             f"{' × '.join(d['largest_difference']['pair'])} ({fmt(d['largest_difference']['difference'])}).",
         ))
     contingency = metrics.get("pairwise_contingency_similarity")
