@@ -61,7 +61,7 @@ def column_distributions(data: dict[str, Any]) -> Any:
     n = len(columns)
     ncols = 3
     nrows = max(1, math.ceil(n / ncols))
-    fig = _figure(10.5, 2.6 * nrows)
+    fig = _figure(7.2, 2.2 * nrows)  # 7.2 in: the A4 text width, so the PDF prints it at full size
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
@@ -76,7 +76,7 @@ def column_distributions(data: dict[str, Any]) -> Any:
             ax.bar(x - 0.2, c["real"], width=0.4, color=REAL, label="real")
             ax.bar(x + 0.2, c["synthetic"], width=0.4, color=SYNTHETIC, label="synthetic")
             ax.set_xticks(x, [_short(str(lbl), 10) for lbl in c["labels"]], rotation=45, ha="right", fontsize=7)
-        ax.set_title(f"{_short(name, 24)}  (score {c['score']:.2f})", fontsize=9)
+        ax.set_title(f"{_short(name, 22)}  ({c['score']:.2f})", fontsize=8.5)
         ax.tick_params(labelsize=7)
     axes.flat[0].legend(fontsize=7, loc="upper right")
     return fig
@@ -84,20 +84,26 @@ def column_distributions(data: dict[str, Any]) -> Any:
 
 @plot("association_heatmaps")
 def association_heatmaps(data: dict[str, Any]) -> Any:
+    """Two panels at the A4 text width: real below the diagonal and synthetic above it (one
+    matrix, so a lost dependency shows as an asymmetry), and the absolute difference."""
     names = [_short(str(n), 14) for n in data["columns"]]
     real = np.asarray(data["real"], dtype=float)
     syn = np.asarray(data["synthetic"], dtype=float)
-    panels = [("real", real, "Blues"), ("synthetic", syn, "Blues"), ("|difference|", np.abs(real - syn), "Reds")]
-    size = min(4.2, 1.2 + 0.22 * len(names))
-    fig = _figure(3 * size + 1.2, size + 0.6)
-    axes = fig.subplots(1, 3)
+    lower = np.tril(np.ones_like(real, dtype=bool), k=-1)
+    combined = np.where(lower, real, syn)
+    np.fill_diagonal(combined, np.nan)
+    panels = [("real (below diagonal) / synthetic (above)", combined, "Blues"),
+              ("|real − synthetic|", np.abs(real - syn), "Reds")]
+    fontsize = 7 if len(names) <= 20 else 5.5
+    fig = _figure(7.2, 4.0)
+    axes = fig.subplots(1, 2)
+    ticks = np.arange(len(names))
     for ax, (title, m, cmap) in zip(axes, panels, strict=True):
         image = ax.imshow(m, vmin=0, vmax=1, cmap=cmap)
-        ax.set_title(title, fontsize=10)
-        ticks = np.arange(len(names))
-        ax.set_xticks(ticks, names, rotation=90, fontsize=6)
-        ax.set_yticks(ticks, names if ax is axes[0] else [""] * len(names), fontsize=6)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="Cramér's V")
+        ax.set_title(title, fontsize=8.5)
+        ax.set_xticks(ticks, names, rotation=90, fontsize=fontsize)
+        ax.set_yticks(ticks, names if ax is axes[0] else [""] * len(names), fontsize=fontsize)
+        fig.colorbar(image, ax=ax, shrink=0.7, label="Cramér's V").ax.tick_params(labelsize=7)
     return fig
 
 

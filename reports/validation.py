@@ -27,13 +27,15 @@ def validate_release(
     progress: Callable[[ProgressEvent], None] | None = None,
     image_options: ImageValidationOptions | None = None,
     private_dir: str | Path | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> ValidationResult:
     """Check ``synthetic_path`` (a table, or an .npz of images for an image model) against
     the model in ``model_dir`` and its real splits, judge it with the policy, and write
     report.html/.pdf/.json into ``report_dir``.
 
     Returns the result (``result.verdict`` is "pass", "warn" or "fail"). Bad inputs raise
-    a ``SynthgenError`` before anything is written.
+    a ``SynthgenError`` before anything is written. Without Chromium the PDF is skipped and
+    ``warn`` gets a message (``write_report``).
     """
     report_dir = Path(report_dir)
     check_report_dir(report_dir)
@@ -41,5 +43,5 @@ def validate_release(
         model_dir, synthetic_path, policy_path=policy_path, seed=seed, progress=progress,
         image_options=image_options, private_dir=private_dir,
     )
-    write_report(result, report_dir)
+    write_report(result, report_dir, warn=warn)
     return result

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from synthgen.cli.app import app, reports_errors
+from synthgen.cli.validate import echo_bottom_line
 
 if TYPE_CHECKING:
     from synthgen.evaluate.result import ValidationResult
@@ -42,10 +43,12 @@ def demo(
 
             outcome = run_tabular_demo(out_dir, echo=typer.echo, progress=bar)
         result = validate_release(outcome["model_dir"], outcome["synthetic"], report_dir=out_dir / "report",
-                                  progress=bar, private_dir=outcome["private_dir"])
+                                  progress=bar, private_dir=outcome["private_dir"],
+                                  warn=lambda message: typer.echo(f"warning: {message}", err=True))
     typer.echo("fidelity/utility (measured on real data; for the steward only): "
                + (_image_summary(result) if images else _table_summary(result)))
     typer.echo(f"report: {out_dir / 'report' / 'report.html'} (verdict: {result.verdict})")
+    echo_bottom_line(result)
 
 
 def _table_summary(result: ValidationResult) -> str:

@@ -2,6 +2,8 @@
 synthetic images) against its model's real splits and write the auditor's report (HTML,
 PDF, JSON).
 
+It prints the verdict, one line per check that warned or failed, and what to do. Without
+Chromium the PDF is skipped with a ``warning:`` line on stderr (HTML and JSON are written).
 Exit codes: 0 when the verdict is pass or warn, 1 when it is fail (the report is written
 either way), 2 on bad input (one ``error:`` line on stderr, nothing written).
 """
@@ -9,12 +11,27 @@ either way), 2 on bad input (one ``error:`` line on stderr, nothing written).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from synthgen.cli.app import app, reports_errors
 
+if TYPE_CHECKING:
+    from synthgen.evaluate.result import ValidationResult
+
 EXIT_VERDICT_FAIL = 1
+
+
+def echo_bottom_line(result: ValidationResult) -> None:
+    """The checks that failed or warned, one line each, and what to do (``demo`` too)."""
+    from synthgen.evaluate.bottom_line import action_sentence, attention_lines
+
+    if not result.private:
+        typer.echo("NOT PRIVATE: the model was trained without differential privacy")
+    for line in attention_lines(result):
+        typer.echo(f"  {line}")
+    typer.echo(f"what to do: {action_sentence(result)}")
 
 
 @app.command("validate")
@@ -39,19 +56,16 @@ def validate(
 
     result = validate_release(
         model_dir, synthetic, report_dir=report_dir, policy_path=policy, seed=seed,
-        private_dir=private_dir,
+        private_dir=private_dir, warn=lambda message: typer.echo(f"warning: {message}", err=True),
     )
     counts = {s: sum(c.status == s for c in result.checks) for s in ("pass", "warn", "fail")}
     typer.echo(
         f"verdict: {result.verdict.upper()} ({counts['pass']} pass, {counts['warn']} warn, "
         f"{counts['fail']} fail)"
     )
-    if not result.private:
-        typer.echo("NOT PRIVATE: the model was trained without differential privacy")
-    for check in result.checks:
-        if check.status in ("warn", "fail"):
-            typer.echo(f"  {check.status.upper():4s} {check.name} = {check.value:.4g}")
-    typer.echo(f"wrote {report_dir / 'report.html'}, report.pdf and report.json")
+    echo_bottom_line(result)
+    pdf = ", report.pdf" if (report_dir / "report.pdf").exists() else ""
+    typer.echo(f"wrote {report_dir / 'report.html'}{pdf} and report.json")
     typer.echo("the report holds statistics on real data: for the steward and auditors only")
     if result.verdict == "fail":
         raise typer.Exit(EXIT_VERDICT_FAIL)

@@ -1,5 +1,6 @@
 """Report sections every validation has, whatever the modality: the verdict and summary,
-the DP certificate, the thresholds applied; and the small helpers the modality-specific
+the DP certificate; in the appendix, every check, the thresholds applied and the model's
+config.json; and the small helpers the modality-specific
 section builders (``tabular_report``, ``image_report``) share.
 """
 
@@ -9,8 +10,18 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from synthgen.evaluate.bottom_line import bottom_line, needs_attention
 from synthgen.evaluate.gate import CheckResult
-from synthgen.evaluate.sections import Callout, KeyValues, Level, Paragraph, Section, Table
+from synthgen.evaluate.sections import (
+    Callout,
+    KeyValues,
+    Level,
+    Paragraph,
+    Preformatted,
+    Section,
+    Summary,
+    Table,
+)
 
 if TYPE_CHECKING:
     from synthgen.evaluate.result import ValidationResult
@@ -76,23 +87,25 @@ def family_checks(result: ValidationResult, family: str) -> list[CheckResult]:
 
 # -- summary -------------------------------------------------------------------------------
 def summary_section(result: ValidationResult) -> Section:
+    """The bottom line (verdict, privacy, fidelity, usefulness, what to do), then the checks
+    that warned or failed. Every check, passing ones included, is in the appendix."""
+    line = bottom_line(result)
     counts = {s: sum(c.status == s for c in result.checks) for s in ("pass", "warn", "fail", "info", "skipped")}
     s = Section("summary", "Verdict and summary", level=LEVELS[result.verdict])
-    s.add(Callout(
-        f"Verdict: {result.verdict.upper()} — {counts['pass']} checks pass, {counts['warn']} warn, "
-        f"{counts['fail']} fail ({counts['info']} reported without thresholds, "
-        f"{counts['skipped']} not applicable).",
-        LEVELS[result.verdict],
-    ))
+    s.add(Summary(line.verdict, line.headline, line.sentences(), list(line.attention)))
     if not result.private:
         s.add(Callout(
             "THIS MODEL IS NOT PRIVATE. It was trained without differential privacy "
             "(epsilon = infinity). Its synthetic data can never be released.", "fail",
         ))
-    bad = [c for c in result.checks if c.status in ("fail", "warn")]
+    bad = needs_attention(result.checks)
     if bad:
-        s.add(Paragraph("Checks that need attention:"))
-        s.add(checks_table(bad))
+        s.add(checks_table(bad, caption="Checks that need attention"))
+    s.add(Paragraph(
+        f"{counts['pass']} checks pass, {counts['warn']} warn, {counts['fail']} fail "
+        f"({counts['info']} reported without thresholds, {counts['skipped']} not applicable); "
+        "the appendix lists them all."
+    ))
     p = result.provenance
     image = result.modality == "image"
     unit = "images" if image else "rows"
@@ -106,7 +119,33 @@ def summary_section(result: ValidationResult) -> Section:
         ("Epsilon, delta", epsilon_text(result.certificate)),
         ("Policy", result.policy.source),
     ]))
-    s.add(checks_table(result.checks, caption="All checks"))
+    return s
+
+
+def all_checks_section(result: ValidationResult) -> Section:
+    s = Section("all-checks", "All checks", appendix=True)
+    s.add(checks_table(result.checks))
+    return s
+
+
+# settings of config.json worth a line in the provenance (public: chosen before training);
+# the whole file is in the appendix
+KEY_SETTINGS = (
+    "steps", "noise_multiplicity", "max_grad_norm", "learning_rate", "hidden_width", "n_blocks",
+    "width", "preprocessing_share", "secure_rng", "sample_steps", "guidance_scale",
+)
+
+
+def key_settings(config: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The few training settings that matter to a reader, from a model's config.json."""
+    training = (config or {}).get("training") or {}
+    return [(f"Training: {key.replace('_', ' ')}", fmt(training[key]))
+            for key in KEY_SETTINGS if training.get(key) is not None]
+
+
+def config_section(result: ValidationResult) -> Section:
+    s = Section("configuration", "Model configuration (config.json)", appendix=True)
+    s.add(Preformatted(json.dumps(result.provenance.get("config"), indent=2, sort_keys=True, default=str)))
     return s
 
 
@@ -174,7 +213,7 @@ def cell_text(v: Any) -> str:
 
 # -- thresholds ----------------------------------------------------------------------------
 def thresholds_section(result: ValidationResult) -> Section:
-    s = Section("thresholds", "Thresholds applied")
+    s = Section("thresholds", "Thresholds applied", appendix=True)
     s.add(Paragraph(
         f"Policy: {result.policy.source}. A higher-is-better check warns below its warn "
         "threshold and fails below its fail threshold; a lower-is-better check warns and fails "

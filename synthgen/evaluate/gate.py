@@ -65,9 +65,20 @@ def judge(value: float | None, direction: Direction, warn: float | None, fail: f
 def make_check(
     *, name: str, title: str, family: str, value: float | None, direction: Direction,
     policy: Policy, note: str = "", force: Status | None = None,
+    never_pass_below: float | None = None,
 ) -> CheckResult:
+    """Judge ``value`` with the policy's thresholds for ``name``.
+
+    ``never_pass_below`` is a floor no policy can lower: a value below it is at least a
+    warning even where the policy sets no threshold or a lower one (a negative augmentation
+    lift means the release makes models worse, which is never a pass)."""
     t = policy.threshold(name)
     status = force or judge(value, direction, t.warn, t.fail)
+    if (never_pass_below is not None and status in ("pass", "info") and value is not None
+            and not math.isnan(value) and value < never_pass_below):
+        status = "warn"
+        rule = f"below {never_pass_below:g}: never a pass, whatever the policy"
+        note = f"{note}; {rule}" if note else rule
     return CheckResult(name, title, family, value, direction, t.warn, t.fail, status, note)
 
 

@@ -10,16 +10,18 @@ grids and pairs carry real images (``Pixels``): drawn into the HTML/PDF only.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from synthgen.evaluate.common_sections import (
+    all_checks_section,
     certificate_section,
     checks_table,
+    config_section,
     family_checks,
     fmt,
+    key_settings,
     summary_section,
     thresholds_section,
     worst_level,
@@ -33,7 +35,6 @@ from synthgen.evaluate.sections import (
     KeyValues,
     Paragraph,
     Pixels,
-    Preformatted,
     Section,
     Table,
 )
@@ -54,7 +55,9 @@ def build_sections(result: ValidationResult, inputs: ImageInputs) -> list[Sectio
         fidelity_section(result, metrics),
         utility_section(result, metrics),
         privacy_section(result, metrics, inputs),
+        all_checks_section(result),
         thresholds_section(result),
+        config_section(result),
     ]
 
 
@@ -83,9 +86,9 @@ def provenance_section(result: ValidationResult) -> Section:
         ("Holdout fraction", fmt(p.get("holdout_fraction"))),
         ("Synthetic file", str(p["synthetic_file"])),
         ("Synthetic sha256", str(p["synthetic_sha256"])),
+        *key_settings(p.get("config")),
     ]))
-    s.add(Paragraph("Model configuration (config.json):"))
-    s.add(Preformatted(json.dumps(p.get("config"), indent=2, sort_keys=True, default=str)))
+    s.add(Paragraph("The whole model configuration (config.json) is in the appendix."))
     return s
 
 

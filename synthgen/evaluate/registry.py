@@ -62,6 +62,12 @@ CERTIFICATE = CheckDefinition(
 )
 
 
+# Checks with a floor no policy can lower: a value below it is at least a warning. A negative
+# augmentation lift means adding the release to real data makes models worse (issue 22: a
+# lift of -0.014 was labelled pass).
+NEVER_PASS_BELOW: dict[str, float] = {AugmentationLift.name: 0.0}
+
+
 def tabular_metrics() -> list[TabularMetric]:
     """The metrics a tabular validation runs, in report order."""
     return [

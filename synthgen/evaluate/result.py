@@ -16,6 +16,7 @@ from synthgen.evaluate.gate import CheckResult, make_check
 from synthgen.evaluate.metric import MetricResult, json_safe
 from synthgen.evaluate.policy import Policy
 from synthgen.evaluate.registry import CERTIFICATE as CERTIFICATE_CHECK
+from synthgen.evaluate.registry import NEVER_PASS_BELOW
 from synthgen.evaluate.sections import Section
 from synthgen.privacy.certificate import Certificate
 
@@ -88,6 +89,6 @@ def certificate_and_metric_checks(
     for r in results:
         checks.append(make_check(
             name=r.name, title=r.title, family=r.family, value=r.value, direction=r.direction,
-            policy=policy, note=r.note,
+            policy=policy, note=r.note, never_pass_below=NEVER_PASS_BELOW.get(r.name),
         ))
     return checks

@@ -84,12 +84,24 @@ class Figure:
 
 
 @dataclass
+class Summary:
+    """The bottom line on top of a report: the verdict, its headline and labelled sentences
+    (privacy, fidelity, usefulness, what to do); see ``synthgen.evaluate.bottom_line``."""
+
+    verdict: str
+    headline: str
+    sentences: list[tuple[str, str]]
+    attention: list[str]  # names of the checks that warned or failed
+    type: str = "summary"
+
+
+@dataclass
 class Preformatted:
     text: str
     type: str = "preformatted"
 
 
-Block = Paragraph | Callout | KeyValues | Table | Figure | Preformatted
+Block = Paragraph | Callout | KeyValues | Table | Figure | Preformatted | Summary
 
 
 @dataclass
@@ -98,12 +110,16 @@ class Section:
     title: str
     blocks: list[Block] = field(default_factory=list)
     level: Level | None = None  # the worst status of the checks in this section, if any
+    # appendix sections come after the others, collapsed in the HTML (<details>): what a
+    # reader needs only to check the rest (every passing row, the thresholds, the config)
+    appendix: bool = False
 
     def add(self, block: Block) -> Section:
         self.blocks.append(block)
         return self
 
     def to_json_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": self.key, "title": self.title, "level": self.level}
+        out: dict[str, Any] = {"key": self.key, "title": self.title, "level": self.level,
+                               "appendix": self.appendix}
         out["blocks"] = [json_safe(vars(b)) for b in self.blocks]
         return out

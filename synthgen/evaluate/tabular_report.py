@@ -8,14 +8,17 @@ modality shares (summary, certificate, thresholds) are in ``common_sections``.
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any
 
 from synthgen.evaluate.common_sections import (
+    all_checks_section,
     certificate_section,
     checks_table,
+    config_section,
     family_checks,
     fmt,
+    key_settings,
     summary_section,
     thresholds_section,
     worst_level,
@@ -28,7 +31,6 @@ from synthgen.evaluate.sections import (
     KeyValues,
     Level,
     Paragraph,
-    Preformatted,
     Section,
     Table,
 )
@@ -38,19 +40,27 @@ if TYPE_CHECKING:
 
 __all__ = ["build_sections", "fmt"]
 SMALL_SAMPLE_ERROR = 0.04  # attack AUC standard error at chance above which the report says so
+# columns per histogram grid: 2 rows of 3 panels, two grids to an A4 page at full size (one
+# grid per page was 4 rows, and left most of a page empty under the section's tables)
+COLUMNS_PER_FIGURE = 6
 
 
 def build_sections(result: ValidationResult, inputs: TabularInputs) -> list[Section]:
     metrics = {m.name: m for m in result.metrics}
+    per_column = Section("per-column", "Fidelity per column", appendix=True)
     return [
         summary_section(result),
         certificate_section(result),
         provenance_section(result),
         expectations_section(result),
-        fidelity_section(result, metrics),
+        fidelity_section(result, metrics, per_column),
         utility_section(result, metrics),
         privacy_section(result, metrics),
+        all_checks_section(result),
+        expectations_appendix(result),
+        per_column,
         thresholds_section(result),
+        config_section(result),
     ]
 
 
@@ -73,16 +83,14 @@ def provenance_section(result: ValidationResult) -> Section:
         ("Label column", str(p.get("target") or "—")),
         ("Synthetic file", str(p["synthetic_file"])),
         ("Synthetic sha256", str(p["synthetic_sha256"])),
+        *key_settings(p.get("config")),
     ]))
-    s.add(Paragraph("Model configuration (config.json):"))
-    s.add(Preformatted(json.dumps(p.get("config"), indent=2, sort_keys=True, default=str)))
+    s.add(Paragraph("The whole model configuration (config.json) is in the appendix."))
     return s
 
 
 # -- Great Expectations --------------------------------------------------------------------
 def expectations_section(result: ValidationResult) -> Section:
-    from synthgen.evaluate.gx_adapter import ge_expectation_type
-
     e = result.expectations
     assert e is not None, "a tabular validation runs the data contract"
     level: Level = "pass" if e.success else "fail"
@@ -92,20 +100,37 @@ def expectations_section(result: ValidationResult) -> Section:
         f"synthetic table: {len(e.outcomes) - len(e.failed)} of {len(e.outcomes)} "
         "expectations pass."
     ))
-    s.add(Table(
+    if e.failed:
+        s.add(expectations_table(e.failed))
+    s.add(Paragraph("The appendix lists every expectation, passing ones included."))
+    return s
+
+
+def expectations_table(outcomes: list[Any]) -> Table:
+    from synthgen.evaluate.gx_adapter import ge_expectation_type
+
+    return Table(
         columns=["Expectation", "Column", "Expected", "Result"],
         rows=[
             [ge_expectation_type(o.spec.kind), o.spec.column or "(table)", o.spec.description,
              "pass" if o.success else f"FAIL — {o.problem()}"]
-            for o in e.outcomes
+            for o in outcomes
         ],
-        row_levels=["pass" if o.success else "fail" for o in e.outcomes],
-    ))
+        row_levels=["pass" if o.success else "fail" for o in outcomes],
+    )
+
+
+def expectations_appendix(result: ValidationResult) -> Section:
+    assert result.expectations is not None
+    s = Section("all-expectations", "Data contract: every expectation", appendix=True)
+    s.add(expectations_table(result.expectations.outcomes))
     return s
 
 
 # -- fidelity ------------------------------------------------------------------------------
-def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult]) -> Section:
+def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult], per_column: Section) -> Section:
+    """The fidelity checks and plots; the per-column tables go to ``per_column`` (an
+    appendix section), the table of values on the bounds also here when its check did not pass."""
     checks = family_checks(result, "fidelity")
     s = Section("fidelity", "Fidelity", level=worst_level(checks))
     s.add(Paragraph(
@@ -117,13 +142,21 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult])
     shapes = metrics.get("column_shape_similarity")
     if shapes is not None and shapes.value is not None:
         columns = shapes.details["columns"]
-        s.add(Figure(
-            "column_distributions",
-            {"columns": {n: {**c["plot"], "score": c["score"]} for n, c in columns.items()}},
-            caption="Real (training split) vs synthetic, per column: histograms for numeric columns, "
-            "category frequencies for the others. Each panel's title gives its similarity score.",
-        ))
-        s.add(Table(
+        names = list(columns)
+        figures = -(-len(names) // COLUMNS_PER_FIGURE)
+        base, extra = divmod(len(names), figures)  # balanced: 31 columns are 6 + 5 x 5, not 5 x 6 + 1
+        ends = list(accumulate(base + (i < extra) for i in range(figures)))
+        for start, end in zip([0, *ends[:-1]], ends, strict=True):
+            chunk = names[start:end]
+            part = f" (columns {start + 1}–{end} of {len(names)})" if len(names) > len(chunk) else ""
+            s.add(Figure(
+                "column_distributions",
+                {"columns": {n: {**columns[n]["plot"], "score": columns[n]["score"]} for n in chunk}},
+                caption="Real (training split) vs synthetic, per column: histograms for numeric columns, "
+                f"category frequencies for the others{part}. Each panel's title gives its similarity score.",
+            ))
+        s.add(Paragraph("The appendix gives each column's score and null shares, and its values on its bounds."))
+        per_column.add(Table(
             columns=["Column", "Kind", "Statistic", "Score", "Nulls real", "Nulls synthetic"],
             rows=[
                 [n, c["kind"], f"{c['statistic']} = {fmt(c['distance'])}", fmt(c["score"]),
@@ -139,7 +172,7 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult])
             "association_heatmaps",
             {"columns": d["columns"], "real": d["real"], "synthetic": d["synthetic"]},
             caption="Cramér's V between every pair of columns (numerics cut into ten quantile bins): "
-            "real, synthetic, and their absolute difference. Largest difference: "
+            "real below the diagonal and synthetic above it, and their absolute difference. Largest difference: "
             f"{' × '.join(d['largest_difference']['pair'])} ({fmt(d['largest_difference']['difference'])}).",
         ))
     contingency = metrics.get("pairwise_contingency_similarity")
@@ -152,7 +185,7 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult])
     pileup = metrics.get("bound_share_excess")
     if pileup is not None and pileup.value is not None:
         columns = pileup.details["columns"]
-        s.add(Table(
+        bounds = Table(
             columns=["Column", "Bounds (from)", "Real at min / max", "Synthetic at min / max", "Excess"],
             rows=[
                 [n, f"{fmt(c['minimum'])} – {fmt(c['maximum'])} ({c['bounds_from']})",
@@ -163,7 +196,10 @@ def fidelity_section(result: ValidationResult, metrics: dict[str, MetricResult])
             ],
             caption="Shares of each numeric column's values on its bounds (real: on or beyond). The "
             "sampler clips to these bounds, so a column the model did not learn piles up there.",
-        ))
+        )
+        per_column.add(bounds)
+        if result.check("bound_share_excess").status in ("warn", "fail"):
+            s.add(bounds)
     detection = metrics.get("detection_auc")
     if detection is not None and detection.value is not None:
         d = detection.details
@@ -190,17 +226,11 @@ def utility_section(result: ValidationResult, metrics: dict[str, MetricResult]) 
     s.add(Paragraph(
         "Models of each family trained on the synthetic table (TSTR) and on the real training "
         f"split (TRTR), both tested on the real holdout split ({fmt(tstr.details['n_test'])} rows) "
-        "that neither saw. ROC AUC is one-vs-rest, averaged over classes; F1 is macro-averaged."
+        "that neither saw. ROC AUC is one-vs-rest, averaged over classes; F1 is macro-averaged. "
+        "The check averages the ROC AUC ratio over families; the table shows every family and "
+        "measure, so that a good average cannot hide a poor one."
     ))
-    s.add(Table(
-        columns=["Model family", "Trained on", "Rows", "ROC AUC", "F1 (macro)", "Accuracy"],
-        rows=[
-            [r["family"].replace("_", " "), r["trained_on"], fmt(r["rows"]), fmt(r["roc_auc"]),
-             fmt(r["f1_macro"]), fmt(r["accuracy"])]
-            for r in tstr.details["rows"]
-        ],
-        caption="Train on synthetic / train on real, test on real holdout",
-    ))
+    s.add(utility_table(tstr, result.policy.threshold("tstr_auc_ratio").warn))
     augmentation = metrics.get("augmentation_auc_lift")
     if augmentation is not None and augmentation.value is not None:
         d = augmentation.details
@@ -229,6 +259,37 @@ def utility_section(result: ValidationResult, metrics: dict[str, MetricResult]) 
             f"({d['interval_method']}). A negative mean warns; an interval wholly below 0 fails."
         ))
     return s
+
+
+UTILITY_MEASURES = (("roc_auc", "ROC AUC"), ("f1_macro", "F1 (macro)"), ("accuracy", "Accuracy"))
+
+
+def utility_table(tstr: MetricResult, warn_ratio: float | None) -> Table:
+    """One row per model family and measure: trained on real, on synthetic, and the ratio.
+    Rows whose ratio is below the TSTR check's warn threshold are marked."""
+    sides: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in tstr.details["rows"]:
+        sides.setdefault(r["family"], {})[r["trained_on"]] = r
+    rows, levels = [], []
+    for family, by_side in sides.items():
+        real, synthetic = by_side.get("real", {}), by_side.get("synthetic", {})
+        for key, label in UTILITY_MEASURES:
+            if key not in real or key not in synthetic:
+                continue
+            ratio = synthetic[key] / max(real[key], 1e-9)
+            rows.append([family.replace("_", " "), label, fmt(real[key]), fmt(synthetic[key]), fmt(ratio)])
+            levels.append("warn" if warn_ratio is not None and ratio < warn_ratio else "pass")
+    rows_used = ", ".join(
+        f"{side} {fmt(by_side[side]['rows'])}" for by_side in list(sides.values())[:1] for side in ("real", "synthetic")
+        if side in by_side
+    )
+    marked = f"; rows below {fmt(warn_ratio)} of the real-data score are marked" if warn_ratio is not None else ""
+    return Table(
+        columns=["Model family", "Measure", "Trained on real", "Trained on synthetic", "Synthetic / real"],
+        rows=rows,
+        row_levels=levels,  # type: ignore[arg-type]
+        caption=f"Train on synthetic / train on real, test on real holdout (training rows: {rows_used}){marked}",
+    )
 
 
 def class_coverage_table(coverage: MetricResult) -> Table:

@@ -44,7 +44,11 @@ def test_copy_of_train_fails_the_privacy_checks(tmp_path, heart, heart_model):
     assert result.metric("exact_copy_share").details["copies"] == len(heart.train)
     assert result.provenance["n_train"] == len(heart.train)
     assert [s.key for s in result.sections] == [
-        "summary", "certificate", "provenance", "expectations", "fidelity", "utility", "privacy", "thresholds",
+        "summary", "certificate", "provenance", "expectations", "fidelity", "utility", "privacy",
+        "all-checks", "all-expectations", "per-column", "thresholds", "configuration",
+    ]
+    assert [s.key for s in result.sections if s.appendix] == [
+        "all-checks", "all-expectations", "per-column", "thresholds", "configuration",
     ]
     json.dumps(result.to_json_dict(), allow_nan=False)  # every number is JSON-safe
 

@@ -59,6 +59,11 @@ def test_image_report_pdf_renders_with_the_notice_first(image_report: Path, tmp_
     assert "statistics computed on real data" in text and "data steward and auditors only" in text
     assert "Synthetic images synthetic.npz" in text
     assert text.index("Confidential") < text.index("Verdict")
+    # the bottom line: verdict, then one sentence each on privacy, fidelity, usefulness, action
+    assert text.index("Verdict") < text.index("Privacy") < text.index("Fidelity") < text.index("Usefulness") \
+        < text.index("What to do")
+    assert "Synthetic images lie at a Fréchet distance of" in text
+    assert "A CNN trained on the synthetic images reaches ROC AUC" in text
     subprocess.run([tool("pdftoppm"), "-r", "40", "-png", str(pdf), str(tmp_path / "page")],
                    check=True, capture_output=True, timeout=120)
     pages = sorted(tmp_path.glob("page-*.png"))

@@ -1,5 +1,6 @@
 """The rendered reports: self-contained HTML that a browser shows without console errors,
-a PDF that renders to pages, and JSON with every number."""
+a PDF printed by headless Chromium with the bottom line on its first page and the passing
+rows in an appendix at the end, and JSON with every number."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from reports import validate_release, write_report
+from reports.render import ReportWarning
 from synthgen.errors import OutputError
 from synthgen.evaluate.registry import check_definitions
 from synthgen.evaluate.release import NOTICE
@@ -170,6 +172,88 @@ def test_pdf_renders_to_png_pages(good_release, tmp_path):
     pages = sorted(tmp_path.glob("page-*.png"))
     assert len(pages) >= 5
     assert all(distinct_colours(p) > 10 for p in pages)
+
+
+def pdf_text(pdf: Path, first: int | None = None, last: int | None = None) -> str:
+    pages = [*(["-f", str(first)] if first else []), *(["-l", str(last)] if last else [])]
+    out = subprocess.run([tool("pdftotext"), *pages, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return " ".join(out.split())
+
+
+def test_pdf_page_one_has_the_bottom_line(good_release, not_private_copy):
+    page1 = pdf_text(good_release / "report.pdf", 1, 1)
+    assert "Verdict: PASS — releasable: every check passes" in page1
+    for label in ("Privacy", "Fidelity", "Usefulness", "What to do"):
+        assert label in page1, label
+    assert "Differentially private at epsilon" in page1
+    assert "Similarity to the real training split" in page1
+    assert "Models trained on the synthetic table reach" in page1 and "the weakest score is" in page1
+    assert "Release: ship the synthetic data with its DP certificate" in page1
+    failed = pdf_text(not_private_copy / "report.pdf", 1, 1)
+    assert "Verdict: FAIL — NOT PRIVATE: never releasable" in failed
+    assert "Do not release: a model trained without differential privacy is never releasable" in failed
+
+
+def test_passing_rows_and_the_config_are_in_an_appendix(good_release):
+    html = (good_release / "report.html").read_text()
+    body, appendix = html.split('<h2 id="appendix">', 1)
+    assert "ExpectColumnValuesToBeBetween" not in body and '"synthgen_version"' not in body
+    for key in ("all-checks", "all-expectations", "per-column", "thresholds", "configuration"):
+        assert f'<details id="{key}">' in appendix, key  # collapsed on screen
+    assert "ExpectColumnValuesToBeBetween" in appendix
+    text = pdf_text(good_release / "report.pdf")
+    # in the PDF the appendix comes last, open
+    assert text.index("Privacy (empirical checks)") < text.index("Appendix") < text.index("ExpectColumnValuesToBeBetween")
+    assert text.index("A. All checks") < text.index("E. Model configuration")
+
+
+def test_utility_is_shown_per_family_and_measure(good_release):
+    utility = next(s for s in json.loads((good_release / "report.json").read_text())["sections"] if s["key"] == "utility")
+    table = next(b for b in utility["blocks"] if b["type"] == "table" and "Synthetic / real" in b["columns"])
+    assert [row[:2] for row in table["rows"]] == [
+        [family, measure] for family in ("gradient boosting", "logistic regression")
+        for measure in ("ROC AUC", "F1 (macro)", "Accuracy")
+    ]
+    text = pdf_text(good_release / "report.pdf")
+    assert "Synthetic / real" in text and "F1 (macro)" in text
+
+
+def test_pdf_pages_fit_a4(good_release):
+    info = subprocess.run([tool("pdfinfo"), str(good_release / "report.pdf")], capture_output=True, text=True, check=True).stdout
+    assert "(A4)" in info, info
+
+
+# -- without Chromium ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def heart_result(not_private_copy):
+    from synthgen.evaluate.release import evaluate_release
+
+    return evaluate_release(not_private_copy.parent / "model", not_private_copy.parent / "synthetic.csv")
+
+
+def test_without_chromium_html_and_json_are_written_and_the_pdf_skipped(heart_result, tmp_path, monkeypatch):
+    target = tmp_path / "report"
+    target.mkdir()
+    (target / "report.pdf").write_bytes(b"%PDF- an older report")
+    monkeypatch.setenv("SYNTHGEN_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    messages: list[str] = []
+    paths = write_report(heart_result, target, warn=messages.append)
+    assert paths.pdf is None and paths.warnings == messages
+    assert len(messages) == 1 and messages[0].startswith("report.pdf was not written: SYNTHGEN_CHROMIUM=")
+    assert sorted(p.name for p in target.iterdir()) == ["report.html", "report.json"]  # the stale PDF is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging left
+    with pytest.warns(ReportWarning, match=r"report\.pdf was not written"):
+        write_report(heart_result, tmp_path / "again")
+
+
+def test_chromium_missing_is_a_typed_error(monkeypatch, tmp_path):
+    from reports.pdf import PdfPrinterMissing, find_chromium
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("SYNTHGEN_CHROMIUM", raising=False)
+    with pytest.raises(PdfPrinterMissing, match=r"no Chromium to print report\.pdf"):
+        find_chromium()
+    assert issubclass(PdfPrinterMissing, OutputError)
 
 
 # -- atomic writes ---------------------------------------------------------------------------
