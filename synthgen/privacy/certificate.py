@@ -11,9 +11,13 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthgen.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from synthgen.privacy.accountant import RunAccountant
+    from synthgen.privacy.record_count import RecordCount
 
 NOT_PRIVATE = "Infinity"  # JSON has no infinity; float("Infinity") parses in Python and JS
 # the neighbouring relation every mechanism of a run is analysed under: Opacus' Poisson RDP
@@ -85,3 +89,87 @@ class Certificate:
             raise ModelLoadError(f"no certificate at {path}") from exc
         except (json.JSONDecodeError, TypeError) as exc:
             raise ModelLoadError(f"certificate {path} is not valid: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class CertifiedRun:
+    """The public facts of one training run that its certificate states beside the
+    accountant's numbers. Each modality fills one from its own configuration; everything
+    computed from the accountant (the epsilons, the mechanisms it composed, its history)
+    is computed once, here, by :func:`build_certificate`."""
+
+    modality: str  # "tabular" or "image"
+    unit: str  # what one record is
+    private: bool  # False: epsilon = inf, a benchmark model that is never released
+    delta: float  # the run's total delta (partition-selection thresholds included)
+    target_epsilon: float | None
+    noise_multiplier: float | None
+    sample_rate: float | None
+    steps: int  # the steps that ran (a private run states the accountant's DP-SGD steps)
+    max_grad_norm: float
+    noise_multiplicity: int
+    secure_rng: bool
+    record_count: RecordCount  # N-hat: DP, declared, or exact for a non-private run
+    assumptions: list[dict[str, Any]]
+    dp_sgd: dict[str, Any]  # the DP-SGD mechanism entry (clipping differs per modality)
+    notes: list[str]  # the modality's own notes, before the shared ones
+    later_notes: list[str] = field(default_factory=list)  # after the shared ones
+    # how a preprocessing release is written in ``mechanisms``: the images state the
+    # sensitivity of their unit-count releases, the tables' histograms do not
+    release_mechanism: str = "Gaussian"
+    release_extra: dict[str, Any] = field(default_factory=dict)
+    # a non-private run's accountant and composition as the modality states them
+    accountant_name: str = "rdp"
+    composition: str | None = None
+
+
+def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certificate:
+    """The certificate of ``run``: epsilon is the accountant's for what ran, never the
+    target; every mechanism the accountant composed is listed with its parameters."""
+    from synthgen import __version__
+    from synthgen.artifacts import utc_now
+    from synthgen.privacy.accountant import epsilon_for
+    from synthgen.privacy.record_count import certificate_note
+
+    notes = [*run.notes, certificate_note(run.record_count)]
+    if run.assumptions:
+        notes.append("ASSUMED PUBLIC (read from the data without noise, accepted by the "
+                     "steward): " + "; ".join(str(a.get("name")) for a in run.assumptions)
+                     + " - see `assumptions`")
+    notes += run.later_notes
+    mechanisms: list[dict[str, Any]] = [
+        {"name": r["name"], "mechanism": run.release_mechanism,
+         "noise_multiplier": r["noise_multiplier"], **run.release_extra, "purpose": r["purpose"]}
+        for r in accountant.releases
+    ]
+    mechanisms += [
+        {"name": r["name"], "mechanism": "subsampled gaussian (Poisson sampling)",
+         "noise_multiplier": r["history"][0][0], "sample_rate": r["history"][0][1],
+         "steps": sum(n for _, _, n in r["history"]), "max_grad_norm": r["max_grad_norm"],
+         "purpose": r["purpose"]} for r in accountant.other_runs
+    ]
+    common: dict[str, Any] = {
+        "delta": run.delta, "unit": run.unit, "private": run.private,
+        "noise_multiplicity": run.noise_multiplicity, "target_epsilon": run.target_epsilon,
+        "accountant_history": accountant.state_dict(), "modality": run.modality,
+        "n_training_records": run.record_count.value,
+        "n_training_records_source": run.record_count.source, "assumptions": run.assumptions,
+        "code_version": __version__, "created_at": utc_now(), "notes": notes,
+        "noise_multiplier": run.noise_multiplier, "sample_rate": run.sample_rate,
+        "secure_rng": run.secure_rng, "mechanisms": mechanisms,
+    }
+    if run.composition is not None:
+        common["composition"] = run.composition
+    if not run.private:
+        return Certificate(epsilon=math.inf, steps=run.steps, max_grad_norm=None,
+                           accountant=run.accountant_name, preprocessing_epsilon=math.inf,
+                           training_epsilon=math.inf, **common)
+    rdp_delta = accountant.rdp_delta(run.delta)
+    return Certificate(
+        epsilon=accountant.epsilon(run.delta), steps=accountant.sgd_steps,
+        max_grad_norm=run.max_grad_norm, accountant=accountant.mechanism,
+        preprocessing_epsilon=accountant.release_epsilon(run.delta),
+        training_epsilon=epsilon_for(accountant.sgd_history, delta=rdp_delta),
+        mechanisms=[*mechanisms, run.dp_sgd],
+        **{k: v for k, v in common.items() if k != "mechanisms"},
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgen import __version__, artifacts
+from synthgen import artifacts
 from synthgen.errors import (
     InsufficientData,
     OutputError,
@@ -26,18 +26,9 @@ from synthgen.errors import (
     ResumeRefused,
     SchemaError,
 )
-from synthgen.privacy.accountant import (
-    RunAccountant,
-    check_privacy_parameters,
-    epsilon_for,
-)
-from synthgen.privacy.certificate import Certificate
-from synthgen.privacy.record_count import (
-    RecordCount,
-    certificate_note,
-    declared_record_count,
-    estimate_record_count,
-)
+from synthgen.privacy.accountant import RunAccountant, check_privacy_parameters
+from synthgen.privacy.certificate import Certificate, CertifiedRun, build_certificate
+from synthgen.privacy.record_count import RecordCount, declared_record_count, estimate_record_count
 from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog
@@ -380,57 +371,23 @@ def _certificate(*, accountant: RunAccountant, config: TabularTrainingConfig, ep
                  delta: float, outcome: Any, record_count: RecordCount, schema: Schema,
                  assumptions: list[dict[str, Any]]) -> Certificate:
     private = math.isfinite(epsilon)
-    unit = "one row of the source table"
-    notes: list[str] = []
-    if schema.entity is not None:
-        notes.append(
-            f"rows are the unit of privacy; a patient ({schema.entity.name}) with several rows is "
-            "protected with group privacy only (epsilon grows with the number of their rows)"
-        )
-    notes.append(certificate_note(record_count))
-    if assumptions:
-        notes.append(
-            "ASSUMED PUBLIC (read from the data without noise, accepted by the steward): "
-            + "; ".join(a["name"] for a in assumptions) + " - see `assumptions`"
-        )
+    notes = [] if schema.entity is None else [
+        f"rows are the unit of privacy; a patient ({schema.entity.name}) with several rows is "
+        "protected with group privacy only (epsilon grows with the number of their rows)"]
+    later = []
     if accountant.threshold_delta:
-        notes.append(f"delta includes {accountant.threshold_delta:.3g} for partition selection of discovered categories")
+        later.append(f"delta includes {accountant.threshold_delta:.3g} for partition selection of discovered categories")
     if not private:
-        notes.append("NOT PRIVATE: trained without differential privacy (benchmark only); never release")
-    mechanisms = [
-        {"name": r["name"], "mechanism": "Gaussian", "noise_multiplier": r["noise_multiplier"], "purpose": r["purpose"]}
-        for r in accountant.releases
-    ]
-    if private:
-        mechanisms.append({
+        later.append("NOT PRIVATE: trained without differential privacy (benchmark only); never release")
+    return build_certificate(accountant, CertifiedRun(
+        modality="tabular", unit="one row of the source table", private=private, delta=delta,
+        target_epsilon=epsilon, noise_multiplier=outcome.noise_multiplier,
+        sample_rate=outcome.sample_rate, steps=outcome.steps,
+        max_grad_norm=config.max_grad_norm, noise_multiplicity=config.noise_multiplicity,
+        secure_rng=config.secure_rng and private, record_count=record_count,
+        assumptions=assumptions, notes=notes, later_notes=later, dp_sgd={
             "name": "DP-SGD", "mechanism": "subsampled Gaussian (Poisson sampling, per-example clipping)",
             "noise_multiplier": outcome.noise_multiplier, "sample_rate": outcome.sample_rate,
             "steps": accountant.sgd_steps, "max_grad_norm": config.max_grad_norm,
             "noise_multiplicity": config.noise_multiplicity, "clipping": "ghost (Opacus)",
-        })
-    rdp_delta = accountant.rdp_delta(delta) if private else delta
-    return Certificate(
-        epsilon=accountant.epsilon(delta) if private else math.inf,
-        delta=delta,
-        unit=unit,
-        private=private,
-        noise_multiplier=outcome.noise_multiplier,
-        sample_rate=outcome.sample_rate,
-        steps=accountant.sgd_steps if private else outcome.steps,
-        max_grad_norm=config.max_grad_norm if private else None,
-        noise_multiplicity=config.noise_multiplicity,
-        accountant="rdp",
-        preprocessing_epsilon=accountant.release_epsilon(delta) if private else math.inf,
-        secure_rng=config.secure_rng and private,
-        target_epsilon=epsilon,
-        training_epsilon=epsilon_for(accountant.sgd_history, delta=rdp_delta) if private else math.inf,
-        mechanisms=mechanisms,
-        accountant_history=accountant.state_dict(),
-        modality="tabular",
-        n_training_records=record_count.value,
-        n_training_records_source=record_count.source,
-        assumptions=assumptions,
-        code_version=__version__,
-        created_at=artifacts.utc_now(),
-        notes=notes,
-    )
+        }))
