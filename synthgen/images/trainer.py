@@ -35,9 +35,9 @@ from torch import nn
 from synthgen.images.config import TrainingConfig
 from synthgen.images.data import ImageSet, to_model_range
 from synthgen.images.edm import Denoiser, EDMConfig, draw_training_inputs, loss_per_row
-from synthgen.images.ema import PowerEMA
 from synthgen.privacy.accountant import RDP_ORDERS, RunAccountant
 from synthgen.privacy.secure_random import NoiseSource
+from synthgen.training.ema import PowerEMA
 
 
 class ImageTensorDataset(torch.utils.data.Dataset):

@@ -41,6 +41,7 @@ from synthgen.tabular.io import read_table
 from synthgen.tabular.model import TabularModel
 from synthgen.tabular.preprocess import TabularStatistics, category_cell_key, estimate_statistics
 from synthgen.tabular.schema import ColumnSpec, Schema
+from synthgen.training.resume import restore_accountant
 
 MIN_ROWS = 50
 PREPROCESSING_STATE = resume_checks.PREPROCESSING_STATE
@@ -99,6 +100,7 @@ def train_tabular(
     )
     if resume:
         resume_checks.check_resumable(private, parameters)
+        accountant = restore_accountant(private)  # refused without its spend log
         train_df = pd.read_parquet(private / "train.parquet")
         n_holdout = len(pd.read_parquet(private / "holdout.parquet")) if (private / "holdout.parquet").exists() else 0
     else:
@@ -132,10 +134,8 @@ def train_tabular(
     # resumed run's accountant is rebuilt from that log (resume.py)
     noise = NoiseSource(secure=config.secure_rng)
     state_path = private / artifacts.CHECKPOINT_DIR / PREPROCESSING_STATE
-    accountant: RunAccountant
     saved_stats: dict[str, Any] | None = None
     if resume:  # the saved DP statistics, never recomputed (check_resumable made sure)
-        accountant = resume_checks.restored_accountant(private)
         saved_stats = artifacts.read_json(state_path)
     else:
         accountant = JournaledAccountant(SpendLog(private / SPEND_LOG))

@@ -1,0 +1,1 @@
+"""Training plumbing both modalities share: weight averaging, the training log, resuming."""
