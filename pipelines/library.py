@@ -130,7 +130,7 @@ class SynthgenLibrary:
             parsed = parsed.with_target(target)
         with files_named_by_role({table: "the source table"}):
             df = read_table(table, na_values=parsed.na_values)
-        from synthgen.evaluate.expectations import check_source_table
+        from synthgen.tabular.expectations import check_source_table
 
         check_source_table(df, parsed)
 

@@ -44,7 +44,6 @@ from synthgen.errors import (
     SchemaError,
     SchemaMismatch,
 )
-from synthgen.evaluate.expectations import ExpectationResults, check_synthetic_table
 from synthgen.evaluate.gate import CheckResult, make_check, verdict
 from synthgen.evaluate.inputs import TabularInputs
 from synthgen.evaluate.metric import MetricResult, evaluate_metrics, json_safe
@@ -55,6 +54,7 @@ from synthgen.evaluate.registry import CONTRACT, tabular_metrics
 from synthgen.evaluate.sections import Section
 from synthgen.privacy.certificate import Certificate
 from synthgen.progress import ProgressEvent
+from synthgen.tabular.expectations import ExpectationResults, check_synthetic_table
 from synthgen.tabular.io import read_table
 from synthgen.tabular.schema import Schema
 

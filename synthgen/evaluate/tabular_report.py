@@ -81,7 +81,7 @@ def provenance_section(result: ValidationResult) -> Section:
 
 # -- Great Expectations --------------------------------------------------------------------
 def expectations_section(result: ValidationResult) -> Section:
-    from synthgen.evaluate.gx_adapter import ge_expectation_type
+    from synthgen.tabular.gx_adapter import ge_expectation_type
 
     e = result.expectations
     assert e is not None, "a tabular validation runs the data contract"

@@ -268,7 +268,7 @@ def _read_source(source: Any, schema: Schema) -> pd.DataFrame:
 def _check_source_contract(table: pd.DataFrame, schema: Schema) -> None:
     """The Great Expectations suite built from the schema, on the source as read."""
     try:
-        from synthgen.evaluate.expectations import check_source_table
+        from synthgen.tabular.expectations import check_source_table
     except ImportError:  # the evaluation extra is optional for library use
         return
     check_source_table(table, schema)

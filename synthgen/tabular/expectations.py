@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from synthgen.errors import SchemaMismatch
-from synthgen.evaluate.tables import category_keys, column_key, is_categorical, numeric_values
+from synthgen.tabular.cell_keys import category_keys, column_key, is_categorical, numeric_values
 from synthgen.tabular.schema import ColumnSpec, Schema
 
 Kind = Literal["columns_match", "columns_in_order", "row_count", "of_type", "between", "in_set", "not_null"]
@@ -97,7 +97,7 @@ class ExpectationOutcome:
         return f"{where}{spec.description}: failed"
 
     def to_json_dict(self) -> dict[str, Any]:
-        from synthgen.evaluate.gx_adapter import ge_expectation_type
+        from synthgen.tabular.gx_adapter import ge_expectation_type
 
         return {
             "expectation": ge_expectation_type(self.spec.kind),
@@ -268,7 +268,7 @@ def _column_expectations(spec: ColumnSpec, *, typed: bool = True) -> list[Expect
 
 
 def run_suite(df: pd.DataFrame, schema: Schema, *, table: str) -> ExpectationResults:
-    from synthgen.evaluate.gx_adapter import run_expectations
+    from synthgen.tabular.gx_adapter import run_expectations
 
     frame, columns = validation_frame(df, schema)
     untyped = frozenset(n for n, c in columns.items() if c.bad and c.bad_words == "are not numbers")

@@ -3,7 +3,7 @@
 GE's API has changed shape between major versions (0.x data contexts and validators, 1.x
 suites, batch definitions and validation definitions); keeping every call in this file
 means an upgrade touches one place. The rest of synthgen describes expectations as plain
-``ExpectationSpec`` objects (``synthgen.evaluate.expectations``) and gets back plain dicts.
+``ExpectationSpec`` objects (``synthgen.tabular.expectations``) and gets back plain dicts.
 
 GE is imported lazily, inside ``run_expectations`` (the import takes 3-14 s), always with
 an ephemeral context (nothing is written to disk, no ``gx/`` folder is looked for) and with
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
-    from synthgen.evaluate.expectations import ExpectationSpec
+    from synthgen.tabular.expectations import ExpectationSpec
 
 _GE_NAMES = {
     "columns_match": "ExpectTableColumnsToMatchSet",
