@@ -17,12 +17,13 @@ Order of operations (what touches real data, and how it stays private):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import platform
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +73,16 @@ from synthgen.privacy.accountant import (
 from synthgen.privacy.certificate import Certificate, CertifiedRun, build_certificate
 from synthgen.privacy.record_count import RecordCount, declared_record_count, estimate_record_count
 from synthgen.privacy.record_split import holdout_mask
-from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog
+from synthgen.privacy.spend_log import (
+    SPEND_LOG,
+    JournaledAccountant,
+    SpendLog,
+    restore_accountant,
+    steps_to_run,
+)
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
 from synthgen.training.log import TrainingLog
-from synthgen.training.resume import restore_accountant, steps_to_run
 
-SPEC = "spec.json"
 LOAD_REPORT = "load_report.json"
 FINISHED = "finished.json"  # in the private dir once the model directory is written
 UNIT = "one image"
@@ -115,7 +120,7 @@ def train_images(
     check_new_output(out)
     private = Path(private_dir) if private_dir is not None else default_private_dir(out)
 
-    from synthgen.images.checkpoint import checkpoint_path, read_checkpoint
+    from synthgen.images.checkpoint import checkpoint_path
 
     existing = checkpoint_path(private) if private.is_dir() else None
     if resume:
@@ -123,7 +128,6 @@ def train_images(
             raise ModelLoadError(f"nothing to resume: no checkpoint in {private}")
         run = _Run.resumed(existing, source=source, epsilon=epsilon, delta=delta,
                            max_steps=max_steps, recipe=recipe, seed=seed, holdout=holdout)
-        run.plan.resumed_at_step = read_checkpoint(existing).step
     else:
         if existing is not None:
             raise OutputError(f"{private} holds the checkpoint of an interrupted run: resume it "
@@ -172,10 +176,6 @@ class RunPlan:
     pretrained: dict[str, Any] | None = None  # init_from's provenance
     resumed_at_step: int | None = None
     stopped_at_time_limit: int | None = None  # the step at which the time limit stopped it
-
-    @classmethod
-    def from_json_dict(cls, d: dict[str, Any]) -> RunPlan:
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
     @property
     def n_public(self) -> int:
@@ -334,7 +334,7 @@ class _Run:
             **saved, "training": {**saved["training"],
                                   **{k: wanted["training"][k] for k in RESUMABLE_CHANGES}},
         })
-        plan = RunPlan.from_json_dict(meta)
+        plan = replace(RunPlan(**meta), resumed_at_step=info.step)
         return cls(private=private, source=source, plan=plan, recipe=resumed_recipe,
                    spec=ImageSpec.from_json_dict(plan.spec),
                    train=ImageSet.load(private / "train.npz"), accountant=accountant,
@@ -550,8 +550,9 @@ class _Run:
             })
             write_json(stage / ACCOUNTANT, self.accountant.state_dict())
             cert.save(stage / CERTIFICATE)
+            spec_hash = hashlib.sha256(json.dumps(spec_json, sort_keys=True).encode()).hexdigest()
             write_json(stage / RUN, run_record(
-                run_id=run_id, schema_sha256=_sha256_text(json.dumps(spec_json, sort_keys=True)),
+                run_id=run_id, schema_sha256=spec_hash,
                 seed=plan.seed, holdout_fraction=plan.holdout_requested,
                 target=None, extra={"modality": "image",
                                     "resumed_at_step": plan.resumed_at_step,
@@ -774,9 +775,3 @@ def _image_keys(images: ImageSet) -> Iterator[bytes]:
     labels = np.asarray(images.labels).reshape(len(images), -1)
     for i in range(len(images)):
         yield np.ascontiguousarray(images.images[i]).tobytes() + b"|" + labels[i].tobytes()
-
-
-def _sha256_text(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -288,9 +288,3 @@ def train_nonprivate(
         if on_step(record):
             break
 
-
-__all__ = [
-    "EpsilonTracker", "ImageTensorDataset", "StepRecord", "TrainingState", "autocast_dtype",
-    "fold_per_example_gradients", "learning_rate", "new_state", "resolve_device",
-    "train_nonprivate", "train_private",
-]

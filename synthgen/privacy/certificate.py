@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,12 +93,10 @@ class Certificate:
 
 @dataclass(frozen=True)
 class CertifiedRun:
-    """The public facts of one training run that its certificate states beside the
-    accountant's numbers. Each modality fills one from its own configuration; everything
-    computed from the accountant (the epsilons, the mechanisms it composed, its history)
-    is computed once, here, by :func:`build_certificate`."""
+    """The public facts of one training run, as its modality states them; everything read
+    from the accountant (epsilons, mechanisms, history) is computed by build_certificate."""
 
-    modality: str  # "tabular" or "image"
+    modality: str
     unit: str  # what one record is
     private: bool  # False: epsilon = inf, a benchmark model that is never released
     delta: float  # the run's total delta (partition-selection thresholds included)
@@ -111,16 +109,14 @@ class CertifiedRun:
     secure_rng: bool
     record_count: RecordCount  # N-hat: DP, declared, or exact for a non-private run
     assumptions: list[dict[str, Any]]
-    dp_sgd: dict[str, Any]  # the DP-SGD mechanism entry (clipping differs per modality)
-    notes: list[str]  # the modality's own notes, before the shared ones
-    later_notes: list[str] = field(default_factory=list)  # after the shared ones
-    # how a preprocessing release is written in ``mechanisms``: the images state the
-    # sensitivity of their unit-count releases, the tables' histograms do not
+    dp_sgd: dict[str, Any]  # the DP-SGD mechanism entry (the clipping differs per modality)
+    notes: list[str]  # before the shared notes (record count, assumptions)
+    later_notes: list[str] = field(default_factory=list)  # after them
+    # a release in ``mechanisms``: the images state the sensitivity of their unit counts
     release_mechanism: str = "Gaussian"
     release_extra: dict[str, Any] = field(default_factory=dict)
-    # a non-private run's accountant and composition as the modality states them
-    accountant_name: str = "rdp"
-    composition: str | None = None
+    accountant_name: str = "rdp"  # of a non-private run
+    composition: str | None = None  # None: the default
 
 
 def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certificate:
@@ -136,40 +132,34 @@ def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certifica
         notes.append("ASSUMED PUBLIC (read from the data without noise, accepted by the "
                      "steward): " + "; ".join(str(a.get("name")) for a in run.assumptions)
                      + " - see `assumptions`")
-    notes += run.later_notes
     mechanisms: list[dict[str, Any]] = [
         {"name": r["name"], "mechanism": run.release_mechanism,
          "noise_multiplier": r["noise_multiplier"], **run.release_extra, "purpose": r["purpose"]}
         for r in accountant.releases
-    ]
-    mechanisms += [
+    ] + [
         {"name": r["name"], "mechanism": "subsampled gaussian (Poisson sampling)",
          "noise_multiplier": r["history"][0][0], "sample_rate": r["history"][0][1],
          "steps": sum(n for _, _, n in r["history"]), "max_grad_norm": r["max_grad_norm"],
          "purpose": r["purpose"]} for r in accountant.other_runs
     ]
-    common: dict[str, Any] = {
-        "delta": run.delta, "unit": run.unit, "private": run.private,
-        "noise_multiplicity": run.noise_multiplicity, "target_epsilon": run.target_epsilon,
-        "accountant_history": accountant.state_dict(), "modality": run.modality,
-        "n_training_records": run.record_count.value,
-        "n_training_records_source": run.record_count.source, "assumptions": run.assumptions,
-        "code_version": __version__, "created_at": utc_now(), "notes": notes,
-        "noise_multiplier": run.noise_multiplier, "sample_rate": run.sample_rate,
-        "secure_rng": run.secure_rng, "mechanisms": mechanisms,
-    }
+    certificate = Certificate(
+        epsilon=math.inf, delta=run.delta, unit=run.unit, private=run.private,
+        noise_multiplier=run.noise_multiplier, sample_rate=run.sample_rate, steps=run.steps,
+        max_grad_norm=None, noise_multiplicity=run.noise_multiplicity,
+        accountant=run.accountant_name, preprocessing_epsilon=math.inf,
+        secure_rng=run.secure_rng, target_epsilon=run.target_epsilon, training_epsilon=math.inf,
+        mechanisms=mechanisms, accountant_history=accountant.state_dict(),
+        modality=run.modality, n_training_records=run.record_count.value,
+        n_training_records_source=run.record_count.source, assumptions=run.assumptions,
+        code_version=__version__, created_at=utc_now(), notes=[*notes, *run.later_notes])
     if run.composition is not None:
-        common["composition"] = run.composition
+        certificate.composition = run.composition
     if not run.private:
-        return Certificate(epsilon=math.inf, steps=run.steps, max_grad_norm=None,
-                           accountant=run.accountant_name, preprocessing_epsilon=math.inf,
-                           training_epsilon=math.inf, **common)
-    rdp_delta = accountant.rdp_delta(run.delta)
-    return Certificate(
-        epsilon=accountant.epsilon(run.delta), steps=accountant.sgd_steps,
+        return certificate
+    return replace(
+        certificate, epsilon=accountant.epsilon(run.delta), steps=accountant.sgd_steps,
         max_grad_norm=run.max_grad_norm, accountant=accountant.mechanism,
         preprocessing_epsilon=accountant.release_epsilon(run.delta),
-        training_epsilon=epsilon_for(accountant.sgd_history, delta=rdp_delta),
-        mechanisms=[*mechanisms, run.dp_sgd],
-        **{k: v for k, v in common.items() if k != "mechanisms"},
-    )
+        training_epsilon=epsilon_for(accountant.sgd_history,
+                                     delta=accountant.rdp_delta(run.delta)),
+        mechanisms=[*mechanisms, run.dp_sgd])

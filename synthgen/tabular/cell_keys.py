@@ -1,7 +1,4 @@
-"""Canonical keys of table cells under the schema, shared by the source contract
-(``expectations``) and the evaluation layer (``synthgen.evaluate.tables``): "1", "1.0" and
-1 are the same category (``schema.category_key``), "yes" is the boolean true.
-"""
+"""Canonical cell keys (contract and evaluation): "1", "1.0", 1 are one category."""
 
 from __future__ import annotations
 

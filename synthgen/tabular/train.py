@@ -15,7 +15,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from synthgen import artifacts
@@ -31,7 +30,7 @@ from synthgen.privacy.certificate import Certificate, CertifiedRun, build_certif
 from synthgen.privacy.record_count import RecordCount, declared_record_count, estimate_record_count
 from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.secure_random import NoiseSource
-from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog
+from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog, restore_accountant
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
 from synthgen.tabular import resume as resume_checks
 from synthgen.tabular.config import TabularTrainingConfig
@@ -41,7 +40,6 @@ from synthgen.tabular.io import read_table
 from synthgen.tabular.model import TabularModel
 from synthgen.tabular.preprocess import TabularStatistics, category_cell_key, estimate_statistics
 from synthgen.tabular.schema import ColumnSpec, Schema
-from synthgen.training.resume import restore_accountant
 
 MIN_ROWS = 50
 PREPROCESSING_STATE = resume_checks.PREPROCESSING_STATE
@@ -310,23 +308,6 @@ def _public_record_count(
         return declared_record_count(max(1, round(schema.public_record_count * (1 - holdout))))
     return estimate_record_count(n_train, epsilon=epsilon, delta=delta, accountant=accountant,
                                  noise=noise, share=share)
-
-
-def stratified_split(df: pd.DataFrame, label: str, holdout: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded split keeping each class's share in both parts (each class rounds separately).
-
-    For public data only (benchmarks): one record more reshuffles the others, so training
-    uses ``record_split``."""
-    if holdout == 0:
-        return df.reset_index(drop=True), df.iloc[:0].reset_index(drop=True)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5B117]))
-    keys = df[label].map(lambda v: str(v)).to_numpy()
-    held = np.zeros(len(df), dtype=bool)
-    for key in sorted(set(keys)):
-        rows = np.flatnonzero(keys == key)
-        k = round(holdout * len(rows))
-        held[rng.choice(rows, size=k, replace=False)] = True
-    return df[~held].reset_index(drop=True), df[held].reset_index(drop=True)
 
 
 # -- outputs ---------------------------------------------------------------------------------------

@@ -40,13 +40,13 @@ from synthgen.errors import TrainingCancelled
 from synthgen.privacy.accountant import RunAccountant, calibrate_noise_multiplier
 from synthgen.privacy.dp_sgd import PrivateTraining, make_private
 from synthgen.privacy.secure_random import NoiseSource
+from synthgen.privacy.spend_log import check_covers, steps_to_run
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.diffusion.mixed import MixedDiffusion
 from synthgen.tabular.encoder import EncodedTable
 from synthgen.training.ema import EMA
 from synthgen.training.log import TrainingLog
-from synthgen.training.resume import check_covers, steps_to_run
 
 
 @dataclass
@@ -120,7 +120,7 @@ def train(
             steps=total_steps,
             prior_history=[*accountant.release_history, *accountant.other_history],
         )
-    # steps lost after the last checkpoint are charged: the run ends earlier (resume.py)
+    # steps lost after the last checkpoint are charged: the run ends earlier
     end = steps_to_run(done=done, planned=total_steps, spent=accountant.sgd_steps if private else 0)
     log = TrainingLog(private_dir, config.tracker, tracker_parameters(config, private=private))
 

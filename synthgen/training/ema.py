@@ -1,17 +1,11 @@
 """Exponential moving averages of the weights: one frozen copy, two decay profiles.
 
-The average is post-processing of the DP iterates, so it costs no privacy, and it matters
-more under DP than without it: the Gaussian noise of successive steps is independent and
-averages out, while the signal does not. The two modalities keep different profiles for a
-reason: the images' learning rate is constant after warm-up and the power EMA does the
-annealing; the tables decay their learning rate (cosine) under a fixed decay.
-
-- ``PowerEMA`` (images): beta_t = (1 - 1/t)^(gamma + 1) after t optimizer steps (Karras
-  et al. 2024, "Analyzing and improving the training dynamics of diffusion models"): the
-  average always covers a fixed *fraction* of the run (relative width sigma_rel = 0.1 for
-  gamma = 6.94), so the same setting works for a 200-step CPU run and a 5,000-step GPU run.
-- ``EMA`` (tables): a fixed decay, ramped up over the first steps as in Polyak averaging,
-  so that a short run's average does not start from the initial weights alone.
+Post-processing of the DP iterates (free); under DP the noise of successive steps averages
+out, the signal does not. The profiles differ for a reason: the images keep a constant
+learning rate after warm-up and let ``PowerEMA`` anneal, beta_t = (1 - 1/t)^(gamma + 1)
+(Karras et al. 2024: the average covers a fixed *fraction* of the run, sigma_rel = 0.1 for
+gamma = 6.94, whatever its length); the tables decay their learning rate under ``EMA``, a
+fixed decay ramped up over the first steps (Polyak averaging).
 """
 
 from __future__ import annotations
@@ -40,7 +34,7 @@ def gamma_for(sigma_rel: float) -> float:
 
 
 class WeightAverage:
-    """A frozen copy of ``model`` that follows its weights: w <- beta_t w + (1 - beta_t) p."""
+    """A frozen copy of ``model``: w <- beta_t w + (1 - beta_t) p after step t."""
 
     def __init__(self, model: nn.Module):
         self.model: Any = copy.deepcopy(model).eval()  # same class as ``model``

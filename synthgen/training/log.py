@@ -1,11 +1,6 @@
-"""The training log: JSONL in the private directory (0600), plus an optional tracker.
-
-Each line is one step: its loss (a statistic of real data without noise, so private),
-epsilon spent so far and the learning rate. The tracker is a machine outside the private
-area: for a private run it receives only ``TRACKED_PRIVATE`` (epsilon spent so far,
-learning rate), never the loss; a non-private benchmark run (epsilon = inf) may send the
-loss too.
-"""
+"""The training log of either modality: one JSON line per step in the private directory
+(0600; the loss is a statistic of real data without noise), plus an optional experiment
+tracker outside the private area, which a private run sends only ``TRACKED_PRIVATE``."""
 
 from __future__ import annotations
 
