@@ -193,6 +193,23 @@ class _Split:
     official: bool
     holdout_fraction: float
 
+    def select_classes(self, *, epsilon: float, delta: float, accountant: RunAccountant,
+                       noise: Any, recipe: ImageRecipe, private: bool) -> ImageSpec:
+        """The classes that pass DP partition selection (``class_selection.py``), applied
+        to every part."""
+        from synthgen.images.class_selection import select_classes
+
+        selection = select_classes(
+            self.loaded.spec, self.train, epsilon=epsilon, delta=delta, accountant=accountant,
+            noise=noise, epsilon_share=recipe.training.class_selection_epsilon_share,
+            private=private)
+        train, self.hold, self.test = (selection.apply(p) for p in (self.train, self.hold, self.test))
+        assert train is not None
+        if len(train) < 2:
+            raise InsufficientData("fewer than 2 training images have a selected class")
+        self.train = train
+        return selection.spec
+
 
 class _Run:
     """One training run: its plan (checkpointed), its data and its accountant. Built by
@@ -234,19 +251,11 @@ class _Run:
         if private_training:
             check_privacy_parameters(epsilon=epsilon, delta=delta)
         if not spec.classes_declared:  # a class list read from the data: DP partition selection
-            from synthgen.images.class_selection import select_classes
-
-            selection = select_classes(
-                spec, train, epsilon=epsilon, delta=delta, accountant=accountant, noise=noise,
-                epsilon_share=cfg.class_selection_epsilon_share, private=private_training)
-            spec = selection.spec
-            split.train, split.hold, split.test = (
-                selection.apply(part) for part in (train, split.hold, split.test))
-            assert split.train is not None
+            spec = split.select_classes(epsilon=epsilon, delta=delta, accountant=accountant,
+                                        noise=noise, recipe=recipe, private=private_training)
             train = split.train
-            if len(train) < 2:
-                raise InsufficientData("fewer than 2 training images have a selected class")
         _save_split(private, split, source)
+        # -- the plan: DP class proportions, steps, sample rate, critic, noise multiplier --
         proportions, proportions_info = _class_proportions(
             train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,
             noise=noise, private_training=private_training)
