@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from synthgen.tabular.cell_keys import category_keys, column_key, is_categorical, numeric_values
+from synthgen.tabular.expectations import category_keys, column_key, is_categorical, numeric_values
 from synthgen.tabular.schema import Schema
 
 MAX_BINS = 10  # numeric columns are cut into at most this many quantile bins for associations

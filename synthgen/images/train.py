@@ -624,14 +624,10 @@ class _Run:
             assumptions=self._assumptions(), notes=notes, later_notes=later,
             release_mechanism="gaussian", release_extra={"l2_sensitivity": 1.0},
             accountant_name="none", composition=None if plan.private else
-            "none: trained without differential privacy", dp_sgd={
-                "name": "dp_sgd", "mechanism": "subsampled gaussian (Poisson sampling)",
-                "noise_multiplier": plan.noise_multiplier, "sample_rate": plan.sample_rate,
-                "steps": acc.sgd_steps, "max_grad_norm": cfg.max_grad_norm,
-                "noise_multiplicity": cfg.noise_multiplicity,
+            "none: trained without differential privacy",
+            dp_sgd=("dp_sgd", "subsampled gaussian (Poisson sampling)"), clipping={
                 "clipping": "one gradient per image: the mean over its K diffusion draws, clipped",
-                "per_example_gradients": cfg.per_example_gradients,
-            }))
+                "per_example_gradients": cfg.per_example_gradients}))
 
     def _assumptions(self) -> list[dict[str, Any]]:
         """What the run takes as public without a declaration or noise (the certificate's

@@ -149,7 +149,8 @@ def new_state(denoiser: Denoiser, cfg: TrainingConfig, *, seed: int) -> Training
 
 
 def learning_rate(cfg: TrainingConfig, step: int) -> float:
-    """Linear warm-up to the base rate, then constant (the EMA does the annealing)."""
+    """Linear warm-up to the base rate, then constant: the power EMA does the annealing
+    (the tables' cosine decay, under a fixed-decay EMA, is not shared for that reason)."""
     return cfg.learning_rate * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
 
 

@@ -109,7 +109,8 @@ class CertifiedRun:
     secure_rng: bool
     record_count: RecordCount  # N-hat: DP, declared, or exact for a non-private run
     assumptions: list[dict[str, Any]]
-    dp_sgd: dict[str, Any]  # the DP-SGD mechanism entry (the clipping differs per modality)
+    dp_sgd: tuple[str, str]  # the DP-SGD entry's name and mechanism, as the modality says
+    clipping: dict[str, Any]  # how the DP-SGD entry clips (differs per modality)
     notes: list[str]  # before the shared notes (record count, assumptions)
     later_notes: list[str] = field(default_factory=list)  # after them
     # a release in ``mechanisms``: the images state the sensitivity of their unit counts
@@ -162,4 +163,8 @@ def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certifica
         preprocessing_epsilon=accountant.release_epsilon(run.delta),
         training_epsilon=epsilon_for(accountant.sgd_history,
                                      delta=accountant.rdp_delta(run.delta)),
-        mechanisms=[*mechanisms, run.dp_sgd])
+        mechanisms=[*mechanisms, {
+            "name": run.dp_sgd[0], "mechanism": run.dp_sgd[1],
+            "noise_multiplier": run.noise_multiplier, "sample_rate": run.sample_rate,
+            "steps": accountant.sgd_steps, "max_grad_norm": run.max_grad_norm,
+            "noise_multiplicity": run.noise_multiplicity, **run.clipping}])

@@ -366,9 +366,6 @@ def _certificate(*, accountant: RunAccountant, config: TabularTrainingConfig, ep
         sample_rate=outcome.sample_rate, steps=outcome.steps,
         max_grad_norm=config.max_grad_norm, noise_multiplicity=config.noise_multiplicity,
         secure_rng=config.secure_rng and private, record_count=record_count,
-        assumptions=assumptions, notes=notes, later_notes=later, dp_sgd={
-            "name": "DP-SGD", "mechanism": "subsampled Gaussian (Poisson sampling, per-example clipping)",
-            "noise_multiplier": outcome.noise_multiplier, "sample_rate": outcome.sample_rate,
-            "steps": accountant.sgd_steps, "max_grad_norm": config.max_grad_norm,
-            "noise_multiplicity": config.noise_multiplicity, "clipping": "ghost (Opacus)",
-        }))
+        assumptions=assumptions, notes=notes, later_notes=later,
+        dp_sgd=("DP-SGD", "subsampled Gaussian (Poisson sampling, per-example clipping)"),
+        clipping={"clipping": "ghost (Opacus)"}))
