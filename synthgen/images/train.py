@@ -210,6 +210,33 @@ class _Split:
         self.train = train
         return selection.spec
 
+    def declared_count(self, recipe: ImageRecipe, holdout: float) -> RecordCount | None:
+        """N-hat from the steward's public_record_count (checked to bound the pool), if any."""
+        declared, loaded = recipe.source.public_record_count, self.loaded
+        if declared is None:
+            return None
+        pool_size = len(loaded.train) + (len(loaded.holdout) if loaded.holdout is not None
+                                         and not self.official else 0)
+        if pool_size > declared:
+            raise ConfigurationError("the source has more images than public_record_count, "
+                                     "which must be their number or an upper bound on it")
+        share = 1.0 if self.official else 1.0 - holdout
+        return declared_record_count(max(1, round(declared * share)))
+
+    def save(self, private: Path, source: Path) -> None:
+        """The parts and the load report, in the private directory only (0700 / 0600)."""
+        self.train.save(private / "train.npz")
+        for name, part in (("holdout", self.hold), ("test", self.test)):
+            path = private / f"{name}.npz"
+            if part is not None:
+                part.save(path)
+            elif path.exists():
+                path.unlink()
+        write_json(private / LOAD_REPORT, {"source": str(source),
+                                           "skipped_files": self.loaded.problems}, private=True)
+        TrainingLog(private).start()
+        restrict_private(private)
+
 
 class _Run:
     """One training run: its plan (checkpointed), its data and its accountant. Built by
@@ -236,7 +263,7 @@ class _Run:
             raise InsufficientData(f"only {len(train)} training images")
         if private_training and delta is not None:  # refused before anything is spent
             check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=len(train))
-        declared = _declared_count(split, recipe, holdout) if private_training else None
+        declared = split.declared_count(recipe, holdout) if private_training else None
         cfg = recipe.training
         make_private_dir(private)
         # every mechanism is written to the spend log before its result is used
@@ -254,7 +281,7 @@ class _Run:
             spec = split.select_classes(epsilon=epsilon, delta=delta, accountant=accountant,
                                         noise=noise, recipe=recipe, private=private_training)
             train = split.train
-        _save_split(private, split, source)
+        split.save(private, source)
         # -- the plan: DP class proportions, steps, sample rate, critic, noise multiplier --
         proportions, proportions_info = _class_proportions(
             train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,
@@ -437,7 +464,7 @@ class _Run:
         plan, cfg = self.plan, self.recipe.training
         tracker = (EpsilonTracker(self.accountant, noise_multiplier=plan.noise_multiplier,
                                   sample_rate=plan.sample_rate, delta=plan.delta)
-                   if plan.private else None)
+                   if plan.private and plan.noise_multiplier is not None else None)
         deadline = (time.monotonic() + 60 * cfg.time_limit_minutes
                     if cfg.time_limit_minutes else None)
         timed_out = False
@@ -668,36 +695,6 @@ def _load_and_split(source: Path, recipe: ImageRecipe, *, holdout: float, seed: 
     train_idx, hold_idx = np.flatnonzero(~held), np.flatnonzero(held)
     return _Split(loaded, pool.subset(train_idx),
                   pool.subset(hold_idx) if len(hold_idx) else None, loaded.test, official, holdout)
-
-
-def _declared_count(split: _Split, recipe: ImageRecipe, holdout: float) -> RecordCount | None:
-    """N-hat from the steward's public_record_count (checked to bound the pool), if any."""
-    declared = recipe.source.public_record_count
-    if declared is None:
-        return None
-    loaded = split.loaded
-    pool_size = len(loaded.train) + (len(loaded.holdout) if loaded.holdout is not None
-                                     and not split.official else 0)
-    if pool_size > declared:
-        raise ConfigurationError("the source has more images than public_record_count, "
-                                 "which must be their number or an upper bound on it")
-    share = 1.0 if split.official else 1.0 - holdout
-    return declared_record_count(max(1, round(declared * share)))
-
-
-def _save_split(private: Path, split: _Split, source: Path) -> None:
-    """The split and the load report, in the private directory only (0700 / 0600)."""
-    split.train.save(private / "train.npz")
-    for name, part in (("holdout", split.hold), ("test", split.test)):
-        path = private / f"{name}.npz"
-        if part is not None:
-            part.save(path)
-        elif path.exists():
-            path.unlink()
-    write_json(private / LOAD_REPORT, {"source": str(source), "skipped_files": split.loaded.problems},
-               private=True)
-    TrainingLog(private).start()
-    restrict_private(private)
 
 
 def _class_proportions(

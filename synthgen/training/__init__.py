@@ -1,1 +1,1 @@
-"""Training plumbing both modalities share: weight averaging, the training log, resuming."""
+"""Training plumbing both modalities share: weight averages (EMA) and the training log."""
