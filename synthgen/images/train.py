@@ -550,6 +550,8 @@ class _Run:
     # -- the model directory -----------------------------------------------------------------
     def _write_model_dir(self, out: Path, state: Any, model_json: dict[str, Any],
                          timing: dict[str, Any], critic: Any) -> TrainingResult:
+        from synthgen.images.class_critic import FEATURE_SEED, save_critic
+
         plan, recipe = self.plan, self.recipe
         cert = self._certificate(state.step)
         spec_json = self.spec.to_json_dict()
@@ -569,12 +571,11 @@ class _Run:
                              "sample_rate": plan.sample_rate, "steps_run": state.step,
                              "delta": plan.delta},
                 "sampling": asdict(recipe.sampling),
-                "critic": _critic_json(plan.critic) if critic is not None else None,
+                "critic": ({**(plan.critic or {}), "feature_seed": FEATURE_SEED}
+                           if critic is not None else None),
             })
             save_weights(state.ema.model.net, stage / WEIGHTS)
             if critic is not None:
-                from synthgen.images.class_critic import save_critic
-
                 save_critic(critic, stage)
             write_json(stage / "spec.json", spec_json)
             if recipe.source.public_source:  # declared public: hashes of public images only
@@ -725,12 +726,6 @@ def _class_proportions(
                                     purpose="class proportions for default sampling")
     return p.tolist(), {"class_proportions_source": "dp (Gaussian class histogram)",
                         "noise_multiplier": sigma, "noise_std": std}
-
-
-def _critic_json(plan: dict[str, Any] | None) -> dict[str, Any]:
-    from synthgen.images.class_critic import FEATURE_SEED
-
-    return {**(plan or {}), "feature_seed": FEATURE_SEED}
 
 
 def _conditioning_switch(steps: int, conditioning_phase: float) -> int:

@@ -36,6 +36,7 @@ from synthgen.tabular import resume as resume_checks
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.conform import conform
 from synthgen.tabular.draft import draft_schema
+from synthgen.tabular.expectations import check_source_table
 from synthgen.tabular.io import read_table
 from synthgen.tabular.model import TabularModel
 from synthgen.tabular.preprocess import TabularStatistics, category_cell_key, estimate_statistics
@@ -78,7 +79,7 @@ def train_tabular(
         schema_obj = replace(schema_obj, public_record_count=config.public_record_count)
     table = _read_source(source, schema_obj)
     conformed = conform(table, schema_obj)
-    _check_source_contract(table, schema_obj)
+    check_source_table(table, schema_obj)  # the schema's Great Expectations suite, as read
     if len(conformed) < MIN_ROWS:
         raise InsufficientData(f"the source has {len(conformed)} rows; at least {MIN_ROWS} are needed")
     declared = schema_obj.public_record_count
@@ -261,15 +262,6 @@ def _read_source(source: Any, schema: Schema) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return source
     return read_table(source, na_values=schema.na_values)
-
-
-def _check_source_contract(table: pd.DataFrame, schema: Schema) -> None:
-    """The Great Expectations suite built from the schema, on the source as read."""
-    try:
-        from synthgen.tabular.expectations import check_source_table
-    except ImportError:  # the evaluation extra is optional for library use
-        return
-    check_source_table(table, schema)
 
 
 def _check_classes(train_df: pd.DataFrame, schema: Schema) -> None:
