@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +125,6 @@ def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certifica
     """The certificate of ``run``: epsilon is the accountant's for what ran, never the
     target; every mechanism the accountant composed is listed with its parameters."""
     from synthgen import __version__
-    from synthgen.artifacts import utc_now
     from synthgen.privacy.accountant import epsilon_for
     from synthgen.privacy.record_count import certificate_note
 
@@ -152,7 +152,9 @@ def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certifica
         mechanisms=mechanisms, accountant_history=accountant.state_dict(),
         modality=run.modality, n_training_records=run.record_count.value,
         n_training_records_source=run.record_count.source, assumptions=run.assumptions,
-        code_version=__version__, created_at=utc_now(), notes=[*notes, *run.later_notes])
+        code_version=__version__, notes=[*notes, *run.later_notes])
+    # privacy sits below artifacts (and its utc_now): the same UTC timestamp, written here
+    certificate.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     if run.composition is not None:
         certificate.composition = run.composition
     if not run.private:
