@@ -26,6 +26,8 @@ import os
 import sys
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the benchmarks package, run as a script
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist" / "breastmnist.npz"
 TARGETS = {"tstr_roc_auc": 0.75, "training_minutes": 60.0, "dp_over_nonprivate": 2.5,
            "sampling_seconds": 60.0}
@@ -57,7 +59,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="only time DP vs non-private steps (same K), STEPS of each, interleaved")
     p.add_argument("--measure-k", type=Path, default=None, metavar="MODEL_DIR",
                    help="instead of the benchmark: the clipped-gradient signal per noise "
-                        "multiplicity K for a trained model (docs/images.md)")
+                        "multiplicity K for a trained model (docs/research/2026-11-27-image-noise-multiplicity-and-step-time.md)")
     p.add_argument("--class-signal", type=Path, default=None, metavar="MODEL_DIR",
                    help="instead of the benchmark: the model's own class knowledge, as the ROC "
                         "AUC of the model used as a classifier on the real holdout and test")
@@ -87,21 +89,21 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    from synthgen.images.benchmark import BenchmarkSettings, format_table, run_benchmark
+    from benchmarks.image_studies.driver import BenchmarkSettings, format_table, run_benchmark
     from synthgen.images.medmnist import resolve_medmnist
 
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     overrides.setdefault("device", "cpu")
     if args.probe_only:
-        from synthgen.images.benchmark import measure_step_times
+        from synthgen.images.step_timing import measure_step_times
 
         probe = measure_step_times(n_train=546, image_shape=(1, 28, 28), num_classes=2,
                                    overrides=overrides, steps=args.probe_only, seed=args.seed)
         print(json.dumps(probe))
         return probe
     if args.measure_k is not None:
+        from benchmarks.image_studies.driver import multiplicity_signal
         from synthgen.artifacts import default_private_dir
-        from synthgen.images.benchmark import multiplicity_signal
         from synthgen.images.data import ImageSet
 
         private = default_private_dir(args.measure_k)
@@ -110,8 +112,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(json.dumps(row))
         return {"multiplicity_signal": rows}
     if args.class_signal is not None:
+        from benchmarks.image_studies.class_signal import class_signal
         from synthgen.errors import SynthgenError
-        from synthgen.images.class_signal import class_signal
 
         try:
             rows = class_signal(args.class_signal)
@@ -120,8 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
         (args.class_signal.parent / "class_signal.json").write_text(json.dumps(rows, indent=2))
         return {"class_signal": rows}
     if args.resample is not None:
+        from benchmarks.image_studies.sampling_study import SamplingVariant, study_sampling
         from synthgen.errors import SynthgenError
-        from synthgen.images.sampling_study import SamplingVariant, study_sampling
 
         try:
             variants = [SamplingVariant.parse(v) for v in args.variant or ["model"]]
@@ -132,8 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
         (args.resample.parent / "sampling_study.json").write_text(json.dumps(rows, indent=2))
         return {"sampling_study": rows}
     if args.utility_study is not None:
+        from benchmarks.image_studies.utility_study import UtilityProtocol, study_utility
         from synthgen.errors import SynthgenError
-        from synthgen.images.utility_study import UtilityProtocol, study_utility
 
         try:
             protocols = [UtilityProtocol.parse(v) for v in args.protocol or ["current"]]

@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the benchmarks package, run as a script
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist" / "pneumoniamnist.npz"
 TARGETS = {"tstr_roc_auc": 0.85, "training_minutes": 8.0}
 # 9x the data of BreastMNIST affords a wider model than the CPU default (DPDM used 1.75M
@@ -28,8 +31,8 @@ TINY_RECIPE = {"base_channels": 8, "batch_size": 64, "noise_multiplicity": 2,
 def pick_per_example_mode(data: Path, overrides: dict) -> str:
     """Time one DP step with each per-example gradient path (both exact) and keep the
     faster: vmap wins on CPU; on a GPU Opacus' hooks may."""
-    from synthgen.images.benchmark import measure_step_times
     from synthgen.images.loaders import load_image_source
+    from synthgen.images.step_timing import measure_step_times
 
     src = load_image_source(data)
     shape = (src.spec.channels, src.spec.image_size, src.spec.image_size)
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    from synthgen.images.benchmark import BenchmarkSettings, format_table, run_benchmark
+    from benchmarks.image_studies.driver import BenchmarkSettings, format_table, run_benchmark
     from synthgen.images.medmnist import resolve_medmnist
 
     if not args.tiny and not torch.cuda.is_available():

@@ -1,8 +1,9 @@
 """Benchmark: validate an Adult-sized synthetic release (24,000 x 15) end to end.
 
-Builds a model directory by hand in a temporary folder: the reviewed Adult schema, a
-private run directory holding 24,000 training and 8,000 holdout rows of adult_train, and
-a "synthetic" table of 24,000 rows drawn (with replacement) from adult_test. Then times
+Builds a model directory by hand in a temporary folder (``benchmarks/model_dirs.py``): the
+benchmarks' Adult schema (schemas/adult.yaml), a private run directory holding 24,000
+training and 8,000 holdout rows of Adult, and a "synthetic" table of 24,000 rows drawn
+(with replacement) from the Adult rows left over. Then times
 ``reports.validate_release``: Great Expectations (import included), every metric, the
 plots and the HTML/PDF/JSON report. The target is under 60 s on a 2-core machine.
 
@@ -28,15 +29,16 @@ N_TRAIN, N_HOLDOUT, N_SYNTHETIC = 24_000, 8_000, 24_000
 
 
 def main() -> int:
-    from tests.evaluate.builders import adult_schema, adult_table, to_csv_like_sampler, write_model
+    from benchmarks.model_dirs import to_csv_like_sampler, write_model
+    from benchmarks.tabular_benchmark import DATA, load
 
     with tempfile.TemporaryDirectory(prefix="synthgen-bench-") as tmp:
         root = Path(tmp)
         t = time.perf_counter()
-        schema = adult_schema()
-        table = adult_table("train").sample(n=N_TRAIN + N_HOLDOUT, random_state=0).reset_index(drop=True)
-        synthetic = adult_table("test").sample(n=N_SYNTHETIC, replace=True, random_state=0)
-        model = write_model(root, schema, table.iloc[:N_TRAIN], table.iloc[N_TRAIN:])
+        adult, schema = load("adult", DATA)
+        table = adult.sample(frac=1.0, random_state=0).reset_index(drop=True)
+        synthetic = table.iloc[N_TRAIN + N_HOLDOUT :].sample(n=N_SYNTHETIC, replace=True, random_state=0)
+        model = write_model(root, schema, table.iloc[:N_TRAIN], table.iloc[N_TRAIN : N_TRAIN + N_HOLDOUT])
         synthetic_csv = to_csv_like_sampler(synthetic.reset_index(drop=True), schema, root / "synthetic.csv")
         print(f"setup (not timed): {time.perf_counter() - t:.1f} s; train {N_TRAIN}, holdout {N_HOLDOUT}, "
               f"synthetic {N_SYNTHETIC} rows x {len(schema.synthesized)} columns")

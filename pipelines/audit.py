@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from pipelines.actors import Actor
 from pipelines.store.models import AuditEvent, Job, Release
 
 if TYPE_CHECKING:
-    from pipelines.auth import Actor
     from pipelines.store.db import Database
 
 log = logging.getLogger("synthgen.audit")

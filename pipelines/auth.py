@@ -17,24 +17,12 @@ from sqlalchemy import distinct, func, select, update
 from sqlalchemy.orm import Session
 
 from pipelines import audit
+from pipelines.actors import Actor
 from pipelines.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
 from pipelines.store.models import ApiKey, Role, User, utcnow
 
 KEY_PREFIX = "sg_"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a user authenticated by a key, or a local operator (the CLI)."""
-
-    id: str | None
-    name: str
-    role: str
-
-    @property
-    def is_operator(self) -> bool:
-        return self.id is None
 
 
 def operator(name: str = "cli") -> Actor:

@@ -1,4 +1,4 @@
-"""The privacy-budget ledger (PRIVACY.md section 3).
+"""The privacy-budget ledger (docs/privacy.md#composition).
 
 Each source has a cap (epsilon_budget, delta_budget). A job **reserves** its epsilon and
 delta before any worker reads the source, in the same transaction that creates the job;

@@ -21,11 +21,17 @@ class Services:
         self.db.dispose()
 
 
-def open_services(settings: Settings, *, migrate: bool = True) -> Services:
-    """Open the store (upgrading its schema to the latest revision) and the data dir."""
+def open_store(settings: Settings, *, migrate: bool = True) -> Database:
+    """Open the store, upgrading its schema to the latest revision (``migrate``)."""
     db = Database(settings.sqlalchemy_url)
     if migrate:
         upgrade_head(db)
+    return db
+
+
+def open_services(settings: Settings, *, migrate: bool = True) -> Services:
+    """Open the store (upgrading its schema to the latest revision) and the data dir."""
+    db = open_store(settings, migrate=migrate)
     store = ArtifactStore(settings)
     store.ensure_layout()
     return Services(settings=settings, db=db, store=store, dispatcher=make_dispatcher(settings))

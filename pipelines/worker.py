@@ -18,8 +18,8 @@ import sys
 from types import FrameType
 
 from pipelines.runner import WorkerContext, run_next
+from pipelines.services import open_store
 from pipelines.settings import Settings
-from pipelines.store import Database, upgrade_head
 
 log = logging.getLogger("synthgen.worker")
 
@@ -79,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     settings = Settings()
-    db = Database(settings.sqlalchemy_url)
-    if not args.no_migrate:
-        upgrade_head(db)
+    db = open_store(settings, migrate=not args.no_migrate)
     worker = LocalWorker(WorkerContext.create(settings, db=db))
     worker.install_signal_handlers()
     worker.run_forever()

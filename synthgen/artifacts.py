@@ -4,10 +4,8 @@ See docs/architecture.md for what each file holds. A model directory is built in
 staging directory next to its destination and renamed into place only when complete, so a
 failed or interrupted run never leaves a half-written model behind.
 
-The private run directory holds real data. Whoever writes in it (CLI, library, service,
-worker) goes through the helpers of the "private area on disk" section below: directories
-0700 and files 0600 whatever the process's umask, so another local user can read nothing
-of it (the default umask 022 would leave the split world-readable).
+The private run directory holds real data: write in it with the helpers of
+``synthgen.private_files`` (re-exported here), which keep it 0700/0600.
 """
 
 from __future__ import annotations
@@ -22,11 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from synthgen import __version__
 from synthgen.errors import ModelLoadError, OutputError
 from synthgen.privacy.certificate import Certificate
+from synthgen.private_files import make_private_dir as make_private_dir
+from synthgen.private_files import open_private
+from synthgen.private_files import restrict_private as restrict_private
 
 if TYPE_CHECKING:
     from torch import nn
@@ -64,62 +65,6 @@ def file_sha256(path: str | Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
-
-
-# -- the private area on disk ---------------------------------------------------------------------
-PRIVATE_DIR_MODE = 0o700
-PRIVATE_FILE_MODE = 0o600
-
-
-def make_private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) and make it 0700, also when it existed.
-
-    ``mkdir(mode=...)`` alone is not enough: the umask can only remove bits, and an existing
-    directory keeps its mode. Parents are created with the usual mode; the leaf is what
-    keeps other users out of everything below it.
-    """
-    path = Path(path)
-    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-    os.chmod(path, PRIVATE_DIR_MODE)
-    return path
-
-
-def restrict_private(path: Path) -> None:
-    """Make a private file 0600, or a private directory and everything under it 0700
-    (directories) and 0600 (files). For files written by other libraries (Parquet, npz,
-    safetensors, torch), right after they are written. Links are left alone (never
-    followed)."""
-    path = Path(path)
-    if path.is_symlink() or not path.exists():
-        return
-    if not path.is_dir():
-        os.chmod(path, PRIVATE_FILE_MODE)
-        return
-    os.chmod(path, PRIVATE_DIR_MODE)
-    for root, dirs, files in os.walk(path):
-        for name in dirs:
-            p = os.path.join(root, name)
-            if not os.path.islink(p):
-                os.chmod(p, PRIVATE_DIR_MODE)
-        for name in files:
-            p = os.path.join(root, name)
-            if not os.path.islink(p):
-                os.chmod(p, PRIVATE_FILE_MODE)
-
-
-def open_private(path: Path, mode: str = "a") -> IO[str]:
-    """Open a private text file for writing (``"a"`` appends, ``"w"`` truncates); a new
-    file is created 0600, an existing one is made 0600."""
-    if mode not in ("a", "w"):
-        raise ValueError(f"open_private writes only: mode 'a' or 'w', got {mode!r}")
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC)
-    fd = os.open(path, flags, PRIVATE_FILE_MODE)
-    try:
-        os.fchmod(fd, PRIVATE_FILE_MODE)
-        return os.fdopen(fd, mode)
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def write_json(path: Path, obj: Any, *, private: bool = False) -> None:

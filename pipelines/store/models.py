@@ -201,7 +201,7 @@ class Job(Base):
 
 
 class LedgerEntry(Base):
-    """One job's claim on its source's budget (PRIVACY.md section 3): reserved before the
+    """One job's claim on its source's budget (docs/privacy.md#composition): reserved before the
     job reads any data, settled once at what it actually spent."""
 
     __tablename__ = "ledger_entries"

@@ -1,5 +1,8 @@
 """The ``synthgen`` command line. One module per command group; see ``app.py``."""
 
-from synthgen.cli.app import main
 
-__all__ = ["main"]
+def main() -> None:
+    from synthgen.cli import commands  # noqa: F401  (registers the commands)
+    from synthgen.cli.app import app
+
+    app()

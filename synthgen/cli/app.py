@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -62,14 +61,3 @@ def reports_errors(func: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def main() -> None:
-    from synthgen.cli import commands  # noqa: F401  (registers the commands)
-
-    app()
-
-
-if __name__ == "__main__":
-    main()
-    sys.exit(0)

@@ -1,4 +1,4 @@
-"""``synthgen audit``: a one-run canary audit of DP-SGD, a bug detector (PRIVACY.md section 6).
+"""``synthgen audit``: one-run canary audit of DP-SGD, a bug detector (docs/privacy.md#empirical-audit).
 
 Exit codes: 0 when the empirical lower bound sits at or below the claimed epsilon, 1 on a
 violation (a bug to find), 2 on bad input.

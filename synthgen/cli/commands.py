@@ -1,3 +1,6 @@
-"""Imports every command module so that each registers itself on the app."""
+"""Imports every command module so that each registers itself on the app, in the order
+``synthgen --help`` lists them (commands, then command groups)."""
 
-from synthgen.cli import audit, demo, sample, schema, service, train, validate  # noqa: F401
+# isort: off
+from synthgen.cli import audit, demo, sample, service, train, validate, schema, users, client  # noqa: F401
+# isort: on

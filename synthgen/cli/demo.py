@@ -1,16 +1,20 @@
 """``synthgen demo``: the whole path on bundled data, in one command.
 
 The CLI is the composition root: like ``validate``, it may import ``reports`` (lazily,
-inside the command) to finish the demo with the auditor's report.
+inside the command) to finish either demo, tables or images, with the auditor's report.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from synthgen.cli.app import app, reports_errors
+
+if TYPE_CHECKING:
+    from synthgen.evaluate.result import ValidationResult
 
 
 @app.command("demo")
@@ -20,32 +24,43 @@ def demo(
     images: bool = typer.Option(False, "--images", help="Run the image path on BreastMNIST instead of the table."),
     data: Path | None = typer.Option(None, "--data", help="With --images: a breastmnist.npz to use instead of the cache or a download."),
 ) -> None:
-    """Train on bundled data, sample, print the certificate, then validate and write the report.
+    """Train on bundled data, sample, then validate and write the report with its verdict.
 
     Tables (default): scikit-learn's Breast Cancer Wisconsin table at epsilon 3.
     Images (--images): BreastMNIST at epsilon 10.
     """
+    from reports.validation import validate_release
     from synthgen.cli.progress_bar import ProgressBar
 
-    if images:
-        from synthgen.images.demo import run_image_demo
-
-        with ProgressBar() as bar:
-            run_image_demo(data, out_dir, progress=bar, echo=typer.echo)
-        return
-
-    from reports.validation import validate_release
-    from synthgen.demo import run_tabular_demo
-
     with ProgressBar() as bar:
-        outcome = run_tabular_demo(out_dir, echo=typer.echo, progress=bar)
-        result = validate_release(outcome["model_dir"], outcome["synthetic"], report_dir=out_dir / "report", progress=bar,
-                                 private_dir=outcome["private_dir"])
+        if images:
+            from synthgen.images.demo import run_image_demo
+
+            outcome = run_image_demo(data, out_dir, progress=bar, echo=typer.echo)
+        else:
+            from synthgen.demo import run_tabular_demo
+
+            outcome = run_tabular_demo(out_dir, echo=typer.echo, progress=bar)
+        result = validate_release(outcome["model_dir"], outcome["synthetic"], report_dir=out_dir / "report",
+                                  progress=bar, private_dir=outcome["private_dir"])
+    typer.echo("fidelity/utility (measured on real data; for the steward only): "
+               + (_image_summary(result) if images else _table_summary(result)))
+    typer.echo(f"report: {out_dir / 'report' / 'report.html'} (verdict: {result.verdict})")
+
+
+def _table_summary(result: ValidationResult) -> str:
     shapes = result.metric("column_shape_similarity").value
     tstr = result.metric("tstr_auc_ratio").value
-    typer.echo(
-        "fidelity/utility (measured on real data; for the steward only): "
-        f"column shape similarity {shapes:.3f} (1 = identical), "
-        f"train-on-synthetic / train-on-real ROC AUC {tstr:.3f}"
-    )
-    typer.echo(f"report: {out_dir / 'report' / 'report.html'} (verdict: {result.verdict})")
+    return (f"column shape similarity {shapes:.3f} (1 = identical), "
+            f"train-on-synthetic / train-on-real ROC AUC {tstr:.3f}")
+
+
+def _image_summary(result: ValidationResult) -> str:
+    tstr = result.metric("image_tstr_auc_ratio")
+    auc = {row["trained_on"]: row["roc_auc"] for row in tstr.details.get("rows", [])}
+    utility = (f"a CNN trained on synthetic images: ROC AUC {auc['synthetic']:.3f} on the real "
+               f"{tstr.details['tested_on']} split, the same CNN on real images {auc['real']:.3f}"
+               if auc else f"utility not measured ({tstr.note})")
+    ratio = result.metric("image_nn_distance_ratio").value
+    nearest = "n/a" if ratio is None else f"{ratio:.3f}"
+    return f"{utility}; nearest-training-image distance, synthetic / holdout {nearest} (about 1 without memorisation)"

@@ -1,6 +1,6 @@
 """Report sections every validation has, whatever the modality: the verdict and summary,
 the DP certificate, the thresholds applied; and the small helpers the modality-specific
-section builders (``tabular_report``, ``images.report``) share.
+section builders (``tabular_report``, ``image_report``) share.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from synthgen.evaluate.gate import CheckResult
 from synthgen.evaluate.sections import Callout, KeyValues, Level, Paragraph, Section, Table
 
 if TYPE_CHECKING:
-    from synthgen.evaluate.release import ValidationResult
+    from synthgen.evaluate.result import ValidationResult
 
 LEVELS: dict[str, Level] = {"pass": "pass", "warn": "warn", "fail": "fail"}
 

@@ -3,7 +3,7 @@
 A check is ``pass``, ``warn`` or ``fail``; ``info`` when the policy sets no threshold for
 it and ``skipped`` when its metric could not be computed (for example utility without a
 label). The verdict is the worst of pass/warn/fail. One rule does not depend on the
-policy: a model trained without differential privacy always fails (PRIVACY.md: it can
+policy: a model trained without DP always fails (docs/privacy.md#the-guarantee: it can
 never be released), whatever thresholds the policy sets for its epsilon.
 """
 

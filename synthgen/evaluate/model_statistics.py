@@ -1,7 +1,7 @@
 """What validation needs from a model's released DP statistics (``preprocessing.json``).
 
 The statistics are public once the model is released (differentially private counts and
-bounds, PRIVACY.md section 2): the class list (declared, or kept by DP partition
+bounds, docs/privacy.md#what-is-paid-for-and-what-is-assumed-public): the class list (declared, or DP partition
 selection), the DP class counts with their noise level, and the bounds each numeric
 column's values are clipped to (declared, or estimated with DP). The checks that protect
 downstream users read them: a class the model knows must appear in the synthetic table,

@@ -1,8 +1,9 @@
 """Validate a synthetic release: load, check, measure, judge.
 
 ``evaluate_release`` dispatches on the model's modality (``config.json``): image models go
-to ``synthgen.evaluate.images.release``, tables stay here. For a table it reads the model directory (schema, certificate, config, provenance),
-finds the private run directory the training run recorded in ``run.json``, loads the real
+to ``synthgen.evaluate.image_release``, tables stay here (what both share is in ``result``
+and ``model_dir``, below them). For a table it reads the model directory (schema,
+certificate, config, provenance), finds the private run directory the training run recorded in ``run.json``, loads the real
 train and holdout splits from it, runs the data contract on the synthetic table, computes
 every metric, applies the release policy and assembles the report sections. It writes
 nothing: rendering the HTML/PDF/JSON report is ``reports.validate_release``'s job (imports
@@ -16,27 +17,16 @@ directory that is gone (``PrivateDataMissing``), a synthetic file that is empty
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from synthgen import __version__
-from synthgen.artifacts import (
-    CERTIFICATE,
-    CONFIG,
-    PREPROCESSING,
-    RUN,
-    default_private_dir,
-    file_sha256,
-    read_provenance,
-    utc_now,
-)
+from synthgen.artifacts import CONFIG, PREPROCESSING, RUN, file_sha256, read_provenance, utc_now
 from synthgen.errors import (
     InputFileError,
     ModelLoadError,
@@ -45,69 +35,41 @@ from synthgen.errors import (
     SchemaMismatch,
 )
 from synthgen.evaluate.gate import CheckResult, make_check, verdict
+from synthgen.evaluate.image_release import evaluate_image_release
+from synthgen.evaluate.images.inputs import ImageValidationOptions
 from synthgen.evaluate.inputs import TabularInputs
-from synthgen.evaluate.metric import MetricResult, evaluate_metrics, json_safe
+from synthgen.evaluate.metric import MetricResult, evaluate_metrics
+from synthgen.evaluate.model_dir import (
+    model_modality,
+    private_run_dir,
+    read_certificate,
+    read_model_json,
+)
 from synthgen.evaluate.model_statistics import ModelStatistics, read_model_statistics
 from synthgen.evaluate.policy import Policy, load_policy
-from synthgen.evaluate.registry import CERTIFICATE as CERTIFICATE_CHECK
 from synthgen.evaluate.registry import CONTRACT, tabular_metrics
-from synthgen.evaluate.sections import Section
+from synthgen.evaluate.result import (
+    NOTICE,
+    ValidationResult,
+    certificate_and_metric_checks,
+    is_private,
+)
+from synthgen.evaluate.tabular_report import build_sections
 from synthgen.privacy.certificate import Certificate
 from synthgen.progress import ProgressEvent
 from synthgen.tabular.expectations import ExpectationResults, check_synthetic_table
 from synthgen.tabular.io import read_table
 from synthgen.tabular.schema import Schema
 
-if TYPE_CHECKING:
-    from synthgen.evaluate.images.inputs import ImageValidationOptions
+# re-exported: callers read the result type and the model-directory helpers from here
+__all__ = [
+    "NOTICE", "ModelFiles", "ValidationResult", "evaluate_release", "load_model_files",
+    "model_modality", "private_run_dir", "read_synthetic",
+]
 
 SCHEMA = "schema.json"
 TRAIN_SPLIT = "train.parquet"
 HOLDOUT_SPLIT = "holdout.parquet"
-NOTICE = (
-    "This report contains statistics computed on real data (the training and holdout "
-    "splits of the source). It is for the data steward and auditors only: never ship it, "
-    "or any number in it, with a synthetic release."
-)
-
-
-@dataclass
-class ValidationResult:
-    verdict: str  # "pass", "warn" or "fail"
-    checks: list[CheckResult]
-    metrics: list[MetricResult]
-    expectations: ExpectationResults | None  # the data contract (tables; None for images)
-    certificate: dict[str, Any]
-    private: bool
-    provenance: dict[str, Any]
-    policy: Policy
-    sections: list[Section] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    created_at: str = ""
-    modality: str = "tabular"  # "tabular" or "image"
-
-    def check(self, name: str) -> CheckResult:
-        return next(c for c in self.checks if c.name == name)
-
-    def metric(self, name: str) -> MetricResult:
-        return next(m for m in self.metrics if m.name == name)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return json_safe({
-            "verdict": self.verdict,
-            "modality": self.modality,
-            "notice": NOTICE,
-            "created_at": self.created_at,
-            "private": self.private,
-            "checks": [c.to_json_dict() for c in self.checks],
-            "metrics": {m.name: m.to_json_dict() for m in self.metrics},
-            "expectations": self.expectations.to_json_dict() if self.expectations else None,
-            "certificate": self.certificate,
-            "provenance": self.provenance,
-            "policy": self.policy.to_json_dict(),
-            "sections": [s.to_json_dict() for s in self.sections],
-            "timings_seconds": self.timings,
-        })
 
 
 @dataclass
@@ -124,63 +86,6 @@ class ModelFiles:
     train: pd.DataFrame
     holdout: pd.DataFrame
     statistics: ModelStatistics | None = None  # preprocessing.json: classes, DP counts, bounds
-
-
-def read_model_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"{path.parent} is not a complete synthgen model (no {path.name})") from exc
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{path} is damaged: {type(exc).__name__}") from exc
-
-
-def model_modality(model_dir: str | Path) -> str:
-    """``"tabular"`` or ``"image"``, from the model's ``config.json``."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelLoadError(f"model directory not found: {model_dir}")
-    config = read_model_json(model_dir / CONFIG)
-    modality = config.get("modality") if isinstance(config, dict) else None
-    if modality not in ("tabular", "image"):
-        raise ModelLoadError(f"{model_dir / CONFIG}: unknown modality {modality!r}")
-    return str(modality)
-
-
-def read_certificate(model_dir: Path) -> tuple[Certificate, dict[str, Any]]:
-    certificate_json = read_model_json(model_dir / CERTIFICATE)
-    try:
-        return Certificate.from_json_dict(certificate_json), certificate_json
-    except (TypeError, AttributeError) as exc:
-        raise ModelLoadError(f"{model_dir / CERTIFICATE} is not a valid certificate") from exc
-
-
-def private_run_dir(model_dir: Path, run: Any, private_dir: str | Path | None = None) -> Path:
-    """The model's private run directory: ``private_dir`` when given, else the default
-    sibling ``MODEL_DIR.private`` (older model directories recorded its path in run.json).
-    ``run.json`` holds no path (it leaves the private area), so the pairing is checked
-    through the random ``run_id`` both directories record. ``PrivateDataMissing`` when gone."""
-    if not isinstance(run, dict):
-        raise ModelLoadError(f"{model_dir / RUN} is not a run record")
-    if private_dir is not None:
-        found = Path(private_dir)
-    elif run.get("private_dir"):  # written before run.json held public values only
-        found = Path(run["private_dir"])
-    else:
-        found = default_private_dir(model_dir)
-    if not found.is_dir():
-        raise PrivateDataMissing(
-            f"the private run directory of this model is gone: {found}. Validation needs the "
-            "train/holdout split it held; it was deleted or moved. Restore it, pass its path "
-            "(--private-dir), or retrain to validate a new model."
-        )
-    provenance = read_provenance(found)
-    if run.get("run_id") and provenance.get("run_id") != run["run_id"]:
-        raise ModelLoadError(
-            f"{found} is not the private run directory of {model_dir} (their run ids differ): "
-            "pass the right one with --private-dir"
-        )
-    return found
 
 
 def load_model_files(model_dir: str | Path, private_dir: str | Path | None = None) -> ModelFiles:
@@ -253,14 +158,10 @@ def evaluate_release(
     defaults keep a BreastMNIST-sized validation within about a minute on two cores.
     """
     if model_modality(model_dir) == "image":
-        from synthgen.evaluate.images.release import evaluate_image_release
-
         return evaluate_image_release(
             model_dir, synthetic_path, policy_path=policy_path, seed=seed, progress=progress,
             options=image_options, private_dir=private_dir,
         )
-    from synthgen.evaluate.tabular_report import build_sections
-
     timings: dict[str, float] = {}
     started = time.perf_counter()
     policy = load_policy(policy_path)
@@ -311,31 +212,6 @@ def evaluate_release(
     timings["total"] = time.perf_counter() - started
     report(total, "done")
     return result
-
-
-def is_private(certificate: Certificate) -> bool:
-    eps = certificate.epsilon
-    return bool(certificate.private) and eps is not None and math.isfinite(float(eps))
-
-
-def certificate_and_metric_checks(
-    certificate: Certificate, results: list[MetricResult], policy: Policy
-) -> list[CheckResult]:
-    """The checks every modality has: the certificate's epsilon (a model trained without
-    DP always fails), then one check per metric."""
-    private = is_private(certificate)
-    checks = [make_check(
-        name=CERTIFICATE_CHECK.name, title=CERTIFICATE_CHECK.title, family=CERTIFICATE_CHECK.family,
-        value=float(certificate.epsilon) if private else math.inf, direction=CERTIFICATE_CHECK.direction,
-        policy=policy, note="" if private else "NOT PRIVATE: trained without differential privacy; never releasable",
-        force=None if private else "fail",
-    )]
-    for r in results:
-        checks.append(make_check(
-            name=r.name, title=r.title, family=r.family, value=r.value, direction=r.direction,
-            policy=policy, note=r.note,
-        ))
-    return checks
 
 
 def _checks(

@@ -34,7 +34,7 @@ from synthgen.evaluate.sections import (
 )
 
 if TYPE_CHECKING:
-    from synthgen.evaluate.release import ValidationResult
+    from synthgen.evaluate.result import ValidationResult
 
 __all__ = ["build_sections", "fmt"]
 SMALL_SAMPLE_ERROR = 0.04  # attack AUC standard error at chance above which the report says so

@@ -12,8 +12,8 @@ Dockhorn et al. 2023):
   noise multiplicity through the shared privacy machinery), ``checkpoint``, ``config`` (the
   recipe and its defaults), ``train`` / ``sample`` (the model-directory entry points behind
   ``synthgen train`` and ``synthgen sample``), ``output`` (npz and PNG folders);
-- ``metrics`` (TSTR CNN, Frechet distance, precision/recall, nearest-neighbour check),
-  ``benchmark`` and ``demo``.
+- ``step_timing`` (a DP step's seconds, to size a run to a time budget) and ``demo``.
+  Validation metrics are in ``synthgen.evaluate.images``; studies in ``benchmarks/``.
 
 Importing this package is cheap; torch and opacus are imported by the modules that need them.
 """

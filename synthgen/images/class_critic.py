@@ -4,7 +4,7 @@ label, the ones that show that label most clearly.
 Why. A DP-trained denoiser learns the look of the images well before it learns what tells
 the classes apart: on BreastMNIST at epsilon 10 its samples taught a downstream CNN a ROC
 AUC of about 0.72, and the denoiser used as a classifier scored no better
-(docs/images.md, "How much class signal the model holds"). A classifier spends its budget on
+(docs/research/2026-12-03-image-downstream-protocol-and-class-signal.md). A classifier spends its budget on
 the class boundary alone, and a linear model on fixed features has so few parameters (258
 for two classes) that DP-SGD's noise barely touches it: features of a *random*, untrained
 conv net with a linear head are a strong DP baseline (Tramer and Boneh 2021, "Differentially

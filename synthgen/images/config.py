@@ -2,7 +2,7 @@
 the private data), and how ``--override``-style keys map onto it.
 
 Defaults were chosen for BreastMNIST-sized sets (hundreds of 28 px images) on a 2-core CPU;
-docs/images.md records the measurements behind them.
+docs/research/ records the measurements behind them (the `*-image-*` entries).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class TrainingConfig:
     # conditioning_parameter_names): clipping to C then spends the whole bound on the
     # parameters that carry the class, where the full gradient's clip scaled them down.
     # Off by default: 0.3 with C 0.15 gave BreastMNIST's best TSTR in 60 minutes (0.767)
-    # but 0.750, 0.550 and 0.643 in three repeats (mean below the defaults); docs/images.md
+    # but 0.750, 0.550 and 0.643 in three repeats (mean below the defaults); docs/research/2026-12-04-image-conditioning-phase.md
     conditioning_phase: float = 0.0
     # clipping bound C in that phase (None: max_grad_norm). The label pathway's per-example
     # gradients are about a third of the full ones' (median 0.38 against 1.33 on BreastMNIST
@@ -60,7 +60,7 @@ class TrainingConfig:
     critic_epsilon_share: float = 0.1
     # the critic head's DP-SGD run. On BreastMNIST at the critic's epsilon 1 (8 seeds, real
     # validation split): 100 steps of 256 reach ROC AUC 0.801 +- 0.018, 350 of 128 (the first
-    # default) 0.783 +- 0.039; docs/images.md, "Class critic"
+    # default) 0.783 +- 0.039; docs/research/2026-12-04-image-class-critic.md
     critic_steps: int = 100
     critic_batch_size: int = 256
 
@@ -105,7 +105,7 @@ class SamplingConfig:
     # candidates drawn per image when the model has a class critic: of each class's
     # candidates, the critic keeps those showing the class most clearly (1: no selection).
     # 1 since critic guidance (below) scored as well alone (0.767) as guidance 0.3 with 3
-    # candidates (0.766) at a third of the sampling time; docs/images.md, "Critic guidance"
+    # candidates (0.766) at a third of the sampling time; docs/research/2026-12-05-image-critic-guidance.md
     candidates: int = 1
     # when the model has a class critic: each denoised estimate moves this far up the
     # critic's log p(label | image) gradient (0: off)
@@ -114,7 +114,7 @@ class SamplingConfig:
     # square per pixel in the model's [-1, 1] range. Unbounded, a few estimates' gradients
     # grew 30-100x at the last steps and a third of one class came out saturated black and
     # white (Frechet distance 405); bounded at 0.2, TSTR 0.785 and Frechet 2.0 on the same
-    # model (docs/images.md, "Critic guidance")
+    # model (docs/research/2026-12-05-image-critic-guidance.md)
     critic_guidance_max_step: float = 0.2
 
     def __post_init__(self) -> None:

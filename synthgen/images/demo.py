@@ -2,9 +2,9 @@
 
 Data: the path given, else a verified copy in the user's cache, else the official MedMNIST
 download (checksum checked). Then: train at epsilon 10 for a step count sized to a
-training budget (about 12 minutes on 2 CPU cores, so the whole demo fits in 20), sample a
-class-balanced synthetic set as .npz and PNG folders, and evaluate it against the real test
-split (TSTR ROC AUC, the same CNN on real data, the nearest-neighbour check).
+training budget (about 12 minutes on 2 CPU cores, so the whole demo fits in 20) and sample
+a class-balanced synthetic set as .npz and PNG folders. The CLI then validates the release
+against the real splits and writes the auditor's report, as for the table demo.
 """
 
 from __future__ import annotations
@@ -25,21 +25,15 @@ def run_image_demo(data: Path | None, out_dir: Path,
                    progress: ProgressCallback | None = None, *,
                    echo: Callable[[str], None] | None = None,
                    train_minutes: float = DEMO_TRAIN_MINUTES, samples: int = DEMO_SAMPLES,
-                   classifier_steps: int = 300, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run the demo into ``out_dir`` (created; ``out_dir/model`` must not exist) and return
-    a summary: paths, epsilon, timings and metrics. ``echo`` receives a few human-readable
+                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train and sample into ``out_dir`` (created; ``out_dir/model`` must not exist) and
+    return a summary: paths, epsilon and timings. ``echo`` receives a few human-readable
     lines (the CLI passes ``typer.echo``); the library itself never prints."""
-    import torch
-
-    from synthgen.images.benchmark import measure_step_times
-    from synthgen.images.data import ImageSet
     from synthgen.images.loaders import load_image_source
     from synthgen.images.medmnist import resolve_medmnist
-    from synthgen.images.metrics import RealImages, evaluate_images
-    from synthgen.images.metrics.nearest_neighbour import NearestNeighbourCheck
-    from synthgen.images.metrics.tstr import TrainRealTestReal, TrainSyntheticTestReal
     from synthgen.images.output import write_images
     from synthgen.images.sample import ImageModel
+    from synthgen.images.step_timing import measure_step_times
     from synthgen.images.train import train_images
 
     progress = progress or ignore_progress
@@ -71,35 +65,13 @@ def run_image_demo(data: Path | None, out_dir: Path,
     sampling_seconds = time.perf_counter() - t0
     npz = write_images(out_dir / "synthetic.npz", images, labels, spec.class_names)
     pngs = write_images(out_dir / "synthetic_png", images, labels, spec.class_names)
-
-    progress(ProgressEvent("evaluate", 0, 0))
-    real = RealImages.from_private_dir(result.private_dir, num_classes=spec.num_classes)
-    metrics = evaluate_images(real, ImageSet(images, labels), [
-        TrainSyntheticTestReal(steps=classifier_steps), TrainRealTestReal(steps=classifier_steps),
-        NearestNeighbourCheck()])
     cert = result.certificate
     say(f"model: {result.model_dir} (epsilon spent {cert.epsilon:.3f} at delta {cert.delta:.3g}, "
         f"{cert.steps} steps); private run data: {result.private_dir}")
     say(f"synthetic images: {npz} and {pngs}/ ({len(labels)} images in {sampling_seconds:.1f}s)")
-    tstr = metrics.get("tstr_roc_auc", {}).get("value")
-    trtr = metrics.get("trtr_roc_auc", {}).get("value")
-    nn = metrics.get("nearest_neighbour_check", {})
-    if tstr is not None and trtr is not None:
-        say(f"utility (real test split; for the steward only): train-on-synthetic ROC AUC "
-            f"{tstr:.3f}, the same CNN on real images {trtr:.3f}")
-    if "passed" in nn:
-        say(f"nearest-neighbour check: {'passed' if nn['passed'] else 'FAILED'} "
-            f"(train/holdout distance ratio {nn['value']:.3f}, "
-            f"{nn['details']['near_copies']} near copies)")
     return {
-        "data": str(path), "model_dir": str(result.model_dir),
-        "private_dir": str(result.private_dir), "synthetic_npz": str(npz),
-        "synthetic_png": str(pngs), "epsilon": cert.epsilon, "delta": cert.delta,
+        "data": path, "model_dir": result.model_dir, "private_dir": result.private_dir,
+        "synthetic": npz, "synthetic_png": pngs, "epsilon": cert.epsilon, "delta": cert.delta,
         "steps": cert.steps, "noise_multiplier": cert.noise_multiplier,
         "sampling_seconds": sampling_seconds, "total_seconds": time.perf_counter() - started,
-        "torch_threads": torch.get_num_threads(),
-        "tstr_roc_auc": metrics.get("tstr_roc_auc", {}).get("value"),
-        "trtr_roc_auc": metrics.get("trtr_roc_auc", {}).get("value"),
-        "nearest_neighbour_check_passed": metrics.get("nearest_neighbour_check", {}).get("passed"),
-        "metrics": metrics,
     }

@@ -32,7 +32,7 @@ class EDMConfig:
     p_std: float = 1.2
     # sampling range; the last level is followed by one jump to the denoised estimate. EDM
     # uses 0.002; a DP-trained denoiser is least accurate at low noise, and the steps below
-    # 0.1 turned its errors into pixel noise (docs/images.md, "Sampling")
+    # 0.1 turned its errors into pixel noise (docs/research/2026-12-02-image-sampling-schedule.md)
     sigma_min: float = 0.1
     sigma_max: float = 80.0
     rho: float = 7.0  # sampling schedule exponent

@@ -9,8 +9,8 @@ DPOptimizer clips each row to norm C and adds noise once per logical batch.
 Why this rather than Opacus' hooks with a ``[B*K]`` batch and a fold afterwards (also
 implemented, ``per_example_gradients="hooks"``): Opacus' conv rule materialises the
 unfolded input and a zero-padded ``[B*K, ...]`` gradient per parameter; the vmap rule uses
-grouped convolutions and sums over K inside. Measured on the project's 2-core CPU (docs/
-images.md): about 1.5x a non-private step instead of about 2.9x, with K times less memory.
+grouped convolutions and sums over K inside. Measured on the project's 2-core CPU
+(docs/research/2026-11-27-image-noise-multiplicity-and-step-time.md): about 1.5x a non-private step instead of about 2.9x, with K times less memory.
 Both paths are tested against a manual per-example reference.
 
 ``make_private`` wraps the model in Opacus' GradSampleModule; the trainer removes its hooks

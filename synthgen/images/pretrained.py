@@ -4,7 +4,7 @@ A DP run on a few hundred images learns little beyond what its noisy steps allow
 that already denoises images of the same size and channels (trained on public data, e.g.
 another MedMNIST set) can spend those steps on what is specific to the private source.
 Public pretraining with DP fine-tuning is what worked best for DP diffusion on CIFAR-10 and
-medical images (Ghalebikesabi et al. 2023). Measured here (docs/images.md): pretraining on
+medical images (Ghalebikesabi et al. 2023). Measured here (docs/research/2026-12-02-image-public-pretraining.md): pretraining on
 PneumoniaMNIST improved BreastMNIST's Frechet distance and recall but not its TSTR AUC, so
 it is an option, not the default.
 

@@ -1,6 +1,6 @@
 """White-box gradient canaries for a one-run audit of DP-SGD (Steinke, Nasr and Jagielski 2023).
 
-An empirical audit is a bug detector, not a certificate (PRIVACY.md section 6): its lower
+An empirical audit is a bug detector, not a certificate (docs/privacy.md#empirical-audit): its lower
 bound on epsilon must sit below the claimed epsilon, and one above it means a bug.
 
 Canaries. Canary j is a record whose clipped gradient is C times the j-th unit vector of a

@@ -24,6 +24,7 @@ from typing import Any
 
 from synthgen.errors import ResumeRefused
 from synthgen.privacy.accountant import HistoryEntry, RunAccountant
+from synthgen.private_files import open_private
 
 SPEND_LOG = "spend.jsonl"
 MAIN_RUN = "dp_sgd"
@@ -36,8 +37,6 @@ class SpendLog:
         self.path = Path(path)
 
     def append(self, record: dict[str, Any]) -> None:
-        from synthgen.artifacts import open_private
-
         line = json.dumps(record, allow_nan=False) + "\n"
         with open_private(self.path, "a") as fh:
             fh.write(line)

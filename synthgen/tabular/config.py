@@ -3,7 +3,7 @@
 ``None`` means "chosen from public quantities" (the public record count N-hat, a DP
 estimate or a declared bound, and the privacy budget), never from the data's content or
 its exact size: every default is fixed in advance so that choosing it spends no privacy
-budget (PRIVACY.md section 2).
+budget (docs/privacy.md#what-is-paid-for-and-what-is-assumed-public).
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synthgen.tabular.diffusion.masked import NEG_INF
 from synthgen.tabular.preprocess import TabularStatistics, category_cell_key
 
 U_EPS = 1e-6  # keeps Phi^-1(u) finite
+NEG_INF = -1e9  # prior log-probability of the padding slots past a column's categories
 
 
 @dataclass

@@ -30,12 +30,14 @@ up in logs and job events.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from synthgen.errors import SchemaMismatch
+from synthgen.tabular.expectation_spec import ExpectationSpec
+from synthgen.tabular.gx_adapter import ge_expectation_type, run_expectations
 from synthgen.tabular.schema import ColumnSpec, Schema, category_key
 
 # -- canonical cell keys (shared with the evaluation layer, synthgen.evaluate.tables) --
@@ -84,19 +86,6 @@ def category_keys(raw: pd.Series, spec: ColumnSpec) -> np.ndarray:
     return out
 
 
-Kind = Literal["columns_match", "columns_in_order", "row_count", "of_type", "between", "in_set", "not_null"]
-
-
-@dataclass(frozen=True)
-class ExpectationSpec:
-    """One expectation, independent of GE's classes (see ``gx_adapter``)."""
-
-    kind: Kind
-    column: str | None
-    params: dict[str, Any]
-    description: str  # what is expected, in words, without data values
-    structural: bool = False  # failing it means the table cannot be evaluated at all
-
 
 @dataclass
 class ExpectationOutcome:
@@ -142,8 +131,6 @@ class ExpectationOutcome:
         return f"{where}{spec.description}: failed"
 
     def to_json_dict(self) -> dict[str, Any]:
-        from synthgen.tabular.gx_adapter import ge_expectation_type
-
         return {
             "expectation": ge_expectation_type(self.spec.kind),
             "column": self.spec.column,
@@ -313,8 +300,6 @@ def _column_expectations(spec: ColumnSpec, *, typed: bool = True) -> list[Expect
 
 
 def run_suite(df: pd.DataFrame, schema: Schema, *, table: str) -> ExpectationResults:
-    from synthgen.tabular.gx_adapter import run_expectations
-
     frame, columns = validation_frame(df, schema)
     untyped = frozenset(n for n, c in columns.items() if c.bad and c.bad_words == "are not numbers")
     specs = expectation_suite(schema, [str(c) for c in df.columns], table=table, untyped=untyped)

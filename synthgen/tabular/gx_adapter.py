@@ -3,7 +3,8 @@
 GE's API has changed shape between major versions (0.x data contexts and validators, 1.x
 suites, batch definitions and validation definitions); keeping every call in this file
 means an upgrade touches one place. The rest of synthgen describes expectations as plain
-``ExpectationSpec`` objects (``synthgen.tabular.expectations``) and gets back plain dicts.
+``ExpectationSpec`` objects (``synthgen.tabular.expectation_spec``) and gets back plain
+dicts.
 
 GE is imported lazily, inside ``run_expectations`` (the import takes 3-14 s), always with
 an ephemeral context (nothing is written to disk, no ``gx/`` folder is looked for) and with
@@ -16,12 +17,11 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-if TYPE_CHECKING:
-    from synthgen.tabular.expectations import ExpectationSpec
+from synthgen.tabular.expectation_spec import ExpectationSpec
 
 _GE_NAMES = {
     "columns_match": "ExpectTableColumnsToMatchSet",

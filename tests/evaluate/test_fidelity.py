@@ -84,6 +84,7 @@ def test_independent_columns_keep_marginals_but_lose_associations(adult_independ
     assert PairwiseContingencySimilarity().evaluate(adult_independent).value < PairwiseContingencySimilarity().evaluate(adult_fresh).value
 
 
+@pytest.mark.slow
 def test_detection_auc_half_for_real_data_and_high_for_broken_data(adult_fresh, adult_independent):
     fresh = DetectionAUC().evaluate(adult_fresh)
     assert abs(fresh.value - 0.5) < 0.06

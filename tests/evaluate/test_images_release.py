@@ -53,6 +53,7 @@ def statuses(result: ValidationResult) -> dict[str, str]:
 
 
 # -- the whole path ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sampled_release_validates_and_writes_the_three_reports(model: Path, sampled: Path, tmp_path: Path) -> None:
     report = tmp_path / "report"
     result = validate_release(model, sampled, report_dir=report, image_options=FAST)
@@ -79,6 +80,7 @@ def test_sampled_release_validates_and_writes_the_three_reports(model: Path, sam
     assert "Synthetic images synthetic.npz" in html
 
 
+@pytest.mark.slow
 def test_copies_of_training_images_fail_and_are_counted(model: Path) -> None:
     train = private(model, "train")
     path = save_images(model.parent / "copies.npz", train.images, train.labels)
@@ -96,6 +98,7 @@ def test_copies_of_training_images_fail_and_are_counted(model: Path) -> None:
     assert all(p["identical"] and p["distance"] == 0.0 for p in figure.data["pairs"])
 
 
+@pytest.mark.slow
 def test_a_few_copies_among_fresh_images_are_caught(model: Path) -> None:
     """Fresh real images (the test split) with 5 training images mixed in: the exact
     copies are counted one by one, and they alone fail the release."""
@@ -109,6 +112,7 @@ def test_a_few_copies_among_fresh_images_are_caught(model: Path) -> None:
     assert statuses(result)["image_exact_copy_share"] == "fail"
 
 
+@pytest.mark.slow
 def test_holdout_images_pass_the_memorisation_checks(model: Path) -> None:
     holdout = private(model, "holdout")
     path = save_images(model.parent / "holdout_copy.npz", holdout.images, holdout.labels)

@@ -24,6 +24,7 @@ def heart_model(tmp_path, heart):
     return write_model(tmp_path, heart.schema, heart.train, heart.holdout)
 
 
+@pytest.mark.slow
 def test_single_class_release_fails_the_default_gate(tmp_path, heart, heart_model):
     synthetic = independent_columns(heart.holdout, seed=3)  # no copies of training rows
     synthetic["num"] = 0  # every row the majority class
@@ -92,6 +93,7 @@ def test_bootstrap_interval_of_identical_arms_is_zero_and_of_a_clear_harm_is_bel
     assert low < lift < high < 0
 
 
+@pytest.mark.slow
 def test_negative_augmentation_lift_is_never_labelled_pass(tmp_path, heart, heart_model):
     synthetic = independent_columns(heart.holdout, seed=5)
     path = to_csv_like_sampler(synthetic, heart.schema, tmp_path / "shuffled.csv")

@@ -68,6 +68,7 @@ def test_subset_sizes_stay_below_the_training_size():
     assert subset_sizes(40) == [20]
 
 
+@pytest.mark.slow
 def test_augmentation_with_real_records_helps_and_with_noise_hurts(adult_fresh, adult_independent):
     helpful = AugmentationLift().evaluate(adult_fresh)
     assert [p["real_rows"] for p in helpful.details["points"]] == [50, 200, 1000]

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from synthgen.errors import SamplingError
+from synthgen.evaluate.images.classifier import roc_auc
 from synthgen.images.class_critic import (
     CRITIC_WEIGHTS,
     ClassCritic,
@@ -21,7 +22,6 @@ from synthgen.images.class_critic import (
     train_critic,
 )
 from synthgen.images.data import ImageSet
-from synthgen.images.metrics.classifier import roc_auc
 from synthgen.images.sample import ImageModel, labels_for_counts
 from synthgen.images.train import train_images
 from synthgen.privacy.accountant import RunAccountant, epsilon_for
@@ -44,6 +44,7 @@ def _critic(epsilon: float, *, train: ImageSet, accountant: RunAccountant,
     return critic, plan
 
 
+@pytest.mark.slow
 def test_critic_learns_the_classes_under_dp_and_is_accounted_exactly() -> None:
     train, test = _images(400, 1), _images(200, 2)
     accountant = RunAccountant()
@@ -56,6 +57,7 @@ def test_critic_learns_the_classes_under_dp_and_is_accounted_exactly() -> None:
     assert 0.97 * 2.0 <= spent <= 2.0 + 1e-9  # its share: 0.25 of epsilon 8
 
 
+@pytest.mark.slow
 def test_random_features_are_fixed_and_not_learned(tmp_path: Path) -> None:
     a, b = ClassCritic(1, 2, 32), ClassCritic(1, 2, 32)
     for (name, pa), pb in zip(a.features.named_parameters(), b.features.parameters(), strict=True):
@@ -81,6 +83,7 @@ def test_selection_keeps_each_class_count_and_its_clearest_candidates() -> None:
         select_by_margin(margins, labels, np.array([5, 1]))
 
 
+@pytest.mark.slow
 def test_log_prob_gradient_is_per_row_and_raises_the_label_probability() -> None:
     critic, _ = _critic(8.0, train=_images(300, 1), accountant=RunAccountant())
     probe = _images(12, 4)
@@ -111,6 +114,7 @@ def critic_model(tiny_npz: Path, tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_sampling_with_the_critic_is_exact_in_counts_and_batch_size_free(critic_model: Path) -> None:
     model = ImageModel.load(critic_model, device="cpu")
     assert model.critic is not None
@@ -136,6 +140,7 @@ def test_sampling_with_the_critic_is_exact_in_counts_and_batch_size_free(critic_
         model.sample(counts, candidates=0)
 
 
+@pytest.mark.slow
 def test_critic_guidance_changes_samples_and_is_batch_free(
     critic_model: Path,
 ) -> None:
@@ -173,6 +178,7 @@ class _FixedDenoiser(torch.nn.Module):
         return self.images
 
 
+@pytest.mark.slow
 def test_critic_guidance_step_is_bounded_per_image() -> None:
     from synthgen.images.samplers import guided_denoise
 
@@ -194,6 +200,7 @@ def test_critic_guidance_step_is_bounded_per_image() -> None:
     torch.testing.assert_close(rms_step(1e-3, 0.2), small)
 
 
+@pytest.mark.slow
 def test_critic_is_in_the_model_directory_and_certificate(critic_model: Path) -> None:
     config = json.loads((critic_model / "config.json").read_text())
     assert config["critic"]["steps"] == 40 and (critic_model / CRITIC_WEIGHTS).exists()
@@ -207,6 +214,7 @@ def test_critic_is_in_the_model_directory_and_certificate(critic_model: Path) ->
     assert 0.97 * 8.0 <= cert["epsilon"] <= 8.0 + 1e-9
 
 
+@pytest.mark.slow
 def test_no_critic_when_its_share_is_zero(tiny_npz: Path, tmp_path: Path) -> None:
     out = tmp_path / "model"
     train_images(tiny_npz, epsilon=8.0, out=out, max_steps=2,

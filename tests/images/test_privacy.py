@@ -84,6 +84,7 @@ def test_vmap_per_example_gradients_equal_manual_reference() -> None:
     assert_matches_reference(model, reference)
 
 
+@pytest.mark.slow
 def test_hooks_with_fold_equal_manual_reference() -> None:
     from opacus import GradSampleModule
 
@@ -119,6 +120,7 @@ def _spy_on_clipping(monkeypatch: pytest.MonkeyPatch, seen: list[dict[str, Any]]
     monkeypatch.setattr(DPOptimizer, "clip_and_accumulate", spy)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["vmap", "hooks"])
 def test_optimizer_clips_one_row_per_example(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     seen: list[dict[str, Any]] = []

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.tabular.test_private_modes import assert_private, modes_under, permissive_umask
 
 __all__ = ["permissive_umask"]  # the fixture, shared
 
 
+@pytest.mark.slow
 def test_an_image_run_writes_its_private_directory_0700_and_files_0600(
         permissive_umask: int, tiny_npz: Path, tmp_path: Path) -> None:
     from synthgen.images.train import train_images

@@ -25,6 +25,7 @@ def _train(src: Path, out: Path, **kwargs):
     return train_images(src, out=out, overrides=dict(NO_CRITIC), epsilon=6.0, max_steps=6, **kwargs)
 
 
+@pytest.mark.slow
 def test_image_steps_after_the_last_checkpoint_are_charged(tiny_npz: Path, tmp_path: Path) -> None:
     def kill_after_three(event) -> None:
         if event.stage == "train" and event.step == 3:  # checkpoint at step 2
@@ -54,6 +55,7 @@ def test_image_steps_after_the_last_checkpoint_are_charged(tiny_npz: Path, tmp_p
     assert config["training"]["steps_run"] == 5  # the model's own steps
 
 
+@pytest.mark.slow
 def test_a_finished_image_run_cannot_be_resumed(tiny_npz: Path, tmp_path: Path) -> None:
     _train(tiny_npz, tmp_path / "m")
     with pytest.raises(ResumeRefused, match="finished"):

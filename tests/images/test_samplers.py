@@ -43,6 +43,7 @@ def test_every_sampler_recovers_a_point_mass(name: str) -> None:
     assert torch.allclose(out, x0.expand(3, -1, -1, -1), atol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["euler", "dpmpp2m", "heun", "churn", "ancestral"])
 def test_sample_i_does_not_depend_on_the_batch(name: str) -> None:
     model = tiny_denoiser().eval()
@@ -114,7 +115,7 @@ def test_low_noise_disagreement_is_not_amplified_into_the_image() -> None:
     # a convex combination of the point and the denoiser's output, so the pattern reaching
     # the image is at most the denoiser's own. DPM-Solver++(2M) extrapolates (weights above
     # 1) and amplifies it on EDM's schedule down to sigma 0.002, not on ours, which ends at
-    # 0.1 (docs/images.md, "Sampling").
+    # 0.1 (docs/research/2026-12-02-image-sampling-schedule.md).
     pattern = torch.ones(1, 1, 8, 8)
     pattern[..., ::2, :] *= -1
     pattern[..., :, ::2] *= -1

@@ -31,6 +31,7 @@ def _train(src: Path, out: Path, **kwargs: object):
     return train_images(src, out=out, overrides=overrides, **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_model_directory_contract(tiny_npz: Path, tmp_path: Path) -> None:
     out = tmp_path / "model"
     result = _train(tiny_npz, out, epsilon=8.0, max_steps=3)
@@ -76,6 +77,7 @@ def test_model_directory_contract(tiny_npz: Path, tmp_path: Path) -> None:
     assert cert["sample_rate"] == pytest.approx(TINY["batch_size"] / cert["n_training_records"])
 
 
+@pytest.mark.slow
 def test_training_learns_something(tiny_npz: Path, tmp_path: Path) -> None:
     from synthgen.images.data import ImageSet, to_model_range
     from synthgen.images.edm import EDMConfig, loss_per_example
@@ -107,6 +109,7 @@ def test_training_learns_something(tiny_npz: Path, tmp_path: Path) -> None:
 DECLARED = {"public_record_count": 60}
 
 
+@pytest.mark.slow
 def test_resume_reaches_the_same_epsilon(tiny_npz: Path, tmp_path: Path) -> None:
     whole = _train(tiny_npz, tmp_path / "whole", epsilon=6.0, max_steps=6, overrides=DECLARED)
     calls = {"n": 0}
@@ -141,6 +144,7 @@ def test_resume_without_checkpoint_is_an_error(tiny_npz: Path, tmp_path: Path) -
         _train(tiny_npz, tmp_path / "m", epsilon=5.0, max_steps=2, resume=True)
 
 
+@pytest.mark.slow
 def test_infinite_epsilon_is_marked_not_private(tiny_npz: Path, tmp_path: Path) -> None:
     result = _train(tiny_npz, tmp_path / "m", epsilon=math.inf, max_steps=2)
     cert = result.certificate
@@ -163,6 +167,7 @@ def test_tabular_options_and_unknown_overrides_are_refused(tiny_npz: Path, tmp_p
         train_images(tmp_path / "missing.npz", epsilon=1.0, out=tmp_path / "a")
 
 
+@pytest.mark.slow
 def test_sampling_outputs_counts_and_seeds(tiny_npz: Path, tmp_path: Path) -> None:
     model_dir = tmp_path / "m"
     _train(tiny_npz, model_dir, epsilon=5.0, max_steps=2)
@@ -185,6 +190,7 @@ def test_sampling_outputs_counts_and_seeds(tiny_npz: Path, tmp_path: Path) -> No
         sample_images(model_dir, rows=2, out=tmp_path / "e.npz", sampler="magic")
 
 
+@pytest.mark.slow
 def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -245,6 +251,7 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not a public model" in result.output
 
 
+@pytest.mark.slow
 def test_time_limit_writes_the_model_with_the_epsilon_that_ran(tiny_npz: Path, tmp_path: Path) -> None:
     result = _train(tiny_npz, tmp_path / "m", epsilon=6.0, max_steps=50,
                     overrides={"time_limit_minutes": 1e-6})
@@ -263,6 +270,7 @@ def _public_npz(path: Path, classes: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_init_from_a_public_model(tiny_npz: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
@@ -304,6 +312,7 @@ def test_init_from_a_public_model(tiny_npz: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "again").exists() and not (tmp_path / "wider").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["vmap", "hooks"])
 def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
         tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
@@ -364,6 +373,7 @@ def _plain_npz(path: Path, n: int, *, extra_label: int | None = None) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_class_list_found_in_the_data_is_dp_selected(tmp_path: Path) -> None:
     """D and D plus one image with a label of its own: the shipped class list is the same,
     and what paid for it is in the accountant and on the certificate."""
@@ -386,6 +396,7 @@ def test_class_list_found_in_the_data_is_dp_selected(tmp_path: Path) -> None:
     assert set(train["labels"].reshape(-1).tolist()) == {0, 1}  # the lone label took no part
 
 
+@pytest.mark.slow
 def test_declared_classes_and_shape_need_no_selection_or_assumption(tmp_path: Path) -> None:
     result = _train(_plain_npz(tmp_path / "d.npz", 40), tmp_path / "m", epsilon=8.0,
                     max_steps=1, overrides={"classes": ["benign", "malignant"], "channels": 1,
@@ -408,6 +419,7 @@ def _public_model(source: Path, out: Path, **overrides: object) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_init_from_refuses_a_public_model_that_saw_private_images(
         tiny_npz: Path, tmp_path: Path) -> None:
     """The public model records a hash of each image it saw; a private run whose training
@@ -477,6 +489,7 @@ def test_cli_declarations_for_images(tiny_npz: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "public_source" in result.output
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_dp_class_list_and_pays_for_it_once(tmp_path: Path) -> None:
     source = _plain_npz(tmp_path / "d.npz", 200, extra_label=5)
     opts: dict = {"overrides": {"critic_epsilon_share": 0.0}, "holdout": 0.0, "max_steps": 4}

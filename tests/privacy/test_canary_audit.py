@@ -35,6 +35,7 @@ def test_production_noise_keeps_the_bound_below_the_claim(public_table, epsilon:
     assert not report.violation and report.verdict == "consistent"
 
 
+@pytest.mark.slow
 def test_a_secure_noise_hook_that_adds_nothing_is_caught(public_table, monkeypatch) -> None:
     """The canaries go through the production noise step: break it and the audit fails."""
     table, schema = public_table

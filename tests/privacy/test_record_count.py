@@ -80,6 +80,7 @@ def test_split_never_moves_another_record_when_one_is_added() -> None:
     assert not np.array_equal(base, holdout_mask(keys, fraction=0.2, seed=5))
 
 
+@pytest.mark.slow
 def test_partition_selection_leaves_no_kept_row_count_in_the_certificate(tmp_path: Path) -> None:
     """300 rows, 3 of them with a label too rare to pass partition selection: the sample rate
     used to be batch / 297 while n_training_records said 300 (finding 2)."""
@@ -96,6 +97,7 @@ def test_partition_selection_leaves_no_kept_row_count_in_the_certificate(tmp_pat
     assert "record count" in [r["name"] for r in cert.accountant_history["releases"]]
 
 
+@pytest.mark.slow
 def test_declared_public_count_spends_nothing_and_is_checked(tmp_path: Path) -> None:
     declared = SCHEMA + "public_record_count: 400\n"
     result = _train(tmp_path, _table(300), declared, holdout=0.25)
@@ -108,6 +110,7 @@ def test_declared_public_count_spends_nothing_and_is_checked(tmp_path: Path) -> 
     assert not (tmp_path / "again" / "model.private").exists()  # refused before anything ran
 
 
+@pytest.mark.slow
 def test_no_schema_names_the_kinds_it_read_on_the_certificate(tmp_path: Path) -> None:
     """Column kinds read from the data ship in schema.json and the model layout: the
     certificate names them as an assumption the steward accepted (finding 5)."""

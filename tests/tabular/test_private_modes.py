@@ -39,6 +39,7 @@ def assert_private(root: Path) -> None:
     assert not wrong, f"not 0700/0600: {wrong}"
 
 
+@pytest.mark.slow
 def test_a_table_run_writes_its_private_directory_0700_and_files_0600(
         permissive_umask: int, heart_csv, heart_schema, tmp_path: Path) -> None:
     result = train_tabular(heart_csv, schema=heart_schema, epsilon=2.0, out=tmp_path / "m",

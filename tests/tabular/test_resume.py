@@ -35,6 +35,7 @@ def interrupted(csv: Path, schema: Path, out: Path, *, stage: str = "train", ste
     return out.with_name(out.name + ".private")
 
 
+@pytest.mark.slow
 def test_steps_after_the_last_checkpoint_are_charged_on_resume(heart_csv, heart_schema, tmp_path: Path) -> None:
     out = tmp_path / "model"
     private = interrupted(heart_csv, heart_schema, out)  # killed after step 7; checkpoint at 5
@@ -58,6 +59,7 @@ def test_steps_after_the_last_checkpoint_are_charged_on_resume(heart_csv, heart_
     assert replay(SpendLog(private / SPEND_LOG).records()).sgd_steps == 20
 
 
+@pytest.mark.slow
 def test_a_run_killed_before_its_first_sgd_checkpoint_resumes_without_new_preprocessing(
         heart_csv, heart_schema, tmp_path: Path) -> None:
     out = tmp_path / "model"
@@ -73,6 +75,7 @@ def test_a_run_killed_before_its_first_sgd_checkpoint_resumes_without_new_prepro
     assert json.loads((out / "preprocessing.json").read_text()) == json.loads(stats)
 
 
+@pytest.mark.slow
 def test_resume_without_the_saved_dp_statistics_is_refused(heart_csv, heart_schema, tmp_path: Path) -> None:
     out = tmp_path / "model"
     private = interrupted(heart_csv, heart_schema, out)
@@ -82,6 +85,7 @@ def test_resume_without_the_saved_dp_statistics_is_refused(heart_csv, heart_sche
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_resume_without_the_spend_log_is_refused(heart_csv, heart_schema, tmp_path: Path) -> None:
     out = tmp_path / "model"
     private = interrupted(heart_csv, heart_schema, out)
@@ -100,6 +104,7 @@ CHANGES = [
 ]
 
 
+@pytest.mark.slow
 def test_resume_with_another_parameter_is_refused_and_names_it(heart_csv, heart_schema, tmp_path: Path) -> None:
     out = tmp_path / "model"
     private = interrupted(heart_csv, heart_schema, out)
@@ -116,6 +121,7 @@ def test_resume_with_another_parameter_is_refused_and_names_it(heart_csv, heart_
     assert ok.certificate.steps == 20
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_is_refused(heart_csv, heart_schema, tmp_path: Path) -> None:
     first = train_tabular(heart_csv, schema=heart_schema, out=tmp_path / "model", **RUN)
     assert first.certificate.steps == 20

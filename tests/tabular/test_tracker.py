@@ -61,6 +61,7 @@ def logged(private: Path) -> dict[int, dict[str, Any]]:
     return {r["step"]: r for r in map(json.loads, lines)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tracker", ["mlflow", "wandb"])
 def test_a_private_run_sends_only_epsilon_and_learning_rate(tracker: str, heart_csv, heart_schema,
                                                             tmp_path: Path, monkeypatch) -> None:

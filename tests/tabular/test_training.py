@@ -34,6 +34,7 @@ def heart_model(tmp_path_factory, shared_data: Path):
                              max_steps=40, seed=1)
 
 
+@pytest.mark.slow
 def test_certificate_reports_what_ran(heart_model) -> None:
     cert = json.loads((heart_model.model_dir / "certificate.json").read_text())
     for key in ("epsilon", "delta", "unit", "noise_multiplier", "sample_rate", "steps", "max_grad_norm",
@@ -91,6 +92,7 @@ def test_samples_respect_the_schema(heart_model) -> None:
             assert col.notna().all()
 
 
+@pytest.mark.slow
 def test_nulls_are_modelled_not_dropped(heart_csv, heart_schema, tmp_path: Path) -> None:
     """With exact statistics (epsilon inf) the share of nulls follows the source's."""
     result = train_tabular(heart_csv, schema=heart_schema, epsilon=math.inf, out=tmp_path / "m", max_steps=5)
@@ -176,6 +178,7 @@ def test_dp_sgd_learns_dependencies_the_prior_lacks(shared_data: Path, tmp_path:
     assert math.isclose(json.loads((trained.model_dir / "certificate.json").read_text())["epsilon"], 8.0, rel_tol=0.01)
 
 
+@pytest.mark.slow
 def test_cancel_then_resume_keeps_the_accountant(heart_csv, heart_schema, tmp_path: Path) -> None:
     from synthgen.errors import TrainingCancelled
 
@@ -212,6 +215,7 @@ def test_cancel_then_resume_keeps_the_accountant(heart_csv, heart_schema, tmp_pa
     assert len(resumed.certificate.accountant_history["releases"]) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep", ["numeric", "categorical"])
 def test_tables_with_one_kind_of_column_train_and_sample(keep: str, heart_csv, heart_schema_obj, tmp_path: Path) -> None:
     df = pd.read_csv(heart_csv)
@@ -223,6 +227,7 @@ def test_tables_with_one_kind_of_column_train_and_sample(keep: str, heart_csv, h
     assert list(sample.columns) == names
 
 
+@pytest.mark.slow
 def test_calibration_restores_the_marginals_of_a_biased_model(heart_csv, heart_schema, tmp_path: Path) -> None:
     """Bias the denoiser on purpose (a push on the numeric outputs and on the first
     category of column "cp"); after calibration the per-class numeric z are standard normal

@@ -9,15 +9,16 @@ the same policy and gate, and the report built from the same ``Section`` blocks:
 - ``inputs``: ``ImageValidationOptions`` (the cost of the CNNs) and ``ImageInputs`` (the
   splits, the synthetic images, and the classifier, features and nearest-neighbour
   searches several metrics share);
-- ``utility`` (TSTR / TRTR with a small CNN), ``fidelity`` (Frechet distance and
+- ``classifier``: the small CNN (not DP: it runs on the steward's side only);
+- ``utility`` (TSTR / TRTR with that CNN), ``fidelity`` (Frechet distance and
   precision / recall / density / coverage in the CNN's feature space), ``copies`` (exact
   and near copies of training images), ``distances`` (nearest-neighbour distances, train
-  against holdout): the metrics, built on ``synthgen.images.metrics``;
+  against holdout): the metrics;
 - ``report``: the report sections (class-wise grids, closest pairs, histograms, tables);
 - ``release``: ``evaluate_image_release``, which ``synthgen.evaluate.release
   .evaluate_release`` calls for image models.
 
 Everything here reads real images: results are for the steward and auditors only
-(PRIVACY.md section 2). torch is imported only inside the functions that train or apply
+(docs/privacy.md#where-real-data-flows). torch is imported only in the functions that train or apply
 the CNN.
 """

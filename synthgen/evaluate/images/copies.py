@@ -1,6 +1,6 @@
 """Copies of training images: pixel-identical, and closer than unseen real images get.
 
-Bug detectors, not privacy proofs (PRIVACY.md section 6).
+Bug detectors, not privacy proofs (docs/privacy.md#checks).
 
 - ``image_exact_copy_share``: share of the synthetic images (all of them) that are
   pixel-identical to a training image. A diffusion sampler produces 28x28 or larger images

@@ -24,10 +24,49 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from synthgen.evaluate.images.inputs import ImageInputs, ImageMetric
 from synthgen.evaluate.metric import MetricResult
 
 MANIFOLD = ("precision", "recall", "density", "coverage")
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance of Gaussians fitted to feature rows ``a`` and ``b``:
+    |mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2). The middle
+    matrix is symmetric, so its square root comes from a stable eigendecomposition."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mean_gap = a.mean(axis=0) - b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(cov_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0, None)).sum()
+    return float(mean_gap @ mean_gap + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.clip(squared, 0, None))
+
+
+def manifold_metrics(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
+    """Precision, recall, density and coverage of ``fake`` feature rows against ``real``
+    ones, each manifold the union of balls reaching every point's k-th nearest neighbour."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+
+    def radii(x: np.ndarray) -> np.ndarray:  # column 0 of the sorted row is the point itself
+        return np.sort(_distances(x, x), axis=1)[:, min(k, len(x) - 1)]
+
+    real_radius, fake_radius = radii(real), radii(fake)
+    fake_to_real = _distances(fake, real)
+    inside_real = fake_to_real <= real_radius[None, :]
+    return {
+        "precision": float(inside_real.any(axis=1).mean()),
+        "recall": float((fake_to_real <= fake_radius[:, None]).any(axis=0).mean()),
+        "density": float(inside_real.sum(axis=1).mean() / k),
+        "coverage": float((fake_to_real.min(axis=0) <= real_radius).mean()),
+    }
 
 
 class FrechetClassifierDistance(ImageMetric):
@@ -40,8 +79,6 @@ class FrechetClassifierDistance(ImageMetric):
     description = "Fréchet distance between Gaussians fitted to CNN features of the training and the synthetic images"
 
     def evaluate(self, inputs: ImageInputs) -> MetricResult:
-        from synthgen.images.metrics.frechet import frechet_distance
-
         synthetic = inputs.features("synthetic")
         if len(synthetic) < 2:
             return self.unavailable("fewer than two synthetic images")
@@ -66,8 +103,6 @@ def manifold(inputs: ImageInputs) -> dict[str, Any]:
     real images, against the training images (computed once per run)."""
     key = ("manifold",)
     if key not in inputs._cache:
-        from synthgen.images.metrics.coverage import manifold_metrics
-
         k = inputs.options.neighbours
         train = inputs.features("train")
         synthetic = inputs.features("synthetic")

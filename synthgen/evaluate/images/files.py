@@ -31,7 +31,7 @@ from synthgen.errors import (
     PrivateDataMissing,
     SchemaMismatch,
 )
-from synthgen.evaluate.release import (
+from synthgen.evaluate.model_dir import (
     private_run_dir,
     read_certificate,
     read_model_json,

@@ -26,7 +26,6 @@ import numpy as np
 
 from synthgen.evaluate.metric import Metric, MetricResult
 from synthgen.images.data import ImageSet
-from synthgen.images.metrics.base import RealImages
 from synthgen.images.spec import ImageSpec
 
 CNN_BATCH_SIZE = 64  # the classifier's batch size (train_classifier's default)
@@ -37,7 +36,10 @@ class ImageValidationOptions:
     """What the image metrics cost. The CNN trains for ``cnn_epochs`` passes over its
     training images, at least ``cnn_min_steps`` and at most ``cnn_max_steps`` steps."""
 
-    cnn_width: int = 16  # base width of the small CNN (synthgen.images.metrics.classifier)
+    cnn_width: int = 16  # base width of the small CNN (classifier.SmallCNN)
+    # random translation (pixels) of the CNNs' training images; the benchmarks use 2
+    # (benchmarks/image_studies/utility_study.py chose it on the holdout)
+    cnn_shift: int = 0
     cnn_epochs: float = 20.0
     cnn_min_steps: int = 100
     cnn_max_steps: int = 300
@@ -62,8 +64,10 @@ DEFAULT_OPTIONS = ImageValidationOptions()  # what a validation without options 
 @dataclass
 class ImageInputs:
     spec: ImageSpec
-    real: RealImages  # train, holdout, test; the feature CNN is cached there
+    train: ImageSet
+    holdout: ImageSet
     synthetic: ImageSet
+    test: ImageSet | None = None  # the official test split of a MedMNIST source
     options: ImageValidationOptions = field(default_factory=ImageValidationOptions)
     seed: int = 0
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
@@ -74,31 +78,19 @@ class ImageInputs:
         test: ImageSet | None = None, seed: int = 0,
         options: ImageValidationOptions | None = None,
     ) -> ImageInputs:
-        options = options or DEFAULT_OPTIONS
-        real = RealImages(
-            train=train, holdout=holdout, test=test, num_classes=spec.num_classes, seed=seed,
-            classifier_steps=options.cnn_steps(len(train)), classifier_width=options.cnn_width,
-        )
-        return cls(spec, real, synthetic, options, seed)
+        return cls(spec, train, holdout, synthetic, test, options or DEFAULT_OPTIONS, seed)
 
     # -- basic views ------------------------------------------------------------------------
     @property
-    def train(self) -> ImageSet:
-        return self.real.train
-
-    @property
-    def holdout(self) -> ImageSet:
-        assert self.real.holdout is not None, "validation needs a holdout split"
-        return self.real.holdout
-
-    @property
     def evaluation(self) -> ImageSet:
         """Where utility is tested: the official test split, else the holdout."""
-        return self.real.evaluation_set
+        if self.test is not None and len(self.test):
+            return self.test
+        return self.holdout
 
     @property
     def evaluation_name(self) -> str:
-        return "test" if self.real.test is not None and len(self.real.test) else "holdout"
+        return "holdout" if self.evaluation is self.holdout else "test"
 
     def rng(self, purpose: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(purpose.encode())])
@@ -129,8 +121,6 @@ class ImageInputs:
         nearest reference image. ``query`` is "synthetic" (the measured subset) or
         "holdout"; a holdout image is never its own neighbour (holdout -> holdout is not
         asked)."""
-        from synthgen.images.metrics.nearest_neighbour import nearest_neighbours
-
         key = ("nearest", query, reference)
         if key not in self._cache:
             queries = (self.measured_synthetic()[0] if query == "synthetic"
@@ -159,8 +149,20 @@ class ImageInputs:
 
     # -- the feature CNN --------------------------------------------------------------------
     def feature_classifier(self) -> Any:
-        """The small CNN trained on the real training images (cached)."""
-        return self.real.feature_classifier()
+        """The small CNN trained on the real training images (cached): the first TRTR
+        network and the feature space of the Frechet distance and the k-NN metrics."""
+        if "classifier" not in self._cache:
+            self._cache["classifier"] = self.train_cnn(self.train, seed=self.seed)
+        return self._cache["classifier"]
+
+    def train_cnn(self, images: ImageSet, *, seed: int) -> Any:
+        """A CNN of the options' recipe trained on ``images`` (torch imported here)."""
+        from synthgen.evaluate.images.classifier import train_classifier
+
+        opts = self.options
+        return train_classifier(images, num_classes=self.spec.num_classes, seed=seed,
+                                steps=opts.cnn_steps(len(images)), width=opts.cnn_width,
+                                shift=opts.cnn_shift)
 
     def features(self, which: str) -> np.ndarray:
         """Penultimate-layer features of "train", "synthetic" (the measured subset) or
@@ -172,6 +174,25 @@ class ImageInputs:
             self._cache[key] = self.feature_classifier().features(images)
         features: np.ndarray = self._cache[key]
         return features
+
+
+def nearest_neighbours(queries: np.ndarray, references: np.ndarray,
+                       chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(distance, index) of each query image's nearest reference image; RMS pixel distance
+    with pixels in [0, 1]. The squared-norm expansion leaves rounding of about 1e-4 on
+    identical images: compare bytes, not distances, to find exact copies."""
+    q = queries.reshape(len(queries), -1).astype(np.float32) / 255.0
+    r = references.reshape(len(references), -1).astype(np.float32) / 255.0
+    rr = (r * r).sum(1)
+    distance = np.empty(len(q), dtype=np.float64)
+    index = np.empty(len(q), dtype=np.int64)
+    for s in range(0, len(q), chunk):
+        qc = q[s : s + chunk]
+        d = (qc * qc).sum(1)[:, None] + rr[None, :] - 2 * qc @ r.T
+        best = d.argmin(1)
+        index[s : s + chunk] = best
+        distance[s : s + chunk] = np.sqrt(np.clip(d[np.arange(len(qc)), best], 0, None) / q.shape[1])
+    return distance, index
 
 
 def _digest(image: np.ndarray) -> bytes:

@@ -2,12 +2,12 @@
 CNN trained on the real training images (TRTR).
 
 The protocol is fixed in advance (``ImageValidationOptions``): the small CNN of
-``synthgen.images.metrics.classifier``, a step count set by the size of its training set,
+``classifier``, a step count set by the size of its training set,
 ``tstr_networks`` CNNs with different seeds on the synthetic images and ``trtr_networks``
 on the real training images (the first of which is the feature CNN of the Frechet
 distance), class probabilities averaged over each ensemble. One CNN trained on weakly
 conditional synthetic images is unstable (seed-to-seed AUCs of 0.50-0.70 were measured on
-one BreastMNIST model, docs/images.md), hence the ensemble. Both sides are tested on the
+one BreastMNIST model, docs/research/2026-12-03-image-cpu-benchmark-before-the-critic.md), hence the ensemble. Both sides are tested on the
 official test split when the source has one, else on the holdout, which neither saw.
 
 The metric is ROC AUC(TSTR) / ROC AUC(TRTR), the tabular definition (Esteban, Hyland and
@@ -36,7 +36,7 @@ class TrainSyntheticTestRealImages(ImageMetric):
     description = "ROC AUC on the real test split of CNNs trained on the synthetic images, over that of CNNs trained on the real training images"
 
     def evaluate(self, inputs: ImageInputs) -> MetricResult:
-        from synthgen.images.metrics.classifier import accuracy, roc_auc
+        from synthgen.evaluate.images.classifier import accuracy, roc_auc
 
         test = inputs.evaluation
         if inputs.spec.num_classes < 2:
@@ -72,25 +72,20 @@ class TrainSyntheticTestRealImages(ImageMetric):
                 "n_test": len(test),
                 "test_class_counts": test.class_counts(inputs.spec.num_classes).tolist(),
                 "cnn_width": inputs.options.cnn_width,
+                "cnn_shift": inputs.options.cnn_shift,
             },
         )
 
 
 def _ensemble(inputs: ImageInputs, images: ImageSet, trained_on: str, networks: int) -> list[np.ndarray]:
     """Class probabilities on the test images of ``networks`` CNNs trained on ``images``."""
-    from synthgen.images.metrics.classifier import train_classifier
-
-    opts = inputs.options
     probas = []
     for r in range(networks):
         if trained_on == "real" and r == 0:
             clf = inputs.feature_classifier()  # the same recipe and seed: trained once
         else:
             offset = 0 if trained_on == "real" else 500
-            clf = train_classifier(
-                images, num_classes=inputs.spec.num_classes, seed=inputs.seed * 1000 + offset + r,
-                steps=opts.cnn_steps(len(images)), width=opts.cnn_width,
-            )
+            clf = inputs.train_cnn(images, seed=inputs.seed * 1000 + offset + r)
         probas.append(clf.predict_proba(inputs.evaluation))
     return probas
 

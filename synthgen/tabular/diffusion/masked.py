@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import torch
 
-NEG_INF = -1e9
-
 
 class MaskedDiffusion:
     def __init__(self, category_sizes: list[int]):

@@ -1,0 +1,93 @@
+"""What a validation returns, whatever the modality: the verdict, the checks, the metrics
+and the report sections, with the checks every modality shares (the certificate's epsilon,
+then one check per metric).
+
+Both ``release`` (tables) and ``images.release`` build a ``ValidationResult`` from here;
+neither imports the other's module.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from synthgen.evaluate.gate import CheckResult, make_check
+from synthgen.evaluate.metric import MetricResult, json_safe
+from synthgen.evaluate.policy import Policy
+from synthgen.evaluate.registry import CERTIFICATE as CERTIFICATE_CHECK
+from synthgen.evaluate.sections import Section
+from synthgen.privacy.certificate import Certificate
+
+if TYPE_CHECKING:
+    from synthgen.tabular.expectations import ExpectationResults
+
+NOTICE = (
+    "This report contains statistics computed on real data (the training and holdout "
+    "splits of the source). It is for the data steward and auditors only: never ship it, "
+    "or any number in it, with a synthetic release."
+)
+
+
+@dataclass
+class ValidationResult:
+    verdict: str  # "pass", "warn" or "fail"
+    checks: list[CheckResult]
+    metrics: list[MetricResult]
+    expectations: ExpectationResults | None  # the data contract (tables; None for images)
+    certificate: dict[str, Any]
+    private: bool
+    provenance: dict[str, Any]
+    policy: Policy
+    sections: list[Section] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    created_at: str = ""
+    modality: str = "tabular"  # "tabular" or "image"
+
+    def check(self, name: str) -> CheckResult:
+        return next(c for c in self.checks if c.name == name)
+
+    def metric(self, name: str) -> MetricResult:
+        return next(m for m in self.metrics if m.name == name)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return json_safe({
+            "verdict": self.verdict,
+            "modality": self.modality,
+            "notice": NOTICE,
+            "created_at": self.created_at,
+            "private": self.private,
+            "checks": [c.to_json_dict() for c in self.checks],
+            "metrics": {m.name: m.to_json_dict() for m in self.metrics},
+            "expectations": self.expectations.to_json_dict() if self.expectations else None,
+            "certificate": self.certificate,
+            "provenance": self.provenance,
+            "policy": self.policy.to_json_dict(),
+            "sections": [s.to_json_dict() for s in self.sections],
+            "timings_seconds": self.timings,
+        })
+
+
+def is_private(certificate: Certificate) -> bool:
+    eps = certificate.epsilon
+    return bool(certificate.private) and eps is not None and math.isfinite(float(eps))
+
+
+def certificate_and_metric_checks(
+    certificate: Certificate, results: list[MetricResult], policy: Policy
+) -> list[CheckResult]:
+    """The checks every modality has: the certificate's epsilon (a model trained without
+    DP always fails), then one check per metric."""
+    private = is_private(certificate)
+    checks = [make_check(
+        name=CERTIFICATE_CHECK.name, title=CERTIFICATE_CHECK.title, family=CERTIFICATE_CHECK.family,
+        value=float(certificate.epsilon) if private else math.inf, direction=CERTIFICATE_CHECK.direction,
+        policy=policy, note="" if private else "NOT PRIVATE: trained without differential privacy; never releasable",
+        force=None if private else "fail",
+    )]
+    for r in results:
+        checks.append(make_check(
+            name=r.name, title=r.title, family=r.family, value=r.value, direction=r.direction,
+            policy=policy, note=r.note,
+        ))
+    return checks
