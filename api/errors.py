@@ -26,6 +26,7 @@ from pipelines.errors import (
     redact_paths,
 )
 from synthgen.errors import (
+    ConfigurationError,
     InputFileError,
     PrivacyBudgetExceeded,
     PrivacyParameterError,
@@ -53,6 +54,7 @@ STATUS: tuple[tuple[type[SynthgenError], int], ...] = (
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
     (InvalidRequest, 422),
+    (ConfigurationError, 422),  # an option that does not apply to this modality
     (SchemaMismatch, 422),
     (SchemaError, 422),
     (InputFileError, 422),

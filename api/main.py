@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from api import errors
+from api import errors, ui
 from api.limits import make_rate_limiter
-from api.routes import audit, health, jobs, releases, sources, users
+from api.routes import audit, audit_export, health, jobs, releases, source_review, sources, users
 from pipelines.services import Services, open_services
 from pipelines.settings import Settings
 from synthgen import __version__
@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     errors.install(app)
     app.include_router(health.router)
     v1 = APIRouter(prefix="/v1")
-    for module in (sources, jobs, releases, audit, users):
+    for module in (sources, source_review, jobs, releases, audit_export, audit, users):
         v1.include_router(module.router)
     app.include_router(v1)
+    ui.install(app)
     return app

@@ -4,19 +4,14 @@ no column reaches a client unless it is listed here."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# records per class: non-negative (a negative count with a positive sum is no request)
-ClassCounts = dict[str, Annotated[int, Field(ge=0)]]
+from pipelines.jobs import SampleRequest, SynthesisRequest
+
 # JSON bodies are small; uploads (POST /v1/sources) have their own, larger limit
 JSON_BODY_LIMIT = 1 << 20
-MAX_SEED = 2**63 - 1
-CANDIDATES = (
-    "images only: draws per image the class critic chooses from (default: the model's)"
-)
-CRITIC_GUIDANCE = "images only: the class critic's guidance scale, 0 off (default: the model's)"
 
 
 class _Public(BaseModel):
@@ -115,42 +110,13 @@ class LedgerPublic(_Public):
 
 
 # -- jobs --------------------------------------------------------------------------------------
-class JobCreate(_Request):
-    source_id: str = Field(min_length=1, max_length=64)
-    epsilon: float = Field(
-        gt=0, le=1e6, allow_inf_nan=False, description="privacy budget of this model"
-    )
-    rows: int | None = Field(
-        default=None, gt=0, le=10**9, description="records to generate (or give class_counts)"
-    )
-    seed: int = Field(default=0, ge=0, le=MAX_SEED)
-    class_counts: ClassCounts | None = Field(
-        default=None, description='records per class, e.g. {"0": 500, "1": 500}'
-    )
-    delta: float | None = Field(
-        default=None,
-        gt=0,
-        lt=1,
-        description="default min(1e-5, 1/(10 N), a tenth of the source's delta budget)",
-    )
-    target: str | None = Field(
-        default=None, min_length=1, max_length=200, description="default: the source's target"
-    )
-    max_steps: int | None = Field(default=None, gt=0, le=10**7, description="cap on DP-SGD steps")
-    guidance_scale: float | None = Field(default=None, ge=0, le=100, description="images only")
-    sampling_steps: int | None = Field(default=None, gt=0, le=10_000, description="images only")
-    candidates: int | None = Field(default=None, ge=1, le=64, description=CANDIDATES)
-    critic_guidance: float | None = Field(default=None, ge=0, le=100, description=CRITIC_GUIDANCE)
+# the service's request types (pipelines.jobs), built on the library's (synthgen.requests)
+class JobCreate(SynthesisRequest):
+    """A synthetic dataset: train a DP model on a source, then sample from it."""
 
 
-class SampleCreate(_Request):
-    rows: int | None = Field(default=None, gt=0, le=10**9)
-    seed: int = Field(default=0, ge=0, le=MAX_SEED)
-    class_counts: ClassCounts | None = None
-    guidance_scale: float | None = Field(default=None, ge=0, le=100)
-    sampling_steps: int | None = Field(default=None, gt=0, le=10_000)
-    candidates: int | None = Field(default=None, ge=1, le=64, description=CANDIDATES)
-    critic_guidance: float | None = Field(default=None, ge=0, le=100, description=CRITIC_GUIDANCE)
+class SampleCreate(SampleRequest):
+    """More records from an approved release."""
 
 
 class JobAccepted(BaseModel):

@@ -17,9 +17,11 @@ from pathlib import Path
 
 CHILD = """
 import json, resource, sys, time
+from synthgen.requests import SampleOptions
 from synthgen.tabular.sample import sample_tabular
 start = time.perf_counter()
-sample_tabular(sys.argv[1], rows=int(sys.argv[2]), out=sys.argv[3], seed=0, steps=int(sys.argv[4]))
+options = SampleOptions(rows=int(sys.argv[2]), seed=0, steps=int(sys.argv[4]))
+sample_tabular(sys.argv[1], options, out=sys.argv[3])
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

@@ -36,6 +36,7 @@ from benchmarks.tabular_metrics import (  # noqa: E402
     marginal_tv,
     tstr_auc,
 )
+from synthgen.requests import TrainRequest  # noqa: E402
 from synthgen.tabular.conform import conform  # noqa: E402
 from synthgen.tabular.io import read_table  # noqa: E402
 from synthgen.tabular.schema import Schema  # noqa: E402
@@ -92,10 +93,10 @@ def run(name: str, epsilon: float, args: argparse.Namespace) -> dict[str, object
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = train_tabular(
-                train, target=target, schema=schema, epsilon=epsilon, out=out, seed=args.seed,
-                holdout=0.0, max_steps=args.max_steps, overrides=overrides,
-            )
+            result = train_tabular(TrainRequest(
+                source=train, target=target, table_schema=schema, epsilon=epsilon, out=out,
+                seed=args.seed, holdout=0.0, max_steps=args.max_steps, overrides=overrides,
+            ))
         fit_seconds = time.perf_counter() - start
         model = TabularModel.load(out)
         start = time.perf_counter()

@@ -9,7 +9,7 @@ privacy parameters, never data values and never an API key."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, select
@@ -110,6 +110,7 @@ def query(
     source_id: str | None = None,
     outcome: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> Select[AuditEvent]:
@@ -125,8 +126,15 @@ def query(
     if outcome:
         stmt = stmt.where(AuditEvent.outcome == outcome)
     if since:
-        stmt = stmt.where(AuditEvent.at >= since)
+        stmt = stmt.where(AuditEvent.at >= _aware(since))
+    if until:
+        stmt = stmt.where(AuditEvent.at < _aware(until))
     return stmt.limit(limit).offset(offset)
+
+
+def _aware(when: datetime) -> datetime:
+    """A time without a zone is UTC (the store keeps aware UTC times)."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def list_events(session: Session, **filters: Any) -> list[AuditEvent]:

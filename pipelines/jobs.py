@@ -7,9 +7,9 @@ transaction: either both exist or neither does. Workers pick jobs up from the ta
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from typing import Annotated
 
+from pydantic import AfterValidator, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,6 @@ from pipelines.specs import (
     TabularSynthesisSpec,
     TrainingParameters,
     dump_spec,
-    expected_rows,
 )
 from pipelines.store.db import Database
 from pipelines.store.models import (
@@ -41,43 +40,40 @@ from pipelines.store.models import (
     new_id,
     utcnow,
 )
+from synthgen.requests import Delta, MaxSteps, SampleChoices, finite_epsilon
 
 
-@dataclass(frozen=True)
-class SynthesisRequest:
-    source_id: str
-    epsilon: float
-    seed: int
-    rows: int | None = None
-    class_counts: dict[str, int] | None = None
-    delta: float | None = None
-    target: str | None = None
-    max_steps: int | None = None
-    guidance_scale: float | None = None
-    sampling_steps: int | None = None
-    candidates: int | None = None
-    critic_guidance: float | None = None
+class SampleRequest(SampleChoices):
+    """More records from a release (``POST /v1/releases/{id}/samples``): the library's
+    sampling choices, with the step count under its HTTP name."""
+
+    steps: int | None = Field(default=None, gt=0, le=10_000, alias="sampling_steps",
+                              description="images only")
 
 
-@dataclass(frozen=True)
-class SampleRequest:
-    rows: int | None
-    seed: int
-    class_counts: dict[str, int] | None = None
-    guidance_scale: float | None = None
-    sampling_steps: int | None = None
-    candidates: int | None = None
-    critic_guidance: float | None = None
+class SynthesisRequest(SampleRequest):
+    """A synthetic dataset (``POST /v1/jobs``): train on a source, then sample."""
+
+    source_id: str = Field(min_length=1, max_length=64)
+    # the library's rule for a released model's epsilon, under the service's cap (1e6)
+    epsilon: Annotated[float, Field(le=1e6, json_schema_extra={"exclusiveMinimum": 0}),
+                       AfterValidator(finite_epsilon)] = Field(
+        description="privacy budget of this model")
+    delta: Delta | None = Field(default=None, description=(
+        "default min(1e-5, 1/(10 N), a tenth of the source's delta budget)"))
+    target: str | None = Field(
+        default=None, min_length=1, max_length=200, description="default: the source's target"
+    )
+    max_steps: Annotated[MaxSteps, Field(le=10**7)] | None = Field(
+        default=None, description="cap on DP-SGD steps"
+    )
 
 
-def _rows(settings: Settings, rows: int | None, class_counts: dict[str, int] | None) -> int:
-    try:
-        n = expected_rows(rows, class_counts)
-    except ValueError as exc:
-        raise InvalidRequest(str(exc)) from None
-    if n > settings.max_sample_rows:
+def _rows(settings: Settings, req: SampleChoices) -> int:
+    assert req.rows is not None  # the request's own check filled it in
+    if req.rows > settings.max_sample_rows:
         raise InvalidRequest(f"at most {settings.max_sample_rows} records per request")
-    return n
+    return req.rows
 
 
 def _check_quota(session: Session, settings: Settings, actor: Actor, rows: int) -> None:
@@ -111,13 +107,6 @@ def _check_quota(session: Session, settings: Settings, actor: Actor, rows: int) 
         )
 
 
-def _refuse_critic_options(req: SynthesisRequest | SampleRequest, modality: str) -> None:
-    if modality != "image":
-        for name in ("candidates", "critic_guidance"):
-            if getattr(req, name) is not None:
-                raise InvalidRequest(f"{name} applies to image models only")
-
-
 def create_synthesis_job(
     db: Database, settings: Settings, actor: Actor, req: SynthesisRequest
 ) -> Job:
@@ -125,10 +114,7 @@ def create_synthesis_job(
     when the source's cap would be exceeded."""
     if actor.role != Role.steward:
         raise Forbidden("only data stewards request synthetic datasets")
-    if not (math.isfinite(req.epsilon) and req.epsilon > 0):
-        # epsilon = inf would train a model that is not private and can never be released
-        raise InvalidRequest("epsilon must be a finite number greater than 0")
-    rows = _rows(settings, req.rows, req.class_counts)
+    rows = _rows(settings, req)
     max_steps = req.max_steps
     if settings.train_max_steps is not None:
         max_steps = min(max_steps or settings.train_max_steps, settings.train_max_steps)
@@ -163,17 +149,14 @@ def create_synthesis_job(
             overrides=dict(overrides),
         )
         spec: TabularSynthesisSpec | ImageSynthesisSpec
+        sampling = req.sample_options().model_dump(exclude={"rows"})
         if source.modality == "tabular":
             target = req.target or source.target
             if not target or target not in (source.columns or []):
                 raise InvalidRequest(f"target column {target!r} is not in source {source.id}")
-            _refuse_critic_options(req, source.modality)
+            req.check_modality(source.modality, spell=str)
             spec = TabularSynthesisSpec(
-                source_id=source.id,
-                target=target,
-                training=training,
-                rows=rows,
-                class_counts=req.class_counts,
+                **sampling, source_id=source.id, target=target, training=training, rows=rows
             )
         else:
             critic_asked = (req.candidates or 1) > 1 or (req.critic_guidance or 0) > 0
@@ -182,16 +165,7 @@ def create_synthesis_job(
                     "candidates > 1 and critic_guidance > 0 need a class critic, which this "
                     "service's image training overrides switch off (critic_epsilon_share = 0)"
                 )
-            spec = ImageSynthesisSpec(
-                source_id=source.id,
-                training=training,
-                rows=rows,
-                class_counts=req.class_counts,
-                guidance_scale=req.guidance_scale,
-                sampling_steps=req.sampling_steps,
-                candidates=req.candidates,
-                critic_guidance=req.critic_guidance,
-            )
+            spec = ImageSynthesisSpec(**sampling, source_id=source.id, training=training, rows=rows)
         job = Job(
             id=new_id(),
             kind=JobKind.synthesize,
@@ -233,7 +207,7 @@ def create_sample_job(
     """More records from an approved release's model: post-processing, no budget."""
     if actor.role != Role.ml_engineer:
         raise Forbidden("only ML engineers request more samples")
-    rows = _rows(settings, req.rows, req.class_counts)
+    rows = _rows(settings, req)
     with db.transaction(write=True) as session:
         release = session.get(Release, release_id)
         if release is None or release.state != ReleaseState.approved:
@@ -241,16 +215,9 @@ def create_sample_job(
         if not release.private:
             raise Conflict(f"release {release_id} is not differentially private")
         _check_quota(session, settings, actor, rows)
-        _refuse_critic_options(req, release.modality)
+        req.check_modality(release.modality, spell=str)
         spec = SampleSpec(
-            release_id=release.id,
-            rows=rows,
-            seed=req.seed,
-            class_counts=req.class_counts,
-            guidance_scale=req.guidance_scale,
-            sampling_steps=req.sampling_steps,
-            candidates=req.candidates,
-            critic_guidance=req.critic_guidance,
+            **req.sample_options().model_dump(exclude={"rows"}), release_id=release.id, rows=rows
         )
         job = Job(
             id=new_id(),

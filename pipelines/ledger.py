@@ -35,6 +35,7 @@ from pipelines.errors import NotFound
 from pipelines.store.db import BEGIN_IMMEDIATE
 from pipelines.store.models import LedgerEntry, LedgerState, Source, utcnow
 from synthgen.errors import PrivacyBudgetExceeded
+from synthgen.requests import check_epsilon
 
 if TYPE_CHECKING:
     from pipelines.auth import Actor
@@ -92,8 +93,10 @@ def reserve(
 ) -> LedgerEntry:
     """Reserve (epsilon, delta) of ``source`` for ``job_id``; ``source`` must come from
     ``lock_source`` in this transaction. Raises PrivacyBudgetExceeded (nothing written)."""
-    if not (math.isfinite(epsilon) and epsilon > 0):
-        raise PrivacyBudgetExceeded("a job must reserve a finite, positive epsilon")
+    try:  # the rule every request is built with (synthgen.requests), for direct callers
+        check_epsilon(epsilon, finite=True)
+    except ValueError as exc:
+        raise PrivacyBudgetExceeded(f"a job must reserve {exc}") from None
     if not (0 < delta < 1):
         raise PrivacyBudgetExceeded("a job must reserve a delta in (0, 1)")
     used_eps, used_delta = _committed(_entries(session, source.id))

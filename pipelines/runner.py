@@ -20,25 +20,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
-import socket
 import threading
 import time
 import traceback
-import uuid
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import case, func
 
 from pipelines import leases, ledger, stages
-from pipelines.artifacts import ArtifactStore
-from pipelines.auth import Actor
+from pipelines.context import WorkerContext as WorkerContext  # where workers import it from
 from pipelines.errors import describe, redact_paths
 from pipelines.leases import Claim, LeaseLost
-from pipelines.library import Library, load_library
-from pipelines.settings import Settings
-from pipelines.store.db import Database
 from pipelines.store.models import (
     Job,
     JobKind,
@@ -79,36 +71,6 @@ class Shutdown(Exception):
 
 class WorkerLost(SynthgenError):
     pass
-
-
-@dataclass
-class WorkerContext:
-    """What a worker process shares between the jobs it runs."""
-
-    settings: Settings
-    db: Database
-    store: ArtifactStore
-    library: Library
-    worker_id: str
-    shutdown: threading.Event = field(default_factory=threading.Event)
-
-    @classmethod
-    def create(
-        cls, settings: Settings, *, db: Database | None = None, worker_id: str | None = None
-    ) -> WorkerContext:
-        store = ArtifactStore(settings)
-        store.ensure_layout()
-        return cls(
-            settings=settings,
-            db=db or Database(settings.sqlalchemy_url),
-            store=store,
-            library=load_library(settings.library),
-            worker_id=worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
-        )
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(id=None, name=f"worker:{self.worker_id}", role="worker")
 
 
 Outcome = Literal["ran", "busy", "finished", "missing"]

@@ -16,60 +16,44 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-ClassCounts = dict[str, Annotated[int, Field(ge=0)]]
+from synthgen.requests import FiniteEpsilon, SampleOptions, TrainingOptions
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TrainingParameters(_Spec):
-    """Privacy and training parameters, common to both modalities."""
+class TrainingParameters(TrainingOptions):
+    """The library's training options; a released model's epsilon must be finite."""
 
-    epsilon: float = Field(gt=0, allow_inf_nan=False)  # total budget of the model
-    # None: the trainer chooses min(1e-5, 1/(10 N-hat)) from the run's public record count
-    delta: float | None = Field(default=None, gt=0, lt=1)
-    seed: int
-    max_steps: int | None = Field(default=None, gt=0)
-    holdout: float = Field(default=0.2, ge=0, lt=1)
-    overrides: dict[str, Any] = Field(default_factory=dict)  # trainer options (batch size, ...)
+    epsilon: FiniteEpsilon
 
 
-class TabularSynthesisSpec(_Spec):
-    kind: Literal["synthesize_tabular"] = "synthesize_tabular"
+class _Synthesis(SampleOptions):
+    """Train on a source, then sample from the model with these options."""
+
     source_id: str
-    target: str  # the label column the model conditions on
     training: TrainingParameters
-    rows: int = Field(gt=0)
-    class_counts: ClassCounts | None = None  # rows per class; default: DP class proportions
+    rows: int = Field(gt=0)  # records to generate
+
+
+class TabularSynthesisSpec(_Synthesis):
+    kind: Literal["synthesize_tabular"] = "synthesize_tabular"
+    target: str  # the label column the model conditions on
     output_formats: tuple[str, ...] = ("csv", "parquet")
 
 
-class ImageSynthesisSpec(_Spec):
+class ImageSynthesisSpec(_Synthesis):
     kind: Literal["synthesize_image"] = "synthesize_image"
-    source_id: str
-    training: TrainingParameters
-    rows: int = Field(gt=0)  # images to generate
-    class_counts: ClassCounts | None = None
-    guidance_scale: float | None = Field(default=None, ge=0)
-    sampling_steps: int | None = Field(default=None, gt=0)
-    candidates: int | None = Field(default=None, ge=1)  # class-critic draws per image
-    critic_guidance: float | None = Field(default=None, ge=0)  # its guidance scale
     output_formats: tuple[str, ...] = ("npz", "png_zip")
 
 
-class SampleSpec(_Spec):
+class SampleSpec(SampleOptions):
     """More records from an approved release's model: post-processing, no budget."""
 
     kind: Literal["sample"] = "sample"
     release_id: str
     rows: int = Field(gt=0)
-    seed: int
-    class_counts: ClassCounts | None = None
-    guidance_scale: float | None = Field(default=None, ge=0)  # images only
-    sampling_steps: int | None = Field(default=None, gt=0)  # images only
-    candidates: int | None = Field(default=None, ge=1)  # images only
-    critic_guidance: float | None = Field(default=None, ge=0)  # images only
 
 
 class CheckSourceSpec(_Spec):
@@ -94,24 +78,11 @@ FILE_SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "npz": ".npz", "png_zip":
 
 
 def parse_spec(data: dict[str, Any]) -> JobSpec:
-    return _adapter.validate_python(data)
+    # specs stored before the step count had one name call it "sampling_steps"
+    return _adapter.validate_python(
+        {"steps" if k == "sampling_steps" else k: v for k, v in data.items()}
+    )
 
 
 def dump_spec(spec: JobSpec) -> dict[str, Any]:
     return spec.model_dump(mode="json")
-
-
-def expected_rows(rows: int | None, class_counts: dict[str, int] | None) -> int:
-    """Rows requested: ``rows``, or the sum of ``class_counts``; both must agree."""
-    if class_counts is not None:
-        if any(count < 0 for count in class_counts.values()):
-            raise ValueError("class_counts must not be negative")
-        total = sum(class_counts.values())
-        if total <= 0:
-            raise ValueError("class_counts must ask for at least one record")
-        if rows is not None and rows != total:
-            raise ValueError(f"rows ({rows}) differs from the sum of class_counts ({total})")
-        return total
-    if rows is None:
-        raise ValueError("give rows, or class_counts")
-    return rows

@@ -8,7 +8,7 @@
   finished training (``record_training``): the certificate's epsilon is what was spent.
 - ``more_samples``: more records from an approved release's model, published approved.
 
-Each stage is a function of the ``JobRun`` that holds the job's lease (``pipelines.runner``).
+Each stage is a function of the ``StageRun`` holding the job's lease (``pipelines.context``).
 """
 
 from __future__ import annotations
@@ -18,31 +18,25 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
 from pipelines import audit, leases, ledger
 from pipelines.artifacts import sha256_file
+from pipelines.context import StageRun
 from pipelines.errors import Conflict, describe, redact_paths
 from pipelines.formats import csv_to_parquet, neutralise_csv, npz_to_png_zip
 from pipelines.settings import Settings
 from pipelines.sources import mark_checked
 from pipelines.specs import ImageSynthesisSpec, SampleSpec, TabularSynthesisSpec, parse_spec
 from pipelines.store.models import Job, Release, ReleaseState, Source, SourceState, utcnow
-from synthgen.artifacts import make_private_dir, restrict_private
+from synthgen.artifacts import CHECKPOINT_DIR, CHECKPOINT_STATE, make_private_dir, restrict_private
 from synthgen.errors import SchemaMismatch, SynthgenError
-
-if TYPE_CHECKING:
-    from pipelines.runner import JobRun
+from synthgen.privacy.spend_log import SPEND_LOG
+from synthgen.requests import SampleOptions, TrainRequest
 
 log = logging.getLogger("synthgen.worker")
-
-# the trainer's resumable checkpoint (synthgen.artifacts.CHECKPOINT_DIR; its state file is
-# written last, so its presence means the checkpoint is complete)
-CHECKPOINT_DIR = "checkpoint"
-CHECKPOINT_STATE = "state.json"
-SPEND_LOG = "spend.jsonl"  # synthgen.privacy.spend_log.SPEND_LOG (not imported: torch-free)
 
 
 class SourceRejected(SynthgenError):
@@ -57,7 +51,7 @@ def cert_epsilon(certificate: dict[str, Any]) -> float:
 
 
 # -- source checks ---------------------------------------------------------------------------
-def ensure_checked(run: JobRun, source: Source) -> Source:
+def ensure_checked(run: StageRun, source: Source) -> Source:
     """Run the source's check once (the first job to get here); a source that fails it, for
     whatever reason the check gives, is rejected and its files deleted, so that no job can
     use it. An unexpected error from a check on untrusted content (a decoder, a parser) is
@@ -122,7 +116,7 @@ def archive_problems(settings: Settings, data: Path) -> list[str]:
     return []
 
 
-def check_source(run: JobRun, job: Job) -> None:
+def check_source(run: StageRun, job: Job) -> None:
     """Run the expectation suite on a new upload; fail the job if it refuses the source."""
     run.enter("ingest")
     with run.ctx.db.session() as session:
@@ -137,7 +131,7 @@ def check_source(run: JobRun, job: Job) -> None:
 
 
 # -- synthesis ---------------------------------------------------------------------------------
-def synthesize(run: JobRun, job: Job) -> None:
+def synthesize(run: StageRun, job: Job) -> None:
     """ingest -> train -> sample -> validate -> report, skipping the stages that finished."""
     spec = parse_spec(job.spec)
     assert isinstance(spec, TabularSynthesisSpec | ImageSynthesisSpec)
@@ -181,22 +175,18 @@ def synthesize(run: JobRun, job: Job) -> None:
                 "train", {"started": True, "resumed": resume, "attempt": run.held.attempt}
             )
             try:
-                outcome = run.ctx.library.train(
-                    data_path,
-                    modality=source.modality,
+                request = TrainRequest(
+                    **dict(training),
+                    source=data_path,
+                    modality=source.modality,  # type: ignore[arg-type]  # checked by the request
                     target=spec.target if isinstance(spec, TabularSynthesisSpec) else None,
-                    schema=schema_path,
-                    epsilon=training.epsilon,
-                    delta=training.delta,
+                    table_schema=schema_path,
                     out=model_dir,
-                    seed=training.seed,
-                    max_steps=training.max_steps,
-                    holdout=training.holdout,
                     private_dir=run_dir,
-                    overrides=dict(training.overrides),
-                    progress=run.on_progress,
-                    should_stop=run.should_stop,
                     resume=resume,
+                )
+                outcome = run.ctx.library.train(
+                    request, progress=run.on_progress, should_stop=run.should_stop
                 )
             finally:  # the library writes 0700/0600 itself; this covers any implementation
                 store.seal(run_dir)
@@ -210,14 +200,8 @@ def synthesize(run: JobRun, job: Job) -> None:
             run,
             model_dir,
             source.modality,
+            spec.sample_options(seed=spec.training.seed),
             raw_copy=raw_synthetic_table(run, job) if source.modality == "tabular" else None,
-            rows=spec.rows,
-            seed=spec.training.seed,
-            class_counts=spec.class_counts,
-            guidance_scale=getattr(spec, "guidance_scale", None),
-            steps=getattr(spec, "sampling_steps", None),
-            candidates=getattr(spec, "candidates", None),
-            critic_guidance=getattr(spec, "critic_guidance", None),
         )
         run.set_output("sample", {"files": files, "n_records": spec.rows})
 
@@ -271,7 +255,7 @@ def _has_spent(run_dir: Path) -> bool:
     return log.is_file() and log.stat().st_size > 0
 
 
-def record_training(run: JobRun, job: Job, model_dir: Path, certificate: dict[str, Any]) -> None:
+def record_training(run: StageRun, job: Job, model_dir: Path, certificate: dict[str, Any]) -> None:
     """Training finished: record the model and settle the ledger, in one transaction."""
     from synthgen.artifacts import file_sha256
 
@@ -308,24 +292,18 @@ def record_training(run: JobRun, job: Job, model_dir: Path, certificate: dict[st
         )
 
 
-def raw_synthetic_table(run: JobRun, job: Job) -> Path:
+def raw_synthetic_table(run: StageRun, job: Job) -> Path:
     """The synthetic table as sampled, before formulas were neutralised for the CSV
     download; kept in the job's private run directory for validation."""
     return run.ctx.store.run_dir(job.id) / "synthetic.csv"
 
 
 def sample_files(
-    run: JobRun,
+    run: StageRun,
     model_dir: Path,
     modality: str,
+    options: SampleOptions,
     *,
-    rows: int,
-    seed: int,
-    class_counts: dict[str, int] | None,
-    guidance_scale: float | None,
-    steps: int | None,
-    candidates: int | None,
-    critic_guidance: float | None,
     raw_copy: Path | None = None,
 ) -> dict[str, Any]:
     """Sample into the release area: tables as CSV (formulas neutralised, see
@@ -334,18 +312,7 @@ def sample_files(
     store = run.ctx.store
     with store.staging("sample-") as tmp:
         out = tmp / ("synthetic.csv" if modality == "tabular" else "synthetic.npz")
-        written = run.ctx.library.sample(
-            model_dir,
-            rows=rows,
-            out=out,
-            seed=seed,
-            class_counts=class_counts,
-            guidance_scale=guidance_scale,
-            steps=steps,
-            candidates=candidates,
-            critic_guidance=critic_guidance,
-            progress=run.on_progress,
-        )
+        written = run.ctx.library.sample(model_dir, options, out=out, progress=run.on_progress)
         if modality == "tabular":
             # Parquet keeps every value; the CSV download neutralises spreadsheet formulas
             extra = ("parquet", csv_to_parquet(written, tmp / "synthetic.parquet"), ".parquet")
@@ -365,7 +332,7 @@ def sample_files(
 
 
 def publish(
-    run: JobRun,
+    run: StageRun,
     job: Job,
     *,
     state: ReleaseState,
@@ -421,7 +388,7 @@ def publish(
 
 
 # -- more samples ------------------------------------------------------------------------------
-def more_samples(run: JobRun, job: Job) -> None:
+def more_samples(run: StageRun, job: Job) -> None:
     """More records from an approved release's model, published as an approved release."""
     spec = parse_spec(job.spec)
     assert isinstance(spec, SampleSpec)
@@ -435,13 +402,7 @@ def more_samples(run: JobRun, job: Job) -> None:
             run,
             run.ctx.store.resolve(parent.model_ref),
             parent.modality,
-            rows=spec.rows,
-            seed=spec.seed,
-            class_counts=spec.class_counts,
-            guidance_scale=spec.guidance_scale,
-            steps=spec.sampling_steps,
-            candidates=spec.candidates,
-            critic_guidance=spec.critic_guidance,
+            spec.sample_options(),
         )
         run.set_output("sample", {"files": files, "n_records": spec.rows})
     run.enter("publish")

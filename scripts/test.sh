@@ -15,6 +15,8 @@ fi
 
 need_packages=()
 command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
+# the console's browser tests drive Chromium through chromedriver (Selenium)
+command -v chromedriver >/dev/null 2>&1 || need_packages+=(chromium-driver)
 command -v pdftoppm >/dev/null 2>&1 || need_packages+=(poppler-utils)
 # `docker-compose config` validates docker/compose.yaml; no container engine is needed
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need_packages+=(docker-compose)

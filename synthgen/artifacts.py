@@ -39,7 +39,8 @@ ACCOUNTANT = "accountant.json"
 RUN = "run.json"
 PREPROCESSING = "preprocessing.json"
 TRAINING_LOG = "training_log.jsonl"
-CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_DIR = "checkpoint"  # the trainer's resumable checkpoint in the private directory
+CHECKPOINT_STATE = "state.json"  # written last: its presence means the checkpoint is complete
 
 
 @dataclass
@@ -217,3 +218,24 @@ def read_provenance(private_dir: Path) -> dict[str, Any]:
         return {}
     data = read_json(path)
     return data if isinstance(data, dict) else {}
+
+
+def read_model_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{path.parent} is not a complete synthgen model (no {path.name})") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path} is damaged: {type(exc).__name__}") from exc
+
+
+def model_modality(model_dir: str | Path) -> str:
+    """``"tabular"`` or ``"image"``, from the model's ``config.json``."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"model directory not found: {model_dir}")
+    config = read_model_json(model_dir / CONFIG)
+    modality = config.get("modality") if isinstance(config, dict) else None
+    if modality not in ("tabular", "image"):
+        raise ModelLoadError(f"{model_dir / CONFIG}: unknown modality {modality!r}")
+    return str(modality)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from synthgen.errors import OutputError
+from synthgen.requests import SampleOptions, TrainRequest
 
 DEMO_EPSILON = 3.0
 MARKER = ".synthgen-demo"
@@ -57,11 +58,12 @@ def run_tabular_demo(out_dir: Path = Path("synthgen-demo"), *, echo: Callable[[s
     echo(f"training a DP diffusion model at epsilon {DEMO_EPSILON:g} ...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = train_tabular(
-            source, target="diagnosis", schema=breast_cancer_schema_path(), epsilon=DEMO_EPSILON,
-            out=out_dir / "model", seed=seed, progress=progress,
-        )
-    synthetic = sample_tabular(result.model_dir, rows=569, out=out_dir / "synthetic.csv", seed=seed, progress=progress)
+        result = train_tabular(TrainRequest(
+            source=source, target="diagnosis", table_schema=breast_cancer_schema_path(),
+            epsilon=DEMO_EPSILON, out=out_dir / "model", seed=seed,
+        ), progress=progress)
+    synthetic = sample_tabular(result.model_dir, SampleOptions(rows=569, seed=seed),
+                               out=out_dir / "synthetic.csv", progress=progress)
     echo(f"synthetic data: {synthetic}")
     echo("DP certificate:")
     cert = json.loads((result.model_dir / "certificate.json").read_text())

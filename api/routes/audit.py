@@ -28,6 +28,7 @@ def list_events(
         Literal["ok", "refused"] | None, Query(description="refused: answered 401/403/409/429")
     ] = None,
     since: datetime | None = None,
+    until: Annotated[datetime | None, Query(description="events before this time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[AuditEventPublic]:
@@ -42,6 +43,7 @@ def list_events(
         source_id=source_id,
         outcome=outcome,
         since=since,
+        until=until,
         limit=limit,
         offset=offset,
     )

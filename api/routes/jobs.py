@@ -54,25 +54,7 @@ def create_job(
     source's ledger before any worker reads the data; 409 when the cap would be exceeded
     or the requester has as many open jobs as the service allows."""
     note_object(request, "source", body.source_id)
-    job = jobs.create_synthesis_job(
-        db,
-        settings,
-        actor,
-        jobs.SynthesisRequest(
-            source_id=body.source_id,
-            epsilon=body.epsilon,
-            seed=body.seed,
-            rows=body.rows,
-            class_counts=body.class_counts,
-            delta=body.delta,
-            target=body.target,
-            max_steps=body.max_steps,
-            guidance_scale=body.guidance_scale,
-            sampling_steps=body.sampling_steps,
-            candidates=body.candidates,
-            critic_guidance=body.critic_guidance,
-        ),
-    )
+    job = jobs.create_synthesis_job(db, settings, actor, body)
     dispatcher.submit(job.id)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobAccepted(id=job.id, state=job.state)

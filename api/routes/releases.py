@@ -199,21 +199,7 @@ def request_samples(
 ) -> JobAccepted:
     """More records from an approved release's model. Sampling is post-processing: it
     costs no budget, and the new release carries the same certificate and approval."""
-    job = jobs.create_sample_job(
-        db,
-        settings,
-        actor,
-        release_id,
-        jobs.SampleRequest(
-            rows=body.rows,
-            seed=body.seed,
-            class_counts=body.class_counts,
-            guidance_scale=body.guidance_scale,
-            sampling_steps=body.sampling_steps,
-            candidates=body.candidates,
-            critic_guidance=body.critic_guidance,
-        ),
-    )
+    job = jobs.create_sample_job(db, settings, actor, release_id, body)
     dispatcher.submit(job.id)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobAccepted(id=job.id, state=job.state)

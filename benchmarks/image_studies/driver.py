@@ -27,6 +27,7 @@ from benchmarks.image_studies.measure import evaluate_synthetic, headline, study
 from synthgen.artifacts import default_private_dir, read_provenance
 from synthgen.images.step_timing import measure_step_times
 from synthgen.progress import ProgressCallback, ignore_progress
+from synthgen.requests import TrainRequest
 
 
 @dataclass
@@ -121,8 +122,10 @@ def run_benchmark(settings: BenchmarkSettings, *, progress: ProgressCallback = i
         # rather than one late, and leave the setup and the model writing their seconds
         overrides.setdefault("time_limit_minutes",
                              _loop_minutes(dp_minutes, probe["dp_step_mean_seconds"]))
-    result = train_images(s.data, epsilon=s.epsilon, delta=s.delta, out=model_dir, seed=s.seed,
-                          max_steps=steps, overrides=overrides, progress=progress)
+    result = train_images(TrainRequest(
+        source=s.data, epsilon=s.epsilon, delta=s.delta, out=model_dir, seed=s.seed,
+        max_steps=steps, overrides=overrides,
+    ), progress=progress)
     results["training_seconds"] = time.perf_counter() - started
     results["total_training_seconds"] = results["training_seconds"] + results.get(
         "pretraining", {}).get("training_seconds", 0.0)
@@ -193,8 +196,10 @@ def _pretrain(s: BenchmarkSettings, probe: dict[str, float], *, log: Callable[[s
                  "time_limit_minutes": _loop_minutes(s.pretrain_minutes,
                                                      probe["nonprivate_step_mean_seconds"])}
     overrides.pop("init_from", None)  # it describes the DP fine-tuning, not this run
-    train_images(s.pretrain_data, epsilon=math.inf, out=public_dir, seed=s.seed, max_steps=steps,
-                 overrides=overrides, progress=progress)
+    train_images(TrainRequest(
+        source=s.pretrain_data, epsilon=math.inf, out=public_dir, seed=s.seed, max_steps=steps,
+        overrides=overrides,
+    ), progress=progress)
     return public_dir
 
 

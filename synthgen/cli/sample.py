@@ -44,17 +44,13 @@ def sample(
     """Write synthetic records sampled from MODEL_DIR to OUT."""
     from synthgen import workflows
     from synthgen.cli.progress_bar import ProgressBar
+    from synthgen.requests import SampleOptions, build
 
-    counts = parse_class_counts(class_counts)
-    if rows is None:
-        if counts is None:
-            raise fail("give --rows N, or --class-counts LABEL=N,...")
-        rows = sum(counts.values())
+    options = build(
+        SampleOptions, rows=rows, seed=seed, class_counts=parse_class_counts(class_counts),
+        guidance_scale=guidance_scale, steps=steps, sampler=sampler, candidates=candidates,
+        critic_guidance=critic_guidance,
+    )
     with ProgressBar(show_epsilon=False) as bar:
-        path = workflows.sample(
-            model_dir, rows=rows, out=out, seed=seed, class_counts=counts,
-            guidance_scale=guidance_scale, steps=steps, sampler=sampler, progress=bar,
-            **({"candidates": candidates} if candidates is not None else {}),
-            **({"critic_guidance": critic_guidance} if critic_guidance is not None else {}),
-        )
-    typer.echo(f"wrote {rows} synthetic records to {path}")
+        path = workflows.sample(model_dir, options, out=out, progress=bar)
+    typer.echo(f"wrote {options.rows} synthetic records to {path}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -40,51 +39,23 @@ def train(
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
     from synthgen import workflows
     from synthgen.cli.progress_bar import ProgressBar
+    from synthgen.requests import TrainRequest, build
 
-    overrides = {
-        "noise_multiplicity": noise_multiplicity,
-        "batch_size": batch_size,
-        "preprocessing_share": preprocessing_share,
-        "tracker": tracker,
-        "secure_rng": False if insecure_rng else None,
-        "init_from": str(init_from) if init_from is not None else None,
-        "public_source": True if public_source else None,
-        "channels": channels,
-        "classes": _declared_classes(classes),
-        "public_record_count": public_record_count,
-    }
+    request = build(
+        TrainRequest, source=data, out=out, epsilon=epsilon, modality=modality, delta=delta,
+        seed=seed, max_steps=max_steps, holdout=holdout, private_dir=private_dir,
+        resume=resume, target=target, table_schema=schema,
+        preprocessing_share=preprocessing_share, tracker=tracker,
+        noise_multiplicity=noise_multiplicity, batch_size=batch_size,
+        secure_rng=False if insecure_rng else None, public_record_count=public_record_count,
+        init_from=init_from, public_source=public_source or None, channels=channels,
+        classes=classes,
+    )
     with ProgressBar() as bar:
-        result = workflows.train(
-            data,
-            modality=modality,  # type: ignore[arg-type]
-            target=target,
-            schema=schema,
-            epsilon=epsilon,
-            delta=delta,
-            out=out,
-            seed=seed,
-            max_steps=max_steps,
-            holdout=holdout,
-            private_dir=private_dir,
-            overrides={k: v for k, v in overrides.items() if v is not None},
-            progress=bar,
-            resume=resume,
-        )
+        result = workflows.train(request, progress=bar)
     cert = result.certificate
     eps = "inf (NOT PRIVATE)" if math.isinf(cert.epsilon) else f"{cert.epsilon:.4f}"
     typer.echo(f"model written to {result.model_dir}")
     typer.echo(f"private run data (split, training log) in {result.private_dir}")
     typer.echo(f"epsilon spent {eps} at delta {cert.delta:.3g} ({cert.steps} DP-SGD steps)")
 
-
-def _declared_classes(text: str | None) -> int | list[str] | None:
-    """``--classes``: a count (``3``) or comma-separated names (``benign,malignant``)."""
-    if text is None:
-        return None
-    if text.strip().isdigit():
-        return int(text)
-    return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def print_certificate(model_dir: Path) -> None:
-    typer.echo(json.dumps(json.loads((model_dir / "certificate.json").read_text()), indent=2))

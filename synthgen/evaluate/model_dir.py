@@ -1,37 +1,27 @@
 """Reading a model directory, whatever the modality: its JSON files, its modality, its
 certificate, and the private run directory that belongs to it (typed errors on bad input).
+
+The readers every modality shares (``read_model_json``, ``model_modality``) live in
+``synthgen.artifacts``; they are re-exported here for the validation code.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from synthgen.artifacts import CERTIFICATE, CONFIG, RUN, default_private_dir, read_provenance
+from synthgen.artifacts import (
+    CERTIFICATE,
+    RUN,
+    default_private_dir,
+    model_modality,
+    read_model_json,
+    read_provenance,
+)
 from synthgen.errors import ModelLoadError, PrivateDataMissing
 from synthgen.privacy.certificate import Certificate
 
-
-def read_model_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"{path.parent} is not a complete synthgen model (no {path.name})") from exc
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{path} is damaged: {type(exc).__name__}") from exc
-
-
-def model_modality(model_dir: str | Path) -> str:
-    """``"tabular"`` or ``"image"``, from the model's ``config.json``."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelLoadError(f"model directory not found: {model_dir}")
-    config = read_model_json(model_dir / CONFIG)
-    modality = config.get("modality") if isinstance(config, dict) else None
-    if modality not in ("tabular", "image"):
-        raise ModelLoadError(f"{model_dir / CONFIG}: unknown modality {modality!r}")
-    return str(modality)
+__all__ = ["model_modality", "private_run_dir", "read_certificate", "read_model_json"]
 
 
 def read_certificate(model_dir: Path) -> tuple[Certificate, dict[str, Any]]:

@@ -169,9 +169,6 @@ def _field_names(cls: type) -> set[str]:
 def build_recipe(overrides: dict[str, Any] | None) -> ImageRecipe:
     """Defaults with ``overrides`` applied; unknown keys are an error, not ignored."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    tracker = overrides.pop("tracker", None)
-    if tracker:
-        raise ConfigurationError("--tracker is not available for image models yet")
     groups: dict[str, dict[str, Any]] = {"model": dict(DEFAULT_MODEL), "diffusion": {},
                                          "training": {}, "sampling": {}, "source": {}}
     owners = {

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
+from synthgen.requests import TrainRequest
 
 DEMO_EPSILON = 10.0
 DEMO_TRAIN_MINUTES = 12.0
@@ -53,8 +54,10 @@ def run_image_demo(data: Path | None, out_dir: Path,
     say(f"data: {path} ({len(source.train)} training images); training {steps} DP-SGD steps "
         f"at epsilon {DEMO_EPSILON:g} (about {train_minutes:g} minutes)")
 
-    result = train_images(path, epsilon=DEMO_EPSILON, out=out_dir / "model", max_steps=steps,
-                          overrides={**overrides, "steps": steps}, progress=progress)
+    result = train_images(TrainRequest(
+        source=path, epsilon=DEMO_EPSILON, out=out_dir / "model", max_steps=steps,
+        overrides={**overrides, "steps": steps},
+    ), progress=progress)
     model = ImageModel.load(result.model_dir)
     spec = model.spec  # the trained spec: a class list found in the labels is DP-selected
     k = spec.num_classes

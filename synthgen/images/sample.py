@@ -21,6 +21,7 @@ from synthgen.artifacts import CONFIG, PREPROCESSING, WEIGHTS, load_weights, rea
 from synthgen.errors import ModelLoadError, SamplingError
 from synthgen.images.spec import ImageSpec
 from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
+from synthgen.requests import SampleOptions
 
 
 @dataclass
@@ -230,24 +231,21 @@ def labels_for_counts(counts: np.ndarray) -> np.ndarray:
 
 
 def sample_images(
-    model_dir: str | Path, *, rows: int | None, out: str | Path, seed: int = 0,
-    class_counts: dict[str, int] | None = None, guidance_scale: float | None = None,
-    steps: int | None = None, progress: ProgressCallback | None = None,
-    sampler: str | None = None, batch_size: int | None = None, device: str | None = None,
-    candidates: int | None = None, critic_guidance: float | None = None,
+    model_dir: str | Path, options: SampleOptions, *, out: str | Path,
+    progress: ProgressCallback | None = None, batch_size: int | None = None,
+    device: str | None = None,
 ) -> Path:
-    """Write ``rows`` synthetic images (or ``class_counts`` per class) to ``out``: a .npz
-    in MedMNIST layout, or a PNG folder per class. ``sampler``: the model's own
-    (``dpmpp2m`` by default), ``euler``, ``heun`` (deterministic), ``ancestral`` or
-    ``churn`` (stochastic). ``candidates``: images drawn per kept image when the model has
-    a class critic; ``critic_guidance``: that critic's guidance scale (defaults: the
-    model's)."""
+    """Write ``options.rows`` synthetic images to ``out``: a .npz in MedMNIST layout, or a
+    PNG folder per class. ``options.sampler``: the model's own (``dpmpp2m`` by default),
+    ``euler``, ``heun`` (deterministic), ``ancestral`` or ``churn`` (stochastic);
+    ``candidates`` and ``critic_guidance``: the class critic's (defaults: the model's)."""
     from synthgen.images.output import write_images
 
     model = ImageModel.load(model_dir, device=device)
-    counts = model.counts_for(rows, class_counts)
-    images, labels = model.sample(counts, seed=seed, candidates=candidates, sampler=sampler,
-                                  steps=steps, guidance_scale=guidance_scale,
-                                  batch_size=batch_size, progress=progress or ignore_progress,
-                                  critic_guidance=critic_guidance)
+    counts = model.counts_for(options.rows, options.class_counts)
+    images, labels = model.sample(counts, seed=options.seed, candidates=options.candidates,
+                                  sampler=options.sampler, steps=options.steps,
+                                  guidance_scale=options.guidance_scale, batch_size=batch_size,
+                                  progress=progress or ignore_progress,
+                                  critic_guidance=options.critic_guidance)
     return write_images(Path(out), images, labels, model.spec.class_names)

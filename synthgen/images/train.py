@@ -81,6 +81,7 @@ from synthgen.privacy.spend_log import (
     steps_to_run,
 )
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
+from synthgen.requests import TrainRequest
 from synthgen.training.log import TrainingLog
 
 LOAD_REPORT = "load_report.json"
@@ -91,28 +92,16 @@ RESUMABLE_CHANGES = ("device", "physical_rows", "mixed_precision", "checkpoint_e
                      "time_limit_minutes")
 
 
-def train_images(
-    source: str | Path, *, epsilon: float, out: str | Path, delta: float | None = None,
-    seed: int = 0, max_steps: int | None = None, holdout: float = 0.2,
-    private_dir: str | Path | None = None, overrides: dict[str, Any] | None = None,
-    progress: ProgressCallback | None = None, should_stop: StopCheck | None = None,
-    resume: bool = False, target: str | None = None, schema: str | Path | None = None,
-) -> TrainingResult:
-    """Train on ``source`` (.npz, PNG/JPEG class folders, or DICOM + labels CSV) and write
-    the model directory ``out``. ``epsilon=inf`` trains without DP (marked not private)."""
-    if schema is not None:
-        raise ConfigurationError("--schema applies to tables; an image source needs none "
-                                 "(its spec comes from the files)")
-    if target is not None:
-        raise ConfigurationError("--target applies to tables; image labels come from the "
-                                 ".npz labels, the class folder names or the labels CSV")
-    if max_steps is not None and max_steps < 1:
-        raise ConfigurationError(f"--max-steps must be at least 1, got {max_steps}")
+def train_images(request: TrainRequest, *, progress: ProgressCallback | None = None,
+                 should_stop: StopCheck | None = None) -> TrainingResult:
+    """Train on ``request.source`` (.npz, PNG/JPEG class folders, or DICOM + labels CSV)
+    and write the model directory ``request.out``. ``epsilon=inf`` trains without DP
+    (marked not private). ``request`` was validated when it was built."""
     progress = progress or ignore_progress
-    source, out = Path(source), Path(out)
-    private_training = not (isinstance(epsilon, int | float) and math.isinf(epsilon) and epsilon > 0)
-    if private_training:
-        check_privacy_parameters(epsilon=epsilon, delta=delta if delta is not None else 1e-5)
+    source, out, epsilon, delta = Path(request.source), request.out, request.epsilon, request.delta
+    seed, max_steps, holdout, resume = request.seed, request.max_steps, request.holdout, request.resume
+    overrides, private_dir = request.config_overrides(), request.private_dir
+    private_training = math.isfinite(epsilon)
     recipe = build_recipe(overrides)
     if recipe.source.public_source and private_training:
         raise ConfigurationError("public_source makes a model of PUBLIC images for init_from: "

@@ -27,6 +27,7 @@ from synthgen import artifacts
 from synthgen.errors import ResumeMismatch, ResumeRefused
 from synthgen.privacy.accountant import RunAccountant
 from synthgen.privacy.spend_log import SPEND_LOG, SpendLog
+from synthgen.requests import TrainRequest
 
 PARAMETERS = "parameters.json"
 STATE = "state.json"
@@ -50,17 +51,17 @@ def _number(value: float | None) -> float | str | None:
     return value if math.isfinite(value) else str(value)
 
 
-def run_parameters(*, epsilon: float, delta: float | None, max_steps: int | None, seed: int,
-                   holdout: float, target: str | None, overrides: dict[str, Any] | None,
-                   schema_sha256: str, source: Path | None) -> dict[str, Any]:
-    """What identifies a run, as the caller gave it (delta and overrides before defaults)."""
-    options = {k: v for k, v in sorted((overrides or {}).items()) if k not in RESUMABLE_OPTIONS}
+def run_parameters(request: TrainRequest, *, target: str | None,
+                   schema_sha256: str) -> dict[str, Any]:
+    """What identifies a run, as the caller gave it (delta and options before defaults)."""
+    options = request.config_overrides()
+    source = request.source if isinstance(request.source, Path) else None  # or a DataFrame
     return {
-        "epsilon": _number(epsilon), "delta": _number(delta), "max_steps": max_steps,
-        "seed": int(seed), "holdout": float(holdout), "target": target,
-        "schema_sha256": schema_sha256,
+        "epsilon": _number(request.epsilon), "delta": _number(request.delta),
+        "max_steps": request.max_steps, "seed": request.seed, "holdout": request.holdout,
+        "target": target, "schema_sha256": schema_sha256,
         "source_sha256": artifacts.file_sha256(source) if source is not None else None,
-        "overrides": options,
+        "overrides": {k: options[k] for k in sorted(options) if k not in RESUMABLE_OPTIONS},
     }
 
 

@@ -134,6 +134,10 @@ class Schema:
     # public: training then chooses batch size, sample rate, delta and bins from it and
     # spends nothing on a DP count (synthgen.privacy.record_count)
     public_record_count: int | None = None
+    # values drawn from the records by a draft that a steward accepted as public: each entry
+    # {"values": ["age.min", ...], "by": WHO, "at": WHEN}; the certificate lists them under
+    # `assumptions` (they were read without noise, and are public only by that acceptance)
+    public_from_data: tuple[dict[str, Any], ...] = field(default=())
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -222,6 +226,8 @@ class Schema:
             d["notes"] = list(self.notes)
         if self.public_record_count is not None:
             d["public_record_count"] = self.public_record_count
+        if self.public_from_data:
+            d["public_from_data"] = [dict(entry) for entry in self.public_from_data]
         return d
 
     def to_json(self) -> str:
@@ -246,7 +252,7 @@ class Schema:
         if not isinstance(d, dict):
             raise SchemaError(f"{source}: expected a mapping with a 'columns' list")
         unknown = set(d) - {"version", "name", "draft", "na_values", "columns", "notes",
-                            "public_record_count"}
+                            "public_record_count", "public_from_data"}
         if unknown:
             raise SchemaError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}")
         if d.get("version", 1) != 1:
@@ -270,6 +276,7 @@ class Schema:
         return cls(
             columns=columns, name=str(d.get("name", "")), na_values=tuple(na_values), draft=draft,
             notes=tuple(str(n) for n in notes), public_record_count=count,
+            public_from_data=_public_from_data(d.get("public_from_data", []), source),
         )
 
     @classmethod
@@ -428,6 +435,21 @@ def parse_schema_text(text: str, *, json_format: bool, source: str = "schema") -
 _COLUMN_KEYS = {
     "name", "kind", "role", "min", "max", "categories", "nullable", "sensitive", "description",
 }
+
+
+def _public_from_data(raw: Any, source: str) -> tuple[dict[str, Any], ...]:
+    what = f"{source}: 'public_from_data' must be a list of {{values: [COLUMN.FIELD, ...], by, at}}"
+    if not isinstance(raw, list):
+        raise SchemaError(what)
+    entries = []
+    for entry in raw:
+        if not (isinstance(entry, dict) and set(entry) == {"values", "by", "at"}
+                and isinstance(entry["values"], list)
+                and all(isinstance(v, str) for v in entry["values"])
+                and isinstance(entry["by"], str) and isinstance(entry["at"], str)):
+            raise SchemaError(what)
+        entries.append({"values": list(entry["values"]), "by": entry["by"], "at": entry["at"]})
+    return tuple(entries)
 
 
 def _column_from_dict(d: Any, source: str) -> ColumnSpec:

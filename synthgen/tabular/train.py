@@ -32,6 +32,7 @@ from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog, restore_accountant
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
+from synthgen.requests import TrainRequest
 from synthgen.tabular import resume as resume_checks
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.conform import conform
@@ -47,28 +48,18 @@ PREPROCESSING_STATE = resume_checks.PREPROCESSING_STATE
 
 
 def train_tabular(
-    source: str | Path | pd.DataFrame,
+    request: TrainRequest,
     *,
-    epsilon: float,
-    out: str | Path,
-    target: str | None = None,
-    schema: Schema | str | Path | None = None,
-    delta: float | None = None,
-    seed: int = 0,
-    max_steps: int | None = None,
-    holdout: float = 0.2,
-    private_dir: str | Path | None = None,
-    overrides: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
-    resume: bool = False,
 ) -> artifacts.TrainingResult:
+    """Train on ``request.source`` (a CSV/Parquet file or a DataFrame) and write the model
+    directory ``request.out``; ``request`` was validated when it was built."""
     progress = progress or ignore_progress
-    out = Path(out)
-    private = Path(private_dir) if private_dir is not None else artifacts.default_private_dir(out)
-    _check_epsilon(epsilon)
-    if not 0 <= holdout < 0.9:
-        raise PrivacyParameterError(f"holdout must be in [0, 0.9), got {holdout}")
+    source, out, epsilon, delta = request.source, request.out, request.epsilon, request.delta
+    seed, max_steps, holdout, resume = request.seed, request.max_steps, request.holdout, request.resume
+    target, schema, overrides = request.target, request.table_schema, request.config_overrides()
+    private = request.private_dir or artifacts.default_private_dir(out)
     artifacts.check_new_output(out)
     config = TabularTrainingConfig().with_overrides(overrides)
     config.validate()
@@ -92,11 +83,8 @@ def train_tabular(
     created_private = False
     # -- resume integrity (synthgen/tabular/resume.py) --------------------------------------
     parameters = resume_checks.run_parameters(
-        epsilon=epsilon, delta=delta, max_steps=max_steps, seed=seed, holdout=holdout,
-        target=schema_obj.target.name if schema_obj.target else None, overrides=overrides,
-        schema_sha256=schema_obj.hash(),
-        source=None if isinstance(source, pd.DataFrame) else Path(source),
-    )
+        request, target=schema_obj.target.name if schema_obj.target else None,
+        schema_sha256=schema_obj.hash())
     if resume:
         resume_checks.check_resumable(private, parameters)
         accountant = restore_accountant(private)  # refused without its spend log
@@ -195,7 +183,9 @@ def train_tabular(
     model = TabularModel(stats, outcome.ema, config)  # type: ignore[arg-type]
     progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0, message="calibrating"))
     model.calibrate(seed=seed)
-    assumptions = _no_schema_assumptions(schema_obj) if schema is None else []
+    assumptions = (
+        _no_schema_assumptions(schema_obj) if schema is None else _accepted_assumptions(schema_obj)
+    )
     certificate = _certificate(
         accountant=accountant, config=config, epsilon=epsilon, delta=delta, outcome=outcome,
         record_count=record_count, schema=schema_obj, assumptions=assumptions,
@@ -223,11 +213,6 @@ def train_tabular(
 
 
 # -- inputs ----------------------------------------------------------------------------------------
-def _check_epsilon(epsilon: Any) -> None:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or math.isnan(epsilon) or epsilon <= 0:
-        raise PrivacyParameterError(f"epsilon must be a positive number (or inf for a non-private benchmark), got {epsilon!r}")
-
-
 def _load_schema(schema: Schema | str | Path | None, source: Any, target: str | None) -> Schema:
     if schema is None:
         raw = source if isinstance(source, pd.DataFrame) else read_table(source)
@@ -338,6 +323,18 @@ def _no_schema_assumptions(schema: Schema) -> list[dict[str, Any]]:
                          "accountant.json.releases", "certificate.json.mechanisms",
                          "certificate.json.accountant_history.releases"],
     }]
+
+
+def _accepted_assumptions(schema: Schema) -> list[dict[str, Any]]:
+    """Schema values a draft read from the records and a steward accepted as public
+    (the service's schema review): named on the certificate with who accepted them, when."""
+    return [{
+        "name": "schema values drawn from the data: " + ", ".join(entry["values"]),
+        "read_from": "the source table, without noise (a schema drafted from it)",
+        "accepted_by": f"{entry['by']} at {entry['at']}",
+        "values": list(entry["values"]),
+        "shipped_keys": ["schema.json", "preprocessing.json", "model.safetensors"],
+    } for entry in schema.public_from_data if entry["values"]]
 
 
 def _certificate(*, accountant: RunAccountant, config: TabularTrainingConfig, epsilon: float,

@@ -114,8 +114,8 @@ def served_roles(method: str, path: str) -> tuple[str | None, ...]:
         return (None, *everyone)
     if path == "/v1/me" or (method == "GET" and path.startswith("/v1/jobs")):
         return everyone
-    if path == "/v1/sources" and method == "POST":
-        return ("steward",)
+    if (path == "/v1/sources" and method == "POST") or method == "PUT":
+        return ("steward",)  # upload, accept a reviewed schema, change a budget
     if path.startswith("/v1/sources"):
         return ("steward", "auditor")
     if path == "/v1/jobs":

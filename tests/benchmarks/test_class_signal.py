@@ -12,6 +12,7 @@ from torch import nn
 from benchmarks.image_studies.class_signal import class_signal, denoising_errors
 from synthgen.evaluate.images.classifier import roc_auc
 from synthgen.images.edm import EDMConfig
+from synthgen.requests import TrainRequest
 from tests.images.conftest import TINY, two_class_images
 
 
@@ -57,8 +58,10 @@ def test_the_classes_see_the_same_draws() -> None:
 def test_class_signal_reads_a_trained_model_and_its_real_splits(tiny_npz: Path, tmp_path: Path) -> None:
     from synthgen.images.train import train_images
 
-    train_images(tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2,
-                 overrides={**TINY, "class_proportions": [0.5, 0.5]})
+    train_images(TrainRequest(
+        source=tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2, overrides={**TINY,
+        "class_proportions": [0.5, 0.5]},
+    ))
     rows = class_signal(tmp_path / "model", draws=2, sigma_ranges=((0.1, 5.0), (1.0, 10.0)),
                         log=lambda _: None)
     assert [r["sigma_range"] for r in rows] == [[0.1, 5.0], [1.0, 10.0]]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.image_studies.driver import BenchmarkSettings, format_table, run_benchmark
+from synthgen.requests import TrainRequest
 from tests.images.conftest import TINY
 
 # Declared class proportions: the studies sample both classes whatever the noisy DP class
@@ -96,8 +97,10 @@ def test_sampling_study_scores_each_variant_on_the_same_model(tiny_npz: Path, tm
     from benchmarks.image_studies.sampling_study import SamplingVariant, study_sampling
     from synthgen.images.train import train_images
 
-    train_images(tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2,
-                 overrides=DECLARED_HALVES)
+    train_images(TrainRequest(
+        source=tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2,
+        overrides=DECLARED_HALVES,
+    ))
     variants = [SamplingVariant.parse(v) for v in
                 ("model", "sigma_min=0.5", "model", "sampler=euler,steps=2,guidance_scale=1.5")]
     rows = study_sampling(tmp_path / "model", variants, images=24, classifier_steps=5,
@@ -125,8 +128,10 @@ def test_utility_study_scores_each_protocol_on_holdout_and_test(tiny_npz: Path, 
     from benchmarks.image_studies.utility_study import UtilityProtocol, study_utility
     from synthgen.images.train import train_images
 
-    train_images(tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2,
-                 overrides=DECLARED_HALVES)
+    train_images(TrainRequest(
+        source=tiny_npz, epsilon=10.0, out=tmp_path / "model", max_steps=2,
+        overrides=DECLARED_HALVES,
+    ))
     protocols = [UtilityProtocol.parse(v) for v in ("current", "shift=0", "classes=balanced")]
     rows = study_utility(tmp_path / "model", protocols, images=24, classifier_steps=5,
                          repeats=1, seeds=(0,), log=lambda _: None)

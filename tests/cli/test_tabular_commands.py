@@ -122,10 +122,10 @@ def test_train_then_sample_from_the_command_line(heart_csv, heart_schema, tmp_pa
     assert (pd.read_csv(tmp_path / "minority.csv")["disease"] == "yes").sum() == 30
 
     for args, fragment in [
-        (["--rows", "0"], "rows must be a positive whole number"),
-        (["--rows", "-5"], "rows must be a positive whole number"),
+        (["--rows", "0"], "rows: Input should be greater than 0"),
+        (["--rows", "-5"], "rows: Input should be greater than 0"),
         (["--class-counts", "maybe=3"], "not one of the model's classes"),
-        (["--rows", "10", "--class-counts", "yes=3"], "must equal the sum"),
+        (["--rows", "10", "--class-counts", "yes=3"], "differs from the sum"),
         (["--rows", "10", "--out", tmp_path / "x.xlsx"], "unsupported file type"),
         (["--rows", "10", "--sampler", "euler"], "--sampler applies to image models"),
         (["--rows", "10", "--candidates", "3"], "--candidates applies to image models"),

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from synthgen.evaluate.images.inputs import ImageValidationOptions
+from synthgen.requests import TrainRequest
 
 REPO = Path(__file__).resolve().parents[2]
 MEDMNIST = Path(os.environ.get("SYNTHGEN_SHARED_DATA", REPO.parent / "shared" / "data")) / "medmnist"
@@ -55,8 +56,10 @@ def train_tiny_image_model(root: Path, *, steps: int = 3, epsilon: float = 10.0)
 
     source = breastmnist_subset(root / "source")
     out = root / "model"
-    train_images(source, epsilon=epsilon, out=out, max_steps=steps, seed=0,
-                 overrides=dict(TINY_RECIPE))
+    train_images(TrainRequest(
+        source=source, epsilon=epsilon, out=out, max_steps=steps, seed=0,
+        overrides=dict(TINY_RECIPE),
+    ))
     return out
 
 

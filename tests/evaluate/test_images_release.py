@@ -25,6 +25,7 @@ from synthgen.evaluate.policy import Threshold, load_policy
 from synthgen.evaluate.registry import check_definitions
 from synthgen.evaluate.release import ValidationResult, evaluate_release
 from synthgen.images.data import ImageSet
+from synthgen.requests import SampleOptions
 from tests.evaluate.image_builders import FAST, save_images, train_tiny_image_model
 
 PRIVACY_GATES = ("image_exact_copy_share", "image_near_copy_share", "image_nn_distance_ratio")
@@ -40,8 +41,9 @@ def sampled(model: Path) -> Path:
     from synthgen.images.sample import sample_images
 
     # both classes, whatever the DP class proportions of so small a model say
-    return sample_images(model, rows=None, class_counts={"0": 100, "1": 200},
-                         out=model.parent / "synthetic.npz", seed=1)
+    return sample_images(model, SampleOptions(
+        rows=None, class_counts={"0": 100, "1": 200}, seed=1,
+    ), out=model.parent / "synthetic.npz")
 
 
 def private(model: Path, split: str) -> ImageSet:

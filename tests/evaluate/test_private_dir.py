@@ -9,6 +9,7 @@ import pytest
 
 from synthgen.errors import ModelLoadError, PrivateDataMissing
 from synthgen.evaluate.release import private_run_dir
+from synthgen.requests import SampleOptions, TrainRequest
 
 
 def _dirs(tmp_path: Path, run_id: str, provenance_id: str) -> tuple[Path, dict]:
@@ -53,10 +54,12 @@ def test_validation_of_a_trained_model_finds_its_private_dir(tmp_path: Path, sha
     (tmp_path / "heart.yaml").write_text(HEART_SCHEMA)
     tiny = {"steps": 2, "hidden_width": 8, "n_blocks": 1, "noise_multiplicity": 1,
             "secure_rng": False, "sample_steps": 2}
-    result = train_tabular(tmp_path / "heart.csv", schema=tmp_path / "heart.yaml", epsilon=5.0,
-                           out=tmp_path / "model", private_dir=tmp_path / "vault", overrides=tiny)
+    result = train_tabular(TrainRequest(
+        source=tmp_path / "heart.csv", table_schema=tmp_path / "heart.yaml", epsilon=5.0,
+        out=tmp_path / "model", private_dir=tmp_path / "vault", overrides=tiny,
+    ))
     synthetic = tmp_path / "synthetic.csv"
-    sample_tabular(result.model_dir, rows=300, out=synthetic, seed=1)
+    sample_tabular(result.model_dir, SampleOptions(rows=300, seed=1), out=synthetic)
     with pytest.raises(PrivateDataMissing):  # not the default sibling: it must be named
         evaluate_release(result.model_dir, synthetic)
     validated = evaluate_release(result.model_dir, synthetic, private_dir=tmp_path / "vault")

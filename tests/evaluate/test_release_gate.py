@@ -16,6 +16,7 @@ from synthgen.evaluate.release import evaluate_release
 from synthgen.evaluate.utility.augmentation import bootstrap_interval, macro_weighted_auc
 from synthgen.evaluate.utility.class_coverage import MissingDeclaredClasses
 from synthgen.evaluate.utility.models import macro_roc_auc
+from synthgen.requests import SampleOptions, TrainRequest
 from tests.evaluate.builders import independent_columns, to_csv_like_sampler, write_model
 
 
@@ -121,9 +122,13 @@ def test_epsilon_10_release_fails_no_utility_check(tmp_path, heart):
     data = pd.concat([heart.train, heart.holdout], ignore_index=True)
     with warnings.catch_warnings(), repeatable_privacy_noise(0):
         warnings.simplefilter("ignore")
-        trained = train_tabular(data, schema=heart.schema, epsilon=10.0, out=tmp_path / "model",
-                                holdout=0.3, max_steps=150, seed=0)
-    synthetic = sample_tabular(trained.model_dir, rows=212, out=tmp_path / "synthetic.csv", seed=0)
+        trained = train_tabular(TrainRequest(
+            source=data, table_schema=heart.schema, epsilon=10.0, out=tmp_path / "model",
+            holdout=0.3, max_steps=150, seed=0,
+        ))
+    synthetic = sample_tabular(trained.model_dir, SampleOptions(
+        rows=212, seed=0,
+    ), out=tmp_path / "synthetic.csv")
     result = evaluate_release(trained.model_dir, synthetic)
     failed = {c.name for c in result.checks if c.status == "fail"}
     assert failed <= {"bound_share_excess"}, failed

@@ -26,6 +26,7 @@ from synthgen.images.sample import ImageModel, labels_for_counts
 from synthgen.images.train import train_images
 from synthgen.privacy.accountant import RunAccountant, epsilon_for
 from synthgen.privacy.secure_random import NoiseSource
+from synthgen.requests import TrainRequest
 from tests.images.conftest import TINY, two_class_images
 
 
@@ -109,8 +110,9 @@ def test_log_prob_gradient_is_per_row_and_raises_the_label_probability() -> None
 @pytest.fixture
 def critic_model(tiny_npz: Path, tmp_path: Path) -> Path:
     out = tmp_path / "model"
-    train_images(tiny_npz, epsilon=8.0, out=out, max_steps=3,
-                 overrides={**TINY, "critic_steps": 40})
+    train_images(TrainRequest(
+        source=tiny_npz, epsilon=8.0, out=out, max_steps=3, overrides={**TINY, "critic_steps": 40},
+    ))
     return out
 
 
@@ -217,8 +219,10 @@ def test_critic_is_in_the_model_directory_and_certificate(critic_model: Path) ->
 @pytest.mark.slow
 def test_no_critic_when_its_share_is_zero(tiny_npz: Path, tmp_path: Path) -> None:
     out = tmp_path / "model"
-    train_images(tiny_npz, epsilon=8.0, out=out, max_steps=2,
-                 overrides={**TINY, "critic_epsilon_share": 0.0})
+    train_images(TrainRequest(
+        source=tiny_npz, epsilon=8.0, out=out, max_steps=2, overrides={**TINY,
+        "critic_epsilon_share": 0.0},
+    ))
     assert not (out / CRITIC_WEIGHTS).exists()
     cert = json.loads((out / "certificate.json").read_text())
     assert [m["name"] for m in cert["mechanisms"]] == ["record count", "class_counts", "dp_sgd"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from synthgen.requests import SampleOptions, TrainRequest
 from tests.images.conftest import TINY
 
 # Without CUDA these tests report as skipped, never as passed: a CPU-only CI run says that
@@ -30,9 +31,8 @@ def test_train_and_sample_on_cuda_with_mixed_precision(tiny_npz: Path, tmp_path:
     assert autocast_dtype("bf16", torch.device("cuda")) is torch.bfloat16
     for mode in ("vmap", "hooks"):
         out = tmp_path / mode
-        result = train_images(tiny_npz, epsilon=10.0, out=out, max_steps=3,
-                              overrides={**TINY, "device": "cuda", "mixed_precision": "bf16",
-                                         "per_example_gradients": mode})
+        result = train_images(TrainRequest(source=tiny_npz, epsilon=10.0, out=out, max_steps=3, overrides={**TINY, "device": "cuda", "mixed_precision": "bf16",
+                                         "per_example_gradients": mode}))
         assert result.certificate.steps == 3
         assert 0 < result.certificate.epsilon <= 10.0
         # the device is in the private provenance (run.json holds public values only)
@@ -41,7 +41,7 @@ def test_train_and_sample_on_cuda_with_mixed_precision(tiny_npz: Path, tmp_path:
         weights = load_file(str(out / WEIGHTS))
         assert weights and all(w.dtype == torch.float32 for w in weights.values())
         assert all(torch.isfinite(w).all() for w in weights.values())
-        path = sample_images(out, rows=9, out=tmp_path / f"{mode}.npz", batch_size=4)
+        path = sample_images(out, SampleOptions(rows=9), out=tmp_path / f"{mode}.npz", batch_size=4)
         with np.load(path) as f:
             images, labels = f["images"], f["labels"]
         assert images.shape == (9, 28, 28) and images.dtype == np.uint8

@@ -12,6 +12,7 @@ from synthgen.errors import OutputError, ResumeMismatch, ResumeRefused
 from synthgen.images.train import train_images
 from synthgen.privacy.accountant import RunAccountant, epsilon_for
 from synthgen.privacy.spend_log import SPEND_LOG, SpendLog, replay
+from synthgen.requests import TrainRequest
 from tests.images.conftest import TINY
 
 NO_CRITIC = {**TINY, "critic_epsilon_share": 0.0, "checkpoint_every": 2}
@@ -21,8 +22,10 @@ class Killed(Exception):
     pass
 
 
-def _train(src: Path, out: Path, **kwargs):
-    return train_images(src, out=out, overrides=dict(NO_CRITIC), epsilon=6.0, max_steps=6, **kwargs)
+def _train(src: Path, out: Path, *, progress=None, **kwargs):
+    request = TrainRequest(source=src, out=out, overrides=dict(NO_CRITIC), epsilon=6.0,
+                           max_steps=6, **kwargs)
+    return train_images(request, progress=progress)
 
 
 @pytest.mark.slow
@@ -59,6 +62,8 @@ def test_image_steps_after_the_last_checkpoint_are_charged(tiny_npz: Path, tmp_p
 def test_a_finished_image_run_cannot_be_resumed(tiny_npz: Path, tmp_path: Path) -> None:
     _train(tiny_npz, tmp_path / "m")
     with pytest.raises(ResumeRefused, match="finished"):
-        train_images(tiny_npz, out=tmp_path / "again", private_dir=tmp_path / "m.private",
-                     overrides=dict(NO_CRITIC), epsilon=6.0, max_steps=6, resume=True)
+        train_images(TrainRequest(
+            source=tiny_npz, out=tmp_path / "again", private_dir=tmp_path / "m.private",
+            overrides=dict(NO_CRITIC), epsilon=6.0, max_steps=6, resume=True,
+        ))
     assert not (tmp_path / "again").exists()

@@ -20,15 +20,19 @@ from synthgen.errors import (
 from synthgen.images.sample import ImageModel, sample_images
 from synthgen.images.train import train_images
 from synthgen.privacy.accountant import RunAccountant, epsilon_for
+from synthgen.requests import SampleOptions, TrainRequest
 from tests.images.conftest import TINY, two_class_images
 
 MODEL_FILES = {"config.json", "model.safetensors", "spec.json", "preprocessing.json",
                "accountant.json", "certificate.json", "run.json", "class_critic.safetensors"}
 
 
-def _train(src: Path, out: Path, **kwargs: object):
+def _train(src: Path, out: Path, *, should_stop=None, **kwargs: object):
     overrides = {**TINY, **kwargs.pop("overrides", {})}  # type: ignore[dict-item]
-    return train_images(src, out=out, overrides=overrides, **kwargs)  # type: ignore[arg-type]
+    request = TrainRequest(
+        source=src, out=out, overrides=overrides, **kwargs,
+    )  # type: ignore[arg-type]
+    return train_images(request, should_stop=should_stop)
 
 
 @pytest.mark.slow
@@ -155,39 +159,54 @@ def test_infinite_epsilon_is_marked_not_private(tiny_npz: Path, tmp_path: Path) 
 
 def test_tabular_options_and_unknown_overrides_are_refused(tiny_npz: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="--schema"):
-        train_images(tiny_npz, epsilon=1.0, out=tmp_path / "a", schema="s.yaml")
+        train_images(TrainRequest(
+            source=tiny_npz, epsilon=1.0, out=tmp_path / "a", table_schema="s.yaml",
+        ))
     with pytest.raises(ConfigurationError, match="--target"):
-        train_images(tiny_npz, epsilon=1.0, out=tmp_path / "a", target="label")
+        train_images(TrainRequest(source=tiny_npz, epsilon=1.0, out=tmp_path / "a", target="label"))
     with pytest.raises(ConfigurationError, match="unknown image option"):
-        train_images(tiny_npz, epsilon=1.0, out=tmp_path / "a", overrides={"colour": 1})
+        train_images(TrainRequest(
+            source=tiny_npz, epsilon=1.0, out=tmp_path / "a", overrides={"colour": 1},
+        ))
     with pytest.raises(ConfigurationError, match="critic_guidance_max_step"):
-        train_images(tiny_npz, epsilon=1.0, out=tmp_path / "a",
-                     overrides={"critic_guidance_max_step": 0})
+        train_images(TrainRequest(
+            source=tiny_npz, epsilon=1.0, out=tmp_path / "a", overrides={"critic_guidance_max_step":
+            0},
+        ))
     with pytest.raises(InputFileError):
-        train_images(tmp_path / "missing.npz", epsilon=1.0, out=tmp_path / "a")
+        train_images(TrainRequest(source=tmp_path / "missing.npz", epsilon=1.0, out=tmp_path / "a"))
 
 
 @pytest.mark.slow
 def test_sampling_outputs_counts_and_seeds(tiny_npz: Path, tmp_path: Path) -> None:
     model_dir = tmp_path / "m"
     _train(tiny_npz, model_dir, epsilon=5.0, max_steps=2)
-    a = sample_images(model_dir, rows=7, out=tmp_path / "a.npz", seed=3, batch_size=2)
-    b = sample_images(model_dir, rows=7, out=tmp_path / "b.npz", seed=3, batch_size=7)
+    a = sample_images(model_dir, SampleOptions(
+        rows=7, seed=3,
+    ), out=tmp_path / "a.npz", batch_size=2)
+    b = sample_images(model_dir, SampleOptions(
+        rows=7, seed=3,
+    ), out=tmp_path / "b.npz", batch_size=7)
     with np.load(a) as fa, np.load(b) as fb:
         assert fa["images"].shape == (7, 28, 28) and fa["images"].dtype == np.uint8
         assert fa["labels"].shape == (7, 1)
         assert np.abs(fa["images"].astype(int) - fb["images"].astype(int)).max() <= 1
         assert np.array_equal(fa["labels"], fb["labels"])
-    c = sample_images(model_dir, rows=None, out=tmp_path / "c.npz", class_counts={"0": 2, "1": 3},
-                      sampler="ancestral", steps=4, guidance_scale=2.0)
+    c = sample_images(model_dir, SampleOptions(
+        rows=None, class_counts={"0": 2, "1": 3}, sampler="ancestral", steps=4, guidance_scale=2.0,
+    ), out=tmp_path / "c.npz")
     with np.load(c) as fc:
         assert fc["labels"][:, 0].tolist() == [0, 0, 1, 1, 1]
-    folder = sample_images(model_dir, rows=4, out=tmp_path / "pngs", class_counts={"0": 1, "1": 3})
+    folder = sample_images(model_dir, SampleOptions(
+        rows=4, class_counts={"0": 1, "1": 3},
+    ), out=tmp_path / "pngs")
     assert sorted(p.parent.name for p in folder.rglob("*.png")) == ["0", "1", "1", "1"]
     with pytest.raises(SamplingError, match="unknown class"):
-        sample_images(model_dir, rows=None, out=tmp_path / "d.npz", class_counts={"7": 1})
+        sample_images(model_dir, SampleOptions(
+            rows=None, class_counts={"7": 1},
+        ), out=tmp_path / "d.npz")
     with pytest.raises(SamplingError, match="unknown sampler"):
-        sample_images(model_dir, rows=2, out=tmp_path / "e.npz", sampler="magic")
+        sample_images(model_dir, SampleOptions(rows=2, sampler="magic"), out=tmp_path / "e.npz")
 
 
 @pytest.mark.slow
@@ -229,7 +248,7 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
         assert f["images"].shape == (5, 28, 28) and not np.array_equal(f["images"], default_images)
     result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
                                  "--candidates", "0"])
-    assert result.exit_code != 0 and "candidates must be" in result.output
+    assert result.exit_code != 0 and "candidates: Input should be greater" in result.output
     result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
                                  "--steps", "3", "--candidates", "1", "--critic-guidance", "0"])
     assert result.exit_code == 0, result.output
@@ -242,7 +261,7 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
         assert not np.array_equal(f["images"], unguided)
     result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
                                  "--critic-guidance", "-1"])
-    assert result.exit_code != 0 and "critic guidance must be" in result.output
+    assert result.exit_code != 0 and "critic_guidance: Input should be greater" in result.output
     result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
                                  str(tmp_path / "x"), "--schema", "s.yaml"])
     assert result.exit_code == 2 and "--schema applies to tables" in result.output
@@ -480,10 +499,11 @@ def test_cli_declarations_for_images(tiny_npz: Path, tmp_path: Path) -> None:
     import synthgen.cli.sample
     import synthgen.cli.train  # noqa: F401
     from synthgen.cli.app import app
-    from synthgen.cli.train import _declared_classes
 
-    assert _declared_classes("3") == 3 and _declared_classes("benign, malignant") == [
-        "benign", "malignant"]
+    def declared(text: str) -> object:
+        return TrainRequest(source=tiny_npz, out=tmp_path / "m", epsilon=1.0, classes=text).classes
+
+    assert declared("3") == 3 and declared("benign, malignant") == ("benign", "malignant")
     result = CliRunner().invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
                                       str(tmp_path / "m"), "--public-source"])
     assert result.exit_code == 2 and "public_source" in result.output

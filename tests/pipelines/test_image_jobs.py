@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from pipelines.store.models import Job
+from synthgen.requests import TrainRequest
 from tests.support.fakes import EPSILON_USED
 from tests.support.service import ServiceEnv, build_service, fresh_database, make_settings
 
@@ -218,9 +219,10 @@ def test_spent_epsilon_of_an_interrupted_image_run(tmp_path: Path) -> None:
         return calls["n"] >= 3
 
     with pytest.raises(TrainingCancelled) as stopped:
-        train_images(source, epsilon=5.0, delta=1e-5, out=tmp_path / "model", max_steps=10,
-                     private_dir=private, overrides={**TINY_RECIPE, "checkpoint_every": 2},
-                     should_stop=stop_after_three)
+        train_images(TrainRequest(
+            source=source, epsilon=5.0, delta=1e-5, out=tmp_path / "model", max_steps=10,
+            private_dir=private, overrides={**TINY_RECIPE, "checkpoint_every": 2},
+        ), should_stop=stop_after_three)
     spent = library.spent_epsilon(private, delta=1e-5)
     assert spent is not None and 0 < spent < 5.0
     assert spent == pytest.approx(stopped.value.epsilon_spent, rel=1e-6)

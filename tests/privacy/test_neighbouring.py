@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synthgen.requests import TrainRequest
 from tests.conftest import repeatable_privacy_noise
 
 # values allowed to differ whatever the data: when the run happened, its random identity
@@ -190,9 +191,11 @@ def test_tables_plus_one_record_change_nothing_deterministically(tmp_path: Path,
         source.to_csv(csv, index=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            train_tabular(csv, epsilon=10.0, out=out, seed=3, holdout=0.2,
-                          schema=schema_path if with_schema else None,
-                          target=None if with_schema else "outcome", overrides=TINY_TABLE)
+            train_tabular(TrainRequest(
+                source=csv, epsilon=10.0, out=out, seed=3, holdout=0.2, table_schema=schema_path if
+                with_schema else None, target=None if with_schema else "outcome",
+                overrides=TINY_TABLE,
+            ))
 
     dirs = _train_four(train, base, plus_one, tmp_path)
     if case == "no-schema-kind-flips":  # the check has something to excuse here
@@ -226,6 +229,8 @@ def test_images_plus_one_image_change_nothing_deterministically(tmp_path: Path) 
     overrides = {**TINY, "critic_steps": 2}
 
     def train(source: Path, out: Path) -> None:
-        train_images(source, epsilon=4.0, out=out, seed=2, max_steps=2, overrides=overrides)
+        train_images(TrainRequest(
+            source=source, epsilon=4.0, out=out, seed=2, max_steps=2, overrides=overrides,
+        ))
 
     _check(_train_four(train, base, plus_one, tmp_path))

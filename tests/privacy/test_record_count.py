@@ -21,6 +21,7 @@ from synthgen.privacy.record_count import (
 )
 from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.secure_random import NoiseSource
+from synthgen.requests import TrainRequest
 
 TINY = {"steps": 2, "hidden_width": 8, "n_blocks": 1, "noise_multiplicity": 1,
         "secure_rng": False, "checkpoint_every": 100, "sample_steps": 2}
@@ -54,8 +55,10 @@ def _train(tmp_path: Path, df: pd.DataFrame, schema: str | None, **kwargs: objec
         schema_path.write_text(schema)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train_tabular(csv, schema=schema_path, target=None if schema else "outcome",
-                             epsilon=8.0, out=tmp_path / "model", seed=0, overrides=TINY, **kwargs)
+        return train_tabular(TrainRequest(
+            source=csv, table_schema=schema_path, target=None if schema else "outcome", epsilon=8.0,
+            out=tmp_path / "model", seed=0, overrides=TINY, **kwargs,
+        ))
 
 
 def test_dp_count_is_a_gaussian_release_recorded_in_the_accountant() -> None:
@@ -131,8 +134,10 @@ def test_declared_count_option_wins_over_the_schema(tmp_path: Path) -> None:
     _table(300).to_csv(csv, index=False)
     schema = tmp_path / "schema.yaml"
     schema.write_text(SCHEMA + "public_record_count: 1000\n")
-    result = train_tabular(csv, schema=schema, epsilon=8.0, out=tmp_path / "model", holdout=0.0,
-                           overrides={**TINY, "public_record_count": 500})
+    result = train_tabular(TrainRequest(
+        source=csv, table_schema=schema, epsilon=8.0, out=tmp_path / "model", holdout=0.0,
+        overrides={**TINY, "public_record_count": 500},
+    ))
     assert result.certificate.n_training_records == 500
     assert result.certificate.delta == pytest.approx(min(1e-5, 1 / 5000))
 
@@ -151,13 +156,16 @@ def test_image_resume_reuses_the_dp_count(tmp_path: Path) -> None:
     np.savez(source, **arrays)
     overrides = {**TINY, "critic_epsilon_share": 0.0, "checkpoint_every": 1}
     with pytest.raises(TrainingCancelled):
-        train_images(source, epsilon=6.0, out=tmp_path / "m", max_steps=3, overrides=overrides,
-                     should_stop=lambda: True)
+        train_images(TrainRequest(
+            source=source, epsilon=6.0, out=tmp_path / "m", max_steps=3, overrides=overrides,
+        ), should_stop=lambda: True)
     from synthgen.images.checkpoint import checkpoint_path, read_checkpoint
 
     saved = read_checkpoint(checkpoint_path(tmp_path / "m.private")).meta["record_count"]
-    result = train_images(source, epsilon=6.0, out=tmp_path / "m", max_steps=3, overrides=overrides,
-                          resume=True)
+    result = train_images(TrainRequest(
+        source=source, epsilon=6.0, out=tmp_path / "m", max_steps=3, overrides=overrides,
+        resume=True,
+    ))
     cert = result.certificate
     assert cert.n_training_records == saved["value"] and cert.n_training_records_source == DP_ESTIMATE
     assert [r["name"] for r in cert.accountant_history["releases"]].count("record count") == 1
@@ -172,8 +180,10 @@ def test_image_declared_count_below_the_source_is_refused(tmp_path: Path) -> Non
     source = tmp_path / "tiny.npz"
     np.savez(source, train_images=images, train_labels=labels)
     with pytest.raises(ConfigurationError, match="public_record_count"):
-        train_images(source, epsilon=6.0, out=tmp_path / "m", max_steps=1,
-                     overrides={**TINY, "public_record_count": 29})
+        train_images(TrainRequest(
+            source=source, epsilon=6.0, out=tmp_path / "m", max_steps=1, overrides={**TINY,
+            "public_record_count": 29},
+        ))
     assert not (tmp_path / "m.private").exists()
 
 

@@ -16,6 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from reports import validate_release
 from reports.render import render_html
 from synthgen.evaluate.release import NOTICE, evaluate_release
+from synthgen.requests import SampleOptions
 from tests.evaluate.image_builders import FAST, train_tiny_image_model
 from tests.reports.test_render import console_errors, distinct_colours, screenshot, tool
 
@@ -28,8 +29,9 @@ def image_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("image-report")
     model = train_tiny_image_model(root)
-    synthetic = sample_images(model, rows=None, class_counts={"0": 80, "1": 120},
-                              out=root / "synthetic.npz", seed=3)
+    synthetic = sample_images(model, SampleOptions(
+        rows=None, class_counts={"0": 80, "1": 120}, seed=3,
+    ), out=root / "synthetic.npz")
     validate_release(model, synthetic, report_dir=root / "report", image_options=FAST)
     return root / "report"
 

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipelines.library import ProgressCallback, StopCheck, TrainOutcome
+from pipelines.library import TrainOutcome
 from synthgen.errors import (
     InputFileError,
     InsufficientData,
@@ -39,7 +39,8 @@ from synthgen.errors import (
     SynthgenError,
     TrainingCancelled,
 )
-from synthgen.progress import ProgressEvent
+from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck
+from synthgen.requests import SampleOptions, TrainRequest
 
 EPSILON_USED = 0.97  # the fake "accountant" ends a bit below the target, like the real one
 
@@ -63,24 +64,12 @@ class FakeLibrary:
             raise ValueError(f"cannot identify image file {source}")
 
     def train(
-        self,
-        source: Path,
-        *,
-        modality: str,
-        target: str | None,
-        schema: Path | None,
-        epsilon: float,
-        delta: float | None,
-        out: Path,
-        seed: int,
-        max_steps: int | None,
-        holdout: float,
-        private_dir: Path,
-        overrides: dict[str, Any],
-        progress: ProgressCallback,
-        should_stop: StopCheck,
-        resume: bool,
+        self, request: TrainRequest, *, progress: ProgressCallback, should_stop: StopCheck
     ) -> TrainOutcome:
+        source, modality, target = request.source, request.kind, request.target
+        epsilon, delta, out, resume = request.epsilon, request.delta, request.out, request.resume
+        max_steps, private_dir = request.max_steps, request.private_dir
+        assert private_dir is not None
         if os.environ.get("SYNTHGEN_FAKE_FAIL_WITH_PATH"):
             raise InputFileError(f"{source} is not a readable CSV table: ParserError")
         total = max_steps or _env_int("SYNTHGEN_FAKE_STEPS", 10)
@@ -156,19 +145,9 @@ class FakeLibrary:
         return TrainOutcome(model_dir=out, certificate=certificate)
 
     def sample(
-        self,
-        model_dir: Path,
-        *,
-        rows: int,
-        out: Path,
-        seed: int,
-        class_counts: dict[str, int] | None,
-        guidance_scale: float | None,
-        steps: int | None,
-        candidates: int | None,
-        critic_guidance: float | None,
-        progress: ProgressCallback,
+        self, model_dir: Path, options: SampleOptions, *, out: Path, progress: ProgressCallback
     ) -> Path:
+        rows, seed, class_counts = options.rows or 0, options.seed, options.class_counts
         config = json.loads((model_dir / "config.json").read_text())
         if config["modality"] == "image":
             return sample_images(config["classes"], rows, out, seed, class_counts)

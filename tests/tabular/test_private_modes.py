@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from synthgen.requests import TrainRequest
 from synthgen.tabular.train import train_tabular
 
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -42,8 +43,10 @@ def assert_private(root: Path) -> None:
 @pytest.mark.slow
 def test_a_table_run_writes_its_private_directory_0700_and_files_0600(
         permissive_umask: int, heart_csv, heart_schema, tmp_path: Path) -> None:
-    result = train_tabular(heart_csv, schema=heart_schema, epsilon=2.0, out=tmp_path / "m",
-                           max_steps=4, overrides={"secure_rng": False, "checkpoint_every": 2})
+    result = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, epsilon=2.0, out=tmp_path / "m", max_steps=4,
+        overrides={"secure_rng": False, "checkpoint_every": 2},
+    ))
     private = result.private_dir
     names = set(modes_under(private))
     assert {"train.parquet", "holdout.parquet", "training_log.jsonl", "accountant.json",

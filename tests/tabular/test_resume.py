@@ -10,6 +10,7 @@ import pytest
 from synthgen.errors import ResumeMismatch, ResumeRefused
 from synthgen.privacy.accountant import RunAccountant, epsilon_for
 from synthgen.privacy.spend_log import SPEND_LOG, SpendLog, replay
+from synthgen.requests import TrainRequest
 from synthgen.tabular.train import train_tabular
 
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -30,7 +31,9 @@ def kill_at(stage: str, step: int):
 
 def interrupted(csv: Path, schema: Path, out: Path, *, stage: str = "train", step: int = 7) -> Path:
     with pytest.raises(Killed):
-        train_tabular(csv, schema=schema, out=out, progress=kill_at(stage, step), **RUN)
+        train_tabular(TrainRequest(
+            source=csv, table_schema=schema, out=out, **RUN,
+        ), progress=kill_at(stage, step))
     assert not out.exists()
     return out.with_name(out.name + ".private")
 
@@ -43,7 +46,9 @@ def test_steps_after_the_last_checkpoint_are_charged_on_resume(heart_csv, heart_
     assert state["step"] == 5
     logged = replay(SpendLog(private / SPEND_LOG).records())
     assert logged.sgd_steps == 7  # steps 6 and 7 ran: their noisy updates were made
-    resumed = train_tabular(heart_csv, schema=heart_schema, out=out, resume=True, **RUN)
+    resumed = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, out=out, resume=True, **RUN,
+    ))
     cert = resumed.certificate
     # every step that ran is counted: 7 before the kill, then 13 from the checkpoint at 5
     # (the 2 lost steps are not run again: the run keeps the 20 steps it was calibrated for)
@@ -67,7 +72,9 @@ def test_a_run_killed_before_its_first_sgd_checkpoint_resumes_without_new_prepro
     stats = (private / "checkpoint" / "preprocessing.json").read_bytes()
     releases = replay(SpendLog(private / SPEND_LOG).records()).releases
     assert releases
-    resumed = train_tabular(heart_csv, schema=heart_schema, out=out, resume=True, **RUN)
+    resumed = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, out=out, resume=True, **RUN,
+    ))
     assert (private / "checkpoint" / "preprocessing.json").read_bytes() == stats
     assert resumed.certificate.accountant_history["releases"] == releases  # released once
     assert resumed.certificate.steps == 20
@@ -81,7 +88,9 @@ def test_resume_without_the_saved_dp_statistics_is_refused(heart_csv, heart_sche
     private = interrupted(heart_csv, heart_schema, out)
     (private / "checkpoint" / "preprocessing.json").unlink()
     with pytest.raises(ResumeRefused, match=r"preprocessing\.json"):
-        train_tabular(heart_csv, schema=heart_schema, out=out, resume=True, **RUN)
+        train_tabular(TrainRequest(
+            source=heart_csv, table_schema=heart_schema, out=out, resume=True, **RUN,
+        ))
     assert not out.exists()
 
 
@@ -91,7 +100,9 @@ def test_resume_without_the_spend_log_is_refused(heart_csv, heart_schema, tmp_pa
     private = interrupted(heart_csv, heart_schema, out)
     (private / SPEND_LOG).unlink()
     with pytest.raises(ResumeRefused, match="spend log"):
-        train_tabular(heart_csv, schema=heart_schema, out=out, resume=True, **RUN)
+        train_tabular(TrainRequest(
+            source=heart_csv, table_schema=heart_schema, out=out, resume=True, **RUN,
+        ))
 
 
 CHANGES = [
@@ -111,22 +122,31 @@ def test_resume_with_another_parameter_is_refused_and_names_it(heart_csv, heart_
     before = (private / SPEND_LOG).read_bytes()
     for change, parameter in CHANGES:
         with pytest.raises(ResumeMismatch) as err:
-            train_tabular(heart_csv, schema=heart_schema, out=out, resume=True, **{**RUN, **change})
+            train_tabular(TrainRequest(
+                source=heart_csv, table_schema=heart_schema, out=out, resume=True, **{**RUN,
+                **change},
+            ))
         assert err.value.parameter == parameter
         assert parameter.replace("_", "-") in str(err.value) or parameter in str(err.value)
     assert (private / SPEND_LOG).read_bytes() == before  # nothing ran, nothing was spent
     # an option that changes how the run is carried out, not what it computes, may change
-    ok = train_tabular(heart_csv, schema=heart_schema, out=out, resume=True,
-                       **{**RUN, "overrides": {**RUN["overrides"], "checkpoint_every": 50}})
+    ok = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, out=out, resume=True, **{**RUN, "overrides":
+        {**RUN["overrides"], "checkpoint_every": 50}},
+    ))
     assert ok.certificate.steps == 20
 
 
 @pytest.mark.slow
 def test_resuming_a_finished_run_is_refused(heart_csv, heart_schema, tmp_path: Path) -> None:
-    first = train_tabular(heart_csv, schema=heart_schema, out=tmp_path / "model", **RUN)
+    first = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, out=tmp_path / "model", **RUN,
+    ))
     assert first.certificate.steps == 20
     for asked in (RUN, {**RUN, "epsilon": 3.0, "max_steps": 40}):
         with pytest.raises(ResumeRefused):
-            train_tabular(heart_csv, schema=heart_schema, out=tmp_path / "again", resume=True,
-                          private_dir=tmp_path / "model.private", **asked)
+            train_tabular(TrainRequest(
+                source=heart_csv, table_schema=heart_schema, out=tmp_path / "again", resume=True,
+                private_dir=tmp_path / "model.private", **asked,
+            ))
     assert not (tmp_path / "again").exists()

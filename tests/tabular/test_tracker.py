@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from synthgen.requests import TrainRequest
 from synthgen.tabular.train import train_tabular
 from synthgen.tabular.trainer import TRACKED_OPTIONS
 
@@ -67,8 +68,10 @@ def test_a_private_run_sends_only_epsilon_and_learning_rate(tracker: str, heart_
                                                             tmp_path: Path, monkeypatch) -> None:
     sent = Sent()
     monkeypatch.setitem(sys.modules, tracker, (fake_mlflow if tracker == "mlflow" else fake_wandb)(sent))
-    result = train_tabular(heart_csv, schema=heart_schema, epsilon=2.0, out=tmp_path / "m",
-                           max_steps=4, overrides={"tracker": tracker, "secure_rng": False})
+    result = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, epsilon=2.0, out=tmp_path / "m", max_steps=4,
+        overrides={"tracker": tracker, "secure_rng": False},
+    ))
     truth = logged(result.private_dir)
     assert sorted(step for step, _ in sent.metrics) == sorted(truth) == [1, 2, 3, 4]
     for step, metrics in sent.metrics:
@@ -84,8 +87,10 @@ def test_a_non_private_benchmark_run_may_send_the_loss(heart_csv, heart_schema, 
                                                       monkeypatch) -> None:
     sent = Sent()
     monkeypatch.setitem(sys.modules, "mlflow", fake_mlflow(sent))
-    result = train_tabular(heart_csv, schema=heart_schema, epsilon=math.inf, out=tmp_path / "m",
-                           max_steps=3, overrides={"tracker": "mlflow"})
+    result = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, epsilon=math.inf, out=tmp_path / "m",
+        max_steps=3, overrides={"tracker": "mlflow"},
+    ))
     truth = logged(result.private_dir)
     assert [metrics for _, metrics in sent.metrics] == [
         {"loss": truth[s]["loss"], "lr": truth[s]["lr"]} for s in (1, 2, 3)]

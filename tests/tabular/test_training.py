@@ -11,6 +11,7 @@ import pytest
 
 from synthgen.privacy.accountant import RunAccountant
 from synthgen.privacy.record_count import RecordCount
+from synthgen.requests import SampleOptions, TrainRequest
 from synthgen.tabular.model import CHUNK_ROWS, TabularModel
 from synthgen.tabular.sample import sample_tabular
 from synthgen.tabular.schema import Schema
@@ -30,8 +31,10 @@ def heart_model(tmp_path_factory, shared_data: Path):
     (tmp / "heart.csv").write_text(df.to_csv(index=False))
     (tmp / "heart.yaml").write_text(HEART_SCHEMA)
     with repeatable_privacy_noise(2):
-        return train_tabular(tmp / "heart.csv", schema=tmp / "heart.yaml", epsilon=3.0, out=tmp / "model",
-                             max_steps=40, seed=1)
+        return train_tabular(TrainRequest(
+            source=tmp / "heart.csv", table_schema=tmp / "heart.yaml", epsilon=3.0, out=tmp /
+            "model", max_steps=40, seed=1,
+        ))
 
 
 @pytest.mark.slow
@@ -95,7 +98,10 @@ def test_samples_respect_the_schema(heart_model) -> None:
 @pytest.mark.slow
 def test_nulls_are_modelled_not_dropped(heart_csv, heart_schema, tmp_path: Path) -> None:
     """With exact statistics (epsilon inf) the share of nulls follows the source's."""
-    result = train_tabular(heart_csv, schema=heart_schema, epsilon=math.inf, out=tmp_path / "m", max_steps=5)
+    result = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, epsilon=math.inf, out=tmp_path / "m",
+        max_steps=5,
+    ))
     sample = TabularModel.load(result.model_dir).sample(6000, seed=0)
     train = pd.read_parquet(result.private_dir / "train.parquet")
     for column in ("ca", "thal"):
@@ -104,9 +110,15 @@ def test_nulls_are_modelled_not_dropped(heart_csv, heart_schema, tmp_path: Path)
 
 
 def test_same_seed_same_rows_and_class_counts(heart_model, tmp_path: Path) -> None:
-    a = sample_tabular(heart_model.model_dir, rows=500, out=tmp_path / "a.csv", seed=7)
-    b = sample_tabular(heart_model.model_dir, rows=500, out=tmp_path / "b.parquet", seed=7)
-    c = sample_tabular(heart_model.model_dir, rows=500, out=tmp_path / "c.csv", seed=8)
+    a = sample_tabular(heart_model.model_dir, SampleOptions(
+        rows=500, seed=7,
+    ), out=tmp_path / "a.csv")
+    b = sample_tabular(heart_model.model_dir, SampleOptions(
+        rows=500, seed=7,
+    ), out=tmp_path / "b.parquet")
+    c = sample_tabular(heart_model.model_dir, SampleOptions(
+        rows=500, seed=8,
+    ), out=tmp_path / "c.csv")
     assert a.read_text() == pd.read_parquet(b).to_csv(index=False)
     assert a.read_text() != c.read_text()
     model = TabularModel.load(heart_model.model_dir)
@@ -168,10 +180,14 @@ def test_dp_sgd_learns_dependencies_the_prior_lacks(shared_data: Path, tmp_path:
 
     real = df[df.stroke == 0]
     real_gap = real.loc[real.ever_married == "Yes", "age"].mean() - real.loc[real.ever_married == "No", "age"].mean()
-    untrained = train_tabular(df, schema=schema, epsilon=8.0, out=tmp_path / "m0", max_steps=1,
-                              overrides={"secure_rng": False})
-    trained = train_tabular(df, schema=schema, epsilon=8.0, out=tmp_path / "m1", max_steps=150,
-                            overrides={"secure_rng": False})
+    untrained = train_tabular(TrainRequest(
+        source=df, table_schema=schema, epsilon=8.0, out=tmp_path / "m0", max_steps=1,
+        overrides={"secure_rng": False},
+    ))
+    trained = train_tabular(TrainRequest(
+        source=df, table_schema=schema, epsilon=8.0, out=tmp_path / "m1", max_steps=150,
+        overrides={"secure_rng": False},
+    ))
     assert real_gap > 20
     assert abs(age_gap(untrained.model_dir)) < 5
     assert age_gap(trained.model_dir) > 10
@@ -195,16 +211,22 @@ def test_cancel_then_resume_keeps_the_accountant(heart_csv, heart_schema, tmp_pa
 
     out = tmp_path / "model"
     with pytest.raises(TrainingCancelled) as err:
-        train_tabular(heart_csv, schema=heart_schema, epsilon=2.0, out=out, max_steps=20,
-                      should_stop=stop_after_seven, overrides={"checkpoint_every": 5})
+        train_tabular(TrainRequest(
+            source=heart_csv, table_schema=heart_schema, epsilon=2.0, out=out, max_steps=20,
+            overrides={"checkpoint_every": 5},
+        ), should_stop=stop_after_seven)
     assert not out.exists()
     spent = json.loads((tmp_path / "model.private" / "accountant.json").read_text())
     assert RunAccountant.from_state_dict(spent).sgd_steps == 7
     assert 0 < err.value.epsilon_spent < 2.0
-    resumed = train_tabular(heart_csv, schema=heart_schema, epsilon=2.0, out=out, max_steps=20,
-                            resume=True, overrides={"checkpoint_every": 5})
-    uninterrupted = train_tabular(heart_csv, schema=heart_schema, epsilon=2.0, out=tmp_path / "other",
-                                  max_steps=20, overrides={"checkpoint_every": 5})
+    resumed = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, epsilon=2.0, out=out, max_steps=20,
+        resume=True, overrides={"checkpoint_every": 5},
+    ))
+    uninterrupted = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, epsilon=2.0, out=tmp_path / "other",
+        max_steps=20, overrides={"checkpoint_every": 5},
+    ))
     assert resumed.certificate.steps == 20
     # same preprocessing releases (not paid twice), same noise multiplier and steps
     assert resumed.certificate.epsilon == pytest.approx(uninterrupted.certificate.epsilon, rel=1e-9)
@@ -222,7 +244,9 @@ def test_tables_with_one_kind_of_column_train_and_sample(keep: str, heart_csv, h
     wanted = [c for c in heart_schema_obj.features if c.is_numeric == (keep == "numeric")]
     names = [c.name for c in wanted] + ["disease"]
     schema = Schema(columns=tuple(c for c in heart_schema_obj.columns if c.name in names))
-    result = train_tabular(df[names], schema=schema, epsilon=2.0, out=tmp_path / "m", max_steps=3)
+    result = train_tabular(TrainRequest(
+        source=df[names], table_schema=schema, epsilon=2.0, out=tmp_path / "m", max_steps=3,
+    ))
     sample = TabularModel.load(result.model_dir).sample(50, seed=0)
     assert list(sample.columns) == names
 
@@ -236,7 +260,10 @@ def test_calibration_restores_the_marginals_of_a_biased_model(heart_csv, heart_s
     import torch
     from scipy import stats as scipy_stats
 
-    result = train_tabular(heart_csv, schema=heart_schema, epsilon=math.inf, out=tmp_path / "m", max_steps=5)
+    result = train_tabular(TrainRequest(
+        source=heart_csv, table_schema=heart_schema, epsilon=math.inf, out=tmp_path / "m",
+        max_steps=5,
+    ))
     model = TabularModel.load(result.model_dir)
     assert np.all(model.calibration.numeric_trust == 1.0)
     n_num = model.encoder.n_numeric

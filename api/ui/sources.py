@@ -1,0 +1,136 @@
+"""Sources (stewards: their own; auditors: all): upload, the budget gauge and cap, the
+timeline of jobs and releases, requesting a dataset."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi.responses import HTMLResponse
+
+from api.auditing import record_read
+from api.deps import DatabaseDep, DispatcherDep, SessionDep, SettingsDep, StoreDep
+from api.ui.core import (
+    Csrf,
+    PageRoute,
+    SourcePage,
+    StewardPage,
+    flash,
+    redirect,
+    render,
+)
+from api.ui.forms import parse_class_counts, parse_rows
+from pipelines import budgets, jobs, ledger, releases, sources
+from pipelines.store.models import Role
+
+router = APIRouter(prefix="/ui", route_class=PageRoute, include_in_schema=False)
+
+@router.get("/sources", response_class=HTMLResponse)
+def list_sources(request: Request, actor: SourcePage, session: SessionDep) -> Response:
+    rows = sources.list_sources(session, actor, limit=200, offset=0)
+    return render(request, "sources.html", {"sources": rows})
+
+
+@router.post("/sources", dependencies=[Csrf])
+def upload_source(
+    actor: StewardPage,
+    db: DatabaseDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    file: Annotated[UploadFile, File()],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    epsilon_budget: Annotated[float, Form(gt=0, le=1e6, allow_inf_nan=False)],
+    target: Annotated[str | None, Form(max_length=200)] = None,
+) -> Response:
+    form = sources.UploadForm(
+        name=name,
+        target=target or None,
+        epsilon_budget=epsilon_budget,
+        delta_budget=None,
+        filename=file.filename or "upload",
+    )
+    source, job = sources.register_source(
+        db, store, settings, actor=actor, form=form, data=file.file, schema_data=None
+    )
+    if job is not None:
+        dispatcher.submit(job.id)
+    if source.modality == "tabular":
+        return redirect(f"/ui/sources/{source.id}/schema")
+    return redirect(f"/ui/sources/{source.id}")
+
+
+@router.get("/sources/{source_id}", response_class=HTMLResponse)
+def source_page(
+    request: Request, source_id: str, actor: SourcePage, session: SessionDep, db: DatabaseDep
+) -> Response:
+    source = sources.get_source(session, actor, source_id)
+    view = ledger.view(session, source)
+    source_jobs = jobs.list_jobs(session, actor, source_id=source.id, limit=200)
+    source_releases = releases.list_releases(
+        session, actor, state=None, source_id=source.id, limit=200, offset=0
+    )
+    record_read(db, actor, "ledger.read", "source", source.id)
+    timeline: list[dict[str, Any]] = [
+        {"at": j.created_at, "what": "job", "item": j} for j in source_jobs
+    ] + [{"at": r.created_at, "what": "release", "item": r} for r in source_releases]
+    timeline.sort(key=lambda e: e["at"], reverse=True)
+    budget = view.epsilon_budget or 1.0
+    gauge = {
+        "spent": min(100.0, 100 * view.epsilon_spent / budget),
+        "reserved": min(100.0, 100 * view.epsilon_reserved / budget),
+    }
+    gauge["left"] = max(0.0, 100.0 - gauge["spent"] - gauge["reserved"])
+    return render(
+        request,
+        "source.html",
+        {
+            "source": source,
+            "ledger": view,
+            "gauge": gauge,
+            "timeline": timeline,
+            "is_owner": actor.role == Role.steward,
+        },
+    )
+
+
+@router.post("/sources/{source_id}/budget", dependencies=[Csrf])
+def set_budget(
+    request: Request,
+    source_id: str,
+    actor: StewardPage,
+    db: DatabaseDep,
+    epsilon_budget: Annotated[float, Form(gt=0, le=1e6, allow_inf_nan=False)],
+) -> Response:
+    budgets.set_budget(db, actor, source_id, epsilon_budget=epsilon_budget)
+    flash(request, f"budget set to epsilon {epsilon_budget:g}")
+    return redirect(f"/ui/sources/{source_id}")
+
+
+@router.post("/sources/{source_id}/jobs", dependencies=[Csrf])
+def request_dataset(
+    source_id: str,
+    actor: StewardPage,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    epsilon: Annotated[float, Form(gt=0, le=1e6, allow_inf_nan=False)],
+    seed: Annotated[int, Form(ge=0, le=2**63 - 1)] = 0,
+    rows: Annotated[str, Form(max_length=20)] = "",
+    class_counts: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    counts = parse_class_counts(class_counts)
+    job = jobs.create_synthesis_job(
+        db,
+        settings,
+        actor,
+        jobs.SynthesisRequest(
+            source_id=source_id,
+            epsilon=epsilon,
+            seed=seed,
+            rows=parse_rows(rows),
+            class_counts=counts,
+        ),
+    )
+    dispatcher.submit(job.id)
+    return redirect(f"/ui/jobs/{job.id}")

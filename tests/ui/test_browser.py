@@ -1,0 +1,249 @@
+"""The console in headless Chromium, on SQLite and PostgreSQL: a steward uploads the
+Cleveland heart table, accepts its schema, requests a dataset, watches it finish and
+approves it; an ML engineer downloads it; an auditor reads the report and filters the
+audit log; each role is refused what it may not do. Screenshots of each page go to
+$SYNTHGEN_UI_SCREENSHOTS (default: the test's tmp folder)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.service import ServiceEnv
+from tests.ui.browser import browser_missing, chromium, served, status_with_session, wait_for
+from tests.ui.conftest import HEART
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or ""),
+]
+
+
+class Console:
+    def __init__(self, driver: Any, base: str, shots: Path, prefix: str) -> None:
+        self.driver, self.base, self.shots, self.prefix = driver, base, shots, prefix
+        self.count = 0
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.base + path)
+
+    def find(self, css: str) -> Any:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def all(self, css: str) -> list[Any]:
+        from selenium.webdriver.common.by import By
+
+        return list(self.driver.find_elements(By.CSS_SELECTOR, css))
+
+    def text(self, css: str) -> str:
+        """The element's text; "" while the page is being replaced (the job page reloads
+        itself when the job ends)."""
+        from selenium.common.exceptions import (
+            NoSuchElementException,
+            StaleElementReferenceException,
+        )
+
+        try:
+            return str(self.find(css).text)
+        except (NoSuchElementException, StaleElementReferenceException):
+            return ""
+
+    def shot(self, name: str) -> None:
+        self.count += 1
+        self.driver.save_screenshot(str(self.shots / f"{self.prefix}{self.count:02d}-{name}.png"))
+
+    def sign_in(self, key: str) -> None:
+        self.driver.delete_all_cookies()
+        self.open("/ui/login")
+        self.find("#key").send_keys(key)
+        self.find("form.card button[type=submit]").click()
+        wait_for(lambda: "/ui/login" not in self.driver.current_url, what="sign-in")
+
+    def refused(self, path: str) -> None:
+        """The page says the role may not, and the request answers 403."""
+        self.open(path)
+        assert "Not allowed for your role" in self.driver.page_source, path
+        assert status_with_session(self.driver, self.base + path) == 403, path
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SYNTHGEN_UI_SCREENSHOTS", tmp_path / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_console_story_in_chromium(
+    service: ServiceEnv,
+    backend: str,
+    screenshots: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not HEART.exists():
+        pytest.skip(f"{HEART} is not there")
+    monkeypatch.setenv("SYNTHGEN_FAKE_STEP_SECONDS", "0.5")  # slow enough to watch it run
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    keys = {role: service.key(role) for role in ("steward", "ml_engineer", "auditor", "admin")}
+    with served(service) as base, chromium(downloads) as driver:
+        ui = Console(driver, base, screenshots, f"{backend}-")
+        from selenium.webdriver.support.ui import Select
+
+        # -- steward: upload, schema, budget, request, watch, approve ----------------------
+        ui.open("/ui/login")
+        ui.shot("sign-in")
+        ui.sign_in(keys["steward"])
+        ui.find("#name").send_keys("Cleveland heart")
+        ui.find("#file").send_keys(str(HEART.resolve()))
+        ui.find("#target").send_keys("num")
+        budget = ui.find("#epsilon_budget")
+        budget.clear()
+        budget.send_keys("10")
+        ui.shot("sources")
+        ui.find("form[action='/ui/sources'] button[type=submit]").click()
+        wait_for(lambda: driver.current_url.endswith("/schema"), what="the schema page")
+        assert ui.all("#drawn-warning") and ui.all(".flag")
+        ui.shot("schema-review")
+        for field, value in (("min", "0"), ("max", "120")):  # public limits for age
+            box = ui.find(f"#col-0-{field}")
+            box.clear()
+            box.send_keys(value)
+        ui.find("#accept-all").click()
+        ui.find("form[action$='/schema'] button[type=submit]").click()
+        source_url = wait_for(
+            lambda: (
+                driver.current_url
+                if driver.current_url.rstrip("/").split("/")[-2] == "sources"
+                else None
+            ),
+            what="the source page",
+        )
+        source_path = source_url[len(base) :]
+
+        def ready() -> bool:
+            ui.open(source_path)
+            return ui.text("#source-state") == "ready"
+
+        wait_for(ready, what="the source to be checked")
+        assert ui.text("#epsilon-left").startswith("10 left of 10")
+        ui.find("#epsilon").send_keys("1")
+        ui.find("#rows").send_keys("60")
+        ui.shot("source-ledger")
+        ui.find("form[action$='/jobs'] button[type=submit]").click()
+        wait_for(lambda: "/ui/jobs/" in driver.current_url, what="the job page")
+        # the page's script follows the job without a reload
+        wait_for(
+            lambda: ui.text("#job-state") == "running" and ui.text("#job-stage") != "–",
+            what="live progress",
+        )
+        ui.shot("job-running")
+        seen_states = {"running"}
+
+        def finished() -> bool:
+            state = ui.text("#job-state")
+            seen_states.add(state)
+            return state == "succeeded"
+
+        wait_for(finished, timeout=60, what="the job to finish")
+        ui.shot("job-done")
+
+        def release_link() -> str | None:
+            from selenium.common.exceptions import WebDriverException
+
+            try:
+                href = str(ui.find("#release-link").get_attribute("href") or "")
+            except WebDriverException:  # the page is reloading
+                return None
+            return None if href.rstrip("/").endswith("/releases") else href
+
+        release_id = wait_for(release_link, what="the release link").rstrip("/").split("/")[-1]
+        ui.open(f"/ui/releases/{release_id}")
+        assert ui.all("#report-frame")
+        ui.shot("release-review")
+        ui.find("#reason").send_keys("fidelity and privacy checks read")
+        ui.find("#approve").click()
+        wait_for(
+            lambda: ui.all("#release-state") and ui.text("#release-state") == "approved",
+            what="approval",
+        )
+        ui.open(source_path)
+        assert ui.text("#eps-spent") != "0"
+        ui.shot("source-after")
+        driver.set_window_size(400, 900)  # a phone: nothing wider than the screen
+        assert driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1"
+        )
+        ui.shot("source-narrow")
+        driver.set_window_size(1280, 1000)
+        ui.refused("/ui/audit")
+        ui.refused("/ui/admin")
+
+        # -- ML engineer: approved releases, certificate, download -------------------------
+        ui.sign_in(keys["ml_engineer"])
+        assert release_id[:8] in driver.page_source
+        ui.shot("ml-releases")
+        ui.open(f"/ui/releases/{release_id}")
+        assert ui.text("#cert-unit") and not ui.all("#report-frame")
+        ui.shot("ml-release")
+        ui.find("#download-csv").click()
+        csv_file = wait_for(
+            lambda: [p for p in downloads.glob("*.csv") if p.stat().st_size > 0],
+            what="the download",
+        )[0]
+        assert len(csv_file.read_text().splitlines()) == 61
+        ui.refused("/ui/sources")
+        ui.refused(f"/ui/releases/{release_id}/report")
+        ui.refused("/ui/audit")
+
+        # -- auditor (keyboard only): report, audit log with filters -------------------------
+        from selenium.webdriver.common.keys import Keys
+
+        driver.delete_all_cookies()
+        ui.open("/ui/login")
+        driver.switch_to.active_element.send_keys(Keys.TAB)  # the skip link first
+        assert driver.switch_to.active_element.get_attribute("class") == "skip"
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        assert driver.switch_to.active_element.get_attribute("id") == "key"
+        driver.switch_to.active_element.send_keys(keys["auditor"], Keys.ENTER)
+        wait_for(lambda: "/ui/login" not in driver.current_url, what="keyboard sign-in")
+        ui.open(f"/ui/releases/{release_id}")
+        frame = ui.find("#report-frame")
+        driver.switch_to.frame(frame)
+        assert "report" in driver.page_source.lower()  # the fake library's report
+        driver.switch_to.default_content()
+        ui.shot("auditor-release")
+        ui.open("/ui/audit")
+        ui.find("#f-action").send_keys("release.approve")
+        ui.find("#filter").click()
+        wait_for(lambda: "action=release.approve" in driver.current_url, what="the filter")
+        rows = ui.all("#events tbody tr")
+        assert len(rows) == 1 and "release.approve" in rows[0].text
+        ui.shot("audit-filtered")
+        Select(ui.find("#f-outcome")).select_by_value("refused")
+        action = ui.find("#f-action")
+        action.clear()
+        ui.find("#filter").click()
+        wait_for(lambda: "outcome=refused" in driver.current_url, what="the refusal filter")
+        assert "ml_engineer" in ui.text("#events")
+        ui.shot("audit-refused")
+        ui.refused("/ui/admin")
+
+        # -- admin: users and keys -----------------------------------------------------------
+        ui.sign_in(keys["admin"])
+        ui.find("#user-name").send_keys("new-engineer")
+        Select(ui.find("#user-role")).select_by_value("ml_engineer")
+        ui.find("form[action='/ui/admin/users'] button[type=submit]").click()
+        key = wait_for(lambda: ui.all("#new-key"), what="the new key")[0].get_attribute("value")
+        assert key.startswith("sg_") and key not in driver.current_url
+        ui.shot("admin-key-once")
+        ui.open("/ui/admin")
+        assert key not in driver.page_source
+        ui.refused("/ui/sources")
+    assert {"running", "succeeded"} <= seen_states
