@@ -25,6 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,25 @@ from synthgen.requests import TrainRequest  # noqa: E402
 from synthgen.tabular.conform import conform  # noqa: E402
 from synthgen.tabular.io import read_table  # noqa: E402
 from synthgen.tabular.schema import Schema  # noqa: E402
-from synthgen.tabular.train import stratified_split  # noqa: E402
+
+
+def stratified_split(df: pd.DataFrame, label: str, holdout: float,
+                     seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded split keeping each class's share in both parts (each class rounds separately).
+
+    For public data only (benchmarks): one record more reshuffles the others, so training
+    uses ``record_split``."""
+    if holdout == 0:
+        return df.reset_index(drop=True), df.iloc[:0].reset_index(drop=True)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5B117]))
+    keys = df[label].map(lambda v: str(v)).to_numpy()
+    held = np.zeros(len(df), dtype=bool)
+    for key in sorted(set(keys)):
+        rows = np.flatnonzero(keys == key)
+        k = round(holdout * len(rows))
+        held[rng.choice(rows, size=k, replace=False)] = True
+    return df[~held].reset_index(drop=True), df[held].reset_index(drop=True)
+
 
 DATA = ROOT.parent / "shared" / "data" / "tabular"
 DATASETS = {

@@ -60,7 +60,7 @@ class Tables(Modality):
 
     def check_source(self, source: Path, *, schema: Path | None, target: str | None) -> None:
         """The expectation suite built from the declared schema (none: nothing to check)."""
-        from synthgen.evaluate.expectations import check_source_table
+        from synthgen.tabular.expectations import check_source_table
         from synthgen.tabular.io import read_table
         from synthgen.tabular.schema import Schema
 

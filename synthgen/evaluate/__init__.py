@@ -3,8 +3,8 @@ and the release gate.
 
 Layout (one idea per module):
 
-- ``expectations`` (schema -> Great Expectations suite; ``check_source_table``,
-  ``check_synthetic_table``) and ``gx_adapter`` (the only module importing GE, lazily);
+- the data contract (schema -> Great Expectations suite) lives below, in
+  ``synthgen.tabular.expectations`` (training checks its source with it);
 - ``metric`` (the ``Metric`` interface and ``MetricResult``), ``inputs`` (prepared tables
   shared by the tabular metrics), ``tables`` (canonical form and encodings);
 - ``fidelity/``, ``utility/``, ``privacy/``: one metric per module;

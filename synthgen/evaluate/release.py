@@ -34,7 +34,6 @@ from synthgen.errors import (
     SchemaError,
     SchemaMismatch,
 )
-from synthgen.evaluate.expectations import ExpectationResults, check_synthetic_table
 from synthgen.evaluate.gate import CheckResult, make_check, verdict
 from synthgen.evaluate.image_release import evaluate_image_release
 from synthgen.evaluate.images.inputs import ImageValidationOptions
@@ -58,6 +57,7 @@ from synthgen.evaluate.result import (
 from synthgen.evaluate.tabular_report import build_sections
 from synthgen.privacy.certificate import Certificate
 from synthgen.progress import ProgressEvent
+from synthgen.tabular.expectations import ExpectationResults, check_synthetic_table
 from synthgen.tabular.io import read_table
 from synthgen.tabular.schema import Schema
 

@@ -21,7 +21,7 @@ from synthgen.evaluate.sections import Section
 from synthgen.privacy.certificate import Certificate
 
 if TYPE_CHECKING:
-    from synthgen.evaluate.expectations import ExpectationResults
+    from synthgen.tabular.expectations import ExpectationResults
 
 NOTICE = (
     "This report contains statistics computed on real data (the training and holdout "

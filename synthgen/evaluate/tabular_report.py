@@ -107,7 +107,7 @@ def expectations_section(result: ValidationResult) -> Section:
 
 
 def expectations_table(outcomes: list[Any]) -> Table:
-    from synthgen.evaluate.gx_adapter import ge_expectation_type
+    from synthgen.tabular.gx_adapter import ge_expectation_type
 
     return Table(
         columns=["Expectation", "Column", "Expected", "Result"],

@@ -7,7 +7,10 @@ of them, so it continues with the same noise multiplier and its accountant alrea
 the steps that ran: epsilon after resuming equals that of an uninterrupted run.
 
 A new checkpoint is written next to the old one and swapped in by renames, so an
-interruption while saving leaves the previous checkpoint usable.
+interruption while saving leaves the previous checkpoint usable. Not shared with the
+tables' checkpoint (``tabular/trainer.py``), which is written in place beside the run
+parameters and DP statistics of its first checkpoint (``tabular/resume.py``): the two
+layouts are what resumes and the service (``checkpoint.old``) read in the private area.
 """
 
 from __future__ import annotations

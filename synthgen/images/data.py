@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from synthgen.errors import InputFileError, InsufficientData
+from synthgen.errors import InputFileError
 
 if TYPE_CHECKING:
     import torch
@@ -97,26 +97,3 @@ def from_model_range(x: torch.Tensor) -> np.ndarray:
         return pixels[:, 0].numpy()
     return pixels.permute(0, 2, 3, 1).contiguous().numpy()
 
-
-def stratified_split(
-    labels: np.ndarray, *, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, holdout): ``fraction`` of each class goes to the holdout (seeded).
-
-    Classes with a single image stay in training; rounding is per class.
-    """
-    if not 0 <= fraction < 1:
-        raise InputFileError(f"holdout fraction must be in [0, 1), got {fraction}")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
-    train, holdout = [], []
-    for c in np.unique(labels):
-        idx = np.nonzero(labels == c)[0]
-        idx = idx[rng.permutation(len(idx))]
-        n_hold = round(fraction * len(idx)) if len(idx) > 1 else 0
-        holdout.append(idx[:n_hold])
-        train.append(idx[n_hold:])
-    train_idx = np.sort(np.concatenate(train)) if train else np.zeros(0, np.int64)
-    hold_idx = np.sort(np.concatenate(holdout)) if holdout else np.zeros(0, np.int64)
-    if len(train_idx) < 2:
-        raise InsufficientData("fewer than 2 images left for training after the holdout split")
-    return train_idx, hold_idx

@@ -17,12 +17,13 @@ Order of operations (what touches real data, and how it stays private):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import platform
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,6 @@ from synthgen.artifacts import (
     PREPROCESSING,
     PROVENANCE,
     RUN,
-    TRAINING_LOG,
     WEIGHTS,
     TrainingResult,
     check_new_output,
@@ -44,7 +44,6 @@ from synthgen.artifacts import (
     file_sha256,
     make_private_dir,
     new_run_id,
-    open_private,
     private_provenance,
     restrict_private,
     run_record,
@@ -69,22 +68,22 @@ from synthgen.privacy.accountant import (
     RunAccountant,
     calibrate_noise_multiplier,
     check_privacy_parameters,
-    epsilon_for,
     gaussian_noise_multiplier_for,
 )
-from synthgen.privacy.certificate import Certificate
-from synthgen.privacy.record_count import (
-    RecordCount,
-    certificate_note,
-    declared_record_count,
-    estimate_record_count,
-)
+from synthgen.privacy.certificate import Certificate, CertifiedRun, build_certificate
+from synthgen.privacy.record_count import RecordCount, declared_record_count, estimate_record_count
 from synthgen.privacy.record_split import holdout_mask
-from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog, covers, replay
+from synthgen.privacy.spend_log import (
+    SPEND_LOG,
+    JournaledAccountant,
+    SpendLog,
+    restore_accountant,
+    steps_to_run,
+)
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
 from synthgen.requests import TrainRequest
+from synthgen.training.log import TrainingLog
 
-SPEC = "spec.json"
 LOAD_REPORT = "load_report.json"
 FINISHED = "finished.json"  # in the private dir once the model directory is written
 UNIT = "one image"
@@ -110,7 +109,7 @@ def train_images(request: TrainRequest, *, progress: ProgressCallback | None = N
     check_new_output(out)
     private = Path(private_dir) if private_dir is not None else default_private_dir(out)
 
-    from synthgen.images.checkpoint import checkpoint_path, read_checkpoint
+    from synthgen.images.checkpoint import checkpoint_path
 
     existing = checkpoint_path(private) if private.is_dir() else None
     if resume:
@@ -118,7 +117,6 @@ def train_images(request: TrainRequest, *, progress: ProgressCallback | None = N
             raise ModelLoadError(f"nothing to resume: no checkpoint in {private}")
         run = _Run.resumed(existing, source=source, epsilon=epsilon, delta=delta,
                            max_steps=max_steps, recipe=recipe, seed=seed, holdout=holdout)
-        run.meta["resumed_at_step"] = read_checkpoint(existing).step
     else:
         if existing is not None:
             raise OutputError(f"{private} holds the checkpoint of an interrupted run: resume it "
@@ -134,13 +132,110 @@ def train_images(request: TrainRequest, *, progress: ProgressCallback | None = N
     return run.train_and_write(out, progress=progress, should_stop=should_stop)
 
 
-class _Run:
-    """One training run's fixed parameters (``meta``, checkpointed) and its data."""
+@dataclass
+class RunPlan:
+    """One run's fixed parameters, chosen before DP-SGD and checkpointed (``state.json``'s
+    ``meta``, same keys) so that a resumed run is the same run. Exact counts and the
+    source's identity are private: they reach the private directory only."""
 
-    def __init__(self, *, private: Path, source: Path, meta: dict[str, Any], recipe: ImageRecipe,
+    source_sha256: str
+    source: str  # the source's path on the steward's machine (private)
+    target_epsilon: float | None  # None: not private (epsilon = inf)
+    delta: float
+    max_steps: int | None
+    steps: int  # planned DP-SGD steps
+    seed: int
+    noise_multiplier: float | None
+    holdout: float  # as asked
+    sample_rate: float  # batch size / N-hat
+    n_train: int  # exact (private)
+    n_holdout: int
+    n_test: int
+    holdout_fraction: float
+    holdout_requested: float | str  # run.json: the fraction, or "official split"
+    record_count: dict[str, Any]  # N-hat (RecordCount.to_dict)
+    spec: dict[str, Any]
+    recipe: dict[str, Any]
+    class_proportions: list[float]
+    class_proportions_info: dict[str, Any]
+    skipped_files: int
+    private: bool
+    critic: dict[str, Any] | None  # the class critic's plan
+    assumptions: list[dict[str, Any]]
+    pretrained: dict[str, Any] | None = None  # init_from's provenance
+    resumed_at_step: int | None = None
+    stopped_at_time_limit: int | None = None  # the step at which the time limit stopped it
+
+    @property
+    def n_public(self) -> int:
+        return int(self.record_count["value"])
+
+
+@dataclass
+class _Split:
+    """The source as loaded, split into train, holdout and test (exact sizes: private)."""
+
+    loaded: Any
+    train: ImageSet
+    hold: ImageSet | None
+    test: ImageSet | None
+    official: bool
+    holdout_fraction: float
+
+    def select_classes(self, *, epsilon: float, delta: float, accountant: RunAccountant,
+                       noise: Any, recipe: ImageRecipe, private: bool) -> ImageSpec:
+        """The classes that pass DP partition selection (``class_selection.py``), applied
+        to every part."""
+        from synthgen.images.class_selection import select_classes
+
+        selection = select_classes(
+            self.loaded.spec, self.train, epsilon=epsilon, delta=delta, accountant=accountant,
+            noise=noise, epsilon_share=recipe.training.class_selection_epsilon_share,
+            private=private)
+        train, self.hold, self.test = (selection.apply(p) for p in (self.train, self.hold, self.test))
+        assert train is not None
+        if len(train) < 2:
+            raise InsufficientData("fewer than 2 training images have a selected class")
+        self.train = train
+        return selection.spec
+
+    def declared_count(self, recipe: ImageRecipe, holdout: float) -> RecordCount | None:
+        """N-hat from the steward's public_record_count (checked to bound the pool), if any."""
+        declared, loaded = recipe.source.public_record_count, self.loaded
+        if declared is None:
+            return None
+        pool_size = len(loaded.train) + (len(loaded.holdout) if loaded.holdout is not None
+                                         and not self.official else 0)
+        if pool_size > declared:
+            raise ConfigurationError("the source has more images than public_record_count, "
+                                     "which must be their number or an upper bound on it")
+        share = 1.0 if self.official else 1.0 - holdout
+        return declared_record_count(max(1, round(declared * share)))
+
+    def save(self, private: Path, source: Path) -> None:
+        """The parts and the load report, in the private directory only (0700 / 0600)."""
+        self.train.save(private / "train.npz")
+        for name, part in (("holdout", self.hold), ("test", self.test)):
+            path = private / f"{name}.npz"
+            if part is not None:
+                part.save(path)
+            elif path.exists():
+                path.unlink()
+        write_json(private / LOAD_REPORT, {"source": str(source),
+                                           "skipped_files": self.loaded.problems}, private=True)
+        TrainingLog(private).start()
+        restrict_private(private)
+
+
+class _Run:
+    """One training run: its plan (checkpointed), its data and its accountant. Built by
+    ``fresh`` (load and select classes, split, count, plan) or ``resumed``; then
+    ``train_and_write`` (networks, training loop, critic, certificate, model directory)."""
+
+    def __init__(self, *, private: Path, source: Path, plan: RunPlan, recipe: ImageRecipe,
                  spec: ImageSpec, train: ImageSet, accountant: RunAccountant,
                  checkpoint: Path | None):
-        self.private, self.source, self.meta, self.recipe = private, source, meta, recipe
+        self.private, self.source, self.plan, self.recipe = private, source, plan, recipe
         self.spec, self.train, self.accountant, self.checkpoint = spec, train, accountant, checkpoint
 
     # -- construction ------------------------------------------------------------------------
@@ -148,95 +243,40 @@ class _Run:
     def fresh(cls, source: Path, *, private: Path, epsilon: float, delta: float | None, seed: int,
               max_steps: int | None, holdout: float, recipe: ImageRecipe, private_training: bool,
               progress: ProgressCallback) -> _Run:
-        from synthgen.images.loaders import load_image_source
         from synthgen.privacy.secure_random import NoiseSource
 
         progress(ProgressEvent("load", 0, 0, message=source.name))
-        opts = recipe.source
-        loaded = load_image_source(source, image_size=opts.image_size, channels=opts.channels,
-                                   labels_csv=opts.labels_csv, classes=opts.classes)
-        spec = loaded.spec
-        if opts.split not in ("official", "random"):
-            raise ConfigurationError(f"split must be official or random, got {opts.split!r}")
-        test = loaded.test
-        official = loaded.has_official_split and opts.split == "official"
-        if official and (loaded.holdout is not None or holdout == 0):
-            train = loaded.train
-            hold = loaded.holdout if holdout > 0 else None
-            holdout_fraction = (len(hold) / (len(hold) + len(train))) if hold is not None else 0.0
-        else:
-            pool = loaded.train
-            if loaded.holdout is not None:  # "random": the official val split joins the pool
-                pool = ImageSet(np.concatenate([pool.images, loaded.holdout.images]),
-                                np.concatenate([pool.labels, loaded.holdout.labels]))
-            held = holdout_mask(_image_keys(pool), fraction=holdout, seed=seed)
-            train_idx, hold_idx = np.flatnonzero(~held), np.flatnonzero(held)
-            train = pool.subset(train_idx)
-            hold = pool.subset(hold_idx) if len(hold_idx) else None
-            holdout_fraction = holdout
-        n = len(train)  # exact: private checkpoint and provenance only
-        if n < 2:
-            raise InsufficientData(f"only {n} training images")
+        split = _load_and_split(source, recipe, holdout=holdout, seed=seed)
+        train, spec = split.train, split.loaded.spec
+        if len(train) < 2:
+            raise InsufficientData(f"only {len(train)} training images")
         if private_training and delta is not None:  # refused before anything is spent
-            check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
-        declared = opts.public_record_count if private_training else None
-        if declared is not None:
-            pool_size = len(loaded.train) + (len(loaded.holdout) if loaded.holdout is not None
-                                             and not official else 0)
-            if pool_size > declared:
-                raise ConfigurationError("the source has more images than public_record_count, "
-                                         "which must be their number or an upper bound on it")
-
+            check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=len(train))
+        declared = split.declared_count(recipe, holdout) if private_training else None
         cfg = recipe.training
         make_private_dir(private)
         # every mechanism is written to the spend log before its result is used
         accountant = JournaledAccountant(SpendLog(private / SPEND_LOG))
         noise = NoiseSource(secure=cfg.secure_rng)
         # N-hat first: every choice below that depends on the data's size reads it
-        if declared is not None:
-            share = 1.0 if official else 1.0 - holdout
-            record_count = declared_record_count(max(1, round(declared * share)))
-        else:
-            record_count = estimate_record_count(
-                n, epsilon=epsilon if private_training else math.inf, delta=delta,
-                accountant=accountant, noise=noise, share=cfg.record_count_epsilon_share,
-                purpose="number of training images")
-        n_public = record_count.value
+        record_count = declared if declared is not None else estimate_record_count(
+            len(train), epsilon=epsilon if private_training else math.inf, delta=delta,
+            accountant=accountant, noise=noise, share=cfg.record_count_epsilon_share,
+            purpose="number of training images")
         delta = delta if delta is not None else record_count.default_delta()
         if private_training:
             check_privacy_parameters(epsilon=epsilon, delta=delta)
-        # -- a class list read from the data: DP partition selection (class_selection.py) --
-        if not spec.classes_declared:
-            from synthgen.images.class_selection import select_classes
-
-            selection = select_classes(
-                spec, train, epsilon=epsilon, delta=delta, accountant=accountant, noise=noise,
-                epsilon_share=cfg.class_selection_epsilon_share, private=private_training)
-            spec = selection.spec
-            train, hold, test = (selection.apply(part) for part in (train, hold, test))
-            assert train is not None
-            n = len(train)
-            if n < 2:
-                raise InsufficientData("fewer than 2 training images have a selected class")
-        # ------------------------------------------------------------------------------------
-        train.save(private / "train.npz")
-        for name, part in (("holdout", hold), ("test", test)):
-            path = private / f"{name}.npz"
-            if part is not None:
-                part.save(path)
-            elif path.exists():
-                path.unlink()
-        write_json(private / LOAD_REPORT, {"source": str(source), "skipped_files": loaded.problems},
-                   private=True)
-        open_private(private / TRAINING_LOG, "w").close()
-        restrict_private(private)
-
+        if not spec.classes_declared:  # a class list read from the data: DP partition selection
+            spec = split.select_classes(epsilon=epsilon, delta=delta, accountant=accountant,
+                                        noise=noise, recipe=recipe, private=private_training)
+            train = split.train
+        split.save(private, source)
+        # -- the plan: DP class proportions, steps, sample rate, critic, noise multiplier --
         proportions, proportions_info = _class_proportions(
             train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,
             noise=noise, private_training=private_training)
         steps = min(cfg.steps, max_steps) if max_steps is not None else cfg.steps
-        sample_rate = min(1.0, cfg.batch_size / n_public)
-        sigma = None
+        sample_rate = min(1.0, cfg.batch_size / record_count.value)
         if private_training:
             progress(ProgressEvent("calibrate", 0, 0))
         critic = None
@@ -244,35 +284,35 @@ class _Run:
             from synthgen.images.class_critic import plan_critic
 
             critic = plan_critic(epsilon_share=cfg.critic_epsilon_share, epsilon=epsilon,
-                                 delta=delta, n_train=n_public, steps=cfg.critic_steps,
+                                 delta=delta, n_train=record_count.value, steps=cfg.critic_steps,
                                  batch_size=cfg.critic_batch_size, private=private_training)
+        sigma = None
         if private_training:
             sigma = calibrate_noise_multiplier(
                 target_epsilon=epsilon, delta=accountant.rdp_delta(delta),
                 sample_rate=sample_rate, steps=steps,
                 prior_history=[*accountant.release_history,
                                *(critic.history() if critic else [])])
-        meta = {
-            "source_sha256": file_sha256(source), "source": str(source.resolve()),
-            "target_epsilon": epsilon if private_training else None, "delta": delta,
-            "max_steps": max_steps, "steps": steps, "seed": seed, "noise_multiplier": sigma,
-            "holdout": holdout,
-            "sample_rate": sample_rate, "n_train": n, "n_holdout": len(hold) if hold else 0,
-            "n_test": len(test) if test is not None else 0, "holdout_fraction": holdout_fraction,
-            "holdout_requested": "official split" if official else holdout,
-            "record_count": record_count.to_dict(),
-            "spec": spec.to_json_dict(), "recipe": recipe_to_json(recipe),
-            "class_proportions": proportions, "class_proportions_info": proportions_info,
-            "skipped_files": len(loaded.problems), "private": private_training,
-            "critic": critic.to_json_dict() if critic else None,
-            "assumptions": _assumptions(loaded),
-        }
-        if loaded.problems:
+        plan = RunPlan(
+            source_sha256=file_sha256(source), source=str(source.resolve()),
+            target_epsilon=epsilon if private_training else None, delta=delta,
+            max_steps=max_steps, steps=steps, seed=seed, noise_multiplier=sigma, holdout=holdout,
+            sample_rate=sample_rate, n_train=len(train),
+            n_holdout=len(split.hold) if split.hold else 0,
+            n_test=len(split.test) if split.test is not None else 0,
+            holdout_fraction=split.holdout_fraction,
+            holdout_requested="official split" if split.official else holdout,
+            record_count=record_count.to_dict(), spec=spec.to_json_dict(),
+            recipe=recipe_to_json(recipe), class_proportions=proportions,
+            class_proportions_info=proportions_info, skipped_files=len(split.loaded.problems),
+            private=private_training, critic=critic.to_json_dict() if critic else None,
+            assumptions=_assumptions(split.loaded))
+        if split.loaded.problems:
             # progress events can reach the service's job status: no count, no file name
             progress(ProgressEvent("load", 0, 0, message=(
                 f"some files could not be read and were skipped: see {LOAD_REPORT} in the "
                 "private directory")))
-        return cls(private=private, source=source, meta=meta, recipe=recipe, spec=spec,
+        return cls(private=private, source=source, plan=plan, recipe=recipe, spec=spec,
                    train=train, accountant=accountant, checkpoint=None)
 
     @classmethod
@@ -314,20 +354,14 @@ class _Run:
                 if key not in RESUMABLE_CHANGES and saved.get(group, {}).get(key) != value:
                     raise ResumeMismatch(f"option {key!r} differs from the interrupted run",
                                          parameter=key)
-        log = SpendLog(private / SPEND_LOG)
-        if not log.exists():
-            raise ResumeRefused(f"the run's spend log ({SPEND_LOG}) is missing: what the "
-                                "interrupted run spent cannot be known, start a new run")
-        accountant = replay(log.records()).attach(log)
-        if not covers(accountant, info.accountant):
-            raise ResumeRefused("the spend log holds less than the checkpoint's accountant: "
-                                "it was edited or replaced; start a new run")
+        accountant = restore_accountant(private, checkpointed=info.accountant)
         resumed_recipe = recipe_from_json({
             **saved, "training": {**saved["training"],
                                   **{k: wanted["training"][k] for k in RESUMABLE_CHANGES}},
         })
-        return cls(private=private, source=source, meta=meta, recipe=resumed_recipe,
-                   spec=ImageSpec.from_json_dict(meta["spec"]),
+        plan = replace(RunPlan(**meta), resumed_at_step=info.step)
+        return cls(private=private, source=source, plan=plan, recipe=resumed_recipe,
+                   spec=ImageSpec.from_json_dict(plan.spec),
                    train=ImageSet.load(private / "train.npz"), accountant=accountant,
                    checkpoint=checkpoint)
 
@@ -336,112 +370,30 @@ class _Run:
                         should_stop: StopCheck | None) -> TrainingResult:
         import torch
 
-        from synthgen.images.checkpoint import restore_state, save_checkpoint
-        from synthgen.images.edm import Denoiser
-        from synthgen.images.trainer import (
-            EpsilonTracker,
-            ImageTensorDataset,
-            StepRecord,
-            new_state,
-            resolve_device,
-            train_nonprivate,
-            train_private,
-        )
-        from synthgen.images.unet import UNet
-        from synthgen.privacy.secure_random import NoiseSource
+        from synthgen.images.checkpoint import save_checkpoint
+        from synthgen.images.trainer import resolve_device
 
-        meta, cfg, spec = self.meta, self.recipe.training, self.spec
-        torch.manual_seed(meta["seed"])  # initialisation (the diffusion draws have their own)
-        device = resolve_device(cfg.device)
-        unet_cfg = self.recipe.unet_config(image_size=spec.image_size, channels=spec.channels,
-                                           num_classes=spec.num_classes)
-        net = UNet(unet_cfg)
-        if cfg.init_from and self.checkpoint is None:
-            from synthgen.images.pretrained import initialise_from_pretrained
-
-            meta["pretrained"] = initialise_from_pretrained(
-                net, cfg.init_from, training_images=self.train.images)
-        denoiser = Denoiser(net, self.recipe.diffusion).to(device)
-        state = new_state(denoiser, cfg, seed=meta["seed"])
-        log_path = self.private / TRAINING_LOG
-        if self.checkpoint is not None:
-            restore_state(self.checkpoint, state)
-            _truncate_log(log_path, state.step)
-        else:
-            save_checkpoint(self.private, state, accountant=self.accountant, meta=meta)
-
-        private_training = bool(meta["private"])
-        delta, steps, sigma = float(meta["delta"]), int(meta["steps"]), meta["noise_multiplier"]
-        tracker = (EpsilonTracker(self.accountant, noise_multiplier=sigma,
-                                  sample_rate=meta["sample_rate"], delta=delta)
-                   if private_training else None)
-        deadline = (time.monotonic() + 60 * cfg.time_limit_minutes
-                    if cfg.time_limit_minutes else None)
-        timed_out = {"value": False}
-        data = ImageTensorDataset(self.train)
-        if min(1.0, cfg.batch_size / int(meta["record_count"]["value"])) != meta["sample_rate"]:
+        plan, cfg = self.plan, self.recipe.training
+        if min(1.0, cfg.batch_size / plan.n_public) != plan.sample_rate:
             raise ConfigurationError("the sample rate differs from the run's recorded one")
+        device = resolve_device(cfg.device)
+        state, unet_cfg = self._build_networks(device)
+        # DP-SGD steps lost with an interrupted process are charged: the run ends earlier
+        end = steps_to_run(done=state.step, planned=plan.steps, spent=self.accountant.sgd_steps)
         started = time.perf_counter()
-        step_seconds: list[float] = []
-
-        # DP-SGD steps that ran after the last checkpoint: charged (they are in the spend
-        # log) and lost; the run ends as many steps earlier, so its DP-SGD steps and its
-        # epsilon stay those it was calibrated for
-        repeated = max(0, self.accountant.sgd_steps - state.step)
-        end = max(state.step, steps - repeated)
-
-        def on_step(record: StepRecord) -> bool:
-            eps = tracker.epsilon(record.step + repeated) if tracker is not None else math.inf
-            step_seconds.append(record.seconds)
-            with open_private(log_path, "a") as fh:
-                fh.write(json.dumps({
-                    "step": record.step, "loss": record.loss,
-                    "epsilon": eps if math.isfinite(eps) else None, "lr": record.lr,
-                    "seconds": round(record.seconds, 4),
-                }) + "\n")
-            progress(ProgressEvent("train", record.step, steps,
-                                   epsilon_spent=eps if math.isfinite(eps) else 0.0))
-            if record.step % cfg.checkpoint_every == 0 and record.step < end:
-                save_checkpoint(self.private, state, accountant=self.accountant, meta=meta)
-            if deadline is not None and time.monotonic() > deadline and record.step < end:
-                timed_out["value"] = True
-                return True
-            return bool(should_stop and should_stop())
-
-        if private_training:
-            noise = NoiseSource(secure=cfg.secure_rng)
-            # same sigma and q in both phases: the accountant sees `steps` identical steps
-            switch = _conditioning_switch(steps, cfg.conditioning_phase)
-            switch = min(switch, end)
-            phases = [(0, switch, None), (switch, end, net.conditioning_parameter_names())]
-            for first, last, only in phases:
-                if state.step >= last:
-                    continue
-                if state.step < first:  # the phase before stopped early (time, cancel)
-                    break
-                phase_cfg = cfg if only is None else replace(
-                    cfg, max_grad_norm=cfg.conditioning_clip)
-                with _trainable_only(denoiser, only):
-                    train_private(state, data, cfg=phase_cfg, edm=self.recipe.diffusion,
-                                  noise_multiplier=sigma, steps=last - state.step,
-                                  accountant=self.accountant, noise=noise, device=device,
-                                  on_step=on_step,
-                                  public_record_count=int(meta["record_count"]["value"]))
-        else:
-            remaining = steps - state.step
-            train_nonprivate(state, data, cfg=cfg, edm=self.recipe.diffusion, steps=remaining,
-                             device=device, on_step=on_step)
-        save_checkpoint(self.private, state, accountant=self.accountant, meta=meta)
-        if timed_out["value"]:
+        step_seconds, timed_out = self._train_loop(state, device, end=end, progress=progress,
+                                                   should_stop=should_stop)
+        save_checkpoint(self.private, state, accountant=self.accountant, meta=asdict(plan))
+        if timed_out:
             # the time limit ends the run early; the model is written and its certificate
             # carries the epsilon of the steps that ran (less than the target)
-            meta["stopped_at_time_limit"] = state.step
+            plan.stopped_at_time_limit = state.step
         elif state.step < end:
-            spent = self.accountant.epsilon(delta) if private_training else math.inf
+            spent = self.accountant.epsilon(plan.delta) if plan.private else math.inf
             raise TrainingCancelled(
-                f"training stopped at step {state.step} of {steps}; resume with --resume "
+                f"training stopped at step {state.step} of {plan.steps}; resume with --resume "
                 f"(checkpoint in {self.private})", epsilon_spent=spent)
-        critic = self._train_critic(state.ema.model, progress) if meta.get("critic") else None
+        critic = self._train_critic(state.ema.model, progress) if plan.critic else None
         timing = {
             "training_seconds": round(time.perf_counter() - started, 2),
             "median_step_seconds": round(float(np.median(step_seconds)), 4) if step_seconds else None,
@@ -453,6 +405,103 @@ class _Run:
         write_json(self.private / FINISHED, {"model_dir_written_at": utc_now()}, private=True)
         return result
 
+    def _build_networks(self, device: Any) -> tuple[Any, Any]:
+        """The U-Net and its denoiser, seeded (or from init_from, or the checkpoint), and
+        the optimizer state; a fresh run writes its first checkpoint here."""
+        import torch
+
+        from synthgen.images.checkpoint import restore_state, save_checkpoint
+        from synthgen.images.edm import Denoiser
+        from synthgen.images.trainer import new_state
+        from synthgen.images.unet import UNet
+
+        plan, spec = self.plan, self.spec
+        torch.manual_seed(plan.seed)  # initialisation (the diffusion draws have their own)
+        unet_cfg = self.recipe.unet_config(image_size=spec.image_size, channels=spec.channels,
+                                           num_classes=spec.num_classes)
+        net = UNet(unet_cfg)
+        init_from = self.recipe.training.init_from
+        if init_from and self.checkpoint is None:
+            from synthgen.images.pretrained import initialise_from_pretrained
+
+            plan.pretrained = initialise_from_pretrained(
+                net, init_from, training_images=self.train.images)
+        denoiser = Denoiser(net, self.recipe.diffusion).to(device)
+        state = new_state(denoiser, self.recipe.training, seed=plan.seed)
+        if self.checkpoint is not None:
+            restore_state(self.checkpoint, state)
+            TrainingLog(self.private).truncate(state.step)
+        else:
+            save_checkpoint(self.private, state, accountant=self.accountant, meta=asdict(plan))
+        return state, unet_cfg
+
+    def _train_loop(self, state: Any, device: Any, *, end: int, progress: ProgressCallback,
+                    should_stop: StopCheck | None) -> tuple[list[float], bool]:
+        """DP-SGD (two phases: all weights, then the label pathway only) or, not private,
+        plain training, up to step ``end``; checkpointed every ``checkpoint_every`` steps.
+        Returns the step times and whether the time limit stopped it."""
+        from synthgen.images.checkpoint import save_checkpoint
+        from synthgen.images.trainer import (
+            EpsilonTracker,
+            ImageTensorDataset,
+            StepRecord,
+            train_nonprivate,
+            train_private,
+        )
+        from synthgen.privacy.secure_random import NoiseSource
+
+        plan, cfg = self.plan, self.recipe.training
+        tracker = (EpsilonTracker(self.accountant, noise_multiplier=plan.noise_multiplier,
+                                  sample_rate=plan.sample_rate, delta=plan.delta)
+                   if plan.private and plan.noise_multiplier is not None else None)
+        deadline = (time.monotonic() + 60 * cfg.time_limit_minutes
+                    if cfg.time_limit_minutes else None)
+        timed_out = False
+        data = ImageTensorDataset(self.train)
+        log = TrainingLog(self.private)
+        step_seconds: list[float] = []
+        repeated = max(0, self.accountant.sgd_steps - state.step)  # charged, run again
+
+        def on_step(record: StepRecord) -> bool:
+            nonlocal timed_out
+            eps = tracker.epsilon(record.step + repeated) if tracker is not None else math.inf
+            step_seconds.append(record.seconds)
+            log.write({"step": record.step, "loss": record.loss,
+                       "epsilon": eps if math.isfinite(eps) else None, "lr": record.lr,
+                       "seconds": round(record.seconds, 4)})
+            progress(ProgressEvent("train", record.step, plan.steps,
+                                   epsilon_spent=eps if math.isfinite(eps) else 0.0))
+            if record.step % cfg.checkpoint_every == 0 and record.step < end:
+                save_checkpoint(self.private, state, accountant=self.accountant,
+                                meta=asdict(plan))
+            if deadline is not None and time.monotonic() > deadline and record.step < end:
+                timed_out = True
+                return True
+            return bool(should_stop and should_stop())
+
+        if not plan.private:
+            train_nonprivate(state, data, cfg=cfg, edm=self.recipe.diffusion,
+                             steps=plan.steps - state.step, device=device, on_step=on_step)
+            return step_seconds, timed_out
+        assert plan.noise_multiplier is not None
+        noise = NoiseSource(secure=cfg.secure_rng)
+        # same sigma and q in both phases: the accountant sees `steps` identical steps
+        switch = min(_conditioning_switch(plan.steps, cfg.conditioning_phase), end)
+        net = state.denoiser.net
+        for first, last, only in ((0, switch, None),
+                                  (switch, end, net.conditioning_parameter_names())):
+            if state.step >= last:
+                continue
+            if state.step < first:  # the phase before stopped early (time, cancel)
+                break
+            phase_cfg = cfg if only is None else replace(cfg, max_grad_norm=cfg.conditioning_clip)
+            with _trainable_only(state.denoiser, only):
+                train_private(state, data, cfg=phase_cfg, edm=self.recipe.diffusion,
+                              noise_multiplier=plan.noise_multiplier, steps=last - state.step,
+                              accountant=self.accountant, noise=noise, device=device,
+                              on_step=on_step, public_record_count=plan.n_public)
+        return step_seconds, timed_out
+
     def _train_critic(self, denoiser: Any, progress: ProgressCallback) -> Any:
         """The class critic, trained after the generator. It runs in memory and only the
         model directory releases it, so a run interrupted here releases nothing of it and a
@@ -461,59 +510,61 @@ class _Run:
         from synthgen.images.sample import ImageModel, labels_for_counts
         from synthgen.privacy.secure_random import NoiseSource
 
-        meta = self.meta
-        plan = CriticPlan(**meta["critic"])
-        progress(ProgressEvent("critic", 0, plan.steps, message="model samples"))
+        plan = self.plan
+        critic_plan = CriticPlan(**(plan.critic or {}))
+        progress(ProgressEvent("critic", 0, critic_plan.steps, message="model samples"))
         model = ImageModel(denoiser=denoiser.eval(), spec=self.spec,
                            config={"sampling": asdict(self.recipe.sampling)},
-                           class_proportions=meta["class_proportions"])
-        counts = model.counts_for(plan.feature_samples, None)
+                           class_proportions=plan.class_proportions)
+        counts = model.counts_for(critic_plan.feature_samples, None)
         # post-processing of the DP model: any seed; one apart from the user's sample seeds
-        samples = model.generate(labels_for_counts(counts), seed=meta["seed"] + 7919)
+        samples = model.generate(labels_for_counts(counts), seed=plan.seed + 7919)
         # its steps go to the run's spend log as they run (a run killed while training the
         # critic is charged for them); the finished run is recorded once, below
         critic_accountant = JournaledAccountant(SpendLog(self.private / SPEND_LOG),
-                                                run="class_critic", max_grad_norm=plan.max_grad_norm)
+                                                run="class_critic",
+                                                max_grad_norm=critic_plan.max_grad_norm)
         critic = train_critic(
-            plan, train=self.train, model_samples=samples,
-            class_proportions=meta["class_proportions"], accountant=critic_accountant,
-            noise=NoiseSource(secure=self.recipe.training.secure_rng), seed=meta["seed"],
+            critic_plan, train=self.train, model_samples=samples,
+            class_proportions=plan.class_proportions, accountant=critic_accountant,
+            noise=NoiseSource(secure=self.recipe.training.secure_rng), seed=plan.seed,
             progress=lambda i, n: progress(ProgressEvent("critic", i, n)))
         if critic_accountant.sgd_history:
             self.accountant.add_subsampled_run(
                 name="class_critic", history=critic_accountant.sgd_history,
                 purpose="linear class critic on random features (sample selection)",
-                max_grad_norm=plan.max_grad_norm)
+                max_grad_norm=critic_plan.max_grad_norm)
         return critic
 
     # -- the model directory -----------------------------------------------------------------
     def _write_model_dir(self, out: Path, state: Any, model_json: dict[str, Any],
                          timing: dict[str, Any], critic: Any) -> TrainingResult:
-        meta, recipe = self.meta, self.recipe
+        from synthgen.images.class_critic import FEATURE_SEED, save_critic
+
+        plan, recipe = self.plan, self.recipe
         cert = self._certificate(state.step)
         spec_json = self.spec.to_json_dict()
         run_id = new_run_id()
         # exact counts, the source's identity and the timings: private directory only
         write_json(self.private / PROVENANCE, private_provenance(
-            run_id=run_id, source=self.source, n_train=meta["n_train"],
-            n_holdout=meta["n_holdout"], private_dir=self.private,
-            extra={"modality": "image", "n_test": meta["n_test"],
-                   "skipped_files": meta["skipped_files"],
-                   "holdout_fraction": meta["holdout_fraction"], **timing}), private=True)
+            run_id=run_id, source=self.source, n_train=plan.n_train,
+            n_holdout=plan.n_holdout, private_dir=self.private,
+            extra={"modality": "image", "n_test": plan.n_test,
+                   "skipped_files": plan.skipped_files,
+                   "holdout_fraction": plan.holdout_fraction, **timing}), private=True)
         with staged_directory(out) as stage:
             write_json(stage / CONFIG, {
                 "modality": "image", "synthgen_version": __version__, "model": model_json,
                 "diffusion": recipe.diffusion.to_json_dict(),
-                "training": {**asdict(recipe.training), "noise_multiplier": meta["noise_multiplier"],
-                             "sample_rate": meta["sample_rate"], "steps_run": state.step,
-                             "delta": meta["delta"]},
+                "training": {**asdict(recipe.training), "noise_multiplier": plan.noise_multiplier,
+                             "sample_rate": plan.sample_rate, "steps_run": state.step,
+                             "delta": plan.delta},
                 "sampling": asdict(recipe.sampling),
-                "critic": _critic_json(meta) if critic is not None else None,
+                "critic": ({**(plan.critic or {}), "feature_seed": FEATURE_SEED}
+                           if critic is not None else None),
             })
             save_weights(state.ema.model.net, stage / WEIGHTS)
             if critic is not None:
-                from synthgen.images.class_critic import save_critic
-
                 save_critic(critic, stage)
             write_json(stage / "spec.json", spec_json)
             if recipe.source.public_source:  # declared public: hashes of public images only
@@ -521,17 +572,18 @@ class _Run:
 
                 write_json(stage / PUBLIC_IMAGES, self._public_image_record())
             write_json(stage / PREPROCESSING, {
-                "class_proportions": meta["class_proportions"], **meta["class_proportions_info"],
+                "class_proportions": plan.class_proportions, **plan.class_proportions_info,
             })
             write_json(stage / ACCOUNTANT, self.accountant.state_dict())
             cert.save(stage / CERTIFICATE)
+            spec_hash = hashlib.sha256(json.dumps(spec_json, sort_keys=True).encode()).hexdigest()
             write_json(stage / RUN, run_record(
-                run_id=run_id, schema_sha256=_sha256_text(json.dumps(spec_json, sort_keys=True)),
-                seed=meta["seed"], holdout_fraction=meta.get("holdout_requested", "unknown"),
+                run_id=run_id, schema_sha256=spec_hash,
+                seed=plan.seed, holdout_fraction=plan.holdout_requested,
                 target=None, extra={"modality": "image",
-                                    "resumed_at_step": meta.get("resumed_at_step"),
-                                    "stopped_at_time_limit": meta.get("stopped_at_time_limit"),
-                                    "pretrained": _public_part(meta.get("pretrained"))},
+                                    "resumed_at_step": plan.resumed_at_step,
+                                    "stopped_at_time_limit": plan.stopped_at_time_limit,
+                                    "pretrained": _public_part(plan.pretrained)},
             ))
         return TrainingResult(model_dir=out, private_dir=self.private, certificate=cert)
 
@@ -545,98 +597,61 @@ class _Run:
         return public_image_record(self.train.images, source=self.source, inherited=inherited)
 
     def _certificate(self, steps_run: int) -> Certificate:
-        meta, cfg = self.meta, self.recipe.training
-        delta = float(meta["delta"])
+        plan, cfg, acc = self.plan, self.recipe.training, self.accountant
         notes = ["unit: one image; a patient with several images in the source is protected "
-                 "only through group privacy (epsilon times the number of their images)"]
-        notes += list(self.spec.notes)
-        record_count = RecordCount.from_dict(meta["record_count"])
-        notes.append(certificate_note(record_count))
-        assumptions = self._assumptions()
-        if assumptions:
-            notes.append("ASSUMED PUBLIC (read from the data without noise, accepted by the "
-                         "steward): " + "; ".join(str(x.get("name")) for x in assumptions)
-                         + " - see `assumptions`")
-        if meta.get("stopped_at_time_limit"):
-            notes.append(f"stopped at the time limit after {meta['stopped_at_time_limit']} of "
-                         f"{meta['steps']} planned steps; epsilon is that of the steps that ran")
-        if meta.get("pretrained"):
-            pre = meta["pretrained"]
-            notes.append(
+                 "only through group privacy (epsilon times the number of their images)",
+                 *self.spec.notes]
+        if not plan.private:
+            notes.insert(0, "NOT PRIVATE: trained with epsilon = inf (benchmarks only); never "
+                            "release this model or its samples")
+        later: list[str] = []
+        if plan.stopped_at_time_limit:
+            later.append(f"stopped at the time limit after {plan.stopped_at_time_limit} of "
+                         f"{plan.steps} planned steps; epsilon is that of the steps that ran")
+        if pre := plan.pretrained:
+            later.append(
                 f"initialised from the model trained on {pre['source']} (source sha256 "
                 f"{pre['source_sha256']}, weights sha256 {pre['weights_sha256']}); that data is "
                 "assumed public: this guarantee covers only this run's source")
-        if self.accountant.threshold_delta:
-            notes.append(f"delta includes {self.accountant.threshold_delta:.3g} for partition "
+        if acc.threshold_delta:
+            later.append(f"delta includes {acc.threshold_delta:.3g} for partition "
                          "selection of the class list found in the data")
         if cfg.augment != "none":
-            notes.append(f"augmentation multiplicity ({cfg.augment}) inside each example's "
+            later.append(f"augmentation multiplicity ({cfg.augment}) inside each example's "
                          "K draws: still one clipped gradient per image")
-        switch = _conditioning_switch(int(meta["steps"]), cfg.conditioning_phase)
-        if meta["private"] and steps_run > switch:
-            notes.append(
+        switch = _conditioning_switch(plan.steps, cfg.conditioning_phase)
+        if plan.private and steps_run > switch:
+            later.append(
                 f"steps {switch + 1}-{steps_run} trained only the label pathway, clipped to "
-                f"C = {cfg.conditioning_clip:g} with noise {meta['noise_multiplier']:.4g} * C: "
+                f"C = {cfg.conditioning_clip:g} with noise {plan.noise_multiplier:.4g} * C: "
                 "same noise multiplier and sample rate, so the same epsilon per step")
-        if acc_runs := self.accountant.other_runs:
-            notes.append(
+        if acc_runs := acc.other_runs:
+            later.append(
                 f"a class critic (linear head on fixed random features) was trained with DP-SGD "
                 f"on the same images ({sum(n for r in acc_runs for _, _, n in r['history'])} "
                 "steps, composed in the accountant); sampling uses it only to choose among "
                 "samples of the DP generator (post-processing)")
-        if not meta["private"]:
-            return Certificate(
-                epsilon=math.inf, delta=delta, unit=UNIT, private=False, noise_multiplier=None,
-                sample_rate=meta["sample_rate"], steps=steps_run, max_grad_norm=None,
-                noise_multiplicity=cfg.noise_multiplicity, accountant="none",
-                preprocessing_epsilon=math.inf, secure_rng=cfg.secure_rng,
-                target_epsilon=math.inf, training_epsilon=math.inf,
-                composition="none: trained without differential privacy",
-                accountant_history=self.accountant.state_dict(), modality="image",
-                n_training_records=record_count.value,
-                n_training_records_source=record_count.source, assumptions=assumptions,
-                code_version=__version__, created_at=utc_now(),
-                notes=["NOT PRIVATE: trained with epsilon = inf (benchmarks only); never "
-                       "release this model or its samples", *notes])
-        acc = self.accountant
-        mechanisms: list[dict[str, Any]] = [
-            {"name": r["name"], "mechanism": "gaussian", "noise_multiplier": r["noise_multiplier"],
-             "l2_sensitivity": 1.0, "purpose": r["purpose"]} for r in acc.releases
-        ]
-        mechanisms += [
-            {"name": r["name"], "mechanism": "subsampled gaussian (Poisson sampling)",
-             "noise_multiplier": r["history"][0][0], "sample_rate": r["history"][0][1],
-             "steps": sum(n for _, _, n in r["history"]), "max_grad_norm": r["max_grad_norm"],
-             "purpose": r["purpose"]} for r in acc.other_runs
-        ]
-        mechanisms.append({
-            "name": "dp_sgd", "mechanism": "subsampled gaussian (Poisson sampling)",
-            "noise_multiplier": meta["noise_multiplier"], "sample_rate": meta["sample_rate"],
-            "steps": acc.sgd_steps, "max_grad_norm": cfg.max_grad_norm,
-            "noise_multiplicity": cfg.noise_multiplicity,
-            "clipping": "one gradient per image: the mean over its K diffusion draws, clipped",
-            "per_example_gradients": cfg.per_example_gradients,
-        })
-        return Certificate(
-            epsilon=acc.epsilon(delta), delta=delta, unit=UNIT, private=True,
-            noise_multiplier=meta["noise_multiplier"], sample_rate=meta["sample_rate"],
-            steps=acc.sgd_steps, max_grad_norm=cfg.max_grad_norm,
-            noise_multiplicity=cfg.noise_multiplicity, accountant=acc.mechanism,
-            preprocessing_epsilon=acc.release_epsilon(delta) if acc.releases else 0.0,
-            secure_rng=cfg.secure_rng, target_epsilon=meta["target_epsilon"],
-            training_epsilon=epsilon_for(acc.sgd_history, delta=acc.rdp_delta(delta)),
-            mechanisms=mechanisms, accountant_history=acc.state_dict(), modality="image",
-            n_training_records=record_count.value,
-            n_training_records_source=record_count.source, assumptions=assumptions,
-            code_version=__version__, created_at=utc_now(), notes=notes,
-        )
+        return build_certificate(acc, CertifiedRun(
+            modality="image", unit=UNIT, private=plan.private, delta=float(plan.delta),
+            target_epsilon=plan.target_epsilon if plan.private else math.inf,
+            noise_multiplier=plan.noise_multiplier if plan.private else None,
+            sample_rate=plan.sample_rate, steps=steps_run, max_grad_norm=cfg.max_grad_norm,
+            noise_multiplicity=cfg.noise_multiplicity, secure_rng=cfg.secure_rng,
+            record_count=RecordCount.from_dict(plan.record_count),
+            assumptions=self._assumptions(), notes=notes, later_notes=later,
+            release_mechanism="gaussian", release_extra={"l2_sensitivity": 1.0},
+            accountant_name="none", composition=None if plan.private else
+            "none: trained without differential privacy",
+            dp_sgd=("dp_sgd", "subsampled gaussian (Poisson sampling)"), clipping={
+                "clipping": "one gradient per image: the mean over its K diffusion draws, clipped",
+                "per_example_gradients": cfg.per_example_gradients}))
 
     def _assumptions(self) -> list[dict[str, Any]]:
         """What the run takes as public without a declaration or noise (the certificate's
         ``assumptions``): the loader's (kept in the spec, so a resume has them), and the
         pretraining images of ``init_from``."""
-        found: list[Any] = [*self.spec.assumptions, *(self.meta.get("assumptions") or [])]
-        if self.meta.get("pretrained"):
+        found: list[Any] = [*self.spec.assumptions, *(self.plan.assumptions or [])]
+        if self.plan.pretrained:
             found.append("the images the public model was trained on are public (init_from; "
                          "none of them is in this run's training set)")
         out: list[dict[str, Any]] = []
@@ -645,6 +660,31 @@ class _Run:
             if entry not in out:
                 out.append(entry)
         return out
+
+
+def _load_and_split(source: Path, recipe: ImageRecipe, *, holdout: float, seed: int) -> _Split:
+    """Load the source; train and holdout are the official split where asked and present,
+    else a per-image split (each image's side set by that image and the seed alone)."""
+    from synthgen.images.loaders import load_image_source
+
+    opts = recipe.source
+    loaded = load_image_source(source, image_size=opts.image_size, channels=opts.channels,
+                               labels_csv=opts.labels_csv, classes=opts.classes)
+    if opts.split not in ("official", "random"):
+        raise ConfigurationError(f"split must be official or random, got {opts.split!r}")
+    official = loaded.has_official_split and opts.split == "official"
+    if official and (loaded.holdout is not None or holdout == 0):
+        hold = loaded.holdout if holdout > 0 else None
+        fraction = (len(hold) / (len(hold) + len(loaded.train))) if hold is not None else 0.0
+        return _Split(loaded, loaded.train, hold, loaded.test, official, fraction)
+    pool = loaded.train
+    if loaded.holdout is not None:  # "random": the official val split joins the pool
+        pool = ImageSet(np.concatenate([pool.images, loaded.holdout.images]),
+                        np.concatenate([pool.labels, loaded.holdout.labels]))
+    held = holdout_mask(_image_keys(pool), fraction=holdout, seed=seed)
+    train_idx, hold_idx = np.flatnonzero(~held), np.flatnonzero(held)
+    return _Split(loaded, pool.subset(train_idx),
+                  pool.subset(hold_idx) if len(hold_idx) else None, loaded.test, official, holdout)
 
 
 def _class_proportions(
@@ -677,12 +717,6 @@ def _class_proportions(
                         "noise_multiplier": sigma, "noise_std": std}
 
 
-def _critic_json(meta: dict[str, Any]) -> dict[str, Any]:
-    from synthgen.images.class_critic import FEATURE_SEED
-
-    return {**meta["critic"], "feature_seed": FEATURE_SEED}
-
-
 def _conditioning_switch(steps: int, conditioning_phase: float) -> int:
     """The step after which only the label pathway trains (``steps``: it never does)."""
     return steps - round(conditioning_phase * steps)
@@ -707,16 +741,6 @@ def _trainable_only(model: Any, names: list[str] | None) -> Iterator[None]:
             p.requires_grad_(before[n])
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines of steps after the checkpoint (they will run again)."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line)["step"] <= step]
-    with open_private(path, "w") as fh:
-        fh.write("".join(line + "\n" for line in kept))
-
-
 def _assumptions(loaded: Any) -> list[dict[str, Any]]:
     """The hook for the loaders: what a loader read from the data without noise (class list,
     channels...) and reports in ``loaded.assumptions`` goes onto the certificate's
@@ -737,9 +761,3 @@ def _image_keys(images: ImageSet) -> Iterator[bytes]:
     labels = np.asarray(images.labels).reshape(len(images), -1)
     for i in range(len(images)):
         yield np.ascontiguousarray(images.images[i]).tobytes() + b"|" + labels[i].tobytes()
-
-
-def _sha256_text(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()

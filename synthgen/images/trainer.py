@@ -35,9 +35,9 @@ from torch import nn
 from synthgen.images.config import TrainingConfig
 from synthgen.images.data import ImageSet, to_model_range
 from synthgen.images.edm import Denoiser, EDMConfig, draw_training_inputs, loss_per_row
-from synthgen.images.ema import PowerEMA
 from synthgen.privacy.accountant import RDP_ORDERS, RunAccountant
 from synthgen.privacy.secure_random import NoiseSource
+from synthgen.training.ema import PowerEMA
 
 
 class ImageTensorDataset(torch.utils.data.Dataset):
@@ -149,7 +149,8 @@ def new_state(denoiser: Denoiser, cfg: TrainingConfig, *, seed: int) -> Training
 
 
 def learning_rate(cfg: TrainingConfig, step: int) -> float:
-    """Linear warm-up to the base rate, then constant (the EMA does the annealing)."""
+    """Linear warm-up to the base rate, then constant: the power EMA does the annealing
+    (the tables' cosine decay, under a fixed-decay EMA, is not shared for that reason)."""
     return cfg.learning_rate * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
 
 
@@ -288,9 +289,3 @@ def train_nonprivate(
         if on_step(record):
             break
 
-
-__all__ = [
-    "EpsilonTracker", "ImageTensorDataset", "StepRecord", "TrainingState", "autocast_dtype",
-    "fold_per_example_gradients", "learning_rate", "new_state", "resolve_device",
-    "train_nonprivate", "train_private",
-]

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthgen.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from synthgen.privacy.accountant import RunAccountant
+    from synthgen.privacy.record_count import RecordCount
 
 NOT_PRIVATE = "Infinity"  # JSON has no infinity; float("Infinity") parses in Python and JS
 # the neighbouring relation every mechanism of a run is analysed under: Opacus' Poisson RDP
@@ -85,3 +90,83 @@ class Certificate:
             raise ModelLoadError(f"no certificate at {path}") from exc
         except (json.JSONDecodeError, TypeError) as exc:
             raise ModelLoadError(f"certificate {path} is not valid: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class CertifiedRun:
+    """The public facts of one training run, as its modality states them; everything read
+    from the accountant (epsilons, mechanisms, history) is computed by build_certificate."""
+
+    modality: str
+    unit: str  # what one record is
+    private: bool  # False: epsilon = inf, a benchmark model that is never released
+    delta: float  # the run's total delta (partition-selection thresholds included)
+    target_epsilon: float | None
+    noise_multiplier: float | None
+    sample_rate: float | None
+    steps: int  # the steps that ran (a private run states the accountant's DP-SGD steps)
+    max_grad_norm: float
+    noise_multiplicity: int
+    secure_rng: bool
+    record_count: RecordCount  # N-hat: DP, declared, or exact for a non-private run
+    assumptions: list[dict[str, Any]]
+    dp_sgd: tuple[str, str]  # the DP-SGD entry's name and mechanism, as the modality says
+    clipping: dict[str, Any]  # how the DP-SGD entry clips (differs per modality)
+    notes: list[str]  # before the shared notes (record count, assumptions)
+    later_notes: list[str] = field(default_factory=list)  # after them
+    # a release in ``mechanisms``: the images state the sensitivity of their unit counts
+    release_mechanism: str = "Gaussian"
+    release_extra: dict[str, Any] = field(default_factory=dict)
+    accountant_name: str = "rdp"  # of a non-private run
+    composition: str | None = None  # None: the default
+
+
+def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certificate:
+    """The certificate of ``run``: epsilon is the accountant's for what ran, never the
+    target; every mechanism the accountant composed is listed with its parameters."""
+    from synthgen import __version__
+    from synthgen.privacy.accountant import epsilon_for
+    from synthgen.privacy.record_count import certificate_note
+
+    notes = [*run.notes, certificate_note(run.record_count)]
+    if run.assumptions:
+        notes.append("ASSUMED PUBLIC (read from the data without noise, accepted by the "
+                     "steward): " + "; ".join(str(a.get("name")) for a in run.assumptions)
+                     + " - see `assumptions`")
+    mechanisms: list[dict[str, Any]] = [
+        {"name": r["name"], "mechanism": run.release_mechanism,
+         "noise_multiplier": r["noise_multiplier"], **run.release_extra, "purpose": r["purpose"]}
+        for r in accountant.releases
+    ] + [
+        {"name": r["name"], "mechanism": "subsampled gaussian (Poisson sampling)",
+         "noise_multiplier": r["history"][0][0], "sample_rate": r["history"][0][1],
+         "steps": sum(n for _, _, n in r["history"]), "max_grad_norm": r["max_grad_norm"],
+         "purpose": r["purpose"]} for r in accountant.other_runs
+    ]
+    certificate = Certificate(
+        epsilon=math.inf, delta=run.delta, unit=run.unit, private=run.private,
+        noise_multiplier=run.noise_multiplier, sample_rate=run.sample_rate, steps=run.steps,
+        max_grad_norm=None, noise_multiplicity=run.noise_multiplicity,
+        accountant=run.accountant_name, preprocessing_epsilon=math.inf,
+        secure_rng=run.secure_rng, target_epsilon=run.target_epsilon, training_epsilon=math.inf,
+        mechanisms=mechanisms, accountant_history=accountant.state_dict(),
+        modality=run.modality, n_training_records=run.record_count.value,
+        n_training_records_source=run.record_count.source, assumptions=run.assumptions,
+        code_version=__version__, notes=[*notes, *run.later_notes])
+    # privacy sits below artifacts (and its utc_now): the same UTC timestamp, written here
+    certificate.created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    if run.composition is not None:
+        certificate.composition = run.composition
+    if not run.private:
+        return certificate
+    return replace(
+        certificate, epsilon=accountant.epsilon(run.delta), steps=accountant.sgd_steps,
+        max_grad_norm=run.max_grad_norm, accountant=accountant.mechanism,
+        preprocessing_epsilon=accountant.release_epsilon(run.delta),
+        training_epsilon=epsilon_for(accountant.sgd_history,
+                                     delta=accountant.rdp_delta(run.delta)),
+        mechanisms=[*mechanisms, {
+            "name": run.dp_sgd[0], "mechanism": run.dp_sgd[1],
+            "noise_multiplier": run.noise_multiplier, "sample_rate": run.sample_rate,
+            "steps": accountant.sgd_steps, "max_grad_norm": run.max_grad_norm,
+            "noise_multiplicity": run.noise_multiplicity, **run.clipping}])

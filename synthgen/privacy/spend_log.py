@@ -164,3 +164,28 @@ def covers(spent: RunAccountant, checkpointed: RunAccountant) -> bool:
     """Whether ``spent`` (from the log) holds at least what a checkpoint's accountant does:
     the same releases, and as many DP-SGD steps or more."""
     return spent.releases == checkpointed.releases and spent.sgd_steps >= checkpointed.sgd_steps
+
+
+def check_covers(spent: RunAccountant, checkpointed: RunAccountant) -> None:
+    if not covers(spent, checkpointed):
+        raise ResumeRefused("the spend log holds less than the checkpoint's accountant: "
+                            "it was edited or replaced; start a new run")
+
+
+def restore_accountant(private: Path, *,
+                       checkpointed: RunAccountant | None = None) -> JournaledAccountant:
+    """A resumed run's accountant (either modality): its spend log's, logging on to it."""
+    log = SpendLog(private / SPEND_LOG)
+    if not log.exists():
+        raise ResumeRefused(f"the run's spend log ({SPEND_LOG}) is missing: what the "
+                            "interrupted run spent cannot be known, start a new run")
+    accountant = replay(log.records()).attach(log)
+    if checkpointed is not None:
+        check_covers(accountant, checkpointed)
+    return accountant
+
+
+def steps_to_run(*, done: int, planned: int, spent: int) -> int:
+    """Where a run resumed at step ``done`` ends: the DP-SGD steps ``spent`` after that
+    checkpoint stay charged, so it runs as many fewer (its epsilon stays as calibrated)."""
+    return max(done, planned - max(0, spent - done))

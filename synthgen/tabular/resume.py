@@ -26,7 +26,7 @@ from typing import Any
 from synthgen import artifacts
 from synthgen.errors import ResumeMismatch, ResumeRefused
 from synthgen.privacy.accountant import RunAccountant
-from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog, replay
+from synthgen.privacy.spend_log import SPEND_LOG, SpendLog
 from synthgen.requests import TrainRequest
 
 PARAMETERS = "parameters.json"
@@ -101,16 +101,7 @@ def check_resumable(private: Path, wanted: dict[str, Any]) -> dict[str, Any]:
         raise ResumeRefused("the checkpoint's DP statistics (preprocessing.json) are missing; "
                             "computing them again would release fresh noise on the same data: "
                             "start a new run")
-    if not SpendLog(private / SPEND_LOG).exists():
-        raise ResumeRefused(f"the run's spend log ({SPEND_LOG}) is missing: what the "
-                            "interrupted run spent cannot be known, start a new run")
     return dict(saved)
-
-
-def restored_accountant(private: Path) -> JournaledAccountant:
-    """Everything the interrupted run spent (from its spend log), logging on from there."""
-    log = SpendLog(private / SPEND_LOG)
-    return replay(log.records()).attach(log)
 
 
 def write_first_checkpoint(private: Path, *, parameters: dict[str, Any],

@@ -15,10 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from synthgen import __version__, artifacts
+from synthgen import artifacts
 from synthgen.errors import (
     InsufficientData,
     OutputError,
@@ -26,27 +25,19 @@ from synthgen.errors import (
     ResumeRefused,
     SchemaError,
 )
-from synthgen.privacy.accountant import (
-    RunAccountant,
-    check_privacy_parameters,
-    epsilon_for,
-)
-from synthgen.privacy.certificate import Certificate
-from synthgen.privacy.record_count import (
-    RecordCount,
-    certificate_note,
-    declared_record_count,
-    estimate_record_count,
-)
+from synthgen.privacy.accountant import RunAccountant, check_privacy_parameters
+from synthgen.privacy.certificate import Certificate, CertifiedRun, build_certificate
+from synthgen.privacy.record_count import RecordCount, declared_record_count, estimate_record_count
 from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.secure_random import NoiseSource
-from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog
+from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog, restore_accountant
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
 from synthgen.requests import TrainRequest
 from synthgen.tabular import resume as resume_checks
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.conform import conform
 from synthgen.tabular.draft import draft_schema
+from synthgen.tabular.expectations import check_source_table
 from synthgen.tabular.io import read_table
 from synthgen.tabular.model import TabularModel
 from synthgen.tabular.preprocess import TabularStatistics, category_cell_key, estimate_statistics
@@ -79,7 +70,7 @@ def train_tabular(
         schema_obj = replace(schema_obj, public_record_count=config.public_record_count)
     table = _read_source(source, schema_obj)
     conformed = conform(table, schema_obj)
-    _check_source_contract(table, schema_obj)
+    check_source_table(table, schema_obj)  # the schema's Great Expectations suite, as read
     if len(conformed) < MIN_ROWS:
         raise InsufficientData(f"the source has {len(conformed)} rows; at least {MIN_ROWS} are needed")
     declared = schema_obj.public_record_count
@@ -96,6 +87,7 @@ def train_tabular(
         schema_sha256=schema_obj.hash())
     if resume:
         resume_checks.check_resumable(private, parameters)
+        accountant = restore_accountant(private)  # refused without its spend log
         train_df = pd.read_parquet(private / "train.parquet")
         n_holdout = len(pd.read_parquet(private / "holdout.parquet")) if (private / "holdout.parquet").exists() else 0
     else:
@@ -129,10 +121,8 @@ def train_tabular(
     # resumed run's accountant is rebuilt from that log (resume.py)
     noise = NoiseSource(secure=config.secure_rng)
     state_path = private / artifacts.CHECKPOINT_DIR / PREPROCESSING_STATE
-    accountant: RunAccountant
     saved_stats: dict[str, Any] | None = None
     if resume:  # the saved DP statistics, never recomputed (check_resumable made sure)
-        accountant = resume_checks.restored_accountant(private)
         saved_stats = artifacts.read_json(state_path)
     else:
         accountant = JournaledAccountant(SpendLog(private / SPEND_LOG))
@@ -259,15 +249,6 @@ def _read_source(source: Any, schema: Schema) -> pd.DataFrame:
     return read_table(source, na_values=schema.na_values)
 
 
-def _check_source_contract(table: pd.DataFrame, schema: Schema) -> None:
-    """The Great Expectations suite built from the schema, on the source as read."""
-    try:
-        from synthgen.evaluate.expectations import check_source_table
-    except ImportError:  # the evaluation extra is optional for library use
-        return
-    check_source_table(table, schema)
-
-
 def _check_classes(train_df: pd.DataFrame, schema: Schema) -> None:
     label = schema.target
     assert label is not None
@@ -304,23 +285,6 @@ def _public_record_count(
         return declared_record_count(max(1, round(schema.public_record_count * (1 - holdout))))
     return estimate_record_count(n_train, epsilon=epsilon, delta=delta, accountant=accountant,
                                  noise=noise, share=share)
-
-
-def stratified_split(df: pd.DataFrame, label: str, holdout: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded split keeping each class's share in both parts (each class rounds separately).
-
-    For public data only (benchmarks): one record more reshuffles the others, so training
-    uses ``record_split``."""
-    if holdout == 0:
-        return df.reset_index(drop=True), df.iloc[:0].reset_index(drop=True)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5B117]))
-    keys = df[label].map(lambda v: str(v)).to_numpy()
-    held = np.zeros(len(df), dtype=bool)
-    for key in sorted(set(keys)):
-        rows = np.flatnonzero(keys == key)
-        k = round(holdout * len(rows))
-        held[rng.choice(rows, size=k, replace=False)] = True
-    return df[~held].reset_index(drop=True), df[held].reset_index(drop=True)
 
 
 # -- outputs ---------------------------------------------------------------------------------------
@@ -377,57 +341,20 @@ def _certificate(*, accountant: RunAccountant, config: TabularTrainingConfig, ep
                  delta: float, outcome: Any, record_count: RecordCount, schema: Schema,
                  assumptions: list[dict[str, Any]]) -> Certificate:
     private = math.isfinite(epsilon)
-    unit = "one row of the source table"
-    notes: list[str] = []
-    if schema.entity is not None:
-        notes.append(
-            f"rows are the unit of privacy; a patient ({schema.entity.name}) with several rows is "
-            "protected with group privacy only (epsilon grows with the number of their rows)"
-        )
-    notes.append(certificate_note(record_count))
-    if assumptions:
-        notes.append(
-            "ASSUMED PUBLIC (read from the data without noise, accepted by the steward): "
-            + "; ".join(a["name"] for a in assumptions) + " - see `assumptions`"
-        )
+    notes = [] if schema.entity is None else [
+        f"rows are the unit of privacy; a patient ({schema.entity.name}) with several rows is "
+        "protected with group privacy only (epsilon grows with the number of their rows)"]
+    later = []
     if accountant.threshold_delta:
-        notes.append(f"delta includes {accountant.threshold_delta:.3g} for partition selection of discovered categories")
+        later.append(f"delta includes {accountant.threshold_delta:.3g} for partition selection of discovered categories")
     if not private:
-        notes.append("NOT PRIVATE: trained without differential privacy (benchmark only); never release")
-    mechanisms = [
-        {"name": r["name"], "mechanism": "Gaussian", "noise_multiplier": r["noise_multiplier"], "purpose": r["purpose"]}
-        for r in accountant.releases
-    ]
-    if private:
-        mechanisms.append({
-            "name": "DP-SGD", "mechanism": "subsampled Gaussian (Poisson sampling, per-example clipping)",
-            "noise_multiplier": outcome.noise_multiplier, "sample_rate": outcome.sample_rate,
-            "steps": accountant.sgd_steps, "max_grad_norm": config.max_grad_norm,
-            "noise_multiplicity": config.noise_multiplicity, "clipping": "ghost (Opacus)",
-        })
-    rdp_delta = accountant.rdp_delta(delta) if private else delta
-    return Certificate(
-        epsilon=accountant.epsilon(delta) if private else math.inf,
-        delta=delta,
-        unit=unit,
-        private=private,
-        noise_multiplier=outcome.noise_multiplier,
-        sample_rate=outcome.sample_rate,
-        steps=accountant.sgd_steps if private else outcome.steps,
-        max_grad_norm=config.max_grad_norm if private else None,
-        noise_multiplicity=config.noise_multiplicity,
-        accountant="rdp",
-        preprocessing_epsilon=accountant.release_epsilon(delta) if private else math.inf,
-        secure_rng=config.secure_rng and private,
-        target_epsilon=epsilon,
-        training_epsilon=epsilon_for(accountant.sgd_history, delta=rdp_delta) if private else math.inf,
-        mechanisms=mechanisms,
-        accountant_history=accountant.state_dict(),
-        modality="tabular",
-        n_training_records=record_count.value,
-        n_training_records_source=record_count.source,
-        assumptions=assumptions,
-        code_version=__version__,
-        created_at=artifacts.utc_now(),
-        notes=notes,
-    )
+        later.append("NOT PRIVATE: trained without differential privacy (benchmark only); never release")
+    return build_certificate(accountant, CertifiedRun(
+        modality="tabular", unit="one row of the source table", private=private, delta=delta,
+        target_epsilon=epsilon, noise_multiplier=outcome.noise_multiplier,
+        sample_rate=outcome.sample_rate, steps=outcome.steps,
+        max_grad_norm=config.max_grad_norm, noise_multiplicity=config.noise_multiplicity,
+        secure_rng=config.secure_rng and private, record_count=record_count,
+        assumptions=assumptions, notes=notes, later_notes=later,
+        dp_sgd=("DP-SGD", "subsampled Gaussian (Poisson sampling, per-example clipping)"),
+        clipping={"clipping": "ghost (Opacus)"}))

@@ -18,7 +18,6 @@ Privacy-relevant choices, in one place:
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -33,21 +32,21 @@ from torch import nn
 from synthgen.artifacts import (
     ACCOUNTANT,
     CHECKPOINT_DIR,
-    TRAINING_LOG,
     make_private_dir,
-    open_private,
     restrict_private,
     write_json,
 )
-from synthgen.errors import ResumeRefused, SynthgenError, TrainingCancelled
+from synthgen.errors import TrainingCancelled
 from synthgen.privacy.accountant import RunAccountant, calibrate_noise_multiplier
 from synthgen.privacy.dp_sgd import PrivateTraining, make_private
 from synthgen.privacy.secure_random import NoiseSource
-from synthgen.privacy.spend_log import covers
+from synthgen.privacy.spend_log import check_covers, steps_to_run
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.diffusion.mixed import MixedDiffusion
 from synthgen.tabular.encoder import EncodedTable
+from synthgen.training.ema import EMA
+from synthgen.training.log import TrainingLog
 
 
 @dataclass
@@ -67,25 +66,6 @@ def learning_rate(step: int, total: int, base: float) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-class EMA:
-    def __init__(self, model: nn.Module, decay: float):
-        self.model = copy.deepcopy(model).eval()
-        self.decay = decay
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        # short runs: the average starts with few terms (decay ramps up, as in Polyak averaging)
-        d = min(self.decay, (1 + step) / (10 + step))
-        for e, p in zip(self.model.parameters(), model.parameters(), strict=True):
-            e.mul_(d).add_(p.detach(), alpha=1 - d)
-
-
-# what an experiment tracker may receive from a private run: the privacy spend so far and
-# the learning rate (a function of the step only). The loss, its components, gradient
-# norms or anything else computed on real data without noise stay in the private log.
-TRACKED_PRIVATE = ("epsilon", "lr")
 # options a private run may send as tracker parameters: fixed before the data is read.
 # batch_size and steps are left out (chosen from N, the number of training records)
 TRACKED_OPTIONS = ("noise_multiplicity", "hidden_width", "n_blocks", "learning_rate",
@@ -97,55 +77,6 @@ def tracker_parameters(config: TabularTrainingConfig, *, private: bool) -> dict[
     if private:
         values = {k: values[k] for k in TRACKED_OPTIONS}
     return {k: v for k, v in values.items() if v is not None}
-
-
-class TrainingLog:
-    """JSONL in the private directory (0600), plus an optional experiment tracker.
-
-    The tracker is a machine outside the private area: for a private run it receives only
-    ``TRACKED_PRIVATE`` (epsilon spent so far, learning rate), never the loss; a
-    non-private benchmark run (epsilon = inf) may send the loss too.
-    """
-
-    def __init__(self, private_dir: Path, tracker: str | None, config: dict[str, Any]):
-        self.path = private_dir / TRAINING_LOG
-        self.tracker = tracker
-        self._run: Any = None
-        if tracker == "wandb":
-            try:
-                import wandb
-            except ImportError as exc:
-                raise SynthgenError("--tracker wandb: the wandb package is not installed") from exc
-            self._run = wandb.init(project="synthgen", config=config)
-        elif tracker == "mlflow":
-            try:
-                import mlflow
-            except ImportError as exc:
-                raise SynthgenError("--tracker mlflow: the mlflow package is not installed") from exc
-            self._run = mlflow.start_run()
-            mlflow.log_params(config)
-
-    def write(self, record: dict[str, Any], *, private_run: bool = True) -> None:
-        with open_private(self.path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        if self.tracker is None:
-            return
-        allowed = TRACKED_PRIVATE if private_run else ("loss", "lr")
-        metrics = {k: record[k] for k in allowed if record.get(k) is not None}
-        if self.tracker == "wandb":
-            self._run.log(metrics, step=record["step"])
-        elif self.tracker == "mlflow":
-            import mlflow
-
-            mlflow.log_metrics(metrics, step=record["step"])
-
-    def close(self) -> None:
-        if self.tracker == "wandb" and self._run is not None:
-            self._run.finish()
-        elif self.tracker == "mlflow" and self._run is not None:
-            import mlflow
-
-            mlflow.end_run()
 
 
 def train(
@@ -180,9 +111,7 @@ def train(
         # the caller's accountant holds what the run spent (its spend log); the checkpoint's
         # accountant, older, must be part of it
         done, sigma, checkpointed = checkpoint.load(model, ema.model, optimizer, generator)
-        if not covers(accountant, checkpointed):
-            raise ResumeRefused("the spend log holds less than the checkpoint's accountant: "
-                                "it was edited or replaced; start a new run")
+        check_covers(accountant, checkpointed)
     if sigma is None and sample_rate is not None:
         # calibrated on what ran before DP-SGD (the same on resume: the steps already run
         # are in the accountant but not in this prior)
@@ -191,11 +120,8 @@ def train(
             steps=total_steps,
             prior_history=[*accountant.release_history, *accountant.other_history],
         )
-    # Steps that ran after the last checkpoint were released (they are in the spend log and
-    # so in the accountant) but their work is lost: the resumed run repeats as many fewer
-    # steps, so the run's DP-SGD steps, and its epsilon, stay those it was calibrated for.
-    lost = max(0, accountant.sgd_steps - done) if private else 0
-    end = max(done, total_steps - lost)
+    # steps lost after the last checkpoint are charged: the run ends earlier
+    end = steps_to_run(done=done, planned=total_steps, spent=accountant.sgd_steps if private else 0)
     log = TrainingLog(private_dir, config.tracker, tracker_parameters(config, private=private))
 
     def after_step(step: int, loss: float) -> None:

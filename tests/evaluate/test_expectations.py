@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from synthgen.errors import SchemaMismatch
-from synthgen.evaluate.expectations import (
+from synthgen.tabular.expectations import (
     check_source_table,
     check_synthetic_table,
     expectation_suite,

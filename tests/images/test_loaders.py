@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from synthgen.errors import ConfigurationError, InputFileError, InsufficientData, SamplingError
-from synthgen.images.data import ImageSet, from_model_range, stratified_split, to_model_range
+from synthgen.images.data import ImageSet, from_model_range, to_model_range
 from synthgen.images.loaders import load_image_source, load_npz
 from synthgen.images.spec import ImageSpec
 from tests.images.conftest import BREASTMNIST, two_class_images
@@ -161,14 +161,6 @@ def test_model_range_round_trip() -> None:
     x = to_model_range(images)
     assert x.shape == (3, 3, 28, 28) and float(x.min()) >= -1 and float(x.max()) <= 1
     assert np.array_equal(from_model_range(x), images)
-
-
-def test_stratified_split_is_seeded_and_per_class() -> None:
-    labels = np.array([0] * 20 + [1] * 10)
-    a = stratified_split(labels, fraction=0.2, seed=3)
-    b = stratified_split(labels, fraction=0.2, seed=3)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-    assert np.bincount(labels[a[1]]).tolist() == [4, 2]
 
 
 def test_spec_validates_and_maps_labels() -> None:

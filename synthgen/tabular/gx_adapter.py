@@ -3,7 +3,7 @@
 GE's API has changed shape between major versions (0.x data contexts and validators, 1.x
 suites, batch definitions and validation definitions); keeping every call in this file
 means an upgrade touches one place. The rest of synthgen describes expectations as plain
-``ExpectationSpec`` objects (``synthgen.evaluate.expectation_spec``) and gets back plain
+``ExpectationSpec`` objects (``synthgen.tabular.expectation_spec``) and gets back plain
 dicts.
 
 GE is imported lazily, inside ``run_expectations`` (the import takes 3-14 s), always with
@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from synthgen.evaluate.expectation_spec import ExpectationSpec
+from synthgen.tabular.expectation_spec import ExpectationSpec
 
 _GE_NAMES = {
     "columns_match": "ExpectTableColumnsToMatchSet",

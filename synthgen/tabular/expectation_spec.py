@@ -1,7 +1,7 @@
 """One expectation in plain terms, independent of Great Expectations' classes.
 
-``synthgen.evaluate.expectations`` builds a suite of them from the schema and
-``synthgen.evaluate.gx_adapter`` runs it with GE; the adapter needs nothing else from
+``synthgen.tabular.expectations`` builds a suite of them from the schema and
+``synthgen.tabular.gx_adapter`` runs it with GE; the adapter needs nothing else from
 ``expectations``, which calls it.
 """
 

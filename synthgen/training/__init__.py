@@ -1,0 +1,1 @@
+"""Training plumbing both modalities share: weight averages (EMA) and the training log."""
