@@ -7,7 +7,11 @@ from pathlib import Path
 
 import typer
 
-from synthgen.cli.app import app, reports_errors
+from synthgen.cli.app import app, reports_errors, warn
+
+# Above this epsilon a DP guarantee says little (e^10 ~ 22,000: the odds of any inference
+# about one record may move by that factor). Not refused: the budget is the steward's call.
+HIGH_EPSILON = 10.0
 
 
 @app.command("train")
@@ -51,6 +55,9 @@ def train(
         init_from=init_from, public_source=public_source or None, channels=channels,
         classes=classes,
     )
+    if HIGH_EPSILON < epsilon < math.inf:
+        warn(f"epsilon {epsilon:g} is above {HIGH_EPSILON:g}: the DP guarantee gives little "
+             f"protection at this budget (docs/privacy.md); training goes on")
     with ProgressBar() as bar:
         result = workflows.train(request, progress=bar)
     cert = result.certificate
