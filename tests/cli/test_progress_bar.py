@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from synthgen.cli import progress_bar
@@ -43,7 +45,7 @@ def test_progress_bar_without_terminal_stays_quiet_for_a_short_command(capsys) -
 
 
 class FakeTqdm:
-    made: list[FakeTqdm] = []
+    made: ClassVar[list[FakeTqdm]] = []
 
     def __init__(self, *, total=None, desc="", **kwargs) -> None:
         self.total, self.desc, self.n, self.closed = total, desc, 0, False
