@@ -68,3 +68,16 @@ def require(module: str, *, feature: str) -> ModuleType:
 def installed(module: str) -> bool:
     """Whether ``module`` can be imported (without importing it)."""
     return importlib.util.find_spec(module) is not None
+
+
+def require_extra(extra: str, *, feature: str) -> None:
+    """Raise ``MissingExtra`` unless every package of ``extra`` is installed; a command
+    calls it first, so that it fails before it trains, not after."""
+    for module, owner in EXTRA_OF_MODULE.items():
+        if owner == extra and module not in _ALIASES and not installed(module):
+            raise MissingExtra(
+                f"{feature} needs the {extra} extra ({module} is not installed): "
+                f"{install_hint(extra)}", extra=extra, module=module)
+
+
+_ALIASES = {"multipart"}  # python-multipart installs python_multipart (and multipart, older)

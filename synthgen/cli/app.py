@@ -107,16 +107,6 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     warn(str(message))
 
 
-def _command_name() -> str:
-    from typer import get_current_context
-
-    try:
-        context = get_current_context()
-    except RuntimeError:
-        return "synthgen"
-    return f"synthgen {context.command_path.split(' ', 1)[-1]}"
-
-
 def reports_errors(func: F) -> F:
     """Turn library errors into one line on stderr and a non-zero exit; print Python
     warnings as ``warning:`` lines; a package of a missing extra says which to install."""
@@ -137,7 +127,7 @@ def reports_errors(func: F) -> F:
         except SynthgenError as exc:
             raise fail(str(exc)) from None
         except ModuleNotFoundError as exc:
-            error = missing_extra(_command_name(), exc)
+            error = missing_extra(f"synthgen {func.__name__.replace('_', ' ')}", exc)
             if error is None:
                 raise
             raise fail(str(error)) from None

@@ -66,6 +66,7 @@ class ProgressBar:
         self._stage_start = 0.0
         self._last_log = clock()
         self._logged_stage = False
+        self.epsilon_spent = 0.0  # the largest epsilon reported so far (what a failed run spent)
 
     @property
     def interactive(self) -> bool:
@@ -79,6 +80,8 @@ class ProgressBar:
         echo(message)
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.epsilon_spent and math.isfinite(event.epsilon_spent):
+            self.epsilon_spent = max(self.epsilon_spent, event.epsilon_spent)
         if self.interactive:
             self._draw(event)
         else:
@@ -144,7 +147,8 @@ class ProgressBar:
         self._logged_stage = True
         parts = [f"{event.stage}{f' ({event.message})' if event.message else ''}:"]
         if done:
-            parts.append(f"done, {event.total or event.step} {self._unit(event)}")
+            count = event.total or event.step
+            parts.append(f"done, {count} {self._unit(event)}{'s' if count != 1 and event.stage == 'train' else ''}")
         elif event.total:
             parts.append(f"{self._unit(event)} {event.step}/{event.total} "
                          f"({100 * event.step / event.total:.0f}%)")

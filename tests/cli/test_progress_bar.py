@@ -32,7 +32,7 @@ def test_progress_bar_without_terminal_writes_a_log_line_every_few_seconds(capsy
     first = lines[0]
     assert first.startswith("train: step 10/100 (10%)"), first
     assert "epsilon 0.100" in first and "2 step/s" in first and "about 45 s left" in first
-    assert lines[-1].startswith("train: done, 100 step"), lines[-1]
+    assert lines[-1].startswith("train: done, 100 steps"), lines[-1]
 
 
 def test_progress_bar_without_terminal_stays_quiet_for_a_short_command(capsys) -> None:
