@@ -48,7 +48,7 @@ class Typer(typer.Typer):
         kwargs.setdefault("cls", Group)
         super().__init__(**kwargs)
 
-    def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:  # type: ignore[override]
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
         kwargs.setdefault("cls", Command)
         return super().command(*args, **kwargs)
 
