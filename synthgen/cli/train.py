@@ -93,7 +93,8 @@ def after_spending(epsilon: float, private_dir: Path) -> str:
     from synthgen.artifacts import CHECKPOINT_DIR, CHECKPOINT_STATE
     from synthgen.privacy.spend_log import SPEND_LOG
 
-    spent = f"epsilon {epsilon:.4g} was spent before it stopped; every release is recorded in {private_dir / SPEND_LOG}"
+    spent = (f"at least epsilon {epsilon:.4g} was spent before it stopped; every release is "
+             f"recorded in {private_dir / SPEND_LOG}")
     if (private_dir / CHECKPOINT_DIR / CHECKPOINT_STATE).is_file():
         return f"{spent}; to go on, rerun the same command with --resume"
     return (f"{spent}; there is no checkpoint to resume: a new run needs another --out "
