@@ -110,9 +110,9 @@ class ProgressBar:
     def _start_loading(self) -> None:
         from tqdm import tqdm
 
-        # a bar without a total shows no 0%: only the word and the seconds it has taken
+        # a line, not a bar at 0%: the libraries load before the first event comes
         self._loading = tqdm(desc="loading...", total=None, file=sys.stderr, leave=False,
-                             bar_format="{desc} {elapsed}", mininterval=0.5)
+                             bar_format="{desc}")
         self._bar = self._loading
 
     def _stop_loading(self) -> None:

@@ -82,7 +82,6 @@ def train(
     typer.echo(f"epsilon spent {eps} at delta {cert.delta:.3g} ({cert.steps} DP-SGD steps)")
 
 
-
 def _first_line(exc: BaseException) -> str:
     return " ".join(str(exc).split("\n")[0].split()).rstrip(":")
 
