@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite: makes sure what the tests need is there first.
+#   - synthgen with every extra and the dev tools (pip install -e ".[all,dev]"), when missing;
 #   - Debian packages for the report tests (headless Chromium, pdftoppm) and the compose
 #     check (docker-compose), when root;
 #   - PostgreSQL and Redis answering on 127.0.0.1 (the running ones, else installed and started);
@@ -11,6 +12,16 @@ if [ -n "${VIRTUAL_ENV:-}" ] || [ -x .venv/bin/python ]; then
   PY="${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}"; PY="${PY:-.venv/bin/python}"
 else
   PY=python3
+fi
+
+# The tests cover every feature: make sure the extras and the test tools are installed
+# (.[all,dev]; a no-op when they are, as after `.ci/run` or the README's setup).
+extras_check='import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ("synthgen", "great_expectations", "matplotlib",
+    "xhtml2pdf", "fastapi", "sqlalchemy", "celery", "pydicom", "PIL", "pytest", "schemathesis")))'
+if ! "$PY" -c "$extras_check" >/dev/null 2>&1; then
+  echo "installing synthgen with the extras the tests need (.[all,dev])"
+  "$PY" -m pip install -q -e ".[all,dev]"
 fi
 
 need_packages=()

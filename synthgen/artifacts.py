@@ -232,6 +232,10 @@ def read_model_json(path: Path) -> Any:
 def model_modality(model_dir: str | Path) -> str:
     """``"tabular"`` or ``"image"``, from the model's ``config.json``."""
     model_dir = Path(model_dir)
+    if model_dir.is_file():
+        raise ModelLoadError(
+            f"{model_dir} is a file, not a model directory (the directory `synthgen train "
+            f"--out` wrote)")
     if not model_dir.is_dir():
         raise ModelLoadError(f"model directory not found: {model_dir}")
     config = read_model_json(model_dir / CONFIG)

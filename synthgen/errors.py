@@ -96,3 +96,16 @@ class ResumeMismatch(ResumeRefused, ConfigurationError):
     def __init__(self, message: str, *, parameter: str):
         super().__init__(message)
         self.parameter = parameter
+
+
+class MissingExtra(SynthgenError):
+    """A feature needs packages of an optional extra that is not installed.
+
+    ``extra`` names it (``images``, ``report``, ``service``); the message says how to
+    install it, e.g. ``pip install 'synthgen[report]'``.
+    """
+
+    def __init__(self, message: str, *, extra: str, module: str):
+        super().__init__(message)
+        self.extra = extra
+        self.module = module

@@ -156,6 +156,14 @@ class TrainRequest(TrainingOptions):
     @model_validator(mode="after")
     def _resolve_modality(self) -> TrainRequest:
         modality = self.modality or detect_modality(self.source)
+        table_options = [cli_flag(n) for n in ("target", "table_schema") if getattr(self, n) is not None]
+        if self.modality is None and table_options and isinstance(self.source, str | Path) \
+                and Path(self.source).is_dir():
+            # A folder given with table options is a table gone wrong, not an image source
+            raise ConfigurationError(
+                f"{self.source} is a folder, not a table: {' and '.join(table_options)} "
+                f"{'take' if len(table_options) > 1 else 'takes'} a table, a .csv or .parquet file (a folder is read as images, one subfolder "
+                f"per class)")
         object.__setattr__(self, "modality", modality)
         self._refuse(modality, cli_flag)
         return self

@@ -9,16 +9,59 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+import typer.core
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # torch's OpenMP threads spin-wait by default, which starves other processes on small
 # machines (a 2-core laptop running the API, a worker and a test); set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-app = typer.Typer(
+
+def _blank_flag_types(params: list[Any]) -> list[Any]:
+    """Flags (``--resume``) take no value: show no ``<bool>`` type for them in ``--help``."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(typer.core.TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _blank_flag_types(super().get_params(ctx))
+
+
+class Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _blank_flag_types(super().get_params(ctx))
+
+
+class Typer(typer.Typer):
+    """``typer.Typer`` whose commands and groups are the classes above."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", Group)
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        kwargs.setdefault("cls", Command)
+        return super().command(*args, **kwargs)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from synthgen import __version__
+
+        typer.echo(f"synthgen {__version__}")
+        raise typer.Exit()
+
+
+app = Typer(
     name="synthgen",
     help=(
         "Differentially private synthetic data for medical tables and images.\n\n"
@@ -32,7 +75,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Print the version with --version; the commands do the work."""
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -41,21 +92,45 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr."""
+    from synthgen.cli.progress_bar import echo
+
+    first_line = " ".join(str(message).split("\n")[0].split())
+    echo(f"warning: {first_line}", err=True)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Python warnings (the library's and its dependencies') as ``warning:`` lines, without
+    the category and the source line."""
+    warn(str(message))
+
+
 def reports_errors(func: F) -> F:
-    """Turn library errors into one line on stderr and a non-zero exit."""
+    """Turn library errors into one line on stderr and a non-zero exit; print Python
+    warnings as ``warning:`` lines; a package of a missing extra says which to install."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from synthgen.errors import SchemaMismatch, SynthgenError
+        from synthgen.extras import missing_extra
 
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return func(*args, **kwargs)
         except SchemaMismatch as exc:
             head = str(exc).split("\n")[0].rstrip(":")
             detail = "; ".join(exc.problems) if exc.problems else ""
             raise fail(f"{head}: {detail}" if detail else head) from None
         except SynthgenError as exc:
             raise fail(str(exc)) from None
+        except ModuleNotFoundError as exc:
+            error = missing_extra(f"synthgen {func.__name__.replace('_', ' ')}", exc)
+            if error is None:
+                raise
+            raise fail(str(error)) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None

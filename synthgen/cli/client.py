@@ -14,10 +14,10 @@ from typing import Any
 
 import typer
 
-from synthgen.cli.app import app, fail, reports_errors
+from synthgen.cli.app import Typer, app, fail, reports_errors
 from synthgen.cli.sample import parse_class_counts
 
-client_app = typer.Typer(
+client_app = Typer(
     help="Talk to a running service (SYNTHGEN_URL, SYNTHGEN_API_KEY).", no_args_is_help=True
 )
 app.add_typer(client_app, name="client")

@@ -40,8 +40,13 @@ def sample(
     sampler: str | None = typer.Option(None, "--sampler", help="Image models: euler, heun, dpmpp2m (deterministic), ancestral, churn (stochastic); default: the model's."),
     candidates: int | None = typer.Option(None, "--candidates", help="Image models with a class critic: images drawn per image kept (the critic keeps those that show their class most clearly); 1 turns selection off; default: the model's (1)."),
     critic_guidance: float | None = typer.Option(None, "--critic-guidance", help="Image models with a class critic: how far each denoising step moves up the critic's class gradient; 0 turns it off; default: the model's (1)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists (without it, an existing OUT is refused)."),
 ) -> None:
     """Write synthetic records sampled from MODEL_DIR to OUT."""
+    if (out.exists() or out.is_symlink()) and not force:
+        raise fail(f"{out} exists already; choose another --out, or pass --force to replace it")
+    if out.is_dir():
+        raise fail(f"{out} is a directory; --out takes a file (.csv, .parquet or .npz)")
     from synthgen import workflows
     from synthgen.cli.progress_bar import ProgressBar
     from synthgen.requests import SampleOptions, build

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from synthgen.cli.app import app, reports_errors
+from synthgen.cli.app import Typer, app, reports_errors
 
-schema_app = typer.Typer(help="Draft and check table schemas (public metadata).", no_args_is_help=True)
+schema_app = Typer(help="Draft and check table schemas (public metadata).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 
 

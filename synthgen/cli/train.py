@@ -7,7 +7,11 @@ from pathlib import Path
 
 import typer
 
-from synthgen.cli.app import app, reports_errors
+from synthgen.cli.app import app, fail, reports_errors, warn
+
+# Above this epsilon a DP guarantee says little (e^10 ~ 22,000: the odds of any inference
+# about one record may move by that factor). Not refused: the budget is the steward's call.
+HIGH_EPSILON = 10.0
 
 
 @app.command("train")
@@ -38,7 +42,9 @@ def train(
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
     from synthgen import workflows
+    from synthgen.artifacts import default_private_dir
     from synthgen.cli.progress_bar import ProgressBar
+    from synthgen.errors import SynthgenError
     from synthgen.requests import TrainRequest, build
 
     request = build(
@@ -51,11 +57,61 @@ def train(
         init_from=init_from, public_source=public_source or None, channels=channels,
         classes=classes,
     )
-    with ProgressBar() as bar:
-        result = workflows.train(request, progress=bar)
+    if HIGH_EPSILON < epsilon < math.inf:
+        warn(f"epsilon {epsilon:g} is above {HIGH_EPSILON:g}: the DP guarantee gives little "
+             f"protection at this budget (docs/privacy.md); training goes on")
+    private = private_dir or default_private_dir(out)
+    if not resume and not out.exists():
+        _refuse_a_run_left_without_checkpoint(private)
+    bar = ProgressBar()
+    try:
+        with bar:
+            result = workflows.train(request, progress=bar)
+    except SynthgenError as exc:
+        if not bar.epsilon_spent:
+            raise
+        raise fail(f"{_first_line(exc)} ({after_spending(bar.epsilon_spent, private)})") from None
+    except BaseException:  # a bug (traceback follows) or Ctrl-C: say what was spent first
+        if bar.epsilon_spent:
+            typer.echo(f"training stopped: {after_spending(bar.epsilon_spent, private)}", err=True)
+        raise
     cert = result.certificate
     eps = "inf (NOT PRIVATE)" if math.isinf(cert.epsilon) else f"{cert.epsilon:.4f}"
     typer.echo(f"model written to {result.model_dir}")
     typer.echo(f"private run data (split, training log) in {result.private_dir}")
     typer.echo(f"epsilon spent {eps} at delta {cert.delta:.3g} ({cert.steps} DP-SGD steps)")
 
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split("\n")[0].split()).rstrip(":")
+
+
+def after_spending(epsilon: float, private_dir: Path) -> str:
+    """What a run that stopped after its first DP release spent, where that is recorded,
+    and how to go on: ``--resume`` only when a checkpoint is there to resume."""
+    from synthgen.artifacts import CHECKPOINT_DIR, CHECKPOINT_STATE
+    from synthgen.privacy.spend_log import SPEND_LOG
+
+    spent = (f"at least epsilon {epsilon:.4g} was spent before it stopped; every release is "
+             f"recorded in {private_dir / SPEND_LOG}")
+    if (private_dir / CHECKPOINT_DIR / CHECKPOINT_STATE).is_file():
+        return f"{spent}; to go on, rerun the same command with --resume"
+    return (f"{spent}; there is no checkpoint to resume: a new run needs another --out "
+            f"(and its budget comes on top of this spend)")
+
+
+def _refuse_a_run_left_without_checkpoint(private_dir: Path) -> None:
+    """A private directory left by a run that failed before its first checkpoint cannot be
+    resumed: say so, and what it spent, instead of suggesting ``--resume``."""
+    from synthgen.artifacts import CHECKPOINT_DIR, CHECKPOINT_STATE
+    from synthgen.privacy.spend_log import SPEND_LOG
+
+    if not private_dir.is_dir() or not any(private_dir.iterdir()):
+        return
+    if (private_dir / CHECKPOINT_DIR / CHECKPOINT_STATE).is_file():
+        return  # the trainer refuses it and suggests --resume, rightly
+    spent = (f"; what it spent is recorded in {private_dir / SPEND_LOG}"
+             if (private_dir / SPEND_LOG).is_file() else "")
+    raise fail(f"private directory {private_dir} exists already and is not empty: a run that "
+               f"stopped before its first checkpoint, which cannot be resumed{spent}; "
+               f"choose another --out (or --private-dir)")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import typer
 
-from synthgen.cli.app import app, fail, reports_errors
+from synthgen.cli.app import Typer, app, fail, reports_errors
 
-users_app = typer.Typer(
+users_app = Typer(
     help="Users and API keys (on the server: reads SYNTHGEN_DATA_DIR / SYNTHGEN_DATABASE_URL).",
     no_args_is_help=True,
 )

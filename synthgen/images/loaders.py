@@ -252,7 +252,9 @@ def _check_npz_images(path: Path, key: str, images: np.ndarray) -> np.ndarray:
 # -- resizing -------------------------------------------------------------------------------
 def _resize_one(image: np.ndarray, size: int) -> np.ndarray:
     """Centre-crop to a square, then resize with an antialiasing filter (one image)."""
-    from PIL import Image
+    from synthgen.extras import require
+
+    Image = require("PIL.Image", feature="resizing images")
 
     h, w = image.shape[:2]
     if h != w:
@@ -291,7 +293,9 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
 
 # -- PNG / JPEG class folders ---------------------------------------------------------------
 def _read_picture(path: Path, channels: int) -> np.ndarray:
-    from PIL import Image
+    from synthgen.extras import require
+
+    Image = require("PIL.Image", feature="reading PNG/JPEG class folders")
 
     with Image.open(path) as im:
         im.load()
@@ -458,7 +462,9 @@ def load_dicom_folder(
     label), one record per image file. The class list is ``classes`` (declared; rows with
     another label are skipped), else the distinct labels of the CSV as candidates for DP
     partition selection: the labels are data, not a declaration."""
-    import pydicom
+    from synthgen.extras import require
+
+    pydicom = require("pydicom", feature="reading DICOM")
 
     rows = read_labels_csv(labels_csv)
     if not rows:

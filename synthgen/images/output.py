@@ -31,8 +31,9 @@ def _folder_name(name: str) -> str:
 
 def write_png_folder(out: Path, images: np.ndarray, labels: np.ndarray,
                      class_names: tuple[str, ...]) -> Path:
-    from PIL import Image
+    from synthgen.extras import require
 
+    Image = require("PIL.Image", feature="writing PNG folders")
     if out.exists() and any(out.iterdir()):
         raise OutputError(f"{out} exists and is not empty")
     width = max(5, len(str(len(images))))

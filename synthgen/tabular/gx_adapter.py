@@ -54,7 +54,9 @@ def run_expectations(frame: pd.DataFrame, specs: Sequence[ExpectationSpec]) -> l
     ``success``, ``raised`` (GE could not evaluate it), counts, and ``observed`` (a dtype
     name or the list of column names, never a cell value), ``missing``/``unexpected``
     column names for the column-set check."""
-    import great_expectations as gx
+    from synthgen.extras import require
+
+    gx = require("great_expectations", feature="the schema contract (Great Expectations)")
     import great_expectations.expectations as gxe
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
