@@ -103,8 +103,10 @@ def change_role(
     with db.transaction() as session:
         user = auth.change_role(session, name_or_id=name, role=role, actor=actor)
         shown = ROLE_NAMES.get(Role(user.role), user.role)
+        demoted_self = user.id == actor.id and user.role != Role.admin
     flash(request, f"{name} is now {shown}")
-    return redirect("/ui/admin")
+    # an admin who gave up the role can no longer open this page: their role's home
+    return redirect("/ui" if demoted_self else "/ui/admin")
 
 
 @router.post("/admin/users/{name}/revoke", dependencies=[Csrf])

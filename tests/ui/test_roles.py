@@ -129,3 +129,19 @@ def test_admin_page_changes_role(sqlite_service: ServiceEnv) -> None:
         ).status_code
         == 403
     )
+
+
+def test_admin_page_self_demotion_goes_home(sqlite_service: ServiceEnv) -> None:
+    env = sqlite_service
+    env.key("admin", "second")
+    admin = signed_in(env, "admin")
+    token = page_token(admin, "/ui/admin")
+    response = admin.post(
+        "/ui/admin/users/admin/role",
+        data={"role": "auditor", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/ui"
+    home = admin.get("/ui")
+    assert home.status_code == 200 and "admin is now auditor" in home.text
+    assert admin.get("/ui/admin").status_code == 403
