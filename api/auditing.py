@@ -50,6 +50,7 @@ ACTIONS = {
     "create_user": "user.create",
     "issue_key": "key.create",
     "revoke_user": "key.revoke",
+    "change_role": "user.role",
 }
 # path parameter -> the type of object it names
 PATH_OBJECTS = (

@@ -203,6 +203,13 @@ class UserCreate(_Request):
     role: str = Field(pattern=r"^(steward|ml_engineer|auditor|admin)$")
 
 
+class UserRoleChange(_Request):
+    role: str = Field(
+        pattern=r"^(steward|ml_engineer|auditor|admin)$",
+        description="the user's new role; it holds from their next request",
+    )
+
+
 class UserPublic(_Public):
     id: str
     name: str

@@ -109,18 +109,9 @@ def _other_admins_with_keys(session: Session, user_id: str) -> int:
 
 def revoke_user(session: Session, *, name_or_id: str, actor: Actor) -> int:
     """Disable a user and revoke all their keys; returns how many keys were revoked.
-    The last active admin cannot be revoked (Conflict): without an admin only shell access
-    to the server could create users again."""
+    The last active admin cannot be revoked (Conflict)."""
     user = find_user(session, name_or_id)
-    if (
-        user.role == Role.admin
-        and user.disabled_at is None
-        and _other_admins_with_keys(session, user.id) == 0
-    ):
-        raise Conflict(
-            f"{user.name!r} is the last active admin; create another admin "
-            "(POST /v1/users, or `synthgen users create NAME --role admin`) before revoking it"
-        )
+    _refuse_losing_last_admin(session, user, "revoking")
     now = utcnow()
     result = session.execute(
         update(ApiKey)
@@ -132,6 +123,40 @@ def revoke_user(session: Session, *, name_or_id: str, actor: Actor) -> int:
     count = int(getattr(result, "rowcount", 0) or 0)
     audit.record(session, actor, "key.revoke", "user", user.id, {"name": user.name, "keys": count})
     return count
+
+
+def _refuse_losing_last_admin(session: Session, user: User, doing: str) -> None:
+    """Without an active admin only shell access to the server could manage users again."""
+    if (
+        user.role == Role.admin
+        and user.disabled_at is None
+        and _other_admins_with_keys(session, user.id) == 0
+    ):
+        raise Conflict(
+            f"{user.name!r} is the last active admin; create another admin "
+            f"(POST /v1/users, or `synthgen users create NAME --role admin`) before {doing} it"
+        )
+
+
+def change_role(session: Session, *, name_or_id: str, role: str, actor: Actor) -> User:
+    """Give an active user another role; it holds from their next request (every request
+    reads the role afresh, console sessions included). Demoting the last active admin is
+    refused (Conflict), as revoking it is. A steward's sources stay theirs: while they hold
+    another role nobody can change those sources, and they are theirs again if they are
+    made a steward again."""
+    if role not in Role.__members__:
+        raise InvalidRequest(f"role must be one of {', '.join(Role.__members__)}")
+    user = find_user(session, name_or_id)
+    if user.disabled_at is not None:
+        raise Conflict(f"user {user.name!r} is disabled")
+    if user.role == role:
+        return user
+    _refuse_losing_last_admin(session, user, "demoting")
+    previous = user.role
+    user.role = role
+    details = {"name": user.name, "from": previous, "to": role}
+    audit.record(session, actor, "user.role", "user", user.id, details)
+    return user
 
 
 @dataclass(frozen=True)

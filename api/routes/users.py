@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import AdminActor, CurrentActor, DatabaseDep, SessionDep
-from api.schemas import JSON_BODY_LIMIT, KeyIssued, Me, UserCreate, UserPublic, error_responses
+from api.schemas import (
+    JSON_BODY_LIMIT,
+    KeyIssued,
+    Me,
+    UserCreate,
+    UserPublic,
+    UserRoleChange,
+    error_responses,
+)
 from pipelines import auth
 
 router = APIRouter(tags=["users"], max_body_size=JSON_BODY_LIMIT)
@@ -60,6 +68,20 @@ def issue_key(name: str, actor: AdminActor, db: DatabaseDep) -> KeyIssued:
         issued = auth.issue_key(session, name_or_id=name, actor=actor)
         user = UserPublic.model_validate(issued.user)
     return KeyIssued(user=user, key=issued.key)
+
+
+@router.patch(
+    "/users/{name}",
+    response_model=UserPublic,
+    responses={**ERRORS, **error_responses(409, 422)},
+)
+def change_role(name: str, body: UserRoleChange, actor: AdminActor, db: DatabaseDep) -> UserPublic:
+    """Give a user (by name or id) another role. 409 for a disabled user, and for the last
+    active admin (create another admin first). Audited as `user.role`."""
+    with db.transaction() as session:
+        user_id = auth.change_role(session, name_or_id=name, role=body.role, actor=actor).id
+    with db.session() as session:
+        return _public(next(u for u in auth.list_users(session) if u.id == user_id))
 
 
 @router.post("/users/{name}/revoke", response_model=UserPublic, responses=ERRORS)

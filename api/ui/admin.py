@@ -8,7 +8,16 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep
-from api.ui.core import AdminPage, Csrf, PageRoute, flash, redirect, render, sessions
+from api.ui.core import (
+    ROLE_NAMES,
+    AdminPage,
+    Csrf,
+    PageRoute,
+    flash,
+    redirect,
+    render,
+    sessions,
+)
 from pipelines import auth
 from pipelines.settings import Settings
 from pipelines.store.models import Role
@@ -80,6 +89,24 @@ def issue_key(
         key = auth.issue_key(session, name_or_id=name, actor=actor).key
     with db.session() as session:
         return _page(request, session, settings, new_key=key, new_key_user=name)
+
+
+@router.post("/admin/users/{name}/role", dependencies=[Csrf])
+def change_role(
+    request: Request,
+    name: str,
+    actor: AdminPage,
+    db: DatabaseDep,
+    role: Annotated[str, Form(max_length=20)],
+) -> Response:
+    """The role holds from the user's next request (their console sessions included)."""
+    with db.transaction() as session:
+        user = auth.change_role(session, name_or_id=name, role=role, actor=actor)
+        shown = ROLE_NAMES.get(Role(user.role), user.role)
+        demoted_self = user.id == actor.id and user.role != Role.admin
+    flash(request, f"{name} is now {shown}")
+    # an admin who gave up the role can no longer open this page: their role's home
+    return redirect("/ui" if demoted_self else "/ui/admin")
 
 
 @router.post("/admin/users/{name}/revoke", dependencies=[Csrf])

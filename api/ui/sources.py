@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.auditing import record_read
 from api.deps import DatabaseDep, DispatcherDep, SessionDep, SettingsDep, StoreDep
@@ -25,6 +25,7 @@ from pipelines.store.models import Role
 
 router = APIRouter(prefix="/ui", route_class=PageRoute, include_in_schema=False)
 
+
 @router.get("/sources", response_class=HTMLResponse)
 def list_sources(request: Request, actor: SourcePage, session: SessionDep) -> Response:
     rows = sources.list_sources(session, actor, limit=200, offset=0)
@@ -42,22 +43,70 @@ def upload_source(
     name: Annotated[str, Form(min_length=1, max_length=200)],
     epsilon_budget: Annotated[float, Form(gt=0, le=1e6, allow_inf_nan=False)],
     target: Annotated[str | None, Form(max_length=200)] = None,
+    delta_budget: Annotated[float | None, Form(gt=0, lt=1)] = None,
+    schema_file: Annotated[UploadFile | None, File(alias="schema")] = None,
 ) -> Response:
+    """The fields of ``POST /v1/sources``. A table sent without a schema goes on to the
+    review of its drafted schema."""
+    if schema_file is not None and not schema_file.filename:
+        schema_file = None  # the browser sends an empty part when no file was chosen
     form = sources.UploadForm(
         name=name,
         target=target or None,
         epsilon_budget=epsilon_budget,
-        delta_budget=None,
+        delta_budget=delta_budget,
         filename=file.filename or "upload",
+        schema_filename=schema_file.filename if schema_file is not None else None,
     )
     source, job = sources.register_source(
-        db, store, settings, actor=actor, form=form, data=file.file, schema_data=None
+        db,
+        store,
+        settings,
+        actor=actor,
+        form=form,
+        data=file.file,
+        schema_data=schema_file.file if schema_file is not None else None,
     )
     if job is not None:
         dispatcher.submit(job.id)
-    if source.modality == "tabular":
+    if source.modality == "tabular" and schema_file is None:
         return redirect(f"/ui/sources/{source.id}/schema")
     return redirect(f"/ui/sources/{source.id}")
+
+
+def budget_status(view: ledger.LedgerView) -> dict[str, Any]:
+    """The budget gauge: shares of the cap (percent) and the figures as the page shows
+    them; ``open_jobs``: reservations not settled yet (the gauge moves until it is 0)."""
+    budget = view.epsilon_budget or 1.0
+    spent = min(100.0, 100 * view.epsilon_spent / budget)
+    reserved = min(100.0 - spent, 100 * view.epsilon_reserved / budget)
+    return {
+        "spent": spent,
+        "reserved": reserved,
+        "left": max(0.0, 100.0 - spent - reserved),
+        "open_jobs": sum(1 for e in view.entries if e.state == "reserved"),
+        "epsilon_budget": view.epsilon_budget,
+        "epsilon_spent": view.epsilon_spent,
+        "epsilon_reserved": view.epsilon_reserved,
+        "epsilon_remaining": view.epsilon_remaining,
+        "text": {
+            "spent": f"{view.epsilon_spent:.4g}",
+            "reserved": f"{view.epsilon_reserved:.4g}",
+            "left": f"{view.epsilon_remaining:.4g}",
+            "cap": f"{view.epsilon_budget:g}",
+            "delta": f"{view.delta_spent + view.delta_reserved:.3g} of {view.delta_budget:.3g}",
+        },
+    }
+
+
+@router.get("/sources/{source_id}/budget")
+def budget_json(source_id: str, actor: SourcePage, session: SessionDep) -> Response:
+    """What the source page's script polls while a job on the source is open (the
+    session's cookie, not a key). The page's own view is audited as ``ledger.read``;
+    these polls, which show the same totals, are not (one event a poll would bury the
+    log)."""
+    source = sources.get_source(session, actor, source_id)
+    return JSONResponse(budget_status(ledger.view(session, source)))
 
 
 @router.get("/sources/{source_id}", response_class=HTMLResponse)
@@ -75,19 +124,13 @@ def source_page(
         {"at": j.created_at, "what": "job", "item": j} for j in source_jobs
     ] + [{"at": r.created_at, "what": "release", "item": r} for r in source_releases]
     timeline.sort(key=lambda e: e["at"], reverse=True)
-    budget = view.epsilon_budget or 1.0
-    gauge = {
-        "spent": min(100.0, 100 * view.epsilon_spent / budget),
-        "reserved": min(100.0, 100 * view.epsilon_reserved / budget),
-    }
-    gauge["left"] = max(0.0, 100.0 - gauge["spent"] - gauge["reserved"])
     return render(
         request,
         "source.html",
         {
             "source": source,
             "ledger": view,
-            "gauge": gauge,
+            "gauge": budget_status(view),
             "timeline": timeline,
             "is_owner": actor.role == Role.steward,
         },

@@ -109,6 +109,7 @@ def upload_body() -> dict[str, Any]:
 JOB = {"json": {"source_id": "{S}", "epsilon": 0.1, "rows": 5, "seed": 0}}
 SAMPLES = {"json": {"rows": 5, "seed": 1}}
 USER = {"json": {"name": "newuser", "role": "auditor"}}
+ROLE = {"json": {"role": "auditor"}}
 
 # (name, method, path, request body, {role: status}, placeholder made fresh for 2xx answers)
 CASES: list[tuple[str, str, str, Any, dict[str, int], str | None]] = [
@@ -318,6 +319,15 @@ CASES: list[tuple[str, str, str, Any, dict[str, int], str | None]] = [
         "/v1/users",
         USER,
         dict(owner=403, other=403, ml=403, auditor=403, admin=201),
+        None,
+    ),
+    (
+        # the auditor's own role again: served, and the shared world stays as it is
+        "change role",
+        "PATCH",
+        "/v1/users/auditor",
+        ROLE,
+        dict(owner=403, other=403, ml=403, auditor=403, admin=200),
         None,
     ),
     ("me", "GET", "/v1/me", None, dict(owner=200, other=200, ml=200, auditor=200, admin=200), None),

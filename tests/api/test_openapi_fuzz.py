@@ -98,12 +98,15 @@ def fuzz_service(
 
 
 def reinstate_fuzz_users(env: ServiceEnv) -> None:
-    """Revocations are fair game for the fuzzer; undo them between runs."""
+    """Revocations and role changes are fair game for the fuzzer; undo them between runs
+    (each fuzz user is named after its role)."""
     names = list(ROLES)
     with env.db.transaction() as session:
         ids = session.scalars(select(User.id).where(User.name.in_(names))).all()
         session.execute(update(User).where(User.id.in_(ids)).values(disabled_at=None))
         session.execute(update(ApiKey).where(ApiKey.user_id.in_(ids)).values(revoked_at=None))
+        for name in names:
+            session.execute(update(User).where(User.name == name).values(role=name))
 
 
 # who each operation serves (docs/service.md's table); None: no key needed
@@ -135,7 +138,7 @@ def served_roles(method: str, path: str) -> tuple[str | None, ...]:
     if path.startswith("/v1/audit"):
         return ("auditor", "admin")
     if path.startswith("/v1/users"):
-        return ("admin",)
+        return ("admin",)  # list, create, keys, revoke, PATCH /v1/users/{name} (the role)
     raise AssertionError(f"no roles listed for {method} {path}: add it to served_roles")
 
 

@@ -145,6 +145,17 @@ def test_console_story_in_chromium(
         )
         ui.shot("job-running")
         seen_states = {"running"}
+        # the source page's gauge follows the running job without a reload (when the
+        # job is still open by the time the page is there)
+        job_path = driver.current_url[len(base) :]
+        ui.open(source_path)
+        if ui.find("#budget").get_attribute("data-open") == "yes":
+            driver.execute_script("window.notReloaded = true")
+            wait_for(lambda: ui.text("#eps-reserved") == "0", timeout=60, what="a live gauge")
+            assert driver.execute_script("return window.notReloaded === true")
+            assert ui.text("#eps-spent") != "0"
+            assert "settled" in ui.text("#budget-live")
+        ui.open(job_path)
 
         def finished() -> bool:
             state = ui.text("#job-state")
@@ -245,5 +256,15 @@ def test_console_story_in_chromium(
         ui.shot("admin-key-once")
         ui.open("/ui/admin")
         assert key not in driver.page_source
+        # change the new user's role with the keyboard: its select, then its button
+        role_form = "form[action='/ui/admin/users/new-engineer/role']"
+        select = ui.find(f"{role_form} select")
+        assert ui.find(f"label[for='{select.get_attribute('id')}']")  # labelled
+        Select(select).select_by_value("auditor")
+        select.send_keys(Keys.TAB)
+        assert driver.switch_to.active_element.text == "Change role"
+        driver.switch_to.active_element.send_keys(Keys.ENTER)
+        wait_for(lambda: "new-engineer is now auditor" in driver.page_source, what="the role")
+        ui.shot("admin-role-changed")
         ui.refused("/ui/sources")
     assert {"running", "succeeded"} <= seen_states
