@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from synthgen.cli.app import app, reports_errors
+from synthgen.cli.app import app, fail, reports_errors
 
 if TYPE_CHECKING:
     from synthgen.evaluate.result import ValidationResult
@@ -43,6 +43,7 @@ def validate(
     policy: Path | None = typer.Option(None, "--policy", help="Release policy (YAML) over the default thresholds."),
     seed: int = typer.Option(0, "--seed", help="Seed of the validation's own sampling and models."),
     private_dir: Path | None = typer.Option(None, "--private-dir", help="The run's private directory, if training was given one (default MODEL_DIR.private)."),
+    force: bool = typer.Option(False, "--force", help="Write into a REPORT_DIR that already holds files (without it, a non-empty one is refused)."),
 ) -> None:
     """Validate SYNTHETIC against MODEL_DIR's real train/holdout split and write a report.
 
@@ -52,6 +53,11 @@ def validate(
     auditors only. The real split is read from the run's private directory (MODEL_DIR.private,
     or --private-dir); validation stops with an error if it is gone or belongs to another run.
     """
+    from synthgen.extras import require_extra
+
+    require_extra("report", feature="synthgen validate")
+    if report_dir.is_dir() and any(report_dir.iterdir()) and not force:
+        raise fail(f"{report_dir} holds files already; choose another --report-dir, or pass --force to overwrite")
     from reports.validation import validate_release
 
     result = validate_release(

@@ -152,3 +152,40 @@ def test_train_failing_after_its_dp_statistics_says_what_it_spent(monkeypatch, t
     assert_one_line_error(result, "single class")
     assert "epsilon 0.3 was spent" in result.stderr and "m.private/spend.jsonl" in result.stderr
     assert "no checkpoint to resume" in result.stderr
+
+
+def test_validate_refuses_a_report_dir_with_files_without_force(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "report.html").write_text("kept")
+    args = ("validate", tmp_path / "model", "--synthetic", tmp_path / "s.csv", "--report-dir", report)
+    assert_one_line_error(invoke(*args), "pass --force to overwrite")
+    assert (report / "report.html").read_text() == "kept"
+    # --force passes the check (and then stops at the missing model, not at the folder)
+    forced = invoke(*args, "--force")
+    assert forced.exit_code == 2 and "--force" not in forced.stderr, forced.stderr
+
+
+def test_demo_minutes_reach_the_image_demo_and_a_missing_report_extra_stops_it_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, object] = {}
+
+    def fake_demo(data, out_dir, **kwargs):
+        seen.update(kwargs)
+        raise typer.Exit(0)  # stop before validation: only the options are under test
+
+    monkeypatch.setattr("synthgen.images.demo.run_image_demo", fake_demo)
+    assert invoke("demo", "--images", "--minutes", "1.5", "--out-dir", tmp_path / "d").exit_code == 0
+    assert seen["train_minutes"] == 1.5
+    seen.clear()
+    assert invoke("demo", "--images", "--out-dir", tmp_path / "e").exit_code == 0
+    assert "train_minutes" not in seen  # the library's default (12 minutes)
+
+    import synthgen.extras as extras
+
+    monkeypatch.setattr(extras, "installed", lambda module: module != "matplotlib")
+    seen.clear()
+    result = invoke("demo", "--images", "--out-dir", tmp_path / "f")
+    assert_one_line_error(result, "synthgen demo needs the report extra (matplotlib")
+    assert seen == {}  # nothing trained
