@@ -8,15 +8,15 @@ import; heavy libraries are imported inside the commands, so ``--help`` stays fa
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
 
-# torch's OpenMP threads spin-wait by default, which starves other processes on small
-# machines (a 2-core laptop running the API, a worker and a test); set before torch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from synthgen.runtime import configure_threads
+
+# OMP_WAIT_POLICY=PASSIVE before torch loads (synthgen.runtime): the library applies it too
+configure_threads()
 
 app = typer.Typer(
     name="synthgen",
