@@ -4,8 +4,8 @@ as fast from Python (a script, a notebook) as from the CLI or a worker.
 OpenMP's threads spin-wait between parallel regions by default. On a small shared machine
 (2 cores running the API, a worker and a test) that starves the other processes and the
 training itself: the same 40-step tabular training took 45.8 s from Python with the
-default policy and 10.8 s with ``OMP_WAIT_POLICY=PASSIVE`` (docs/research, 2026-12-05).
-libgomp reads the policy once, when torch loads it, so it must be in the environment
+default policy and 10.8 s with ``OMP_WAIT_POLICY=PASSIVE`` (issue 22;
+``benchmarks/python_vs_cli.py`` measures it again). libgomp reads the policy once, when torch loads it, so it must be in the environment
 before the first ``import torch``: ``synthgen.workflows`` calls ``configure_threads``
 before importing any trainer, and the CLI calls it when it starts.
 """
