@@ -28,7 +28,7 @@ import tempfile
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from synthgen.artifacts import CERTIFICATE, make_private_dir, model_modality, staged_directory
 from synthgen.errors import ConfigurationError, InputDataError, ModelLoadError, NotFitted
@@ -123,7 +123,7 @@ class _Synthesizer:
             self._model_dir = None
             self._private_dir = None
 
-    def __enter__(self) -> _Synthesizer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -159,7 +159,7 @@ class _Synthesizer:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, *, private_dir: str | Path | None = None) -> Any:
+    def load(cls, path: str | Path, *, private_dir: str | Path | None = None) -> Self:
         """A synthesizer for the model directory ``path`` (from ``save`` or ``synthgen
         train``); ``private_dir``: its private run directory, needed only by ``validate``
         (default: ``PATH.private``, where ``synthgen train`` puts it)."""
@@ -218,7 +218,7 @@ def _sample_options(**fields: Any) -> SampleOptions:
         if not isinstance(counts, dict):
             raise ConfigurationError("class_counts must be a dict {label: count}")
         fields["class_counts"] = {str(label): n for label, n in counts.items()}
-    return build(SampleOptions, **fields)  # type: ignore[no-any-return]
+    return build(SampleOptions, **fields)
 
 
 class TabularSynthesizer(_Synthesizer):
