@@ -180,16 +180,25 @@ class _Synthesizer:
         return f"{type(self).__name__}({state})"
 
     # -- the library's entry points ------------------------------------------------------------
-    def _fit(self, source: Any) -> None:
-        from synthgen import workflows
-
+    def _check_can_fit(self) -> _Workspace:
         if self._request is None or self.fitted:
             raise ConfigurationError(
                 f"this {type(self).__name__} holds a model already: create a new one to train "
                 "again (each fit spends its own privacy budget)")
-        workspace = self._workspace or _Workspace(self)
-        self._workspace = workspace
-        private = self._private_dir_option or workspace.path / "private"
+        if self._workspace is None:
+            self._workspace = _Workspace(self)
+        return self._workspace
+
+    def _fit(self, source: Any) -> None:
+        from synthgen import workflows
+
+        workspace = self._check_can_fit()
+        assert self._request is not None
+        # a failed fit keeps its private folder (what it spent) until close(); a retry
+        # starts in a new one
+        attempts = len(list(workspace.path.glob("private*")))
+        private = self._private_dir_option or workspace.path / (
+            f"private-{attempts}" if attempts else "private")
         request = self._request.model_copy(update={
             "source": source, "out": workspace.path / "model", "private_dir": private})
         try:
@@ -247,6 +256,12 @@ class TabularSynthesizer(_Synthesizer):
         tracker: str | None = None, overrides: dict[str, Any] | None = None,
         private_dir: str | Path | None = None,
     ) -> None:
+        if schema is not None and not isinstance(schema, str | Path):
+            from synthgen.tabular.schema import Schema
+
+            if not isinstance(schema, Schema):
+                raise ConfigurationError(f"schema must be a YAML/JSON file or a Schema, got "
+                                         f"{type(schema).__name__}")
         request = build(
             TrainRequest, source=None, out=_UNSET_OUT, modality="tabular", epsilon=epsilon,
             target=target, table_schema=schema, delta=delta, seed=seed, max_steps=max_steps,
@@ -338,8 +353,7 @@ class ImageSynthesizer(_Synthesizer):
         ``class_names``: the public class list, one name per index; without it the classes
         present are selected with DP (which needs enough images per class)."""
         arrays = _image_arrays(images, labels, class_names)
-        workspace = self._workspace or _Workspace(self)
-        self._workspace = workspace
+        workspace = self._check_can_fit()
         source = make_private_dir(workspace.path / "source") / "images.npz"
         _save_private_npz(source, arrays)
         self._fit(source)
