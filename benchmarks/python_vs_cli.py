@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,13 +40,18 @@ print(synth.certificate.steps)
 """
 
 
-def run(command: list[str], env: dict[str, str]) -> float:
+def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process): on a shared machine the wall time
+    follows the load; the CPU time shows spin-waiting whatever the load."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command[:3])} failed:\n{done.stderr[-2000:]}")
-    return seconds
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return seconds, cpu
 
 
 def main() -> None:
@@ -72,21 +78,25 @@ def main() -> None:
             PYTHON.format(preamble="import torch", epsilon=EPSILON), args.data, str(SCHEMA),
             str(args.steps)]
     seconds: dict[str, list[float]] = {name: [] for name in paths}
+    cpu: dict[str, list[float]] = {name: [] for name in paths}
     with tempfile.TemporaryDirectory(prefix="python-vs-cli-") as tmp:
         for i in range(args.runs):
             for name, command in paths.items():
                 out = Path(tmp) / f"model-{i}-{len(seconds[name])}-{abs(hash(name))}"
-                seconds[name].append(run(command(out), env))
-                print(f"  run {i + 1}: {name}: {seconds[name][-1]:.1f} s", flush=True)
+                wall, used = run(command(out), env)
+                seconds[name].append(wall)
+                cpu[name].append(used)
+                print(f"  run {i + 1}: {name}: {wall:.1f} s ({used:.1f} CPU s)", flush=True)
     cli = statistics.median(seconds["CLI (synthgen train)"])
     print(f"\n{args.steps} DP-SGD steps, heart table, epsilon {EPSILON}, OMP_WAIT_POLICY unset, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs")
-    print("| path | runs (s) | median (s) | vs CLI |")
-    print("|---|---|---|---|")
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print("| path | wall, each run (s) | median wall (s) | vs CLI | CPU, each run (s) |")
+    print("|---|---|---|---|---|")
     for name, values in seconds.items():
         median = statistics.median(values)
         print(f"| {name} | {', '.join(f'{v:.1f}' for v in values)} | {median:.1f} | "
-              f"{(median / cli - 1) * 100:+.0f}% |")
+              f"{(median / cli - 1) * 100:+.0f}% | {', '.join(f'{v:.1f}' for v in cpu[name])} |")
 
 
 if __name__ == "__main__":
