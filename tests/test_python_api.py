@@ -151,7 +151,7 @@ def test_tabular_without_schema_estimates_with_dp_and_keeps_a_given_private_dir(
 
 # -- images ------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_images_fit_sample_returns_arrays(tmp_path: Path) -> None:
+def test_images_fit_sample_validate_with_arrays(tmp_path: Path) -> None:
     import torch
 
     from tests.images.conftest import TINY, two_class_images
@@ -167,6 +167,8 @@ def test_images_fit_sample_returns_arrays(tmp_path: Path) -> None:
         assert out_labels.shape == (5,) and set(out_labels) <= {0, 1}
         counted = synth.sample(class_counts={"right": 3}, seed=0)[1]
         assert list(counted) == [1, 1, 1]
+        validation = synth.validate(*synth.sample(20, seed=1))
+        assert validation.verdict in ("pass", "warn", "fail") and validation.checks
         saved = synth.save(tmp_path / "model")
         with pytest.raises(ModelLoadError, match="ImageSynthesizer"):
             synthgen.TabularSynthesizer.load(saved)
