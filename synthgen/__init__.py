@@ -11,7 +11,7 @@ synthesizers on first use (module ``__getattr__``), so that `import synthgen` an
 CLI's `--help` stay fast.
 """
 
-import importlib
+import importlib as _importlib
 
 __version__ = "0.1.0"
 __all__ = ["ImageSynthesizer", "TabularSynthesizer", "Validation", "__version__"]
@@ -20,7 +20,7 @@ _LAZY = {"ImageSynthesizer", "TabularSynthesizer", "Validation"}
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:  # imported by name: the layers below import this package's __version__
-        return getattr(importlib.import_module("synthgen.synthesizers"), name)
+        return getattr(_importlib.import_module("synthgen.synthesizers"), name)
     raise AttributeError(f"module 'synthgen' has no attribute {name!r}")
 
 

@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,6 @@ from tests.tabular.conftest import HEART_SCHEMA
 
 HEART = SHARED_DATA / "tabular" / "heart_disease_cleveland.csv"
 PRIVATE_FILES = {"train.parquet", "holdout.parquet", "training_log.jsonl", "provenance.json"}
-FAST = {"secure_rng": False}  # benchmarks-grade noise source: the tests need no CSPRNG
 
 
 def heart_table() -> pd.DataFrame:
@@ -52,8 +52,10 @@ def heart_schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fitted(heart_schema: Path) -> synthgen.TabularSynthesizer:
-    synth = synthgen.TabularSynthesizer(epsilon=3.0, schema=heart_schema, max_steps=8, **FAST)
+def fitted(heart_schema: Path) -> Iterator[synthgen.TabularSynthesizer]:
+    # secure_rng=False: a fast noise source (benchmarks-grade); the tests need no CSPRNG
+    synth = synthgen.TabularSynthesizer(epsilon=3.0, schema=heart_schema, max_steps=8,
+                                        secure_rng=False)
     synth.fit(heart_table())
     yield synth
     synth.close()
@@ -93,7 +95,7 @@ def test_tabular_workspace_is_private_and_closed_with_the_synthesizer(fitted, he
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
     assert {p.name for p in (workspace / "private").iterdir()} >= PRIVATE_FILES
     assert fitted.model_dir.parent == workspace
-    with synthgen.TabularSynthesizer(epsilon=3.0, schema=heart_schema, **FAST) as other:
+    with synthgen.TabularSynthesizer(epsilon=3.0, schema=heart_schema, secure_rng=False) as other:
         for _ in range(2):  # a retry after a failed fit gets the same clear error
             with pytest.raises(SchemaMismatch, match="missing column"):  # after the workspace exists
                 other.fit(heart_table().drop(columns=["disease"]))
@@ -135,7 +137,8 @@ def test_tabular_without_schema_estimates_with_dp_and_keeps_a_given_private_dir(
     private = tmp_path / "private"
     # 240 training rows: the DP bounds need a larger budget than this table gets at epsilon 3
     synth = synthgen.TabularSynthesizer(epsilon=20.0, target="disease", max_steps=2,
-                                        preprocessing_share=0.5, private_dir=private, **FAST)
+                                        preprocessing_share=0.5, private_dir=private,
+                                        secure_rng=False)
     with pytest.warns(UserWarning, match="no --schema"):
         synth.fit(heart_table())
     cert = synth.certificate

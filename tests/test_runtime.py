@@ -61,5 +61,5 @@ def test_workflows_train_sets_the_policy_before_the_trainer_runs(
     monkeypatch.setattr(runtime, "_too_late", False)
     monkeypatch.setattr(workflows, "modality", lambda name: Recorder())
     request = type("Request", (), {"kind": "tabular"})()
-    workflows.train(request)  # type: ignore[arg-type]
+    workflows.train(request)
     assert seen["policy"] == "PASSIVE"
