@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from synthgen.artifacts import CERTIFICATE, make_private_dir, model_modality, staged_directory
 from synthgen.errors import ConfigurationError, InputDataError, ModelLoadError, NotFitted
+from synthgen.progress import ProgressCallback
 from synthgen.requests import ModalityName, SampleOptions, TrainRequest, build
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ class _Synthesizer:
             self._workspace = _Workspace(self)
         return self._workspace
 
-    def _fit(self, source: Any) -> None:
+    def _fit(self, source: Any, progress: ProgressCallback | None) -> None:
         from synthgen import workflows
 
         workspace = self._check_can_fit()
@@ -202,7 +203,7 @@ class _Synthesizer:
         request = self._request.model_copy(update={
             "source": source, "out": workspace.path / "model", "private_dir": private})
         try:
-            result = workflows.train(request)
+            result = workflows.train(request, progress=progress)
         except BaseException:
             shutil.rmtree(workspace.path / "model", ignore_errors=True)
             raise
@@ -271,8 +272,11 @@ class TabularSynthesizer(_Synthesizer):
         )
         super().__init__(request, private_dir)
 
-    def fit(self, data: pd.DataFrame | str | Path) -> TabularSynthesizer:
-        """Train on ``data`` (a DataFrame, or a CSV/Parquet file): spends the budget."""
+    def fit(self, data: pd.DataFrame | str | Path, *,
+            progress: ProgressCallback | None = None) -> TabularSynthesizer:
+        """Train on ``data`` (a DataFrame, or a CSV/Parquet file): spends the budget.
+        ``progress``: called with each ``synthgen.progress.ProgressEvent`` (stage, step,
+        total, epsilon spent so far)."""
         import pandas as pd
 
         if isinstance(data, str):
@@ -282,7 +286,7 @@ class TabularSynthesizer(_Synthesizer):
                                  f"file, got {type(data).__name__}")
         if isinstance(data, pd.DataFrame) and data.empty:
             raise InputDataError("fit() got an empty DataFrame: there is nothing to train on")
-        self._fit(data)
+        self._fit(data, progress)
         return self
 
     def sample(self, n: int | None = None, *, class_counts: dict[Any, int] | None = None,
@@ -348,7 +352,8 @@ class ImageSynthesizer(_Synthesizer):
         super().__init__(request, private_dir)
 
     def fit(self, images: np.ndarray, labels: np.ndarray, *,
-            class_names: list[str] | tuple[str, ...] | None = None) -> ImageSynthesizer:
+            class_names: list[str] | tuple[str, ...] | None = None,
+            progress: ProgressCallback | None = None) -> ImageSynthesizer:
         """Train on ``images`` and ``labels`` (class indices 0..k-1): spends the budget.
         ``class_names``: the public class list, one name per index; without it the classes
         present are selected with DP (which needs enough images per class)."""
@@ -356,7 +361,7 @@ class ImageSynthesizer(_Synthesizer):
         workspace = self._check_can_fit()
         source = make_private_dir(workspace.path / "source") / "images.npz"
         _save_private_npz(source, arrays)
-        self._fit(source)
+        self._fit(source, progress)
         return self
 
     @property

@@ -139,8 +139,10 @@ def test_tabular_without_schema_estimates_with_dp_and_keeps_a_given_private_dir(
     synth = synthgen.TabularSynthesizer(epsilon=20.0, target="disease", max_steps=2,
                                         preprocessing_share=0.5, private_dir=private,
                                         secure_rng=False)
+    events: list = []
     with pytest.warns(UserWarning, match="no --schema"):
-        synth.fit(heart_table())
+        synth.fit(heart_table(), progress=events.append)
+    assert {"check", "preprocess", "save"} <= {e.stage for e in events}
     cert = synth.certificate
     assert cert.assumptions and cert.assumptions[0]["name"] == "column names, kinds and roles"
     released = " ".join(m["name"] for m in cert.mechanisms)
