@@ -13,6 +13,10 @@ class InputFileError(SynthgenError):
     """A file is missing, unreadable, or not in a format synthgen reads."""
 
 
+class InputDataError(InputFileError):
+    """Data passed in memory (a DataFrame, numpy arrays) is not in a form synthgen takes."""
+
+
 class SchemaError(SynthgenError):
     """A schema file is malformed or inconsistent."""
 

@@ -8,7 +8,6 @@ import; heavy libraries are imported inside the commands, so ``--help`` stays fa
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,11 +15,12 @@ from typing import Any, TypeVar
 import typer
 import typer.core
 
+from synthgen.runtime import configure_threads
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-# torch's OpenMP threads spin-wait by default, which starves other processes on small
-# machines (a 2-core laptop running the API, a worker and a test); set before torch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OMP_WAIT_POLICY=PASSIVE before torch loads (synthgen.runtime): the library applies it too
+configure_threads()
 
 
 def _blank_flag_types(params: list[Any]) -> list[Any]:
