@@ -74,3 +74,18 @@ def users_revoke(name: str = typer.Argument(..., help="User name or id.")) -> No
     with operator_transaction() as (session, actor):
         count = auth.revoke_user(session, name_or_id=name, actor=actor)
     typer.echo(f"revoked {count} key(s) of {name!r}; the user is disabled")
+
+
+@users_app.command("role")
+@reports_errors
+def users_role(
+    name: str = typer.Argument(..., help="User name or id."),
+    role: str = typer.Option(..., "--role", help="steward, ml_engineer, auditor or admin."),
+) -> None:
+    """Give a user another role (from their next request; the last admin stays an admin)."""
+    from pipelines import auth
+    from pipelines.user_admin import operator_transaction
+
+    with operator_transaction() as (session, actor):
+        user = auth.change_role(session, name_or_id=name, role=role, actor=actor)
+    typer.echo(f"{user.name!r} is now {user.role}")

@@ -39,6 +39,11 @@ def test_cli_users_list_key_revoke(cli: CliRunner) -> None:
     assert second.exit_code == 0 and second.stdout.strip().splitlines()[-1].startswith("sg_")
     listing = cli.invoke(app, ["users", "list"]).stdout
     assert "carol" in listing and "auditor" in listing and " 2  active" in listing
+    promoted = cli.invoke(app, ["users", "role", "carol", "--role", "steward"])
+    assert promoted.exit_code == 0 and "'carol' is now steward" in promoted.stdout
+    assert "steward" in cli.invoke(app, ["users", "list"]).stdout
+    bad_role = cli.invoke(app, ["users", "role", "carol", "--role", "superuser"])
+    assert bad_role.exit_code == 2 and "role must be one of" in bad_role.stderr
     revoked = cli.invoke(app, ["users", "revoke", "carol"])
     assert revoked.exit_code == 0 and "revoked 2 key(s)" in revoked.stdout
     assert "disabled" in cli.invoke(app, ["users", "list"]).stdout
