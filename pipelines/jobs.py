@@ -47,8 +47,9 @@ class SampleRequest(SampleChoices):
     """More records from a release (``POST /v1/releases/{id}/samples``): the library's
     sampling choices, with the step count under its HTTP name."""
 
-    steps: int | None = Field(default=None, gt=0, le=10_000, alias="sampling_steps",
-                              description="images only")
+    steps: int | None = Field(
+        default=None, gt=0, le=10_000, alias="sampling_steps", description="images only"
+    )
 
 
 class SynthesisRequest(SampleRequest):
@@ -56,11 +57,15 @@ class SynthesisRequest(SampleRequest):
 
     source_id: str = Field(min_length=1, max_length=64)
     # the library's rule for a released model's epsilon, under the service's cap (1e6)
-    epsilon: Annotated[float, Field(le=1e6, json_schema_extra={"exclusiveMinimum": 0}),
-                       AfterValidator(finite_epsilon)] = Field(
-        description="privacy budget of this model")
-    delta: Delta | None = Field(default=None, description=(
-        "default min(1e-5, 1/(10 N), a tenth of the source's delta budget)"))
+    epsilon: Annotated[
+        float,
+        Field(le=1e6, json_schema_extra={"exclusiveMinimum": 0}),
+        AfterValidator(finite_epsilon),
+    ] = Field(description="privacy budget of this model")
+    delta: Delta | None = Field(
+        default=None,
+        description=("default min(1e-5, 1/(10 N), a tenth of the source's delta budget)"),
+    )
     target: str | None = Field(
         default=None, min_length=1, max_length=200, description="default: the source's target"
     )
@@ -138,7 +143,9 @@ def create_synthesis_job(
             )
         # the trainers of the two modalities take different options
         overrides = (
-            settings.train_overrides if source.modality == "tabular" else settings.image_train_overrides
+            settings.train_overrides
+            if source.modality == "tabular"
+            else settings.image_train_overrides
         )
         training = TrainingParameters(
             epsilon=req.epsilon,
@@ -323,7 +330,13 @@ def cancel_job(db: Database, actor: Actor, job_id: str) -> Job:
             job.cancel_requested = True
         job.updated_at = now
         audit.record(
-            session, actor, "job.cancel", "job", job.id, {"state": job.state}, source_id=job.source_id
+            session,
+            actor,
+            "job.cancel",
+            "job",
+            job.id,
+            {"state": job.state},
+            source_id=job.source_id,
         )
     return job
 

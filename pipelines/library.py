@@ -46,7 +46,12 @@ class Library(Protocol):
     ) -> Path: ...
 
     def validate(
-        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None,
+        self,
+        model_dir: Path,
+        *,
+        synthetic: Path,
+        report_dir: Path,
+        policy: Path | None,
         private_dir: Path | None = None,
     ) -> dict[str, Any]:
         """Write report.html, report.pdf and report.json to ``report_dir``; return the
@@ -67,6 +72,7 @@ def files_named_by_role(roles: dict[Path, str]) -> Iterator[None]:
     try:
         yield
     except SynthgenError as exc:
+
         def rename(text: str) -> str:
             for path, role in roles.items():
                 text = text.replace(str(path), role)
@@ -127,13 +133,19 @@ class SynthgenLibrary:
         return Path(workflows.sample(model_dir, raw, out=out, progress=progress))
 
     def validate(
-        self, model_dir: Path, *, synthetic: Path, report_dir: Path, policy: Path | None,
+        self,
+        model_dir: Path,
+        *,
+        synthetic: Path,
+        report_dir: Path,
+        policy: Path | None,
         private_dir: Path | None = None,
     ) -> dict[str, Any]:
         from reports import validate_release
 
-        validate_release(model_dir, synthetic, report_dir=report_dir, policy_path=policy,
-                         private_dir=private_dir)
+        validate_release(
+            model_dir, synthetic, report_dir=report_dir, policy_path=policy, private_dir=private_dir
+        )
         data: dict[str, Any] = json.loads((report_dir / "report.json").read_text())
         return data
 

@@ -23,7 +23,9 @@ from synthgen.errors import OutputError
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_ENV = "SYNTHGEN_CHROMIUM"
-PRINT_TIMEOUT_S = 180  # a 15-page report prints in a few seconds; two busy cores can take far longer
+PRINT_TIMEOUT_S = (
+    180  # a 15-page report prints in a few seconds; two busy cores can take far longer
+)
 
 
 class PdfPrinterMissing(OutputError):
@@ -56,17 +58,32 @@ def print_pdf(html_path: Path, pdf_path: Path, *, timeout: float = PRINT_TIMEOUT
     chromium = find_chromium()
     with tempfile.TemporaryDirectory(prefix="synthgen-chromium-") as profile:
         command = [
-            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-extensions", f"--user-data-dir={profile}", "--no-pdf-header-footer",
-            f"--print-to-pdf={pdf_path.resolve()}", html_path.resolve().as_uri(),
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf_path.resolve()}",
+            html_path.resolve().as_uri(),
         ]
         try:
-            run = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+            run = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, check=False
+            )
         except subprocess.TimeoutExpired as exc:
-            raise OutputError(f"Chromium did not print the PDF report within {timeout:g} s") from exc
+            raise OutputError(
+                f"Chromium did not print the PDF report within {timeout:g} s"
+            ) from exc
         except OSError as exc:
             raise PdfPrinterMissing(f"cannot run {chromium}: {exc.strerror}") from exc
     if run.returncode != 0 or not pdf_path.is_file() or pdf_path.stat().st_size == 0:
         tail = " | ".join(run.stderr.strip().splitlines()[-3:])
-        raise OutputError(f"Chromium could not print the PDF report (exit code {run.returncode}): {tail}")
+        raise OutputError(
+            f"Chromium could not print the PDF report (exit code {run.returncode}): {tail}"
+        )

@@ -69,13 +69,34 @@ def column_distributions(data: dict[str, Any]) -> Any:
         if c["type"] == "histogram":
             edges = np.asarray(c["edges"], dtype=float)
             width = np.diff(edges)
-            ax.bar(edges[:-1], c["real"], width=width, align="edge", color=REAL, alpha=0.55, label="real")
-            ax.step(edges[:-1], c["synthetic"], where="post", color=SYNTHETIC, linewidth=1.6, label="synthetic")
+            ax.bar(
+                edges[:-1],
+                c["real"],
+                width=width,
+                align="edge",
+                color=REAL,
+                alpha=0.55,
+                label="real",
+            )
+            ax.step(
+                edges[:-1],
+                c["synthetic"],
+                where="post",
+                color=SYNTHETIC,
+                linewidth=1.6,
+                label="synthetic",
+            )
         else:
             x = np.arange(len(c["labels"]))
             ax.bar(x - 0.2, c["real"], width=0.4, color=REAL, label="real")
             ax.bar(x + 0.2, c["synthetic"], width=0.4, color=SYNTHETIC, label="synthetic")
-            ax.set_xticks(x, [_short(str(lbl), 10) for lbl in c["labels"]], rotation=45, ha="right", fontsize=7)
+            ax.set_xticks(
+                x,
+                [_short(str(lbl), 10) for lbl in c["labels"]],
+                rotation=45,
+                ha="right",
+                fontsize=7,
+            )
         ax.set_title(f"{_short(name, 22)}  ({c['score']:.2f})", fontsize=8.5)
         ax.tick_params(labelsize=7)
     axes.flat[0].legend(fontsize=7, loc="upper right")
@@ -92,8 +113,10 @@ def association_heatmaps(data: dict[str, Any]) -> Any:
     lower = np.tril(np.ones_like(real, dtype=bool), k=-1)
     combined = np.where(lower, real, syn)
     np.fill_diagonal(combined, np.nan)
-    panels = [("real (below diagonal) / synthetic (above)", combined, "Blues"),
-              ("|real − synthetic|", np.abs(real - syn), "Reds")]
+    panels = [
+        ("real (below diagonal) / synthetic (above)", combined, "Blues"),
+        ("|real − synthetic|", np.abs(real - syn), "Reds"),
+    ]
     fontsize = 7 if len(names) <= 20 else 5.5
     fig = _figure(7.2, 4.0)
     axes = fig.subplots(1, 2)
@@ -114,11 +137,29 @@ def augmentation_curve(data: dict[str, Any]) -> Any:
     ax = fig.subplots()
     x = [p["real_rows"] for p in points]
     ax.plot(x, [p["roc_auc_real"] for p in points], "o-", color=REAL, label="real subset")
-    ax.plot(x, [p["roc_auc_augmented"] for p in points], "s-", color=SYNTHETIC, label="real subset + synthetic")
+    ax.plot(
+        x,
+        [p["roc_auc_augmented"] for p in points],
+        "s-",
+        color=SYNTHETIC,
+        label="real subset + synthetic",
+    )
     if data.get("full_real") is not None:
-        ax.axhline(data["full_real"], color=REAL, linestyle="--", linewidth=1, label="all real training rows")
+        ax.axhline(
+            data["full_real"],
+            color=REAL,
+            linestyle="--",
+            linewidth=1,
+            label="all real training rows",
+        )
     if data.get("synthetic_only") is not None:
-        ax.axhline(data["synthetic_only"], color=SYNTHETIC, linestyle="--", linewidth=1, label="synthetic only")
+        ax.axhline(
+            data["synthetic_only"],
+            color=SYNTHETIC,
+            linestyle="--",
+            linewidth=1,
+            label="synthetic only",
+        )
     ax.set_xscale("log")
     ax.set_xticks(x, [f"{v:,}" for v in x])
     ax.minorticks_off()
@@ -193,9 +234,13 @@ def image_grid(data: dict[str, Any]) -> Any:
     """One row per class: real training images on the left, synthetic on the right."""
     rows = data["rows"]
     channels = int(data.get("channels", 1))
-    count = max([len(r["real"].array) for r in rows] + [len(r["synthetic"].array) for r in rows] + [1])
-    shape = next((r[side].array.shape for r in rows for side in ("real", "synthetic")
-                  if len(r[side].array)), (1, 28, 28))
+    count = max(
+        [len(r["real"].array) for r in rows] + [len(r["synthetic"].array) for r in rows] + [1]
+    )
+    shape = next(
+        (r[side].array.shape for r in rows for side in ("real", "synthetic") if len(r[side].array)),
+        (1, 28, 28),
+    )
     strip_inches = 4.6  # each of the two columns of a 10-inch figure
     aspect = shape[1] / (count * (shape[2] + 2) - 2)
     fig = _figure(10.0, 0.45 + (strip_inches * aspect + 0.12) * len(rows))
@@ -204,10 +249,22 @@ def image_grid(data: dict[str, Any]) -> Any:
         for ax, side in ((left, "real"), (right, "synthetic")):
             _show(ax, _strip(row[side].array, count), channels)
             if not len(row[side].array):
-                ax.text(0.5, 0.5, "no images of this class", ha="center", va="center",
-                        transform=ax.transAxes, fontsize=8)
-        left.set_ylabel(_short(f"{row['label']}: {row['class']}", 18), fontsize=8, rotation=0,
-                        ha="right", va="center")
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no images of this class",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    fontsize=8,
+                )
+        left.set_ylabel(
+            _short(f"{row['label']}: {row['class']}", 18),
+            fontsize=8,
+            rotation=0,
+            ha="right",
+            va="center",
+        )
     axes[0][0].set_title("real (training split)", fontsize=9, color=REAL)
     axes[0][1].set_title("synthetic", fontsize=9, color=SYNTHETIC)
     return fig

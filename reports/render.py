@@ -84,8 +84,15 @@ def _context(result: ValidationResult, pngs: dict[int, str], *, pdf: bool) -> di
                 width, height = _png_size(png)
                 item.update(png=png, width=width, height=height)
             blocks.append(item)
-        sections.append({"key": section.key, "title": section.title, "level": section.level,
-                         "appendix": section.appendix, "blocks": blocks})
+        sections.append(
+            {
+                "key": section.key,
+                "title": section.title,
+                "level": section.level,
+                "appendix": section.appendix,
+                "blocks": blocks,
+            }
+        )
     p = result.provenance
     return {
         "css": _template_text("print.css" if pdf else "report.css"),
@@ -102,12 +109,18 @@ def _context(result: ValidationResult, pngs: dict[int, str], *, pdf: bool) -> di
     }
 
 
-def render_html(result: ValidationResult, pngs: dict[int, str] | None = None, *, pdf: bool = False) -> str:
+def render_html(
+    result: ValidationResult, pngs: dict[int, str] | None = None, *, pdf: bool = False
+) -> str:
     import jinja2
 
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    )
     template = env.from_string(_template_text("report.html"))
-    return template.render(**_context(result, pngs if pngs is not None else figures_to_png(result), pdf=pdf))
+    return template.render(
+        **_context(result, pngs if pngs is not None else figures_to_png(result), pdf=pdf)
+    )
 
 
 def render_pdf(html: str, path: Path) -> None:
@@ -137,7 +150,10 @@ def check_report_dir(report_dir: Path) -> None:
 
 
 def write_report(
-    result: ValidationResult, report_dir: str | Path, *, warn: Callable[[str], None] | None = None,
+    result: ValidationResult,
+    report_dir: str | Path,
+    *,
+    warn: Callable[[str], None] | None = None,
 ) -> ReportPaths:
     """Write report.html, report.pdf and report.json into ``report_dir`` (created with
     owner-only permissions when new; existing report files in it are replaced).
@@ -174,5 +190,9 @@ def write_report(
         else:
             warn(message)
     pdf = report_dir / "report.pdf"
-    return ReportPaths(report_dir / "report.html", pdf if pdf.exists() else None,
-                       report_dir / "report.json", messages)
+    return ReportPaths(
+        report_dir / "report.html",
+        pdf if pdf.exists() else None,
+        report_dir / "report.json",
+        messages,
+    )

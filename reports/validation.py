@@ -40,8 +40,13 @@ def validate_release(
     report_dir = Path(report_dir)
     check_report_dir(report_dir)
     result = evaluate_release(
-        model_dir, synthetic_path, policy_path=policy_path, seed=seed, progress=progress,
-        image_options=image_options, private_dir=private_dir,
+        model_dir,
+        synthetic_path,
+        policy_path=policy_path,
+        seed=seed,
+        progress=progress,
+        image_options=image_options,
+        private_dir=private_dir,
     )
     write_report(result, report_dir, warn=warn)
     return result

@@ -224,7 +224,9 @@ def read_model_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise ModelLoadError(f"{path.parent} is not a complete synthgen model (no {path.name})") from exc
+        raise ModelLoadError(
+            f"{path.parent} is not a complete synthgen model (no {path.name})"
+        ) from exc
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{path} is damaged: {type(exc).__name__}") from exc
 
@@ -235,7 +237,8 @@ def model_modality(model_dir: str | Path) -> str:
     if model_dir.is_file():
         raise ModelLoadError(
             f"{model_dir} is a file, not a model directory (the directory `synthgen train "
-            f"--out` wrote)")
+            f"--out` wrote)"
+        )
     if not model_dir.is_dir():
         raise ModelLoadError(f"model directory not found: {model_dir}")
     config = read_model_json(model_dir / CONFIG)

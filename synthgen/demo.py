@@ -40,14 +40,21 @@ def prepare_directory(out_dir: Path) -> None:
     """Create ``out_dir`` or clear a previous demo's files in it; refuse any other folder."""
     if out_dir.exists():
         if not (out_dir / MARKER).exists() and any(out_dir.iterdir()):
-            raise OutputError(f"{out_dir} exists and was not made by `synthgen demo`; choose another --out-dir")
+            raise OutputError(
+                f"{out_dir} exists and was not made by `synthgen demo`; choose another --out-dir"
+            )
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     (out_dir / MARKER).write_text("files written by `synthgen demo`; safe to delete\n")
 
 
-def run_tabular_demo(out_dir: Path = Path("synthgen-demo"), *, echo: Callable[[str], None] = print,
-                     progress: Any = None, seed: int = 0) -> dict[str, Any]:
+def run_tabular_demo(
+    out_dir: Path = Path("synthgen-demo"),
+    *,
+    echo: Callable[[str], None] = print,
+    progress: Any = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     from synthgen.tabular.sample import sample_tabular
     from synthgen.tabular.train import train_tabular
 
@@ -58,17 +65,51 @@ def run_tabular_demo(out_dir: Path = Path("synthgen-demo"), *, echo: Callable[[s
     echo(f"training a DP diffusion model at epsilon {DEMO_EPSILON:g} ...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = train_tabular(TrainRequest(
-            source=source, target="diagnosis", table_schema=breast_cancer_schema_path(),
-            epsilon=DEMO_EPSILON, out=out_dir / "model", seed=seed,
-        ), progress=progress)
-    synthetic = sample_tabular(result.model_dir, SampleOptions(rows=569, seed=seed),
-                               out=out_dir / "synthetic.csv", progress=progress)
+        result = train_tabular(
+            TrainRequest(
+                source=source,
+                target="diagnosis",
+                table_schema=breast_cancer_schema_path(),
+                epsilon=DEMO_EPSILON,
+                out=out_dir / "model",
+                seed=seed,
+            ),
+            progress=progress,
+        )
+    synthetic = sample_tabular(
+        result.model_dir,
+        SampleOptions(rows=569, seed=seed),
+        out=out_dir / "synthetic.csv",
+        progress=progress,
+    )
     echo(f"synthetic data: {synthetic}")
     echo("DP certificate:")
     cert = json.loads((result.model_dir / "certificate.json").read_text())
-    echo(json.dumps({k: cert[k] for k in (
-        "epsilon", "delta", "unit", "private", "noise_multiplier", "sample_rate", "steps",
-        "max_grad_norm", "noise_multiplicity", "accountant", "preprocessing_epsilon", "secure_rng",
-    )}, indent=2))
-    return {"model_dir": result.model_dir, "private_dir": result.private_dir, "synthetic": synthetic, "certificate": cert}
+    echo(
+        json.dumps(
+            {
+                k: cert[k]
+                for k in (
+                    "epsilon",
+                    "delta",
+                    "unit",
+                    "private",
+                    "noise_multiplier",
+                    "sample_rate",
+                    "steps",
+                    "max_grad_norm",
+                    "noise_multiplicity",
+                    "accountant",
+                    "preprocessing_epsilon",
+                    "secure_rng",
+                )
+            },
+            indent=2,
+        )
+    )
+    return {
+        "model_dir": result.model_dir,
+        "private_dir": result.private_dir,
+        "synthetic": synthetic,
+        "certificate": cert,
+    }

@@ -49,7 +49,8 @@ def missing_extra(feature: str, error: ModuleNotFoundError) -> MissingExtra | No
         return None
     return MissingExtra(
         f"{feature} needs the {extra} extra ({top} is not installed): {install_hint(extra)}",
-        extra=extra, module=top,
+        extra=extra,
+        module=top,
     )
 
 
@@ -76,7 +77,10 @@ def require_extra(extra: str, *, feature: str) -> None:
         if owner == extra and module not in _ALIASES and not installed(module):
             raise MissingExtra(
                 f"{feature} needs the {extra} extra ({module} is not installed): "
-                f"{install_hint(extra)}", extra=extra, module=module)
+                f"{install_hint(extra)}",
+                extra=extra,
+                module=module,
+            )
 
 
 _ALIASES = {"multipart"}  # python-multipart installs python_multipart (and multipart, older)

@@ -29,12 +29,14 @@ class Modality(Protocol):
     def check_source(self, source: Path, *, schema: Path | None, target: str | None) -> None: ...
     def spent_epsilon(self, private_dir: Path, *, delta: float) -> float | None: ...
 
-    def train(self, request: TrainRequest, *, progress: ProgressCallback,
-              should_stop: StopCheck | None) -> Any:
+    def train(
+        self, request: TrainRequest, *, progress: ProgressCallback, should_stop: StopCheck | None
+    ) -> Any:
         return _function(self.trainer)(request, progress=progress, should_stop=should_stop)
 
-    def sample(self, model_dir: Path, options: SampleOptions, *, out: Path,
-               progress: ProgressCallback) -> Path:
+    def sample(
+        self, model_dir: Path, options: SampleOptions, *, out: Path, progress: ProgressCallback
+    ) -> Path:
         return Path(_function(self.sampler)(model_dir, options, out=out, progress=progress))
 
 

@@ -32,18 +32,23 @@ def check_epsilon(value: float, *, finite: bool = False) -> float:
     only: the model is marked not private and never released); the service, whose models
     are all meant for release, refuses it (``finite=True``, ``FiniteEpsilon``)."""
     if not value > 0 or (finite and math.isinf(value)):  # NaN is not > 0
-        allowed = "a positive finite number (greater than 0)" if finite else (
-            "a positive number (greater than 0, or inf for a non-private benchmark)")
+        allowed = (
+            "a positive finite number (greater than 0)"
+            if finite
+            else ("a positive number (greater than 0, or inf for a non-private benchmark)")
+        )
         raise ValueError(f"epsilon must be {allowed}, got {value!r}")
     return value
 
 
 finite_epsilon = functools.partial(check_epsilon, finite=True)
 # "exclusiveMinimum" keeps the JSON schema saying what the check says
-Epsilon = Annotated[float, Field(json_schema_extra={"exclusiveMinimum": 0}),
-                    AfterValidator(check_epsilon)]
-FiniteEpsilon = Annotated[float, Field(json_schema_extra={"exclusiveMinimum": 0}),
-                          AfterValidator(finite_epsilon)]
+Epsilon = Annotated[
+    float, Field(json_schema_extra={"exclusiveMinimum": 0}), AfterValidator(check_epsilon)
+]
+FiniteEpsilon = Annotated[
+    float, Field(json_schema_extra={"exclusiveMinimum": 0}), AfterValidator(finite_epsilon)
+]
 ClassCounts = dict[str, Annotated[int, Field(ge=0)]]
 
 
@@ -77,7 +82,8 @@ class _Request(BaseModel):
             owner, value = option.modality, getattr(self, name)
             if owner not in (None, modality) and value is not None and value is not False:
                 raise ConfigurationError(
-                    f"{spell(name)} applies to {NOUNS[owner]} only{option.detail}")
+                    f"{spell(name)} applies to {NOUNS[owner]} only{option.detail}"
+                )
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,12 @@ class Option:
 
 
 def _options(model: type[BaseModel]) -> list[tuple[str, Option]]:
-    return [(name, marker) for name, info in model.model_fields.items()
-            for marker in info.metadata if isinstance(marker, Option)]
+    return [
+        (name, marker)
+        for name, info in model.model_fields.items()
+        for marker in info.metadata
+        if isinstance(marker, Option)
+    ]
 
 
 TABLES, IMAGES, BOTH = Option("tabular"), Option("image"), Option()
@@ -120,12 +130,24 @@ class TrainRequest(TrainingOptions):
     private_dir: Path | None = None  # default MODEL_DIR.private
     resume: bool = False  # continue an interrupted run from its checkpoint
     # tables
-    target: Annotated[str | None, Option("tabular", config=False, detail=(
-        "; image labels come from the .npz labels, the class folder names or the labels CSV"
-    ))] = None  # label column the model conditions on
-    table_schema: Annotated[Any, Option("tabular", config=False, detail=(
-        "; an image source needs none (its spec comes from the files)"
-    ))] = None  # --schema: a YAML/JSON file (Path) or a Schema
+    target: Annotated[
+        str | None,
+        Option(
+            "tabular",
+            config=False,
+            detail=(
+                "; image labels come from the .npz labels, the class folder names or the labels CSV"
+            ),
+        ),
+    ] = None  # label column the model conditions on
+    table_schema: Annotated[
+        Any,
+        Option(
+            "tabular",
+            config=False,
+            detail=("; an image source needs none (its spec comes from the files)"),
+        ),
+    ] = None  # --schema: a YAML/JSON file (Path) or a Schema
     preprocessing_share: Annotated[float | None, TABLES] = Field(default=None, gt=0, lt=1)
     tracker: Annotated[str | None, TABLES] = None  # also log to "wandb" or "mlflow"
     # both
@@ -150,20 +172,30 @@ class TrainRequest(TrainingOptions):
         """``--classes``: a count (``3``) or comma-separated names (``benign,malignant``)."""
         if not isinstance(value, str):
             return value
-        return int(value) if value.strip().isdigit() else tuple(
-            name.strip() for name in value.split(",") if name.strip())
+        return (
+            int(value)
+            if value.strip().isdigit()
+            else tuple(name.strip() for name in value.split(",") if name.strip())
+        )
 
     @model_validator(mode="after")
     def _resolve_modality(self) -> TrainRequest:
         modality = self.modality or detect_modality(self.source)
-        table_options = [cli_flag(n) for n in ("target", "table_schema") if getattr(self, n) is not None]
-        if self.modality is None and table_options and isinstance(self.source, str | Path) \
-                and Path(self.source).is_dir():
+        table_options = [
+            cli_flag(n) for n in ("target", "table_schema") if getattr(self, n) is not None
+        ]
+        if (
+            self.modality is None
+            and table_options
+            and isinstance(self.source, str | Path)
+            and Path(self.source).is_dir()
+        ):
             # A folder given with table options is a table gone wrong, not an image source
             raise ConfigurationError(
                 f"{self.source} is a folder, not a table: {' and '.join(table_options)} "
                 f"{'take' if len(table_options) > 1 else 'takes'} a table, a .csv or .parquet file (a folder is read as images, one subfolder "
-                f"per class)")
+                f"per class)"
+            )
         object.__setattr__(self, "modality", modality)
         self._refuse(modality, cli_flag)
         return self
@@ -174,32 +206,44 @@ class TrainRequest(TrainingOptions):
 
     def config_overrides(self) -> dict[str, Any]:
         """The trainer options as config fields: ``overrides`` and every option given."""
-        given = {name: getattr(self, name) for name, option in _options(TrainRequest)
-                 if option.config and getattr(self, name) is not None}
-        return {**self.overrides, **{k: str(v) if isinstance(v, Path) else v
-                                     for k, v in given.items()}}
+        given = {
+            name: getattr(self, name)
+            for name, option in _options(TrainRequest)
+            if option.config and getattr(self, name) is not None
+        }
+        return {
+            **self.overrides,
+            **{k: str(v) if isinstance(v, Path) else v for k, v in given.items()},
+        }
 
 
 class SampleChoices(_Request):
     """What anyone who samples may choose (the CLI, the service's HTTP bodies)."""
 
-    rows: int | None = Field(default=None, gt=0, le=10**9,
-                             description="records to generate (or give class_counts)")
+    rows: int | None = Field(
+        default=None, gt=0, le=10**9, description="records to generate (or give class_counts)"
+    )
     seed: Seed = 0  # same seed, same records
     class_counts: ClassCounts | None = Field(
         default=None, description='records per class, e.g. {"0": 500, "1": 500}'
     )
-    guidance_scale: float | None = Field(default=None, ge=0, le=100,
-                                         description="classifier-free guidance")
-    steps: int | None = Field(default=None, gt=0, le=10_000,
-                              description="reverse diffusion steps (default: the model's)")
+    guidance_scale: float | None = Field(
+        default=None, ge=0, le=100, description="classifier-free guidance"
+    )
+    steps: int | None = Field(
+        default=None, gt=0, le=10_000, description="reverse diffusion steps (default: the model's)"
+    )
     candidates: Annotated[int | None, IMAGES] = Field(
-        default=None, ge=1, le=64,
+        default=None,
+        ge=1,
+        le=64,
         description="images only: draws per image the class critic chooses from "
-                    "(default: the model's)",
+        "(default: the model's)",
     )
     critic_guidance: Annotated[float | None, IMAGES] = Field(
-        default=None, ge=0, le=100,
+        default=None,
+        ge=0,
+        le=100,
         description="images only: the class critic's guidance scale, 0 off (default: the model's)",
     )
 
@@ -240,7 +284,11 @@ def build(model: type[_Request], **fields: Any) -> Any:
     try:
         return model(**fields)
     except ValidationError as exc:
-        raise ConfigurationError("; ".join(
-            str(e["ctx"]["error"]) if e["type"] == "value_error"
-            else ".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors()
-        )) from None
+        raise ConfigurationError(
+            "; ".join(
+                str(e["ctx"]["error"])
+                if e["type"] == "value_error"
+                else ".".join(map(str, e["loc"])) + ": " + e["msg"]
+                for e in exc.errors()
+            )
+        ) from None

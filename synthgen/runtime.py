@@ -39,7 +39,9 @@ def configure_threads() -> None:
             "torch was imported before synthgen could set OMP_WAIT_POLICY=PASSIVE: synthgen "
             "trains on one torch thread in this process; set OMP_WAIT_POLICY=PASSIVE in the "
             "environment (or import torch after starting training) to use more",
-            RuntimeWarning, stacklevel=3)
+            RuntimeWarning,
+            stacklevel=3,
+        )
     os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
 
 

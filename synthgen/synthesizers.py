@@ -97,9 +97,13 @@ class Validation:
         return write_report(self.result, report_dir)
 
     def __repr__(self) -> str:
-        counts = {s: sum(c.status == s for c in self.result.checks) for s in ("pass", "warn", "fail")}
-        return (f"Validation(verdict={self.verdict!r}, pass={counts['pass']}, "
-                f"warn={counts['warn']}, fail={counts['fail']})")
+        counts = {
+            s: sum(c.status == s for c in self.result.checks) for s in ("pass", "warn", "fail")
+        }
+        return (
+            f"Validation(verdict={self.verdict!r}, pass={counts['pass']}, "
+            f"warn={counts['warn']}, fail={counts['fail']})"
+        )
 
 
 class _Synthesizer:
@@ -138,8 +142,10 @@ class _Synthesizer:
     def model_dir(self) -> Path:
         """The model directory (a temporary one until ``save``, or the one loaded)."""
         if self._model_dir is None:
-            raise NotFitted(f"this {type(self).__name__} is not fitted: call fit() first, "
-                            "or load() a saved model")
+            raise NotFitted(
+                f"this {type(self).__name__} is not fitted: call fit() first, "
+                "or load() a saved model"
+            )
         return self._model_dir
 
     @property
@@ -167,9 +173,11 @@ class _Synthesizer:
         path = Path(path)
         found = model_modality(path)
         if found != cls.modality:
-            raise ModelLoadError(f"{path} holds {'an image' if found == 'image' else 'a tabular'} "
-                                 f"model; load it with "
-                                 f"{'ImageSynthesizer' if found == 'image' else 'TabularSynthesizer'}")
+            raise ModelLoadError(
+                f"{path} holds {'an image' if found == 'image' else 'a tabular'} "
+                f"model; load it with "
+                f"{'ImageSynthesizer' if found == 'image' else 'TabularSynthesizer'}"
+            )
         synth = cls.__new__(cls)
         _Synthesizer.__init__(synth, None, private_dir)
         synth._model_dir = path
@@ -185,7 +193,8 @@ class _Synthesizer:
         if self._request is None or self.fitted:
             raise ConfigurationError(
                 f"this {type(self).__name__} holds a model already: create a new one to train "
-                "again (each fit spends its own privacy budget)")
+                "again (each fit spends its own privacy budget)"
+            )
         if self._workspace is None:
             self._workspace = _Workspace(self)
         return self._workspace
@@ -199,9 +208,11 @@ class _Synthesizer:
         # starts in a new one
         attempts = len(list(workspace.path.glob("private*")))
         private = self._private_dir_option or workspace.path / (
-            f"private-{attempts}" if attempts else "private")
-        request = self._request.model_copy(update={
-            "source": source, "out": workspace.path / "model", "private_dir": private})
+            f"private-{attempts}" if attempts else "private"
+        )
+        request = self._request.model_copy(
+            update={"source": source, "out": workspace.path / "model", "private_dir": private}
+        )
         try:
             result = workflows.train(request, progress=progress)
         except BaseException:
@@ -217,8 +228,9 @@ class _Synthesizer:
     def _validate(self, synthetic: Path, *, policy: str | Path | None, seed: int) -> Validation:
         from synthgen.evaluate.release import evaluate_release
 
-        result = evaluate_release(self.model_dir, synthetic, policy_path=policy, seed=seed,
-                                  private_dir=self._private_dir)
+        result = evaluate_release(
+            self.model_dir, synthetic, policy_path=policy, seed=seed, private_dir=self._private_dir
+        )
         return Validation(result)
 
 
@@ -249,31 +261,56 @@ class TabularSynthesizer(_Synthesizer):
     modality: ClassVar[ModalityName] = "tabular"
 
     def __init__(
-        self, *, epsilon: float, target: str | None = None, schema: str | Path | Schema | None = None,
-        delta: float | None = None, seed: int = 0, max_steps: int | None = None,
-        holdout: float = 0.2, preprocessing_share: float | None = None,
-        noise_multiplicity: int | None = None, batch_size: int | None = None,
-        secure_rng: bool | None = None, public_record_count: int | None = None,
-        tracker: str | None = None, overrides: dict[str, Any] | None = None,
+        self,
+        *,
+        epsilon: float,
+        target: str | None = None,
+        schema: str | Path | Schema | None = None,
+        delta: float | None = None,
+        seed: int = 0,
+        max_steps: int | None = None,
+        holdout: float = 0.2,
+        preprocessing_share: float | None = None,
+        noise_multiplicity: int | None = None,
+        batch_size: int | None = None,
+        secure_rng: bool | None = None,
+        public_record_count: int | None = None,
+        tracker: str | None = None,
+        overrides: dict[str, Any] | None = None,
         private_dir: str | Path | None = None,
     ) -> None:
         if schema is not None and not isinstance(schema, str | Path):
             from synthgen.tabular.schema import Schema
 
             if not isinstance(schema, Schema):
-                raise ConfigurationError(f"schema must be a YAML/JSON file or a Schema, got "
-                                         f"{type(schema).__name__}")
+                raise ConfigurationError(
+                    f"schema must be a YAML/JSON file or a Schema, got {type(schema).__name__}"
+                )
         request = build(
-            TrainRequest, source=None, out=_UNSET_OUT, modality="tabular", epsilon=epsilon,
-            target=target, table_schema=schema, delta=delta, seed=seed, max_steps=max_steps,
-            holdout=holdout, preprocessing_share=preprocessing_share,
-            noise_multiplicity=noise_multiplicity, batch_size=batch_size, secure_rng=secure_rng,
-            public_record_count=public_record_count, tracker=tracker, overrides=overrides or {},
+            TrainRequest,
+            source=None,
+            out=_UNSET_OUT,
+            modality="tabular",
+            epsilon=epsilon,
+            target=target,
+            table_schema=schema,
+            delta=delta,
+            seed=seed,
+            max_steps=max_steps,
+            holdout=holdout,
+            preprocessing_share=preprocessing_share,
+            noise_multiplicity=noise_multiplicity,
+            batch_size=batch_size,
+            secure_rng=secure_rng,
+            public_record_count=public_record_count,
+            tracker=tracker,
+            overrides=overrides or {},
         )
         super().__init__(request, private_dir)
 
-    def fit(self, data: pd.DataFrame | str | Path, *,
-            progress: ProgressCallback | None = None) -> TabularSynthesizer:
+    def fit(
+        self, data: pd.DataFrame | str | Path, *, progress: ProgressCallback | None = None
+    ) -> TabularSynthesizer:
         """Train on ``data`` (a DataFrame, or a CSV/Parquet file): spends the budget.
         ``progress``: called with each ``synthgen.progress.ProgressEvent`` (stage, step,
         total, epsilon spent so far)."""
@@ -282,28 +319,46 @@ class TabularSynthesizer(_Synthesizer):
         if isinstance(data, str):
             data = Path(data)
         if not isinstance(data, pd.DataFrame | Path):
-            raise InputDataError(f"fit() takes a pandas DataFrame or the path of a CSV/Parquet "
-                                 f"file, got {type(data).__name__}")
+            raise InputDataError(
+                f"fit() takes a pandas DataFrame or the path of a CSV/Parquet "
+                f"file, got {type(data).__name__}"
+            )
         if isinstance(data, pd.DataFrame) and data.empty:
             raise InputDataError("fit() got an empty DataFrame: there is nothing to train on")
         self._fit(data, progress)
         return self
 
-    def sample(self, n: int | None = None, *, class_counts: dict[Any, int] | None = None,
-               seed: int = 0, guidance_scale: float | None = None,
-               steps: int | None = None) -> pd.DataFrame:
+    def sample(
+        self,
+        n: int | None = None,
+        *,
+        class_counts: dict[Any, int] | None = None,
+        seed: int = 0,
+        guidance_scale: float | None = None,
+        steps: int | None = None,
+    ) -> pd.DataFrame:
         """``n`` synthetic rows (or ``class_counts``, rows per label) as a DataFrame. No
         budget is spent; the same seed gives the same rows."""
         import pandas as pd
 
-        options = _sample_options(rows=n, class_counts=class_counts, seed=seed,
-                                  guidance_scale=guidance_scale, steps=steps,
-                                  spreadsheet_safe=False)
+        options = _sample_options(
+            rows=n,
+            class_counts=class_counts,
+            seed=seed,
+            guidance_scale=guidance_scale,
+            steps=steps,
+            spreadsheet_safe=False,
+        )
         with tempfile.TemporaryDirectory(prefix="synthgen-sample-") as tmp:
             return pd.read_parquet(self._sample_file(options, Path(tmp) / "synthetic.parquet"))
 
-    def validate(self, synthetic: pd.DataFrame | str | Path, *, policy: str | Path | None = None,
-                 seed: int = 0) -> Validation:
+    def validate(
+        self,
+        synthetic: pd.DataFrame | str | Path,
+        *,
+        policy: str | Path | None = None,
+        seed: int = 0,
+    ) -> Validation:
         """Check ``synthetic`` against the real train/holdout split (fidelity, utility,
         privacy checks) and judge it with the release policy (default thresholds, or a
         YAML file). Needs the private split: call it on the fitted synthesizer, or give
@@ -313,8 +368,10 @@ class TabularSynthesizer(_Synthesizer):
         if isinstance(synthetic, str | Path):
             return self._validate(Path(synthetic), policy=policy, seed=seed)
         if not isinstance(synthetic, pd.DataFrame):
-            raise InputDataError(f"validate() takes a DataFrame or a CSV/Parquet file, got "
-                                 f"{type(synthetic).__name__}")
+            raise InputDataError(
+                f"validate() takes a DataFrame or a CSV/Parquet file, got "
+                f"{type(synthetic).__name__}"
+            )
         with tempfile.TemporaryDirectory(prefix="synthgen-validate-") as tmp:
             path = Path(tmp) / "synthetic.parquet"
             synthetic.to_parquet(path, index=False)
@@ -334,26 +391,50 @@ class ImageSynthesizer(_Synthesizer):
     modality: ClassVar[ModalityName] = "image"
 
     def __init__(
-        self, *, epsilon: float, delta: float | None = None, seed: int = 0,
-        max_steps: int | None = None, holdout: float = 0.2,
-        noise_multiplicity: int | None = None, batch_size: int | None = None,
-        secure_rng: bool | None = None, public_record_count: int | None = None,
-        init_from: str | Path | None = None, channels: int | None = None,
-        overrides: dict[str, Any] | None = None, private_dir: str | Path | None = None,
+        self,
+        *,
+        epsilon: float,
+        delta: float | None = None,
+        seed: int = 0,
+        max_steps: int | None = None,
+        holdout: float = 0.2,
+        noise_multiplicity: int | None = None,
+        batch_size: int | None = None,
+        secure_rng: bool | None = None,
+        public_record_count: int | None = None,
+        init_from: str | Path | None = None,
+        channels: int | None = None,
+        overrides: dict[str, Any] | None = None,
+        private_dir: str | Path | None = None,
     ) -> None:
         request = build(
-            TrainRequest, source=None, out=_UNSET_OUT, modality="image", epsilon=epsilon,
-            delta=delta, seed=seed, max_steps=max_steps, holdout=holdout,
-            noise_multiplicity=noise_multiplicity, batch_size=batch_size, secure_rng=secure_rng,
+            TrainRequest,
+            source=None,
+            out=_UNSET_OUT,
+            modality="image",
+            epsilon=epsilon,
+            delta=delta,
+            seed=seed,
+            max_steps=max_steps,
+            holdout=holdout,
+            noise_multiplicity=noise_multiplicity,
+            batch_size=batch_size,
+            secure_rng=secure_rng,
             public_record_count=public_record_count,
-            init_from=Path(init_from) if init_from is not None else None, channels=channels,
+            init_from=Path(init_from) if init_from is not None else None,
+            channels=channels,
             overrides=overrides or {},
         )
         super().__init__(request, private_dir)
 
-    def fit(self, images: np.ndarray, labels: np.ndarray, *,
-            class_names: list[str] | tuple[str, ...] | None = None,
-            progress: ProgressCallback | None = None) -> ImageSynthesizer:
+    def fit(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        class_names: list[str] | tuple[str, ...] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> ImageSynthesizer:
         """Train on ``images`` and ``labels`` (class indices 0..k-1): spends the budget.
         ``class_names``: the public class list, one name per index; without it the classes
         present are selected with DP (which needs enough images per class)."""
@@ -371,24 +452,45 @@ class ImageSynthesizer(_Synthesizer):
 
         return tuple(read_json(self.model_dir / "spec.json")["class_names"])
 
-    def sample(self, n: int | None = None, *, class_counts: dict[Any, int] | None = None,
-               seed: int = 0, guidance_scale: float | None = None, steps: int | None = None,
-               sampler: str | None = None, candidates: int | None = None,
-               critic_guidance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def sample(
+        self,
+        n: int | None = None,
+        *,
+        class_counts: dict[Any, int] | None = None,
+        seed: int = 0,
+        guidance_scale: float | None = None,
+        steps: int | None = None,
+        sampler: str | None = None,
+        candidates: int | None = None,
+        critic_guidance: float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(images, labels)``: ``n`` synthetic images (or ``class_counts``, images per
         class name) and their class indices. No budget is spent; same seed, same images."""
         import numpy as np
 
-        options = _sample_options(rows=n, class_counts=class_counts, seed=seed,
-                                  guidance_scale=guidance_scale, steps=steps, sampler=sampler,
-                                  candidates=candidates, critic_guidance=critic_guidance)
+        options = _sample_options(
+            rows=n,
+            class_counts=class_counts,
+            seed=seed,
+            guidance_scale=guidance_scale,
+            steps=steps,
+            sampler=sampler,
+            candidates=candidates,
+            critic_guidance=critic_guidance,
+        )
         with tempfile.TemporaryDirectory(prefix="synthgen-sample-") as tmp:
             path = self._sample_file(options, Path(tmp) / "synthetic.npz")
             with np.load(path, allow_pickle=False) as f:
                 return np.asarray(f["images"]), np.asarray(f["labels"]).reshape(-1)
 
-    def validate(self, images: np.ndarray, labels: np.ndarray, *,
-                 policy: str | Path | None = None, seed: int = 0) -> Validation:
+    def validate(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        policy: str | Path | None = None,
+        seed: int = 0,
+    ) -> Validation:
         """Check synthetic ``images``/``labels`` against the real split (see
         ``TabularSynthesizer.validate``); for the steward and auditors only."""
         from synthgen.images.data import save_npz
@@ -405,11 +507,15 @@ def _image_arrays(images: Any, labels: Any, class_names: Any) -> dict[str, Any]:
     import numpy as np
 
     if not isinstance(images, np.ndarray) or not isinstance(labels, np.ndarray | list | tuple):
-        raise InputDataError("images must be a numpy array and labels a numpy array or list, got "
-                             f"{type(images).__name__} and {type(labels).__name__}")
+        raise InputDataError(
+            "images must be a numpy array and labels a numpy array or list, got "
+            f"{type(images).__name__} and {type(labels).__name__}"
+        )
     if images.dtype != np.uint8:
-        raise InputDataError(f"images must be uint8 (0..255), got {images.dtype}; convert "
-                             "with np.clip(x, 0, 255).astype(np.uint8)")
+        raise InputDataError(
+            f"images must be uint8 (0..255), got {images.dtype}; convert "
+            "with np.clip(x, 0, 255).astype(np.uint8)"
+        )
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3)):
         raise InputDataError(f"images must be [N, H, W] or [N, H, W, 3], got shape {images.shape}")
     if images.ndim == 4 and images.shape[3] == 1:
@@ -418,8 +524,9 @@ def _image_arrays(images: Any, labels: Any, class_names: Any) -> dict[str, Any]:
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels.reshape(-1)
     if labels.ndim != 1 or len(labels) != len(images):
-        raise InputDataError(f"labels must be one class index per image ({len(images)}), got "
-                             f"shape {labels.shape}")
+        raise InputDataError(
+            f"labels must be one class index per image ({len(images)}), got shape {labels.shape}"
+        )
     if not np.issubdtype(labels.dtype, np.integer):
         raise InputDataError(f"labels must be integer class indices, got {labels.dtype}")
     arrays: dict[str, Any] = {"images": images, "labels": labels}

@@ -12,19 +12,30 @@ from synthgen.requests import SampleOptions, TrainRequest
 from synthgen.runtime import compute_threads
 
 
-def train(request: TrainRequest, *, progress: ProgressCallback | None = None,
-          should_stop: StopCheck | None = None) -> Any:
+def train(
+    request: TrainRequest,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> Any:
     """Train a DP model as ``request`` says; returns the ``TrainingResult``."""
     with compute_threads():  # before the trainer imports torch (synthgen.runtime)
-        return modality(request.kind).train(request, progress=progress or ignore_progress,
-                                            should_stop=should_stop)
+        return modality(request.kind).train(
+            request, progress=progress or ignore_progress, should_stop=should_stop
+        )
 
 
-def sample(model_dir: str | Path, options: SampleOptions, *, out: str | Path,
-           progress: ProgressCallback | None = None) -> Path:
+def sample(
+    model_dir: str | Path,
+    options: SampleOptions,
+    *,
+    out: str | Path,
+    progress: ProgressCallback | None = None,
+) -> Path:
     """Sample from a trained model (post-processing: no privacy budget is spent)."""
     name = model_modality(model_dir)
     options.check_modality(name)
     with compute_threads():
-        return modality(name).sample(Path(model_dir), options, out=Path(out),
-                                     progress=progress or ignore_progress)
+        return modality(name).sample(
+            Path(model_dir), options, out=Path(out), progress=progress or ignore_progress
+        )

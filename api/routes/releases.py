@@ -150,9 +150,7 @@ def get_certificate(
 ) -> dict[str, Any]:
     """The DP certificate: unit, epsilon, delta, mechanisms, accountant, parameters."""
     release = releases.get_release(session, actor, release_id)
-    record_read(
-        db, actor, "certificate.read", "release", release.id, source_id=release.source_id
-    )
+    record_read(db, actor, "certificate.read", "release", release.id, source_id=release.source_id)
     return release.certificate
 
 

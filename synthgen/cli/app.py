@@ -79,7 +79,10 @@ app = Typer(
 @app.callback()
 def main_options(
     version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True,
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
         help="Print the version and exit.",
     ),
 ) -> None:
@@ -100,8 +103,14 @@ def warn(message: str) -> None:
     echo(f"warning: {first_line}", err=True)
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     """Python warnings (the library's and its dependencies') as ``warning:`` lines, without
     the category and the source line."""
     warn(str(message))

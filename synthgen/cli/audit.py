@@ -17,15 +17,43 @@ from synthgen.cli.app import app, fail, reports_errors
 @app.command("audit")
 @reports_errors
 def audit(
-    epsilon: float = typer.Option(1.0, "--epsilon", help="Claimed epsilon: the noise multiplier is calibrated to it as `synthgen train` does."),
-    canaries: int = typer.Option(1000, "--canaries", help="Gradient canaries, each included with probability 1/2 (1,000 or more: fewer cannot flag much)."),
-    steps: int | None = typer.Option(None, "--steps", help="DP-SGD steps (default: what `synthgen train` would run at this epsilon)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the canaries' inclusion and the model (never for the privacy noise)."),
+    epsilon: float = typer.Option(
+        1.0,
+        "--epsilon",
+        help="Claimed epsilon: the noise multiplier is calibrated to it as `synthgen train` does.",
+    ),
+    canaries: int = typer.Option(
+        1000,
+        "--canaries",
+        help="Gradient canaries, each included with probability 1/2 (1,000 or more: fewer cannot flag much).",
+    ),
+    steps: int | None = typer.Option(
+        None,
+        "--steps",
+        help="DP-SGD steps (default: what `synthgen train` would run at this epsilon).",
+    ),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        help="Seed for the canaries' inclusion and the model (never for the privacy noise).",
+    ),
     delta: float | None = typer.Option(None, "--delta", help="Delta; default min(1e-5, 1/(10 N))."),
-    no_noise: bool = typer.Option(False, "--no-noise", help="AUDIT ONLY: switch the DP noise off to see the audit flag it. Never produces a model."),
-    data: Path | None = typer.Option(None, "--data", help="A PUBLIC table (CSV/Parquet) to audit on, with --schema; default: scikit-learn's bundled breast cancer table."),
-    schema: Path | None = typer.Option(None, "--schema", help="Schema of --data (its bounds and categories are used as given)."),
-    target: str | None = typer.Option(None, "--target", help="Label column of --data, if the schema does not mark one."),
+    no_noise: bool = typer.Option(
+        False,
+        "--no-noise",
+        help="AUDIT ONLY: switch the DP noise off to see the audit flag it. Never produces a model.",
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="A PUBLIC table (CSV/Parquet) to audit on, with --schema; default: scikit-learn's bundled breast cancer table.",
+    ),
+    schema: Path | None = typer.Option(
+        None, "--schema", help="Schema of --data (its bounds and categories are used as given)."
+    ),
+    target: str | None = typer.Option(
+        None, "--target", help="Label column of --data, if the schema does not mark one."
+    ),
 ) -> None:
     """Audit DP-SGD empirically: print a lower bound on epsilon next to the claimed one."""
     from synthgen.cli.progress_bar import ProgressBar
@@ -34,10 +62,19 @@ def audit(
     table, schema_obj, source = _public_table(data, schema, target)
     with ProgressBar(show_epsilon=False) as bar:
         report = audit_tabular(
-            table, schema_obj, epsilon=epsilon, delta=delta, canaries=canaries, steps=steps,
-            seed=seed, noise_scale=0.0 if no_noise else 1.0, progress=bar,
+            table,
+            schema_obj,
+            epsilon=epsilon,
+            delta=delta,
+            canaries=canaries,
+            steps=steps,
+            seed=seed,
+            noise_scale=0.0 if no_noise else 1.0,
+            progress=bar,
         )
-    typer.echo("one-run canary audit (Steinke, Nasr and Jagielski 2023), white-box gradient canaries")
+    typer.echo(
+        "one-run canary audit (Steinke, Nasr and Jagielski 2023), white-box gradient canaries"
+    )
     typer.echo(f"data                       {source}")
     for line in report.summary():
         typer.echo(line)
@@ -45,7 +82,9 @@ def audit(
         raise typer.Exit(1)
 
 
-def _public_table(data: Path | None, schema: Path | None, target: str | None) -> tuple[Any, Any, str]:
+def _public_table(
+    data: Path | None, schema: Path | None, target: str | None
+) -> tuple[Any, Any, str]:
     from synthgen.demo import breast_cancer_schema_path, breast_cancer_table
     from synthgen.errors import SchemaError
     from synthgen.tabular.io import read_table
@@ -54,12 +93,20 @@ def _public_table(data: Path | None, schema: Path | None, target: str | None) ->
     if data is None:
         if schema is not None or target is not None:
             raise fail("--schema and --target describe --data; give --data too")
-        return breast_cancer_table(), Schema.load(breast_cancer_schema_path()), "breast cancer (scikit-learn, bundled)"
+        return (
+            breast_cancer_table(),
+            Schema.load(breast_cancer_schema_path()),
+            "breast cancer (scikit-learn, bundled)",
+        )
     if schema is None:
-        raise fail("--data needs --schema: the audit uses the declared bounds and categories of a public table")
+        raise fail(
+            "--data needs --schema: the audit uses the declared bounds and categories of a public table"
+        )
     schema_obj = Schema.load(schema)
     if target is not None:
         schema_obj = schema_obj.with_target(target)
     if schema_obj.target is None:
-        raise SchemaError("no target: pass --target COLUMN or mark a column `role: label` in the schema")
+        raise SchemaError(
+            "no target: pass --target COLUMN or mark a column `role: label` in the schema"
+        )
     return read_table(data, na_values=schema_obj.na_values), schema_obj, str(data)

@@ -53,8 +53,13 @@ class ProgressBar:
     ``interactive`` defaults to whether stderr is a terminal; ``clock`` is for tests.
     """
 
-    def __init__(self, *, show_epsilon: bool = True, interactive: bool | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        show_epsilon: bool = True,
+        interactive: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._bar: Any = None
         self._stage = ""
         self._show_epsilon = show_epsilon
@@ -97,8 +102,12 @@ class ProgressBar:
             self._close_bar(complete=True)
             self._stage = event.stage
             self._bar = tqdm(
-                total=event.total or None, desc=event.stage, unit="step" if event.stage == "train" else "it",
-                file=sys.stderr, dynamic_ncols=True, leave=True,
+                total=event.total or None,
+                desc=event.stage,
+                unit="step" if event.stage == "train" else "it",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=True,
             )
         self._bar.n = event.step
         if self._show_epsilon and event.epsilon_spent and math.isfinite(event.epsilon_spent):
@@ -111,8 +120,9 @@ class ProgressBar:
         from tqdm import tqdm
 
         # a line, not a bar at 0%: the libraries load before the first event comes
-        self._loading = tqdm(desc="loading...", total=None, file=sys.stderr, leave=False,
-                             bar_format="{desc}")
+        self._loading = tqdm(
+            desc="loading...", total=None, file=sys.stderr, leave=False, bar_format="{desc}"
+        )
         self._bar = self._loading
 
     def _stop_loading(self) -> None:
@@ -148,10 +158,14 @@ class ProgressBar:
         parts = [f"{event.stage}{f' ({event.message})' if event.message else ''}:"]
         if done:
             count = event.total or event.step
-            parts.append(f"done, {count} {self._unit(event)}{'s' if count != 1 and event.stage == 'train' else ''}")
+            parts.append(
+                f"done, {count} {self._unit(event)}{'s' if count != 1 and event.stage == 'train' else ''}"
+            )
         elif event.total:
-            parts.append(f"{self._unit(event)} {event.step}/{event.total} "
-                         f"({100 * event.step / event.total:.0f}%)")
+            parts.append(
+                f"{self._unit(event)} {event.step}/{event.total} "
+                f"({100 * event.step / event.total:.0f}%)"
+            )
         else:
             parts.append(f"{self._unit(event)} {event.step}")
         if self._show_epsilon and event.epsilon_spent and math.isfinite(event.epsilon_spent):
@@ -163,8 +177,9 @@ class ProgressBar:
             if event.total and not done and event.step < event.total:
                 parts.append(f"about {_duration((event.total - event.step) / rate)} left")
         parts.append(f"{_duration(elapsed)} elapsed")
-        echo(" ".join(parts[:2]) + (", " + ", ".join(parts[2:]) if len(parts) > 2 else ""),
-             err=True)
+        echo(
+            " ".join(parts[:2]) + (", " + ", ".join(parts[2:]) if len(parts) > 2 else ""), err=True
+        )
 
     @staticmethod
     def _unit(event: ProgressEvent) -> str:

@@ -17,28 +17,103 @@ HIGH_EPSILON = 10.0
 @app.command("train")
 @reports_errors
 def train(
-    data: Path = typer.Argument(..., help="Source: a CSV/Parquet table, a MedMNIST .npz, or an image folder."),
-    epsilon: float = typer.Option(..., "--epsilon", help="Total privacy budget for this model (preprocessing included); `inf` trains without DP (benchmarks only, never releasable)."),
+    data: Path = typer.Argument(
+        ..., help="Source: a CSV/Parquet table, a MedMNIST .npz, or an image folder."
+    ),
+    epsilon: float = typer.Option(
+        ...,
+        "--epsilon",
+        help="Total privacy budget for this model (preprocessing included); `inf` trains without DP (benchmarks only, never releasable).",
+    ),
     out: Path = typer.Option(..., "--out", help="Model directory to create (must not exist)."),
-    target: str | None = typer.Option(None, "--target", help="Label column the model conditions on (tables)."),
-    schema: Path | None = typer.Option(None, "--schema", help="Table schema (YAML/JSON). Without one, bounds and categories are estimated with DP."),
-    delta: float | None = typer.Option(None, "--delta", help="Delta; default min(1e-5, 1/(10 N)) with N the DP record count or the declared --public-record-count."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the split, model initialisation and diffusion draws (never for privacy noise)."),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Cap on DP-SGD steps; noise is calibrated to the steps that will run."),
-    holdout: float = typer.Option(0.2, "--holdout", help="Share of the source kept out of training for validation (0 disables privacy and utility checks)."),
-    private_dir: Path | None = typer.Option(None, "--private-dir", help="Where the split and training log go (default MODEL_DIR.private)."),
-    modality: str | None = typer.Option(None, "--modality", help="tabular or image (default: detected from DATA)."),
-    noise_multiplicity: int | None = typer.Option(None, "--noise-multiplicity", "-K", help="Diffusion draws averaged per example before clipping."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Expected (Poisson) batch size per step."),
-    preprocessing_share: float | None = typer.Option(None, "--preprocessing-share", help="Share of epsilon for the DP statistics (default 0.1; small tables gain from more, e.g. 0.3)."),
-    tracker: str | None = typer.Option(None, "--tracker", help="Also log to `wandb` or `mlflow` (must be installed)."),
-    insecure_rng: bool = typer.Option(False, "--insecure-rng", help="Draw privacy noise from a fast PRNG seeded by the OS instead of the OS CSPRNG (benchmarks)."),
-    init_from: Path | None = typer.Option(None, "--init-from", help="Images: start from this model directory, trained on PUBLIC images of the same size (e.g. --epsilon inf on another MedMNIST set)."),
-    public_source: bool = typer.Option(False, "--public-source", help="Images: DATA is PUBLIC; make a model for --init-from (needs --epsilon inf). It records a hash of each training image, so that a private run whose images overlap them is refused."),
-    channels: int | None = typer.Option(None, "--channels", help="Images: declare 1 (grayscale, the default for folders and DICOM) or 3 (RGB); files of another mode are converted."),
-    classes: str | None = typer.Option(None, "--classes", help="Images: declare the public class list (comma-separated names; a count for an .npz). Without it a labels CSV's or .npz's classes are selected with DP."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint in the private directory, with the same parameters (a finished run cannot be resumed)."),
-    public_record_count: int | None = typer.Option(None, "--public-record-count", help="Number of records of the source (or an upper bound) that you declare public: batch size, sample rate and delta come from it and no budget goes to a DP count. Tables: as the schema's public_record_count. Images: the images the split starts from."),
+    target: str | None = typer.Option(
+        None, "--target", help="Label column the model conditions on (tables)."
+    ),
+    schema: Path | None = typer.Option(
+        None,
+        "--schema",
+        help="Table schema (YAML/JSON). Without one, bounds and categories are estimated with DP.",
+    ),
+    delta: float | None = typer.Option(
+        None,
+        "--delta",
+        help="Delta; default min(1e-5, 1/(10 N)) with N the DP record count or the declared --public-record-count.",
+    ),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        help="Seed for the split, model initialisation and diffusion draws (never for privacy noise).",
+    ),
+    max_steps: int | None = typer.Option(
+        None,
+        "--max-steps",
+        help="Cap on DP-SGD steps; noise is calibrated to the steps that will run.",
+    ),
+    holdout: float = typer.Option(
+        0.2,
+        "--holdout",
+        help="Share of the source kept out of training for validation (0 disables privacy and utility checks).",
+    ),
+    private_dir: Path | None = typer.Option(
+        None,
+        "--private-dir",
+        help="Where the split and training log go (default MODEL_DIR.private).",
+    ),
+    modality: str | None = typer.Option(
+        None, "--modality", help="tabular or image (default: detected from DATA)."
+    ),
+    noise_multiplicity: int | None = typer.Option(
+        None,
+        "--noise-multiplicity",
+        "-K",
+        help="Diffusion draws averaged per example before clipping.",
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Expected (Poisson) batch size per step."
+    ),
+    preprocessing_share: float | None = typer.Option(
+        None,
+        "--preprocessing-share",
+        help="Share of epsilon for the DP statistics (default 0.1; small tables gain from more, e.g. 0.3).",
+    ),
+    tracker: str | None = typer.Option(
+        None, "--tracker", help="Also log to `wandb` or `mlflow` (must be installed)."
+    ),
+    insecure_rng: bool = typer.Option(
+        False,
+        "--insecure-rng",
+        help="Draw privacy noise from a fast PRNG seeded by the OS instead of the OS CSPRNG (benchmarks).",
+    ),
+    init_from: Path | None = typer.Option(
+        None,
+        "--init-from",
+        help="Images: start from this model directory, trained on PUBLIC images of the same size (e.g. --epsilon inf on another MedMNIST set).",
+    ),
+    public_source: bool = typer.Option(
+        False,
+        "--public-source",
+        help="Images: DATA is PUBLIC; make a model for --init-from (needs --epsilon inf). It records a hash of each training image, so that a private run whose images overlap them is refused.",
+    ),
+    channels: int | None = typer.Option(
+        None,
+        "--channels",
+        help="Images: declare 1 (grayscale, the default for folders and DICOM) or 3 (RGB); files of another mode are converted.",
+    ),
+    classes: str | None = typer.Option(
+        None,
+        "--classes",
+        help="Images: declare the public class list (comma-separated names; a count for an .npz). Without it a labels CSV's or .npz's classes are selected with DP.",
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted run from its checkpoint in the private directory, with the same parameters (a finished run cannot be resumed).",
+    ),
+    public_record_count: int | None = typer.Option(
+        None,
+        "--public-record-count",
+        help="Number of records of the source (or an upper bound) that you declare public: batch size, sample rate and delta come from it and no budget goes to a DP count. Tables: as the schema's public_record_count. Images: the images the split starts from.",
+    ),
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
     from synthgen import workflows
@@ -48,18 +123,35 @@ def train(
     from synthgen.requests import TrainRequest, build
 
     request = build(
-        TrainRequest, source=data, out=out, epsilon=epsilon, modality=modality, delta=delta,
-        seed=seed, max_steps=max_steps, holdout=holdout, private_dir=private_dir,
-        resume=resume, target=target, table_schema=schema,
-        preprocessing_share=preprocessing_share, tracker=tracker,
-        noise_multiplicity=noise_multiplicity, batch_size=batch_size,
-        secure_rng=False if insecure_rng else None, public_record_count=public_record_count,
-        init_from=init_from, public_source=public_source or None, channels=channels,
+        TrainRequest,
+        source=data,
+        out=out,
+        epsilon=epsilon,
+        modality=modality,
+        delta=delta,
+        seed=seed,
+        max_steps=max_steps,
+        holdout=holdout,
+        private_dir=private_dir,
+        resume=resume,
+        target=target,
+        table_schema=schema,
+        preprocessing_share=preprocessing_share,
+        tracker=tracker,
+        noise_multiplicity=noise_multiplicity,
+        batch_size=batch_size,
+        secure_rng=False if insecure_rng else None,
+        public_record_count=public_record_count,
+        init_from=init_from,
+        public_source=public_source or None,
+        channels=channels,
         classes=classes,
     )
     if HIGH_EPSILON < epsilon < math.inf:
-        warn(f"epsilon {epsilon:g} is above {HIGH_EPSILON:g}: the DP guarantee gives little "
-             f"protection at this budget (docs/privacy.md); training goes on")
+        warn(
+            f"epsilon {epsilon:g} is above {HIGH_EPSILON:g}: the DP guarantee gives little "
+            f"protection at this budget (docs/privacy.md); training goes on"
+        )
     private = private_dir or default_private_dir(out)
     if not resume and not out.exists():
         _refuse_a_run_left_without_checkpoint(private)
@@ -92,12 +184,16 @@ def after_spending(epsilon: float, private_dir: Path) -> str:
     from synthgen.artifacts import CHECKPOINT_DIR, CHECKPOINT_STATE
     from synthgen.privacy.spend_log import SPEND_LOG
 
-    spent = (f"at least epsilon {epsilon:.4g} was spent before it stopped; every release is "
-             f"recorded in {private_dir / SPEND_LOG}")
+    spent = (
+        f"at least epsilon {epsilon:.4g} was spent before it stopped; every release is "
+        f"recorded in {private_dir / SPEND_LOG}"
+    )
     if (private_dir / CHECKPOINT_DIR / CHECKPOINT_STATE).is_file():
         return f"{spent}; to go on, rerun the same command with --resume"
-    return (f"{spent}; there is no checkpoint to resume: a new run needs another --out "
-            f"(and its budget comes on top of this spend)")
+    return (
+        f"{spent}; there is no checkpoint to resume: a new run needs another --out "
+        f"(and its budget comes on top of this spend)"
+    )
 
 
 def _refuse_a_run_left_without_checkpoint(private_dir: Path) -> None:
@@ -110,8 +206,13 @@ def _refuse_a_run_left_without_checkpoint(private_dir: Path) -> None:
         return
     if (private_dir / CHECKPOINT_DIR / CHECKPOINT_STATE).is_file():
         return  # the trainer refuses it and suggests --resume, rightly
-    spent = (f"; what it spent is recorded in {private_dir / SPEND_LOG}"
-             if (private_dir / SPEND_LOG).is_file() else "")
-    raise fail(f"private directory {private_dir} exists already and is not empty: a run that "
-               f"stopped before its first checkpoint, which cannot be resumed{spent}; "
-               f"choose another --out (or --private-dir)")
+    spent = (
+        f"; what it spent is recorded in {private_dir / SPEND_LOG}"
+        if (private_dir / SPEND_LOG).is_file()
+        else ""
+    )
+    raise fail(
+        f"private directory {private_dir} exists already and is not empty: a run that "
+        f"stopped before its first checkpoint, which cannot be resumed{spent}; "
+        f"choose another --out (or --private-dir)"
+    )

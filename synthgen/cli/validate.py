@@ -38,12 +38,28 @@ def echo_bottom_line(result: ValidationResult) -> None:
 @reports_errors
 def validate(
     model_dir: Path = typer.Argument(..., help="A model directory written by `synthgen train`."),
-    synthetic: Path = typer.Option(..., "--synthetic", help="The synthetic data to validate: a table (.csv or .parquet), or the .npz of an image model."),
-    report_dir: Path = typer.Option(..., "--report-dir", help="Where to write report.html, report.pdf and report.json."),
-    policy: Path | None = typer.Option(None, "--policy", help="Release policy (YAML) over the default thresholds."),
+    synthetic: Path = typer.Option(
+        ...,
+        "--synthetic",
+        help="The synthetic data to validate: a table (.csv or .parquet), or the .npz of an image model.",
+    ),
+    report_dir: Path = typer.Option(
+        ..., "--report-dir", help="Where to write report.html, report.pdf and report.json."
+    ),
+    policy: Path | None = typer.Option(
+        None, "--policy", help="Release policy (YAML) over the default thresholds."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the validation's own sampling and models."),
-    private_dir: Path | None = typer.Option(None, "--private-dir", help="The run's private directory, if training was given one (default MODEL_DIR.private)."),
-    force: bool = typer.Option(False, "--force", help="Write into a REPORT_DIR that already holds files (without it, a non-empty one is refused)."),
+    private_dir: Path | None = typer.Option(
+        None,
+        "--private-dir",
+        help="The run's private directory, if training was given one (default MODEL_DIR.private).",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Write into a REPORT_DIR that already holds files (without it, a non-empty one is refused).",
+    ),
 ) -> None:
     """Validate SYNTHETIC against MODEL_DIR's real train/holdout split and write a report.
 
@@ -57,12 +73,19 @@ def validate(
 
     require_extra("report", feature="synthgen validate")
     if report_dir.is_dir() and any(report_dir.iterdir()) and not force:
-        raise fail(f"{report_dir} holds files already; choose another --report-dir, or pass --force to overwrite")
+        raise fail(
+            f"{report_dir} holds files already; choose another --report-dir, or pass --force to overwrite"
+        )
     from reports.validation import validate_release
 
     result = validate_release(
-        model_dir, synthetic, report_dir=report_dir, policy_path=policy, seed=seed,
-        private_dir=private_dir, warn=lambda message: typer.echo(f"warning: {message}", err=True),
+        model_dir,
+        synthetic,
+        report_dir=report_dir,
+        policy_path=policy,
+        seed=seed,
+        private_dir=private_dir,
+        warn=lambda message: typer.echo(f"warning: {message}", err=True),
     )
     counts = {s: sum(c.status == s for c in result.checks) for s in ("pass", "warn", "fail")}
     typer.echo(

@@ -43,8 +43,12 @@ class BottomLine:
     attention: tuple[str, ...]  # names of the checks that warned or failed, worst first
 
     def sentences(self) -> list[tuple[str, str]]:
-        return [("Privacy", self.privacy), ("Fidelity", self.fidelity),
-                ("Usefulness", self.usefulness), ("What to do", self.action)]
+        return [
+            ("Privacy", self.privacy),
+            ("Fidelity", self.fidelity),
+            ("Usefulness", self.usefulness),
+            ("What to do", self.action),
+        ]
 
 
 def number(x: Any, digits: int = 3) -> str:
@@ -54,7 +58,7 @@ def number(x: Any, digits: int = 3) -> str:
     f = float(x)
     if math.isinf(f):
         return "infinity" if f > 0 else "-infinity"
-    if f != 0 and abs(f) < 10 ** -digits:
+    if f != 0 and abs(f) < 10**-digits:
         return f"{f:.2g}"
     return f"{f:.{digits}f}"
 
@@ -83,7 +87,7 @@ def attention_lines(result: ValidationResult) -> list[str]:
 
 
 def _family_status(checks: list[CheckResult], family: str) -> str:
-    """"; A and B warn" for the family's checks that did not pass (empty when all did)."""
+    """ "; A and B warn" for the family's checks that did not pass (empty when all did)."""
     parts = []
     for status, verb in (("fail", "fails"), ("warn", "warns")):
         names = [c.name for c in checks if c.family == family and c.status == status]
@@ -99,8 +103,11 @@ def _metric(metrics: list[MetricResult], name: str) -> MetricResult | None:
 
 
 def _values(metrics: list[MetricResult], labels: list[tuple[str, str]]) -> str:
-    return ", ".join(f"{label} {number(m.value)}" for name, label in labels
-                     if (m := _metric(metrics, name)) is not None)
+    return ", ".join(
+        f"{label} {number(m.value)}"
+        for name, label in labels
+        if (m := _metric(metrics, name)) is not None
+    )
 
 
 def _delta(x: Any) -> str:
@@ -109,23 +116,37 @@ def _delta(x: Any) -> str:
 
 def privacy_sentence(result: ValidationResult) -> str:
     if not result.private:
-        return ("NOT PRIVATE: the model was trained without differential privacy, so its "
-                "synthetic data can never be released.")
+        return (
+            "NOT PRIVATE: the model was trained without differential privacy, so its "
+            "synthetic data can never be released."
+        )
     cert = result.certificate
-    guarantee = (f"Differentially private at epsilon {number(cert.get('epsilon'), 2)}, "
-                 f"delta {_delta(cert.get('delta'))} (unit: {cert.get('unit', 'one record')})")
+    guarantee = (
+        f"Differentially private at epsilon {number(cert.get('epsilon'), 2)}, "
+        f"delta {_delta(cert.get('delta'))} (unit: {cert.get('unit', 'one record')})"
+    )
     privacy = [c for c in result.checks if c.family == "privacy"]
     bad = _family_status(result.checks, "privacy")
     if bad:
-        return (f"{guarantee}, but the memorisation checks found a problem{bad}: a sign of a "
-                "bug or of copied records, to be explained before any release.")
+        return (
+            f"{guarantee}, but the memorisation checks found a problem{bad}: a sign of a "
+            "bug or of copied records, to be explained before any release."
+        )
     judged = [c for c in privacy if c.status == "pass"]
-    key = _values(result.metrics, [("exact_copy_share", "exact-copy share"),
-                                   ("membership_inference_auc", "membership-inference AUC"),
-                                   ("image_exact_copy_share", "exact-copy share"),
-                                   ("image_near_copy_share", "near-copy share")])
-    return (f"{guarantee}; the {len(judged)} memorisation checks that have thresholds pass"
-            + (f" ({key})" if key else "") + ". They detect bugs; the certificate is the guarantee.")
+    key = _values(
+        result.metrics,
+        [
+            ("exact_copy_share", "exact-copy share"),
+            ("membership_inference_auc", "membership-inference AUC"),
+            ("image_exact_copy_share", "exact-copy share"),
+            ("image_near_copy_share", "near-copy share"),
+        ],
+    )
+    return (
+        f"{guarantee}; the {len(judged)} memorisation checks that have thresholds pass"
+        + (f" ({key})" if key else "")
+        + ". They detect bugs; the certificate is the guarantee."
+    )
 
 
 def fidelity_sentence(result: ValidationResult) -> str:
@@ -134,18 +155,28 @@ def fidelity_sentence(result: ValidationResult) -> str:
         if fd is None:
             return "Fidelity was not measured."
         reference = fd.details.get("real_reference")
-        text = (f"Synthetic images lie at a Fréchet distance of {number(fd.value)} from the training "
-                f"images (fresh real images: {number(reference)})")
+        text = (
+            f"Synthetic images lie at a Fréchet distance of {number(fd.value)} from the training "
+            f"images (fresh real images: {number(reference)})"
+        )
         pr = _values(result.metrics, [("image_precision", "precision"), ("image_recall", "recall")])
         return text + (f"; {pr}" if pr else "") + _family_status(result.checks, "fidelity") + "."
-    key = _values(result.metrics, [("column_shape_similarity", "column shapes"),
-                                   ("pairwise_association_similarity", "pairwise associations"),
-                                   ("detection_auc", "detection AUC")])
+    key = _values(
+        result.metrics,
+        [
+            ("column_shape_similarity", "column shapes"),
+            ("pairwise_association_similarity", "pairwise associations"),
+            ("detection_auc", "detection AUC"),
+        ],
+    )
     if not key:
         return "Fidelity was not measured."
     bad = _family_status(result.checks, "fidelity")
-    verdict = "the synthetic table follows the real one closely" if not bad else \
-        "the synthetic table differs from the real one"
+    verdict = (
+        "the synthetic table follows the real one closely"
+        if not bad
+        else "the synthetic table differs from the real one"
+    )
     return f"Similarity to the real training split (1 = identical; detection AUC 0.5 = indistinguishable): {key}; {verdict}{bad}."
 
 
@@ -188,17 +219,21 @@ def usefulness_sentence(result: ValidationResult) -> str:
             note = next((m.note for m in result.metrics if m.name == "image_tstr_auc_ratio"), "")
             return f"Usefulness was not measured{': ' + note if note else ''}."
         auc = {r["trained_on"]: r for r in tstr.details.get("rows", [])}
-        return (f"A CNN trained on the synthetic images reaches ROC AUC "
-                f"{number(auc['synthetic']['roc_auc'])} (accuracy {number(auc['synthetic']['accuracy'])}) "
-                f"on real images, against {number(auc['real']['roc_auc'])} "
-                f"(accuracy {number(auc['real']['accuracy'])}) trained on real images"
-                f"{_family_status(result.checks, 'utility')}.")
+        return (
+            f"A CNN trained on the synthetic images reaches ROC AUC "
+            f"{number(auc['synthetic']['roc_auc'])} (accuracy {number(auc['synthetic']['accuracy'])}) "
+            f"on real images, against {number(auc['real']['roc_auc'])} "
+            f"(accuracy {number(auc['real']['accuracy'])}) trained on real images"
+            f"{_family_status(result.checks, 'utility')}."
+        )
     tstr = _metric(result.metrics, "tstr_auc_ratio")
     if tstr is None:
         note = next((m.note for m in result.metrics if m.name == "tstr_auc_ratio"), "")
         return f"Usefulness was not measured{': ' + note if note else ''}."
-    text = (f"Models trained on the synthetic table reach {number(tstr.value)} of the real-data "
-            "ROC AUC on average")
+    text = (
+        f"Models trained on the synthetic table reach {number(tstr.value)} of the real-data "
+        "ROC AUC on average"
+    )
     worst = weakest_utility(tstr.details.get("rows", []))
     if worst is not None:
         family, measure, synthetic, real = worst
@@ -207,8 +242,10 @@ def usefulness_sentence(result: ValidationResult) -> str:
     if lift is not None:
         low, high = lift.details.get("interval_95", [None, None])
         effect = lift_effect(lift.value, low, high)
-        text += (f"; adding it to small real subsets {effect} (ROC AUC lift {number(lift.value)}, "
-                 f"95% interval {number(low)} to {number(high)})")
+        text += (
+            f"; adding it to small real subsets {effect} (ROC AUC lift {number(lift.value)}, "
+            f"95% interval {number(low)} to {number(high)})"
+        )
     return text + _family_status(result.checks, "utility") + "."
 
 
@@ -223,10 +260,14 @@ def action_sentence(result: ValidationResult) -> str:
             text += f"; then review {', '.join(warned)}"
         return text + ". Each check's section says what it measured."
     if warned:
-        return (f"Review {', '.join(warned)} (each check's section explains it). Release only if "
-                "the steward accepts them for the intended use, and record why with the release.")
-    return ("Release: ship the synthetic data with its DP certificate, never this report (it "
-            "holds statistics on real data).")
+        return (
+            f"Review {', '.join(warned)} (each check's section explains it). Release only if "
+            "the steward accepts them for the intended use, and record why with the release."
+        )
+    return (
+        "Release: ship the synthetic data with its DP certificate, never this report (it "
+        "holds statistics on real data)."
+    )
 
 
 def bottom_line(result: ValidationResult) -> BottomLine:

@@ -46,7 +46,9 @@ class CheckResult:
         }
 
 
-def judge(value: float | None, direction: Direction, warn: float | None, fail: float | None) -> Status:
+def judge(
+    value: float | None, direction: Direction, warn: float | None, fail: float | None
+) -> Status:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "skipped"
     if warn is None and fail is None:
@@ -63,8 +65,15 @@ def judge(value: float | None, direction: Direction, warn: float | None, fail: f
 
 
 def make_check(
-    *, name: str, title: str, family: str, value: float | None, direction: Direction,
-    policy: Policy, note: str = "", force: Status | None = None,
+    *,
+    name: str,
+    title: str,
+    family: str,
+    value: float | None,
+    direction: Direction,
+    policy: Policy,
+    note: str = "",
+    force: Status | None = None,
     never_pass_below: float | None = None,
 ) -> CheckResult:
     """Judge ``value`` with the policy's thresholds for ``name``.
@@ -74,8 +83,13 @@ def make_check(
     lift means the release makes models worse, which is never a pass)."""
     t = policy.threshold(name)
     status = force or judge(value, direction, t.warn, t.fail)
-    if (never_pass_below is not None and status in ("pass", "info") and value is not None
-            and not math.isnan(value) and value < never_pass_below):
+    if (
+        never_pass_below is not None
+        and status in ("pass", "info")
+        and value is not None
+        and not math.isnan(value)
+        and value < never_pass_below
+    ):
         status = "warn"
         rule = f"below {never_pass_below:g}: never a pass, whatever the policy"
         note = f"{note}; {rule}" if note else rule

@@ -59,8 +59,13 @@ def evaluate_image_release(
             progress(ProgressEvent(stage="validate", step=step, total=total, message=message))
 
     inputs = ImageInputs.build(
-        spec=files.spec, train=files.train, holdout=files.holdout, test=files.test,
-        synthetic=synthetic, seed=seed, options=options,
+        spec=files.spec,
+        train=files.train,
+        holdout=files.holdout,
+        test=files.test,
+        synthetic=synthetic,
+        seed=seed,
+        options=options,
     )
     results = evaluate_metrics(metrics, inputs, timings=timings, on_metric=report)
 

@@ -72,9 +72,15 @@ class Metric(ABC):
         if value is not None:
             value = float(value)
         return MetricResult(
-            name=self.name, title=self.title, family=self.family, value=value,
-            direction=self.direction, bounds=self.bounds, ideal=self.ideal,
-            details=details or {}, note=note,
+            name=self.name,
+            title=self.title,
+            family=self.family,
+            value=value,
+            direction=self.direction,
+            bounds=self.bounds,
+            ideal=self.ideal,
+            details=details or {},
+            note=note,
         )
 
     def unavailable(self, note: str) -> MetricResult:
@@ -82,8 +88,12 @@ class Metric(ABC):
 
 
 def evaluate_metrics(
-    metrics: Sequence[Any], inputs: Any, *, timings: dict[str, float],
-    on_metric: Callable[[int, str], None], first_step: int = 0,
+    metrics: Sequence[Any],
+    inputs: Any,
+    *,
+    timings: dict[str, float],
+    on_metric: Callable[[int, str], None],
+    first_step: int = 0,
 ) -> list[MetricResult]:
     """Run each metric on ``inputs`` in order (any modality), timing it and announcing it
     as progress step ``first_step + i``."""

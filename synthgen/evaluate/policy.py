@@ -78,9 +78,13 @@ def parse_policy(data: Any, *, source: str, base: Policy | None) -> Policy:
         raise PolicyError(f"{where}: expected a mapping with a 'checks' mapping")
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise PolicyError(f"{where}: unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
+        raise PolicyError(
+            f"{where}: unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}"
+        )
     if data.get("version", 1) != 1:
-        raise PolicyError(f"{where}: unsupported policy version {data.get('version')!r} (expected 1)")
+        raise PolicyError(
+            f"{where}: unsupported policy version {data.get('version')!r} (expected 1)"
+        )
     checks = data.get("checks") or {}
     if not isinstance(checks, dict):
         raise PolicyError(f"{where}: 'checks' must be a mapping of check name to thresholds")
@@ -92,7 +96,9 @@ def parse_policy(data: Any, *, source: str, base: Policy | None) -> Policy:
                 f"{where}: unknown check {name!r} (known: {', '.join(sorted(known))})"
             )
         if not isinstance(entry, dict):
-            raise PolicyError(f"{where}: check {name!r}: expected a mapping with 'warn' and/or 'fail'")
+            raise PolicyError(
+                f"{where}: check {name!r}: expected a mapping with 'warn' and/or 'fail'"
+            )
         bad_keys = set(entry) - _THRESHOLD_KEYS
         if bad_keys:
             raise PolicyError(
@@ -110,7 +116,9 @@ def parse_policy(data: Any, *, source: str, base: Policy | None) -> Policy:
         missing = set(known) - set(thresholds)
         if missing:  # the defaults must cover every check
             raise PolicyError(f"{where}: no defaults for {', '.join(sorted(missing))}")
-    return Policy(thresholds=thresholds, source=source if base is None else f"{source} (over the defaults)")
+    return Policy(
+        thresholds=thresholds, source=source if base is None else f"{source} (over the defaults)"
+    )
 
 
 def _number(value: Any, where: str, name: str, key: str, check: CheckDefinition) -> float | None:

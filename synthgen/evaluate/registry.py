@@ -53,12 +53,18 @@ class CheckDefinition:
 
 
 CONTRACT = CheckDefinition(
-    "data_contract_failed_expectations", "Failed Great Expectations (data contract)",
-    "contract", "lower_is_better", (0.0, math.inf),
+    "data_contract_failed_expectations",
+    "Failed Great Expectations (data contract)",
+    "contract",
+    "lower_is_better",
+    (0.0, math.inf),
 )
 CERTIFICATE = CheckDefinition(
-    "certificate_epsilon", "Epsilon of the DP certificate", "certificate",
-    "lower_is_better", (0.0, math.inf),
+    "certificate_epsilon",
+    "Epsilon of the DP certificate",
+    "certificate",
+    "lower_is_better",
+    (0.0, math.inf),
 )
 
 

@@ -63,8 +63,14 @@ from synthgen.tabular.schema import Schema
 
 # re-exported: callers read the result type and the model-directory helpers from here
 __all__ = [
-    "NOTICE", "ModelFiles", "ValidationResult", "evaluate_release", "load_model_files",
-    "model_modality", "private_run_dir", "read_synthetic",
+    "NOTICE",
+    "ModelFiles",
+    "ValidationResult",
+    "evaluate_release",
+    "load_model_files",
+    "model_modality",
+    "private_run_dir",
+    "read_synthetic",
 ]
 
 SCHEMA = "schema.json"
@@ -91,10 +97,14 @@ class ModelFiles:
 def load_model_files(model_dir: str | Path, private_dir: str | Path | None = None) -> ModelFiles:
     model_dir = Path(model_dir)
     if model_modality(model_dir) != "tabular":
-        raise ModelLoadError(f"{model_dir} is an image model; load it with synthgen.evaluate.images")
+        raise ModelLoadError(
+            f"{model_dir} is an image model; load it with synthgen.evaluate.images"
+        )
     config = read_model_json(model_dir / CONFIG)
     try:
-        schema = Schema.from_dict(read_model_json(model_dir / SCHEMA), source=str(model_dir / SCHEMA))
+        schema = Schema.from_dict(
+            read_model_json(model_dir / SCHEMA), source=str(model_dir / SCHEMA)
+        )
     except SchemaError as exc:
         raise ModelLoadError(f"the model's schema is not valid: {exc}") from exc
     certificate, certificate_json = read_certificate(model_dir)
@@ -128,8 +138,15 @@ def load_model_files(model_dir: str | Path, private_dir: str | Path | None = Non
             "and validation compares the synthetic data with unseen real records"
         )
     return ModelFiles(
-        model_dir, schema, certificate, certificate_json, config, run, private_dir,
-        splits[0][expected], splits[1][expected],
+        model_dir,
+        schema,
+        certificate,
+        certificate_json,
+        config,
+        run,
+        private_dir,
+        splits[0][expected],
+        splits[1][expected],
         read_model_statistics(model_dir / PREPROCESSING, schema),
     )
 
@@ -159,8 +176,13 @@ def evaluate_release(
     """
     if model_modality(model_dir) == "image":
         return evaluate_image_release(
-            model_dir, synthetic_path, policy_path=policy_path, seed=seed, progress=progress,
-            options=image_options, private_dir=private_dir,
+            model_dir,
+            synthetic_path,
+            policy_path=policy_path,
+            seed=seed,
+            progress=progress,
+            options=image_options,
+            private_dir=private_dir,
         )
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -189,8 +211,12 @@ def evaluate_release(
         )
 
     inputs = TabularInputs.build(
-        schema=files.schema, train=files.train, synthetic=synthetic_raw,
-        holdout=files.holdout, seed=seed, model=files.statistics,
+        schema=files.schema,
+        train=files.train,
+        synthetic=synthetic_raw,
+        holdout=files.holdout,
+        seed=seed,
+        model=files.statistics,
     )
     results = evaluate_metrics(metrics, inputs, timings=timings, on_metric=report, first_step=1)
 
@@ -219,8 +245,12 @@ def _checks(
 ) -> list[CheckResult]:
     failed = len(expectations.failed)
     contract = make_check(
-        name=CONTRACT.name, title=CONTRACT.title, family=CONTRACT.family, value=float(failed),
-        direction=CONTRACT.direction, policy=policy,
+        name=CONTRACT.name,
+        title=CONTRACT.title,
+        family=CONTRACT.family,
+        value=float(failed),
+        direction=CONTRACT.direction,
+        policy=policy,
         note=f"{failed} of {len(expectations.outcomes)} expectations failed",
     )
     return [contract, *certificate_and_metric_checks(files.certificate, results, policy)]

@@ -52,21 +52,23 @@ class ValidationResult:
         return next(m for m in self.metrics if m.name == name)
 
     def to_json_dict(self) -> dict[str, Any]:
-        return json_safe({
-            "verdict": self.verdict,
-            "modality": self.modality,
-            "notice": NOTICE,
-            "created_at": self.created_at,
-            "private": self.private,
-            "checks": [c.to_json_dict() for c in self.checks],
-            "metrics": {m.name: m.to_json_dict() for m in self.metrics},
-            "expectations": self.expectations.to_json_dict() if self.expectations else None,
-            "certificate": self.certificate,
-            "provenance": self.provenance,
-            "policy": self.policy.to_json_dict(),
-            "sections": [s.to_json_dict() for s in self.sections],
-            "timings_seconds": self.timings,
-        })
+        return json_safe(
+            {
+                "verdict": self.verdict,
+                "modality": self.modality,
+                "notice": NOTICE,
+                "created_at": self.created_at,
+                "private": self.private,
+                "checks": [c.to_json_dict() for c in self.checks],
+                "metrics": {m.name: m.to_json_dict() for m in self.metrics},
+                "expectations": self.expectations.to_json_dict() if self.expectations else None,
+                "certificate": self.certificate,
+                "provenance": self.provenance,
+                "policy": self.policy.to_json_dict(),
+                "sections": [s.to_json_dict() for s in self.sections],
+                "timings_seconds": self.timings,
+            }
+        )
 
 
 def is_private(certificate: Certificate) -> bool:
@@ -80,15 +82,31 @@ def certificate_and_metric_checks(
     """The checks every modality has: the certificate's epsilon (a model trained without
     DP always fails), then one check per metric."""
     private = is_private(certificate)
-    checks = [make_check(
-        name=CERTIFICATE_CHECK.name, title=CERTIFICATE_CHECK.title, family=CERTIFICATE_CHECK.family,
-        value=float(certificate.epsilon) if private else math.inf, direction=CERTIFICATE_CHECK.direction,
-        policy=policy, note="" if private else "NOT PRIVATE: trained without differential privacy; never releasable",
-        force=None if private else "fail",
-    )]
+    checks = [
+        make_check(
+            name=CERTIFICATE_CHECK.name,
+            title=CERTIFICATE_CHECK.title,
+            family=CERTIFICATE_CHECK.family,
+            value=float(certificate.epsilon) if private else math.inf,
+            direction=CERTIFICATE_CHECK.direction,
+            policy=policy,
+            note=""
+            if private
+            else "NOT PRIVATE: trained without differential privacy; never releasable",
+            force=None if private else "fail",
+        )
+    ]
     for r in results:
-        checks.append(make_check(
-            name=r.name, title=r.title, family=r.family, value=r.value, direction=r.direction,
-            policy=policy, note=r.note, never_pass_below=NEVER_PASS_BELOW.get(r.name),
-        ))
+        checks.append(
+            make_check(
+                name=r.name,
+                title=r.title,
+                family=r.family,
+                value=r.value,
+                direction=r.direction,
+                policy=policy,
+                note=r.note,
+                never_pass_below=NEVER_PASS_BELOW.get(r.name),
+            )
+        )
     return checks

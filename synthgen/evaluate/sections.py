@@ -119,7 +119,11 @@ class Section:
         return self
 
     def to_json_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": self.key, "title": self.title, "level": self.level,
-                               "appendix": self.appendix}
+        out: dict[str, Any] = {
+            "key": self.key,
+            "title": self.title,
+            "level": self.level,
+            "appendix": self.appendix,
+        }
         out["blocks"] = [json_safe(vars(b)) for b in self.blocks]
         return out

@@ -53,7 +53,9 @@ class TableEncoding:
     bin_edges: dict[str, np.ndarray]  # numeric column -> inner quantile edges of the reference
 
     @classmethod
-    def fit(cls, schema: Schema, reference: pd.DataFrame, others: Sequence[pd.DataFrame] = ()) -> TableEncoding:
+    def fit(
+        cls, schema: Schema, reference: pd.DataFrame, others: Sequence[pd.DataFrame] = ()
+    ) -> TableEncoding:
         """Scales and bins come from the schema or the ``reference`` (real training) table;
         vocabularies cover every key seen in any table, declared categories first."""
         numeric = [c.name for c in schema.synthesized if not is_categorical(c)]
@@ -83,7 +85,9 @@ class TableEncoding:
             keys = [column_key(c, spec) for c in declared] if declared is not None else []
             seen: set[str] = set()
             for table in (reference, *others):
-                seen.update(str(k) for k in pd.unique(table[name].to_numpy(dtype=object)) if not pd.isna(k))
+                seen.update(
+                    str(k) for k in pd.unique(table[name].to_numpy(dtype=object)) if not pd.isna(k)
+                )
             keys += sorted(seen - set(keys))
             vocabulary[name] = keys
         return cls(schema, numeric, categorical, scale, vocabulary, edges)
@@ -116,7 +120,9 @@ class TableEncoding:
         codes[np.isnan(values)] = len(edges) + 1
         return codes
 
-    def distance_features(self, df: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
+    def distance_features(
+        self, df: pd.DataFrame, columns: Sequence[str] | None = None
+    ) -> np.ndarray:
         """Rows as vectors whose Euclidean distance is a mixed-type distance.
 
         Numerics are scaled to [0, 1] by the public bounds (or the training range); a null

@@ -55,8 +55,9 @@ def checkpoint_path(private_dir: Path) -> Path | None:
     return None
 
 
-def save_checkpoint(private_dir: Path, state: TrainingState, *, accountant: RunAccountant,
-                    meta: dict[str, Any]) -> Path:
+def save_checkpoint(
+    private_dir: Path, state: TrainingState, *, accountant: RunAccountant, meta: dict[str, Any]
+) -> Path:
     final = private_dir / CHECKPOINT_DIR
     staging = private_dir / f".{CHECKPOINT_DIR}.{uuid.uuid4().hex[:8]}"
     make_private_dir(private_dir)
@@ -67,9 +68,18 @@ def save_checkpoint(private_dir: Path, state: TrainingState, *, accountant: RunA
         torch.save(state.optimizer.state_dict(), staging / "optimizer.pt")
         torch.save(state.generator.get_state(), staging / "generator.pt")
         with open_private(staging / STATE, "w") as fh:
-            fh.write(json.dumps({
-                "step": state.step, "accountant": accountant.state_dict(), "meta": meta,
-            }, indent=2, allow_nan=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "step": state.step,
+                        "accountant": accountant.state_dict(),
+                        "meta": meta,
+                    },
+                    indent=2,
+                    allow_nan=False,
+                )
+                + "\n"
+            )
         restrict_private(staging)  # 0700 and 0600 before it becomes the checkpoint
         old = private_dir / f"{CHECKPOINT_DIR}.old"
         if old.exists():
@@ -88,9 +98,11 @@ def save_checkpoint(private_dir: Path, state: TrainingState, *, accountant: RunA
 def read_checkpoint(path: Path) -> CheckpointInfo:
     try:
         d = json.loads((path / STATE).read_text())
-        return CheckpointInfo(step=int(d["step"]),
-                              accountant=RunAccountant.from_state_dict(d["accountant"]),
-                              meta=dict(d["meta"]))
+        return CheckpointInfo(
+            step=int(d["step"]),
+            accountant=RunAccountant.from_state_dict(d["accountant"]),
+            meta=dict(d["meta"]),
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelLoadError(f"checkpoint {path} is damaged: {type(exc).__name__}") from exc
 

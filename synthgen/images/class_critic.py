@@ -76,8 +76,13 @@ class RandomFeatures(nn.Module):
         layers: list[nn.Module] = []
         with torch.random.fork_rng(devices=[]):  # the caller's random stream is untouched
             torch.manual_seed(FEATURE_SEED)
-            for cin, cout, pool in ((channels, w, False), (w, w, True), (w, 2 * w, False),
-                                    (2 * w, 2 * w, True), (2 * w, 4 * w, False)):
+            for cin, cout, pool in (
+                (channels, w, False),
+                (w, w, True),
+                (w, 2 * w, False),
+                (2 * w, 2 * w, True),
+                (2 * w, 4 * w, False),
+            ):
                 layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU()]
                 if pool:
                     layers.append(nn.MaxPool2d(2))
@@ -113,8 +118,10 @@ class ClassCritic(nn.Module):
         from synthgen.images.data import to_model_range
 
         self.eval()
-        out = [self.features(to_model_range(images[i:i + batch]).float())
-               for i in range(0, len(images), batch)]
+        out = [
+            self.features(to_model_range(images[i : i + batch]).float())
+            for i in range(0, len(images), batch)
+        ]
         raw = torch.cat(out) if out else torch.zeros(0, self.features.dim)
         return (raw - self.mean) / self.std
 
@@ -146,19 +153,35 @@ class ClassCritic(nn.Module):
         return own - others.max(axis=1)
 
 
-def plan_critic(*, epsilon_share: float, epsilon: float, delta: float, n_train: int,
-                steps: int, batch_size: int, private: bool) -> CriticPlan:
+def plan_critic(
+    *,
+    epsilon_share: float,
+    epsilon: float,
+    delta: float,
+    n_train: int,
+    steps: int,
+    batch_size: int,
+    private: bool,
+) -> CriticPlan:
     """``n_train`` is the public N-hat of the run. The critic's noise multiplier for its own share of epsilon (calibrated alone; the
     composed total is smaller than the sum, and the diffusion model's noise is calibrated
     for the composition)."""
     from synthgen.privacy.accountant import calibrate_noise_multiplier
 
     sample_rate = min(1.0, batch_size / n_train)
-    sigma = (calibrate_noise_multiplier(target_epsilon=epsilon_share * epsilon, delta=delta,
-                                        sample_rate=sample_rate, steps=steps)
-             if private else None)
-    return CriticPlan(steps=steps, sample_rate=sample_rate, noise_multiplier=sigma,
-                      public_record_count=n_train)
+    sigma = (
+        calibrate_noise_multiplier(
+            target_epsilon=epsilon_share * epsilon,
+            delta=delta,
+            sample_rate=sample_rate,
+            steps=steps,
+        )
+        if private
+        else None
+    )
+    return CriticPlan(
+        steps=steps, sample_rate=sample_rate, noise_multiplier=sigma, public_record_count=n_train
+    )
 
 
 class _Rows:
@@ -175,9 +198,15 @@ class _Rows:
 
 
 def train_critic(
-    plan: CriticPlan, *, train: ImageSet, model_samples: np.ndarray, class_proportions: list[float],
-    accountant: Any, noise: Any,
-    seed: int = 0, progress: Callable[[int, int], None] | None = None,
+    plan: CriticPlan,
+    *,
+    train: ImageSet,
+    model_samples: np.ndarray,
+    class_proportions: list[float],
+    accountant: Any,
+    noise: Any,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ClassCritic:
     """Fit the critic's head on the private ``train`` ImageSet (DP-SGD per ``plan``; its
     steps are recorded in ``accountant``). ``model_samples``: images drawn from the trained DP model,
@@ -201,22 +230,39 @@ def train_critic(
     if plan.noise_multiplier is None:
         _fit_nonprivate(head, optimizer, x, y, plan, seed=seed, progress=progress)
     else:
-        _fit_private(head, optimizer, x, y, plan, accountant=accountant, noise=noise,
-                     progress=progress)
+        _fit_private(
+            head, optimizer, x, y, plan, accountant=accountant, noise=noise, progress=progress
+        )
     return critic.eval()
 
 
-def _fit_private(head: nn.Linear, optimizer: Any, x: torch.Tensor, y: torch.Tensor,
-                 plan: CriticPlan, *, accountant: Any, noise: Any,
-                 progress: Callable[[int, int], None] | None) -> None:
+def _fit_private(
+    head: nn.Linear,
+    optimizer: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    plan: CriticPlan,
+    *,
+    accountant: Any,
+    noise: Any,
+    progress: Callable[[int, int], None] | None,
+) -> None:
     from synthgen.privacy.dp_sgd import make_private
 
     assert plan.noise_multiplier is not None
-    dp = make_private(head, optimizer, _Rows(x, y), noise_multiplier=plan.noise_multiplier,
-                      max_grad_norm=plan.max_grad_norm,
-                      expected_batch_size=round(plan.sample_rate * plan.public_record_count),
-                      public_record_count=plan.public_record_count, steps=plan.steps,
-                      accountant=accountant, noise=noise, grad_sample_mode="hooks")
+    dp = make_private(
+        head,
+        optimizer,
+        _Rows(x, y),
+        noise_multiplier=plan.noise_multiplier,
+        max_grad_norm=plan.max_grad_norm,
+        expected_batch_size=round(plan.sample_rate * plan.public_record_count),
+        public_record_count=plan.public_record_count,
+        steps=plan.steps,
+        accountant=accountant,
+        noise=noise,
+        grad_sample_mode="hooks",
+    )
     for step, (xb, yb) in enumerate(dp.loader, start=1):
         if len(yb) == 0:
             dp.empty_backward()
@@ -228,9 +274,16 @@ def _fit_private(head: nn.Linear, optimizer: Any, x: torch.Tensor, y: torch.Tens
     dp.module.remove_hooks()  # type: ignore[operator]  # the head is used plainly from here
 
 
-def _fit_nonprivate(head: nn.Linear, optimizer: Any, x: torch.Tensor, y: torch.Tensor,
-                    plan: CriticPlan, *, seed: int,
-                    progress: Callable[[int, int], None] | None) -> None:
+def _fit_nonprivate(
+    head: nn.Linear,
+    optimizer: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    plan: CriticPlan,
+    *,
+    seed: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
     g = torch.Generator().manual_seed(seed)
     batch = max(1, round(plan.sample_rate * len(y)))
     for step in range(1, plan.steps + 1):
@@ -249,8 +302,9 @@ def save_critic(critic: ClassCritic, model_dir: Path) -> None:
     save_weights(critic, model_dir / CRITIC_WEIGHTS)
 
 
-def load_critic(model_dir: Path, info: dict[str, Any], *, channels: int,
-                num_classes: int) -> ClassCritic:
+def load_critic(
+    model_dir: Path, info: dict[str, Any], *, channels: int, num_classes: int
+) -> ClassCritic:
     from synthgen.artifacts import load_weights
 
     try:

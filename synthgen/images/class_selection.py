@@ -51,8 +51,15 @@ class ClassSelection:
 
 
 def select_classes(
-    spec: ImageSpec, train: ImageSet, *, epsilon: float, delta: float, epsilon_share: float,
-    accountant: RunAccountant, noise: NoiseSource, private: bool,
+    spec: ImageSpec,
+    train: ImageSet,
+    *,
+    epsilon: float,
+    delta: float,
+    epsilon_share: float,
+    accountant: RunAccountant,
+    noise: NoiseSource,
+    private: bool,
 ) -> ClassSelection:
     """Keep the candidate classes of ``spec`` (``classes_declared`` false) whose noisy count
     of ``train`` images clears the partition-selection threshold; recorded in
@@ -60,28 +67,39 @@ def select_classes(
     counts = train.class_counts(spec.num_classes).astype(np.float64)
     if private:
         accountant.threshold_delta = THRESHOLD_DELTA_SHARE * delta
-        sigma = gaussian_noise_multiplier_for(epsilon=epsilon_share * epsilon,
-                                              delta=accountant.rdp_delta(delta))
+        sigma = gaussian_noise_multiplier_for(
+            epsilon=epsilon_share * epsilon, delta=accountant.rdp_delta(delta)
+        )
         noisy, std = noisy_histograms([counts], noise_multiplier=sigma, noise=noise)
         accountant.add_gaussian_release(
-            name="class discovery", noise_multiplier=sigma,
-            purpose="class list: Gaussian partition selection of the labels found")
-        threshold = partition_threshold(std=std, delta=accountant.threshold_delta,
-                                        max_new_partitions=1)
+            name="class discovery",
+            noise_multiplier=sigma,
+            purpose="class list: Gaussian partition selection of the labels found",
+        )
+        threshold = partition_threshold(
+            std=std, delta=accountant.threshold_delta, max_new_partitions=1
+        )
         kept = noisy[0] > threshold
-        how = (f"class list: the labels found in the data whose Gaussian-noised image count "
-               f"(noise multiplier {sigma:.4g}) cleared {threshold:.1f} (partition selection, "
-               f"delta {accountant.threshold_delta:.3g}); images of other labels took no part")
+        how = (
+            f"class list: the labels found in the data whose Gaussian-noised image count "
+            f"(noise multiplier {sigma:.4g}) cleared {threshold:.1f} (partition selection, "
+            f"delta {accountant.threshold_delta:.3g}); images of other labels took no part"
+        )
     else:
         kept = counts > 0
         how = "class list: every label found in the data (NOT PRIVATE: no DP selection)"
     if not kept.any():
         raise InsufficientData(
             "no label found in the data passed the DP threshold for a class list: declare "
-            "the classes (the classes option) or train with a larger epsilon")
+            "the classes (the classes option) or train with a larger epsilon"
+        )
     model_label = np.full(spec.num_classes, -1, dtype=np.int64)
     model_label[kept] = np.arange(int(kept.sum()))
     notes = tuple(n for n in spec.notes if not n.startswith("class list:"))
-    selected = replace(spec, class_names=tuple(np.asarray(spec.class_names)[kept].tolist()),
-                       classes_declared=False, notes=(*notes, how))
+    selected = replace(
+        spec,
+        class_names=tuple(np.asarray(spec.class_names)[kept].tolist()),
+        classes_declared=False,
+        notes=(*notes, how),
+    )
     return ClassSelection(spec=selected, model_label=model_label)

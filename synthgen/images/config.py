@@ -75,7 +75,9 @@ class TrainingConfig:
         if not self.max_grad_norm > 0 or not self.learning_rate > 0:
             raise ConfigurationError("max_grad_norm and learning_rate must be positive")
         if self.augment not in ("none", "hflip", "hflip+shift"):
-            raise ConfigurationError(f"augment must be none, hflip or hflip+shift, got {self.augment!r}")
+            raise ConfigurationError(
+                f"augment must be none, hflip or hflip+shift, got {self.augment!r}"
+            )
         if self.per_example_gradients not in ("vmap", "hooks"):
             raise ConfigurationError("per_example_gradients must be vmap or hooks")
         if self.mixed_precision not in ("auto", "off", "bf16"):
@@ -84,10 +86,14 @@ class TrainingConfig:
             raise ConfigurationError("conditioning_phase must be in [0, 1)")
         if self.conditioning_max_grad_norm is not None and not self.conditioning_max_grad_norm > 0:
             raise ConfigurationError("conditioning_max_grad_norm must be positive")
-        if (not 0 <= self.critic_epsilon_share < 0.5 or self.critic_steps < 1
-                or self.critic_batch_size < 1):
-            raise ConfigurationError("critic_epsilon_share must be in [0, 0.5), critic_steps "
-                                     "and critic_batch_size >= 1")
+        if (
+            not 0 <= self.critic_epsilon_share < 0.5
+            or self.critic_steps < 1
+            or self.critic_batch_size < 1
+        ):
+            raise ConfigurationError(
+                "critic_epsilon_share must be in [0, 0.5), critic_steps and critic_batch_size >= 1"
+            )
         if not 0 < self.class_count_epsilon_share < 0.5:
             raise ConfigurationError("class_count_epsilon_share must be in (0, 0.5)")
         if not 0 < self.class_selection_epsilon_share < 0.5:
@@ -144,8 +150,15 @@ class SourceOptions:
     public_record_count: int | None = None
 
 
-MODEL_KEYS = ("base_channels", "channel_mult", "blocks_per_level", "attention_levels",
-              "attention_head_channels", "embedding_mult", "max_groups")
+MODEL_KEYS = (
+    "base_channels",
+    "channel_mult",
+    "blocks_per_level",
+    "attention_levels",
+    "attention_head_channels",
+    "embedding_mult",
+    "max_groups",
+)
 DEFAULT_MODEL: dict[str, Any] = {"base_channels": 8, "blocks_per_level": 1}  # 55k parameters
 
 
@@ -158,8 +171,9 @@ class ImageRecipe:
     source: SourceOptions
 
     def unet_config(self, *, image_size: int, channels: int, num_classes: int) -> UNetConfig:
-        return UNetConfig.for_image(image_size=image_size, image_channels=channels,
-                                    num_classes=num_classes, **self.model)
+        return UNetConfig.for_image(
+            image_size=image_size, image_channels=channels, num_classes=num_classes, **self.model
+        )
 
 
 def _field_names(cls: type) -> set[str]:
@@ -169,11 +183,18 @@ def _field_names(cls: type) -> set[str]:
 def build_recipe(overrides: dict[str, Any] | None) -> ImageRecipe:
     """Defaults with ``overrides`` applied; unknown keys are an error, not ignored."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    groups: dict[str, dict[str, Any]] = {"model": dict(DEFAULT_MODEL), "diffusion": {},
-                                         "training": {}, "sampling": {}, "source": {}}
+    groups: dict[str, dict[str, Any]] = {
+        "model": dict(DEFAULT_MODEL),
+        "diffusion": {},
+        "training": {},
+        "sampling": {},
+        "source": {},
+    }
     owners = {
-        "diffusion": _field_names(EDMConfig), "training": _field_names(TrainingConfig),
-        "sampling": _field_names(SamplingConfig), "source": _field_names(SourceOptions),
+        "diffusion": _field_names(EDMConfig),
+        "training": _field_names(TrainingConfig),
+        "sampling": _field_names(SamplingConfig),
+        "source": _field_names(SourceOptions),
         "model": set(MODEL_KEYS),
     }
     for key, value in overrides.items():
@@ -209,7 +230,8 @@ def recipe_from_json(d: dict[str, Any]) -> ImageRecipe:
         return ImageRecipe(
             model={k: tuple(v) if isinstance(v, list) else v for k, v in d["model"].items()},
             diffusion=EDMConfig.from_json_dict(d["diffusion"]),
-            training=TrainingConfig(**d["training"]), sampling=SamplingConfig(**d["sampling"]),
+            training=TrainingConfig(**d["training"]),
+            sampling=SamplingConfig(**d["sampling"]),
             source=SourceOptions(**source),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -218,8 +240,10 @@ def recipe_from_json(d: dict[str, Any]) -> ImageRecipe:
 
 def recipe_to_json(recipe: ImageRecipe) -> dict[str, Any]:
     d = {
-        "model": dict(recipe.model), "diffusion": recipe.diffusion.to_json_dict(),
-        "training": asdict(recipe.training), "sampling": asdict(recipe.sampling),
+        "model": dict(recipe.model),
+        "diffusion": recipe.diffusion.to_json_dict(),
+        "training": asdict(recipe.training),
+        "sampling": asdict(recipe.sampling),
         "source": asdict(recipe.source),
     }
     for key in ("channel_mult", "attention_levels"):

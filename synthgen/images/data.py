@@ -96,4 +96,3 @@ def from_model_range(x: torch.Tensor) -> np.ndarray:
     if pixels.shape[1] == 1:
         return pixels[:, 0].numpy()
     return pixels.permute(0, 2, 3, 1).contiguous().numpy()
-

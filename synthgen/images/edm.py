@@ -85,8 +85,14 @@ class TrainingDraws:
 
 
 def draw_training_inputs(
-    x: torch.Tensor, labels: torch.Tensor, *, multiplicity: int, cfg: EDMConfig,
-    null_label: int, generator: torch.Generator, augment: str = "none",
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    multiplicity: int,
+    cfg: EDMConfig,
+    null_label: int,
+    generator: torch.Generator,
+    augment: str = "none",
 ) -> TrainingDraws:
     """Repeat each example K times and draw a noise level, noise, label dropout and
     (optionally) an augmentation per copy. Draws are made on the CPU generator so that a
@@ -102,8 +108,7 @@ def draw_training_inputs(
     drop = torch.rand(rows, generator=generator) < cfg.label_dropout
     device = x.device
     ys = torch.where(drop.to(device), torch.full_like(ys, null_label), ys)
-    return TrainingDraws(x=xs, labels=ys, sigma=log_sigma.exp().to(device),
-                         noise=noise.to(device))
+    return TrainingDraws(x=xs, labels=ys, sigma=log_sigma.exp().to(device), noise=noise.to(device))
 
 
 def augment_rows(x: torch.Tensor, augment: str, generator: torch.Generator) -> torch.Tensor:
@@ -138,13 +143,25 @@ def loss_per_row(denoiser: nn.Module, draws: TrainingDraws, sigma_data: float) -
 
 
 def loss_per_example(
-    denoiser: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, multiplicity: int,
-    cfg: EDMConfig, generator: torch.Generator, augment: str = "none",
+    denoiser: nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    multiplicity: int,
+    cfg: EDMConfig,
+    generator: torch.Generator,
+    augment: str = "none",
 ) -> torch.Tensor:
     """``[B]``: the mean over K draws of each example's loss (noise multiplicity)."""
-    draws = draw_training_inputs(x, labels, multiplicity=multiplicity, cfg=cfg,
-                                 null_label=int(getattr(denoiser, "null_label", 0)),
-                                 generator=generator, augment=augment)
+    draws = draw_training_inputs(
+        x,
+        labels,
+        multiplicity=multiplicity,
+        cfg=cfg,
+        null_label=int(getattr(denoiser, "null_label", 0)),
+        generator=generator,
+        augment=augment,
+    )
     rows = loss_per_row(denoiser, draws, cfg.sigma_data)
     return rows.view(x.shape[0], multiplicity).mean(dim=1)
 
@@ -159,11 +176,19 @@ def sigma_steps(steps: int, cfg: EDMConfig, device: torch.device | str = "cpu") 
     if steps == 1:
         sig = torch.tensor([cfg.sigma_max], dtype=torch.float64)
     else:
-        sig = (cfg.sigma_max**inv + i / (steps - 1) * (cfg.sigma_min**inv - cfg.sigma_max**inv)) ** cfg.rho
+        sig = (
+            cfg.sigma_max**inv + i / (steps - 1) * (cfg.sigma_min**inv - cfg.sigma_max**inv)
+        ) ** cfg.rho
     return torch.cat([sig, torch.zeros(1, dtype=torch.float64)]).to(device)
 
 
 __all__ = [
-    "Denoiser", "EDMConfig", "TrainingDraws", "draw_training_inputs", "loss_per_example",
-    "loss_per_row", "loss_weight", "sigma_steps",
+    "Denoiser",
+    "EDMConfig",
+    "TrainingDraws",
+    "draw_training_inputs",
+    "loss_per_example",
+    "loss_per_row",
+    "loss_weight",
+    "sigma_steps",
 ]

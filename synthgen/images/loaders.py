@@ -44,9 +44,17 @@ LABEL_COLUMNS = ("label", "class", "target", "diagnosis")
 # Public metadata of the MedMNIST v2/v3 2D datasets (Yang et al. 2023, Table 1): number of
 # classes of each multi-class task. Multi-label ChestMNIST is not supported.
 MEDMNIST_CLASSES = {
-    "pathmnist": 9, "dermamnist": 7, "octmnist": 4, "pneumoniamnist": 2, "retinamnist": 5,
-    "breastmnist": 2, "bloodmnist": 8, "tissuemnist": 8, "organamnist": 11,
-    "organcmnist": 11, "organsmnist": 11,
+    "pathmnist": 9,
+    "dermamnist": 7,
+    "octmnist": 4,
+    "pneumoniamnist": 2,
+    "retinamnist": 5,
+    "breastmnist": 2,
+    "bloodmnist": 8,
+    "tissuemnist": 8,
+    "organamnist": 11,
+    "organcmnist": 11,
+    "organsmnist": 11,
 }
 MEDMNIST_RGB = ("pathmnist", "dermamnist", "retinamnist", "bloodmnist")  # the rest: grayscale
 DEFAULT_SIZE = 28  # folders and DICOM, unless declared
@@ -75,8 +83,12 @@ class LoadedSource:
 
 
 def load_image_source(
-    path: str | Path, *, image_size: int | None = None, channels: int | None = None,
-    labels_csv: str | Path | None = None, classes: Classes = None,
+    path: str | Path,
+    *,
+    image_size: int | None = None,
+    channels: int | None = None,
+    labels_csv: str | Path | None = None,
+    classes: Classes = None,
 ) -> LoadedSource:
     """Load ``path`` (an .npz, a folder of class subfolders, or a DICOM folder).
 
@@ -94,10 +106,19 @@ def load_image_source(
     names = _declared_names(classes, "a folder")
     csv_path = Path(labels_csv) if labels_csv else _find_labels_csv(p)
     if csv_path is not None:
-        return load_dicom_folder(p, labels_csv=csv_path, image_size=image_size or DEFAULT_SIZE,
-                                 channels=channels or DEFAULT_CHANNELS, classes=names)
-    return load_class_folders(p, image_size=image_size or DEFAULT_SIZE,
-                              channels=channels or DEFAULT_CHANNELS, classes=names)
+        return load_dicom_folder(
+            p,
+            labels_csv=csv_path,
+            image_size=image_size or DEFAULT_SIZE,
+            channels=channels or DEFAULT_CHANNELS,
+            classes=names,
+        )
+    return load_class_folders(
+        p,
+        image_size=image_size or DEFAULT_SIZE,
+        channels=channels or DEFAULT_CHANNELS,
+        classes=names,
+    )
 
 
 def _declared_names(classes: Classes, where: str) -> tuple[str, ...] | None:
@@ -118,7 +139,10 @@ def _medmnist_name(path: Path) -> str | None:
 
 
 def load_npz(
-    path: Path, *, image_size: int | None = None, channels: int | None = None,
+    path: Path,
+    *,
+    image_size: int | None = None,
+    channels: int | None = None,
     classes: Classes = None,
 ) -> LoadedSource:
     """MedMNIST layout (``train_images``, ``train_labels``, ``val_*``, ``test_*``) or a plain
@@ -176,14 +200,19 @@ def load_npz(
             class_names = tuple(str(i) for i in range(MEDMNIST_CLASSES[name]))
             notes.append(f"class list: MedMNIST's published classes of {name} (public)")
         else:
-            class_names = (tuple(str(i) for i in range(classes)) if isinstance(classes, int)
-                           else _declared_names(classes, "an .npz") or ())
+            class_names = (
+                tuple(str(i) for i in range(classes))
+                if isinstance(classes, int)
+                else _declared_names(classes, "an .npz") or ()
+            )
             notes.append(f"class list: declared by the steward ({declared_by})")
         if not class_names:
             raise ConfigurationError("classes must be at least 1")
         if all_labels.max() >= len(class_names):
-            raise InputFileError(f"{path}: a label is outside the {len(class_names)} declared "
-                                 "classes (labels are class indices 0..k-1)")
+            raise InputFileError(
+                f"{path}: a label is outside the {len(class_names)} declared "
+                "classes (labels are class indices 0..k-1)"
+            )
         declared = True
         to_model = np.arange(len(class_names))
     else:
@@ -192,36 +221,51 @@ def load_npz(
         to_model = np.full(int(found.max()) + 1, -1)
         to_model[found] = np.arange(len(found))
         declared = False
-        notes.append("class list: candidates found in the labels, to be released with DP "
-                     "partition selection (declare the classes option to skip it)")
+        notes.append(
+            "class list: candidates found in the labels, to be released with DP "
+            "partition selection (declare the classes option to skip it)"
+        )
     first = next(iter(raw.values()))[0]
     layout_channels = 1 if first.ndim == 3 else int(first.shape[3])
     assumptions: list[str] = []
     if name is not None:
         size_match = re.search(r"_(64|128|224)$", path.stem.lower())
-        published = (int(size_match.group(1)) if size_match else 28,
-                     3 if name in MEDMNIST_RGB else 1)
+        published = (
+            int(size_match.group(1)) if size_match else 28,
+            3 if name in MEDMNIST_RGB else 1,
+        )
         size, n_channels = image_size or published[0], channels or published[1]
     else:
         size, n_channels = image_size or int(first.shape[1]), channels or layout_channels
-        undeclared = [what for what, given in (("image size", image_size), ("channels", channels))
-                      if given is None]
+        undeclared = [
+            what
+            for what, given in (("image size", image_size), ("channels", channels))
+            if given is None
+        ]
         if undeclared:
             assumptions.append(
                 f"{' and '.join(undeclared)} ({size} px, {n_channels} channel"
                 f"{'s' if n_channels > 1 else ''}) read from the .npz array shape, which all "
-                "its images share; not declared by the steward")
+                "its images share; not declared by the steward"
+            )
     spec = ImageSpec(
-        image_size=size, channels=n_channels, class_names=class_names,
-        source_format=source_format, classes_declared=declared, notes=tuple(notes),
+        image_size=size,
+        channels=n_channels,
+        class_names=class_names,
+        source_format=source_format,
+        classes_declared=declared,
+        notes=tuple(notes),
         assumptions=tuple(assumptions),
     )
-    sets = {s: ImageSet(_resize_all(_convert_channels(im, n_channels), size), to_model[lab])
-            for s, (im, lab) in raw.items()}
+    sets = {
+        s: ImageSet(_resize_all(_convert_channels(im, n_channels), size), to_model[lab])
+        for s, (im, lab) in raw.items()
+    }
     if "train" not in sets or len(sets["train"]) == 0:
         raise InsufficientData(f"{path} has no training images")
-    return LoadedSource(spec=spec, train=sets["train"], holdout=sets.get("val"),
-                        test=sets.get("test"))
+    return LoadedSource(
+        spec=spec, train=sets["train"], holdout=sets.get("val"), test=sets.get("test")
+    )
 
 
 def _convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
@@ -307,7 +351,10 @@ def _read_picture(path: Path, channels: int) -> np.ndarray:
 
 
 def load_class_folders(
-    root: Path, *, image_size: int = DEFAULT_SIZE, channels: int = DEFAULT_CHANNELS,
+    root: Path,
+    *,
+    image_size: int = DEFAULT_SIZE,
+    channels: int = DEFAULT_CHANNELS,
     classes: tuple[str, ...] | None = None,
 ) -> LoadedSource:
     """One subfolder per class (its name is the class name); PNG and JPEG files inside.
@@ -324,8 +371,9 @@ def load_class_folders(
     if classes is not None:
         unknown = [d.name for d in class_dirs if d.name not in classes]
         if unknown:
-            raise InputFileError(f"{root}: folder {unknown[0]!r} is not one of the declared "
-                                 "classes")
+            raise InputFileError(
+                f"{root}: folder {unknown[0]!r} is not one of the declared classes"
+            )
         class_names = classes
         note = "class list: declared by the steward (classes option)"
     else:
@@ -336,8 +384,7 @@ def load_class_folders(
     for d in class_dirs:
         label = class_names.index(d.name)
         for f in sorted(d.rglob("*")):
-            if (f.is_file() and not f.name.startswith(".")
-                    and f.suffix.lower() in IMAGE_SUFFIXES):
+            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES:
                 files.append((f, label))
     images, labels = [], []
     for f, label in files:
@@ -347,14 +394,21 @@ def load_class_folders(
         except Exception as exc:  # PIL raises many types for damaged files
             problems.append(f"{f.relative_to(root)}: unreadable image ({type(exc).__name__})")
     if not images:
-        raise InsufficientData(f"{root}: no readable PNG/JPEG images in the class folders"
-                               + (f" ({len(problems)} unreadable)" if problems else ""))
+        raise InsufficientData(
+            f"{root}: no readable PNG/JPEG images in the class folders"
+            + (f" ({len(problems)} unreadable)" if problems else "")
+        )
     spec = ImageSpec(
-        image_size=image_size, channels=channels, class_names=class_names,
-        source_format="folder", classes_declared=True, notes=(note,),
+        image_size=image_size,
+        channels=channels,
+        class_names=class_names,
+        source_format="folder",
+        classes_declared=True,
+        notes=(note,),
     )
-    return LoadedSource(spec=spec, train=ImageSet(np.stack(images), np.array(labels)),
-                        problems=problems)
+    return LoadedSource(
+        spec=spec, train=ImageSet(np.stack(images), np.array(labels)), problems=problems
+    )
 
 
 # -- DICOM + labels CSV ---------------------------------------------------------------------
@@ -365,8 +419,9 @@ def _find_labels_csv(root: Path) -> Path | None:
     return None
 
 
-def _pick_column(header: Iterable[str], candidates: tuple[str, ...], what: str,
-                 csv_path: Path) -> str:
+def _pick_column(
+    header: Iterable[str], candidates: tuple[str, ...], what: str, csv_path: Path
+) -> str:
     lowered = {h.strip().lower(): h for h in header}
     for c in candidates:
         if c in lowered:
@@ -422,7 +477,8 @@ def one_row_per_file(
             if label != first_label:
                 raise InputFileError(
                     f"{csv_name}: rows {first_row} and {row} list the same image file with "
-                    "different labels; one image is one record and has one label")
+                    "different labels; one image is one record and has one label"
+                )
             notes.append(f"row {row}: the image file of row {first_row} again (counted once)")
             continue
         first[key] = (row, label)
@@ -455,8 +511,12 @@ def dicom_to_uint8(ds: Any, channels: int) -> np.ndarray:
 
 
 def load_dicom_folder(
-    root: Path, *, labels_csv: Path, image_size: int = DEFAULT_SIZE,
-    channels: int = DEFAULT_CHANNELS, classes: tuple[str, ...] | None = None,
+    root: Path,
+    *,
+    labels_csv: Path,
+    image_size: int = DEFAULT_SIZE,
+    channels: int = DEFAULT_CHANNELS,
+    classes: tuple[str, ...] | None = None,
 ) -> LoadedSource:
     """DICOM files under ``root`` listed in ``labels_csv`` (file path relative to ``root``,
     label), one record per image file. The class list is ``classes`` (declared; rows with
@@ -472,14 +532,19 @@ def load_dicom_folder(
     rows, problems = one_row_per_file(root, rows, labels_csv.name)
     if classes is not None:
         class_names = classes
-        problems += [f"row {row}: its label is not one of the declared classes"
-                     for row, _, lab in rows if lab not in classes]
+        problems += [
+            f"row {row}: its label is not one of the declared classes"
+            for row, _, lab in rows
+            if lab not in classes
+        ]
         rows = [r for r in rows if r[2] in classes]
         note = "class list: declared by the steward (classes option)"
     else:
         class_names = tuple(sorted({lab for _, _, lab in rows}, key=_natural_key))
-        note = ("class list: candidates found in the labels CSV, to be released with DP "
-                "partition selection (declare the classes option to skip it)")
+        note = (
+            "class list: candidates found in the labels CSV, to be released with DP "
+            "partition selection (declare the classes option to skip it)"
+        )
     index = {name: i for i, name in enumerate(class_names)}
     images, labels = [], []
     for _, rel, lab in rows:
@@ -497,11 +562,16 @@ def load_dicom_folder(
     if not images:
         raise InsufficientData(f"{root}: no readable DICOM images ({len(problems)} problems)")
     spec = ImageSpec(
-        image_size=image_size, channels=channels, class_names=class_names,
-        source_format="dicom", classes_declared=classes is not None, notes=(note,),
+        image_size=image_size,
+        channels=channels,
+        class_names=class_names,
+        source_format="dicom",
+        classes_declared=classes is not None,
+        notes=(note,),
     )
-    return LoadedSource(spec=spec, train=ImageSet(np.stack(images), np.array(labels)),
-                        problems=problems)
+    return LoadedSource(
+        spec=spec, train=ImageSet(np.stack(images), np.array(labels)), problems=problems
+    )
 
 
 def _natural_key(text: str) -> tuple[Any, ...]:

@@ -56,7 +56,9 @@ def known_file(name: str, size: int = 28) -> MedMNISTFile:
         return KNOWN_FILES[(name.lower(), size)]
     except KeyError:
         known = ", ".join(f"{n} ({s} px)" for n, s in sorted(KNOWN_FILES))
-        raise InputFileError(f"no official checksum known for {name} at {size} px ({known})") from None
+        raise InputFileError(
+            f"no official checksum known for {name} at {size} px ({known})"
+        ) from None
 
 
 def cache_dir() -> Path:
@@ -86,8 +88,13 @@ def find_cached(name: str, size: int = 28, *, cache: Path | None = None) -> Path
 
 
 def download_medmnist(
-    name: str, size: int = 28, *, cache: Path | None = None, url: str | None = None,
-    progress: ProgressCallback = ignore_progress, timeout_s: float = 60.0,
+    name: str,
+    size: int = 28,
+    *,
+    cache: Path | None = None,
+    url: str | None = None,
+    progress: ProgressCallback = ignore_progress,
+    timeout_s: float = 60.0,
 ) -> Path:
     """Download into the cache (a temporary file renamed once its MD5 matches)."""
     spec = known_file(name, size)
@@ -122,8 +129,13 @@ def download_medmnist(
 
 
 def resolve_medmnist(
-    data: Path | None, name: str = "breastmnist", size: int = 28, *, cache: Path | None = None,
-    url: str | None = None, progress: ProgressCallback = ignore_progress,
+    data: Path | None,
+    name: str = "breastmnist",
+    size: int = 28,
+    *,
+    cache: Path | None = None,
+    url: str | None = None,
+    progress: ProgressCallback = ignore_progress,
 ) -> Path:
     """The path given, else the verified cached copy, else a verified download."""
     if data is not None:

@@ -11,8 +11,9 @@ from synthgen.errors import OutputError
 from synthgen.images.data import save_npz
 
 
-def write_images(out: Path, images: np.ndarray, labels: np.ndarray,
-                 class_names: tuple[str, ...]) -> Path:
+def write_images(
+    out: Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]
+) -> Path:
     """``*.npz`` -> keys ``images`` (uint8 [N, H, W] or [N, H, W, C]) and ``labels``
     ([N, 1]); any other path -> a folder with one subfolder of PNGs per class."""
     out = Path(out)
@@ -29,8 +30,9 @@ def _folder_name(name: str) -> str:
     return safe or "class"
 
 
-def write_png_folder(out: Path, images: np.ndarray, labels: np.ndarray,
-                     class_names: tuple[str, ...]) -> Path:
+def write_png_folder(
+    out: Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]
+) -> Path:
     from synthgen.extras import require
 
     Image = require("PIL.Image", feature="writing PNG folders")

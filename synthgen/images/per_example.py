@@ -29,21 +29,28 @@ from synthgen.images.edm import TrainingDraws, loss_weight
 
 
 class VmapPerExampleGradients:
-    def __init__(self, denoiser: nn.Module, *, sigma_data: float,
-                 autocast_dtype: torch.dtype | None = None):
+    def __init__(
+        self, denoiser: nn.Module, *, sigma_data: float, autocast_dtype: torch.dtype | None = None
+    ):
         from torch.func import functional_call, grad_and_value, vmap
 
         self.denoiser = denoiser
         self.names = [n for n, p in denoiser.named_parameters() if p.requires_grad]
         amp = autocast_dtype
 
-        def example_loss(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
-                         x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
-                         labels: torch.Tensor) -> torch.Tensor:
+        def example_loss(
+            params: dict[str, torch.Tensor],
+            buffers: dict[str, torch.Tensor],
+            x: torch.Tensor,
+            sigma: torch.Tensor,
+            noise: torch.Tensor,
+            labels: torch.Tensor,
+        ) -> torch.Tensor:
             # one example: x [K, C, H, W], sigma [K], noise [K, C, H, W], labels [K]
             noisy = x + sigma.reshape(-1, 1, 1, 1) * noise
-            with torch.autocast(device_type=x.device.type, dtype=amp or torch.float32,
-                                enabled=amp is not None):
+            with torch.autocast(
+                device_type=x.device.type, dtype=amp or torch.float32, enabled=amp is not None
+            ):
                 denoised = functional_call(denoiser, (params, buffers), (noisy, sigma, labels))
             err = (denoised.float() - x.float()) ** 2
             return (loss_weight(sigma, sigma_data) * err.flatten(1).mean(dim=1)).mean()
@@ -62,8 +69,12 @@ class VmapPerExampleGradients:
             return t.reshape(b, k, *t.shape[1:])
 
         grads, losses = self._per_example(
-            params, buffers, per_example(draws.x), per_example(draws.sigma),
-            per_example(draws.noise), per_example(draws.labels),
+            params,
+            buffers,
+            per_example(draws.x),
+            per_example(draws.sigma),
+            per_example(draws.noise),
+            per_example(draws.labels),
         )
         for n in self.names:
             named[n].grad_sample = grads[n].float()  # type: ignore[attr-defined]
@@ -75,11 +86,16 @@ def set_empty_grad_samples(module: nn.Module) -> None:
     for p in module.parameters():
         if p.requires_grad:
             p.grad_sample = torch.zeros(  # type: ignore[attr-defined]
-                (0, *p.shape), device=p.device, dtype=torch.float32)
+                (0, *p.shape), device=p.device, dtype=torch.float32
+            )
 
 
 def reference_per_example_gradients(
-    denoiser: nn.Module, draws: TrainingDraws, *, batch_size: int, multiplicity: int,
+    denoiser: nn.Module,
+    draws: TrainingDraws,
+    *,
+    batch_size: int,
+    multiplicity: int,
     sigma_data: float,
 ) -> list[dict[str, Any]]:
     """Ground truth for tests: each example's gradient by its own backward pass."""
@@ -93,7 +109,12 @@ def reference_per_example_gradients(
         denoised = denoiser(noisy, sigma, draws.labels[rows])
         loss = (loss_weight(sigma, sigma_data) * ((denoised - x) ** 2).flatten(1).mean(1)).mean()
         loss.backward()
-        out.append({n: p.grad.detach().clone() for n, p in denoiser.named_parameters()
-                    if p.grad is not None})
+        out.append(
+            {
+                n: p.grad.detach().clone()
+                for n, p in denoiser.named_parameters()
+                if p.grad is not None
+            }
+        )
     denoiser.zero_grad(set_to_none=True)
     return out

@@ -48,8 +48,17 @@ from synthgen.artifacts import (
 from synthgen.errors import ConfigurationError, ModelLoadError, PretrainingDataOverlap
 
 # architecture keys that must match; the class count may differ
-_SHAPE_KEYS = ("image_channels", "image_size", "base_channels", "channel_mult", "blocks_per_level",
-               "attention_levels", "attention_head_channels", "embedding_mult", "max_groups")
+_SHAPE_KEYS = (
+    "image_channels",
+    "image_size",
+    "base_channels",
+    "channel_mult",
+    "blocks_per_level",
+    "attention_levels",
+    "attention_head_channels",
+    "embedding_mult",
+    "max_groups",
+)
 LABEL_EMBEDDING = "label_embedding.weight"
 PUBLIC_IMAGES = "public_images.json"  # only in the directory of a model of PUBLIC images
 DIGEST = "sha256 of b'synthgen-image-v1', the array's shape and its uint8 pixels (C order)"
@@ -66,13 +75,18 @@ def image_digest(image: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def public_image_record(images: np.ndarray, *, source: Path,
-                        inherited: Iterable[str] = ()) -> dict[str, Any]:
+def public_image_record(
+    images: np.ndarray, *, source: Path, inherited: Iterable[str] = ()
+) -> dict[str, Any]:
     """``public_images.json`` of a model trained on PUBLIC ``images`` (with ``inherited``,
     the hashes of the public model it started from: its weights saw those too)."""
     digests = sorted({image_digest(im) for im in images} | set(inherited))
-    return {"source": source.name, "source_sha256": file_sha256(source), "digest": DIGEST,
-            "images": digests}
+    return {
+        "source": source.name,
+        "source_sha256": file_sha256(source),
+        "digest": DIGEST,
+        "images": digests,
+    }
 
 
 def read_public_images(model_dir: Path) -> set[str]:
@@ -86,12 +100,14 @@ def read_public_images(model_dir: Path) -> set[str]:
         raise ConfigurationError(
             f"init_from: {model_dir} is not a public model: it records no hashes of the "
             "images it was trained on. Train it with public_source (--public-source, "
-            "--epsilon inf) on public images") from exc
+            "--epsilon inf) on public images"
+        ) from exc
     return set(images)
 
 
-def initialise_from_pretrained(net: Any, model_dir: str | Path, *,
-                               training_images: np.ndarray) -> dict[str, Any]:
+def initialise_from_pretrained(
+    net: Any, model_dir: str | Path, *, training_images: np.ndarray
+) -> dict[str, Any]:
     """Load ``model_dir``'s weights into ``net`` (a fresh UNet) and return their provenance,
     after checking that none of ``training_images`` (this run's private training split)
     is among the images the public model saw."""
@@ -111,7 +127,8 @@ def initialise_from_pretrained(net: Any, model_dir: str | Path, *,
         raise PretrainingDataOverlap(
             f"init_from: {d} was trained on images that are also in this run's training "
             "set; their privacy cost would not be accounted here - start from a model "
-            "trained on public images only")
+            "trained on public images only"
+        )
     theirs, ours = config.get("model", {}), net.cfg.to_json_dict()
     different = [k for k in _SHAPE_KEYS if theirs.get(k) != ours[k]]
     if different:
@@ -129,8 +146,12 @@ def initialise_from_pretrained(net: Any, model_dir: str | Path, *,
         net.label_embedding.weight.copy_(null_row.expand_as(net.label_embedding.weight))
     record = read_json(d / PUBLIC_IMAGES)
     return {
-        "model": d.name, "weights_sha256": file_sha256(d / WEIGHTS),
-        "source": record.get("source", "?"), "source_sha256": record.get("source_sha256"),
-        "public_images": len(public), "epsilon": certificate.get("epsilon"),
-        "private": certificate.get("private"), "steps": certificate.get("steps"),
+        "model": d.name,
+        "weights_sha256": file_sha256(d / WEIGHTS),
+        "source": record.get("source", "?"),
+        "source_sha256": record.get("source_sha256"),
+        "public_images": len(public),
+        "epsilon": certificate.get("epsilon"),
+        "private": certificate.get("private"),
+        "steps": certificate.get("steps"),
     }

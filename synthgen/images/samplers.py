@@ -60,8 +60,9 @@ def draw_sample_noise(
     return init, (torch.stack(steps) if step_noises and steps else None)
 
 
-def heun(x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise,
-         step_noise: torch.Tensor | None = None) -> torch.Tensor:
+def heun(
+    x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise, step_noise: torch.Tensor | None = None
+) -> torch.Tensor:
     for i in range(len(sigmas) - 1):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         d = (x - denoise(x, s)) / s
@@ -73,16 +74,18 @@ def heun(x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise,
     return x
 
 
-def euler(x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise,
-          step_noise: torch.Tensor | None = None) -> torch.Tensor:
+def euler(
+    x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise, step_noise: torch.Tensor | None = None
+) -> torch.Tensor:
     for i in range(len(sigmas) - 1):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         x = x + (s_next - s) * (x - denoise(x, s)) / s
     return x
 
 
-def dpmpp2m(x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise,
-            step_noise: torch.Tensor | None = None) -> torch.Tensor:
+def dpmpp2m(
+    x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise, step_noise: torch.Tensor | None = None
+) -> torch.Tensor:
     """DPM-Solver++(2M) in log-sigma time (lambda = -ln sigma): a multistep second-order
     solver of the probability-flow ODE for the data prediction D."""
     previous: torch.Tensor | None = None
@@ -104,8 +107,9 @@ def dpmpp2m(x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise,
     return x
 
 
-def ancestral(x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise,
-              step_noise: torch.Tensor | None = None) -> torch.Tensor:
+def ancestral(
+    x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise, step_noise: torch.Tensor | None = None
+) -> torch.Tensor:
     """Euler ancestral: an Euler step to sigma_down, then fresh noise up to sigma_next."""
     assert step_noise is not None
     for i in range(len(sigmas) - 1):
@@ -130,14 +134,22 @@ class ChurnSettings:
     s_noise: float = 1.003
 
 
-def churn(x: torch.Tensor, sigmas: torch.Tensor, denoise: Denoise,
-          step_noise: torch.Tensor | None = None,
-          settings: ChurnSettings = ChurnSettings()) -> torch.Tensor:
+def churn(
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    denoise: Denoise,
+    step_noise: torch.Tensor | None = None,
+    settings: ChurnSettings = ChurnSettings(),
+) -> torch.Tensor:
     assert step_noise is not None
     n = len(sigmas) - 1
     for i in range(n):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        gamma = min(settings.s_churn / n, math.sqrt(2) - 1) if settings.s_tmin <= s <= settings.s_tmax else 0.0
+        gamma = (
+            min(settings.s_churn / n, math.sqrt(2) - 1)
+            if settings.s_tmin <= s <= settings.s_tmax
+            else 0.0
+        )
         s_hat = s * (1 + gamma)
         if gamma > 0:
             x = x + math.sqrt(s_hat**2 - s**2) * settings.s_noise * step_noise[:, i].to(x)
@@ -165,12 +177,18 @@ def get_sampler(name: str) -> SamplerInfo:
     except KeyError:
         from synthgen.errors import SamplingError
 
-        raise SamplingError(f"unknown sampler {name!r} (choose from {', '.join(SAMPLERS)})") from None
+        raise SamplingError(
+            f"unknown sampler {name!r} (choose from {', '.join(SAMPLERS)})"
+        ) from None
 
 
 def guided_denoise(
-    denoiser: torch.nn.Module, labels: torch.Tensor, guidance_scale: float,
-    autocast_dtype: torch.dtype | None = None, critic: Any = None, critic_scale: float = 0.0,
+    denoiser: torch.nn.Module,
+    labels: torch.Tensor,
+    guidance_scale: float,
+    autocast_dtype: torch.dtype | None = None,
+    critic: Any = None,
+    critic_scale: float = 0.0,
     critic_max_step: float | None = None,
 ) -> Denoise:
     """D with classifier-free guidance: D_null + w (D_label - D_null); w = 1 is plain
@@ -209,7 +227,8 @@ def guided_denoise(
         if critic_max_step is not None:
             rms = step.flatten(1).square().mean(1).sqrt()
             step = step * (critic_max_step / rms.clamp_min(1e-12)).clamp(max=1.0).view(
-                -1, *([1] * (step.dim() - 1)))
+                -1, *([1] * (step.dim() - 1))
+            )
         return d + step
 
     return critic_guided
@@ -217,20 +236,31 @@ def guided_denoise(
 
 @torch.inference_mode()
 def generate_batch(
-    denoiser: torch.nn.Module, labels: torch.Tensor, indices: Sequence[int], *, seed: int,
-    sigmas: torch.Tensor, sampler: str, guidance_scale: float, image_shape: tuple[int, ...],
-    autocast_dtype: torch.dtype | None = None, critic: Any = None, critic_scale: float = 0.0,
+    denoiser: torch.nn.Module,
+    labels: torch.Tensor,
+    indices: Sequence[int],
+    *,
+    seed: int,
+    sigmas: torch.Tensor,
+    sampler: str,
+    guidance_scale: float,
+    image_shape: tuple[int, ...],
+    autocast_dtype: torch.dtype | None = None,
+    critic: Any = None,
+    critic_scale: float = 0.0,
     critic_max_step: float | None = None,
 ) -> torch.Tensor:
     """Samples ``indices`` (labels given per row) as floats in about [-1, 1]."""
     info = get_sampler(sampler)
     device = labels.device
     n_steps = len(sigmas) - 1
-    init, step_noise = draw_sample_noise(indices, seed, image_shape,
-                                         n_steps if info.stochastic else 0)
+    init, step_noise = draw_sample_noise(
+        indices, seed, image_shape, n_steps if info.stochastic else 0
+    )
     x = init.to(device) * float(sigmas[0])
     if step_noise is not None:
         step_noise = step_noise.to(device)
-    denoise = guided_denoise(denoiser, labels, guidance_scale, autocast_dtype, critic,
-                             critic_scale, critic_max_step)
+    denoise = guided_denoise(
+        denoiser, labels, guidance_scale, autocast_dtype, critic, critic_scale, critic_max_step
+    )
     return info.fn(x, sigmas, denoise, step_noise)

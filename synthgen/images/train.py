@@ -88,24 +88,40 @@ LOAD_REPORT = "load_report.json"
 FINISHED = "finished.json"  # in the private dir once the model directory is written
 UNIT = "one image"
 # keys of the recipe that may change when a run is resumed (hardware, not the experiment)
-RESUMABLE_CHANGES = ("device", "physical_rows", "mixed_precision", "checkpoint_every",
-                     "time_limit_minutes")
+RESUMABLE_CHANGES = (
+    "device",
+    "physical_rows",
+    "mixed_precision",
+    "checkpoint_every",
+    "time_limit_minutes",
+)
 
 
-def train_images(request: TrainRequest, *, progress: ProgressCallback | None = None,
-                 should_stop: StopCheck | None = None) -> TrainingResult:
+def train_images(
+    request: TrainRequest,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> TrainingResult:
     """Train on ``request.source`` (.npz, PNG/JPEG class folders, or DICOM + labels CSV)
     and write the model directory ``request.out``. ``epsilon=inf`` trains without DP
     (marked not private). ``request`` was validated when it was built."""
     progress = progress or ignore_progress
     source, out, epsilon, delta = Path(request.source), request.out, request.epsilon, request.delta
-    seed, max_steps, holdout, resume = request.seed, request.max_steps, request.holdout, request.resume
+    seed, max_steps, holdout, resume = (
+        request.seed,
+        request.max_steps,
+        request.holdout,
+        request.resume,
+    )
     overrides, private_dir = request.config_overrides(), request.private_dir
     private_training = math.isfinite(epsilon)
     recipe = build_recipe(overrides)
     if recipe.source.public_source and private_training:
-        raise ConfigurationError("public_source makes a model of PUBLIC images for init_from: "
-                                 "train it with --epsilon inf")
+        raise ConfigurationError(
+            "public_source makes a model of PUBLIC images for init_from: "
+            "train it with --epsilon inf"
+        )
     check_new_output(out)
     private = Path(private_dir) if private_dir is not None else default_private_dir(out)
 
@@ -115,20 +131,40 @@ def train_images(request: TrainRequest, *, progress: ProgressCallback | None = N
     if resume:
         if existing is None:
             raise ModelLoadError(f"nothing to resume: no checkpoint in {private}")
-        run = _Run.resumed(existing, source=source, epsilon=epsilon, delta=delta,
-                           max_steps=max_steps, recipe=recipe, seed=seed, holdout=holdout)
+        run = _Run.resumed(
+            existing,
+            source=source,
+            epsilon=epsilon,
+            delta=delta,
+            max_steps=max_steps,
+            recipe=recipe,
+            seed=seed,
+            holdout=holdout,
+        )
     else:
         if existing is not None:
-            raise OutputError(f"{private} holds the checkpoint of an interrupted run: resume it "
-                              "with --resume, or choose another --private-dir")
+            raise OutputError(
+                f"{private} holds the checkpoint of an interrupted run: resume it "
+                "with --resume, or choose another --private-dir"
+            )
         if SpendLog(private / SPEND_LOG).exists():
             # a run interrupted before its first checkpoint released something: a new run
             # here would hide it (the service charges it from this log)
-            raise OutputError(f"{private} holds the spend log of an interrupted run; choose "
-                              "another --private-dir")
-        run = _Run.fresh(source, private=private, epsilon=epsilon, delta=delta, seed=seed,
-                         max_steps=max_steps, holdout=holdout, recipe=recipe,
-                         private_training=private_training, progress=progress)
+            raise OutputError(
+                f"{private} holds the spend log of an interrupted run; choose another --private-dir"
+            )
+        run = _Run.fresh(
+            source,
+            private=private,
+            epsilon=epsilon,
+            delta=delta,
+            seed=seed,
+            max_steps=max_steps,
+            holdout=holdout,
+            recipe=recipe,
+            private_training=private_training,
+            progress=progress,
+        )
     return run.train_and_write(out, progress=progress, should_stop=should_stop)
 
 
@@ -182,17 +218,33 @@ class _Split:
     official: bool
     holdout_fraction: float
 
-    def select_classes(self, *, epsilon: float, delta: float, accountant: RunAccountant,
-                       noise: Any, recipe: ImageRecipe, private: bool) -> ImageSpec:
+    def select_classes(
+        self,
+        *,
+        epsilon: float,
+        delta: float,
+        accountant: RunAccountant,
+        noise: Any,
+        recipe: ImageRecipe,
+        private: bool,
+    ) -> ImageSpec:
         """The classes that pass DP partition selection (``class_selection.py``), applied
         to every part."""
         from synthgen.images.class_selection import select_classes
 
         selection = select_classes(
-            self.loaded.spec, self.train, epsilon=epsilon, delta=delta, accountant=accountant,
-            noise=noise, epsilon_share=recipe.training.class_selection_epsilon_share,
-            private=private)
-        train, self.hold, self.test = (selection.apply(p) for p in (self.train, self.hold, self.test))
+            self.loaded.spec,
+            self.train,
+            epsilon=epsilon,
+            delta=delta,
+            accountant=accountant,
+            noise=noise,
+            epsilon_share=recipe.training.class_selection_epsilon_share,
+            private=private,
+        )
+        train, self.hold, self.test = (
+            selection.apply(p) for p in (self.train, self.hold, self.test)
+        )
         assert train is not None
         if len(train) < 2:
             raise InsufficientData("fewer than 2 training images have a selected class")
@@ -204,11 +256,14 @@ class _Split:
         declared, loaded = recipe.source.public_record_count, self.loaded
         if declared is None:
             return None
-        pool_size = len(loaded.train) + (len(loaded.holdout) if loaded.holdout is not None
-                                         and not self.official else 0)
+        pool_size = len(loaded.train) + (
+            len(loaded.holdout) if loaded.holdout is not None and not self.official else 0
+        )
         if pool_size > declared:
-            raise ConfigurationError("the source has more images than public_record_count, "
-                                     "which must be their number or an upper bound on it")
+            raise ConfigurationError(
+                "the source has more images than public_record_count, "
+                "which must be their number or an upper bound on it"
+            )
         share = 1.0 if self.official else 1.0 - holdout
         return declared_record_count(max(1, round(declared * share)))
 
@@ -221,8 +276,11 @@ class _Split:
                 part.save(path)
             elif path.exists():
                 path.unlink()
-        write_json(private / LOAD_REPORT, {"source": str(source),
-                                           "skipped_files": self.loaded.problems}, private=True)
+        write_json(
+            private / LOAD_REPORT,
+            {"source": str(source), "skipped_files": self.loaded.problems},
+            private=True,
+        )
         TrainingLog(private).start()
         restrict_private(private)
 
@@ -232,17 +290,42 @@ class _Run:
     ``fresh`` (load and select classes, split, count, plan) or ``resumed``; then
     ``train_and_write`` (networks, training loop, critic, certificate, model directory)."""
 
-    def __init__(self, *, private: Path, source: Path, plan: RunPlan, recipe: ImageRecipe,
-                 spec: ImageSpec, train: ImageSet, accountant: RunAccountant,
-                 checkpoint: Path | None):
+    def __init__(
+        self,
+        *,
+        private: Path,
+        source: Path,
+        plan: RunPlan,
+        recipe: ImageRecipe,
+        spec: ImageSpec,
+        train: ImageSet,
+        accountant: RunAccountant,
+        checkpoint: Path | None,
+    ):
         self.private, self.source, self.plan, self.recipe = private, source, plan, recipe
-        self.spec, self.train, self.accountant, self.checkpoint = spec, train, accountant, checkpoint
+        self.spec, self.train, self.accountant, self.checkpoint = (
+            spec,
+            train,
+            accountant,
+            checkpoint,
+        )
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
-    def fresh(cls, source: Path, *, private: Path, epsilon: float, delta: float | None, seed: int,
-              max_steps: int | None, holdout: float, recipe: ImageRecipe, private_training: bool,
-              progress: ProgressCallback) -> _Run:
+    def fresh(
+        cls,
+        source: Path,
+        *,
+        private: Path,
+        epsilon: float,
+        delta: float | None,
+        seed: int,
+        max_steps: int | None,
+        holdout: float,
+        recipe: ImageRecipe,
+        private_training: bool,
+        progress: ProgressCallback,
+    ) -> _Run:
         from synthgen.privacy.secure_random import NoiseSource
 
         progress(ProgressEvent("load", 0, 0, message=source.name))
@@ -259,22 +342,44 @@ class _Run:
         accountant = JournaledAccountant(SpendLog(private / SPEND_LOG))
         noise = NoiseSource(secure=cfg.secure_rng)
         # N-hat first: every choice below that depends on the data's size reads it
-        record_count = declared if declared is not None else estimate_record_count(
-            len(train), epsilon=epsilon if private_training else math.inf, delta=delta,
-            accountant=accountant, noise=noise, share=cfg.record_count_epsilon_share,
-            purpose="number of training images")
+        record_count = (
+            declared
+            if declared is not None
+            else estimate_record_count(
+                len(train),
+                epsilon=epsilon if private_training else math.inf,
+                delta=delta,
+                accountant=accountant,
+                noise=noise,
+                share=cfg.record_count_epsilon_share,
+                purpose="number of training images",
+            )
+        )
         delta = delta if delta is not None else record_count.default_delta()
         if private_training:
             check_privacy_parameters(epsilon=epsilon, delta=delta)
         if not spec.classes_declared:  # a class list read from the data: DP partition selection
-            spec = split.select_classes(epsilon=epsilon, delta=delta, accountant=accountant,
-                                        noise=noise, recipe=recipe, private=private_training)
+            spec = split.select_classes(
+                epsilon=epsilon,
+                delta=delta,
+                accountant=accountant,
+                noise=noise,
+                recipe=recipe,
+                private=private_training,
+            )
             train = split.train
         split.save(private, source)
         # -- the plan: DP class proportions, steps, sample rate, critic, noise multiplier --
         proportions, proportions_info = _class_proportions(
-            train, spec, recipe, epsilon=epsilon, delta=delta, accountant=accountant,
-            noise=noise, private_training=private_training)
+            train,
+            spec,
+            recipe,
+            epsilon=epsilon,
+            delta=delta,
+            accountant=accountant,
+            noise=noise,
+            private_training=private_training,
+        )
         steps = min(cfg.steps, max_steps) if max_steps is not None else cfg.steps
         sample_rate = min(1.0, cfg.batch_size / record_count.value)
         if private_training:
@@ -283,41 +388,87 @@ class _Run:
         if cfg.critic_epsilon_share > 0 and spec.num_classes >= 2:
             from synthgen.images.class_critic import plan_critic
 
-            critic = plan_critic(epsilon_share=cfg.critic_epsilon_share, epsilon=epsilon,
-                                 delta=delta, n_train=record_count.value, steps=cfg.critic_steps,
-                                 batch_size=cfg.critic_batch_size, private=private_training)
+            critic = plan_critic(
+                epsilon_share=cfg.critic_epsilon_share,
+                epsilon=epsilon,
+                delta=delta,
+                n_train=record_count.value,
+                steps=cfg.critic_steps,
+                batch_size=cfg.critic_batch_size,
+                private=private_training,
+            )
         sigma = None
         if private_training:
             sigma = calibrate_noise_multiplier(
-                target_epsilon=epsilon, delta=accountant.rdp_delta(delta),
-                sample_rate=sample_rate, steps=steps,
-                prior_history=[*accountant.release_history,
-                               *(critic.history() if critic else [])])
+                target_epsilon=epsilon,
+                delta=accountant.rdp_delta(delta),
+                sample_rate=sample_rate,
+                steps=steps,
+                prior_history=[*accountant.release_history, *(critic.history() if critic else [])],
+            )
         plan = RunPlan(
-            source_sha256=file_sha256(source), source=str(source.resolve()),
-            target_epsilon=epsilon if private_training else None, delta=delta,
-            max_steps=max_steps, steps=steps, seed=seed, noise_multiplier=sigma, holdout=holdout,
-            sample_rate=sample_rate, n_train=len(train),
+            source_sha256=file_sha256(source),
+            source=str(source.resolve()),
+            target_epsilon=epsilon if private_training else None,
+            delta=delta,
+            max_steps=max_steps,
+            steps=steps,
+            seed=seed,
+            noise_multiplier=sigma,
+            holdout=holdout,
+            sample_rate=sample_rate,
+            n_train=len(train),
             n_holdout=len(split.hold) if split.hold else 0,
             n_test=len(split.test) if split.test is not None else 0,
             holdout_fraction=split.holdout_fraction,
             holdout_requested="official split" if split.official else holdout,
-            record_count=record_count.to_dict(), spec=spec.to_json_dict(),
-            recipe=recipe_to_json(recipe), class_proportions=proportions,
-            class_proportions_info=proportions_info, skipped_files=len(split.loaded.problems),
-            private=private_training, critic=critic.to_json_dict() if critic else None,
-            assumptions=_assumptions(split.loaded))
+            record_count=record_count.to_dict(),
+            spec=spec.to_json_dict(),
+            recipe=recipe_to_json(recipe),
+            class_proportions=proportions,
+            class_proportions_info=proportions_info,
+            skipped_files=len(split.loaded.problems),
+            private=private_training,
+            critic=critic.to_json_dict() if critic else None,
+            assumptions=_assumptions(split.loaded),
+        )
         if split.loaded.problems:
             # progress events can reach the service's job status: no count, no file name
-            progress(ProgressEvent("load", 0, 0, message=(
-                f"some files could not be read and were skipped: see {LOAD_REPORT} in the "
-                "private directory")))
-        return cls(private=private, source=source, plan=plan, recipe=recipe, spec=spec,
-                   train=train, accountant=accountant, checkpoint=None)
+            progress(
+                ProgressEvent(
+                    "load",
+                    0,
+                    0,
+                    message=(
+                        f"some files could not be read and were skipped: see {LOAD_REPORT} in the "
+                        "private directory"
+                    ),
+                )
+            )
+        return cls(
+            private=private,
+            source=source,
+            plan=plan,
+            recipe=recipe,
+            spec=spec,
+            train=train,
+            accountant=accountant,
+            checkpoint=None,
+        )
 
     @classmethod
-    def resumed(cls, checkpoint: Path, *, source: Path, epsilon: float, delta: float | None,
-                max_steps: int | None, recipe: ImageRecipe, seed: int, holdout: float) -> _Run:
+    def resumed(
+        cls,
+        checkpoint: Path,
+        *,
+        source: Path,
+        epsilon: float,
+        delta: float | None,
+        max_steps: int | None,
+        recipe: ImageRecipe,
+        seed: int,
+        holdout: float,
+    ) -> _Run:
         """The interrupted run, if it is the same run (else ``ResumeMismatch``) and has not
         finished; its accountant is rebuilt from the spend log, so steps that ran after the
         last checkpoint are charged."""
@@ -327,47 +478,73 @@ class _Run:
         meta = info.meta
         private = checkpoint.parent
         if (private / FINISHED).exists():
-            raise ResumeRefused("this run finished and its model directory was written; "
-                                "resuming it would release a second model: start a new run")
+            raise ResumeRefused(
+                "this run finished and its model directory was written; "
+                "resuming it would release a second model: start a new run"
+            )
         for key, given, option in (("seed", seed, "--seed"), ("holdout", holdout, "--holdout")):
             if key in meta and meta[key] != given:
-                raise ResumeMismatch(f"cannot resume: {option} differs from the interrupted "
-                                     "run's; resume with the same value", parameter=key)
+                raise ResumeMismatch(
+                    f"cannot resume: {option} differs from the interrupted "
+                    "run's; resume with the same value",
+                    parameter=key,
+                )
         if "record_count" not in meta:
-            raise ConfigurationError("this checkpoint predates the DP record count; start a new "
-                                     "run instead of resuming it")
+            raise ConfigurationError(
+                "this checkpoint predates the DP record count; start a new "
+                "run instead of resuming it"
+            )
         if meta["source_sha256"] != file_sha256(source):
-            raise ResumeMismatch(f"{source} has changed since the interrupted run; "
-                                 "start a new run instead", parameter="source")
+            raise ResumeMismatch(
+                f"{source} has changed since the interrupted run; start a new run instead",
+                parameter="source",
+            )
         asked = epsilon if math.isfinite(epsilon) else None
-        for key, differs in (("epsilon", asked != meta["target_epsilon"]),
-                             ("delta", delta is not None and delta != meta["delta"]),
-                             ("max_steps", max_steps != meta["max_steps"])):
+        for key, differs in (
+            ("epsilon", asked != meta["target_epsilon"]),
+            ("delta", delta is not None and delta != meta["delta"]),
+            ("max_steps", max_steps != meta["max_steps"]),
+        ):
             if differs:
-                raise ResumeMismatch("resume with the same --epsilon, --delta and --max-steps as "
-                                     f"the interrupted run (--{key.replace('_', '-')} differs)",
-                                     parameter=key)
+                raise ResumeMismatch(
+                    "resume with the same --epsilon, --delta and --max-steps as "
+                    f"the interrupted run (--{key.replace('_', '-')} differs)",
+                    parameter=key,
+                )
         saved = meta["recipe"]
         wanted = recipe_to_json(recipe)
         for group, values in wanted.items():
             for key, value in values.items():
                 if key not in RESUMABLE_CHANGES and saved.get(group, {}).get(key) != value:
-                    raise ResumeMismatch(f"option {key!r} differs from the interrupted run",
-                                         parameter=key)
+                    raise ResumeMismatch(
+                        f"option {key!r} differs from the interrupted run", parameter=key
+                    )
         accountant = restore_accountant(private, checkpointed=info.accountant)
-        resumed_recipe = recipe_from_json({
-            **saved, "training": {**saved["training"],
-                                  **{k: wanted["training"][k] for k in RESUMABLE_CHANGES}},
-        })
+        resumed_recipe = recipe_from_json(
+            {
+                **saved,
+                "training": {
+                    **saved["training"],
+                    **{k: wanted["training"][k] for k in RESUMABLE_CHANGES},
+                },
+            }
+        )
         plan = replace(RunPlan(**meta), resumed_at_step=info.step)
-        return cls(private=private, source=source, plan=plan, recipe=resumed_recipe,
-                   spec=ImageSpec.from_json_dict(plan.spec),
-                   train=ImageSet.load(private / "train.npz"), accountant=accountant,
-                   checkpoint=checkpoint)
+        return cls(
+            private=private,
+            source=source,
+            plan=plan,
+            recipe=resumed_recipe,
+            spec=ImageSpec.from_json_dict(plan.spec),
+            train=ImageSet.load(private / "train.npz"),
+            accountant=accountant,
+            checkpoint=checkpoint,
+        )
 
     # -- training ----------------------------------------------------------------------------
-    def train_and_write(self, out: Path, *, progress: ProgressCallback,
-                        should_stop: StopCheck | None) -> TrainingResult:
+    def train_and_write(
+        self, out: Path, *, progress: ProgressCallback, should_stop: StopCheck | None
+    ) -> TrainingResult:
         import torch
 
         from synthgen.images.checkpoint import save_checkpoint
@@ -381,8 +558,9 @@ class _Run:
         # DP-SGD steps lost with an interrupted process are charged: the run ends earlier
         end = steps_to_run(done=state.step, planned=plan.steps, spent=self.accountant.sgd_steps)
         started = time.perf_counter()
-        step_seconds, timed_out = self._train_loop(state, device, end=end, progress=progress,
-                                                   should_stop=should_stop)
+        step_seconds, timed_out = self._train_loop(
+            state, device, end=end, progress=progress, should_stop=should_stop
+        )
         save_checkpoint(self.private, state, accountant=self.accountant, meta=asdict(plan))
         if timed_out:
             # the time limit ends the run early; the model is written and its certificate
@@ -392,12 +570,17 @@ class _Run:
             spent = self.accountant.epsilon(plan.delta) if plan.private else math.inf
             raise TrainingCancelled(
                 f"training stopped at step {state.step} of {plan.steps}; resume with --resume "
-                f"(checkpoint in {self.private})", epsilon_spent=spent)
+                f"(checkpoint in {self.private})",
+                epsilon_spent=spent,
+            )
         critic = self._train_critic(state.ema.model, progress) if plan.critic else None
         timing = {
             "training_seconds": round(time.perf_counter() - started, 2),
-            "median_step_seconds": round(float(np.median(step_seconds)), 4) if step_seconds else None,
-            "device": str(device), "torch_threads": torch.get_num_threads(),
+            "median_step_seconds": round(float(np.median(step_seconds)), 4)
+            if step_seconds
+            else None,
+            "device": str(device),
+            "torch_threads": torch.get_num_threads(),
             "machine": platform.machine(),
         }
         progress(ProgressEvent("save", 0, 0))
@@ -417,15 +600,17 @@ class _Run:
 
         plan, spec = self.plan, self.spec
         torch.manual_seed(plan.seed)  # initialisation (the diffusion draws have their own)
-        unet_cfg = self.recipe.unet_config(image_size=spec.image_size, channels=spec.channels,
-                                           num_classes=spec.num_classes)
+        unet_cfg = self.recipe.unet_config(
+            image_size=spec.image_size, channels=spec.channels, num_classes=spec.num_classes
+        )
         net = UNet(unet_cfg)
         init_from = self.recipe.training.init_from
         if init_from and self.checkpoint is None:
             from synthgen.images.pretrained import initialise_from_pretrained
 
             plan.pretrained = initialise_from_pretrained(
-                net, init_from, training_images=self.train.images)
+                net, init_from, training_images=self.train.images
+            )
         denoiser = Denoiser(net, self.recipe.diffusion).to(device)
         state = new_state(denoiser, self.recipe.training, seed=plan.seed)
         if self.checkpoint is not None:
@@ -435,8 +620,15 @@ class _Run:
             save_checkpoint(self.private, state, accountant=self.accountant, meta=asdict(plan))
         return state, unet_cfg
 
-    def _train_loop(self, state: Any, device: Any, *, end: int, progress: ProgressCallback,
-                    should_stop: StopCheck | None) -> tuple[list[float], bool]:
+    def _train_loop(
+        self,
+        state: Any,
+        device: Any,
+        *,
+        end: int,
+        progress: ProgressCallback,
+        should_stop: StopCheck | None,
+    ) -> tuple[list[float], bool]:
         """DP-SGD (two phases: all weights, then the label pathway only) or, not private,
         plain training, up to step ``end``; checkpointed every ``checkpoint_every`` steps.
         Returns the step times and whether the time limit stopped it."""
@@ -451,11 +643,19 @@ class _Run:
         from synthgen.privacy.secure_random import NoiseSource
 
         plan, cfg = self.plan, self.recipe.training
-        tracker = (EpsilonTracker(self.accountant, noise_multiplier=plan.noise_multiplier,
-                                  sample_rate=plan.sample_rate, delta=plan.delta)
-                   if plan.private and plan.noise_multiplier is not None else None)
-        deadline = (time.monotonic() + 60 * cfg.time_limit_minutes
-                    if cfg.time_limit_minutes else None)
+        tracker = (
+            EpsilonTracker(
+                self.accountant,
+                noise_multiplier=plan.noise_multiplier,
+                sample_rate=plan.sample_rate,
+                delta=plan.delta,
+            )
+            if plan.private and plan.noise_multiplier is not None
+            else None
+        )
+        deadline = (
+            time.monotonic() + 60 * cfg.time_limit_minutes if cfg.time_limit_minutes else None
+        )
         timed_out = False
         data = ImageTensorDataset(self.train)
         log = TrainingLog(self.private)
@@ -466,40 +666,69 @@ class _Run:
             nonlocal timed_out
             eps = tracker.epsilon(record.step + repeated) if tracker is not None else math.inf
             step_seconds.append(record.seconds)
-            log.write({"step": record.step, "loss": record.loss,
-                       "epsilon": eps if math.isfinite(eps) else None, "lr": record.lr,
-                       "seconds": round(record.seconds, 4)})
-            progress(ProgressEvent("train", record.step, plan.steps,
-                                   epsilon_spent=eps if math.isfinite(eps) else 0.0))
+            log.write(
+                {
+                    "step": record.step,
+                    "loss": record.loss,
+                    "epsilon": eps if math.isfinite(eps) else None,
+                    "lr": record.lr,
+                    "seconds": round(record.seconds, 4),
+                }
+            )
+            progress(
+                ProgressEvent(
+                    "train",
+                    record.step,
+                    plan.steps,
+                    epsilon_spent=eps if math.isfinite(eps) else 0.0,
+                )
+            )
             if record.step % cfg.checkpoint_every == 0 and record.step < end:
-                save_checkpoint(self.private, state, accountant=self.accountant,
-                                meta=asdict(plan))
+                save_checkpoint(self.private, state, accountant=self.accountant, meta=asdict(plan))
             if deadline is not None and time.monotonic() > deadline and record.step < end:
                 timed_out = True
                 return True
             return bool(should_stop and should_stop())
 
         if not plan.private:
-            train_nonprivate(state, data, cfg=cfg, edm=self.recipe.diffusion,
-                             steps=plan.steps - state.step, device=device, on_step=on_step)
+            train_nonprivate(
+                state,
+                data,
+                cfg=cfg,
+                edm=self.recipe.diffusion,
+                steps=plan.steps - state.step,
+                device=device,
+                on_step=on_step,
+            )
             return step_seconds, timed_out
         assert plan.noise_multiplier is not None
         noise = NoiseSource(secure=cfg.secure_rng)
         # same sigma and q in both phases: the accountant sees `steps` identical steps
         switch = min(_conditioning_switch(plan.steps, cfg.conditioning_phase), end)
         net = state.denoiser.net
-        for first, last, only in ((0, switch, None),
-                                  (switch, end, net.conditioning_parameter_names())):
+        for first, last, only in (
+            (0, switch, None),
+            (switch, end, net.conditioning_parameter_names()),
+        ):
             if state.step >= last:
                 continue
             if state.step < first:  # the phase before stopped early (time, cancel)
                 break
             phase_cfg = cfg if only is None else replace(cfg, max_grad_norm=cfg.conditioning_clip)
             with _trainable_only(state.denoiser, only):
-                train_private(state, data, cfg=phase_cfg, edm=self.recipe.diffusion,
-                              noise_multiplier=plan.noise_multiplier, steps=last - state.step,
-                              accountant=self.accountant, noise=noise, device=device,
-                              on_step=on_step, public_record_count=plan.n_public)
+                train_private(
+                    state,
+                    data,
+                    cfg=phase_cfg,
+                    edm=self.recipe.diffusion,
+                    noise_multiplier=plan.noise_multiplier,
+                    steps=last - state.step,
+                    accountant=self.accountant,
+                    noise=noise,
+                    device=device,
+                    on_step=on_step,
+                    public_record_count=plan.n_public,
+                )
         return step_seconds, timed_out
 
     def _train_critic(self, denoiser: Any, progress: ProgressCallback) -> Any:
@@ -513,32 +742,45 @@ class _Run:
         plan = self.plan
         critic_plan = CriticPlan(**(plan.critic or {}))
         progress(ProgressEvent("critic", 0, critic_plan.steps, message="model samples"))
-        model = ImageModel(denoiser=denoiser.eval(), spec=self.spec,
-                           config={"sampling": asdict(self.recipe.sampling)},
-                           class_proportions=plan.class_proportions)
+        model = ImageModel(
+            denoiser=denoiser.eval(),
+            spec=self.spec,
+            config={"sampling": asdict(self.recipe.sampling)},
+            class_proportions=plan.class_proportions,
+        )
         counts = model.counts_for(critic_plan.feature_samples, None)
         # post-processing of the DP model: any seed; one apart from the user's sample seeds
         samples = model.generate(labels_for_counts(counts), seed=plan.seed + 7919)
         # its steps go to the run's spend log as they run (a run killed while training the
         # critic is charged for them); the finished run is recorded once, below
-        critic_accountant = JournaledAccountant(SpendLog(self.private / SPEND_LOG),
-                                                run="class_critic",
-                                                max_grad_norm=critic_plan.max_grad_norm)
+        critic_accountant = JournaledAccountant(
+            SpendLog(self.private / SPEND_LOG),
+            run="class_critic",
+            max_grad_norm=critic_plan.max_grad_norm,
+        )
         critic = train_critic(
-            critic_plan, train=self.train, model_samples=samples,
-            class_proportions=plan.class_proportions, accountant=critic_accountant,
-            noise=NoiseSource(secure=self.recipe.training.secure_rng), seed=plan.seed,
-            progress=lambda i, n: progress(ProgressEvent("critic", i, n)))
+            critic_plan,
+            train=self.train,
+            model_samples=samples,
+            class_proportions=plan.class_proportions,
+            accountant=critic_accountant,
+            noise=NoiseSource(secure=self.recipe.training.secure_rng),
+            seed=plan.seed,
+            progress=lambda i, n: progress(ProgressEvent("critic", i, n)),
+        )
         if critic_accountant.sgd_history:
             self.accountant.add_subsampled_run(
-                name="class_critic", history=critic_accountant.sgd_history,
+                name="class_critic",
+                history=critic_accountant.sgd_history,
                 purpose="linear class critic on random features (sample selection)",
-                max_grad_norm=critic_plan.max_grad_norm)
+                max_grad_norm=critic_plan.max_grad_norm,
+            )
         return critic
 
     # -- the model directory -----------------------------------------------------------------
-    def _write_model_dir(self, out: Path, state: Any, model_json: dict[str, Any],
-                         timing: dict[str, Any], critic: Any) -> TrainingResult:
+    def _write_model_dir(
+        self, out: Path, state: Any, model_json: dict[str, Any], timing: dict[str, Any], critic: Any
+    ) -> TrainingResult:
         from synthgen.images.class_critic import FEATURE_SEED, save_critic
 
         plan, recipe = self.plan, self.recipe
@@ -546,23 +788,47 @@ class _Run:
         spec_json = self.spec.to_json_dict()
         run_id = new_run_id()
         # exact counts, the source's identity and the timings: private directory only
-        write_json(self.private / PROVENANCE, private_provenance(
-            run_id=run_id, source=self.source, n_train=plan.n_train,
-            n_holdout=plan.n_holdout, private_dir=self.private,
-            extra={"modality": "image", "n_test": plan.n_test,
-                   "skipped_files": plan.skipped_files,
-                   "holdout_fraction": plan.holdout_fraction, **timing}), private=True)
+        write_json(
+            self.private / PROVENANCE,
+            private_provenance(
+                run_id=run_id,
+                source=self.source,
+                n_train=plan.n_train,
+                n_holdout=plan.n_holdout,
+                private_dir=self.private,
+                extra={
+                    "modality": "image",
+                    "n_test": plan.n_test,
+                    "skipped_files": plan.skipped_files,
+                    "holdout_fraction": plan.holdout_fraction,
+                    **timing,
+                },
+            ),
+            private=True,
+        )
         with staged_directory(out) as stage:
-            write_json(stage / CONFIG, {
-                "modality": "image", "synthgen_version": __version__, "model": model_json,
-                "diffusion": recipe.diffusion.to_json_dict(),
-                "training": {**asdict(recipe.training), "noise_multiplier": plan.noise_multiplier,
-                             "sample_rate": plan.sample_rate, "steps_run": state.step,
-                             "delta": plan.delta},
-                "sampling": asdict(recipe.sampling),
-                "critic": ({**(plan.critic or {}), "feature_seed": FEATURE_SEED}
-                           if critic is not None else None),
-            })
+            write_json(
+                stage / CONFIG,
+                {
+                    "modality": "image",
+                    "synthgen_version": __version__,
+                    "model": model_json,
+                    "diffusion": recipe.diffusion.to_json_dict(),
+                    "training": {
+                        **asdict(recipe.training),
+                        "noise_multiplier": plan.noise_multiplier,
+                        "sample_rate": plan.sample_rate,
+                        "steps_run": state.step,
+                        "delta": plan.delta,
+                    },
+                    "sampling": asdict(recipe.sampling),
+                    "critic": (
+                        {**(plan.critic or {}), "feature_seed": FEATURE_SEED}
+                        if critic is not None
+                        else None
+                    ),
+                },
+            )
             save_weights(state.ema.model.net, stage / WEIGHTS)
             if critic is not None:
                 save_critic(critic, stage)
@@ -571,20 +837,32 @@ class _Run:
                 from synthgen.images.pretrained import PUBLIC_IMAGES
 
                 write_json(stage / PUBLIC_IMAGES, self._public_image_record())
-            write_json(stage / PREPROCESSING, {
-                "class_proportions": plan.class_proportions, **plan.class_proportions_info,
-            })
+            write_json(
+                stage / PREPROCESSING,
+                {
+                    "class_proportions": plan.class_proportions,
+                    **plan.class_proportions_info,
+                },
+            )
             write_json(stage / ACCOUNTANT, self.accountant.state_dict())
             cert.save(stage / CERTIFICATE)
             spec_hash = hashlib.sha256(json.dumps(spec_json, sort_keys=True).encode()).hexdigest()
-            write_json(stage / RUN, run_record(
-                run_id=run_id, schema_sha256=spec_hash,
-                seed=plan.seed, holdout_fraction=plan.holdout_requested,
-                target=None, extra={"modality": "image",
-                                    "resumed_at_step": plan.resumed_at_step,
-                                    "stopped_at_time_limit": plan.stopped_at_time_limit,
-                                    "pretrained": _public_part(plan.pretrained)},
-            ))
+            write_json(
+                stage / RUN,
+                run_record(
+                    run_id=run_id,
+                    schema_sha256=spec_hash,
+                    seed=plan.seed,
+                    holdout_fraction=plan.holdout_requested,
+                    target=None,
+                    extra={
+                        "modality": "image",
+                        "resumed_at_step": plan.resumed_at_step,
+                        "stopped_at_time_limit": plan.stopped_at_time_limit,
+                        "pretrained": _public_part(plan.pretrained),
+                    },
+                ),
+            )
         return TrainingResult(model_dir=out, private_dir=self.private, certificate=cert)
 
     def _public_image_record(self) -> dict[str, Any]:
@@ -598,53 +876,82 @@ class _Run:
 
     def _certificate(self, steps_run: int) -> Certificate:
         plan, cfg, acc = self.plan, self.recipe.training, self.accountant
-        notes = ["unit: one image; a patient with several images in the source is protected "
-                 "only through group privacy (epsilon times the number of their images)",
-                 *self.spec.notes]
+        notes = [
+            "unit: one image; a patient with several images in the source is protected "
+            "only through group privacy (epsilon times the number of their images)",
+            *self.spec.notes,
+        ]
         if not plan.private:
-            notes.insert(0, "NOT PRIVATE: trained with epsilon = inf (benchmarks only); never "
-                            "release this model or its samples")
+            notes.insert(
+                0,
+                "NOT PRIVATE: trained with epsilon = inf (benchmarks only); never "
+                "release this model or its samples",
+            )
         later: list[str] = []
         if plan.stopped_at_time_limit:
-            later.append(f"stopped at the time limit after {plan.stopped_at_time_limit} of "
-                         f"{plan.steps} planned steps; epsilon is that of the steps that ran")
+            later.append(
+                f"stopped at the time limit after {plan.stopped_at_time_limit} of "
+                f"{plan.steps} planned steps; epsilon is that of the steps that ran"
+            )
         if pre := plan.pretrained:
             later.append(
                 f"initialised from the model trained on {pre['source']} (source sha256 "
                 f"{pre['source_sha256']}, weights sha256 {pre['weights_sha256']}); that data is "
-                "assumed public: this guarantee covers only this run's source")
+                "assumed public: this guarantee covers only this run's source"
+            )
         if acc.threshold_delta:
-            later.append(f"delta includes {acc.threshold_delta:.3g} for partition "
-                         "selection of the class list found in the data")
+            later.append(
+                f"delta includes {acc.threshold_delta:.3g} for partition "
+                "selection of the class list found in the data"
+            )
         if cfg.augment != "none":
-            later.append(f"augmentation multiplicity ({cfg.augment}) inside each example's "
-                         "K draws: still one clipped gradient per image")
+            later.append(
+                f"augmentation multiplicity ({cfg.augment}) inside each example's "
+                "K draws: still one clipped gradient per image"
+            )
         switch = _conditioning_switch(plan.steps, cfg.conditioning_phase)
         if plan.private and steps_run > switch:
             later.append(
                 f"steps {switch + 1}-{steps_run} trained only the label pathway, clipped to "
                 f"C = {cfg.conditioning_clip:g} with noise {plan.noise_multiplier:.4g} * C: "
-                "same noise multiplier and sample rate, so the same epsilon per step")
+                "same noise multiplier and sample rate, so the same epsilon per step"
+            )
         if acc_runs := acc.other_runs:
             later.append(
                 f"a class critic (linear head on fixed random features) was trained with DP-SGD "
                 f"on the same images ({sum(n for r in acc_runs for _, _, n in r['history'])} "
                 "steps, composed in the accountant); sampling uses it only to choose among "
-                "samples of the DP generator (post-processing)")
-        return build_certificate(acc, CertifiedRun(
-            modality="image", unit=UNIT, private=plan.private, delta=float(plan.delta),
-            target_epsilon=plan.target_epsilon if plan.private else math.inf,
-            noise_multiplier=plan.noise_multiplier if plan.private else None,
-            sample_rate=plan.sample_rate, steps=steps_run, max_grad_norm=cfg.max_grad_norm,
-            noise_multiplicity=cfg.noise_multiplicity, secure_rng=cfg.secure_rng,
-            record_count=RecordCount.from_dict(plan.record_count),
-            assumptions=self._assumptions(), notes=notes, later_notes=later,
-            release_mechanism="gaussian", release_extra={"l2_sensitivity": 1.0},
-            accountant_name="none", composition=None if plan.private else
-            "none: trained without differential privacy",
-            dp_sgd=("dp_sgd", "subsampled gaussian (Poisson sampling)"), clipping={
-                "clipping": "one gradient per image: the mean over its K diffusion draws, clipped",
-                "per_example_gradients": cfg.per_example_gradients}))
+                "samples of the DP generator (post-processing)"
+            )
+        return build_certificate(
+            acc,
+            CertifiedRun(
+                modality="image",
+                unit=UNIT,
+                private=plan.private,
+                delta=float(plan.delta),
+                target_epsilon=plan.target_epsilon if plan.private else math.inf,
+                noise_multiplier=plan.noise_multiplier if plan.private else None,
+                sample_rate=plan.sample_rate,
+                steps=steps_run,
+                max_grad_norm=cfg.max_grad_norm,
+                noise_multiplicity=cfg.noise_multiplicity,
+                secure_rng=cfg.secure_rng,
+                record_count=RecordCount.from_dict(plan.record_count),
+                assumptions=self._assumptions(),
+                notes=notes,
+                later_notes=later,
+                release_mechanism="gaussian",
+                release_extra={"l2_sensitivity": 1.0},
+                accountant_name="none",
+                composition=None if plan.private else "none: trained without differential privacy",
+                dp_sgd=("dp_sgd", "subsampled gaussian (Poisson sampling)"),
+                clipping={
+                    "clipping": "one gradient per image: the mean over its K diffusion draws, clipped",
+                    "per_example_gradients": cfg.per_example_gradients,
+                },
+            ),
+        )
 
     def _assumptions(self) -> list[dict[str, Any]]:
         """What the run takes as public without a declaration or noise (the certificate's
@@ -652,8 +959,10 @@ class _Run:
         pretraining images of ``init_from``."""
         found: list[Any] = [*self.spec.assumptions, *(self.plan.assumptions or [])]
         if self.plan.pretrained:
-            found.append("the images the public model was trained on are public (init_from; "
-                         "none of them is in this run's training set)")
+            found.append(
+                "the images the public model was trained on are public (init_from; "
+                "none of them is in this run's training set)"
+            )
         out: list[dict[str, Any]] = []
         for item in found:
             entry = dict(item) if isinstance(item, dict) else {"name": str(item)}
@@ -668,8 +977,13 @@ def _load_and_split(source: Path, recipe: ImageRecipe, *, holdout: float, seed: 
     from synthgen.images.loaders import load_image_source
 
     opts = recipe.source
-    loaded = load_image_source(source, image_size=opts.image_size, channels=opts.channels,
-                               labels_csv=opts.labels_csv, classes=opts.classes)
+    loaded = load_image_source(
+        source,
+        image_size=opts.image_size,
+        channels=opts.channels,
+        labels_csv=opts.labels_csv,
+        classes=opts.classes,
+    )
     if opts.split not in ("official", "random"):
         raise ConfigurationError(f"split must be official or random, got {opts.split!r}")
     official = loaded.has_official_split and opts.split == "official"
@@ -679,17 +993,32 @@ def _load_and_split(source: Path, recipe: ImageRecipe, *, holdout: float, seed: 
         return _Split(loaded, loaded.train, hold, loaded.test, official, fraction)
     pool = loaded.train
     if loaded.holdout is not None:  # "random": the official val split joins the pool
-        pool = ImageSet(np.concatenate([pool.images, loaded.holdout.images]),
-                        np.concatenate([pool.labels, loaded.holdout.labels]))
+        pool = ImageSet(
+            np.concatenate([pool.images, loaded.holdout.images]),
+            np.concatenate([pool.labels, loaded.holdout.labels]),
+        )
     held = holdout_mask(_image_keys(pool), fraction=holdout, seed=seed)
     train_idx, hold_idx = np.flatnonzero(~held), np.flatnonzero(held)
-    return _Split(loaded, pool.subset(train_idx),
-                  pool.subset(hold_idx) if len(hold_idx) else None, loaded.test, official, holdout)
+    return _Split(
+        loaded,
+        pool.subset(train_idx),
+        pool.subset(hold_idx) if len(hold_idx) else None,
+        loaded.test,
+        official,
+        holdout,
+    )
 
 
 def _class_proportions(
-    train: ImageSet, spec: ImageSpec, recipe: ImageRecipe, *, epsilon: float, delta: float,
-    accountant: RunAccountant, noise: Any, private_training: bool,
+    train: ImageSet,
+    spec: ImageSpec,
+    recipe: ImageRecipe,
+    *,
+    epsilon: float,
+    delta: float,
+    accountant: RunAccountant,
+    noise: Any,
+    private_training: bool,
 ) -> tuple[list[float], dict[str, Any]]:
     """Class proportions the sampler uses by default: declared, DP, or exact (not private)."""
     declared = recipe.source.class_proportions
@@ -702,19 +1031,27 @@ def _class_proportions(
     counts = train.class_counts(k).astype(np.float64)
     if not private_training:
         return (counts / counts.sum()).tolist(), {
-            "class_proportions_source": "exact counts (NOT PRIVATE)"}
+            "class_proportions_source": "exact counts (NOT PRIVATE)"
+        }
     from synthgen.privacy.mechanisms import noisy_histograms, project_to_simplex
 
     sigma = gaussian_noise_multiplier_for(
-        epsilon=recipe.training.class_count_epsilon_share * epsilon, delta=delta)
+        epsilon=recipe.training.class_count_epsilon_share * epsilon, delta=delta
+    )
     noisy, std = noisy_histograms([counts], noise_multiplier=sigma, noise=noise)
     projected = project_to_simplex(noisy[0], total=max(float(noisy[0].sum()), 1.0))
     total = projected.sum()
     p = projected / total if total > 0 else np.full(k, 1.0 / k)
-    accountant.add_gaussian_release(name="class_counts", noise_multiplier=sigma,
-                                    purpose="class proportions for default sampling")
-    return p.tolist(), {"class_proportions_source": "dp (Gaussian class histogram)",
-                        "noise_multiplier": sigma, "noise_std": std}
+    accountant.add_gaussian_release(
+        name="class_counts",
+        noise_multiplier=sigma,
+        purpose="class proportions for default sampling",
+    )
+    return p.tolist(), {
+        "class_proportions_source": "dp (Gaussian class histogram)",
+        "noise_multiplier": sigma,
+        "noise_std": std,
+    }
 
 
 def _conditioning_switch(steps: int, conditioning_phase: float) -> int:

@@ -94,19 +94,27 @@ class EpsilonTracker:
     of one (exactly as Opacus computes it), so one RDP evaluation serves the whole run. The
     certificate still uses ``RunAccountant.epsilon`` on the recorded history."""
 
-    def __init__(self, accountant: RunAccountant, *, noise_multiplier: float, sample_rate: float,
-                 delta: float):
+    def __init__(
+        self,
+        accountant: RunAccountant,
+        *,
+        noise_multiplier: float,
+        sample_rate: float,
+        delta: float,
+    ):
         from opacus.accountants.analysis import rdp as analysis
 
         self._analysis = analysis
         self.delta = accountant.rdp_delta(delta)
         self.orders = list(RDP_ORDERS)
-        self.per_step = analysis.compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier,
-                                             steps=1, orders=self.orders)
+        self.per_step = analysis.compute_rdp(
+            q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=self.orders
+        )
         base = np.zeros(len(self.orders))
         for sigma, q, n in [*accountant.release_history, *accountant.other_history]:
-            base = base + analysis.compute_rdp(q=q, noise_multiplier=sigma, steps=n,
-                                               orders=self.orders)
+            base = base + analysis.compute_rdp(
+                q=q, noise_multiplier=sigma, steps=n, orders=self.orders
+            )
         self.base = base
 
     def epsilon(self, steps: int) -> float:
@@ -117,7 +125,8 @@ class EpsilonTracker:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             eps, _ = self._analysis.get_privacy_spent(
-                orders=self.orders, rdp=self.base + steps * self.per_step, delta=self.delta)
+                orders=self.orders, rdp=self.base + steps * self.per_step, delta=self.delta
+            )
         return float(eps)
 
 
@@ -144,8 +153,12 @@ def new_state(denoiser: Denoiser, cfg: TrainingConfig, *, seed: int) -> Training
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=cfg.learning_rate)
     generator = torch.Generator()
     generator.manual_seed(int(np.random.SeedSequence([seed, 0xD1FF]).generate_state(1)[0]))
-    return TrainingState(denoiser=denoiser, ema=PowerEMA(denoiser, sigma_rel=cfg.ema_sigma_rel),
-                         optimizer=optimizer, generator=generator)
+    return TrainingState(
+        denoiser=denoiser,
+        ema=PowerEMA(denoiser, sigma_rel=cfg.ema_sigma_rel),
+        optimizer=optimizer,
+        generator=generator,
+    )
 
 
 def learning_rate(cfg: TrainingConfig, step: int) -> float:
@@ -158,9 +171,18 @@ StepCallback = Callable[[StepRecord], bool]  # return True to stop after this st
 
 
 def train_private(
-    state: TrainingState, data: ImageTensorDataset, *, cfg: TrainingConfig, edm: EDMConfig,
-    noise_multiplier: float, steps: int, accountant: RunAccountant, noise: NoiseSource,
-    device: torch.device, on_step: StepCallback, public_record_count: int,
+    state: TrainingState,
+    data: ImageTensorDataset,
+    *,
+    cfg: TrainingConfig,
+    edm: EDMConfig,
+    noise_multiplier: float,
+    steps: int,
+    accountant: RunAccountant,
+    noise: NoiseSource,
+    device: torch.device,
+    on_step: StepCallback,
+    public_record_count: int,
 ) -> None:
     """Run ``steps`` DP-SGD steps from ``state`` (in place). ``on_step`` is called after
     each logical step; when it returns True, training stops there. q is
@@ -174,10 +196,17 @@ def train_private(
         return
     model = state.denoiser
     pt = make_private(
-        model, state.optimizer, data, noise_multiplier=noise_multiplier,
-        max_grad_norm=cfg.max_grad_norm, expected_batch_size=cfg.batch_size,
-        public_record_count=public_record_count, steps=steps,
-        accountant=accountant, noise=noise, grad_sample_mode="hooks",
+        model,
+        state.optimizer,
+        data,
+        noise_multiplier=noise_multiplier,
+        max_grad_norm=cfg.max_grad_norm,
+        expected_batch_size=cfg.batch_size,
+        public_record_count=public_record_count,
+        steps=steps,
+        accountant=accountant,
+        noise=noise,
+        grad_sample_mode="hooks",
     )
     k = cfg.noise_multiplicity
     amp = autocast_dtype(cfg.mixed_precision, device)
@@ -190,8 +219,9 @@ def train_private(
     physical = max(1, cfg.physical_rows // k)
     loss_sum, rows_seen, started = 0.0, 0, time.perf_counter()
     try:
-        with BatchMemoryManager(data_loader=pt.loader, max_physical_batch_size=physical,
-                                optimizer=pt.optimizer) as loader:
+        with BatchMemoryManager(
+            data_loader=pt.loader, max_physical_batch_size=physical, optimizer=pt.optimizer
+        ) as loader:
             for x, y in loader:
                 lr = learning_rate(cfg, state.step)
                 for group in state.optimizer.param_groups:
@@ -203,15 +233,22 @@ def train_private(
                     set_empty_grad_samples(model)
                 else:
                     draws = draw_training_inputs(
-                        x.to(device), y.to(device), multiplicity=k, cfg=edm,
-                        null_label=model.null_label, generator=state.generator,
+                        x.to(device),
+                        y.to(device),
+                        multiplicity=k,
+                        cfg=edm,
+                        null_label=model.null_label,
+                        generator=state.generator,
                         augment=cfg.augment,
                     )
                     if vmap_grads is not None:
                         losses = vmap_grads(draws, batch_size=b, multiplicity=k)
                     else:
-                        with torch.autocast(device_type=device.type,
-                                            dtype=amp or torch.float32, enabled=amp is not None):
+                        with torch.autocast(
+                            device_type=device.type,
+                            dtype=amp or torch.float32,
+                            enabled=amp is not None,
+                        ):
                             rows = loss_per_row(pt.module, draws, edm.sigma_data)
                         # mean over the b*K rows: Opacus rescales by the row count, so each
                         # row's grad_sample is the gradient of that row's own loss ...
@@ -228,8 +265,12 @@ def train_private(
                     continue
                 state.step += 1
                 state.ema.update(model, state.step)
-                record = StepRecord(step=state.step, loss=loss_sum / rows_seen if rows_seen else None,
-                                    lr=lr, seconds=time.perf_counter() - started)
+                record = StepRecord(
+                    step=state.step,
+                    loss=loss_sum / rows_seen if rows_seen else None,
+                    lr=lr,
+                    seconds=time.perf_counter() - started,
+                )
                 loss_sum, rows_seen, started = 0.0, 0, time.perf_counter()
                 if on_step(record):
                     break
@@ -249,8 +290,14 @@ def _unwrap(module: nn.Module) -> None:
 
 
 def train_nonprivate(
-    state: TrainingState, data: ImageTensorDataset, *, cfg: TrainingConfig, edm: EDMConfig,
-    steps: int, device: torch.device, on_step: StepCallback,
+    state: TrainingState,
+    data: ImageTensorDataset,
+    *,
+    cfg: TrainingConfig,
+    edm: EDMConfig,
+    steps: int,
+    device: torch.device,
+    on_step: StepCallback,
 ) -> None:
     """Same batches (Poisson, same expected size), same K layout, no clipping and no noise:
     the epsilon = inf baseline, and the non-private twin for timing."""
@@ -260,8 +307,9 @@ def train_nonprivate(
     k = cfg.noise_multiplicity
     amp = autocast_dtype(cfg.mixed_precision, device)
     sample_rate = min(1.0, cfg.batch_size / len(data))
-    sampler = PoissonBatchSampler(num_samples=len(data), sample_rate=sample_rate, steps=steps,
-                                  noise=NoiseSource(secure=False))
+    sampler = PoissonBatchSampler(
+        num_samples=len(data), sample_rate=sample_rate, steps=steps, noise=NoiseSource(secure=False)
+    )
     physical = max(1, cfg.physical_rows // k)
     for batch in sampler:
         started = time.perf_counter()
@@ -272,11 +320,18 @@ def train_nonprivate(
         loss_sum, n_rows = 0.0, len(batch) * k
         for start in range(0, len(batch), physical):
             x, y = data.__getitems__(batch[start : start + physical])
-            draws = draw_training_inputs(x.to(device), y.to(device), multiplicity=k, cfg=edm,
-                                         null_label=model.null_label,
-                                         generator=state.generator, augment=cfg.augment)
-            with torch.autocast(device_type=device.type, dtype=amp or torch.float32,
-                                enabled=amp is not None):
+            draws = draw_training_inputs(
+                x.to(device),
+                y.to(device),
+                multiplicity=k,
+                cfg=edm,
+                null_label=model.null_label,
+                generator=state.generator,
+                augment=cfg.augment,
+            )
+            with torch.autocast(
+                device_type=device.type, dtype=amp or torch.float32, enabled=amp is not None
+            ):
                 rows = loss_per_row(model, draws, edm.sigma_data)
             (rows.sum() / n_rows).backward()
             loss_sum += float(rows.detach().sum())
@@ -284,8 +339,11 @@ def train_nonprivate(
             state.optimizer.step()
         state.step += 1
         state.ema.update(model, state.step)
-        record = StepRecord(step=state.step, loss=loss_sum / n_rows if n_rows else None, lr=lr,
-                            seconds=time.perf_counter() - started)
+        record = StepRecord(
+            step=state.step,
+            loss=loss_sum / n_rows if n_rows else None,
+            lr=lr,
+            seconds=time.perf_counter() - started,
+        )
         if on_step(record):
             break
-

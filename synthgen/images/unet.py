@@ -75,14 +75,18 @@ class UNetConfig:
         return cls(**kwargs)
 
     @classmethod
-    def for_image(cls, *, image_size: int, image_channels: int, num_classes: int,
-                  **overrides: Any) -> UNetConfig:
+    def for_image(
+        cls, *, image_size: int, image_channels: int, num_classes: int, **overrides: Any
+    ) -> UNetConfig:
         """Defaults per image size: three levels at <= 32 px, four at 64 px (8 px lowest)."""
         levels = 3 if image_size <= 32 else 4
         mult = (1, 2, 2) if levels == 3 else (1, 2, 2, 2)
         base: dict[str, Any] = {
-            "image_size": image_size, "image_channels": image_channels,
-            "num_classes": num_classes, "channel_mult": mult, "attention_levels": (levels - 1,),
+            "image_size": image_size,
+            "image_channels": image_channels,
+            "num_classes": num_classes,
+            "channel_mult": mult,
+            "attention_levels": (levels - 1,),
         }
         base.update(overrides)
         if "channel_mult" in overrides and "attention_levels" not in overrides:
@@ -111,9 +115,7 @@ class ResBlock(nn.Module):
         self.embedding = nn.Linear(embedding_dim, 2 * out_channels)
         self.norm2 = nn.GroupNorm(_groups(out_channels, max_groups), out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.skip = (
-            nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
-        )
+        self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
@@ -153,19 +155,31 @@ class SelfAttention(nn.Module):
 class Level(nn.Module):
     """ResBlocks at one resolution, each optionally followed by self-attention."""
 
-    def __init__(self, in_channels: int, out_channels: int, blocks: int, attention: bool,
-                 cfg: UNetConfig, embedding_dim: int):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        blocks: int,
+        attention: bool,
+        cfg: UNetConfig,
+        embedding_dim: int,
+    ):
         super().__init__()
         self.blocks = nn.ModuleList()
         self.attentions = nn.ModuleList()
         for i in range(blocks):
             self.blocks.append(
-                ResBlock(in_channels if i == 0 else out_channels, out_channels, embedding_dim,
-                         cfg.max_groups)
+                ResBlock(
+                    in_channels if i == 0 else out_channels,
+                    out_channels,
+                    embedding_dim,
+                    cfg.max_groups,
+                )
             )
             self.attentions.append(
                 SelfAttention(out_channels, cfg.attention_head_channels, cfg.max_groups)
-                if attention else nn.Identity()
+                if attention
+                else nn.Identity()
             )
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -213,8 +227,11 @@ class UNet(nn.Module):
         self.downsample = nn.ModuleList()
         in_width = widths[0]
         for level, width in enumerate(widths):
-            self.encoder.append(Level(in_width, width, cfg.blocks_per_level,
-                                      level in cfg.attention_levels, cfg, emb))
+            self.encoder.append(
+                Level(
+                    in_width, width, cfg.blocks_per_level, level in cfg.attention_levels, cfg, emb
+                )
+            )
             in_width = width
             if level < levels - 1:
                 self.downsample.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
@@ -229,8 +246,16 @@ class UNet(nn.Module):
         in_width = lowest
         for level in reversed(range(levels)):
             width = widths[level]
-            self.decoder.append(Level(in_width + width, width, cfg.blocks_per_level,
-                                      level in cfg.attention_levels, cfg, emb))
+            self.decoder.append(
+                Level(
+                    in_width + width,
+                    width,
+                    cfg.blocks_per_level,
+                    level in cfg.attention_levels,
+                    cfg,
+                    emb,
+                )
+            )
             in_width = width
             if level > 0:
                 self.upsample.append(nn.Conv2d(width, widths[level - 1], 3, padding=1))
@@ -246,8 +271,11 @@ class UNet(nn.Module):
     def conditioning_parameter_names(self) -> list[str]:
         """The label pathway: the label embedding and each block's projection of the
         embedding into its scale and shift (what ``conditioning_phase`` trains alone)."""
-        return [n for n, _ in self.named_parameters()
-                if n.startswith("label_embedding.") or ".embedding." in n]
+        return [
+            n
+            for n, _ in self.named_parameters()
+            if n.startswith("label_embedding.") or ".embedding." in n
+        ]
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         emb = self.noise_mlp2(F.silu(self.noise_mlp1(self.noise_features(c_noise))))

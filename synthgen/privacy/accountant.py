@@ -62,7 +62,9 @@ def epsilon_for(history: Sequence[HistoryEntry], *, delta: float) -> float:
         return 0.0
     rdp = _rdp_curve(history)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "optimal order is the largest alpha": we checked the range
+        warnings.simplefilter(
+            "ignore"
+        )  # "optimal order is the largest alpha": we checked the range
         eps, _ = analysis.get_privacy_spent(orders=list(RDP_ORDERS), rdp=rdp, delta=delta)
     return float(eps)
 
@@ -182,12 +184,19 @@ class RunAccountant:
             {"name": name, "noise_multiplier": float(noise_multiplier), "purpose": purpose}
         )
 
-    def add_subsampled_run(self, *, name: str, history: Sequence[HistoryEntry], purpose: str,
-                           max_grad_norm: float) -> None:
+    def add_subsampled_run(
+        self, *, name: str, history: Sequence[HistoryEntry], purpose: str, max_grad_norm: float
+    ) -> None:
         """Record a finished DP-SGD run other than the main one (``history`` as its own
         accountant recorded it)."""
-        self.other_runs.append({"name": name, "purpose": purpose, "max_grad_norm": max_grad_norm,
-                                "history": [[float(s), float(q), int(n)] for s, q, n in history]})
+        self.other_runs.append(
+            {
+                "name": name,
+                "purpose": purpose,
+                "max_grad_norm": max_grad_norm,
+                "history": [[float(s), float(q), int(n)] for s, q, n in history],
+            }
+        )
 
     def step(self, *, noise_multiplier: float, sample_rate: float) -> None:
         if self.sgd_history and self.sgd_history[-1][:2] == (noise_multiplier, sample_rate):

@@ -50,7 +50,9 @@ class GradientCanaries:
         self.count = count
         self.max_grad_norm = float(max_grad_norm)
         # the auditor's secret: which canaries are in the training data
-        self.included = np.random.default_rng(np.random.SeedSequence([seed, 0xCA4A])).random(count) < 0.5
+        self.included = (
+            np.random.default_rng(np.random.SeedSequence([seed, 0xCA4A])).random(count) < 0.5
+        )
         self.parameter = nn.Parameter(torch.zeros(count))
         self.scores = np.zeros(count)  # sum over steps of the released gradient / C
         self.steps = 0
@@ -66,7 +68,9 @@ class GradientCanaries:
             raise PrivacyParameterError("gradient canaries are wired for ghost clipping only")
         optimizer = training.optimizer
         if not any(p is self.parameter for p in optimizer.params):
-            raise PrivacyParameterError("add GradientCanaries.param_group() to the optimizer before make_private")
+            raise PrivacyParameterError(
+                "add GradientCanaries.param_group() to the optimizer before make_private"
+            )
         production_pre_step: Callable[..., Any] = optimizer.pre_step
         production_add_noise: Callable[[], None] = optimizer.add_noise
         canary = self.parameter

@@ -130,29 +130,57 @@ def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certifica
 
     notes = [*run.notes, certificate_note(run.record_count)]
     if run.assumptions:
-        notes.append("ASSUMED PUBLIC (read from the data without noise, accepted by the "
-                     "steward): " + "; ".join(str(a.get("name")) for a in run.assumptions)
-                     + " - see `assumptions`")
+        notes.append(
+            "ASSUMED PUBLIC (read from the data without noise, accepted by the "
+            "steward): "
+            + "; ".join(str(a.get("name")) for a in run.assumptions)
+            + " - see `assumptions`"
+        )
     mechanisms: list[dict[str, Any]] = [
-        {"name": r["name"], "mechanism": run.release_mechanism,
-         "noise_multiplier": r["noise_multiplier"], **run.release_extra, "purpose": r["purpose"]}
+        {
+            "name": r["name"],
+            "mechanism": run.release_mechanism,
+            "noise_multiplier": r["noise_multiplier"],
+            **run.release_extra,
+            "purpose": r["purpose"],
+        }
         for r in accountant.releases
     ] + [
-        {"name": r["name"], "mechanism": "subsampled gaussian (Poisson sampling)",
-         "noise_multiplier": r["history"][0][0], "sample_rate": r["history"][0][1],
-         "steps": sum(n for _, _, n in r["history"]), "max_grad_norm": r["max_grad_norm"],
-         "purpose": r["purpose"]} for r in accountant.other_runs
+        {
+            "name": r["name"],
+            "mechanism": "subsampled gaussian (Poisson sampling)",
+            "noise_multiplier": r["history"][0][0],
+            "sample_rate": r["history"][0][1],
+            "steps": sum(n for _, _, n in r["history"]),
+            "max_grad_norm": r["max_grad_norm"],
+            "purpose": r["purpose"],
+        }
+        for r in accountant.other_runs
     ]
     certificate = Certificate(
-        epsilon=math.inf, delta=run.delta, unit=run.unit, private=run.private,
-        noise_multiplier=run.noise_multiplier, sample_rate=run.sample_rate, steps=run.steps,
-        max_grad_norm=None, noise_multiplicity=run.noise_multiplicity,
-        accountant=run.accountant_name, preprocessing_epsilon=math.inf,
-        secure_rng=run.secure_rng, target_epsilon=run.target_epsilon, training_epsilon=math.inf,
-        mechanisms=mechanisms, accountant_history=accountant.state_dict(),
-        modality=run.modality, n_training_records=run.record_count.value,
-        n_training_records_source=run.record_count.source, assumptions=run.assumptions,
-        code_version=__version__, notes=[*notes, *run.later_notes])
+        epsilon=math.inf,
+        delta=run.delta,
+        unit=run.unit,
+        private=run.private,
+        noise_multiplier=run.noise_multiplier,
+        sample_rate=run.sample_rate,
+        steps=run.steps,
+        max_grad_norm=None,
+        noise_multiplicity=run.noise_multiplicity,
+        accountant=run.accountant_name,
+        preprocessing_epsilon=math.inf,
+        secure_rng=run.secure_rng,
+        target_epsilon=run.target_epsilon,
+        training_epsilon=math.inf,
+        mechanisms=mechanisms,
+        accountant_history=accountant.state_dict(),
+        modality=run.modality,
+        n_training_records=run.record_count.value,
+        n_training_records_source=run.record_count.source,
+        assumptions=run.assumptions,
+        code_version=__version__,
+        notes=[*notes, *run.later_notes],
+    )
     # privacy sits below artifacts (and its utc_now): the same UTC timestamp, written here
     certificate.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     if run.composition is not None:
@@ -160,13 +188,24 @@ def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certifica
     if not run.private:
         return certificate
     return replace(
-        certificate, epsilon=accountant.epsilon(run.delta), steps=accountant.sgd_steps,
-        max_grad_norm=run.max_grad_norm, accountant=accountant.mechanism,
+        certificate,
+        epsilon=accountant.epsilon(run.delta),
+        steps=accountant.sgd_steps,
+        max_grad_norm=run.max_grad_norm,
+        accountant=accountant.mechanism,
         preprocessing_epsilon=accountant.release_epsilon(run.delta),
-        training_epsilon=epsilon_for(accountant.sgd_history,
-                                     delta=accountant.rdp_delta(run.delta)),
-        mechanisms=[*mechanisms, {
-            "name": run.dp_sgd[0], "mechanism": run.dp_sgd[1],
-            "noise_multiplier": run.noise_multiplier, "sample_rate": run.sample_rate,
-            "steps": accountant.sgd_steps, "max_grad_norm": run.max_grad_norm,
-            "noise_multiplicity": run.noise_multiplicity, **run.clipping}])
+        training_epsilon=epsilon_for(accountant.sgd_history, delta=accountant.rdp_delta(run.delta)),
+        mechanisms=[
+            *mechanisms,
+            {
+                "name": run.dp_sgd[0],
+                "mechanism": run.dp_sgd[1],
+                "noise_multiplier": run.noise_multiplier,
+                "sample_rate": run.sample_rate,
+                "steps": accountant.sgd_steps,
+                "max_grad_norm": run.max_grad_norm,
+                "noise_multiplicity": run.noise_multiplicity,
+                **run.clipping,
+            },
+        ],
+    )

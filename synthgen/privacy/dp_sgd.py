@@ -57,7 +57,10 @@ class PoissonBatchSampler(Sampler[list[int]]):
         if not 0 < sample_rate <= 1:
             raise PrivacyParameterError(f"sample rate must be in (0, 1], got {sample_rate}")
         self.num_samples, self.sample_rate, self.steps, self.noise = (
-            num_samples, sample_rate, steps, noise,
+            num_samples,
+            sample_rate,
+            steps,
+            noise,
         )
 
     def __len__(self) -> int:
@@ -170,7 +173,9 @@ def make_private(
     # Opacus' hooks warn that module outputs (not inputs) need gradients: expected here
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
     if not public_record_count >= 1:
-        raise PrivacyParameterError(f"the public record count must be at least 1, got {public_record_count}")
+        raise PrivacyParameterError(
+            f"the public record count must be at least 1, got {public_record_count}"
+        )
     n = float(public_record_count)
     if not (noise_multiplier > 0 and math.isfinite(noise_multiplier)):
         raise PrivacyParameterError(f"noise multiplier must be positive, got {noise_multiplier}")
@@ -180,8 +185,11 @@ def make_private(
 
     if grad_sample_mode == "ghost":
         module: nn.Module = GradSampleModuleFastGradientClipping(
-            model, batch_first=True, loss_reduction="mean",
-            max_grad_norm=max_grad_norm, use_ghost_clipping=True,
+            model,
+            batch_first=True,
+            loss_reduction="mean",
+            max_grad_norm=max_grad_norm,
+            use_ghost_clipping=True,
         )
         optimizer_class: type = DPOptimizerFastGradientClipping
     elif grad_sample_mode == "hooks":
@@ -205,8 +213,12 @@ def make_private(
     dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=sample_rate))
     loader = poisson_loader(dataset, sample_rate=sample_rate, steps=steps, noise=noise)
     return PrivateTraining(
-        module=module, optimizer=dp_optimizer, loader=loader, sample_rate=sample_rate,
-        expected_batch_size=sample_rate * n, grad_sample_mode=grad_sample_mode,
+        module=module,
+        optimizer=dp_optimizer,
+        loader=loader,
+        sample_rate=sample_rate,
+        expected_batch_size=sample_rate * n,
+        grad_sample_mode=grad_sample_mode,
     )
 
 

@@ -70,32 +70,49 @@ class RecordCount:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RecordCount:
-        return cls(value=int(d["value"]), source=str(d["source"]),
-                   noise_std=float(d.get("noise_std", 0.0)),
-                   epsilon_share=float(d.get("epsilon_share", 0.0)))
+        return cls(
+            value=int(d["value"]),
+            source=str(d["source"]),
+            noise_std=float(d.get("noise_std", 0.0)),
+            epsilon_share=float(d.get("epsilon_share", 0.0)),
+        )
 
 
 def declared_record_count(count: Any, *, what: str = "public_record_count") -> RecordCount:
     """A count or upper bound the steward declares public (no budget is spent)."""
-    if isinstance(count, bool) or not isinstance(count, int | float) or not count >= 1 \
-            or not float(count).is_integer():
+    if (
+        isinstance(count, bool)
+        or not isinstance(count, int | float)
+        or not count >= 1
+        or not float(count).is_integer()
+    ):
         raise PrivacyParameterError(f"{what} must be a positive whole number, got {count!r}")
     return RecordCount(value=int(count), source=DECLARED)
 
 
 def estimate_record_count(
-    n_records: int, *, epsilon: float, delta: float | None, accountant: RunAccountant,
-    noise: NoiseSource, share: float = RECORD_COUNT_SHARE, purpose: str = "number of training records",
+    n_records: int,
+    *,
+    epsilon: float,
+    delta: float | None,
+    accountant: RunAccountant,
+    noise: NoiseSource,
+    share: float = RECORD_COUNT_SHARE,
+    purpose: str = "number of training records",
 ) -> RecordCount:
     """Release N + Gaussian noise (sensitivity 1 under add/remove) and record it in
     ``accountant``. Call it before anything else that reads the data's size."""
     if not math.isfinite(epsilon):
         return RecordCount(value=int(n_records), source=EXACT_NOT_PRIVATE)
     if not 0 < share < 1:
-        raise PrivacyParameterError(f"the record count's share of epsilon must be in (0, 1), got {share}")
+        raise PrivacyParameterError(
+            f"the record count's share of epsilon must be in (0, 1), got {share}"
+        )
     at_delta = DEFAULT_DELTA_CEILING if delta is None else delta
     sigma = gaussian_noise_multiplier_for(epsilon=share * epsilon, delta=at_delta)
-    noisy, std = noisy_histograms([np.array([float(n_records)])], noise_multiplier=sigma, noise=noise)
+    noisy, std = noisy_histograms(
+        [np.array([float(n_records)])], noise_multiplier=sigma, noise=noise
+    )
     accountant.add_gaussian_release(name="record count", noise_multiplier=sigma, purpose=purpose)
     value = max(1, round(float(noisy[0][0])))
     return RecordCount(value=value, source=DP_ESTIMATE, noise_std=std, epsilon_share=share)
@@ -104,11 +121,15 @@ def estimate_record_count(
 def certificate_note(count: RecordCount) -> str:
     """One line for the certificate's notes: where ``n_training_records`` comes from."""
     if count.source == DP_ESTIMATE:
-        return (f"n_training_records is a DP estimate (Gaussian noise, std {count.noise_std:.3g}, "
-                f"{count.epsilon_share:g} of epsilon, composed in the accountant); batch size, "
-                "sample rate, default delta and bins were chosen from it, never from the exact count")
+        return (
+            f"n_training_records is a DP estimate (Gaussian noise, std {count.noise_std:.3g}, "
+            f"{count.epsilon_share:g} of epsilon, composed in the accountant); batch size, "
+            "sample rate, default delta and bins were chosen from it, never from the exact count"
+        )
     if count.source == DECLARED:
-        return ("n_training_records is the record count the steward declared public "
-                "(public_record_count); batch size, sample rate, default delta and bins were "
-                "chosen from it, never from the exact count")
+        return (
+            "n_training_records is the record count the steward declared public "
+            "(public_record_count); batch size, sample rate, default delta and bins were "
+            "chosen from it, never from the exact count"
+        )
     return "n_training_records is the exact count: this run is NOT PRIVATE"

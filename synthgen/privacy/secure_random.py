@@ -75,8 +75,12 @@ class NoiseSource:
             self._torch_generator = torch.Generator(device=reference.device)
             self._torch_generator.manual_seed(int.from_bytes(os.urandom(8)) >> 1)
         return torch.normal(
-            0.0, std, size=reference.shape, generator=self._torch_generator,
-            device=reference.device, dtype=reference.dtype,
+            0.0,
+            std,
+            size=reference.shape,
+            generator=self._torch_generator,
+            device=reference.device,
+            dtype=reference.dtype,
         )
 
     def poisson_mask(self, n: int, rate: float) -> np.ndarray:

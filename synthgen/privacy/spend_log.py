@@ -72,8 +72,13 @@ class JournaledAccountant(RunAccountant):
     or e.g. an image run's class critic, which has its own accountant until it finishes).
     """
 
-    def __init__(self, log: SpendLog | None = None, *, run: str = MAIN_RUN,
-                 max_grad_norm: float | None = None) -> None:
+    def __init__(
+        self,
+        log: SpendLog | None = None,
+        *,
+        run: str = MAIN_RUN,
+        max_grad_norm: float | None = None,
+    ) -> None:
         super().__init__()
         self._log = log
         self._run_name = run
@@ -85,22 +90,39 @@ class JournaledAccountant(RunAccountant):
 
     def add_gaussian_release(self, *, name: str, noise_multiplier: float, purpose: str) -> None:
         if noise_multiplier > 0:
-            self._append({"event": "release", "name": name,
-                          "noise_multiplier": float(noise_multiplier), "purpose": purpose})
+            self._append(
+                {
+                    "event": "release",
+                    "name": name,
+                    "noise_multiplier": float(noise_multiplier),
+                    "purpose": purpose,
+                }
+            )
         super().add_gaussian_release(name=name, noise_multiplier=noise_multiplier, purpose=purpose)
 
-    def add_subsampled_run(self, *, name: str, history: Sequence[HistoryEntry], purpose: str,
-                           max_grad_norm: float) -> None:
-        self._append({"event": "subsampled_run", "name": name, "purpose": purpose,
-                      "max_grad_norm": float(max_grad_norm),
-                      "history": [[float(s), float(q), int(n)] for s, q, n in history]})
-        super().add_subsampled_run(name=name, history=history, purpose=purpose,
-                                   max_grad_norm=max_grad_norm)
+    def add_subsampled_run(
+        self, *, name: str, history: Sequence[HistoryEntry], purpose: str, max_grad_norm: float
+    ) -> None:
+        self._append(
+            {
+                "event": "subsampled_run",
+                "name": name,
+                "purpose": purpose,
+                "max_grad_norm": float(max_grad_norm),
+                "history": [[float(s), float(q), int(n)] for s, q, n in history],
+            }
+        )
+        super().add_subsampled_run(
+            name=name, history=history, purpose=purpose, max_grad_norm=max_grad_norm
+        )
 
     def step(self, *, noise_multiplier: float, sample_rate: float) -> None:
-        record: dict[str, Any] = {"event": "sgd_step", "run": self._run_name,
-                                  "noise_multiplier": float(noise_multiplier),
-                                  "sample_rate": float(sample_rate)}
+        record: dict[str, Any] = {
+            "event": "sgd_step",
+            "run": self._run_name,
+            "noise_multiplier": float(noise_multiplier),
+            "sample_rate": float(sample_rate),
+        }
         if self._run_name != MAIN_RUN and self._max_grad_norm is not None:
             record["max_grad_norm"] = float(self._max_grad_norm)
         self._append(record)
@@ -136,8 +158,9 @@ def replay(records: Sequence[dict[str, Any]]) -> JournaledAccountant:
     for r in records:
         event = r.get("event")
         if event == "release":
-            acc.add_gaussian_release(name=r["name"], noise_multiplier=r["noise_multiplier"],
-                                     purpose=r["purpose"])
+            acc.add_gaussian_release(
+                name=r["name"], noise_multiplier=r["noise_multiplier"], purpose=r["purpose"]
+            )
         elif event == "threshold_delta":
             acc.threshold_delta = float(r["value"])
         elif event == "sgd_step":
@@ -148,15 +171,22 @@ def replay(records: Sequence[dict[str, Any]]) -> JournaledAccountant:
                 clip[run] = float(r["max_grad_norm"])
         elif event == "subsampled_run":
             pending.pop(r["name"], None)  # the same steps, now recorded as a whole
-            acc.add_subsampled_run(name=r["name"], history=r["history"], purpose=r["purpose"],
-                                   max_grad_norm=r["max_grad_norm"])
+            acc.add_subsampled_run(
+                name=r["name"],
+                history=r["history"],
+                purpose=r["purpose"],
+                max_grad_norm=r["max_grad_norm"],
+            )
         else:
             raise ResumeRefused(f"unknown record in the spend log: {event!r}")
     for name, partial in pending.items():
         if partial.sgd_history:
-            acc.add_subsampled_run(name=name, history=partial.sgd_history,
-                                   purpose="interrupted before it finished (its steps ran)",
-                                   max_grad_norm=clip.get(name, 0.0))
+            acc.add_subsampled_run(
+                name=name,
+                history=partial.sgd_history,
+                purpose="interrupted before it finished (its steps ran)",
+                max_grad_norm=clip.get(name, 0.0),
+            )
     return acc
 
 
@@ -168,17 +198,22 @@ def covers(spent: RunAccountant, checkpointed: RunAccountant) -> bool:
 
 def check_covers(spent: RunAccountant, checkpointed: RunAccountant) -> None:
     if not covers(spent, checkpointed):
-        raise ResumeRefused("the spend log holds less than the checkpoint's accountant: "
-                            "it was edited or replaced; start a new run")
+        raise ResumeRefused(
+            "the spend log holds less than the checkpoint's accountant: "
+            "it was edited or replaced; start a new run"
+        )
 
 
-def restore_accountant(private: Path, *,
-                       checkpointed: RunAccountant | None = None) -> JournaledAccountant:
+def restore_accountant(
+    private: Path, *, checkpointed: RunAccountant | None = None
+) -> JournaledAccountant:
     """A resumed run's accountant (either modality): its spend log's, logging on to it."""
     log = SpendLog(private / SPEND_LOG)
     if not log.exists():
-        raise ResumeRefused(f"the run's spend log ({SPEND_LOG}) is missing: what the "
-                            "interrupted run spent cannot be known, start a new run")
+        raise ResumeRefused(
+            f"the run's spend log ({SPEND_LOG}) is missing: what the "
+            "interrupted run spent cannot be known, start a new run"
+        )
     accountant = replay(log.records()).attach(log)
     if checkpointed is not None:
         check_covers(accountant, checkpointed)

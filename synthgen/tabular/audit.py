@@ -77,11 +77,15 @@ class AuditReport:
             f"detectable up to           epsilon {self.detectable_epsilon:.2f} with this many canaries",
         ]
         if self.noise_multiplier_used != self.noise_multiplier:
-            lines.append(f"AUDIT ONLY                 noise multiplier forced to "
-                         f"{self.noise_multiplier_used:.4g} (claim unchanged); no model is produced")
+            lines.append(
+                f"AUDIT ONLY                 noise multiplier forced to "
+                f"{self.noise_multiplier_used:.4g} (claim unchanged); no model is produced"
+            )
         if self.claimed_epsilon >= self.detectable_epsilon:
-            lines.append(f"note                       a claim above {self.detectable_epsilon:.2f} cannot be "
-                         f"flagged by {self.canaries} canaries at this delta: 'consistent' says nothing here")
+            lines.append(
+                f"note                       a claim above {self.detectable_epsilon:.2f} cannot be "
+                f"flagged by {self.canaries} canaries at this delta: 'consistent' says nothing here"
+            )
         lines.append(f"verdict                    {self.verdict}")
         return lines
 
@@ -113,17 +117,28 @@ def audit_tabular(
 
     started = time.perf_counter()
     progress = progress or ignore_progress
-    if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or not math.isfinite(epsilon) or epsilon <= 0:
+    if (
+        isinstance(epsilon, bool)
+        or not isinstance(epsilon, int | float)
+        or not math.isfinite(epsilon)
+        or epsilon <= 0
+    ):
         raise PrivacyParameterError(f"epsilon must be a positive finite number, got {epsilon!r}")
     if canaries < 2:
-        raise PrivacyParameterError(f"--canaries must be at least 2 (1000 or more for a useful audit), got {canaries}")
+        raise PrivacyParameterError(
+            f"--canaries must be at least 2 (1000 or more for a useful audit), got {canaries}"
+        )
     if steps is not None and steps < 1:
         raise PrivacyParameterError(f"--steps must be at least 1, got {steps}")
     if not 0 < confidence < 1:
         raise PrivacyParameterError(f"confidence must be in (0, 1), got {confidence}")
     if not (math.isfinite(noise_scale) and noise_scale >= 0):
-        raise PrivacyParameterError(f"the audit's noise scale must be a finite number >= 0, got {noise_scale}")
-    config = TabularTrainingConfig().with_overrides({**(overrides or {}), **({"steps": steps} if steps else {})})
+        raise PrivacyParameterError(
+            f"the audit's noise scale must be a finite number >= 0, got {noise_scale}"
+        )
+    config = TabularTrainingConfig().with_overrides(
+        {**(overrides or {}), **({"steps": steps} if steps else {})}
+    )
     config.validate()
 
     conformed = conform(table, schema)
@@ -134,12 +149,19 @@ def audit_tabular(
     assert config.batch_size is not None and config.steps is not None
     # public data: exact statistics, nothing spent (the audit is of DP-SGD alone)
     stats = estimate_statistics(
-        conformed, schema, epsilon=math.inf, delta=delta, preprocessing_share=config.preprocessing_share,
-        accountant=RunAccountant(), noise=NoiseSource(secure=False), histogram_bins=config.histogram_bins,
+        conformed,
+        schema,
+        epsilon=math.inf,
+        delta=delta,
+        preprocessing_share=config.preprocessing_share,
+        accountant=RunAccountant(),
+        noise=NoiseSource(secure=False),
+        histogram_bins=config.histogram_bins,
     )
     sample_rate = min(1.0, config.batch_size / n)
-    sigma = calibrate_noise_multiplier(target_epsilon=epsilon, delta=delta, sample_rate=sample_rate,
-                                       steps=config.steps)
+    sigma = calibrate_noise_multiplier(
+        target_epsilon=epsilon, delta=delta, sample_rate=sample_rate, steps=config.steps
+    )
     claimed = epsilon_for([(sigma, sample_rate, config.steps)], delta=delta)
 
     torch.manual_seed(seed)
@@ -165,17 +187,39 @@ def audit_tabular(
 
     optimizer.param_groups[0]["lr"] = trainer.learning_rate(0, total, config.learning_rate)
     trainer._private_loop(
-        data, diffusion, model, optimizer, config=config, sigma=sigma, accountant=accountant,
-        start=0, total=config.steps, generator=torch.Generator().manual_seed(seed),
-        after_step=after_step, record_count=n, on_private=on_private,
+        data,
+        diffusion,
+        model,
+        optimizer,
+        config=config,
+        sigma=sigma,
+        accountant=accountant,
+        start=0,
+        total=config.steps,
+        generator=torch.Generator().manual_seed(seed),
+        after_step=after_step,
+        record_count=n,
+        on_private=on_private,
     )
     if canary_set.steps != config.steps or accountant.sgd_steps != config.steps:
-        raise RuntimeError(f"the audit ran {canary_set.steps} noise steps for {config.steps} DP-SGD steps")
+        raise RuntimeError(
+            f"the audit ran {canary_set.steps} noise steps for {config.steps} DP-SGD steps"
+        )
     bound = canary_set.bound(delta=delta, confidence=confidence)
     return AuditReport(
-        claimed_epsilon=claimed, delta=delta, noise_multiplier=sigma, noise_multiplier_used=used,
-        sample_rate=sample_rate, steps=config.steps, max_grad_norm=config.max_grad_norm,
-        records=n, canaries=canaries, included=int(canary_set.included.sum()), bound=bound,
-        detectable_epsilon=largest_detectable_epsilon(canaries=canaries, delta=delta, confidence=confidence),
+        claimed_epsilon=claimed,
+        delta=delta,
+        noise_multiplier=sigma,
+        noise_multiplier_used=used,
+        sample_rate=sample_rate,
+        steps=config.steps,
+        max_grad_norm=config.max_grad_norm,
+        records=n,
+        canaries=canaries,
+        included=int(canary_set.included.sum()),
+        bound=bound,
+        detectable_epsilon=largest_detectable_epsilon(
+            canaries=canaries, delta=delta, confidence=confidence
+        ),
         seconds=time.perf_counter() - started,
     )

@@ -62,21 +62,33 @@ class Calibration:
         return torch.from_numpy(out).to(z.dtype)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"quantiles": QUANTILES.tolist(), "z_quantiles": self.z_quantiles.tolist(),
-                "logit_offsets": self.logit_offsets.tolist(), "numeric_trust": self.numeric_trust.tolist()}
+        return {
+            "quantiles": QUANTILES.tolist(),
+            "z_quantiles": self.z_quantiles.tolist(),
+            "logit_offsets": self.logit_offsets.tolist(),
+            "numeric_trust": self.numeric_trust.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Calibration:
         z_quantiles = np.asarray(d["z_quantiles"], dtype=np.float64)
         trust = d.get("numeric_trust")  # absent in models calibrated before the trust weighting
-        return cls(z_quantiles, np.asarray(d["logit_offsets"], dtype=np.float64),
-                   np.ones(z_quantiles.shape[:2]) if trust is None else np.asarray(trust, dtype=np.float64))
+        return cls(
+            z_quantiles,
+            np.asarray(d["logit_offsets"], dtype=np.float64),
+            np.ones(z_quantiles.shape[:2])
+            if trust is None
+            else np.asarray(trust, dtype=np.float64),
+        )
 
     @classmethod
     def identity(cls, n_classes: int, n_num: int, n_cat: int, k_max: int) -> Calibration:
         target = norm.ppf(QUANTILES)
-        return cls(np.broadcast_to(target, (n_classes, n_num, len(QUANTILES))).copy(),
-                   np.zeros((n_classes, n_cat, k_max)), np.ones((n_classes, n_num)))
+        return cls(
+            np.broadcast_to(target, (n_classes, n_num, len(QUANTILES))).copy(),
+            np.zeros((n_classes, n_cat, k_max)),
+            np.ones((n_classes, n_num)),
+        )
 
 
 def _monotone_map(values: np.ndarray, source_q: np.ndarray, target_q: np.ndarray) -> np.ndarray:
@@ -93,22 +105,32 @@ def _monotone_map(values: np.ndarray, source_q: np.ndarray, target_q: np.ndarray
     return np.where(values > src[-1], tgt[-1] + (values - src[-1]) * high_slope, out)
 
 
-def fit_calibration(diffusion: Any, model: nn.Module, *, rows_per_class: int, steps: int,
-                    seed: int) -> Calibration:
+def fit_calibration(
+    diffusion: Any, model: nn.Module, *, rows_per_class: int, steps: int, seed: int
+) -> Calibration:
     """Fit the maps on samples of the model alone (``diffusion`` is a MixedDiffusion)."""
     encoder = diffusion.encoder
     stats = encoder.stats
     n_classes = encoder.n_classes
     prior = encoder.prior_log_probs.double().numpy()  # [classes, n_cat, K_max], padded
-    calibration = Calibration.identity(n_classes, encoder.n_numeric, encoder.n_categorical, prior.shape[-1])
+    calibration = Calibration.identity(
+        n_classes, encoder.n_numeric, encoder.n_categorical, prior.shape[-1]
+    )
     calibration.numeric_trust = _trust(stats, [layout.n_cells for layout in stats.numeric])
     categorical_trust = _trust(stats, encoder.category_sizes)
     targets: dict[tuple[int, int], np.ndarray] = {}
     labels = torch.arange(n_classes).repeat_interleave(rows_per_class)
     for round_index in range(ROUNDS):
         generator = torch.Generator().manual_seed(seed * 1000 + round_index)
-        z, x = diffusion.sample(model, labels, steps=steps, guidance_scale=1.0, generator=generator,
-                                calibration=calibration, calibrate_numeric=False)
+        z, x = diffusion.sample(
+            model,
+            labels,
+            steps=steps,
+            guidance_scale=1.0,
+            generator=generator,
+            calibration=calibration,
+            calibrate_numeric=False,
+        )
         z_np, x_np = z.double().numpy(), x.numpy()
         for c in range(n_classes):
             rows = labels.numpy() == c
@@ -127,5 +149,9 @@ def fit_calibration(diffusion: Any, model: nn.Module, *, rows_per_class: int, st
 
 def _trust(stats: Any, n_cells: list[int]) -> np.ndarray:
     """[classes, columns]: 1 minus the noise share of each per-class histogram."""
-    return np.array([[1.0 - noise_share(float(count), cells, stats.cell_noise_std) for cells in n_cells]
-                     for count in stats.class_counts]).reshape(len(stats.class_counts), len(n_cells))
+    return np.array(
+        [
+            [1.0 - noise_share(float(count), cells, stats.cell_noise_std) for cells in n_cells]
+            for count in stats.class_counts
+        ]
+    ).reshape(len(stats.class_counts), len(n_cells))

@@ -74,7 +74,9 @@ def sampling_shares(counts: np.ndarray, *, cell_noise_std: float) -> ClassShares
     w = noise_weight(total, k, cell_noise_std)
     shrunk = (1.0 - w) * dp + w * uniform
     floor = min(FLOOR_SHARE, 0.5 / k)
-    return ClassShares(shares=apply_floor(shrunk, floor), dp_proportions=dp, noise_weight=w, floor=floor)
+    return ClassShares(
+        shares=apply_floor(shrunk, floor), dp_proportions=dp, noise_weight=w, floor=floor
+    )
 
 
 def apply_floor(shares: np.ndarray, floor: float) -> np.ndarray:

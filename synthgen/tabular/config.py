@@ -78,9 +78,11 @@ class TabularTrainingConfig:
         checks = [
             (0 < self.preprocessing_share < 1, "preprocessing_share must be in (0, 1)"),
             (0 < self.record_count_share < 0.5, "record_count_share must be in (0, 0.5)"),
-            (self.public_record_count is None or (isinstance(self.public_record_count, int)
-                                                 and self.public_record_count >= 1),
-             "public_record_count must be a positive whole number"),
+            (
+                self.public_record_count is None
+                or (isinstance(self.public_record_count, int) and self.public_record_count >= 1),
+                "public_record_count must be a positive whole number",
+            ),
             (self.batch_size is None or self.batch_size >= 1, "batch_size must be positive"),
             (self.steps is None or self.steps >= 1, "steps must be positive"),
             (self.noise_multiplicity >= 1, "noise_multiplicity must be at least 1"),
@@ -99,7 +101,9 @@ class TabularTrainingConfig:
             if not ok:
                 raise ConfigurationError(message)
 
-    def resolve(self, *, n_records: int, epsilon: float, max_steps: int | None) -> TabularTrainingConfig:
+    def resolve(
+        self, *, n_records: int, epsilon: float, max_steps: int | None
+    ) -> TabularTrainingConfig:
         """Fill the ``None`` fields from public quantities: ``n_records`` is the public
         record count N-hat (DP or declared), never the exact count."""
         batch = self.batch_size or int(min(4096, max(32, n_records // 4)))

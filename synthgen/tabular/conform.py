@@ -28,7 +28,9 @@ def _describe(mask: np.ndarray, what: str, column: str) -> str:
     singular form."""
     n = int(mask.sum())
     if n == 1:
-        what = what.replace("are not numbers", "is not a number").replace("are not whole numbers", "is not a whole number")
+        what = what.replace("are not numbers", "is not a number").replace(
+            "are not whole numbers", "is not a whole number"
+        )
         what = what.replace("are ", "is ", 1)
     noun = "value" if n == 1 else "values"
     return f"column {column!r}: {n} {noun} {what} (first at row {_first_row(mask)})"
@@ -98,14 +100,20 @@ def conform_column(
             out_of = ok & np.isfinite(values) & ((values < lo) | (values > hi))
             if out_of.any():
                 problems.append(
-                    _describe(out_of, f"are outside the declared bounds [{lo:g}, {hi:g}]", spec.name)
+                    _describe(
+                        out_of, f"are outside the declared bounds [{lo:g}, {hi:g}]", spec.name
+                    )
                 )
         result: pd.Series | np.ndarray = values
         null_mask = np.isnan(values) & is_null
     else:
         result, null_mask, unknown = _to_categories(raw, spec)
         if unknown.any():
-            what = "are not true/false" if spec.kind == "boolean" else "are not in the declared categories"
+            what = (
+                "are not true/false"
+                if spec.kind == "boolean"
+                else "are not in the declared categories"
+            )
             problems.append(_describe(unknown, what, spec.name))
     if null_mask.any() and not spec.nullable:
         who = "the label" if spec.role == "label" else "a column declared without nulls"
@@ -118,15 +126,20 @@ def _to_float(raw: pd.Series) -> np.ndarray:
         return raw.astype("float64").to_numpy()
     if pd.api.types.is_numeric_dtype(raw.dtype):
         return pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
-    return pd.to_numeric(raw.astype("string").str.strip(), errors="coerce").astype(
-        "float64"
-    ).to_numpy(na_value=np.nan)
+    return (
+        pd.to_numeric(raw.astype("string").str.strip(), errors="coerce")
+        .astype("float64")
+        .to_numpy(na_value=np.nan)
+    )
 
 
 def _to_categories(raw: pd.Series, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Map raw values to declared category objects. Returns (values, null mask, unknown mask)."""
     is_null = raw.isna().to_numpy()
-    keys = np.array([None if n else _key(v, spec) for v, n in zip(raw.tolist(), is_null, strict=True)], dtype=object)
+    keys = np.array(
+        [None if n else _key(v, spec) for v, n in zip(raw.tolist(), is_null, strict=True)],
+        dtype=object,
+    )
     declared = spec.declared_categories()
     values = np.empty(len(raw), dtype=object)
     unknown = np.zeros(len(raw), dtype=bool)

@@ -41,15 +41,29 @@ class ResidualBlock(nn.Module):
 
 
 class MLPDenoiser(nn.Module):
-    def __init__(self, *, n_numeric: int, n_category_slots: int, output_dim: int, n_classes: int,
-                 width: int, n_blocks: int):
+    def __init__(
+        self,
+        *,
+        n_numeric: int,
+        n_category_slots: int,
+        output_dim: int,
+        n_classes: int,
+        width: int,
+        n_blocks: int,
+    ):
         super().__init__()
         self.config = {
-            "n_numeric": n_numeric, "n_category_slots": n_category_slots, "output_dim": output_dim,
-            "n_classes": n_classes, "width": width, "n_blocks": n_blocks,
+            "n_numeric": n_numeric,
+            "n_category_slots": n_category_slots,
+            "output_dim": output_dim,
+            "n_classes": n_classes,
+            "width": width,
+            "n_blocks": n_blocks,
         }
         self.input = nn.Linear(n_numeric + n_category_slots, width)
-        self.time = nn.Sequential(nn.Linear(TIME_FEATURES, width), nn.SiLU(), nn.Linear(width, width))
+        self.time = nn.Sequential(
+            nn.Linear(TIME_FEATURES, width), nn.SiLU(), nn.Linear(width, width)
+        )
         self.label = nn.Embedding(n_classes + 1, width)  # index n_classes: the null label (CFG)
         self.blocks = nn.ModuleList(ResidualBlock(width) for _ in range(n_blocks))
         self.out_norm = nn.LayerNorm(width)
@@ -61,8 +75,9 @@ class MLPDenoiser(nn.Module):
     def null_label(self) -> int:
         return int(self.config["n_classes"])
 
-    def forward(self, z: torch.Tensor, category_slots: torch.Tensor, t: torch.Tensor,
-                labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, category_slots: torch.Tensor, t: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
         """``z`` [..., n_numeric]; ``category_slots`` [..., n_categorical] slot indices;
         ``t`` broadcastable to the leading dims; ``labels`` [...]."""
         n_slots = int(self.config["n_category_slots"])

@@ -59,7 +59,9 @@ def _draft_column(name: str, raw: pd.Series) -> ColumnSpec:
         n_values = len(np.unique(values))
         if integral and n_values <= SMALL_INTEGER_CODES:
             cats = sorted({_as_number(v) for v in values})
-            return ColumnSpec(name=name, kind="categorical", categories=tuple(cats), nullable=nullable)
+            return ColumnSpec(
+                name=name, kind="categorical", categories=tuple(cats), nullable=nullable
+            )
         kind: ColumnKind = "integer" if integral else "continuous"
         lo, hi = float(values.min()), float(values.max())
         if lo == hi:

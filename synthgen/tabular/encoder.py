@@ -88,7 +88,9 @@ class TableEncoder:
     def encode(self, df: pd.DataFrame) -> EncodedTable:
         """Encode conformed training rows (rows whose label is not a known class are dropped)."""
         label_index = {category_cell_key(c): i for i, c in enumerate(self.stats.classes)}
-        y = np.array([label_index.get(category_cell_key(v), -1) for v in df[self.stats.target].to_numpy()])
+        y = np.array(
+            [label_index.get(category_cell_key(v), -1) for v in df[self.stats.target].to_numpy()]
+        )
         keep = y >= 0
         n = int(keep.sum())
         cells = np.zeros((n, self.n_numeric), dtype=np.int64)
@@ -108,8 +110,14 @@ class TableEncoder:
             categories=torch.as_tensor(cats),
         )
 
-    def draw_z(self, labels: torch.Tensor, cells: torch.Tensor, low: torch.Tensor,
-               high: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def draw_z(
+        self,
+        labels: torch.Tensor,
+        cells: torch.Tensor,
+        low: torch.Tensor,
+        high: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """z = Phi^-1(u) with u uniform on the row's part of its cell (broadcasts leading dims
         of ``cells`` beyond the batch, e.g. [B, K, n_num])."""
         fraction = low + (high - low) * torch.rand(cells.shape, generator=generator)
@@ -119,7 +127,9 @@ class TableEncoder:
         return torch.special.ndtri(u.clamp(U_EPS, 1 - U_EPS))
 
     # -- model -> rows ------------------------------------------------------------------------
-    def decode(self, labels: torch.Tensor, z: torch.Tensor, categories: torch.Tensor) -> pd.DataFrame:
+    def decode(
+        self, labels: torch.Tensor, z: torch.Tensor, categories: torch.Tensor
+    ) -> pd.DataFrame:
         """Rows with the schema's output types, in the schema's column order."""
         y = labels.numpy()
         u = torch.special.ndtr(z.double()).numpy()
@@ -131,7 +141,9 @@ class TableEncoder:
             cell = np.clip((starts[:, 1:] <= u[:, j : j + 1]).sum(1), 0, layout.n_cells - 1)
             cell_start = starts[np.arange(len(y)), cell]
             cell_mass = mass[y, j, cell]
-            fraction = np.where(cell_mass > 0, (u[:, j] - cell_start) / np.maximum(cell_mass, 1e-300), 0.5)
+            fraction = np.where(
+                cell_mass > 0, (u[:, j] - cell_start) / np.maximum(cell_mass, 1e-300), 0.5
+            )
             values = layout.value_of(cell, fraction)
             if layout.kind == "integer":
                 columns[layout.column] = pd.array(
@@ -159,8 +171,14 @@ def _typed_categories(values: np.ndarray, kind: str) -> Any:
             return pd.array(values, dtype="boolean")
         return values.astype(bool)
     non_null = [v for v in values if v is not None]
-    if non_null and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in non_null):
-        return pd.array(values, dtype="Int64") if len(non_null) < len(values) else values.astype(np.int64)
+    if non_null and all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in non_null
+    ):
+        return (
+            pd.array(values, dtype="Int64")
+            if len(non_null) < len(values)
+            else values.astype(np.int64)
+        )
     if non_null and all(isinstance(v, int | float) and not isinstance(v, bool) for v in non_null):
         return values.astype(np.float64)
     return values

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["columns_match", "columns_in_order", "row_count", "of_type", "between", "in_set", "not_null"]
+Kind = Literal[
+    "columns_match", "columns_in_order", "row_count", "of_type", "between", "in_set", "not_null"
+]
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,6 @@ def category_keys(raw: pd.Series, spec: ColumnSpec) -> np.ndarray:
     return out
 
 
-
 @dataclass
 class ExpectationOutcome:
     spec: ExpectationSpec
@@ -198,7 +197,9 @@ def _numeric_column(raw: pd.Series, spec: ColumnSpec) -> _Column:
         fractional = finite & (np.abs(values - np.round(values)) > 1e-9)
         if fractional.any():
             column = pd.Series(values, index=raw.index, dtype="float64")
-            return _Column(column, "int64", "whole numbers", int(fractional.sum()), "are not whole numbers")
+            return _Column(
+                column, "int64", "whole numbers", int(fractional.sum()), "are not whole numbers"
+            )
         ints = pd.array(np.where(finite, np.round(values), 0).astype(np.int64), dtype="Int64")
         ints[~finite] = pd.NA
         return _Column(pd.Series(ints, index=raw.index), "int64", "whole numbers")
@@ -213,7 +214,11 @@ def validation_frame(df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, di
     columns: dict[str, _Column] = {}
     for name in df.columns:
         raw = df[name]
-        if na and not pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        if (
+            na
+            and not pd.api.types.is_numeric_dtype(raw.dtype)
+            and not pd.api.types.is_bool_dtype(raw.dtype)
+        ):
             raw = raw.mask(raw.astype("string").str.strip().isin(na))
         spec = known.get(str(name))
         if spec is None:
@@ -256,14 +261,24 @@ def expectation_suite(
     else:
         dropped_present = [c.name for c in schema.dropped if c.name in present]
         expected = [n for n in schema.names if n in synthesized or n in dropped_present]
-    specs.append(ExpectationSpec(
-        "columns_match", None, {"column_set": expected, "exact_match": True},
-        "the columns are those of the schema", structural=True,
-    ))
+    specs.append(
+        ExpectationSpec(
+            "columns_match",
+            None,
+            {"column_set": expected, "exact_match": True},
+            "the columns are those of the schema",
+            structural=True,
+        )
+    )
     if table == "synthetic":
-        specs.append(ExpectationSpec(
-            "columns_in_order", None, {"column_list": synthesized}, "the columns are in schema order"
-        ))
+        specs.append(
+            ExpectationSpec(
+                "columns_in_order",
+                None,
+                {"column_list": synthesized},
+                "the columns are in schema order",
+            )
+        )
     for spec in schema.synthesized:
         if spec.name not in present:
             continue
@@ -278,21 +293,33 @@ def _column_expectations(spec: ColumnSpec, *, typed: bool = True) -> list[Expect
     if spec.is_numeric:
         type_name = "int64" if spec.kind == "integer" else "float64"
         words = "whole numbers" if spec.kind == "integer" else "numbers"
-        out.append(ExpectationSpec("of_type", name, {"type_": type_name}, f"values are {words}", structural=True))
+        out.append(
+            ExpectationSpec(
+                "of_type", name, {"type_": type_name}, f"values are {words}", structural=True
+            )
+        )
         if spec.has_bounds and typed:
             lo, hi = spec.minimum, spec.maximum
             assert lo is not None and hi is not None
-            out.append(ExpectationSpec(
-                "between", name, {"min_value": lo, "max_value": hi},
-                f"values lie in the declared bounds [{_fmt(lo)}, {_fmt(hi)}]",
-            ))
+            out.append(
+                ExpectationSpec(
+                    "between",
+                    name,
+                    {"min_value": lo, "max_value": hi},
+                    f"values lie in the declared bounds [{_fmt(lo)}, {_fmt(hi)}]",
+                )
+            )
     declared = spec.categories if numeric_label else spec.declared_categories()
     if declared is not None and typed:
         if numeric_label:
             value_set: list[Any] = [int(float(v)) for v in declared]
         else:
             value_set = [column_key(v, spec) for v in declared]
-        what = "among the declared classes" if spec.role == "label" else "among the declared categories"
+        what = (
+            "among the declared classes"
+            if spec.role == "label"
+            else "among the declared categories"
+        )
         if spec.kind == "boolean":
             what = "true/false"
         out.append(ExpectationSpec("in_set", name, {"value_set": value_set}, f"values are {what}"))

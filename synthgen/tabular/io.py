@@ -113,9 +113,13 @@ def read_table(path: str | Path, *, na_values: Iterable[str] = ()) -> pd.DataFra
     except pd.errors.EmptyDataError as exc:
         raise InputFileError(f"{p} is empty") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise InputFileError(f"{p} is not a readable {fmt.upper()} table: {type(exc).__name__}") from exc
+        raise InputFileError(
+            f"{p} is not a readable {fmt.upper()} table: {type(exc).__name__}"
+        ) from exc
     except Exception as exc:  # pyarrow raises its own hierarchy for corrupt Parquet files
-        raise InputFileError(f"{p} is not a readable {fmt.upper()} table: {type(exc).__name__}") from exc
+        raise InputFileError(
+            f"{p} is not a readable {fmt.upper()} table: {type(exc).__name__}"
+        ) from exc
     if df.shape[1] == 0:
         raise InputFileError(f"{p} has no columns")
     df.columns = [str(c).strip() for c in df.columns]

@@ -65,7 +65,17 @@ class NumericLayout:
                 types.append("atom")
                 low.append(float(v))
                 high.append(float(v))
-            return cls(column, "integer", minimum, maximum, nullable, "linear", tuple(types), tuple(low), tuple(high))
+            return cls(
+                column,
+                "integer",
+                minimum,
+                maximum,
+                nullable,
+                "linear",
+                tuple(types),
+                tuple(low),
+                tuple(high),
+            )
         scale = choose_scale(minimum, maximum)
         lo_g, hi_g = _forward(np.array([minimum, maximum]), scale, minimum)
         edges = _inverse(np.linspace(lo_g, hi_g, bins + 1), scale, minimum)
@@ -87,7 +97,9 @@ class NumericLayout:
         types.append("atom")
         low.append(maximum)
         high.append(maximum)
-        return cls(column, kind, minimum, maximum, nullable, scale, tuple(types), tuple(low), tuple(high))  # type: ignore[arg-type]
+        return cls(
+            column, kind, minimum, maximum, nullable, scale, tuple(types), tuple(low), tuple(high)
+        )  # type: ignore[arg-type]
 
     # -- values <-> cells -------------------------------------------------------------------
     def cell_of(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -109,7 +121,9 @@ class NumericLayout:
         missing = np.isnan(v)
         if missing.any():
             if not self.nullable:
-                raise ValueError(f"column {self.column!r} has nulls but its layout has no missing cell")
+                raise ValueError(
+                    f"column {self.column!r} has nulls but its layout has no missing cell"
+                )
             cells[missing] = int(np.flatnonzero(types == "missing")[0])
         present = ~missing
         vc = np.clip(v[present], self.minimum, self.maximum)
@@ -129,7 +143,11 @@ class NumericLayout:
                 lo_g = _forward(low[bin_idx], self.scale, self.minimum)
                 hi_g = _forward(high[bin_idx], self.scale, self.minimum)
                 x = vc[in_bin]
-                k = np.clip(np.searchsorted(hi_g, _forward(x, self.scale, self.minimum), side="left"), 0, bin_idx.size - 1)
+                k = np.clip(
+                    np.searchsorted(hi_g, _forward(x, self.scale, self.minimum), side="left"),
+                    0,
+                    bin_idx.size - 1,
+                )
                 out_cells[in_bin] = bin_idx[k]
                 width = hi_g[k] - lo_g[k]
                 if self.kind == "integer":
@@ -156,7 +174,9 @@ class NumericLayout:
         if is_bin.any():
             a = _forward(low[cells[is_bin]], self.scale, self.minimum)
             b = _forward(high[cells[is_bin]], self.scale, self.minimum)
-            out[is_bin] = _inverse(a + np.clip(fraction[is_bin], 0, 1) * (b - a), self.scale, self.minimum)
+            out[is_bin] = _inverse(
+                a + np.clip(fraction[is_bin], 0, 1) * (b - a), self.scale, self.minimum
+            )
         out[t == "missing"] = np.nan
         if self.kind == "integer":
             out = np.round(out)
@@ -167,8 +187,13 @@ class NumericLayout:
     # -- (de)serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
-            "column": self.column, "kind": self.kind, "minimum": self.minimum, "maximum": self.maximum,
-            "nullable": self.nullable, "scale": self.scale, "cell_types": list(self.cell_types),
+            "column": self.column,
+            "kind": self.kind,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "nullable": self.nullable,
+            "scale": self.scale,
+            "cell_types": list(self.cell_types),
             "cell_low": [None if np.isnan(x) else x for x in self.cell_low],
             "cell_high": [None if np.isnan(x) else x for x in self.cell_high],
         }
@@ -177,8 +202,13 @@ class NumericLayout:
     def from_dict(cls, d: dict[str, Any]) -> NumericLayout:
         nan = float("nan")
         return cls(
-            column=d["column"], kind=d["kind"], minimum=float(d["minimum"]), maximum=float(d["maximum"]),
-            nullable=bool(d["nullable"]), scale=d["scale"], cell_types=tuple(d["cell_types"]),
+            column=d["column"],
+            kind=d["kind"],
+            minimum=float(d["minimum"]),
+            maximum=float(d["maximum"]),
+            nullable=bool(d["nullable"]),
+            scale=d["scale"],
+            cell_types=tuple(d["cell_types"]),
             cell_low=tuple(nan if x is None else float(x) for x in d["cell_low"]),
             cell_high=tuple(nan if x is None else float(x) for x in d["cell_high"]),
         )

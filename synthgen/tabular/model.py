@@ -32,22 +32,31 @@ CALIBRATION_FILE = "calibration.json"
 MAX_ROWS = 1_000_000_000
 
 
-def build_networks(stats: TabularStatistics, config: TabularTrainingConfig
-                   ) -> tuple[TableEncoder, MixedDiffusion, MLPDenoiser]:
+def build_networks(
+    stats: TabularStatistics, config: TabularTrainingConfig
+) -> tuple[TableEncoder, MixedDiffusion, MLPDenoiser]:
     """The encoder, diffusion process and (untrained) denoiser that ``stats`` and ``config``
     define: one place for training and the canary audit, so both train the same network."""
     encoder = TableEncoder(stats)
     denoiser = MLPDenoiser(
-        n_numeric=encoder.n_numeric, n_category_slots=encoder.category_slots,
-        output_dim=encoder.output_dim, n_classes=len(stats.classes),
-        width=config.hidden_width, n_blocks=config.n_blocks,
+        n_numeric=encoder.n_numeric,
+        n_category_slots=encoder.category_slots,
+        output_dim=encoder.output_dim,
+        n_classes=len(stats.classes),
+        width=config.hidden_width,
+        n_blocks=config.n_blocks,
     )
     return encoder, MixedDiffusion(encoder), denoiser
 
 
 class TabularModel:
-    def __init__(self, stats: TabularStatistics, denoiser: MLPDenoiser, config: TabularTrainingConfig,
-                 calibration: Calibration | None = None):
+    def __init__(
+        self,
+        stats: TabularStatistics,
+        denoiser: MLPDenoiser,
+        config: TabularTrainingConfig,
+        calibration: Calibration | None = None,
+    ):
         self.stats = stats
         self.denoiser = denoiser.eval()
         self.config = config
@@ -57,19 +66,30 @@ class TabularModel:
 
     def calibrate(self, *, seed: int, rows_per_class: int = CALIBRATION_ROWS) -> None:
         """Fit the marginal calibration on the model's own samples (post-processing)."""
-        self.calibration = fit_calibration(self.diffusion, self.denoiser, rows_per_class=rows_per_class,
-                                           steps=self.config.sample_steps, seed=seed)
+        self.calibration = fit_calibration(
+            self.diffusion,
+            self.denoiser,
+            rows_per_class=rows_per_class,
+            steps=self.config.sample_steps,
+            seed=seed,
+        )
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
-        artifacts.write_json(directory / artifacts.CONFIG, {
-            "modality": "tabular",
-            "synthgen_version": __version__,
-            "model": {"class": "MLPDenoiser", **self.denoiser.config},
-            "diffusion": {"numeric": "gaussian-cosine-eps", "categorical": "masked-absorbing",
-                          "prior": "per-class DP histograms"},
-            "training": self.config.to_dict(),
-        })
+        artifacts.write_json(
+            directory / artifacts.CONFIG,
+            {
+                "modality": "tabular",
+                "synthgen_version": __version__,
+                "model": {"class": "MLPDenoiser", **self.denoiser.config},
+                "diffusion": {
+                    "numeric": "gaussian-cosine-eps",
+                    "categorical": "masked-absorbing",
+                    "prior": "per-class DP histograms",
+                },
+                "training": self.config.to_dict(),
+            },
+        )
         artifacts.save_weights(self.denoiser, directory / artifacts.WEIGHTS)
         artifacts.write_json(directory / artifacts.PREPROCESSING, self.stats.to_dict())
         if self.calibration is not None:
@@ -120,15 +140,26 @@ class TabularModel:
                 known = ", ".join(str(c) for c in classes)
                 raise SamplingError(f"class {label!r} is not one of the model's classes ({known})")
             if not isinstance(n, int | np.integer) or n < 0:
-                raise SamplingError(f"the count for class {label!r} must be a non-negative whole number")
+                raise SamplingError(
+                    f"the count for class {label!r} must be a non-negative whole number"
+                )
             counts[i] += n
         if counts.sum() != rows:
-            raise SamplingError(f"rows ({rows}) must equal the sum of the class counts ({counts.sum()})")
+            raise SamplingError(
+                f"rows ({rows}) must equal the sum of the class counts ({counts.sum()})"
+            )
         return counts
 
-    def sample_chunks(self, rows: int, *, seed: int = 0, class_counts: dict[Any, int] | None = None,
-                      guidance_scale: float | None = None, steps: int | None = None,
-                      progress: ProgressCallback = ignore_progress) -> Iterator[pd.DataFrame]:
+    def sample_chunks(
+        self,
+        rows: int,
+        *,
+        seed: int = 0,
+        class_counts: dict[Any, int] | None = None,
+        guidance_scale: float | None = None,
+        steps: int | None = None,
+        progress: ProgressCallback = ignore_progress,
+    ) -> Iterator[pd.DataFrame]:
         counts = self.label_counts(rows, class_counts)
         guidance = self.config.guidance_scale if guidance_scale is None else float(guidance_scale)
         n_steps = self.config.sample_steps if steps is None else int(steps)
@@ -143,9 +174,14 @@ class TabularModel:
             chunk_labels = torch.as_tensor(labels[start : start + CHUNK_ROWS], dtype=torch.long)
             state = np.random.SeedSequence([seed, c]).generate_state(2, dtype=np.uint64)
             generator = torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
-            z, cats = self.diffusion.sample(self.denoiser, chunk_labels, steps=n_steps,
-                                            guidance_scale=guidance, generator=generator,
-                                            calibration=self.calibration)
+            z, cats = self.diffusion.sample(
+                self.denoiser,
+                chunk_labels,
+                steps=n_steps,
+                guidance_scale=guidance,
+                generator=generator,
+                calibration=self.calibration,
+            )
             yield self.encoder.decode(chunk_labels, z, cats)
             progress(ProgressEvent("sample", min(start + CHUNK_ROWS, rows), rows))
 

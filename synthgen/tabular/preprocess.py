@@ -68,7 +68,12 @@ class CategoricalLayout:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"column": self.column, "kind": self.kind, "categories": list(self.categories), "has_other": self.has_other}
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "categories": list(self.categories),
+            "has_other": self.has_other,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CategoricalLayout:
@@ -188,9 +193,16 @@ def estimate_statistics(
             + ([f"classes of {target.name}"] if need_classes else [])
         )
         found = _discover_domains(
-            df, need_bounds, need_categories, target if need_classes else None,
-            sigma=sigma_discovery, private=private, noise=noise, accountant=accountant,
-            purpose=purpose, partitions=partitions,
+            df,
+            need_bounds,
+            need_categories,
+            target if need_classes else None,
+            sigma=sigma_discovery,
+            private=private,
+            noise=noise,
+            accountant=accountant,
+            purpose=purpose,
+            partitions=partitions,
         )
         bounds, categories, discovered_classes = found
         estimated += [f"bounds of {c.name}" for c in need_bounds]
@@ -202,7 +214,11 @@ def estimate_statistics(
     if len(classes) < 2:
         raise InsufficientData(
             f"the label {target.name!r} needs at least two classes"
-            + (" that pass the DP threshold: declare the classes in the schema" if need_classes else "")
+            + (
+                " that pass the DP threshold: declare the classes in the schema"
+                if need_classes
+                else ""
+            )
         )
 
     # which rows take part: those whose label is one of the (public or DP) classes
@@ -226,8 +242,12 @@ def estimate_statistics(
             lo, hi = bounds.get(spec.name, declared)
             assert lo is not None and hi is not None
             layout = NumericLayout.build(
-                column=spec.name, kind=spec.kind, minimum=float(lo), maximum=float(hi),
-                nullable=spec.nullable, bins=bins,
+                column=spec.name,
+                kind=spec.kind,
+                minimum=float(lo),
+                maximum=float(hi),
+                nullable=spec.nullable,
+                bins=bins,
             )
             numeric_layouts.append(layout)
             cells, _, _ = layout.cell_of(values.astype(np.float64))
@@ -243,7 +263,9 @@ def estimate_statistics(
     class_table = np.bincount(y, minlength=n_classes).astype(np.float64)
 
     if private:
-        noisy, _ = noisy_histograms([*counts, class_table], noise_multiplier=sigma_histograms, noise=noise)
+        noisy, _ = noisy_histograms(
+            [*counts, class_table], noise_multiplier=sigma_histograms, noise=noise
+        )
         accountant.add_gaussian_release(  # recorded before anything reads the noisy counts
             name="per-class histograms",
             noise_multiplier=sigma_histograms,
@@ -256,10 +278,16 @@ def estimate_statistics(
         counts, class_table = noisy[:-1], noisy[-1]
     class_counts = np.maximum(class_table, 0.0)
     if class_counts.sum() <= 0:
-        raise InsufficientData("no class has a positive noisy count: the budget is too small for this table")
+        raise InsufficientData(
+            "no class has a positive noisy count: the budget is too small for this table"
+        )
     layouts = _feature_layouts(features, numeric_layouts, categorical_layouts)
-    probs = [_class_conditional(table, class_counts, cell_std, _noise_point_masses(table, layout, cell_std))
-             for table, layout in zip(counts, layouts, strict=True)]
+    probs = [
+        _class_conditional(
+            table, class_counts, cell_std, _noise_point_masses(table, layout, cell_std)
+        )
+        for table, layout in zip(counts, layouts, strict=True)
+    ]
     numeric_ids = [i for i, c in enumerate(features) if c.is_numeric]
     categorical_ids = [i for i, c in enumerate(features) if not c.is_numeric]
     return TabularStatistics(
@@ -280,8 +308,9 @@ def estimate_statistics(
 POINT_MASS_THRESHOLD = 2.0  # in noise standard deviations of a cell's all-classes count
 
 
-def _feature_layouts(features: list[ColumnSpec], numeric: list[NumericLayout],
-                     categorical: list[CategoricalLayout]) -> list[NumericLayout | CategoricalLayout]:
+def _feature_layouts(
+    features: list[ColumnSpec], numeric: list[NumericLayout], categorical: list[CategoricalLayout]
+) -> list[NumericLayout | CategoricalLayout]:
     """The layout of each feature, in feature order."""
     num, cat = iter(numeric), iter(categorical)
     return [next(num) if spec.is_numeric else next(cat) for spec in features]
@@ -299,8 +328,9 @@ def _point_mass_cells(layout: NumericLayout | CategoricalLayout) -> list[int]:
     return [i for i, t in enumerate(layout.cell_types) if t in ("atom", "missing")]
 
 
-def _noise_point_masses(table: np.ndarray, layout: NumericLayout | CategoricalLayout,
-                        cell_std: float) -> np.ndarray:
+def _noise_point_masses(
+    table: np.ndarray, layout: NumericLayout | CategoricalLayout, cell_std: float
+) -> np.ndarray:
     """The point-mass cells whose all-classes noisy count does not clear
     ``POINT_MASS_THRESHOLD`` noise standard deviations (a boolean mask over the cells).
 
@@ -339,8 +369,9 @@ def noise_share(class_count: float, n_cells: int, cell_std: float) -> float:
     return noise_mass / (noise_mass + class_count) if class_count > 0 else 1.0
 
 
-def _class_conditional(table: np.ndarray, class_counts: np.ndarray, cell_std: float,
-                       dropped: np.ndarray | None = None) -> np.ndarray:
+def _class_conditional(
+    table: np.ndarray, class_counts: np.ndarray, cell_std: float, dropped: np.ndarray | None = None
+) -> np.ndarray:
     """Per-class distributions from a noisy [classes, cells] table.
 
     Each row is projected onto the simplex scaled to its noisy class count, then shrunk
@@ -388,10 +419,16 @@ def _discover_domains(
     purpose: str,
     partitions: int,
 ) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[Any, ...]], tuple[Any, ...]]:
-    grid = np.concatenate([-(2.0 ** _GRID_EXP[::-1]), [0.0], 2.0 ** _GRID_EXP])  # bucket centres' order
+    grid = np.concatenate(
+        [-(2.0 ** _GRID_EXP[::-1]), [0.0], 2.0**_GRID_EXP]
+    )  # bucket centres' order
     histograms: list[np.ndarray] = []
     for spec in need_bounds:
-        histograms.append(np.bincount(_grid_bucket(df[spec.name].to_numpy(np.float64)), minlength=grid.size).astype(float))
+        histograms.append(
+            np.bincount(
+                _grid_bucket(df[spec.name].to_numpy(np.float64)), minlength=grid.size
+            ).astype(float)
+        )
     value_lists: list[list[str]] = []
     value_objects: list[dict[str, Any]] = []
     for spec in [*need_categories, *([label] if label is not None else [])]:
@@ -410,20 +447,27 @@ def _discover_domains(
     std = 0.0
     if private:
         histograms, std = noisy_histograms(histograms, noise_multiplier=sigma, noise=noise)
-        accountant.add_gaussian_release(name="domain discovery", noise_multiplier=sigma, purpose=purpose)
+        accountant.add_gaussian_release(
+            name="domain discovery", noise_multiplier=sigma, purpose=purpose
+        )
 
     bounds: dict[str, tuple[float, float]] = {}
     for spec, hist in zip(need_bounds, histograms[: len(need_bounds)], strict=True):
         bounds[spec.name] = _bounds_from_histogram(hist, spec, std=std)
 
     threshold = (
-        partition_threshold(std=std, delta=accountant.threshold_delta, max_new_partitions=partitions)
-        if private else 0.5
+        partition_threshold(
+            std=std, delta=accountant.threshold_delta, max_new_partitions=partitions
+        )
+        if private
+        else 0.5
     )
     categories: dict[str, tuple[Any, ...]] = {}
     classes: tuple[Any, ...] = ()
     found = []
-    for ordered, objects, hist in zip(value_lists, value_objects, histograms[len(need_bounds):], strict=True):
+    for ordered, objects, hist in zip(
+        value_lists, value_objects, histograms[len(need_bounds) :], strict=True
+    ):
         found.append(tuple(objects[k] for k, c in zip(ordered, hist, strict=True) if c > threshold))
     for spec, cats in zip(need_categories, found, strict=False):
         categories[spec.name] = cats
@@ -435,7 +479,9 @@ def _discover_domains(
 FALSE_BOUND_RATE = 1e-3  # chance that noise alone moves a column's DP bound anywhere
 
 
-def _bounds_from_histogram(hist: np.ndarray, spec: ColumnSpec, *, std: float) -> tuple[float, float]:
+def _bounds_from_histogram(
+    hist: np.ndarray, spec: ColumnSpec, *, std: float
+) -> tuple[float, float]:
     """Bounds from a (noisy) histogram over the magnitude grid: the outermost buckets whose
     count clears a threshold that pure noise crosses, in any of the grid's buckets, with
     probability at most ``FALSE_BOUND_RATE`` (Bonferroni over the buckets). Post-processing

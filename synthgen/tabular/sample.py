@@ -29,8 +29,11 @@ def sample_tabular(
     model = TabularModel.load(model_dir)
     assert options.rows is not None  # the options fill it in from class_counts
     chunks = model.sample_chunks(
-        options.rows, seed=options.seed, class_counts=options.class_counts,
-        guidance_scale=options.guidance_scale, steps=options.steps,
+        options.rows,
+        seed=options.seed,
+        class_counts=options.class_counts,
+        guidance_scale=options.guidance_scale,
+        steps=options.steps,
         progress=progress or ignore_progress,
     )
     with TableWriter(out, spreadsheet_safe=options.spreadsheet_safe) as writer:

@@ -251,8 +251,16 @@ class Schema:
     def from_dict(cls, d: Any, *, source: str = "schema") -> Schema:
         if not isinstance(d, dict):
             raise SchemaError(f"{source}: expected a mapping with a 'columns' list")
-        unknown = set(d) - {"version", "name", "draft", "na_values", "columns", "notes",
-                            "public_record_count", "public_from_data"}
+        unknown = set(d) - {
+            "version",
+            "name",
+            "draft",
+            "na_values",
+            "columns",
+            "notes",
+            "public_record_count",
+            "public_from_data",
+        }
         if unknown:
             raise SchemaError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}")
         if d.get("version", 1) != 1:
@@ -271,11 +279,17 @@ class Schema:
         if not isinstance(notes, list):
             raise SchemaError(f"{source}: 'notes' must be a list of strings")
         count = d.get("public_record_count")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 1
+        ):
             raise SchemaError(f"{source}: 'public_record_count' must be a positive whole number")
         return cls(
-            columns=columns, name=str(d.get("name", "")), na_values=tuple(na_values), draft=draft,
-            notes=tuple(str(n) for n in notes), public_record_count=count,
+            columns=columns,
+            name=str(d.get("name", "")),
+            na_values=tuple(na_values),
+            draft=draft,
+            notes=tuple(str(n) for n in notes),
+            public_record_count=count,
             public_from_data=_public_from_data(d.get("public_from_data", []), source),
         )
 
@@ -433,7 +447,15 @@ def parse_schema_text(text: str, *, json_format: bool, source: str = "schema") -
 
 
 _COLUMN_KEYS = {
-    "name", "kind", "role", "min", "max", "categories", "nullable", "sensitive", "description",
+    "name",
+    "kind",
+    "role",
+    "min",
+    "max",
+    "categories",
+    "nullable",
+    "sensitive",
+    "description",
 }
 
 
@@ -443,10 +465,14 @@ def _public_from_data(raw: Any, source: str) -> tuple[dict[str, Any], ...]:
         raise SchemaError(what)
     entries = []
     for entry in raw:
-        if not (isinstance(entry, dict) and set(entry) == {"values", "by", "at"}
-                and isinstance(entry["values"], list)
-                and all(isinstance(v, str) for v in entry["values"])
-                and isinstance(entry["by"], str) and isinstance(entry["at"], str)):
+        if not (
+            isinstance(entry, dict)
+            and set(entry) == {"values", "by", "at"}
+            and isinstance(entry["values"], list)
+            and all(isinstance(v, str) for v in entry["values"])
+            and isinstance(entry["by"], str)
+            and isinstance(entry["at"], str)
+        ):
             raise SchemaError(what)
         entries.append({"values": list(entry["values"]), "by": entry["by"], "at": entry["at"]})
     return tuple(entries)
@@ -483,11 +509,19 @@ def _column_from_dict(d: Any, source: str) -> ColumnSpec:
         try:
             bounds.append(None if v is None else float(v))
         except OverflowError:  # an integer beyond the range of floats
-            raise SchemaError(f"{source}: column {name!r}: '{key}' must be a finite number") from None
+            raise SchemaError(
+                f"{source}: column {name!r}: '{key}' must be a finite number"
+            ) from None
     return ColumnSpec(
-        name=name, kind=kind, role=role, minimum=bounds[0], maximum=bounds[1],
-        categories=categories, nullable=bool(d.get("nullable", False)),
-        sensitive=bool(d.get("sensitive", False)), description=str(d.get("description", "")),
+        name=name,
+        kind=kind,
+        role=role,
+        minimum=bounds[0],
+        maximum=bounds[1],
+        categories=categories,
+        nullable=bool(d.get("nullable", False)),
+        sensitive=bool(d.get("sensitive", False)),
+        description=str(d.get("description", "")),
     )
 
 
@@ -527,7 +561,9 @@ def _check_column(c: ColumnSpec) -> None:
             )
         count = c.declared_category_count()  # counted, never listed
         if count is not None and count > MAX_CLASSES:
-            raise SchemaError(f"{where}: a label with more than {MAX_CLASSES} classes is not supported")
+            raise SchemaError(
+                f"{where}: a label with more than {MAX_CLASSES} classes is not supported"
+            )
 
 
 def category_key(value: Any) -> str:

@@ -57,7 +57,12 @@ def train_tabular(
     directory ``request.out``; ``request`` was validated when it was built."""
     progress = progress or ignore_progress
     source, out, epsilon, delta = request.source, request.out, request.epsilon, request.delta
-    seed, max_steps, holdout, resume = request.seed, request.max_steps, request.holdout, request.resume
+    seed, max_steps, holdout, resume = (
+        request.seed,
+        request.max_steps,
+        request.holdout,
+        request.resume,
+    )
     target, schema, overrides = request.target, request.table_schema, request.config_overrides()
     private = request.private_dir or artifacts.default_private_dir(out)
     artifacts.check_new_output(out)
@@ -72,7 +77,9 @@ def train_tabular(
     conformed = conform(table, schema_obj)
     check_source_table(table, schema_obj)  # the schema's Great Expectations suite, as read
     if len(conformed) < MIN_ROWS:
-        raise InsufficientData(f"the source has {len(conformed)} rows; at least {MIN_ROWS} are needed")
+        raise InsufficientData(
+            f"the source has {len(conformed)} rows; at least {MIN_ROWS} are needed"
+        )
     declared = schema_obj.public_record_count
     if declared is not None and len(conformed) > declared:
         raise SchemaError(
@@ -83,16 +90,24 @@ def train_tabular(
     created_private = False
     # -- resume integrity (synthgen/tabular/resume.py) --------------------------------------
     parameters = resume_checks.run_parameters(
-        request, target=schema_obj.target.name if schema_obj.target else None,
-        schema_sha256=schema_obj.hash())
+        request,
+        target=schema_obj.target.name if schema_obj.target else None,
+        schema_sha256=schema_obj.hash(),
+    )
     if resume:
         resume_checks.check_resumable(private, parameters)
         accountant = restore_accountant(private)  # refused without its spend log
         train_df = pd.read_parquet(private / "train.parquet")
-        n_holdout = len(pd.read_parquet(private / "holdout.parquet")) if (private / "holdout.parquet").exists() else 0
+        n_holdout = (
+            len(pd.read_parquet(private / "holdout.parquet"))
+            if (private / "holdout.parquet").exists()
+            else 0
+        )
     else:
         if private.exists() and any(private.iterdir()):
-            raise OutputError(f"private directory {private} exists already and is not empty; use --resume or another --out")
+            raise OutputError(
+                f"private directory {private} exists already and is not empty; use --resume or another --out"
+            )
         train_df, holdout_df = record_split(conformed, holdout, seed)
         _check_classes(train_df, schema_obj)
         artifacts.make_private_dir(private)
@@ -102,7 +117,10 @@ def train_tabular(
             artifacts.restrict_private(private / name)
         n_holdout = len(holdout_df)
         if holdout == 0:
-            warnings.warn("--holdout 0: the privacy and utility checks of `synthgen validate` cannot run without a holdout", stacklevel=2)
+            warnings.warn(
+                "--holdout 0: the privacy and utility checks of `synthgen validate` cannot run without a holdout",
+                stacklevel=2,
+            )
     # ----------------------------------------------------------------------------------------
 
     n_train = len(train_df)  # exact: written to the private directory only
@@ -128,13 +146,21 @@ def train_tabular(
         accountant = JournaledAccountant(SpendLog(private / SPEND_LOG))
     try:
         record_count = _public_record_count(
-            saved_stats, schema_obj, n_train=n_train, holdout=holdout,
-            epsilon=epsilon, delta=delta, accountant=accountant, noise=noise,
+            saved_stats,
+            schema_obj,
+            n_train=n_train,
+            holdout=holdout,
+            epsilon=epsilon,
+            delta=delta,
+            accountant=accountant,
+            noise=noise,
             share=config.record_count_share,
         )
     finally:  # a drawn count is spent, whatever follows
         if accountant.releases:
-            artifacts.write_json(private / artifacts.ACCOUNTANT, accountant.state_dict(), private=True)
+            artifacts.write_json(
+                private / artifacts.ACCOUNTANT, accountant.state_dict(), private=True
+            )
     delta = record_count.default_delta() if delta is None else float(delta)
     try:
         if private_run:
@@ -153,16 +179,25 @@ def train_tabular(
     else:
         try:
             stats = estimate_statistics(
-                train_df, schema_obj, epsilon=epsilon, delta=delta,
-                preprocessing_share=config.preprocessing_share, accountant=accountant,
-                noise=noise, histogram_bins=config.histogram_bins, record_count=record_count,
+                train_df,
+                schema_obj,
+                epsilon=epsilon,
+                delta=delta,
+                preprocessing_share=config.preprocessing_share,
+                accountant=accountant,
+                noise=noise,
+                histogram_bins=config.histogram_bins,
+                record_count=record_count,
             )
         finally:  # what was released is spent, even if the statistics turned out unusable
-            artifacts.write_json(private / artifacts.ACCOUNTANT, accountant.state_dict(), private=True)
+            artifacts.write_json(
+                private / artifacts.ACCOUNTANT, accountant.state_dict(), private=True
+            )
         # the first checkpoint, before any DP-SGD step: a run interrupted from here on
         # resumes with these statistics instead of drawing fresh noise
-        resume_checks.write_first_checkpoint(private, parameters=parameters,
-                                             statistics=stats.to_dict(), accountant=accountant)
+        resume_checks.write_first_checkpoint(
+            private, parameters=parameters, statistics=stats.to_dict(), accountant=accountant
+        )
     progress(ProgressEvent("preprocess", 1, 1, accountant.epsilon(delta) if private_run else 0.0))
 
     import torch
@@ -174,39 +209,76 @@ def train_tabular(
     encoder, diffusion, denoiser = build_networks(stats, config)
     encoded = encoder.encode(train_df)
     outcome = trainer.train(
-        encoded, diffusion, denoiser, config=config, epsilon=epsilon, delta=delta,
-        accountant=accountant, seed=seed, private_dir=private, progress=progress,
-        should_stop=should_stop, resume=resume, record_count=record_count.value,
+        encoded,
+        diffusion,
+        denoiser,
+        config=config,
+        epsilon=epsilon,
+        delta=delta,
+        accountant=accountant,
+        seed=seed,
+        private_dir=private,
+        progress=progress,
+        should_stop=should_stop,
+        resume=resume,
+        record_count=record_count.value,
     )
 
     progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0))
     model = TabularModel(stats, outcome.ema, config)  # type: ignore[arg-type]
-    progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0, message="calibrating"))
+    progress(
+        ProgressEvent(
+            "save", 0, 1, accountant.epsilon(delta) if private_run else 0.0, message="calibrating"
+        )
+    )
     model.calibrate(seed=seed)
     assumptions = (
         _no_schema_assumptions(schema_obj) if schema is None else _accepted_assumptions(schema_obj)
     )
     certificate = _certificate(
-        accountant=accountant, config=config, epsilon=epsilon, delta=delta, outcome=outcome,
-        record_count=record_count, schema=schema_obj, assumptions=assumptions,
+        accountant=accountant,
+        config=config,
+        epsilon=epsilon,
+        delta=delta,
+        outcome=outcome,
+        record_count=record_count,
+        schema=schema_obj,
+        assumptions=assumptions,
     )
     source_path = Path(source) if not isinstance(source, pd.DataFrame) else None
     run_id = artifacts.new_run_id()
-    artifacts.write_json(private / artifacts.PROVENANCE, artifacts.private_provenance(
-        run_id=run_id, source=source_path, n_train=n_train, n_holdout=n_holdout,
-        private_dir=private, extra={"modality": "tabular", "n_source": len(conformed),
-                                    "n_training_rows_used": len(encoded)},
-    ), private=True)
+    artifacts.write_json(
+        private / artifacts.PROVENANCE,
+        artifacts.private_provenance(
+            run_id=run_id,
+            source=source_path,
+            n_train=n_train,
+            n_holdout=n_holdout,
+            private_dir=private,
+            extra={
+                "modality": "tabular",
+                "n_source": len(conformed),
+                "n_training_rows_used": len(encoded),
+            },
+        ),
+        private=True,
+    )
     with artifacts.staged_directory(out) as staging:
         model.save(staging)
         _effective_schema(schema_obj, stats).save(staging / "schema.json")
         artifacts.write_json(staging / artifacts.ACCOUNTANT, accountant.state_dict())
         certificate.save(staging / artifacts.CERTIFICATE)
-        artifacts.write_json(staging / artifacts.RUN, artifacts.run_record(
-            run_id=run_id, schema_sha256=schema_obj.hash(), seed=seed,
-            holdout_fraction=holdout, target=stats.target,
-            extra={"modality": "tabular", "max_steps": max_steps},
-        ))
+        artifacts.write_json(
+            staging / artifacts.RUN,
+            artifacts.run_record(
+                run_id=run_id,
+                schema_sha256=schema_obj.hash(),
+                seed=seed,
+                holdout_fraction=holdout,
+                target=stats.target,
+                extra={"modality": "tabular", "max_steps": max_steps},
+            ),
+        )
     resume_checks.mark_finished(private)
     progress(ProgressEvent("save", 1, 1, certificate.epsilon if private_run else 0.0))
     return artifacts.TrainingResult(model_dir=out, private_dir=private, certificate=certificate)
@@ -219,11 +291,16 @@ def _load_schema(schema: Schema | str | Path | None, source: Any, target: str | 
         warnings.warn(
             "no --schema: column names and kinds are read from the data without noise and treated "
             "as public (the certificate lists them under `assumptions`); bounds, categories and "
-            "classes are estimated with DP", stacklevel=3,
+            "classes are estimated with DP",
+            stacklevel=3,
         )
         drafted = draft_schema(raw)
-        cols = [replace(c, minimum=None, maximum=None, categories=None, nullable=True)
-                if c.role not in ("identifier", "entity") else c for c in drafted.columns]
+        cols = [
+            replace(c, minimum=None, maximum=None, categories=None, nullable=True)
+            if c.role not in ("identifier", "entity")
+            else c
+            for c in drafted.columns
+        ]
         schema_obj = Schema(columns=tuple(cols), name="inferred")
     elif isinstance(schema, Schema):
         schema_obj = schema
@@ -237,7 +314,9 @@ def _load_schema(schema: Schema | str | Path | None, source: Any, target: str | 
     if target is not None:
         schema_obj = schema_obj.with_target(target)
     if schema_obj.target is None:
-        raise SchemaError("no target: pass --target COLUMN or mark a column `role: label` in the schema")
+        raise SchemaError(
+            "no target: pass --target COLUMN or mark a column `role: label` in the schema"
+        )
     if not schema_obj.features:
         raise SchemaError("the schema has no feature columns besides the label")
     return schema_obj
@@ -263,7 +342,9 @@ def record_split(df: pd.DataFrame, holdout: float, seed: int) -> tuple[pd.DataFr
         return df.reset_index(drop=True), df.iloc[:0].reset_index(drop=True)
     columns = list(df.columns)
     keys = (
-        "\x1f".join(f"{c}={category_cell_key(v)}" for c, v in zip(columns, row, strict=True)).encode()
+        "\x1f".join(
+            f"{c}={category_cell_key(v)}" for c, v in zip(columns, row, strict=True)
+        ).encode()
         for row in df.itertuples(index=False, name=None)
     )
     held = holdout_mask(keys, fraction=holdout, seed=seed)
@@ -271,20 +352,30 @@ def record_split(df: pd.DataFrame, holdout: float, seed: int) -> tuple[pd.DataFr
 
 
 def _public_record_count(
-    saved_stats: dict[str, Any] | None, schema: Schema, *, n_train: int,
-    holdout: float, epsilon: float, delta: float | None, accountant: RunAccountant,
-    noise: NoiseSource, share: float,
+    saved_stats: dict[str, Any] | None,
+    schema: Schema,
+    *,
+    n_train: int,
+    holdout: float,
+    epsilon: float,
+    delta: float | None,
+    accountant: RunAccountant,
+    noise: NoiseSource,
+    share: float,
 ) -> RecordCount:
     """N-hat: the saved one on resume (never drawn twice), the schema's declared count, or
     a DP count released now, before anything is chosen from it."""
     if saved_stats is not None:
         if saved_stats.get("record_count") is None:
-            raise ResumeRefused("the saved DP statistics of this run have no record count; start a new run")
+            raise ResumeRefused(
+                "the saved DP statistics of this run have no record count; start a new run"
+            )
         return RecordCount.from_dict(saved_stats["record_count"])
     if schema.public_record_count is not None and math.isfinite(epsilon):
         return declared_record_count(max(1, round(schema.public_record_count * (1 - holdout))))
-    return estimate_record_count(n_train, epsilon=epsilon, delta=delta, accountant=accountant,
-                                 noise=noise, share=share)
+    return estimate_record_count(
+        n_train, epsilon=epsilon, delta=delta, accountant=accountant, noise=noise, share=share
+    )
 
 
 # -- outputs ---------------------------------------------------------------------------------------
@@ -311,50 +402,93 @@ def _no_schema_assumptions(schema: Schema) -> list[dict[str, Any]]:
     """What a run without a schema read from the data without noise and ships anyway: the
     column names, kinds and roles. Named on the certificate as accepted by the steward (one
     added row with a new value can flip a column's kind)."""
-    return [{
-        "name": "column names, kinds and roles",
-        "read_from": "the source table, without noise (no --schema was given)",
-        "accepted_by": "the data steward, by training without a schema",
-        "values": {c.name: {"kind": c.kind, "role": c.role} for c in schema.columns},
-        # where they show: the schema and its hash, the layout of the statistics, the
-        # calibration and the weights, and the names of the releases ("bounds of", "categories of")
-        "shipped_keys": ["schema.json", "run.json.schema_sha256", "config.json",
-                         "preprocessing.json", "calibration.json", "model.safetensors",
-                         "accountant.json.releases", "certificate.json.mechanisms",
-                         "certificate.json.accountant_history.releases"],
-    }]
+    return [
+        {
+            "name": "column names, kinds and roles",
+            "read_from": "the source table, without noise (no --schema was given)",
+            "accepted_by": "the data steward, by training without a schema",
+            "values": {c.name: {"kind": c.kind, "role": c.role} for c in schema.columns},
+            # where they show: the schema and its hash, the layout of the statistics, the
+            # calibration and the weights, and the names of the releases ("bounds of", "categories of")
+            "shipped_keys": [
+                "schema.json",
+                "run.json.schema_sha256",
+                "config.json",
+                "preprocessing.json",
+                "calibration.json",
+                "model.safetensors",
+                "accountant.json.releases",
+                "certificate.json.mechanisms",
+                "certificate.json.accountant_history.releases",
+            ],
+        }
+    ]
 
 
 def _accepted_assumptions(schema: Schema) -> list[dict[str, Any]]:
     """Schema values a draft read from the records and a steward accepted as public
     (the service's schema review): named on the certificate with who accepted them, when."""
-    return [{
-        "name": "schema values drawn from the data: " + ", ".join(entry["values"]),
-        "read_from": "the source table, without noise (a schema drafted from it)",
-        "accepted_by": f"{entry['by']} at {entry['at']}",
-        "values": list(entry["values"]),
-        "shipped_keys": ["schema.json", "preprocessing.json", "model.safetensors"],
-    } for entry in schema.public_from_data if entry["values"]]
+    return [
+        {
+            "name": "schema values drawn from the data: " + ", ".join(entry["values"]),
+            "read_from": "the source table, without noise (a schema drafted from it)",
+            "accepted_by": f"{entry['by']} at {entry['at']}",
+            "values": list(entry["values"]),
+            "shipped_keys": ["schema.json", "preprocessing.json", "model.safetensors"],
+        }
+        for entry in schema.public_from_data
+        if entry["values"]
+    ]
 
 
-def _certificate(*, accountant: RunAccountant, config: TabularTrainingConfig, epsilon: float,
-                 delta: float, outcome: Any, record_count: RecordCount, schema: Schema,
-                 assumptions: list[dict[str, Any]]) -> Certificate:
+def _certificate(
+    *,
+    accountant: RunAccountant,
+    config: TabularTrainingConfig,
+    epsilon: float,
+    delta: float,
+    outcome: Any,
+    record_count: RecordCount,
+    schema: Schema,
+    assumptions: list[dict[str, Any]],
+) -> Certificate:
     private = math.isfinite(epsilon)
-    notes = [] if schema.entity is None else [
-        f"rows are the unit of privacy; a patient ({schema.entity.name}) with several rows is "
-        "protected with group privacy only (epsilon grows with the number of their rows)"]
+    notes = (
+        []
+        if schema.entity is None
+        else [
+            f"rows are the unit of privacy; a patient ({schema.entity.name}) with several rows is "
+            "protected with group privacy only (epsilon grows with the number of their rows)"
+        ]
+    )
     later = []
     if accountant.threshold_delta:
-        later.append(f"delta includes {accountant.threshold_delta:.3g} for partition selection of discovered categories")
+        later.append(
+            f"delta includes {accountant.threshold_delta:.3g} for partition selection of discovered categories"
+        )
     if not private:
-        later.append("NOT PRIVATE: trained without differential privacy (benchmark only); never release")
-    return build_certificate(accountant, CertifiedRun(
-        modality="tabular", unit="one row of the source table", private=private, delta=delta,
-        target_epsilon=epsilon, noise_multiplier=outcome.noise_multiplier,
-        sample_rate=outcome.sample_rate, steps=outcome.steps,
-        max_grad_norm=config.max_grad_norm, noise_multiplicity=config.noise_multiplicity,
-        secure_rng=config.secure_rng and private, record_count=record_count,
-        assumptions=assumptions, notes=notes, later_notes=later,
-        dp_sgd=("DP-SGD", "subsampled Gaussian (Poisson sampling, per-example clipping)"),
-        clipping={"clipping": "ghost (Opacus)"}))
+        later.append(
+            "NOT PRIVATE: trained without differential privacy (benchmark only); never release"
+        )
+    return build_certificate(
+        accountant,
+        CertifiedRun(
+            modality="tabular",
+            unit="one row of the source table",
+            private=private,
+            delta=delta,
+            target_epsilon=epsilon,
+            noise_multiplier=outcome.noise_multiplier,
+            sample_rate=outcome.sample_rate,
+            steps=outcome.steps,
+            max_grad_norm=config.max_grad_norm,
+            noise_multiplicity=config.noise_multiplicity,
+            secure_rng=config.secure_rng and private,
+            record_count=record_count,
+            assumptions=assumptions,
+            notes=notes,
+            later_notes=later,
+            dp_sgd=("DP-SGD", "subsampled Gaussian (Poisson sampling, per-example clipping)"),
+            clipping={"clipping": "ghost (Opacus)"},
+        ),
+    )

@@ -68,8 +68,16 @@ def learning_rate(step: int, total: int, base: float) -> float:
 
 # options a private run may send as tracker parameters: fixed before the data is read.
 # batch_size and steps are left out (chosen from N, the number of training records)
-TRACKED_OPTIONS = ("noise_multiplicity", "hidden_width", "n_blocks", "learning_rate",
-                   "max_grad_norm", "ema_decay", "label_dropout", "preprocessing_share")
+TRACKED_OPTIONS = (
+    "noise_multiplicity",
+    "hidden_width",
+    "n_blocks",
+    "learning_rate",
+    "max_grad_norm",
+    "ema_decay",
+    "label_dropout",
+    "preprocessing_share",
+)
 
 
 def tracker_parameters(config: TabularTrainingConfig, *, private: bool) -> dict[str, Any]:
@@ -116,7 +124,9 @@ def train(
         # calibrated on what ran before DP-SGD (the same on resume: the steps already run
         # are in the accountant but not in this prior)
         sigma = calibrate_noise_multiplier(
-            target_epsilon=epsilon, delta=accountant.rdp_delta(delta), sample_rate=sample_rate,
+            target_epsilon=epsilon,
+            delta=accountant.rdp_delta(delta),
+            sample_rate=sample_rate,
             steps=total_steps,
             prior_history=[*accountant.release_history, *accountant.other_history],
         )
@@ -129,8 +139,16 @@ def train(
         eps_spent = accountant.epsilon(delta) if private else math.inf
         write_json(private_dir / ACCOUNTANT, accountant.state_dict(), private=True)
         lr = optimizer.param_groups[0]["lr"]
-        log.write({"step": step, "loss": loss, "epsilon": eps_spent if private else None, "lr": lr, "time": time.time()},
-                  private_run=private)
+        log.write(
+            {
+                "step": step,
+                "loss": loss,
+                "epsilon": eps_spent if private else None,
+                "lr": lr,
+                "time": time.time(),
+            },
+            private_run=private,
+        )
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total_steps, config.learning_rate)
         if step % config.checkpoint_every == 0 or step == end:
@@ -145,52 +163,99 @@ def train(
 
     for group in optimizer.param_groups:
         group["lr"] = learning_rate(done, total_steps, config.learning_rate)
-    progress(ProgressEvent("train", done, total_steps, accountant.epsilon(delta) if private else 0.0))
+    progress(
+        ProgressEvent("train", done, total_steps, accountant.epsilon(delta) if private else 0.0)
+    )
     try:
         if private:
             assert sigma is not None and sample_rate is not None
             if end > done:  # else every planned step ran (some lost with the process)
-                _private_loop(data, diffusion, model, optimizer, config=config, sigma=sigma,
-                              accountant=accountant, start=done, total=end,
-                              generator=generator, after_step=after_step,
-                              record_count=record_count)
+                _private_loop(
+                    data,
+                    diffusion,
+                    model,
+                    optimizer,
+                    config=config,
+                    sigma=sigma,
+                    accountant=accountant,
+                    start=done,
+                    total=end,
+                    generator=generator,
+                    after_step=after_step,
+                    record_count=record_count,
+                )
         else:
-            _plain_loop(data, diffusion, model, optimizer, config=config, start=done,
-                        total=total_steps, generator=generator, after_step=after_step)
+            _plain_loop(
+                data,
+                diffusion,
+                model,
+                optimizer,
+                config=config,
+                start=done,
+                total=total_steps,
+                generator=generator,
+                after_step=after_step,
+            )
     finally:
         log.close()
-    return TrainingOutcome(ema=ema.model, noise_multiplier=sigma, sample_rate=sample_rate, steps=total_steps)
+    return TrainingOutcome(
+        ema=ema.model, noise_multiplier=sigma, sample_rate=sample_rate, steps=total_steps
+    )
 
 
-def _private_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Module,
-                  optimizer: torch.optim.Optimizer, *, config: TabularTrainingConfig, sigma: float,
-                  accountant: RunAccountant, start: int, total: int, generator: torch.Generator,
-                  after_step: Callable[[int, float], None], record_count: int,
-                  on_private: Callable[[PrivateTraining], None] | None = None) -> None:
+def _private_loop(
+    data: EncodedTable,
+    diffusion: MixedDiffusion,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    config: TabularTrainingConfig,
+    sigma: float,
+    accountant: RunAccountant,
+    start: int,
+    total: int,
+    generator: torch.Generator,
+    after_step: Callable[[int, float], None],
+    record_count: int,
+    on_private: Callable[[PrivateTraining], None] | None = None,
+) -> None:
     """DP-SGD steps ``start + 1 .. total``. ``on_private`` sees the wiring before the first
     step (the canary audit, ``synthgen.tabular.audit``, inserts its canaries there)."""
     from opacus.utils.batch_memory_manager import BatchMemoryManager
 
     assert config.batch_size is not None
     pt = make_private(
-        model, optimizer, data, noise_multiplier=sigma, max_grad_norm=config.max_grad_norm,
-        expected_batch_size=config.batch_size, public_record_count=record_count,
-        steps=total - start, accountant=accountant,
-        noise=NoiseSource(secure=config.secure_rng), grad_sample_mode="ghost",
+        model,
+        optimizer,
+        data,
+        noise_multiplier=sigma,
+        max_grad_norm=config.max_grad_norm,
+        expected_batch_size=config.batch_size,
+        public_record_count=record_count,
+        steps=total - start,
+        accountant=accountant,
+        noise=NoiseSource(secure=config.secure_rng),
+        grad_sample_mode="ghost",
     )
     if on_private is not None:
         on_private(pt)
     step, loss_sum, count = start, 0.0, 0
-    with BatchMemoryManager(data_loader=pt.loader, max_physical_batch_size=config.max_physical_batch_size,
-                            optimizer=pt.optimizer) as loader:
+    with BatchMemoryManager(
+        data_loader=pt.loader,
+        max_physical_batch_size=config.max_physical_batch_size,
+        optimizer=pt.optimizer,
+    ) as loader:
         for batch in loader:
             b = int(batch["labels"].shape[0])
             if b == 0:
                 pt.empty_backward()
             else:
                 losses = diffusion.per_example_loss(
-                    pt.module, batch, multiplicity=config.noise_multiplicity,
-                    label_dropout=config.label_dropout, generator=generator,
+                    pt.module,
+                    batch,
+                    multiplicity=config.noise_multiplicity,
+                    label_dropout=config.label_dropout,
+                    generator=generator,
                 )
                 loss_sum += float(losses.detach().sum())
                 count += b
@@ -201,10 +266,18 @@ def _private_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Modul
                 loss_sum, count = 0.0, 0
 
 
-def _plain_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Module,
-                optimizer: torch.optim.Optimizer, *, config: TabularTrainingConfig, start: int,
-                total: int, generator: torch.Generator,
-                after_step: Callable[[int, float], None]) -> None:
+def _plain_loop(
+    data: EncodedTable,
+    diffusion: MixedDiffusion,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    config: TabularTrainingConfig,
+    start: int,
+    total: int,
+    generator: torch.Generator,
+    after_step: Callable[[int, float], None],
+) -> None:
     """Non-private training (epsilon = inf, benchmarks only): shuffled fixed-size batches."""
     assert config.batch_size is not None
     n = len(data)
@@ -216,8 +289,11 @@ def _plain_loop(data: EncodedTable, diffusion: MixedDiffusion, model: nn.Module,
         batch = data.__getitems__(order[position : position + config.batch_size].tolist())
         position += config.batch_size
         losses = diffusion.per_example_loss(
-            model, batch, multiplicity=config.noise_multiplicity,
-            label_dropout=config.label_dropout, generator=generator,
+            model,
+            batch,
+            multiplicity=config.noise_multiplicity,
+            label_dropout=config.label_dropout,
+            generator=generator,
         )
         optimizer.zero_grad()
         losses.mean().backward()
@@ -239,9 +315,16 @@ class Checkpoint:
     def exists(self) -> bool:
         return (self.directory / "state.json").exists()
 
-    def save(self, step: int, sigma: float | None, model: nn.Module, ema: nn.Module,
-             optimizer: torch.optim.Optimizer, accountant: RunAccountant,
-             generator: torch.Generator) -> None:
+    def save(
+        self,
+        step: int,
+        sigma: float | None,
+        model: nn.Module,
+        ema: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        accountant: RunAccountant,
+        generator: torch.Generator,
+    ) -> None:
         from safetensors.torch import save_file
 
         make_private_dir(self.directory)
@@ -260,17 +343,26 @@ class Checkpoint:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
         restrict_private(tmp)
         tmp.replace(self.directory / "weights.safetensors")
-        write_json(self.directory / "state.json", {
-            "step": step,
-            "weights": True,
-            "noise_multiplier": sigma,
-            "accountant": accountant.state_dict(),
-            "param_groups": opt_state["param_groups"],
-            "optimizer_scalars": scalars,
-        }, private=True)
+        write_json(
+            self.directory / "state.json",
+            {
+                "step": step,
+                "weights": True,
+                "noise_multiplier": sigma,
+                "accountant": accountant.state_dict(),
+                "param_groups": opt_state["param_groups"],
+                "optimizer_scalars": scalars,
+            },
+            private=True,
+        )
 
-    def load(self, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer,
-             generator: torch.Generator) -> tuple[int, float | None, RunAccountant]:
+    def load(
+        self,
+        model: nn.Module,
+        ema: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+    ) -> tuple[int, float | None, RunAccountant]:
         """Restore the state in place; returns the step, the noise multiplier and the
         accountant as the checkpoint saw it (the caller's accountant comes from the spend
         log, which holds at least as much)."""

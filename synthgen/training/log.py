@@ -18,8 +18,9 @@ TRACKED_PRIVATE = ("epsilon", "lr")
 
 
 class TrainingLog:
-    def __init__(self, private_dir: Path, tracker: str | None = None,
-                 config: dict[str, Any] | None = None):
+    def __init__(
+        self, private_dir: Path, tracker: str | None = None, config: dict[str, Any] | None = None
+    ):
         self.path = private_dir / TRAINING_LOG
         self.tracker = tracker
         self._run: Any = None
@@ -33,7 +34,9 @@ class TrainingLog:
             try:
                 import mlflow
             except ImportError as exc:
-                raise SynthgenError("--tracker mlflow: the mlflow package is not installed") from exc
+                raise SynthgenError(
+                    "--tracker mlflow: the mlflow package is not installed"
+                ) from exc
             self._run = mlflow.start_run()
             mlflow.log_params(config)
 
@@ -45,8 +48,11 @@ class TrainingLog:
         """Drop the lines of steps after ``step`` (a resumed run runs them again)."""
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= step]
+        kept = [
+            line
+            for line in self.path.read_text().splitlines()
+            if line.strip() and json.loads(line)["step"] <= step
+        ]
         with open_private(self.path, "w") as fh:
             fh.write("".join(line + "\n" for line in kept))
 

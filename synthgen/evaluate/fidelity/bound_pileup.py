@@ -45,7 +45,9 @@ class BoundShareExcess(TabularMetric):
     direction = "lower_is_better"
     bounds = (-1.0, 1.0)
     ideal = 0.0
-    description = "max over numeric columns and bounds of share(synthetic on bound) - share(real on bound)"
+    description = (
+        "max over numeric columns and bounds of share(synthetic on bound) - share(real on bound)"
+    )
 
     def evaluate(self, inputs: TabularInputs) -> MetricResult:
         model_bounds = inputs.model.bounds if inputs.model is not None else {}
@@ -60,19 +62,27 @@ class BoundShareExcess(TabularMetric):
             else:
                 continue
             real = share_on_bounds(inputs.train[spec.name].to_numpy(dtype=float), low, high)
-            synthetic = share_on_bounds(inputs.synthetic[spec.name].to_numpy(dtype=float), low, high)
+            synthetic = share_on_bounds(
+                inputs.synthetic[spec.name].to_numpy(dtype=float), low, high
+            )
             excess = [s - r for s, r in zip(synthetic, real, strict=True)]
             side = int(np.argmax(excess))
             columns[spec.name] = {
-                "minimum": low, "maximum": high, "bounds_from": source,
-                "real_share_at_minimum": real[0], "real_share_at_maximum": real[1],
-                "synthetic_share_at_minimum": synthetic[0], "synthetic_share_at_maximum": synthetic[1],
-                "excess": excess[side], "worst_bound": ("minimum", "maximum")[side],
+                "minimum": low,
+                "maximum": high,
+                "bounds_from": source,
+                "real_share_at_minimum": real[0],
+                "real_share_at_maximum": real[1],
+                "synthetic_share_at_minimum": synthetic[0],
+                "synthetic_share_at_maximum": synthetic[1],
+                "excess": excess[side],
+                "worst_bound": ("minimum", "maximum")[side],
             }
         if not columns:
             return self.unavailable("no numeric column has bounds")
         worst = max(columns, key=lambda name: float(columns[name]["excess"]))
         return self.result(
-            float(columns[worst]["excess"]), details={"columns": columns, "worst_column": worst},
+            float(columns[worst]["excess"]),
+            details={"columns": columns, "worst_column": worst},
             note=f"worst: {worst} ({columns[worst]['worst_bound']})",
         )

@@ -34,13 +34,18 @@ class SmallCNN(nn.Module):
         self.register_buffer("blur_kernel", gaussian_kernel(input_blur, channels), persistent=False)
 
         def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout),
-                                 nn.ReLU(inplace=True))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+            )
 
         w = width
         self.body = nn.Sequential(
-            block(channels, w), block(w, w), nn.MaxPool2d(2),
-            block(w, 2 * w), block(2 * w, 2 * w), nn.MaxPool2d(2),
+            block(channels, w),
+            block(w, w),
+            nn.MaxPool2d(2),
+            block(w, 2 * w),
+            block(2 * w, 2 * w),
+            nn.MaxPool2d(2),
             block(2 * w, 4 * w),
         )
         self.head = nn.Linear(4 * w, num_classes)
@@ -49,8 +54,11 @@ class SmallCNN(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_blur > 0:
             pad = int(self.blur_kernel.shape[-1]) // 2
-            x = F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), self.blur_kernel,
-                         groups=x.shape[1])
+            x = F.conv2d(
+                F.pad(x, (pad, pad, pad, pad), mode="replicate"),
+                self.blur_kernel,
+                groups=x.shape[1],
+            )
         return self.body(x).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,9 +90,19 @@ class TrainedClassifier:
 
 
 def train_classifier(
-    images: ImageSet, *, num_classes: int, seed: int = 0, steps: int = 1200,
-    batch_size: int = 64, learning_rate: float = 2e-3, width: int = 16, shift: int = 0, label_smoothing: float = 0.0, pixel_noise: float = 0.0,
-    input_blur: float = 0.0, device: str | torch.device | None = None,
+    images: ImageSet,
+    *,
+    num_classes: int,
+    seed: int = 0,
+    steps: int = 1200,
+    batch_size: int = 64,
+    learning_rate: float = 2e-3,
+    width: int = 16,
+    shift: int = 0,
+    label_smoothing: float = 0.0,
+    pixel_noise: float = 0.0,
+    input_blur: float = 0.0,
+    device: str | torch.device | None = None,
 ) -> TrainedClassifier:
     """AdamW for a fixed number of steps with a cosine schedule; classes are re-weighted to
     balance the loss (so a rare class still shapes the decision surface). No mirroring:
@@ -102,8 +120,9 @@ def train_classifier(
     x = to_model_range(images.images).to(dev)
     y = torch.from_numpy(images.labels).to(dev)
     counts = torch.bincount(y, minlength=num_classes).float()
-    weights = torch.where(counts > 0, counts.sum() / (num_classes * counts.clamp(min=1)),
-                          torch.zeros_like(counts))
+    weights = torch.where(
+        counts > 0, counts.sum() / (num_classes * counts.clamp(min=1)), torch.zeros_like(counts)
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     model.train()
@@ -128,7 +147,9 @@ def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> tor
     b, _, h, w = x.shape
     padded = F.pad(x, (shift, shift, shift, shift), mode="replicate")
     offsets = torch.randint(0, 2 * shift + 1, (b, 2), generator=generator).tolist()
-    return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)])
+    return torch.stack(
+        [padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)]
+    )
 
 
 def gaussian_kernel(sigma: float, channels: int) -> torch.Tensor:
@@ -149,8 +170,11 @@ def roc_auc(labels: np.ndarray, proba: np.ndarray) -> float:
     if proba.ndim == 1 or proba.shape[1] == 2:
         score = proba if proba.ndim == 1 else proba[:, 1]
         return _binary_auc(labels == 1, score)
-    aucs = [_binary_auc(labels == c, proba[:, c]) for c in range(proba.shape[1])
-            if 0 < (labels == c).sum() < len(labels)]
+    aucs = [
+        _binary_auc(labels == c, proba[:, c])
+        for c in range(proba.shape[1])
+        if 0 < (labels == c).sum() < len(labels)
+    ]
     return float(np.mean(aucs)) if aucs else float("nan")
 
 

@@ -76,7 +76,9 @@ class NearestTrainingDistanceRatio(ImageMetric):
             details={
                 "median_synthetic_to_train": float(np.median(d_synthetic)),
                 "median_holdout_to_train": median_holdout,
-                "median_synthetic_to_holdout": float(np.median(inputs.nearest("synthetic", "holdout")[0])),
+                "median_synthetic_to_holdout": float(
+                    np.median(inputs.nearest("synthetic", "holdout")[0])
+                ),
                 "synthetic_images_measured": len(d_synthetic),
                 "holdout_images": len(d_holdout),
                 "training_images": len(inputs.reference("train")[0]),
@@ -87,7 +89,9 @@ class NearestTrainingDistanceRatio(ImageMetric):
 
 class DCRCloserToTrainShare(ImageMetric):
     name = "image_dcr_closer_to_train_share"
-    title = "Share of synthetic images closer to a training than to a holdout image (size-corrected)"
+    title = (
+        "Share of synthetic images closer to a training than to a holdout image (size-corrected)"
+    )
     family = "privacy"
     direction = "lower_is_better"
     bounds = (0.0, 1.0)

@@ -58,7 +58,9 @@ class ImageModelFiles:
     test: ImageSet | None
 
 
-def load_image_model_files(model_dir: str | Path, private_dir: str | Path | None = None) -> ImageModelFiles:
+def load_image_model_files(
+    model_dir: str | Path, private_dir: str | Path | None = None
+) -> ImageModelFiles:
     model_dir = Path(model_dir)
     config = read_model_json(model_dir / "config.json")
     if not isinstance(config, dict) or config.get("modality") != "image":
@@ -82,8 +84,18 @@ def load_image_model_files(model_dir: str | Path, private_dir: str | Path | None
             f"{private_dir} has no holdout images (holdout.npz): the model was trained without "
             "a holdout, and validation compares the synthetic images with unseen real ones"
         )
-    return ImageModelFiles(model_dir, spec, certificate, certificate_json, config, run,
-                           private_dir, train, holdout, test)
+    return ImageModelFiles(
+        model_dir,
+        spec,
+        certificate,
+        certificate_json,
+        config,
+        run,
+        private_dir,
+        train,
+        holdout,
+        test,
+    )
 
 
 def _read_split(private_dir: Path, name: str, spec: ImageSpec) -> ImageSet | None:
@@ -94,7 +106,9 @@ def _read_split(private_dir: Path, name: str, spec: ImageSpec) -> ImageSet | Non
         images = ImageSet.load(path)
     except InputFileError as exc:
         raise PrivateDataMissing(f"{path} is damaged: {exc}") from exc
-    problems = _image_problems(images.images, spec) + _label_problems(images.labels, len(images), spec)
+    problems = _image_problems(images.images, spec) + _label_problems(
+        images.labels, len(images), spec
+    )
     if problems:
         raise ModelLoadError(f"{path} does not match the model's image spec: {'; '.join(problems)}")
     return ImageSet(_as_model_layout(images.images, spec), images.labels)
@@ -123,7 +137,10 @@ def read_synthetic_images(path: str | Path, spec: ImageSpec) -> ImageSet:
                 raise SchemaMismatch(
                     f"the synthetic file {path} cannot be validated:\n  - "
                     + "\n  - ".join(f"no '{k}' array" for k in missing),
-                    [f"no '{k}' array (keys: {', '.join(sorted(names)) or 'none'})" for k in missing],
+                    [
+                        f"no '{k}' array (keys: {', '.join(sorted(names)) or 'none'})"
+                        for k in missing
+                    ],
                 )
             images, labels = np.asarray(f["images"]), np.asarray(f["labels"])
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:

@@ -74,8 +74,14 @@ class ImageInputs:
 
     @classmethod
     def build(
-        cls, *, spec: ImageSpec, train: ImageSet, holdout: ImageSet, synthetic: ImageSet,
-        test: ImageSet | None = None, seed: int = 0,
+        cls,
+        *,
+        spec: ImageSpec,
+        train: ImageSet,
+        holdout: ImageSet,
+        synthetic: ImageSet,
+        test: ImageSet | None = None,
+        seed: int = 0,
         options: ImageValidationOptions | None = None,
     ) -> ImageInputs:
         return cls(spec, train, holdout, synthetic, test, options or DEFAULT_OPTIONS, seed)
@@ -123,9 +129,12 @@ class ImageInputs:
         asked)."""
         key = ("nearest", query, reference)
         if key not in self._cache:
-            queries = (self.measured_synthetic()[0] if query == "synthetic"
-                       else self.reference(query)[0])
-            self._cache[key] = nearest_neighbours(queries.images, self.reference(reference)[0].images)
+            queries = (
+                self.measured_synthetic()[0] if query == "synthetic" else self.reference(query)[0]
+            )
+            self._cache[key] = nearest_neighbours(
+                queries.images, self.reference(reference)[0].images
+            )
         found: tuple[np.ndarray, np.ndarray] = self._cache[key]
         return found
 
@@ -160,24 +169,33 @@ class ImageInputs:
         from synthgen.evaluate.images.classifier import train_classifier
 
         opts = self.options
-        return train_classifier(images, num_classes=self.spec.num_classes, seed=seed,
-                                steps=opts.cnn_steps(len(images)), width=opts.cnn_width,
-                                shift=opts.cnn_shift)
+        return train_classifier(
+            images,
+            num_classes=self.spec.num_classes,
+            seed=seed,
+            steps=opts.cnn_steps(len(images)),
+            width=opts.cnn_width,
+            shift=opts.cnn_shift,
+        )
 
     def features(self, which: str) -> np.ndarray:
         """Penultimate-layer features of "train", "synthetic" (the measured subset) or
         "evaluation" images."""
         key = ("features", which)
         if key not in self._cache:
-            images = {"train": self.train, "evaluation": self.evaluation,
-                      "synthetic": self.measured_synthetic()[0]}[which]
+            images = {
+                "train": self.train,
+                "evaluation": self.evaluation,
+                "synthetic": self.measured_synthetic()[0],
+            }[which]
             self._cache[key] = self.feature_classifier().features(images)
         features: np.ndarray = self._cache[key]
         return features
 
 
-def nearest_neighbours(queries: np.ndarray, references: np.ndarray,
-                       chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbours(
+    queries: np.ndarray, references: np.ndarray, chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """(distance, index) of each query image's nearest reference image; RMS pixel distance
     with pixels in [0, 1]. The squared-norm expansion leaves rounding of about 1e-4 on
     identical images: compare bytes, not distances, to find exact copies."""
@@ -191,7 +209,9 @@ def nearest_neighbours(queries: np.ndarray, references: np.ndarray,
         d = (qc * qc).sum(1)[:, None] + rr[None, :] - 2 * qc @ r.T
         best = d.argmin(1)
         index[s : s + chunk] = best
-        distance[s : s + chunk] = np.sqrt(np.clip(d[np.arange(len(qc)), best], 0, None) / q.shape[1])
+        distance[s : s + chunk] = np.sqrt(
+            np.clip(d[np.arange(len(qc)), best], 0, None) / q.shape[1]
+        )
     return distance, index
 
 

@@ -54,16 +54,18 @@ class TrainSyntheticTestRealImages(ImageMetric):
             probas = _ensemble(inputs, images, trained_on, networks)
             proba = np.mean(probas, axis=0)
             auc[trained_on] = roc_auc(test.labels, proba)
-            rows.append({
-                "trained_on": trained_on,
-                "images": len(images),
-                "networks": networks,
-                "steps": inputs.options.cnn_steps(len(images)),
-                "roc_auc": auc[trained_on],
-                "standard_error": _standard_error(auc[trained_on], test.labels),
-                "accuracy": accuracy(test.labels, proba),
-                "single_network_roc_auc": [roc_auc(test.labels, p) for p in probas],
-            })
+            rows.append(
+                {
+                    "trained_on": trained_on,
+                    "images": len(images),
+                    "networks": networks,
+                    "steps": inputs.options.cnn_steps(len(images)),
+                    "roc_auc": auc[trained_on],
+                    "standard_error": _standard_error(auc[trained_on], test.labels),
+                    "accuracy": accuracy(test.labels, proba),
+                    "single_network_roc_auc": [roc_auc(test.labels, p) for p in probas],
+                }
+            )
         return self.result(
             auc["synthetic"] / max(auc["real"], 1e-9),
             details={
@@ -77,7 +79,9 @@ class TrainSyntheticTestRealImages(ImageMetric):
         )
 
 
-def _ensemble(inputs: ImageInputs, images: ImageSet, trained_on: str, networks: int) -> list[np.ndarray]:
+def _ensemble(
+    inputs: ImageInputs, images: ImageSet, trained_on: str, networks: int
+) -> list[np.ndarray]:
     """Class probabilities on the test images of ``networks`` CNNs trained on ``images``."""
     probas = []
     for r in range(networks):

@@ -72,7 +72,9 @@ class AttributeInferenceAdvantage(TabularMetric):
         )
 
     @staticmethod
-    def _correct(inputs: TabularInputs, name: str, guess: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    def _correct(
+        inputs: TabularInputs, name: str, guess: np.ndarray, truth: np.ndarray
+    ) -> np.ndarray:
         if name in inputs.encoding.scale:
             lo, hi = inputs.encoding.scale[name]
             g, t = guess.astype(float), truth.astype(float)

@@ -40,9 +40,7 @@ def auc_standard_error(auc: float, n_positive: int, n_negative: int) -> float:
     q1 = auc / (2 - auc)
     q2 = 2 * auc**2 / (1 + auc)
     var = (
-        auc * (1 - auc)
-        + (n_positive - 1) * (q1 - auc**2)
-        + (n_negative - 1) * (q2 - auc**2)
+        auc * (1 - auc) + (n_positive - 1) * (q1 - auc**2) + (n_negative - 1) * (q2 - auc**2)
     ) / (n_positive * n_negative)
     return float(np.sqrt(max(var, 0.0)))
 
@@ -72,14 +70,18 @@ class MembershipInferenceAUC(TabularMetric):
             return self.unavailable("the holdout split is too small (needs at least 4 rows)")
         if len(inputs.synthetic) == 0:
             return self.unavailable("the synthetic table is empty")
-        d_syn = np.concatenate([
-            inputs.nearest("members", "synthetic", 1)[0][:, 0],
-            inputs.nearest("nonmembers", "synthetic", 1)[0][:, 0],
-        ])
-        d_ref = np.concatenate([
-            inputs.nearest("members", "attack_reference", 1)[0][:, 0],
-            inputs.nearest("nonmembers", "attack_reference", 1)[0][:, 0],
-        ])
+        d_syn = np.concatenate(
+            [
+                inputs.nearest("members", "synthetic", 1)[0][:, 0],
+                inputs.nearest("nonmembers", "synthetic", 1)[0][:, 0],
+            ]
+        )
+        d_ref = np.concatenate(
+            [
+                inputs.nearest("members", "attack_reference", 1)[0][:, 0],
+                inputs.nearest("nonmembers", "attack_reference", 1)[0][:, 0],
+            ]
+        )
         n_members = len(inputs.subset("members")[1])
         n_nonmembers = len(inputs.subset("nonmembers")[1])
         is_member = np.concatenate([np.ones(n_members), np.zeros(n_nonmembers)])
@@ -98,5 +100,7 @@ class MembershipInferenceAUC(TabularMetric):
         strongest = max(details["attacks"], key=lambda a: details["attacks"][a]["roc_auc"])
         details["strongest"] = strongest
         details["members_with_a_synthetic_copy"] = int((d_syn[:n_members] <= DISTANCE_FLOOR).sum())
-        details["nonmembers_with_a_synthetic_copy"] = int((d_syn[n_members:] <= DISTANCE_FLOOR).sum())
+        details["nonmembers_with_a_synthetic_copy"] = int(
+            (d_syn[n_members:] <= DISTANCE_FLOOR).sum()
+        )
         return self.result(details["attacks"][strongest]["roc_auc"], details=details)

@@ -76,8 +76,12 @@ def macro_weighted_auc(y: np.ndarray, proba: np.ndarray, weights: np.ndarray) ->
 
 
 def bootstrap_interval(
-    y: np.ndarray, draws: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]], *,
-    rng: np.random.Generator, replicates: int = BOOTSTRAP_REPLICATES, level: float = 0.95,
+    y: np.ndarray,
+    draws: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
+    *,
+    rng: np.random.Generator,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    level: float = 0.95,
 ) -> tuple[float, float]:
     """Percentile interval of the mean over sizes of the mean lift, from ``draws[size]`` =
     [(probabilities of the subset's model, of the augmented model)] on the test rows with
@@ -87,10 +91,13 @@ def bootstrap_interval(
     weights = rng.multinomial(n, np.full(n, 1.0 / n), size=replicates).astype(np.float64)
     per_size = []
     for size_draws in draws:
-        lifts = np.stack([
-            macro_weighted_auc(y, augmented, weights) - macro_weighted_auc(y, real, weights)
-            for real, augmented in size_draws
-        ], axis=1)  # replicates x draws
+        lifts = np.stack(
+            [
+                macro_weighted_auc(y, augmented, weights) - macro_weighted_auc(y, real, weights)
+                for real, augmented in size_draws
+            ],
+            axis=1,
+        )  # replicates x draws
         pick = rng.integers(0, lifts.shape[1], size=lifts.shape)
         per_size.append(np.take_along_axis(lifts, pick, axis=1).mean(axis=1))
     means = np.mean(per_size, axis=0)
@@ -99,7 +106,9 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
-def augmentation_draws(inputs: TabularInputs, family: Family, sizes: Sequence[int]) -> dict[str, Any] | str:
+def augmentation_draws(
+    inputs: TabularInputs, family: Family, sizes: Sequence[int]
+) -> dict[str, Any] | str:
     """The lifts of every draw (cached per run: both augmentation checks read them), or
     why they cannot be measured."""
     key = ("augmentation", family, tuple(sizes))
@@ -124,13 +133,21 @@ def _draws(inputs: TabularInputs, family: Family, wanted: Sequence[int]) -> dict
     y_train = label_codes(enc, inputs.train, target)
     synthetic = inputs.synthetic
     if len(synthetic) > MAX_SYNTHETIC_ROWS:
-        pick = inputs.rng("augmentation synthetic").choice(len(synthetic), MAX_SYNTHETIC_ROWS, replace=False)
+        pick = inputs.rng("augmentation synthetic").choice(
+            len(synthetic), MAX_SYNTHETIC_ROWS, replace=False
+        )
         synthetic = synthetic.iloc[np.sort(pick)].reset_index(drop=True)
 
     def predict(train: pd.DataFrame) -> np.ndarray:
         return fit_predict(
-            family, train, label_codes(enc, train, target), inputs.holdout,
-            encoding=enc, columns=features, n_classes=n_classes, seed=inputs.seed,
+            family,
+            train,
+            label_codes(enc, train, target),
+            inputs.holdout,
+            encoding=enc,
+            columns=features,
+            n_classes=n_classes,
+            seed=inputs.seed,
         )
 
     rng = inputs.rng("augmentation subsets")
@@ -152,19 +169,26 @@ def _draws(inputs: TabularInputs, family: Family, wanted: Sequence[int]) -> dict
             real_aucs.append(macro_roc_auc(y_test, real))
             augmented_aucs.append(macro_roc_auc(y_test, augmented))
         lifts.append([a - r for a, r in zip(augmented_aucs, real_aucs, strict=True)])
-        points.append({
-            "real_rows": size,
-            "repeats": len(real_aucs),
-            "roc_auc_real": float(np.mean(real_aucs)),
-            "roc_auc_augmented": float(np.mean(augmented_aucs)),
-            "lift": float(np.mean(augmented_aucs) - np.mean(real_aucs)),
-            "draw_lifts": lifts[-1],
-        })
+        points.append(
+            {
+                "real_rows": size,
+                "repeats": len(real_aucs),
+                "roc_auc_real": float(np.mean(real_aucs)),
+                "roc_auc_augmented": float(np.mean(augmented_aucs)),
+                "lift": float(np.mean(augmented_aucs) - np.mean(real_aucs)),
+                "draw_lifts": lifts[-1],
+            }
+        )
     keep = np.arange(len(y_test))
     if len(keep) > MAX_BOOTSTRAP_ROWS:
-        keep = np.sort(inputs.rng("augmentation bootstrap rows").choice(len(keep), MAX_BOOTSTRAP_ROWS, replace=False))
+        keep = np.sort(
+            inputs.rng("augmentation bootstrap rows").choice(
+                len(keep), MAX_BOOTSTRAP_ROWS, replace=False
+            )
+        )
     low, high = bootstrap_interval(
-        y_test[keep], [[(r[keep], a[keep]) for r, a in size] for size in probabilities],
+        y_test[keep],
+        [[(r[keep], a[keep]) for r, a in size] for size in probabilities],
         rng=inputs.rng("augmentation bootstrap"),
     )
     return {
@@ -215,5 +239,9 @@ class AugmentationLiftUpperBound(AugmentationLift):
         low, high = draws["interval_95"]
         return self.result(
             high,
-            details={"lift": draws["lift"], "interval_95": [low, high], "method": draws["interval_method"]},
+            details={
+                "lift": draws["lift"],
+                "interval_95": [low, high],
+                "method": draws["interval_method"],
+            },
         )

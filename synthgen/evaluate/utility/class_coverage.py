@@ -58,19 +58,29 @@ class MissingDeclaredClasses(TabularMetric):
         n_real, n_syn = max(len(inputs.train), 1), max(len(inputs.synthetic), 1)
         rows = []
         for c in classes:
-            source = "schema and model" if c in declared and c in model else "schema" if c in declared else "model"
-            rows.append({
-                "class": c,
-                "declared_by": source,
-                "real_rows": real.get(c, 0),
-                "real_share": real.get(c, 0) / n_real,
-                "synthetic_rows": synthetic.get(c, 0),
-                "synthetic_share": synthetic.get(c, 0) / n_syn,
-                "default_sampling_share": shares.get(c),
-            })
+            source = (
+                "schema and model"
+                if c in declared and c in model
+                else "schema"
+                if c in declared
+                else "model"
+            )
+            rows.append(
+                {
+                    "class": c,
+                    "declared_by": source,
+                    "real_rows": real.get(c, 0),
+                    "real_share": real.get(c, 0) / n_real,
+                    "synthetic_rows": synthetic.get(c, 0),
+                    "synthetic_share": synthetic.get(c, 0) / n_syn,
+                    "default_sampling_share": shares.get(c),
+                }
+            )
         missing = [str(r["class"]) for r in rows if r["synthetic_rows"] == 0]
         note = f"missing: {', '.join(missing)}" if missing else ""
-        return self.result(float(len(missing)), details={"classes": rows, "missing": missing, **details}, note=note)
+        return self.result(
+            float(len(missing)), details={"classes": rows, "missing": missing, **details}, note=note
+        )
 
 
 def _counts(column: pd.Series) -> dict[str, int]:

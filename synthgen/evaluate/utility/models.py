@@ -84,7 +84,10 @@ def make_classifier(family: Family, features: ModelFeatures, seed: int) -> Any:
 
         mask = features.categorical_mask()
         return HistGradientBoostingClassifier(
-            max_iter=100, learning_rate=0.1, early_stopping=False, random_state=seed,
+            max_iter=100,
+            learning_rate=0.1,
+            early_stopping=False,
+            random_state=seed,
             categorical_features=mask if any(mask) else None,
         )
     from sklearn.linear_model import LogisticRegression

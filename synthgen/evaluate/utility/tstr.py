@@ -47,7 +47,9 @@ class TrainSyntheticTestReal(TabularMetric):
     direction = "higher_is_better"
     bounds = (0.0, 2.0)
     ideal = 1.0
-    description = "mean over model families of AUC(train synthetic) / AUC(train real), tested on real holdout"
+    description = (
+        "mean over model families of AUC(train synthetic) / AUC(train real), tested on real holdout"
+    )
 
     def __init__(self, families: Sequence[Family] = FAMILIES):
         self.families = tuple(families)
@@ -69,14 +71,24 @@ class TrainSyntheticTestReal(TabularMetric):
             for source in ("real", "synthetic"):
                 table = inputs.train if source == "real" else inputs.synthetic
                 if len(table) > MAX_TRAINING_ROWS:
-                    pick = inputs.rng(f"tstr {source}").choice(len(table), MAX_TRAINING_ROWS, replace=False)
+                    pick = inputs.rng(f"tstr {source}").choice(
+                        len(table), MAX_TRAINING_ROWS, replace=False
+                    )
                     table = table.iloc[np.sort(pick)].reset_index(drop=True)
                 proba = fit_predict(
-                    family, table, label_codes(enc, table, target), holdout,
-                    encoding=enc, columns=features, n_classes=n_classes, seed=inputs.seed,
+                    family,
+                    table,
+                    label_codes(enc, table, target),
+                    holdout,
+                    encoding=enc,
+                    columns=features,
+                    n_classes=n_classes,
+                    seed=inputs.seed,
                 )
                 scores[source] = classification_scores(y_test, proba)
-                rows.append({"family": family, "trained_on": source, "rows": len(table), **scores[source]})
+                rows.append(
+                    {"family": family, "trained_on": source, "rows": len(table), **scores[source]}
+                )
             ratios.append(scores["synthetic"]["roc_auc"] / max(scores["real"]["roc_auc"], 1e-9))
         return self.result(
             float(np.mean(ratios)),

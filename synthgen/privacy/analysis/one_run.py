@@ -61,8 +61,9 @@ def p_value(*, epsilon: float, delta: float, canaries: int, guesses: int, correc
     return min(1.0, tail)
 
 
-def epsilon_lower_bound(*, canaries: int, guesses: int, correct: int, delta: float,
-                        confidence: float = 0.95) -> float:
+def epsilon_lower_bound(
+    *, canaries: int, guesses: int, correct: int, delta: float, confidence: float = 0.95
+) -> float:
     """Largest epsilon (to 1e-6) that ``correct`` of ``guesses`` rejects at ``confidence``;
     0 when even epsilon = 0 is not rejected."""
     beta = 1.0 - confidence
@@ -70,8 +71,10 @@ def epsilon_lower_bound(*, canaries: int, guesses: int, correct: int, delta: flo
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
     def rejected(eps: float) -> bool:
-        return p_value(epsilon=eps, delta=delta, canaries=canaries, guesses=guesses,
-                       correct=correct) <= beta
+        return (
+            p_value(epsilon=eps, delta=delta, canaries=canaries, guesses=guesses, correct=correct)
+            <= beta
+        )
 
     if not rejected(0.0):
         return 0.0
@@ -87,14 +90,20 @@ def epsilon_lower_bound(*, canaries: int, guesses: int, correct: int, delta: flo
     return low  # rejected(low) holds: the reported bound is itself rejected
 
 
-def largest_detectable_epsilon(*, canaries: int, delta: float, confidence: float = 0.95,
-                               fractions: Sequence[float] = GUESS_FRACTIONS) -> float:
+def largest_detectable_epsilon(
+    *,
+    canaries: int,
+    delta: float,
+    confidence: float = 0.95,
+    fractions: Sequence[float] = GUESS_FRACTIONS,
+) -> float:
     """The bound when every guess is right at the largest guess count: no audit with this
     many canaries can show more, so a claim above it can never be flagged."""
     beta = (1.0 - confidence) / len(fractions)
     r = _guess_count(max(fractions), canaries)
-    return epsilon_lower_bound(canaries=canaries, guesses=r, correct=r, delta=delta,
-                               confidence=1.0 - beta)
+    return epsilon_lower_bound(
+        canaries=canaries, guesses=r, correct=r, delta=delta, confidence=1.0 - beta
+    )
 
 
 @dataclass(frozen=True)
@@ -108,9 +117,14 @@ class OneRunBound:
     excluded_guesses: int  # bottom scores guessed excluded
 
 
-def bound_from_scores(scores: np.ndarray, included: np.ndarray, *, delta: float,
-                      confidence: float = 0.95,
-                      fractions: Sequence[float] = GUESS_FRACTIONS) -> OneRunBound:
+def bound_from_scores(
+    scores: np.ndarray,
+    included: np.ndarray,
+    *,
+    delta: float,
+    confidence: float = 0.95,
+    fractions: Sequence[float] = GUESS_FRACTIONS,
+) -> OneRunBound:
     """Guess from scores (higher = more likely included) and bound epsilon.
 
     For each fraction f, the top f*m/2 scores are guessed included and the bottom f*m/2
@@ -129,13 +143,21 @@ def bound_from_scores(scores: np.ndarray, included: np.ndarray, *, delta: float,
     for f in fractions:
         r = _guess_count(f, m)
         half = r // 2
-        top, bottom = order[:half], order[m - half:]
+        top, bottom = order[:half], order[m - half :]
         correct = int(included[top].sum() + (~included[bottom]).sum())
-        eps = epsilon_lower_bound(canaries=m, guesses=r, correct=correct, delta=delta,
-                                  confidence=1.0 - beta)
+        eps = epsilon_lower_bound(
+            canaries=m, guesses=r, correct=correct, delta=delta, confidence=1.0 - beta
+        )
         if best is None or eps > best.epsilon:
-            best = OneRunBound(epsilon=eps, confidence=confidence, canaries=m, guesses=r,
-                               correct=correct, included_guesses=half, excluded_guesses=half)
+            best = OneRunBound(
+                epsilon=eps,
+                confidence=confidence,
+                canaries=m,
+                guesses=r,
+                correct=correct,
+                included_guesses=half,
+                excluded_guesses=half,
+            )
     assert best is not None
     return best
 
@@ -149,4 +171,6 @@ def _guess_count(fraction: float, canaries: int) -> int:
 
 def _check_counts(*, canaries: int, guesses: int, correct: int) -> None:
     if not 0 <= correct <= guesses <= canaries:
-        raise ValueError(f"need 0 <= correct <= guesses <= canaries, got {correct}, {guesses}, {canaries}")
+        raise ValueError(
+            f"need 0 <= correct <= guesses <= canaries, got {correct}, {guesses}, {canaries}"
+        )

@@ -27,8 +27,14 @@ class GaussianDiffusion:
         nothing but the per-class marginals (which the encoder turned into N(0, 1))."""
         return (1 - self.alpha_bar(t)).sqrt().unsqueeze(-1) * z_t
 
-    def residual_ddim_step(self, z_t: torch.Tensor, residual: torch.Tensor, t: torch.Tensor,
-                           s: torch.Tensor, clip: float = 6.0) -> torch.Tensor:
+    def residual_ddim_step(
+        self,
+        z_t: torch.Tensor,
+        residual: torch.Tensor,
+        t: torch.Tensor,
+        s: torch.Tensor,
+        clip: float = 6.0,
+    ) -> torch.Tensor:
         """DDIM (Song et al. 2021) from time t to s < t for a noise prediction
         ``prior_eps(z_t, t) + residual``, with the prior's part integrated exactly.
 

@@ -19,8 +19,9 @@ class MaskedDiffusion:
     def __init__(self, category_sizes: list[int]):
         self.sizes = torch.tensor(category_sizes, dtype=torch.long)  # MASK index = size
 
-    def mask(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+    def mask(
+        self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """x_t and the mask; ``t`` has the leading shape of ``x0`` without its column dim."""
         masked = torch.rand(x0.shape, generator=generator) < t.unsqueeze(-1)
         return torch.where(masked, self.sizes.expand_as(x0), x0), masked
@@ -31,8 +32,9 @@ class MaskedDiffusion:
         nll = -log_probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
         return (nll * masked).sum(-1)
 
-    def reveal(self, x_t: torch.Tensor, t: float, s: float,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def reveal(
+        self, x_t: torch.Tensor, t: float, s: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Which columns a step from time t to s < t reveals: each masked one with
         probability (t - s) / t (all of them when s = 0)."""
         is_masked = x_t == self.sizes.expand_as(x_t)

@@ -29,7 +29,9 @@ class MixedDiffusion:
         sizes = encoder.category_sizes
         self.n_num, self.n_cat = encoder.n_numeric, encoder.n_categorical
         # embedding slots: each column has size + 1 of them (its categories, then MASK)
-        self.slot_offsets = torch.tensor([sum(k + 1 for k in sizes[:j]) for j in range(len(sizes))], dtype=torch.long)
+        self.slot_offsets = torch.tensor(
+            [sum(k + 1 for k in sizes[:j]) for j in range(len(sizes))], dtype=torch.long
+        )
         # where each padded logit [column, k] lives in the flat output (a dummy slot for padding)
         k_max = max(sizes, default=1)
         index = torch.full((len(sizes), k_max), 0, dtype=torch.long)
@@ -44,9 +46,16 @@ class MixedDiffusion:
         """Indices into the denoiser's embedding table: column j's categories, then its MASK."""
         return x_t + self.slot_offsets
 
-    def predict(self, model: nn.Module, z_t: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
-                labels_in: torch.Tensor, labels: torch.Tensor,
-                prior: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(
+        self,
+        model: nn.Module,
+        z_t: torch.Tensor,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        labels_in: torch.Tensor,
+        labels: torch.Tensor,
+        prior: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise prediction for numerics and padded logits [..., n_cat, K_max] for categoricals.
 
         ``labels_in`` is what the network sees (possibly the null label); ``labels`` is the
@@ -63,8 +72,15 @@ class MixedDiffusion:
         return eps, logits
 
     # -- training ------------------------------------------------------------------------------
-    def per_example_loss(self, model: nn.Module, batch: dict[str, torch.Tensor], *, multiplicity: int,
-                         label_dropout: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    def per_example_loss(
+        self,
+        model: nn.Module,
+        batch: dict[str, torch.Tensor],
+        *,
+        multiplicity: int,
+        label_dropout: float,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """[B] losses: for each example, the mean over K diffusion draws of the per-draw loss
         (squared noise error summed over numerics plus cross-entropy summed over masked
         categoricals, divided by the number of columns). Inputs are laid out [B, K, ...]."""
@@ -76,8 +92,13 @@ class MixedDiffusion:
         drop = torch.rand(b, k, generator=generator) < label_dropout
         y_in = torch.where(drop, torch.full_like(y, model_null_label(model)), y)
         cells = batch["numeric_cells"].unsqueeze(1).expand(b, k, self.n_num)
-        z0 = self.encoder.draw_z(y, cells, batch["numeric_low"].unsqueeze(1).expand_as(cells),
-                                 batch["numeric_high"].unsqueeze(1).expand_as(cells), generator)
+        z0 = self.encoder.draw_z(
+            y,
+            cells,
+            batch["numeric_low"].unsqueeze(1).expand_as(cells),
+            batch["numeric_high"].unsqueeze(1).expand_as(cells),
+            generator,
+        )
         eps = torch.randn(z0.shape, generator=generator)
         z_t = self.gaussian.noise(z0, t, eps)
         x0 = batch["categories"].unsqueeze(1).expand(b, k, self.n_cat)
@@ -91,17 +112,27 @@ class MixedDiffusion:
 
     # -- sampling ------------------------------------------------------------------------------
     @torch.inference_mode()
-    def sample(self, model: nn.Module, labels: torch.Tensor, *, steps: int, guidance_scale: float,
-               generator: torch.Generator, calibration: Calibration | None = None,
-               calibrate_numeric: bool = True,
-               on_step: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self,
+        model: nn.Module,
+        labels: torch.Tensor,
+        *,
+        steps: int,
+        guidance_scale: float,
+        generator: torch.Generator,
+        calibration: Calibration | None = None,
+        calibrate_numeric: bool = True,
+        on_step: Callable[[int], None] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Reverse process from pure noise / all masked to (z0, categories) for ``labels``.
 
         Categorical logits are formed only for the columns revealed at each step (about
         n_categorical / steps per row), not for every row and column. ``calibration``
         (see calibration.py) shifts the categorical logits and maps the final z.
         """
-        offsets = torch.from_numpy(calibration.logit_offsets).float() if calibration is not None else None
+        offsets = (
+            torch.from_numpy(calibration.logit_offsets).float() if calibration is not None else None
+        )
         n = labels.shape[0]
         z = torch.randn(n, self.n_num, generator=generator)
         x = self.masked.sizes.expand(n, self.n_cat).clone()
@@ -118,9 +149,13 @@ class MixedDiffusion:
             if self.n_num:
                 z = self.gaussian.residual_ddim_step(z, out[:, : self.n_num], tt, s.reshape(1))
             if self.n_cat:
-                rows, cols = self.masked.reveal(x, float(t), float(s), generator).nonzero(as_tuple=True)
-                logits = (self.encoder.prior_log_probs[labels[rows], cols]
-                          + out[rows.unsqueeze(1), self.logit_index[cols]])
+                rows, cols = self.masked.reveal(x, float(t), float(s), generator).nonzero(
+                    as_tuple=True
+                )
+                logits = (
+                    self.encoder.prior_log_probs[labels[rows], cols]
+                    + out[rows.unsqueeze(1), self.logit_index[cols]]
+                )
                 if offsets is not None:
                     logits = logits + offsets[labels[rows], cols]
                 x[rows, cols] = self.masked.draw(logits, generator)
