@@ -232,34 +232,34 @@ def test_cli_train_and_sample_images(tiny_npz: Path, tmp_path: Path) -> None:
     with np.load(out) as f:
         assert f["images"].shape == (5, 28, 28)
         default_images = f["images"]
-    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out), "--force",
                                  "--steps", "3", "--sampler", "euler"])
     assert result.exit_code == 0, result.output
     with np.load(out) as f:
         assert not np.array_equal(f["images"], default_images)  # another solver, same noise
-    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out), "--force",
                                  "--sampler", "magic"])
     assert result.exit_code != 0 and "unknown sampler" in result.output
     # the class critic guides the sampler by default; --candidates 3 also chooses among 3
-    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out), "--force",
                                  "--steps", "3", "--candidates", "3"])
     assert result.exit_code == 0, result.output
     with np.load(out) as f:
         assert f["images"].shape == (5, 28, 28) and not np.array_equal(f["images"], default_images)
-    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out), "--force",
                                  "--candidates", "0"])
     assert result.exit_code != 0 and "candidates: Input should be greater" in result.output
-    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out), "--force",
                                  "--steps", "3", "--candidates", "1", "--critic-guidance", "0"])
     assert result.exit_code == 0, result.output
     with np.load(out) as f:
         unguided = f["images"]
-    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out), "--force",
                                  "--steps", "3", "--candidates", "1", "--critic-guidance", "5"])
     assert result.exit_code == 0, result.output
     with np.load(out) as f:
         assert not np.array_equal(f["images"], unguided)
-    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out),
+    result = runner.invoke(app, ["sample", str(model_dir), "--rows", "5", "--out", str(out), "--force",
                                  "--critic-guidance", "-1"])
     assert result.exit_code != 0 and "critic_guidance: Input should be greater" in result.output
     result = runner.invoke(app, ["train", str(tiny_npz), "--epsilon", "1", "--out",
