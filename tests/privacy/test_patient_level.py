@@ -243,3 +243,51 @@ def test_tables_plus_one_patient_change_nothing_deterministically(tmp_path) -> N
     assert certificate["max_records_per_entity"] == 8
     assert certificate["adjacency"] == "add/remove one patient with all their records"
     _check(dirs)
+
+
+def test_entity_option_makes_a_patient_level_run_and_record_runs_say_record(tmp_path) -> None:
+    """``entity=`` (the CLI's --entity) on a schema that has the column as an identifier;
+    without it the same table trains at record level and the certificate says so."""
+    import warnings
+
+    from synthgen.requests import TrainRequest
+    from synthgen.tabular.train import train_tabular
+    from tests.privacy.test_neighbouring import TINY_TABLE
+
+    schema_path = tmp_path / "schema.yaml"
+    schema_path.write_text(PATIENT_SCHEMA.replace("role: entity", "role: identifier"))
+    rng = np.random.default_rng(1)
+    n = 150
+    df = pd.DataFrame({"patient": [f"p{i % 40}" for i in range(n)], "age": rng.integers(20, 90, n),
+                       "weight": np.round(rng.normal(75, 12, n), 1), "ward": rng.choice(["a", "b", "c"], n),
+                       "outcome": rng.choice(["no", "yes"], n)})
+    certificates = {}
+    for entity in ("patient", None):
+        out = tmp_path / f"model-{entity}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = train_tabular(TrainRequest(source=df, epsilon=10.0, out=out, seed=3, table_schema=schema_path,
+                                                entity=entity, overrides=TINY_TABLE))
+        certificates[entity] = result.certificate.to_json_dict()
+        schema = json.loads((out / "schema.json").read_text())
+        assert all(c.get("kind") is None for c in schema["columns"] if c["name"] == "patient")  # never synthesised
+    patient, record = certificates["patient"], certificates[None]
+    assert (patient["unit"], patient["entity_column"], patient["max_records_per_entity"]) == ("patient", "patient", 8)
+    assert patient["adjacency"] == "add/remove one patient with all their records"
+    assert (record["unit"], record["entity_column"], record["max_records_per_entity"]) == ("record", None, None)
+    assert record["adjacency"] == "add/remove one record"
+
+
+def test_entity_options_without_an_entity_are_refused(tmp_path) -> None:
+    from synthgen.errors import ConfigurationError
+    from synthgen.requests import TrainRequest
+    from synthgen.tabular.train import train_tabular
+
+    schema_path = tmp_path / "schema.yaml"
+    schema_path.write_text(PATIENT_SCHEMA.replace("role: entity", "role: identifier"))
+    df = visits([3] * 30).rename(columns={"x": "weight"})
+    with pytest.raises(ConfigurationError, match="need an entity column"):
+        train_tabular(TrainRequest(source=df, epsilon=1.0, out=tmp_path / "m", table_schema=schema_path,
+                                   max_records_per_entity=4))
+    with pytest.raises(ConfigurationError, match="applies to tables only"):
+        TrainRequest(source=tmp_path, epsilon=1.0, out=tmp_path / "m", modality="image", entity="patient")
