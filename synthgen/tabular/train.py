@@ -389,7 +389,8 @@ def _load_schema(schema: Schema | str | Path | None, source: Any, target: str | 
 
 def _read_source(source: Any, schema: Schema) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
-        return source
+        # a slice of a larger frame keeps its index; the checks and conform align on it
+        return source.reset_index(drop=True)
     return read_table(source, na_values=schema.na_values)
 
 
