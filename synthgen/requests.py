@@ -148,6 +148,18 @@ class TrainRequest(TrainingOptions):
             detail=("; an image source needs none (its spec comes from the files)"),
         ),
     ] = None  # --schema: a YAML/JSON file (Path) or a Schema
+    # patient-level privacy: the column naming the patient (or the schema's `role: entity`);
+    # the unit of privacy becomes the patient with all their records
+    entity: Annotated[str | None, Option("tabular", config=False)] = None
+    # records kept per patient, at random (default 8, synthgen.privacy.contribution)
+    max_records_per_entity: Annotated[int | None, Option("tabular", config=False)] = Field(
+        default=None, ge=1
+    )
+    # the number of patients of the source (or an upper bound), declared public: no budget
+    # goes to a DP patient count (patient-level runs only)
+    public_entity_count: Annotated[int | None, Option("tabular", config=False)] = Field(
+        default=None, ge=1
+    )
     preprocessing_share: Annotated[float | None, TABLES] = Field(default=None, gt=0, lt=1)
     tracker: Annotated[str | None, TABLES] = None  # also log to "wandb" or "mlflow"
     # both

@@ -251,7 +251,9 @@ class TabularSynthesizer(_Synthesizer):
     ``Schema`` with the public bounds and categories. Without one, column names and kinds
     are read from the data without noise and treated as public (the certificate lists them
     under ``assumptions``), and bounds, categories and classes are estimated with DP from a
-    share of epsilon, as ``synthgen train`` does without ``--schema``.
+    share of epsilon, as ``synthgen train`` does without ``--schema``. ``entity``: the column
+    naming the patient (or ``role: entity`` in the schema): the unit of privacy becomes the
+    patient with all their records (``docs/privacy.md``, "Unit of privacy").
 
     The other options are those of ``synthgen train`` (``docs/python.md``); ``overrides``
     sets fields of ``TabularTrainingConfig``. Bad options raise ``ConfigurationError`` here,
@@ -266,6 +268,9 @@ class TabularSynthesizer(_Synthesizer):
         epsilon: float,
         target: str | None = None,
         schema: str | Path | Schema | None = None,
+        entity: str | None = None,
+        max_records_per_entity: int | None = None,
+        public_entity_count: int | None = None,
         delta: float | None = None,
         seed: int = 0,
         max_steps: int | None = None,
@@ -294,6 +299,9 @@ class TabularSynthesizer(_Synthesizer):
             epsilon=epsilon,
             target=target,
             table_schema=schema,
+            entity=entity,
+            max_records_per_entity=max_records_per_entity,
+            public_entity_count=public_entity_count,
             delta=delta,
             seed=seed,
             max_steps=max_steps,

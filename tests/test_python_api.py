@@ -86,7 +86,7 @@ def test_tabular_certificate_is_the_accountants(fitted) -> None:
     cert = fitted.certificate
     assert cert.private and cert.modality == "tabular" and cert.steps == 8
     assert 0 < cert.epsilon <= 3.0 + 1e-9
-    assert cert.to_json_dict()["unit"] == "one row of the source table"
+    assert cert.to_json_dict()["unit"] == "record"
 
 
 @pytest.mark.slow

@@ -29,6 +29,21 @@ def train(
     target: str | None = typer.Option(
         None, "--target", help="Label column the model conditions on (tables)."
     ),
+    entity: str | None = typer.Option(
+        None,
+        "--entity",
+        help="Tables: the column naming the patient (or the schema's `role: entity`): the unit of privacy becomes the patient with all their records.",
+    ),
+    max_records_per_entity: int | None = typer.Option(
+        None,
+        "--max-records-per-entity",
+        help="Tables, with an entity: records kept per patient, chosen at random (default 8).",
+    ),
+    public_entity_count: int | None = typer.Option(
+        None,
+        "--public-entity-count",
+        help="Tables, with an entity: number of patients (or an upper bound) that you declare public; otherwise a DP count.",
+    ),
     schema: Path | None = typer.Option(
         None,
         "--schema",
@@ -135,6 +150,9 @@ def train(
         private_dir=private_dir,
         resume=resume,
         target=target,
+        entity=entity,
+        max_records_per_entity=max_records_per_entity,
+        public_entity_count=public_entity_count,
         table_schema=schema,
         preprocessing_share=preprocessing_share,
         tracker=tracker,

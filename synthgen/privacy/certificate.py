@@ -25,13 +25,16 @@ NOT_PRIVATE = "Infinity"  # JSON has no infinity; float("Infinity") parses in Py
 # and the histogram sensitivities both assume it. Under it the record count is private too,
 # so ``n_training_records`` holds a DP estimate or a declared public bound, never the count.
 ADJACENCY = "add/remove one record"
+# patient-level runs (synthgen.privacy.contribution): the unit is a patient, and every
+# mechanism is analysed with one patient's records as the difference between neighbours
+PATIENT_ADJACENCY = "add/remove one patient with all their records"
 
 
 @dataclass
 class Certificate:
     epsilon: float  # total spent, preprocessing included (math.inf when not private)
     delta: float
-    unit: str  # what one "record" is, e.g. "one row of the source table"
+    unit: str  # tables: "record" or "patient"; images: "one image"
     private: bool
     noise_multiplier: float | None
     sample_rate: float | None
@@ -54,6 +57,11 @@ class Certificate:
     n_training_records_source: str = ""
     # neighbouring datasets differ by adding or removing one unit (``unit``)
     adjacency: str = ADJACENCY
+    # the unit in words, e.g. "one row of the source table"
+    unit_description: str = ""
+    # patient-level runs: the column naming the patient, and the cap on records per patient
+    entity_column: str | None = None
+    max_records_per_entity: int | None = None
     # what was read from the data without noise and shipped anyway, accepted by the steward
     # (tables without a schema: column kinds; an .npz's image shape...): each a dict with at
     # least "name" ({"read_from", "accepted_by", "values", "shipped_keys"} where known); the
@@ -119,6 +127,10 @@ class CertifiedRun:
     release_extra: dict[str, Any] = field(default_factory=dict)
     accountant_name: str = "rdp"  # of a non-private run
     composition: str | None = None  # None: the default
+    adjacency: str = ADJACENCY
+    unit_description: str = ""
+    entity_column: str | None = None
+    max_records_per_entity: int | None = None
 
 
 def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certificate:
@@ -161,6 +173,10 @@ def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certifica
         epsilon=math.inf,
         delta=run.delta,
         unit=run.unit,
+        unit_description=run.unit_description,
+        adjacency=run.adjacency,
+        entity_column=run.entity_column,
+        max_records_per_entity=run.max_records_per_entity,
         private=run.private,
         noise_multiplier=run.noise_multiplier,
         sample_rate=run.sample_rate,

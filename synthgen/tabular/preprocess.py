@@ -150,6 +150,7 @@ def estimate_statistics(
     noise: NoiseSource,
     histogram_bins: int | None = None,
     record_count: RecordCount | None = None,
+    weights: np.ndarray | None = None,
 ) -> TabularStatistics:
     """Estimate the statistics from the conformed training table ``df``.
 
@@ -158,7 +159,15 @@ def estimate_statistics(
 
     With ``epsilon = inf`` (non-private benchmarks) the statistics are exact and nothing
     is recorded in the accountant.
+
+    ``weights`` (patient-level runs, ``synthgen.privacy.contribution.record_weights``): each
+    record counts ``1 / n_i`` instead of 1, so that one patient with all their records
+    changes each histogram by L1 norm 1 (L2 at most 1), the sensitivity every release below
+    is calibrated for. Counts are then in patients; a patient with mixed labels splits
+    their weight between the classes.
     """
+    w = np.ones(len(df)) if weights is None else np.asarray(weights, dtype=np.float64)
+    assert w.shape == (len(df),), "one weight per record"
     target = schema.target
     assert target is not None, "the schema must name a label column"
     features = schema.features
@@ -203,6 +212,7 @@ def estimate_statistics(
             accountant=accountant,
             purpose=purpose,
             partitions=partitions,
+            weights=w,
         )
         bounds, categories, discovered_classes = found
         estimated += [f"bounds of {c.name}" for c in need_bounds]
@@ -226,6 +236,7 @@ def estimate_statistics(
     y = np.array([label_keys.get(category_cell_key(v), -1) for v in df[target.name].to_numpy()])
     rows = y >= 0
     y = y[rows]
+    w_rows = w[rows]
     n_classes = len(classes)
     n_histograms = len(features) + 1
     cell_std = sigma_histograms * math.sqrt(n_histograms) if private else 0.0
@@ -258,9 +269,9 @@ def estimate_statistics(
             cells = cat_layout.index_of(values)
             n_cells = cat_layout.n_cells
         table = np.zeros((n_classes, n_cells))
-        np.add.at(table, (y, cells), 1.0)
+        np.add.at(table, (y, cells), w_rows)
         counts.append(table)
-    class_table = np.bincount(y, minlength=n_classes).astype(np.float64)
+    class_table = np.bincount(y, weights=w_rows, minlength=n_classes).astype(np.float64)
 
     if private:
         noisy, _ = noisy_histograms(
@@ -418,29 +429,32 @@ def _discover_domains(
     accountant: RunAccountant,
     purpose: str,
     partitions: int,
+    weights: np.ndarray,
 ) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[Any, ...]], tuple[Any, ...]]:
     grid = np.concatenate(
         [-(2.0 ** _GRID_EXP[::-1]), [0.0], 2.0**_GRID_EXP]
     )  # bucket centres' order
     histograms: list[np.ndarray] = []
     for spec in need_bounds:
+        values = df[spec.name].to_numpy(np.float64)
         histograms.append(
             np.bincount(
-                _grid_bucket(df[spec.name].to_numpy(np.float64)), minlength=grid.size
+                _grid_bucket(values), weights=weights[~np.isnan(values)], minlength=grid.size
             ).astype(float)
         )
     value_lists: list[list[str]] = []
     value_objects: list[dict[str, Any]] = []
     for spec in [*need_categories, *([label] if label is not None else [])]:
         column = df[spec.name]
+        present = column.notna().to_numpy()
         keys: dict[str, Any] = {}
-        for v in column.dropna().tolist():
+        for v in column[present].tolist():
             keys.setdefault(category_key(v), v)
         ordered = sorted(keys)
         key_index = {k: i for i, k in enumerate(ordered)}
         counts = np.zeros(len(ordered))
-        for v in column.dropna().tolist():
-            counts[key_index[category_key(v)]] += 1
+        for v, weight in zip(column[present].tolist(), weights[present], strict=True):
+            counts[key_index[category_key(v)]] += weight
         histograms.append(counts)
         value_lists.append(ordered)
         value_objects.append(keys)
@@ -460,7 +474,7 @@ def _discover_domains(
             std=std, delta=accountant.threshold_delta, max_new_partitions=partitions
         )
         if private
-        else 0.5
+        else 1e-9  # any value seen (counts may be patient weights below 1)
     )
     categories: dict[str, tuple[Any, ...]] = {}
     classes: tuple[Any, ...] = ()
@@ -490,7 +504,7 @@ def _bounds_from_histogram(
     from scipy.stats import norm
 
     threshold = std * float(norm.isf(FALSE_BOUND_RATE / hist.size)) if std > 0 else 0.0
-    kept = np.flatnonzero(hist > max(threshold, 0.5))
+    kept = np.flatnonzero(hist > max(threshold, 1e-9))
     if kept.size == 0:
         raise InsufficientData(
             f"cannot estimate the bounds of {spec.name!r} under this budget: declare min and max in the schema"

@@ -182,6 +182,25 @@ class Schema:
                 return c
         raise SchemaError(f"column {name!r} is not in the schema")
 
+    def with_entity(self, name: str) -> Schema:
+        """The same schema with ``name`` as the entity column (the patient id; never
+        synthesised) and no other."""
+        if name not in self.names:
+            raise SchemaError(
+                f"entity column {name!r} is not in the schema (columns: {', '.join(self.names)})"
+            )
+        cols = []
+        for c in self.columns:
+            if c.name == name:
+                if c.role == "label":
+                    raise SchemaError(f"entity column {name!r} is the label")
+                cols.append(replace(c, role="entity"))
+            elif c.role == "entity":
+                cols.append(replace(c, role="identifier"))
+            else:
+                cols.append(c)
+        return replace(self, columns=tuple(cols))
+
     def with_target(self, name: str) -> Schema:
         """The same schema with ``name`` as the label column (and no other label)."""
         if name not in self.names:

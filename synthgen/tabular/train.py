@@ -19,6 +19,7 @@ import pandas as pd
 
 from synthgen import artifacts
 from synthgen.errors import (
+    ConfigurationError,
     InsufficientData,
     OutputError,
     PrivacyParameterError,
@@ -26,7 +27,19 @@ from synthgen.errors import (
     SchemaError,
 )
 from synthgen.privacy.accountant import RunAccountant, check_privacy_parameters
-from synthgen.privacy.certificate import Certificate, CertifiedRun, build_certificate
+from synthgen.privacy.certificate import (
+    ADJACENCY,
+    PATIENT_ADJACENCY,
+    Certificate,
+    CertifiedRun,
+    build_certificate,
+)
+from synthgen.privacy.contribution import (
+    DEFAULT_MAX_RECORDS_PER_ENTITY,
+    bound_contributions,
+    group_records,
+    record_weights,
+)
 from synthgen.privacy.record_count import RecordCount, declared_record_count, estimate_record_count
 from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.secure_random import NoiseSource
@@ -71,11 +84,42 @@ def train_tabular(
 
     progress(ProgressEvent("check", 0, 1, message="reading the source"))
     schema_obj = _load_schema(schema, source, target)
+    if request.entity is not None:
+        schema_obj = schema_obj.with_entity(request.entity)
+    entity = schema_obj.entity.name if schema_obj.entity is not None else None
+    max_records = request.max_records_per_entity or DEFAULT_MAX_RECORDS_PER_ENTITY
+    if entity is None and (
+        request.max_records_per_entity is not None or request.public_entity_count is not None
+    ):
+        raise ConfigurationError(
+            "--max-records-per-entity and --public-entity-count need an entity column "
+            "(--entity COLUMN or `role: entity` in the schema)"
+        )
     if config.public_record_count is not None:  # the option wins over the schema's key
         schema_obj = replace(schema_obj, public_record_count=config.public_record_count)
     table = _read_source(source, schema_obj)
     conformed = conform(table, schema_obj)
     check_source_table(table, schema_obj)  # the schema's Great Expectations suite, as read
+    if entity is not None:
+        # patient-level: the patient id travels with its rows (never synthesised: the
+        # schema's entity role), and at most max_records rows per patient are kept, chosen
+        # at random independently of the values (synthgen.privacy.contribution)
+        if entity not in table.columns:
+            raise SchemaError(f"the entity column {entity!r} is not in the source")
+        ids = table[entity].to_numpy()
+        if pd.isna(ids).any():
+            raise SchemaError(f"the entity column {entity!r} has missing values")
+        conformed[entity] = ids
+        declared_patients = request.public_entity_count
+        if declared_patients is not None and pd.Series(ids).nunique() > declared_patients:
+            raise SchemaError(
+                "the source has more patients than the declared public_entity_count, which "
+                "must be the number of patients or an upper bound on it"
+            )
+        keep = bound_contributions(
+            _entity_keys(conformed[entity]), max_records=max_records, seed=seed
+        )
+        conformed = conformed[keep].reset_index(drop=True)
     if len(conformed) < MIN_ROWS:
         raise InsufficientData(
             f"the source has {len(conformed)} rows; at least {MIN_ROWS} are needed"
@@ -94,6 +138,8 @@ def train_tabular(
         target=schema_obj.target.name if schema_obj.target else None,
         schema_sha256=schema_obj.hash(),
     )
+    if entity is not None:
+        parameters |= {"entity": entity, "max_records_per_entity": max_records}
     if resume:
         resume_checks.check_resumable(private, parameters)
         accountant = restore_accountant(private)  # refused without its spend log
@@ -108,7 +154,7 @@ def train_tabular(
             raise OutputError(
                 f"private directory {private} exists already and is not empty; use --resume or another --out"
             )
-        train_df, holdout_df = record_split(conformed, holdout, seed)
+        train_df, holdout_df = record_split(conformed, holdout, seed, entity=entity)
         _check_classes(train_df, schema_obj)
         artifacts.make_private_dir(private)
         created_private = True
@@ -124,12 +170,15 @@ def train_tabular(
     # ----------------------------------------------------------------------------------------
 
     n_train = len(train_df)  # exact: written to the private directory only
+    # the unit of privacy: a record, or a patient with all their records (exact, private)
+    train_keys = _entity_keys(train_df[entity]) if entity is not None else None
+    n_units = len(group_records(train_keys)) if train_keys is not None else n_train
     private_run = math.isfinite(epsilon)
     if private_run and delta is not None:
         # an explicit delta must stay below 1/N: refused before anything is spent (an error
         # for the steward; nothing computed from the exact N is released)
         try:
-            check_privacy_parameters(epsilon=epsilon, delta=float(delta), n_records=n_train)
+            check_privacy_parameters(epsilon=epsilon, delta=float(delta), n_records=n_units)
         except Exception:
             if created_private:
                 shutil.rmtree(private, ignore_errors=True)
@@ -148,8 +197,10 @@ def train_tabular(
         record_count = _public_record_count(
             saved_stats,
             schema_obj,
-            n_train=n_train,
+            n_train=n_units,
             holdout=holdout,
+            patients=entity is not None,
+            public_entity_count=request.public_entity_count,
             epsilon=epsilon,
             delta=delta,
             accountant=accountant,
@@ -188,6 +239,7 @@ def train_tabular(
                 noise=noise,
                 histogram_bins=config.histogram_bins,
                 record_count=record_count,
+                weights=record_weights(train_keys) if train_keys is not None else None,
             )
         finally:  # what was released is spent, even if the statistics turned out unusable
             artifacts.write_json(
@@ -208,8 +260,19 @@ def train_tabular(
     torch.manual_seed(seed)
     encoder, diffusion, denoiser = build_networks(stats, config)
     encoded = encoder.encode(train_df)
+    examples: Any = encoded
+    if train_keys is not None:  # one example per patient (synthgen.tabular.entity_table)
+        from synthgen.tabular.entity_table import EntityTable
+
+        # encode drops rows whose label is not a released class: group the rows it kept
+        known = {category_cell_key(c) for c in stats.classes}
+        labels = train_df[stats.target].tolist()
+        used = [
+            key for key, v in zip(train_keys, labels, strict=True) if category_cell_key(v) in known
+        ]
+        examples = EntityTable(encoded, group_records(used))
     outcome = trainer.train(
-        encoded,
+        examples,
         diffusion,
         denoiser,
         config=config,
@@ -244,6 +307,7 @@ def train_tabular(
         record_count=record_count,
         schema=schema_obj,
         assumptions=assumptions,
+        max_records=max_records,
     )
     source_path = Path(source) if not isinstance(source, pd.DataFrame) else None
     run_id = artifacts.new_run_id()
@@ -259,6 +323,7 @@ def train_tabular(
                 "modality": "tabular",
                 "n_source": len(conformed),
                 "n_training_rows_used": len(encoded),
+                "n_training_patients": n_units if entity is not None else None,
             },
         ),
         private=True,
@@ -324,7 +389,8 @@ def _load_schema(schema: Schema | str | Path | None, source: Any, target: str | 
 
 def _read_source(source: Any, schema: Schema) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
-        return source
+        # a slice of a larger frame keeps its index; the checks and conform align on it
+        return source.reset_index(drop=True)
     return read_table(source, na_values=schema.na_values)
 
 
@@ -335,11 +401,23 @@ def _check_classes(train_df: pd.DataFrame, schema: Schema) -> None:
         raise InsufficientData(f"the label {label.name!r} has a single class in the training data")
 
 
-def record_split(df: pd.DataFrame, holdout: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _entity_keys(ids: pd.Series) -> list[bytes]:
+    """The patient id of each row as bytes (the same id, the same key)."""
+    return [str(category_cell_key(v)).encode() for v in ids.tolist()]
+
+
+def record_split(
+    df: pd.DataFrame, holdout: float, seed: int, *, entity: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train and holdout, each row's side set by that row and the seed alone
-    (``synthgen.privacy.record_split``): one row more or less never moves another."""
+    (``synthgen.privacy.record_split``): one row more or less never moves another. With an
+    ``entity`` column the side is set by the patient id alone: all of a patient's rows go
+    to the same side, and one patient more or less never moves another."""
     if holdout == 0:
         return df.reset_index(drop=True), df.iloc[:0].reset_index(drop=True)
+    if entity is not None:
+        held = holdout_mask(_entity_keys(df[entity]), fraction=holdout, seed=seed)
+        return df[~held].reset_index(drop=True), df[held].reset_index(drop=True)
     columns = list(df.columns)
     keys = (
         "\x1f".join(
@@ -362,15 +440,34 @@ def _public_record_count(
     accountant: RunAccountant,
     noise: NoiseSource,
     share: float,
+    patients: bool = False,
+    public_entity_count: int | None = None,
 ) -> RecordCount:
     """N-hat: the saved one on resume (never drawn twice), the schema's declared count, or
-    a DP count released now, before anything is chosen from it."""
+    a DP count released now, before anything is chosen from it. Patient-level runs
+    (``patients``) count patients: the declared ``public_entity_count``, or a DP count (sensitivity 1
+    under add/remove one patient); the schema's public_record_count counts records and is
+    not used for them."""
     if saved_stats is not None:
         if saved_stats.get("record_count") is None:
             raise ResumeRefused(
                 "the saved DP statistics of this run have no record count; start a new run"
             )
         return RecordCount.from_dict(saved_stats["record_count"])
+    if patients and public_entity_count is not None and math.isfinite(epsilon):
+        return declared_record_count(
+            max(1, round(public_entity_count * (1 - holdout))), what="public_entity_count"
+        )
+    if patients:
+        return estimate_record_count(
+            n_train,
+            epsilon=epsilon,
+            delta=delta,
+            accountant=accountant,
+            noise=noise,
+            share=share,
+            purpose="number of training patients",
+        )
     if schema.public_record_count is not None and math.isfinite(epsilon):
         return declared_record_count(max(1, round(schema.public_record_count * (1 - holdout))))
     return estimate_record_count(
@@ -451,14 +548,23 @@ def _certificate(
     record_count: RecordCount,
     schema: Schema,
     assumptions: list[dict[str, Any]],
+    max_records: int,
 ) -> Certificate:
     private = math.isfinite(epsilon)
+    entity = schema.entity.name if schema.entity is not None else None
     notes = (
-        []
-        if schema.entity is None
+        [
+            "rows are the unit of privacy: a person with several rows is protected with group "
+            "privacy only (about k*epsilon for k rows); declare the patient column "
+            "(`role: entity` or --entity) for patient-level privacy"
+        ]
+        if entity is None
         else [
-            f"rows are the unit of privacy; a patient ({schema.entity.name}) with several rows is "
-            "protected with group privacy only (epsilon grows with the number of their rows)"
+            f"patients ({entity}) are the unit of privacy: neighbouring datasets differ by one "
+            f"patient with all their records; at most {max_records} records per patient were "
+            "kept (chosen at random), each patient's gradient was clipped once per step, and "
+            "each record weighs 1/(its patient's records) in the DP statistics; "
+            "n_training_records counts patients"
         ]
     )
     later = []
@@ -474,7 +580,15 @@ def _certificate(
         accountant,
         CertifiedRun(
             modality="tabular",
-            unit="one row of the source table",
+            unit="record" if entity is None else "patient",
+            unit_description=(
+                "one row of the source table"
+                if entity is None
+                else f"one patient (all rows sharing a value of {entity})"
+            ),
+            adjacency=ADJACENCY if entity is None else PATIENT_ADJACENCY,
+            entity_column=entity,
+            max_records_per_entity=max_records if entity is not None else None,
             private=private,
             delta=delta,
             target_epsilon=epsilon,
@@ -488,7 +602,12 @@ def _certificate(
             assumptions=assumptions,
             notes=notes,
             later_notes=later,
-            dp_sgd=("DP-SGD", "subsampled Gaussian (Poisson sampling, per-example clipping)"),
+            dp_sgd=(
+                "DP-SGD",
+                "subsampled Gaussian (Poisson sampling, per-example clipping)"
+                if entity is None
+                else "subsampled Gaussian (Poisson sampling of patients, per-patient clipping)",
+            ),
             clipping={"clipping": "ghost (Opacus)"},
         ),
     )

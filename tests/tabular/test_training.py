@@ -297,3 +297,14 @@ def test_calibration_trusts_noisy_histograms_less(heart_model) -> None:
     assert np.all((trust > 0.05) & (trust < 0.9))
     smaller = int(np.argmin(model.stats.class_counts))
     assert np.all(trust[smaller] < trust[1 - smaller])
+
+
+def test_a_dataframe_slice_with_its_own_index_trains(tmp_path: Path, heart_schema: Path, heart_csv: Path) -> None:
+    """A DataFrame cut from a larger one keeps its index (rows 40..): the checks must not
+    read the gaps as empty cells."""
+    df = pd.read_csv(heart_csv, na_values=["?"]).iloc[40:]
+    result = train_tabular(TrainRequest(
+        source=df, table_schema=heart_schema, epsilon=10.0, out=tmp_path / "model", holdout=0.2,
+        overrides={"steps": 2, "hidden_width": 8, "n_blocks": 1, "secure_rng": False, "sample_steps": 2},
+    ))
+    assert result.certificate.unit == "record"

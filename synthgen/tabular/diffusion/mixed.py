@@ -83,32 +83,57 @@ class MixedDiffusion:
     ) -> torch.Tensor:
         """[B] losses: for each example, the mean over K diffusion draws of the per-draw loss
         (squared noise error summed over numerics plus cross-entropy summed over masked
-        categoricals, divided by the number of columns). Inputs are laid out [B, K, ...]."""
+        categoricals, divided by the number of columns). Inputs are laid out [B, K, ...].
+
+        A patient-level batch (``synthgen.tabular.entity_table``) has a record axis,
+        ``[B, k, ...]`` fields and a ``record_mask`` [B, k]: each record gets K draws, laid
+        out ``[B, k*K, ...]``, and the example's loss is the mean over its real records'
+        draws (padding weighs 0), so the patient is one example, clipped once."""
         labels = batch["labels"]
-        b, k = labels.shape[0], multiplicity
-        # stratified times: draw k lands in [k/K, (k+1)/K), a cheap variance reduction
-        t = (torch.arange(k) + torch.rand(b, k, generator=generator)) / k * T_MAX
-        y = labels.unsqueeze(1).expand(b, k).contiguous()
-        drop = torch.rand(b, k, generator=generator) < label_dropout
+        record_mask = batch.get("record_mask")
+        if record_mask is None:  # one record per example: a record axis of length 1
+
+            def per_record(x: torch.Tensor) -> torch.Tensor:
+                return x.unsqueeze(1)
+        else:
+
+            def per_record(x: torch.Tensor) -> torch.Tensor:
+                return x
+
+        b, r, k = labels.shape[0], per_record(labels).shape[1], multiplicity
+        n = r * k  # draws per example: K per record
+
+        def draws(x: torch.Tensor) -> torch.Tensor:  # [B, r, ...] -> [B, r*K, ...]
+            x = per_record(x)
+            return x.unsqueeze(2).expand(b, r, k, *x.shape[2:]).reshape(b, n, *x.shape[2:])
+
+        # stratified times: draw k of each record lands in [k/K, (k+1)/K), a cheap
+        # variance reduction
+        t = (torch.arange(k).repeat(r) + torch.rand(b, n, generator=generator)) / k * T_MAX
+        y = draws(labels).contiguous()
+        drop = torch.rand(b, n, generator=generator) < label_dropout
         y_in = torch.where(drop, torch.full_like(y, model_null_label(model)), y)
-        cells = batch["numeric_cells"].unsqueeze(1).expand(b, k, self.n_num)
+        cells = draws(batch["numeric_cells"])
         z0 = self.encoder.draw_z(
             y,
             cells,
-            batch["numeric_low"].unsqueeze(1).expand_as(cells),
-            batch["numeric_high"].unsqueeze(1).expand_as(cells),
+            draws(batch["numeric_low"]),
+            draws(batch["numeric_high"]),
             generator,
         )
         eps = torch.randn(z0.shape, generator=generator)
         z_t = self.gaussian.noise(z0, t, eps)
-        x0 = batch["categories"].unsqueeze(1).expand(b, k, self.n_cat)
+        x0 = draws(batch["categories"])
         x_t, masked = self.masked.mask(x0, t, generator)
         eps_hat, logits = self.predict(model, z_t, x_t, t, y_in, y)
         per_draw = ((eps_hat - eps) ** 2).sum(-1)
         if self.n_cat:
             per_draw = per_draw + self.masked.loss(logits, x0, masked)
         per_draw = per_draw / max(self.n_num + self.n_cat, 1)
-        return per_draw.mean(1)
+        if record_mask is None:
+            return per_draw.mean(1)
+        weight = record_mask.to(per_draw.dtype).repeat_interleave(k, dim=1)
+        return (per_draw * weight).sum(1) / weight.sum(1).clamp_min(1.0)
 
     # -- sampling ------------------------------------------------------------------------------
     @torch.inference_mode()
