@@ -32,6 +32,11 @@ Thresholds (why):
   ``SGD_NOISE_MARGINAL`` (0.1) the noise outweighs a typical clipped gradient's mean
   by tens of steps; above ``SGD_NOISE_INFEASIBLE`` (0.5) the updates are noise. An epsilon
   the planned steps cannot reach at all is infeasible.
+- **a DP record count**: N-hat is noisy (std 74 at epsilon 2), and a refusal should not
+  come from the count's noise: "infeasible" must also hold at N-hat + ``COUNT_ROOM_STDS``
+  standard deviations; otherwise the verdict is marginal. But a count whose noise std
+  exceeds N-hat (``COUNT_NOISE_INFEASIBLE``) says nothing about N, and the batch size and
+  sample rate chosen from it are arbitrary: infeasible (declare the record count).
 """
 
 from __future__ import annotations
@@ -56,7 +61,9 @@ from synthgen.tabular.schema import Schema
 FEASIBLE, MARGINAL, INFEASIBLE = "feasible", "marginal", "infeasible"
 BOUNDS_SPREAD = 4  # half-octave buckets a real column's records spread over
 PROPORTION_MARGINAL, PROPORTION_INFEASIBLE = 0.5, 2.0
-CELL_SNR_MARGINAL, CELL_SNR_INFEASIBLE = 2.0, 0.5
+CELL_SNR_MARGINAL, CELL_SNR_INFEASIBLE = 2.0, 0.25
+COUNT_ROOM_STDS = 2.0  # a DP count's noise: infeasible must hold at N-hat + 2 std too
+COUNT_NOISE_INFEASIBLE = 1.0  # a DP count whose noise std exceeds it is noise
 SGD_NOISE_MARGINAL, SGD_NOISE_INFEASIBLE = 0.1, 0.5
 ASSUMED_CLASSES = 2  # classes not declared: the fewest a label can have
 EPSILON_STEPS = (1.5, 2, 3, 5, 10, 20, 50, 100)  # multiples tried for "epsilon >= X"
@@ -341,6 +348,33 @@ def estimate(
             )
 
     verdict = INFEASIBLE if reasons[INFEASIBLE] else MARGINAL if reasons[MARGINAL] else FEASIBLE
+    count_is_noise = record_count.noise_std > COUNT_NOISE_INFEASIBLE * n
+    if count_is_noise:
+        verdict = INFEASIBLE
+        reasons[INFEASIBLE].insert(
+            0,
+            f"the DP record count is noise (N-hat {n}, noise std {record_count.noise_std:.3g}): "
+            "the batch size and sample rate chosen from it are arbitrary",
+        )
+    elif verdict == INFEASIBLE and record_count.noise_std > 0 and suggest:
+        room = replace(
+            record_count, value=round(n + COUNT_ROOM_STDS * record_count.noise_std), noise_std=0.0
+        )
+        at_room = estimate(
+            schema,
+            epsilon=epsilon,
+            delta=delta,
+            record_count=room,
+            config=config,
+            max_steps=max_steps,
+            suggest=False,
+        )
+        if at_room.verdict != INFEASIBLE:
+            verdict = MARGINAL
+            reasons[MARGINAL].append(
+                f"infeasible at the DP record count {n}, not at {room.value} (its noise std is "
+                f"{record_count.noise_std:.3g})"
+            )
     if verdict != FEASIBLE and suggest:
         better = _epsilon_that_helps(
             schema,
@@ -388,12 +422,14 @@ def _epsilon_that_helps(
     record count: a suggestion, not a promise)."""
     for factor in EPSILON_STEPS:
         candidate = float(f"{epsilon * factor:.2g}")
+        # a DP count drawn at that epsilon would be less noisy (its std scales as 1/epsilon)
+        count = replace(record_count, noise_std=record_count.noise_std * epsilon / candidate)
         try:
             found = estimate(
                 schema,
                 epsilon=candidate,
                 delta=delta,
-                record_count=record_count,
+                record_count=count,
                 config=config,
                 max_steps=max_steps,
                 suggest=False,

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_tabular_commands import assert_one_line_error, invoke
+from tests.tabular.test_feasibility import exact_dp_count
 
 
 def test_train_stops_on_an_infeasible_estimate_with_one_error_line(
@@ -31,14 +34,16 @@ def test_train_stops_on_an_infeasible_estimate_with_one_error_line(
 
 
 def test_train_reports_the_dp_count_it_spent_before_stopping(
-    heart_csv: Path, heart_schema: Path, tmp_path: Path
+    heart_csv: Path, heart_schema: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    exact_dp_count(monkeypatch)
     result = invoke(
         "train", heart_csv, "--schema", heart_schema, "--epsilon", "0.3", "--out", tmp_path / "m"
     )
     assert_one_line_error(result, "the feasibility estimate says infeasible")
     assert "spent epsilon 0.006 on the record count" in result.stderr
     assert "declare public_record_count" in result.stderr
+    assert "the DP record count is noise" in result.stderr
 
 
 def test_force_goes_ahead(heart_csv: Path, heart_schema: Path, tmp_path: Path) -> None:

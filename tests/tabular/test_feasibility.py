@@ -94,10 +94,26 @@ def test_train_stops_before_spending_with_a_declared_count(
     assert not (tmp_path / "m").exists() and not (tmp_path / "m.private").exists()
 
 
+def exact_dp_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DP count's release, recorded and charged as usual, without its noise: a
+    deterministic N-hat for the test (the noise std it reports is the real one)."""
+    from synthgen.privacy import record_count
+
+    real = record_count.noisy_histograms
+
+    def noiseless(hists, **kw):  # type: ignore[no-untyped-def]
+        _, std = real(hists, **kw)
+        return hists, std
+
+    monkeypatch.setattr(record_count, "noisy_histograms", noiseless)
+
+
 def test_train_after_its_dp_count_keeps_only_that_spend(
-    heart_csv: Path, heart_schema_obj: Schema, tmp_path: Path
+    heart_csv: Path, heart_schema_obj: Schema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from synthgen.privacy.spend_log import restore_accountant
+
+    exact_dp_count(monkeypatch)
 
     request = TrainRequest(
         source=heart_csv, table_schema=heart_schema_obj, epsilon=0.2, out=tmp_path / "m"
