@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from synthgen.cli.app import app, fail, reports_errors, warn
+
+if TYPE_CHECKING:
+    from synthgen.requests import TrainRequest
 
 # Above this epsilon a DP guarantee says little (e^10 ~ 22,000: the odds of any inference
 # about one record may move by that factor). Not refused: the budget is the steward's call.
@@ -197,16 +201,15 @@ def train(
     typer.echo(f"epsilon spent {eps} at delta {cert.delta:.3g} ({cert.steps} DP-SGD steps)")
 
 
-def _check_only(request: object) -> None:
+def _check_only(request: TrainRequest) -> None:
     """``--check-only``: the feasibility estimate, and what it spent, without training."""
     from synthgen.tabular.precheck import check_tabular
 
-    assert hasattr(request, "kind")
     if request.kind != "tabular":
         raise fail("--check-only applies to tables")
-    if request.resume:  # type: ignore[attr-defined]
+    if request.resume:
         raise fail("--check-only cannot be combined with --resume")
-    check = check_tabular(request)  # type: ignore[arg-type]
+    check = check_tabular(request)
     for line in check.estimate.lines():
         typer.echo(line)
     spent = check.estimate.spent_line()

@@ -287,12 +287,14 @@ def estimate(
     columns: dict[str, dict[str, Any]] = {}
     for spec in features:
         if spec.is_numeric:
-            lo, hi = (spec.minimum, spec.maximum) if spec.has_bounds else (0.0, 1.0)
+            # undeclared bounds: a placeholder range (the number of cells is what counts)
+            lo = spec.minimum if spec.has_bounds and spec.minimum is not None else 0.0
+            hi = spec.maximum if spec.has_bounds and spec.maximum is not None else 1.0
             cells = NumericLayout.build(
                 column=spec.name,
                 kind=spec.kind,
                 minimum=float(lo),
-                maximum=float(hi),  # type: ignore[arg-type]
+                maximum=float(hi),
                 nullable=spec.nullable,
                 bins=bins,
             ).n_cells
