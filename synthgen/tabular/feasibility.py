@@ -198,7 +198,7 @@ def estimate(
     discovery = bool(need_bounds or partitions)
 
     accountant = RunAccountant()  # the same releases, in the same order, as the run's
-    if record_count.source == DP_ESTIMATE:
+    if record_count.source == DP_ESTIMATE and record_count.noise_std > 0:
         accountant.add_gaussian_release(
             name="record count",
             noise_multiplier=record_count.noise_std,
@@ -359,9 +359,7 @@ def estimate(
             "the batch size and sample rate chosen from it are arbitrary",
         )
     elif verdict == INFEASIBLE and record_count.noise_std > 0 and suggest:
-        room = replace(
-            record_count, value=round(n + COUNT_ROOM_STDS * record_count.noise_std), noise_std=0.0
-        )
+        room = replace(record_count, value=round(n + COUNT_ROOM_STDS * record_count.noise_std))
         at_room = estimate(
             schema,
             epsilon=epsilon,

@@ -12,7 +12,7 @@ import pytest
 
 from synthgen.errors import InsufficientData
 from synthgen.privacy.accountant import RunAccountant
-from synthgen.privacy.record_count import declared_record_count
+from synthgen.privacy.record_count import DP_ESTIMATE, RecordCount, declared_record_count
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.requests import TrainRequest
 from synthgen.tabular import feasibility
@@ -151,3 +151,18 @@ def test_non_private_runs_are_not_estimated(heart_schema_obj: Schema) -> None:
     )
     assert found.verdict == feasibility.FEASIBLE
     assert np.isfinite(found.cell_noise_std)
+
+
+def test_an_infeasible_verdict_must_hold_beyond_the_dp_counts_noise(
+    heart_schema_obj: Schema,
+) -> None:
+    """Heart disease at epsilon 2: infeasible at a DP count that came out low, but not at
+    that count plus two of its noise std: marginal, not a refusal."""
+    low = RecordCount(value=80, source=DP_ESTIMATE, noise_std=74.0, epsilon_share=0.02)
+    found = feasibility.estimate(heart_schema_obj, epsilon=2.0, delta=None, record_count=low)
+    assert found.verdict == feasibility.MARGINAL
+    assert any("infeasible at the DP record count 80, not at 228" in r for r in found.reasons)
+    noise = RecordCount(value=60, source=DP_ESTIMATE, noise_std=74.0, epsilon_share=0.02)
+    found = feasibility.estimate(heart_schema_obj, epsilon=2.0, delta=None, record_count=noise)
+    assert found.verdict == feasibility.INFEASIBLE
+    assert "the DP record count is noise" in found.reasons[0]
