@@ -7,6 +7,8 @@ transaction: either both exist or neither does. Workers pick jobs up from the ta
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -14,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pipelines import audit, ledger
+from pipelines.artifacts import ArtifactStore
 from pipelines.auth import Actor
 from pipelines.errors import Conflict, Forbidden, InvalidRequest, NotFound, QuotaExceeded
 from pipelines.settings import Settings
@@ -72,6 +75,14 @@ class SynthesisRequest(SampleRequest):
     max_steps: Annotated[MaxSteps, Field(le=10**7)] | None = Field(
         default=None, description="cap on DP-SGD steps"
     )
+    accept_infeasible: bool = Field(
+        default=False,
+        description=(
+            "tables: train even when the feasibility estimate says the output would be "
+            "dominated by noise (otherwise 422 at request time, or a failed job after the "
+            "DP record count)"
+        ),
+    )
 
 
 def _rows(settings: Settings, req: SampleChoices) -> int:
@@ -113,7 +124,12 @@ def _check_quota(session: Session, settings: Settings, actor: Actor, rows: int) 
 
 
 def create_synthesis_job(
-    db: Database, settings: Settings, actor: Actor, req: SynthesisRequest
+    db: Database,
+    settings: Settings,
+    actor: Actor,
+    req: SynthesisRequest,
+    *,
+    store: ArtifactStore | None = None,
 ) -> Job:
     """Reserve the budget and queue a job; raises PrivacyBudgetExceeded (nothing written)
     when the source's cap would be exceeded."""
@@ -154,6 +170,9 @@ def create_synthesis_job(
             max_steps=max_steps,
             holdout=settings.holdout,
             overrides=dict(overrides),
+            accept_infeasible=(
+                True if req.accept_infeasible and source.modality == "tabular" else None
+            ),
         )
         spec: TabularSynthesisSpec | ImageSynthesisSpec
         sampling = req.sample_options().model_dump(exclude={"rows"})
@@ -162,6 +181,8 @@ def create_synthesis_job(
             if not target or target not in (source.columns or []):
                 raise InvalidRequest(f"target column {target!r} is not in source {source.id}")
             req.check_modality(source.modality, spell=str)
+            if store is not None and source.schema_ref and not req.accept_infeasible:
+                check_feasibility(store.resolve(source.schema_ref), target, training)
             spec = TabularSynthesisSpec(
                 **sampling, source_id=source.id, target=target, training=training, rows=rows
             )
@@ -367,3 +388,37 @@ def retry_job(db: Database, actor: Actor, job_id: str) -> Job:
         job.updated_at = utcnow()
         audit.record(session, actor, "job.retry", "job", job.id, {}, source_id=job.source_id)
     return job
+
+
+def check_feasibility(schema_path: Path, target: str, training: TrainingParameters) -> None:
+    """The feasibility estimate at request time, from public facts only: the source's
+    schema with its declared ``public_record_count``, and the requested budget. Raises
+    InvalidRequest (422) with the reasons when it says infeasible. Without a declared
+    count the service cannot know N without the data: the worker's training run makes the
+    same check right after its DP record count (synthgen.tabular.train)."""
+    from synthgen.privacy.record_count import declared_record_count
+    from synthgen.tabular import feasibility
+    from synthgen.tabular.config import TabularTrainingConfig
+    from synthgen.tabular.schema import Schema
+
+    schema = Schema.load(schema_path)
+    if schema.public_record_count is None:
+        return
+    schema = schema.with_target(target)
+    config = TabularTrainingConfig().with_overrides(training.overrides)
+    if config.public_record_count is not None:
+        schema = replace(schema, public_record_count=config.public_record_count)
+    declared = schema.public_record_count
+    assert declared is not None
+    found = feasibility.estimate(
+        schema,
+        epsilon=training.epsilon,
+        delta=training.delta,
+        record_count=declared_record_count(max(1, round(declared * (1 - training.holdout)))),
+        config=config,
+        max_steps=training.max_steps,
+    )
+    if found.verdict == feasibility.INFEASIBLE:
+        raise InvalidRequest(
+            f"{found.summary()}; nothing was spent; to go ahead anyway: accept_infeasible: true"
+        )

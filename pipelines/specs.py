@@ -27,6 +27,8 @@ class TrainingParameters(TrainingOptions):
     """The library's training options; a released model's epsilon must be finite."""
 
     epsilon: FiniteEpsilon
+    # tables: train even when the feasibility estimate says infeasible (None: no)
+    accept_infeasible: bool | None = None
 
 
 class _Synthesis(SampleOptions):

@@ -162,6 +162,8 @@ class TrainRequest(TrainingOptions):
     )
     preprocessing_share: Annotated[float | None, TABLES] = Field(default=None, gt=0, lt=1)
     tracker: Annotated[str | None, TABLES] = None  # also log to "wandb" or "mlflow"
+    # go ahead when the feasibility estimate says infeasible (synthgen.tabular.feasibility)
+    accept_infeasible: Annotated[bool | None, Option("tabular", config=False)] = None
     # both
     noise_multiplicity: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # K per example
     batch_size: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # expected Poisson batch

@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 
 from api.auditing import note_object
-from api.deps import CurrentActor, DatabaseDep, DispatcherDep, SessionDep, SettingsDep, StewardActor
+from api.deps import (
+    CurrentActor,
+    DatabaseDep,
+    DispatcherDep,
+    SessionDep,
+    SettingsDep,
+    StewardActor,
+    StoreDep,
+)
 from api.schemas import JSON_BODY_LIMIT, JobAccepted, JobCreate, JobPublic, Message, error_responses
 from pipelines import jobs
 from pipelines.auth import Actor
@@ -48,13 +56,14 @@ def create_job(
     db: DatabaseDep,
     settings: SettingsDep,
     dispatcher: DispatcherDep,
+    store: StoreDep,
     response: Response,
 ) -> JobAccepted:
     """Request a synthetic dataset. The job's epsilon and delta are reserved in the
     source's ledger before any worker reads the data; 409 when the cap would be exceeded
     or the requester has as many open jobs as the service allows."""
     note_object(request, "source", body.source_id)
-    job = jobs.create_synthesis_job(db, settings, actor, body)
+    job = jobs.create_synthesis_job(db, settings, actor, body, store=store)
     dispatcher.submit(job.id)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobAccepted(id=job.id, state=job.state)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from synthgen.cli.app import app, fail, reports_errors, warn
+
+if TYPE_CHECKING:
+    from synthgen.requests import TrainRequest
 
 # Above this epsilon a DP guarantee says little (e^10 ~ 22,000: the odds of any inference
 # about one record may move by that factor). Not refused: the budget is the steward's call.
@@ -129,13 +133,26 @@ def train(
         "--public-record-count",
         help="Number of records of the source (or an upper bound) that you declare public: batch size, sample rate and delta come from it and no budget goes to a DP count. Tables: as the schema's public_record_count. Images: the images the split starts from.",
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        "--accept-infeasible",
+        help="Tables: train even when the feasibility estimate says the output would be dominated by noise.",
+    ),
+    check_only: bool = typer.Option(
+        False,
+        "--check-only",
+        help="Tables: print the feasibility estimate and stop (without a declared record count it draws, and spends, the DP record count).",
+    ),
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
     from synthgen import workflows
     from synthgen.artifacts import default_private_dir
     from synthgen.cli.progress_bar import ProgressBar
     from synthgen.errors import SynthgenError
+    from synthgen.privacy.spend_log import SPEND_LOG
     from synthgen.requests import TrainRequest, build
+    from synthgen.tabular.feasibility import Infeasible
 
     request = build(
         TrainRequest,
@@ -164,7 +181,11 @@ def train(
         public_source=public_source or None,
         channels=channels,
         classes=classes,
+        accept_infeasible=force or None,
     )
+    if check_only:
+        _check_only(request)
+        return
     if HIGH_EPSILON < epsilon < math.inf:
         warn(
             f"epsilon {epsilon:g} is above {HIGH_EPSILON:g}: the DP guarantee gives little "
@@ -177,6 +198,12 @@ def train(
     try:
         with bar:
             result = workflows.train(request, progress=bar)
+    except Infeasible as exc:
+        found = exc.estimate
+        where = f", recorded in {private / SPEND_LOG}" if found.count_epsilon else ""
+        raise fail(
+            f"{found.summary()}; {found.spent_line()}{where}; to train anyway: --force"
+        ) from None
     except SynthgenError as exc:
         if not bar.epsilon_spent:
             raise
@@ -190,6 +217,23 @@ def train(
     typer.echo(f"model written to {result.model_dir}")
     typer.echo(f"private run data (split, training log) in {result.private_dir}")
     typer.echo(f"epsilon spent {eps} at delta {cert.delta:.3g} ({cert.steps} DP-SGD steps)")
+
+
+def _check_only(request: TrainRequest) -> None:
+    """``--check-only``: the feasibility estimate, and what it spent, without training."""
+    from synthgen.tabular.precheck import check_tabular
+
+    if request.kind != "tabular":
+        raise fail("--check-only applies to tables")
+    if request.resume:
+        raise fail("--check-only cannot be combined with --resume")
+    check = check_tabular(request)
+    for line in check.estimate.lines():
+        typer.echo(line)
+    spent = check.estimate.spent_line()
+    if check.spend_log is not None:
+        spent += f" (recorded in {check.spend_log}; a training run draws its own count)"
+    typer.echo(spent)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -46,6 +46,7 @@ from synthgen.privacy.secure_random import NoiseSource
 from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog, restore_accountant
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
 from synthgen.requests import TrainRequest
+from synthgen.tabular import feasibility
 from synthgen.tabular import resume as resume_checks
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.conform import conform
@@ -219,6 +220,11 @@ def train_tabular(
         elif not 0 < delta < 1:
             raise PrivacyParameterError(f"delta must be in (0, 1), got {delta!r}")
         config = config.resolve(n_records=record_count.value, epsilon=epsilon, max_steps=max_steps)
+        if private_run and saved_stats is None:  # before the statistics spend anything
+            found = feasibility.estimate(
+                schema_obj, epsilon=epsilon, delta=delta, record_count=record_count, config=config
+            )
+            feasibility.enforce(found, accept=bool(request.accept_infeasible))
     except Exception:
         if created_private and not accountant.releases:
             shutil.rmtree(private, ignore_errors=True)
