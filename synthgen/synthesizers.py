@@ -257,7 +257,10 @@ class TabularSynthesizer(_Synthesizer):
 
     The other options are those of ``synthgen train`` (``docs/python.md``); ``overrides``
     sets fields of ``TabularTrainingConfig``. Bad options raise ``ConfigurationError`` here,
-    before any data is read. See the module docstring for where private data goes.
+    before any data is read. ``fit`` raises ``Infeasible`` (with the reasons and what would
+    help) when the feasibility estimate says the output would be noise, after spending only
+    the DP record count; ``accept_infeasible=True`` trains anyway. See the module docstring
+    for where private data goes.
     """
 
     modality: ClassVar[ModalityName] = "tabular"
@@ -281,6 +284,7 @@ class TabularSynthesizer(_Synthesizer):
         secure_rng: bool | None = None,
         public_record_count: int | None = None,
         tracker: str | None = None,
+        accept_infeasible: bool = False,
         overrides: dict[str, Any] | None = None,
         private_dir: str | Path | None = None,
     ) -> None:
@@ -312,6 +316,7 @@ class TabularSynthesizer(_Synthesizer):
             secure_rng=secure_rng,
             public_record_count=public_record_count,
             tracker=tracker,
+            accept_infeasible=accept_infeasible,
             overrides=overrides or {},
         )
         super().__init__(request, private_dir)
