@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from synthgen.errors import InsufficientData  # noqa: E402
 from synthgen.synthesizers import TabularSynthesizer  # noqa: E402
 
-SOURCE = Path("/work/shared/data/tabular/parkinsons_voice.csv")
+SOURCE = ROOT.parent / "shared" / "data" / "tabular" / "parkinsons_voice.csv"  # ../shared/data
 SCHEMA = ROOT / "benchmarks" / "schemas" / "parkinsons.yaml"
 TARGET, PERSON = "status", "person"
 PUBLIC_RECORDS, PUBLIC_PERSONS = 195, 32  # the published size of the UCI set

@@ -11,6 +11,7 @@ fixed decay ramped up over the first steps (Polyak averaging).
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -33,16 +34,18 @@ def gamma_for(sigma_rel: float) -> float:
     return (lo + hi) / 2
 
 
-class WeightAverage:
-    """A frozen copy of ``model``: w <- beta_t w + (1 - beta_t) p after step t."""
+class WeightAverage(ABC):
+    """A frozen copy of ``model``: w <- beta_t w + (1 - beta_t) p after step t; each
+    schedule (power EMA for images, fixed decay for tables) says what beta_t is."""
 
     def __init__(self, model: nn.Module):
         self.model: Any = copy.deepcopy(model).eval()  # same class as ``model``
         for p in self.model.parameters():
             p.requires_grad_(False)
 
+    @abstractmethod
     def decay(self, step: int) -> float:
-        raise NotImplementedError
+        """beta_t, the weight the average keeps at step ``step``."""
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
