@@ -28,10 +28,9 @@ from pipelines import audit, ledger
 from pipelines.artifacts import ArtifactStore
 from pipelines.auth import Actor
 from pipelines.errors import Conflict, Forbidden, InvalidRequest
-from pipelines.sources import get_source
-from pipelines.specs import CheckSourceSpec, dump_spec
+from pipelines.sources import get_source, queue_source_check
 from pipelines.store.db import Database
-from pipelines.store.models import Job, JobKind, JobState, Role, Source, SourceState, utcnow
+from pipelines.store.models import Job, Role, Source, SourceState, utcnow
 from synthgen.errors import SchemaError
 
 # the fields of a column whose drafted value is read from the records
@@ -184,17 +183,7 @@ def accept_schema(
             raise Conflict(f"source {source_id} has a reviewed schema already")
         source.schema_ref, source.schema_sha256 = blob.ref, blob.sha256
         source.state = SourceState.validating
-        job = Job(
-            kind=JobKind.check_source,
-            modality=source.modality,
-            source_id=source.id,
-            created_by=actor.id,
-            spec=dump_spec(CheckSourceSpec(source_id=source.id)),
-            state=JobState.queued,
-            outputs={},
-        )
-        session.add(job)
-        session.flush()
+        job = queue_source_check(session, source, actor)
         audit.record(
             session,
             actor,

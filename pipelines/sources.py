@@ -147,19 +147,7 @@ def _store(
             )
             session.add(source)
             session.flush()
-            job = None
-            if needs_check:
-                job = Job(
-                    kind=JobKind.check_source,
-                    modality=inspected.modality,
-                    source_id=source.id,
-                    created_by=actor.id,
-                    spec=dump_spec(CheckSourceSpec(source_id=source.id)),
-                    state=JobState.queued,
-                    outputs={},
-                )
-                session.add(job)
-                session.flush()
+            job = queue_source_check(session, source, actor) if needs_check else None
             audit.record(
                 session,
                 actor,
@@ -250,3 +238,19 @@ __all__ = [
     "mark_checked",
     "register_source",
 ]
+
+
+def queue_source_check(session: Session, source: Source, actor: Actor) -> Job:
+    """A queued ``check_source`` job for ``source`` (its expectation suite, run by a worker)."""
+    job = Job(
+        kind=JobKind.check_source,
+        modality=source.modality,
+        source_id=source.id,
+        created_by=actor.id,
+        spec=dump_spec(CheckSourceSpec(source_id=source.id)),
+        state=JobState.queued,
+        outputs={},
+    )
+    session.add(job)
+    session.flush()
+    return job
