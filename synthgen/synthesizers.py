@@ -285,6 +285,7 @@ class TabularSynthesizer(_Synthesizer):
         public_record_count: int | None = None,
         tracker: str | None = None,
         accept_infeasible: bool = False,
+        processes: int | None = None,
         overrides: dict[str, Any] | None = None,
         private_dir: str | Path | None = None,
     ) -> None:
@@ -317,6 +318,7 @@ class TabularSynthesizer(_Synthesizer):
             public_record_count=public_record_count,
             tracker=tracker,
             accept_infeasible=accept_infeasible,
+            processes=processes,
             overrides=overrides or {},
         )
         super().__init__(request, private_dir)

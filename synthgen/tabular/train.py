@@ -291,6 +291,7 @@ def train_tabular(
         should_stop=should_stop,
         resume=resume,
         record_count=record_count.value,
+        processes=request.processes or 1,
     )
 
     progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0))
@@ -615,5 +616,6 @@ def _certificate(
                 else "subsampled Gaussian (Poisson sampling of patients, per-patient clipping)",
             ),
             clipping={"clipping": "ghost (Opacus)"},
+            world_size=outcome.world_size,
         ),
     )
