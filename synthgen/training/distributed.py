@@ -103,11 +103,6 @@ def is_torchrun_helper() -> bool:
     return world is not None and not world.leader
 
 
-def _backend() -> str:
-    # the tables train on CPU; NCCL needs every tensor on a GPU (untested here)
-    return "nccl" if os.environ.get("SYNTHGEN_DISTRIBUTED_BACKEND") == "nccl" else "gloo"
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -117,8 +112,9 @@ def _free_port() -> int:
 def _join(world: World, init_method: str) -> None:
     import torch.distributed as dist
 
+    # gloo: the tables train on CPU (NCCL would need every tensor on a GPU)
     dist.init_process_group(
-        _backend(),
+        "gloo",
         init_method=init_method,
         rank=world.rank,
         world_size=world.size,
