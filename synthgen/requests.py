@@ -296,6 +296,8 @@ class SampleOptions(SampleChoices):
 
     sampler: Annotated[str | None, IMAGES] = None  # images: euler, heun, dpmpp2m, ancestral, churn
     spreadsheet_safe: bool = True  # tables: a CSV neutralises text a spreadsheet would run
+    # tables: worker processes drawing the chunks; the rows are the same for any number
+    processes: Annotated[int | None, TABLES] = Field(default=None, ge=1, le=64)
 
 
 def build(model: type[_Request], **fields: Any) -> Any:
