@@ -194,6 +194,9 @@ def train(
         accept_infeasible=force or None,
         processes=processes,
     )
+    if distributed.torchrun_world() is not None and (check_only or request.kind != "tabular"):
+        # the other ranks wait for this one's DP-SGD: a command without it would strand them
+        raise fail("under torchrun, synthgen train runs table training only (no --check-only)")
     if check_only:
         _check_only(request)
         return
