@@ -65,7 +65,7 @@ class NoiseOnceAcrossRanks:
                 closure()
         if self.pre_step():  # type: ignore[attr-defined]
             self.reduce_gradients()
-            return self.original_optimizer.step()  # type: ignore[attr-defined,no-any-return]
+            return self.original_optimizer.step()  # type: ignore[attr-defined]
         return None
 
 

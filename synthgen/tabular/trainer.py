@@ -181,7 +181,7 @@ def train(
             if private:
                 assert sigma is not None and sample_rate is not None
                 if end > done:  # else every planned step ran (some lost with the process)
-                    examples = data
+                    examples: EncodedTable | TensorShard = data
                     if world.size > 1:
                         helpers = _HelperLoop(
                             diffusion=diffusion,
@@ -293,7 +293,7 @@ class _NothingToDo:
 
 
 def _private_loop(
-    data: EncodedTable,
+    data: EncodedTable | TensorShard,
     diffusion: MixedDiffusion,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,

@@ -173,7 +173,8 @@ def send_task(task: Task, shards: list[TensorShard]) -> TensorShard:
     dist.broadcast_object_list([task], src=0)
     mine: list[Any] = [None]
     dist.scatter_object_list(mine, shards, src=0)
-    return mine[0]  # type: ignore[no-any-return]
+    shard_of_rank_0: TensorShard = mine[0]
+    return shard_of_rank_0
 
 
 def continue_together(go_on: bool) -> bool:
