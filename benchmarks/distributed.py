@@ -11,7 +11,7 @@ schema benchmarks/schemas/adult.yaml, one torch thread per process.
   helpers are started before step 1); scaling efficiency = (rate with 2) / (2 x rate with 1).
 - Seconds to sample ``--rows`` rows with 1 and 2 processes from the 1-process model, and
   whether the two files are byte-identical.
-- ``--tstr``: epsilon 1 with the default steps on 1 and 2 processes, TSTR ROC AUC of each
+- ``--tstr``: epsilon 1 with the default steps (or ``--tstr-steps``) on 1 and 2 processes, TSTR ROC AUC of each
   (HistGradientBoosting on synthetic, tested on the real test half), and their certificates'
   sigma, q, steps and epsilon.
 The machine has 2 cores shared with other users: print ``os.getloadavg()`` next to the
@@ -92,7 +92,8 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=60, help="DP-SGD steps for the speed runs")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to sample")
-    parser.add_argument("--tstr", action="store_true", help="also full epsilon-1 runs with TSTR")
+    parser.add_argument("--tstr", action="store_true", help="also epsilon-1 runs with TSTR")
+    parser.add_argument("--tstr-steps", type=int, default=None, help="cap on their steps (default: none)")
     parser.add_argument("--data-dir", default=str(DATA))
     args = parser.parse_args()
     df, schema = load("adult", Path(args.data_dir))
@@ -139,7 +140,7 @@ def main() -> None:
                     Path(tmp) / f"full{processes}",
                     processes=processes,
                     epsilon=1.0,
-                    max_steps=None,
+                    max_steps=args.tstr_steps,
                 )
                 synthetic = TabularModel.load(result.model_dir).sample(len(train_df), seed=1)
                 cert = result.certificate
@@ -150,7 +151,7 @@ def main() -> None:
                     f"steps {cert.steps}, epsilon {cert.epsilon:.4f}, world_size {cert.world_size}",
                     flush=True,
                 )
-            print(f"TRTR AUC: {tstr_auc(train_df, test_df, target):.3f}")
+            print(f"TRTR AUC: {tstr_auc(train_df, test_df, target):.3f}", flush=True)
 
 
 if __name__ == "__main__":

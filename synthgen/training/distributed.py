@@ -31,8 +31,12 @@ import torch
 
 from synthgen.errors import ConfigurationError
 
-# rank 0 may read and preprocess a large source before it joins: helpers wait this long
-RENDEZVOUS_TIMEOUT = timedelta(hours=2)
+# torchrun: rank 0 may read and preprocess a large source before it joins, and the other
+# ranks wait this long for it (also the longest any collective may wait)
+TORCHRUN_TIMEOUT = timedelta(hours=2)
+# --processes: the helpers start when rank 0 is ready; a helper that failed to start is
+# noticed this late at worst
+LOCAL_TIMEOUT = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _join(world: World, init_method: str) -> None:
+def _join(world: World, init_method: str, timeout: timedelta) -> None:
     import torch.distributed as dist
 
     # gloo: the tables train on CPU (NCCL would need every tensor on a GPU)
@@ -118,7 +122,7 @@ def _join(world: World, init_method: str) -> None:
         init_method=init_method,
         rank=world.rank,
         world_size=world.size,
-        timeout=RENDEZVOUS_TIMEOUT,
+        timeout=timeout,
     )
 
 
@@ -134,7 +138,7 @@ def leader_group(processes: int) -> Iterator[World]:
             raise ConfigurationError(
                 f"--processes {processes} differs from torchrun's world size {launched.size}"
             )
-        _join(launched, "env://")
+        _join(launched, "env://", TORCHRUN_TIMEOUT)
         try:
             yield launched
         finally:
@@ -153,7 +157,7 @@ def leader_group(processes: int) -> Iterator[World]:
     for helper in helpers:
         helper.start()
     try:
-        _join(World(0, processes), init_method)
+        _join(World(0, processes), init_method, LOCAL_TIMEOUT)
         try:
             yield World(0, processes)
         finally:
@@ -202,7 +206,7 @@ def _helper_main(world: World, init_method: str) -> None:
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    _join(world, init_method)
+    _join(world, init_method, LOCAL_TIMEOUT)
     try:
         _receive_and_run(world)
     finally:
@@ -216,7 +220,7 @@ def serve_as_helper() -> None:
     world = torchrun_world()
     if world is None or world.leader:
         raise RuntimeError("serve_as_helper runs on torchrun ranks above 0 only")
-    _join(world, "env://")
+    _join(world, "env://", TORCHRUN_TIMEOUT)
     try:
         _receive_and_run(world)
     finally:
