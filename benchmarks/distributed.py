@@ -93,7 +93,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="DP-SGD steps for the speed runs")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to sample")
     parser.add_argument("--tstr", action="store_true", help="also epsilon-1 runs with TSTR")
-    parser.add_argument("--tstr-steps", type=int, default=None, help="cap on their steps (default: none)")
+    parser.add_argument(
+        "--tstr-steps", type=int, default=None, help="cap on their steps (default: none)"
+    )
+    parser.add_argument("--only-tstr", action="store_true", help="skip the speed and sampling runs")
     parser.add_argument("--data-dir", default=str(DATA))
     args = parser.parse_args()
     df, schema = load("adult", Path(args.data_dir))
@@ -101,36 +104,37 @@ def main() -> None:
     train_df, test_df = stratified_split(df, target, 0.5, seed=0)
     print(f"load average before: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        rates = {}
-        for processes in (1, 2):
-            result, seconds, rate = train(
-                train_df,
-                schema,
-                Path(tmp) / f"speed{processes}",
-                processes=processes,
-                epsilon=1.0,
-                max_steps=args.steps,
-            )
-            rates[processes] = rate
-            print(
-                f"train {processes} process(es): {args.steps} steps, {rate:.2f} DP steps/s "
-                f"(steps {WARM_UP_STEPS + 1}+), {seconds:.0f} s in all, load {os.getloadavg()[0]:.2f}",
-                flush=True,
-            )
-        print(f"scaling efficiency (2 processes): {rates[2] / (2 * rates[1]):.2f}", flush=True)
-        model_dir = Path(tmp) / "speed1"
-        digests = {}
-        for processes in (1, 2):
-            seconds, digests[processes] = sample_seconds(
-                model_dir, Path(tmp) / "rows.csv", rows=args.rows, processes=processes
-            )
-            print(
-                f"sample {args.rows} rows, {processes} process(es): {seconds:.1f} s, "
-                f"load {os.getloadavg()[0]:.2f}",
-                flush=True,
-            )
-        print(f"sampled files identical: {digests[1] == digests[2]}", flush=True)
-        if args.tstr:
+        if not args.only_tstr:
+            rates = {}
+            for processes in (1, 2):
+                result, seconds, rate = train(
+                    train_df,
+                    schema,
+                    Path(tmp) / f"speed{processes}",
+                    processes=processes,
+                    epsilon=1.0,
+                    max_steps=args.steps,
+                )
+                rates[processes] = rate
+                print(
+                    f"train {processes} process(es): {args.steps} steps, {rate:.2f} DP steps/s "
+                    f"(steps {WARM_UP_STEPS + 1}+), {seconds:.0f} s in all, load {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
+            print(f"scaling efficiency (2 processes): {rates[2] / (2 * rates[1]):.2f}", flush=True)
+            model_dir = Path(tmp) / "speed1"
+            digests = {}
+            for processes in (1, 2):
+                seconds, digests[processes] = sample_seconds(
+                    model_dir, Path(tmp) / "rows.csv", rows=args.rows, processes=processes
+                )
+                print(
+                    f"sample {args.rows} rows, {processes} process(es): {seconds:.1f} s, "
+                    f"load {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
+            print(f"sampled files identical: {digests[1] == digests[2]}", flush=True)
+        if args.tstr or args.only_tstr:
             from synthgen.tabular.model import TabularModel
 
             for processes in (1, 2):
