@@ -351,9 +351,11 @@ class TabularSynthesizer(_Synthesizer):
         seed: int = 0,
         guidance_scale: float | None = None,
         steps: int | None = None,
+        processes: int | None = None,
     ) -> pd.DataFrame:
         """``n`` synthetic rows (or ``class_counts``, rows per label) as a DataFrame. No
-        budget is spent; the same seed gives the same rows."""
+        budget is spent; the same seed gives the same rows, whatever ``processes`` (worker
+        processes drawing them, as ``synthgen sample --processes``)."""
         import pandas as pd
 
         options = _sample_options(
@@ -363,6 +365,7 @@ class TabularSynthesizer(_Synthesizer):
             guidance_scale=guidance_scale,
             steps=steps,
             spreadsheet_safe=False,
+            processes=processes,
         )
         with tempfile.TemporaryDirectory(prefix="synthgen-sample-") as tmp:
             return pd.read_parquet(self._sample_file(options, Path(tmp) / "synthetic.parquet"))
