@@ -69,6 +69,9 @@ def train_tabular(
 ) -> artifacts.TrainingResult:
     """Train on ``request.source`` (a CSV/Parquet file or a DataFrame) and write the model
     directory ``request.out``; ``request`` was validated when it was built."""
+    from synthgen.training.distributed import refuse_torchrun_helper
+
+    refuse_torchrun_helper()  # before anything is read or spent
     progress = progress or ignore_progress
     source, out, epsilon, delta = request.source, request.out, request.epsilon, request.delta
     seed, max_steps, holdout, resume = (

@@ -107,6 +107,17 @@ def is_torchrun_helper() -> bool:
     return world is not None and not world.leader
 
 
+def refuse_torchrun_helper() -> None:
+    """Training starts on rank 0 only: a rank above 0 that trained would read the source
+    and spend its own DP statistics, then stall the group."""
+    world = torchrun_world()
+    if world is not None and not world.leader:
+        raise ConfigurationError(
+            f"this is torchrun rank {world.rank}: only rank 0 trains; the other ranks call "
+            "synthgen.training.distributed.serve_as_helper() (synthgen train does)"
+        )
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -134,6 +145,7 @@ def leader_group(processes: int) -> Iterator[World]:
 
     launched = torchrun_world()
     if launched is not None:
+        refuse_torchrun_helper()
         if processes not in (1, launched.size):
             raise ConfigurationError(
                 f"--processes {processes} differs from torchrun's world size {launched.size}"

@@ -67,3 +67,12 @@ def test_a_two_process_run_stops_on_every_rank_and_resumes_on_one(heart_csv, hea
 def test_processes_are_refused_for_images(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="--processes applies to tables only"):
         TrainRequest(source=tmp_path / "x.npz", out=tmp_path / "m", epsilon=1.0, processes=2)
+
+
+def test_a_torchrun_rank_above_0_refuses_to_train_before_reading(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    request = TrainRequest(source=tmp_path / "absent.csv", out=tmp_path / "m", epsilon=1.0)
+    with pytest.raises(ConfigurationError, match="torchrun rank 1: only rank 0 trains"):
+        train_tabular(request)
+    assert not (tmp_path / "m.private").exists()
