@@ -165,11 +165,9 @@ class TrainRequest(TrainingOptions):
     # go ahead when the feasibility estimate says infeasible (synthgen.tabular.feasibility)
     accept_infeasible: Annotated[bool | None, Option("tabular", config=False)] = None
     # DP-SGD processes on this machine (synthgen.training.distributed; under torchrun the
-    # world size comes from torchrun); not part of the run's identity: resume with any
-    processes: Annotated[
-        int | None,
-        Option("tabular", config=False, detail="; image training runs in one process for now"),
-    ] = Field(default=None, ge=1, le=64)
+    # world size comes from torchrun); not part of the run's identity: resume with any.
+    # (images: CPU only)
+    processes: Annotated[int | None, Option(config=False)] = Field(default=None, ge=1, le=64)
     # both
     noise_multiplicity: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # K per example
     batch_size: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # expected Poisson batch

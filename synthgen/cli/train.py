@@ -142,7 +142,7 @@ def train(
     processes: int | None = typer.Option(
         None,
         "--processes",
-        help="Tables: run DP-SGD on this many local processes (torch.distributed); the noise is added once and the certificate is the same. Across machines use torchrun (docs/distributed.md).",
+        help="Run DP-SGD on this many local processes (images: on CPU) (torch.distributed); the noise is added once and the certificate is the same. Across machines use torchrun (docs/distributed.md).",
     ),
     check_only: bool = typer.Option(
         False,
@@ -194,9 +194,9 @@ def train(
         accept_infeasible=force or None,
         processes=processes,
     )
-    if distributed.torchrun_world() is not None and (check_only or request.kind != "tabular"):
+    if distributed.torchrun_world() is not None and check_only:
         # the other ranks wait for this one's DP-SGD: a command without it would strand them
-        raise fail("under torchrun, synthgen train runs table training only (no --check-only)")
+        raise fail("under torchrun, synthgen train cannot --check-only")
     if check_only:
         _check_only(request)
         return

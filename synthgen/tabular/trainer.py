@@ -211,10 +211,10 @@ def train(
                         world_size=world.size,
                     )
                 elif world.size > 1:
-                    distributed.send_task(_NothingToDo(), distributed.shard(data, world))
+                    distributed.send_task(distributed.idle, distributed.shard(data, world))
             else:
                 if world.size > 1:  # epsilon = inf runs on one process: a benchmark
-                    distributed.send_task(_NothingToDo(), distributed.shard(data, world))
+                    distributed.send_task(distributed.idle, distributed.shard(data, world))
                     world = distributed.SINGLE
                 _plain_loop(
                     data,
@@ -282,14 +282,6 @@ class _HelperLoop:
             record_count=self.record_count,
             world_size=world.size,
         )
-
-
-@dataclass
-class _NothingToDo:
-    """The task of helpers when rank 0 runs no DP-SGD step (all ran, or not private)."""
-
-    def __call__(self, world: World, shard: TensorShard) -> None:
-        return None
 
 
 def _private_loop(

@@ -80,6 +80,11 @@ class TensorShard:
         return self.__getitems__([index])
 
 
+def idle(world: World, shard: TensorShard) -> None:
+    """The task of the other ranks when rank 0 runs no DP-SGD step (all ran already, or
+    a non-private run, which trains on rank 0 alone)."""
+
+
 def shard(examples: Any, world: World) -> list[TensorShard]:
     """Split ``examples`` (anything with ``len`` and ``__getitems__``) into ``world.size``
     disjoint shards, example i to rank i mod W: each example is on exactly one rank."""

@@ -42,4 +42,4 @@ def test_check_only_is_refused_under_torchrun(heart_csv, heart_schema, tmp_path:
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode != 0
-    assert "error: under torchrun, synthgen train runs table training only" in done.stderr
+    assert "error: under torchrun, synthgen train cannot --check-only" in done.stderr
