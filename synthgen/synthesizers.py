@@ -422,6 +422,7 @@ class ImageSynthesizer(_Synthesizer):
         public_record_count: int | None = None,
         init_from: str | Path | None = None,
         channels: int | None = None,
+        processes: int | None = None,
         overrides: dict[str, Any] | None = None,
         private_dir: str | Path | None = None,
     ) -> None:
@@ -441,6 +442,7 @@ class ImageSynthesizer(_Synthesizer):
             public_record_count=public_record_count,
             init_from=Path(init_from) if init_from is not None else None,
             channels=channels,
+            processes=processes,
             overrides=overrides or {},
         )
         super().__init__(request, private_dir)

@@ -9,8 +9,10 @@ from synthgen.images.train import train_images
 from synthgen.requests import TrainRequest
 from tests.images.conftest import TINY
 
-# a declared count: both runs get the same N-hat, hence the same q and sigma
-RUN = {"epsilon": 8.0, "max_steps": 3, "overrides": {**TINY, "public_record_count": 60}}
+# a declared count: both runs get the same N-hat, hence the same q and sigma; the last of
+# the 3 steps trains the label pathway alone (its own clip norm, the other weights frozen)
+RUN = {"epsilon": 8.0, "max_steps": 3,
+       "overrides": {**TINY, "public_record_count": 60, "conditioning_phase": 0.34}}
 
 
 @pytest.mark.slow
