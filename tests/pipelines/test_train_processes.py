@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.service import COHORT_SCHEMA, build_service, cohort_csv, fresh_database, make_settings
+from tests.support.service import (
+    COHORT_SCHEMA,
+    build_service,
+    cohort_csv,
+    fresh_database,
+    make_settings,
+)
 
 
 @pytest.mark.parametrize("processes", [1, 2])
