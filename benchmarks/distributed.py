@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/distributed.py                 # steps + sampling
     OMP_NUM_THREADS=1 python benchmarks/distributed.py --rows 200000 --steps 40
     OMP_NUM_THREADS=1 python benchmarks/distributed.py --tstr           # + full epsilon-1 runs
+    OMP_NUM_THREADS=1 python benchmarks/distributed.py --no-speed --image-steps 6    # images only
 
 Adult (train and test files, 50/50 stratified split as in tabular_benchmark.py), public
 schema benchmarks/schemas/adult.yaml, one torch thread per process.
@@ -11,6 +12,8 @@ schema benchmarks/schemas/adult.yaml, one torch thread per process.
   helpers are started before step 1); scaling efficiency = (rate with 2) / (2 x rate with 1).
 - Seconds to sample ``--rows`` rows with 1 and 2 processes from the 1-process model, and
   whether the two files are byte-identical.
+- ``--image-steps``: BreastMNIST with the default U-Net and batch, median seconds per DP
+  step (rank 0's clock, steps 2+) for 1 and 2 processes.
 - ``--tstr``: epsilon 1 with the default steps (or ``--tstr-steps``) on 1 and 2 processes, TSTR ROC AUC of each
   (HistGradientBoosting on synthetic, tested on the real test half), and their certificates'
   sigma, q, steps and epsilon.
@@ -86,6 +89,31 @@ def sample_seconds(model_dir: Path, out: Path, *, rows: int, processes: int) -> 
     return seconds, digest
 
 
+def image_step_seconds(out: Path, *, processes: int, steps: int) -> float:
+    """Median seconds per DP step (steps 2+, rank 0's clock) of a BreastMNIST run: the
+    default U-Net and batch, epsilon 10, no class critic."""
+    import statistics
+
+    from synthgen.images.train import train_images
+
+    private = out.with_name(out.name + ".private")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train_images(
+            TrainRequest(
+                source=DATA.parent / "medmnist" / "breastmnist.npz",
+                out=out,
+                private_dir=private,
+                epsilon=10.0,
+                max_steps=steps,
+                processes=processes,
+                overrides={"secure_rng": False, "critic_epsilon_share": 0.0},
+            )
+        )
+    log = [json.loads(line) for line in (private / "training_log.jsonl").read_text().splitlines()]
+    return statistics.median(r["seconds"] for r in log[1:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -96,7 +124,12 @@ def main() -> None:
     parser.add_argument(
         "--tstr-steps", type=int, default=None, help="cap on their steps (default: none)"
     )
-    parser.add_argument("--only-tstr", action="store_true", help="skip the speed and sampling runs")
+    parser.add_argument(
+        "--image-steps", type=int, default=0, help="also BreastMNIST DP steps (0: skip)"
+    )
+    parser.add_argument(
+        "--no-speed", action="store_true", help="skip the table speed and sampling runs"
+    )
     parser.add_argument("--data-dir", default=str(DATA))
     args = parser.parse_args()
     df, schema = load("adult", Path(args.data_dir))
@@ -104,7 +137,7 @@ def main() -> None:
     train_df, test_df = stratified_split(df, target, 0.5, seed=0)
     print(f"load average before: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        if not args.only_tstr:
+        if not args.no_speed:
             rates = {}
             for processes in (1, 2):
                 result, seconds, rate = train(
@@ -134,7 +167,18 @@ def main() -> None:
                     flush=True,
                 )
             print(f"sampled files identical: {digests[1] == digests[2]}", flush=True)
-        if args.tstr or args.only_tstr:
+        if args.image_steps:
+            seconds = {
+                p: image_step_seconds(Path(tmp) / f"images{p}", processes=p, steps=args.image_steps)
+                for p in (1, 2)
+            }
+            print(
+                f"images (BreastMNIST): {1 / seconds[1]:.3f} DP steps/s with 1 process, "
+                f"{1 / seconds[2]:.3f} with 2; scaling efficiency "
+                f"{seconds[1] / (2 * seconds[2]):.2f}; load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+        if args.tstr:
             from synthgen.tabular.model import TabularModel
 
             for processes in (1, 2):
