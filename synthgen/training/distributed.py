@@ -7,14 +7,15 @@ disjoint shard of the training examples over the process group, then all ranks r
 same loop. Only rank 0 accounts, checkpoints and writes files.
 
 Two ways to get the other ranks:
-- ``--processes N`` (``local_group``): rank 0 spawns N - 1 local processes and meets them
+- ``--processes N`` (``leader_group``): rank 0 spawns N - 1 local processes and meets them
   on a free port of 127.0.0.1;
 - ``torchrun`` (``torchrun_world``): every rank runs ``synthgen train``; ranks above 0 see
   ``RANK`` in their environment and call ``serve_as_helper`` instead of training, so they
   wait for rank 0, which may spend minutes on its DP statistics first.
 
-The shards travel pickled over the group: the group must stay inside the private area
-(loopback, or a private network between the steward's machines).
+The task and the shards travel pickled over the group, between our own processes: the
+group must stay inside the private area (loopback, or a private network between the
+steward's machines). Nothing pickled is ever written to a file.
 """
 
 from __future__ import annotations
