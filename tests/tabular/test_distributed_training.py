@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from synthgen.errors import ConfigurationError
-from synthgen.requests import TrainRequest
+from synthgen.requests import SampleOptions, TrainRequest
 from synthgen.tabular.train import train_tabular
 
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -64,9 +64,9 @@ def test_a_two_process_run_stops_on_every_rank_and_resumes_on_one(heart_csv, hea
     assert cert.steps == RUN["max_steps"] and cert.world_size == 1
 
 
-def test_processes_are_refused_for_images(tmp_path: Path) -> None:
+def test_sampling_processes_are_refused_for_images() -> None:
     with pytest.raises(ConfigurationError, match="--processes applies to tables only"):
-        TrainRequest(source=tmp_path / "x.npz", out=tmp_path / "m", epsilon=1.0, processes=2)
+        SampleOptions(rows=10, processes=2).check_modality("image")
 
 
 def test_a_torchrun_rank_above_0_refuses_to_train_before_reading(tmp_path: Path, monkeypatch) -> None:
