@@ -42,6 +42,7 @@ def test_noise_on_zero_gradients_two_ranks_is_added_once(two_ranks):
     assert torch.equal(two_ranks[0]["noise"]["weights"], two_ranks[1]["noise"]["weights"])
 
 
+@pytest.mark.slow  # 20-25 s: its own spawn of 2 ranks
 def test_noise_added_on_every_rank_would_be_caught(tmp_path):
     results = ranks.run_on_ranks(2, ["noise"], tmp_path, broken=True)
     noise = results[0]["noise"]["noise"]
