@@ -164,6 +164,10 @@ class TrainRequest(TrainingOptions):
     tracker: Annotated[str | None, TABLES] = None  # also log to "wandb" or "mlflow"
     # go ahead when the feasibility estimate says infeasible (synthgen.tabular.feasibility)
     accept_infeasible: Annotated[bool | None, Option("tabular", config=False)] = None
+    # DP-SGD processes on this machine (synthgen.training.distributed; under torchrun the
+    # world size comes from torchrun); not part of the run's identity: resume with any.
+    # (images: CPU only)
+    processes: Annotated[int | None, Option(config=False)] = Field(default=None, ge=1, le=64)
     # both
     noise_multiplicity: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # K per example
     batch_size: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # expected Poisson batch
@@ -290,6 +294,8 @@ class SampleOptions(SampleChoices):
 
     sampler: Annotated[str | None, IMAGES] = None  # images: euler, heun, dpmpp2m, ancestral, churn
     spreadsheet_safe: bool = True  # tables: a CSV neutralises text a spreadsheet would run
+    # tables: worker processes drawing the chunks; the rows are the same for any number
+    processes: Annotated[int | None, TABLES] = Field(default=None, ge=1, le=64)
 
 
 def build(model: type[_Request], **fields: Any) -> Any:

@@ -285,6 +285,7 @@ class TabularSynthesizer(_Synthesizer):
         public_record_count: int | None = None,
         tracker: str | None = None,
         accept_infeasible: bool = False,
+        processes: int | None = None,
         overrides: dict[str, Any] | None = None,
         private_dir: str | Path | None = None,
     ) -> None:
@@ -317,6 +318,7 @@ class TabularSynthesizer(_Synthesizer):
             public_record_count=public_record_count,
             tracker=tracker,
             accept_infeasible=accept_infeasible,
+            processes=processes,
             overrides=overrides or {},
         )
         super().__init__(request, private_dir)
@@ -349,9 +351,11 @@ class TabularSynthesizer(_Synthesizer):
         seed: int = 0,
         guidance_scale: float | None = None,
         steps: int | None = None,
+        processes: int | None = None,
     ) -> pd.DataFrame:
         """``n`` synthetic rows (or ``class_counts``, rows per label) as a DataFrame. No
-        budget is spent; the same seed gives the same rows."""
+        budget is spent; the same seed gives the same rows, whatever ``processes`` (worker
+        processes drawing them, as ``synthgen sample --processes``)."""
         import pandas as pd
 
         options = _sample_options(
@@ -361,6 +365,7 @@ class TabularSynthesizer(_Synthesizer):
             guidance_scale=guidance_scale,
             steps=steps,
             spreadsheet_safe=False,
+            processes=processes,
         )
         with tempfile.TemporaryDirectory(prefix="synthgen-sample-") as tmp:
             return pd.read_parquet(self._sample_file(options, Path(tmp) / "synthetic.parquet"))
@@ -417,6 +422,7 @@ class ImageSynthesizer(_Synthesizer):
         public_record_count: int | None = None,
         init_from: str | Path | None = None,
         channels: int | None = None,
+        processes: int | None = None,
         overrides: dict[str, Any] | None = None,
         private_dir: str | Path | None = None,
     ) -> None:
@@ -436,6 +442,7 @@ class ImageSynthesizer(_Synthesizer):
             public_record_count=public_record_count,
             init_from=Path(init_from) if init_from is not None else None,
             channels=channels,
+            processes=processes,
             overrides=overrides or {},
         )
         super().__init__(request, private_dir)

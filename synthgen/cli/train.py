@@ -139,6 +139,11 @@ def train(
         "--accept-infeasible",
         help="Tables: train even when the feasibility estimate says the output would be dominated by noise.",
     ),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        help="Run DP-SGD on this many local processes (images: on CPU) (torch.distributed); the noise is added once and the certificate is the same. Across machines use torchrun (docs/distributed.md).",
+    ),
     check_only: bool = typer.Option(
         False,
         "--check-only",
@@ -146,6 +151,11 @@ def train(
     ),
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
+    from synthgen.training import distributed
+
+    if distributed.is_torchrun_helper():  # rank 0 reads the data and sends this rank a shard
+        distributed.serve_as_helper()
+        return
     from synthgen import workflows
     from synthgen.artifacts import default_private_dir
     from synthgen.cli.progress_bar import ProgressBar
@@ -182,7 +192,11 @@ def train(
         channels=channels,
         classes=classes,
         accept_infeasible=force or None,
+        processes=processes,
     )
+    if distributed.torchrun_world() is not None and check_only:
+        # the other ranks wait for this one's DP-SGD: a command without it would strand them
+        raise fail("under torchrun, synthgen train cannot --check-only")
     if check_only:
         _check_only(request)
         return

@@ -106,6 +106,9 @@ def train_images(
     """Train on ``request.source`` (.npz, PNG/JPEG class folders, or DICOM + labels CSV)
     and write the model directory ``request.out``. ``epsilon=inf`` trains without DP
     (marked not private). ``request`` was validated when it was built."""
+    from synthgen.training.distributed import refuse_torchrun_helper
+
+    refuse_torchrun_helper()  # before anything is read or spent
     progress = progress or ignore_progress
     source, out, epsilon, delta = Path(request.source), request.out, request.epsilon, request.delta
     seed, max_steps, holdout, resume = (
@@ -165,7 +168,9 @@ def train_images(
             private_training=private_training,
             progress=progress,
         )
-    return run.train_and_write(out, progress=progress, should_stop=should_stop)
+    return run.train_and_write(
+        out, progress=progress, should_stop=should_stop, processes=request.processes or 1
+    )
 
 
 @dataclass
@@ -309,6 +314,7 @@ class _Run:
             accountant,
             checkpoint,
         )
+        self.world_size = 1  # DP-SGD processes of the last training session
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -543,7 +549,12 @@ class _Run:
 
     # -- training ----------------------------------------------------------------------------
     def train_and_write(
-        self, out: Path, *, progress: ProgressCallback, should_stop: StopCheck | None
+        self,
+        out: Path,
+        *,
+        progress: ProgressCallback,
+        should_stop: StopCheck | None,
+        processes: int = 1,
     ) -> TrainingResult:
         import torch
 
@@ -559,7 +570,7 @@ class _Run:
         end = steps_to_run(done=state.step, planned=plan.steps, spent=self.accountant.sgd_steps)
         started = time.perf_counter()
         step_seconds, timed_out = self._train_loop(
-            state, device, end=end, progress=progress, should_stop=should_stop
+            state, device, end=end, progress=progress, should_stop=should_stop, processes=processes
         )
         save_checkpoint(self.private, state, accountant=self.accountant, meta=asdict(plan))
         if timed_out:
@@ -628,6 +639,7 @@ class _Run:
         end: int,
         progress: ProgressCallback,
         should_stop: StopCheck | None,
+        processes: int = 1,
     ) -> tuple[list[float], bool]:
         """DP-SGD (two phases: all weights, then the label pathway only) or, not private,
         plain training, up to step ``end``; checkpointed every ``checkpoint_every`` steps.
@@ -635,12 +647,12 @@ class _Run:
         from synthgen.images.checkpoint import save_checkpoint
         from synthgen.images.trainer import (
             EpsilonTracker,
+            ImageShard,
             ImageTensorDataset,
             StepRecord,
             train_nonprivate,
-            train_private,
         )
-        from synthgen.privacy.secure_random import NoiseSource
+        from synthgen.training import distributed
 
         plan, cfg = self.plan, self.recipe.training
         tracker = (
@@ -691,6 +703,9 @@ class _Run:
             return bool(should_stop and should_stop())
 
         if not plan.private:
+            with distributed.leader_group(processes) as world:
+                if world.size > 1:  # epsilon = inf trains on rank 0 alone (a benchmark)
+                    distributed.send_task(distributed.idle, ImageShard.split(data, world))
             train_nonprivate(
                 state,
                 data,
@@ -702,33 +717,36 @@ class _Run:
             )
             return step_seconds, timed_out
         assert plan.noise_multiplier is not None
-        noise = NoiseSource(secure=cfg.secure_rng)
-        # same sigma and q in both phases: the accountant sees `steps` identical steps
-        switch = min(_conditioning_switch(plan.steps, cfg.conditioning_phase), end)
-        net = state.denoiser.net
-        for first, last, only in (
-            (0, switch, None),
-            (switch, end, net.conditioning_parameter_names()),
-        ):
-            if state.step >= last:
-                continue
-            if state.step < first:  # the phase before stopped early (time, cancel)
-                break
-            phase_cfg = cfg if only is None else replace(cfg, max_grad_norm=cfg.conditioning_clip)
-            with _trainable_only(state.denoiser, only):
-                train_private(
-                    state,
-                    data,
-                    cfg=phase_cfg,
-                    edm=self.recipe.diffusion,
-                    noise_multiplier=plan.noise_multiplier,
-                    steps=last - state.step,
-                    accountant=self.accountant,
-                    noise=noise,
-                    device=device,
-                    on_step=on_step,
-                    public_record_count=plan.n_public,
+        phases = _PrivatePhases(
+            cfg=cfg,
+            edm=self.recipe.diffusion,
+            noise_multiplier=plan.noise_multiplier,
+            planned_steps=plan.steps,
+            end=end,
+            public_record_count=plan.n_public,
+        )
+        with distributed.leader_group(processes) as world:
+            self.world_size = world.size
+            local: Any = data
+            if world.size > 1:
+                if device.type != "cpu":
+                    raise ConfigurationError("several processes train images on CPU only")
+                helpers = _ImageHelper(
+                    phases=phases,
+                    denoiser=state.denoiser,
+                    optimizer_state=state.optimizer.state_dict(),
+                    seed=plan.seed,
+                    step=state.step,
                 )
+                local = ImageShard(distributed.send_task(helpers, ImageShard.split(data, world)))
+            phases.run(
+                state,
+                local,
+                accountant=self.accountant,
+                device=device,
+                on_step=on_step,
+                world_size=world.size,
+            )
         return step_seconds, timed_out
 
     def _train_critic(self, denoiser: Any, progress: ProgressCallback) -> Any:
@@ -950,6 +968,7 @@ class _Run:
                     "clipping": "one gradient per image: the mean over its K diffusion draws, clipped",
                     "per_example_gradients": cfg.per_example_gradients,
                 },
+                world_size=self.world_size,
             ),
         )
 
@@ -1052,6 +1071,94 @@ def _class_proportions(
         "noise_multiplier": sigma,
         "noise_std": std,
     }
+
+
+@dataclass
+class _PrivatePhases:
+    """DP-SGD in two phases (all weights, then the label pathway only), the same sequence
+    on every rank: rank 0 runs it with the accountant, the others (``_ImageHelper``)
+    without. Same sigma and q in both phases: the accountant sees identical steps."""
+
+    cfg: Any  # TrainingConfig
+    edm: Any  # EDMConfig
+    noise_multiplier: float
+    planned_steps: int
+    end: int
+    public_record_count: int
+
+    def run(
+        self,
+        state: Any,
+        data: Any,
+        *,
+        accountant: RunAccountant | None,
+        device: Any,
+        on_step: Any,
+        world_size: int,
+    ) -> None:
+        from synthgen.images.trainer import train_private
+        from synthgen.privacy.secure_random import NoiseSource
+
+        cfg, end = self.cfg, self.end
+        noise = NoiseSource(secure=cfg.secure_rng)
+        switch = min(_conditioning_switch(self.planned_steps, cfg.conditioning_phase), end)
+        net = state.denoiser.net
+        for first, last, only in (
+            (0, switch, None),
+            (switch, end, net.conditioning_parameter_names()),
+        ):
+            if state.step >= last:
+                continue
+            if state.step < first:  # the phase before stopped early (time, cancel)
+                break
+            phase_cfg = cfg if only is None else replace(cfg, max_grad_norm=cfg.conditioning_clip)
+            with _trainable_only(state.denoiser, only):
+                train_private(
+                    state,
+                    data,
+                    cfg=phase_cfg,
+                    edm=self.edm,
+                    noise_multiplier=self.noise_multiplier,
+                    steps=last - state.step,
+                    accountant=accountant,
+                    noise=noise,
+                    device=device,
+                    on_step=on_step,
+                    public_record_count=self.public_record_count,
+                    world_size=world_size,
+                )
+
+
+@dataclass
+class _ImageHelper:
+    """What a rank above 0 runs: the phases on its shard, from rank 0's weights and
+    optimizer state; no accountant, log, EMA that counts, or checkpoint."""
+
+    phases: _PrivatePhases
+    denoiser: Any
+    optimizer_state: dict[str, Any]
+    seed: int
+    step: int
+
+    def __call__(self, world: Any, shard: Any) -> None:
+        import torch
+
+        from synthgen.images.trainer import ImageShard, new_state
+
+        # the diffusion draws differ per rank (they are not privacy randomness)
+        state = new_state(
+            self.denoiser, self.phases.cfg, seed=hash((self.seed, world.rank)) & (2**62 - 1)
+        )
+        state.optimizer.load_state_dict(self.optimizer_state)
+        state.step = self.step
+        self.phases.run(
+            state,
+            ImageShard(shard),
+            accountant=None,
+            device=torch.device("cpu"),
+            on_step=lambda record: False,  # rank 0 decides when to stop
+            world_size=world.size,
+        )
 
 
 def _conditioning_switch(steps: int, conditioning_phase: float) -> int:

@@ -32,11 +32,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthgen.errors import ConfigurationError
 from synthgen.images.config import TrainingConfig
 from synthgen.images.data import ImageSet, to_model_range
 from synthgen.images.edm import Denoiser, EDMConfig, draw_training_inputs, loss_per_row
 from synthgen.privacy.accountant import RDP_ORDERS, RunAccountant
 from synthgen.privacy.secure_random import NoiseSource
+from synthgen.training.distributed import TensorShard, World, continue_together
 from synthgen.training.ema import PowerEMA
 
 
@@ -56,6 +58,35 @@ class ImageTensorDataset(torch.utils.data.Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
         return self.x[idx], self.y[idx]
+
+
+class ImageShard(torch.utils.data.Dataset):
+    """One rank's images (``synthgen.training.distributed.shard`` of an
+    ``ImageTensorDataset``), fetched as the trainer fetches them: ``(x, y)``."""
+
+    def __init__(self, shard: TensorShard):
+        self.shard = shard
+
+    @classmethod
+    def split(cls, data: ImageTensorDataset, world: World) -> list[TensorShard]:
+        """The disjoint shards of ``data``, one per rank (as dicts of tensors)."""
+        from synthgen.training.distributed import TensorShard
+
+        n = len(data)
+        if n < world.size:
+            raise ConfigurationError(f"{world.size} processes need at least {world.size} images")
+        shards = []
+        for rank in range(world.size):
+            x, y = data.__getitems__(list(range(rank, n, world.size)))
+            shards.append(TensorShard({"x": x, "y": y}))
+        return shards
+
+    def __len__(self) -> int:
+        return len(self.shard)
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = self.shard.__getitems__(indices)
+        return batch["x"], batch["y"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -178,15 +209,20 @@ def train_private(
     edm: EDMConfig,
     noise_multiplier: float,
     steps: int,
-    accountant: RunAccountant,
+    accountant: RunAccountant | None,
     noise: NoiseSource,
     device: torch.device,
     on_step: StepCallback,
     public_record_count: int,
+    world_size: int = 1,
 ) -> None:
     """Run ``steps`` DP-SGD steps from ``state`` (in place). ``on_step`` is called after
     each logical step; when it returns True, training stops there. q is
-    ``cfg.batch_size / public_record_count`` (the run's N-hat, never ``len(data)``)."""
+    ``cfg.batch_size / public_record_count`` (the run's N-hat, never ``len(data)``).
+    ``world_size > 1``: ``data`` is this rank's shard, rank 0 alone holds the
+    ``accountant`` (``synthgen.privacy.distributed_dp``) and decides, after each step,
+    whether every rank goes on (``synthgen.training.distributed``)."""
+
     from opacus.utils.batch_memory_manager import BatchMemoryManager
 
     from synthgen.images.per_example import VmapPerExampleGradients, set_empty_grad_samples
@@ -207,6 +243,7 @@ def train_private(
         accountant=accountant,
         noise=noise,
         grad_sample_mode="hooks",
+        world_size=world_size,
     )
     k = cfg.noise_multiplicity
     amp = autocast_dtype(cfg.mixed_precision, device)
@@ -272,7 +309,15 @@ def train_private(
                     seconds=time.perf_counter() - started,
                 )
                 loss_sum, rows_seen, started = 0.0, 0, time.perf_counter()
-                if on_step(record):
+                try:
+                    stop = on_step(record)
+                except BaseException:
+                    if world_size > 1:  # the other ranks stop too
+                        continue_together(False)
+                    raise
+                if world_size > 1:
+                    stop = not continue_together(not stop)
+                if stop:
                     break
     finally:
         _unwrap(pt.module)

@@ -8,6 +8,7 @@ generator derived from (seed, chunk index), so the same seed gives the same rows
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,28 @@ CHUNK_ROWS = 16_384  # fixed: part of what makes a seed reproduce the same rows
 CALIBRATION_ROWS = 4096  # model samples per class used to fit the marginal calibration
 CALIBRATION_FILE = "calibration.json"
 MAX_ROWS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """The labels of every row, in order, and the sampler's settings; chunk c holds rows
+    ``c * CHUNK_ROWS`` onwards, drawn with a generator seeded by (seed, c)."""
+
+    labels: np.ndarray
+    seed: int
+    guidance_scale: float
+    steps: int
+
+    @property
+    def chunks(self) -> int:
+        return -(-len(self.labels) // CHUNK_ROWS)
+
+    def chunk_labels(self, chunk: int) -> np.ndarray:
+        return self.labels[chunk * CHUNK_ROWS : (chunk + 1) * CHUNK_ROWS]
+
+    def rows_done(self, chunk: int) -> int:
+        """Rows written once chunks ``0 .. chunk`` are."""
+        return min((chunk + 1) * CHUNK_ROWS, len(self.labels))
 
 
 def build_networks(
@@ -150,6 +173,54 @@ class TabularModel:
             )
         return counts
 
+    def plan(
+        self,
+        rows: int,
+        *,
+        seed: int = 0,
+        class_counts: dict[Any, int] | None = None,
+        guidance_scale: float | None = None,
+        steps: int | None = None,
+    ) -> SamplingPlan:
+        """Every choice of a sampling run, checked; the rows follow from it alone."""
+        counts = self.label_counts(rows, class_counts)
+        guidance = self.config.guidance_scale if guidance_scale is None else float(guidance_scale)
+        n_steps = self.config.sample_steps if steps is None else int(steps)
+        if not guidance >= 0:
+            raise SamplingError("guidance scale must be non-negative")
+        if n_steps < 1:
+            raise SamplingError("steps must be at least 1")
+        order = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED])).permutation(rows)
+        labels = np.repeat(np.arange(len(counts)), counts)[order]
+        return SamplingPlan(labels=labels, seed=seed, guidance_scale=guidance, steps=n_steps)
+
+    def draw_chunk(self, plan: SamplingPlan, chunk: int) -> pd.DataFrame:
+        """Rows ``chunk * CHUNK_ROWS`` onwards of ``plan``: the same in any process."""
+        return self.draw_rows(
+            chunk,
+            plan.chunk_labels(chunk),
+            seed=plan.seed,
+            guidance_scale=plan.guidance_scale,
+            steps=plan.steps,
+        )
+
+    def draw_rows(
+        self, chunk: int, labels: np.ndarray, *, seed: int, guidance_scale: float, steps: int
+    ) -> pd.DataFrame:
+        """Chunk ``chunk`` given its labels (what a sampling process receives)."""
+        chunk_labels = torch.as_tensor(labels, dtype=torch.long)
+        state = np.random.SeedSequence([seed, chunk]).generate_state(2, dtype=np.uint64)
+        generator = torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
+        z, cats = self.diffusion.sample(
+            self.denoiser,
+            chunk_labels,
+            steps=steps,
+            guidance_scale=guidance_scale,
+            generator=generator,
+            calibration=self.calibration,
+        )
+        return self.encoder.decode(chunk_labels, z, cats)
+
     def sample_chunks(
         self,
         rows: int,
@@ -160,30 +231,13 @@ class TabularModel:
         steps: int | None = None,
         progress: ProgressCallback = ignore_progress,
     ) -> Iterator[pd.DataFrame]:
-        counts = self.label_counts(rows, class_counts)
-        guidance = self.config.guidance_scale if guidance_scale is None else float(guidance_scale)
-        n_steps = self.config.sample_steps if steps is None else int(steps)
-        if not guidance >= 0:
-            raise SamplingError("guidance scale must be non-negative")
-        if n_steps < 1:
-            raise SamplingError("steps must be at least 1")
-        order = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED])).permutation(rows)
-        labels = np.repeat(np.arange(len(counts)), counts)[order]
+        plan = self.plan(
+            rows, seed=seed, class_counts=class_counts, guidance_scale=guidance_scale, steps=steps
+        )
         progress(ProgressEvent("sample", 0, rows))
-        for c, start in enumerate(range(0, rows, CHUNK_ROWS)):
-            chunk_labels = torch.as_tensor(labels[start : start + CHUNK_ROWS], dtype=torch.long)
-            state = np.random.SeedSequence([seed, c]).generate_state(2, dtype=np.uint64)
-            generator = torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
-            z, cats = self.diffusion.sample(
-                self.denoiser,
-                chunk_labels,
-                steps=n_steps,
-                guidance_scale=guidance,
-                generator=generator,
-                calibration=self.calibration,
-            )
-            yield self.encoder.decode(chunk_labels, z, cats)
-            progress(ProgressEvent("sample", min(start + CHUNK_ROWS, rows), rows))
+        for chunk in range(plan.chunks):
+            yield self.draw_chunk(plan, chunk)
+            progress(ProgressEvent("sample", plan.rows_done(chunk), rows))
 
     def sample(self, rows: int, **kwargs: Any) -> pd.DataFrame:
         return pd.concat(list(self.sample_chunks(rows, **kwargs)), ignore_index=True)

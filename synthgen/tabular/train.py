@@ -69,6 +69,9 @@ def train_tabular(
 ) -> artifacts.TrainingResult:
     """Train on ``request.source`` (a CSV/Parquet file or a DataFrame) and write the model
     directory ``request.out``; ``request`` was validated when it was built."""
+    from synthgen.training.distributed import refuse_torchrun_helper
+
+    refuse_torchrun_helper()  # before anything is read or spent
     progress = progress or ignore_progress
     source, out, epsilon, delta = request.source, request.out, request.epsilon, request.delta
     seed, max_steps, holdout, resume = (
@@ -291,6 +294,7 @@ def train_tabular(
         should_stop=should_stop,
         resume=resume,
         record_count=record_count.value,
+        processes=request.processes or 1,
     )
 
     progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0))
@@ -615,5 +619,6 @@ def _certificate(
                 else "subsampled Gaussian (Poisson sampling of patients, per-patient clipping)",
             ),
             clipping={"clipping": "ghost (Opacus)"},
+            world_size=outcome.world_size,
         ),
     )
