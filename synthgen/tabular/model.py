@@ -16,19 +16,22 @@ import pandas as pd
 import torch
 
 from synthgen import __version__, artifacts
-from synthgen.errors import ModelLoadError, SamplingError
+from synthgen.errors import ModelLoadError, SamplingError, SchemaError
 from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
 from synthgen.tabular.calibration import Calibration, fit_calibration
 from synthgen.tabular.class_shares import ClassShares, rows_per_class, sampling_shares
 from synthgen.tabular.config import TabularTrainingConfig
+from synthgen.tabular.constraints import ConstraintSet, RedrawTally, enforce
 from synthgen.tabular.denoiser import MLPDenoiser
 from synthgen.tabular.diffusion.mixed import MixedDiffusion
 from synthgen.tabular.encoder import TableEncoder
 from synthgen.tabular.preprocess import TabularStatistics, category_cell_key
+from synthgen.tabular.schema import Schema
 
 CHUNK_ROWS = 16_384  # fixed: part of what makes a seed reproduce the same rows
 CALIBRATION_ROWS = 4096  # model samples per class used to fit the marginal calibration
 CALIBRATION_FILE = "calibration.json"
+SCHEMA_FILE = "schema.json"  # the effective schema; its constraints hold in every sample
 MAX_ROWS = 1_000_000_000
 
 
@@ -56,8 +59,10 @@ class TabularModel:
         denoiser: MLPDenoiser,
         config: TabularTrainingConfig,
         calibration: Calibration | None = None,
+        constraints: ConstraintSet | None = None,
     ):
         self.stats = stats
+        self.constraints = constraints or ConstraintSet(())
         self.denoiser = denoiser.eval()
         self.config = config
         self.encoder = TableEncoder(stats)
@@ -114,7 +119,7 @@ class TabularModel:
         calibration = None
         if (d / CALIBRATION_FILE).exists():
             calibration = Calibration.from_dict(artifacts.read_json(d / CALIBRATION_FILE))
-        return cls(stats, denoiser, training, calibration)
+        return cls(stats, denoiser, training, calibration, _constraints(d))
 
     # -- sampling ------------------------------------------------------------------------------
     def class_shares(self) -> ClassShares:
@@ -159,7 +164,10 @@ class TabularModel:
         guidance_scale: float | None = None,
         steps: int | None = None,
         progress: ProgressCallback = ignore_progress,
+        tally: RedrawTally | None = None,
     ) -> Iterator[pd.DataFrame]:
+        """Rows in chunks of ``CHUNK_ROWS``; rows that break a schema constraint are drawn
+        again (synthgen.tabular.constraints.enforce), counted in ``tally``."""
         counts = self.label_counts(rows, class_counts)
         guidance = self.config.guidance_scale if guidance_scale is None else float(guidance_scale)
         n_steps = self.config.sample_steps if steps is None else int(steps)
@@ -169,21 +177,51 @@ class TabularModel:
             raise SamplingError("steps must be at least 1")
         order = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED])).permutation(rows)
         labels = np.repeat(np.arange(len(counts)), counts)[order]
+        tally = tally if tally is not None else RedrawTally()
         progress(ProgressEvent("sample", 0, rows))
-        for c, start in enumerate(range(0, rows, CHUNK_ROWS)):
-            chunk_labels = torch.as_tensor(labels[start : start + CHUNK_ROWS], dtype=torch.long)
-            state = np.random.SeedSequence([seed, c]).generate_state(2, dtype=np.uint64)
+
+        def draw(chunk_labels: np.ndarray, entropy: list[int]) -> pd.DataFrame:
+            label_tensor = torch.as_tensor(chunk_labels, dtype=torch.long)
+            state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint64)
             generator = torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
             z, cats = self.diffusion.sample(
                 self.denoiser,
-                chunk_labels,
+                label_tensor,
                 steps=n_steps,
                 guidance_scale=guidance,
                 generator=generator,
                 calibration=self.calibration,
             )
-            yield self.encoder.decode(chunk_labels, z, cats)
-            progress(ProgressEvent("sample", min(start + CHUNK_ROWS, rows), rows))
+            return self.encoder.decode(label_tensor, z, cats)
+
+        for c, start in enumerate(range(0, rows, CHUNK_ROWS)):
+            chunk_labels = labels[start : start + CHUNK_ROWS]
+            chunk = draw(chunk_labels, [seed, c])
+            if self.constraints:
+                # redraw round r of chunk c has its own generator: reproducible by seed
+                chunk = enforce(
+                    chunk,
+                    chunk_labels,
+                    self.constraints,
+                    lambda redraw_labels, r, c=c: draw(redraw_labels, [seed, c, r]),
+                    tally=tally,
+                )
+            yield chunk
+            done = min(start + CHUNK_ROWS, rows)
+            note = f"redrew {tally.redraw_rate:.1%} of rows for constraints" if tally.rows else ""
+            progress(ProgressEvent("sample", done, rows, message=note))
 
     def sample(self, rows: int, **kwargs: Any) -> pd.DataFrame:
         return pd.concat(list(self.sample_chunks(rows, **kwargs)), ignore_index=True)
+
+
+def _constraints(directory: Path) -> ConstraintSet:
+    """The constraints of the model's schema (none for a model saved without one)."""
+    path = directory / SCHEMA_FILE
+    if not path.exists():
+        return ConstraintSet(())
+    try:
+        schema = Schema.from_dict(artifacts.read_json(path), source=SCHEMA_FILE)
+    except SchemaError as exc:
+        raise ModelLoadError(f"{directory} holds an unreadable schema: {exc}") from exc
+    return ConstraintSet.of(schema.constraints, schema.columns)

@@ -24,11 +24,14 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from synthgen.errors import InputFileError, SchemaError
+
+if TYPE_CHECKING:
+    from synthgen.tabular.constraints import Constraint
 
 ColumnKind = Literal["continuous", "integer", "categorical", "boolean"]
 ColumnRole = Literal["feature", "label", "identifier", "entity"]
@@ -138,6 +141,8 @@ class Schema:
     # {"values": ["age.min", ...], "by": WHO, "at": WHEN}; the certificate lists them under
     # `assumptions` (they were read without noise, and are public only by that acceptance)
     public_from_data: tuple[dict[str, Any], ...] = field(default=())
+    # cross-column rules every row keeps (synthgen.tabular.constraints), public like the rest
+    constraints: tuple[Constraint, ...] = field(default=())
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -149,6 +154,11 @@ class Schema:
             raise SchemaError(f"schema has more than one label column: {', '.join(labels)}")
         for c in self.columns:
             _check_column(c)
+        if self.constraints:
+            # imported here: the constraints module reads column specs from this one
+            from synthgen.tabular.constraints import check_constraints
+
+            check_constraints(self.constraints, self.columns)
 
     # -- views -------------------------------------------------------------------------------
     @property
@@ -247,6 +257,8 @@ class Schema:
             d["public_record_count"] = self.public_record_count
         if self.public_from_data:
             d["public_from_data"] = [dict(entry) for entry in self.public_from_data]
+        if self.constraints:
+            d["constraints"] = [c.to_dict() for c in self.constraints]
         return d
 
     def to_json(self) -> str:
@@ -279,6 +291,7 @@ class Schema:
             "notes",
             "public_record_count",
             "public_from_data",
+            "constraints",
         }
         if unknown:
             raise SchemaError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}")
@@ -302,15 +315,24 @@ class Schema:
             isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
             raise SchemaError(f"{source}: 'public_record_count' must be a positive whole number")
-        return cls(
-            columns=columns,
-            name=str(d.get("name", "")),
-            na_values=tuple(na_values),
-            draft=draft,
-            notes=tuple(str(n) for n in notes),
-            public_record_count=count,
-            public_from_data=_public_from_data(d.get("public_from_data", []), source),
-        )
+        from synthgen.tabular.constraints import parse_constraints
+
+        constraints = parse_constraints(d.get("constraints", []), source)
+        try:
+            return cls(
+                columns=columns,
+                name=str(d.get("name", "")),
+                na_values=tuple(na_values),
+                draft=draft,
+                notes=tuple(str(n) for n in notes),
+                public_record_count=count,
+                public_from_data=_public_from_data(d.get("public_from_data", []), source),
+                constraints=constraints,
+            )
+        except SchemaError as exc:
+            if not str(exc).startswith("constraint"):
+                raise
+            raise SchemaError(f"{source}: {exc}") from None
 
     @classmethod
     def load(
