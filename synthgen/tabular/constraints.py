@@ -41,12 +41,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from synthgen.errors import ConstraintUnsatisfied, SchemaError
+from synthgen.tabular.category_keys import Category, category_key
 from synthgen.tabular.formula import (
     Expression,
     evaluate_formula,
@@ -54,7 +55,6 @@ from synthgen.tabular.formula import (
     formula_text,
     parse_formula,
 )
-from synthgen.tabular.schema import Category, ColumnSpec, category_key
 
 MAX_CONSTRAINTS = 1000
 MAX_REDRAW_ROUNDS = 30  # at a 50% violation rate and 16k rows per chunk, ~15 rounds suffice
@@ -63,6 +63,28 @@ MAX_REDRAW_COPIES = 16  # candidates drawn per broken row in one round (see enfo
 DEFAULT_TOLERANCE = 1e-9
 
 TYPES = ("inequality", "fixed_combinations", "determined_by", "conditional_range", "formula")
+
+
+class ColumnSpec(Protocol):
+    """What the rules read of a column (synthgen.tabular.schema.ColumnSpec, which imports
+    this module to validate a schema's constraints)."""
+
+    name: str
+    kind: str
+    role: str
+    minimum: float | None
+    maximum: float | None
+
+    @property
+    def is_numeric(self) -> bool: ...
+
+    @property
+    def is_synthesized(self) -> bool: ...
+
+    @property
+    def has_bounds(self) -> bool: ...
+
+    def declared_categories(self) -> tuple[Category, ...] | None: ...
 
 
 # -- column values as the rules compare them ---------------------------------------------------

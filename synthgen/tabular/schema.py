@@ -24,14 +24,13 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import yaml
 
 from synthgen.errors import InputFileError, SchemaError
-
-if TYPE_CHECKING:
-    from synthgen.tabular.constraints import Constraint
+from synthgen.tabular.category_keys import Category, category_key
+from synthgen.tabular.constraints import Constraint, check_constraints, parse_constraints
 
 ColumnKind = Literal["continuous", "integer", "categorical", "boolean"]
 ColumnRole = Literal["feature", "label", "identifier", "entity"]
@@ -44,8 +43,6 @@ MAX_CLASSES = 100
 MAX_SCHEMA_BYTES = 2**20
 MAX_SCHEMA_DEPTH = 32
 MAX_SCHEMA_NODES = 100_000
-
-Category = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -155,9 +152,6 @@ class Schema:
         for c in self.columns:
             _check_column(c)
         if self.constraints:
-            # imported here: the constraints module reads column specs from this one
-            from synthgen.tabular.constraints import check_constraints
-
             check_constraints(self.constraints, self.columns)
 
     # -- views -------------------------------------------------------------------------------
@@ -315,8 +309,6 @@ class Schema:
             isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
             raise SchemaError(f"{source}: 'public_record_count' must be a positive whole number")
-        from synthgen.tabular.constraints import parse_constraints
-
         constraints = parse_constraints(d.get("constraints", []), source)
         try:
             return cls(
@@ -605,21 +597,3 @@ def _check_column(c: ColumnSpec) -> None:
             raise SchemaError(
                 f"{where}: a label with more than {MAX_CLASSES} classes is not supported"
             )
-
-
-def category_key(value: Any) -> str:
-    """Canonical text form used to match data values to declared categories: numbers
-    compare as numbers ("1", "1.0" and 1 are the same category), text as stripped text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        f = float(value)
-        return str(int(f)) if f.is_integer() else repr(f)
-    text = str(value).strip()
-    try:
-        f = float(text)
-    except ValueError:
-        return text
-    if math.isfinite(f):
-        return str(int(f)) if f.is_integer() else repr(f)
-    return text
