@@ -615,11 +615,13 @@ def _write_numbers(
 
 @dataclass
 class RedrawTally:
-    """How many rows a sampler returned and how many draws it threw away for breaking a
-    constraint (a property of the model and the rules, not of the data: shareable)."""
+    """How many rows a sampler returned, how many of them broke a constraint at their first
+    draw and were replaced (the redraw rate), and how many rows it drew in all, candidates
+    included (a property of the model and the rules, not of the data: shareable)."""
 
     rows: int = 0
     redrawn: int = 0
+    draws: int = 0
 
     @property
     def redraw_rate(self) -> float:
@@ -644,7 +646,7 @@ def enforce(
     ``MAX_REDRAW_ROUNDS`` rounds.
     """
     frame, broken = _held(frame, constraints)
-    redrawn = int(broken.sum())
+    redrawn, draws = int(broken.sum()), len(frame)
     for round_ in range(1, MAX_REDRAW_ROUNDS + 1):
         if not broken.any():
             break
@@ -660,7 +662,7 @@ def enforce(
         chosen = np.arange(len(todo)) * copies + first
         frame = _replace_rows(frame, todo[found], candidates.iloc[chosen[found]])
         broken[todo[found]] = False
-        redrawn += int((~found).sum())
+        draws += len(candidates)
     if broken.any():
         worst = max(constraints.broken_by_each(frame).items(), key=lambda item: int(item[1].sum()))[
             0
@@ -673,6 +675,7 @@ def enforce(
     if tally is not None:
         tally.rows += len(frame)
         tally.redrawn += redrawn
+        tally.draws += draws
     return frame
 
 
