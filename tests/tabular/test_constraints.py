@@ -336,3 +336,37 @@ def test_draft_does_not_propose_a_mapping_for_near_unique_labels() -> None:
     df = pd.DataFrame({"code": [f"c{i}" for i in range(n)], "value": np.arange(n) * 1.5})
     schema = draft_schema(df)
     assert propose_constraints(df, schema) == []
+
+
+# -- validation --------------------------------------------------------------------------------------
+def test_violation_metric_counts_broken_rows_in_synthetic_and_real() -> None:
+    from synthgen.evaluate.fidelity.constraint_violations import ConstraintViolationShare
+    from synthgen.evaluate.inputs import TabularInputs
+
+    schema = schema_with(CONSTRAINTS)
+    real = table(200, seed=2, broken=4)
+    synthetic = table(300, seed=3)
+    synthetic.loc[:8, "edu_num"] = 1  # 9 rows contradict the mapping
+    synthetic.loc[5:14, "sex"] = "M"  # rows 5-14: some become MSc/M or x > 4 for M
+    truth = ConstraintSet.of(schema.constraints, schema.columns).broken_rows(synthetic)
+    result = ConstraintViolationShare().evaluate(
+        TabularInputs.build(schema=schema, train=real, synthetic=synthetic)
+    )
+    assert result.value == pytest.approx(truth.mean())
+    assert result.value >= 9 / 300
+    rules = result.details["constraints"]
+    assert rules["edu_num determined by edu"]["synthetic_share"] == pytest.approx(9 / 300)
+    assert rules["a <= b"]["real_share"] == pytest.approx(4 / 200)
+    assert result.details["real_share"] == pytest.approx(4 / 200)
+
+
+def test_violation_metric_is_unavailable_without_constraints() -> None:
+    from synthgen.evaluate.fidelity.constraint_violations import ConstraintViolationShare
+    from synthgen.evaluate.inputs import TabularInputs
+
+    schema = schema_with([])
+    real = table(50, seed=2)
+    result = ConstraintViolationShare().evaluate(
+        TabularInputs.build(schema=schema, train=real, synthetic=real)
+    )
+    assert result.value is None
