@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.tabular_benchmark import DATA, DATASETS, load, stratified_split  # noqa: E402
 from benchmarks.tabular_metrics import marginal_tv  # noqa: E402
 from synthgen.requests import TrainRequest  # noqa: E402
-from synthgen.tabular.constraints import ConstraintSet, RedrawTally  # noqa: E402
+from synthgen.tabular.constraint_redraw import RedrawTally  # noqa: E402
+from synthgen.tabular.constraints import ConstraintSet  # noqa: E402
 
 
 def main() -> None:

@@ -82,7 +82,8 @@ def load(name: str, data_dir: Path) -> tuple[pd.DataFrame, Schema]:
 
 
 def run(name: str, epsilon: float, args: argparse.Namespace) -> dict[str, object]:
-    from synthgen.tabular.constraints import ConstraintSet, RedrawTally
+    from synthgen.tabular.constraint_redraw import RedrawTally
+    from synthgen.tabular.constraints import ConstraintSet
     from synthgen.tabular.model import TabularModel
     from synthgen.tabular.train import train_tabular
 

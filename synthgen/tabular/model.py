@@ -21,7 +21,8 @@ from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
 from synthgen.tabular.calibration import Calibration, fit_calibration
 from synthgen.tabular.class_shares import ClassShares, rows_per_class, sampling_shares
 from synthgen.tabular.config import TabularTrainingConfig
-from synthgen.tabular.constraints import ConstraintSet, RedrawTally, enforce
+from synthgen.tabular.constraint_redraw import RedrawTally, enforce
+from synthgen.tabular.constraints import ConstraintSet
 from synthgen.tabular.denoiser import MLPDenoiser
 from synthgen.tabular.diffusion.mixed import MixedDiffusion
 from synthgen.tabular.encoder import TableEncoder

@@ -16,7 +16,8 @@ import yaml
 from synthgen.errors import ConstraintUnsatisfied, SchemaError
 from synthgen.progress import ProgressEvent
 from synthgen.requests import TrainRequest
-from synthgen.tabular.constraints import ConstraintSet, RedrawTally, enforce
+from synthgen.tabular.constraint_redraw import RedrawTally, enforce
+from synthgen.tabular.constraints import ConstraintSet
 from synthgen.tabular.draft import draft_schema, draft_yaml
 from synthgen.tabular.draft_constraints import propose_constraints
 from synthgen.tabular.formula import evaluate_formula, parse_formula
