@@ -9,7 +9,6 @@ caller from the seed, so the same seed gives the same rows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,18 +49,19 @@ def enforce(
     of the same class; ``draw(labels, round)`` samples one decoded row per label from a
     generator fixed by the round (so the result is reproducible by seed).
 
-    Each round draws up to ``MAX_REDRAW_COPIES`` candidates per broken row (more when most
-    rows break, so a rule the model keeps half the time still needs few rounds) and keeps
-    the first that keeps every rule. Raises ConstraintUnsatisfied after
-    ``MAX_REDRAW_ROUNDS`` rounds.
+    Each round draws about 1 / (share of draws that keep the rules) candidates per broken
+    row, at most ``MAX_REDRAW_COPIES`` (one good candidate expected per row, so a rule the
+    model keeps half the time still needs few rounds), and keeps the first that keeps every
+    rule; the share is the first draw's, then the last round's candidates'. Raises
+    ConstraintUnsatisfied after ``MAX_REDRAW_ROUNDS`` rounds.
     """
     frame, broken = _held(frame, constraints)
     redrawn, draws = int(broken.sum()), len(frame)
+    share_kept = 1.0 - float(broken.mean()) if len(frame) else 1.0
     for round_ in range(1, MAX_REDRAW_ROUNDS + 1):
         if not broken.any():
             break
-        share_kept = max(1.0 - broken.mean(), 1.0 / MAX_REDRAW_COPIES)
-        copies = int(min(MAX_REDRAW_COPIES, math.ceil(1.5 / share_kept)))
+        copies = int(np.clip(round(1.0 / max(share_kept, 1e-9)), 1, MAX_REDRAW_COPIES))
         todo = np.flatnonzero(broken)
         candidates, candidate_broken = _held(
             draw(np.repeat(labels[todo], copies), round_), constraints
@@ -73,10 +73,10 @@ def enforce(
         frame = _replace_rows(frame, todo[found], candidates.iloc[chosen[found]])
         broken[todo[found]] = False
         draws += len(candidates)
+        share_kept = 1.0 - float(candidate_broken.mean())
     if broken.any():
-        worst = max(constraints.broken_by_each(frame).items(), key=lambda item: int(item[1].sum()))[
-            0
-        ]
+        counts = {rule: int(m.sum()) for rule, m in constraints.broken_by_each(frame).items()}
+        worst = max(counts, key=lambda rule: counts[rule])
         raise ConstraintUnsatisfied(
             f"after {MAX_REDRAW_ROUNDS} redraw rounds, {int(broken.sum())} of {len(frame)} rows "
             f"still break a declared constraint (most often: {worst}); the model rarely draws "
