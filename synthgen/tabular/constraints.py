@@ -157,10 +157,9 @@ class FixedCombinations:
             spec = specs[name]
             if _numeric(spec):
                 raise SchemaError(f"constraint {self.describe()}: {name!r} is not categorical")
-            declared = spec.declared_categories()
-            if declared is None:
+            known = declared_keys(spec)
+            if known is None:
                 continue
-            known = {category_key(v) for v in declared}
             if any(category_key(combo[i]) not in known for combo in self.combinations):
                 raise SchemaError(
                     f"constraint {self.describe()}: a combination names a value that is not "
@@ -215,14 +214,12 @@ class DeterminedBy:
                     "map to whole numbers"
                 )
         else:
-            declared = spec.declared_categories()
-            if declared is not None:
-                known = {category_key(v) for v in declared}
-                if any(category_key(v) not in known for _, v in self.mapping):
-                    raise SchemaError(
-                        f"constraint {self.describe()}: a mapped value is not one of the "
-                        f"declared categories of {self.column!r}"
-                    )
+            known = declared_keys(spec)
+            if known is not None and any(category_key(v) not in known for _, v in self.mapping):
+                raise SchemaError(
+                    f"constraint {self.describe()}: a mapped value is not one of the "
+                    f"declared categories of {self.column!r}"
+                )
         keys = [category_key(k) for k, _ in self.mapping]
         if len(set(keys)) != len(keys):
             raise SchemaError(
@@ -283,10 +280,8 @@ class ConditionalRange:
         if not _numeric(specs[self.column]):
             raise SchemaError(f"constraint {self.describe()}: {self.column!r} is not numeric")
         condition = specs[self.if_column]
-        declared = condition.declared_categories()
-        if declared is not None and category_key(self.equals) not in {
-            category_key(v) for v in declared
-        }:
+        known = declared_keys(condition)
+        if known is not None and category_key(self.equals) not in known:
             raise SchemaError(
                 f"constraint {self.describe()}: the value is not one of the declared "
                 f"categories of {self.if_column!r}"
@@ -370,6 +365,21 @@ class Formula:
 
 Constraint = Inequality | FixedCombinations | DeterminedBy | ConditionalRange | Formula
 Computed = DeterminedBy | Formula
+
+
+# synthgen.tabular.preprocess.OTHER: a category list holding it is a domain discovered with
+# DP (a model's schema), where a value the rules name may have been merged, not mistyped
+MERGED_CATEGORY = "(other)"
+
+
+def declared_keys(spec: ColumnSpec) -> set[str] | None:
+    """Keys of the categories a value named by a rule must be one of; None when any value
+    may occur (categories not declared, or discovered with DP)."""
+    declared = spec.declared_categories()
+    if declared is None:
+        return None
+    keys = {category_key(v) for v in declared}
+    return None if category_key(MERGED_CATEGORY) in keys else keys
 
 
 def _numeric(spec: ColumnSpec) -> bool:

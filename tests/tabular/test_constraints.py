@@ -156,6 +156,19 @@ def test_schema_refuses_a_column_computed_twice_or_from_a_computed_column() -> N
         schema_with(chain)
 
 
+def test_a_model_schema_with_a_discovered_domain_keeps_rules_naming_merged_values() -> None:
+    """A model's schema lists the categories DP kept, plus "(other)": a rule naming a value
+    that was merged must not make the model's schema unreadable."""
+    from synthgen.tabular.preprocess import OTHER
+
+    columns = [dict(c) for c in COLUMNS]
+    columns[0]["categories"] = ["HS", "BSc", OTHER]  # MSc was merged by DP selection
+    assert len(schema_with(CONSTRAINTS, columns).constraints) == len(CONSTRAINTS)
+    columns[0]["categories"] = ["HS", "BSc"]  # declared by a person: MSc is a typo
+    with pytest.raises(SchemaError, match="not one of the declared categories of 'edu'"):
+        schema_with(CONSTRAINTS, columns)
+
+
 def test_identifier_columns_cannot_be_constrained() -> None:
     columns = [*COLUMNS, {"name": "id", "role": "identifier"}]
     with pytest.raises(SchemaError, match="'id' is an identifier column"):
