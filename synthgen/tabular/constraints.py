@@ -68,11 +68,20 @@ class ColumnSpec(Protocol):
     """What the rules read of a column (synthgen.tabular.schema.ColumnSpec, which imports
     this module to validate a schema's constraints)."""
 
-    name: str
-    kind: str
-    role: str
-    minimum: float | None
-    maximum: float | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def minimum(self) -> float | None: ...
+
+    @property
+    def maximum(self) -> float | None: ...
 
     @property
     def is_numeric(self) -> bool: ...
@@ -599,7 +608,7 @@ class ConstraintSet:
                     bad |= np.abs(values - np.round(values)) > DEFAULT_TOLERANCE
             if spec.has_bounds and isinstance(c, Formula):  # mapped values are declared
                 with np.errstate(invalid="ignore"):
-                    bad |= (values < spec.minimum) | (values > spec.maximum)  # type: ignore[operator]
+                    bad |= (values < spec.minimum) | (values > spec.maximum)
             unwritable[np.flatnonzero(rows)[bad]] = True
             df[c.writes] = _write_numbers(df[c.writes], rows, np.where(bad, np.nan, values), spec)
         return df, unwritable

@@ -199,14 +199,12 @@ class TabularModel:
             chunk_labels = labels[start : start + CHUNK_ROWS]
             chunk = draw(chunk_labels, [seed, c])
             if self.constraints:
-                # redraw round r of chunk c has its own generator: reproducible by seed
-                chunk = enforce(
-                    chunk,
-                    chunk_labels,
-                    self.constraints,
-                    lambda redraw_labels, r, c=c: draw(redraw_labels, [seed, c, r]),
-                    tally=tally,
-                )
+
+                def redraw(redraw_labels: np.ndarray, r: int, c: int = c) -> pd.DataFrame:
+                    # redraw round r of chunk c has its own generator: reproducible by seed
+                    return draw(redraw_labels, [seed, c, r])
+
+                chunk = enforce(chunk, chunk_labels, self.constraints, redraw, tally=tally)
             yield chunk
             done = min(start + CHUNK_ROWS, rows)
             note = f"redrew {tally.redraw_rate:.1%} of rows for constraints" if tally.rows else ""

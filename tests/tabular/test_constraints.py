@@ -384,3 +384,26 @@ def test_violation_metric_is_unavailable_without_constraints() -> None:
         TabularInputs.build(schema=schema, train=real, synthetic=real)
     )
     assert result.value is None
+
+
+# -- the CLI -------------------------------------------------------------------------------------
+def test_cli_draft_proposes_and_check_counts_rows_breaking_constraints(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from synthgen.cli import commands  # noqa: F401  (registers the commands)
+    from synthgen.cli.app import app
+
+    data = tmp_path / "t.csv"
+    table(300, seed=6, broken=3).drop(columns=["edu_num", "total"]).to_csv(data, index=False)
+    draft = CliRunner().invoke(app, ["schema", "draft", str(data)])
+    assert draft.exit_code == 0, draft.output
+    assert "a <= b: 3 of 300" in draft.stdout
+    assert yaml.safe_load(draft.stdout)["constraints"] == [
+        {"type": "inequality", "low": "a", "high": "b"}
+    ]
+    schema_path = tmp_path / "s.yaml"
+    columns = [c for c in COLUMNS if c["name"] not in ("edu_num", "total")]
+    schema_with([CONSTRAINTS[0]], columns).save(schema_path)
+    check = CliRunner().invoke(app, ["schema", "check", str(data), "--schema", str(schema_path)])
+    assert check.exit_code == 0, check.output
+    assert "3 rows break a <= b (dropped before training)" in check.stdout
