@@ -18,14 +18,13 @@ reads the data to decide what a rule is.
 How each is kept:
 
 - at sampling (post-processing, free; synthgen.tabular.constraint_redraw),
-  ``determined_by`` and ``formula`` columns are
-  computed from their inputs after decoding, so they hold by construction; rows that still
-  break a rule (an inequality, a combination, a range, or a computed value outside its
-  column's bounds or not whole in an integer column) are redrawn with the same class, in at
-  most ``MAX_REDRAW_ROUNDS`` rounds, each from a generator derived from the seed (the same
-  seed gives the same rows). Rows still broken after the cap raise
-  ``ConstraintUnsatisfied``: a violation is never written. The share of rows redrawn is
-  reported with the sample.
+  ``determined_by`` and ``formula`` columns are computed from their inputs after decoding,
+  so they hold by construction; rows that still break a rule (an inequality, a
+  combination, a range, or a computed value outside its column's bounds or not whole in an
+  integer column) are redrawn with the same class, in a bounded number of rounds, each from
+  a generator derived from the seed (the same seed gives the same rows). Rows still broken
+  after the cap raise ``ConstraintUnsatisfied``: a violation is never written. The share
+  of rows redrawn is reported with the sample.
 - at training, real rows that break a declared rule are dropped after ``conform`` and
   before anything is counted or learnt, so the model never learns a violation. A
   per-row filter by public rules maps neighbouring tables to neighbouring (or equal)

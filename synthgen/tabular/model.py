@@ -168,7 +168,7 @@ class TabularModel:
         tally: RedrawTally | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Rows in chunks of ``CHUNK_ROWS``; rows that break a schema constraint are drawn
-        again (synthgen.tabular.constraints.enforce), counted in ``tally``."""
+        again (synthgen.tabular.constraint_redraw.enforce), counted in ``tally``."""
         counts = self.label_counts(rows, class_counts)
         guidance = self.config.guidance_scale if guidance_scale is None else float(guidance_scale)
         n_steps = self.config.sample_steps if steps is None else int(steps)
