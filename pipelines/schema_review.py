@@ -150,7 +150,7 @@ def accept_schema(
     worker (the same expectation suite as an upload with a schema). Returns the source
     and its check job."""
     from synthgen.tabular.conform import conform
-    from synthgen.tabular.constraints import parse_constraints
+    from synthgen.tabular.constraint_parsing import parse_constraints
     from synthgen.tabular.schema import Schema
 
     if actor.role != Role.steward:

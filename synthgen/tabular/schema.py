@@ -30,7 +30,8 @@ import yaml
 
 from synthgen.errors import InputFileError, SchemaError
 from synthgen.tabular.category_keys import Category, category_key
-from synthgen.tabular.constraints import Constraint, check_constraints, parse_constraints
+from synthgen.tabular.constraint_parsing import parse_constraints
+from synthgen.tabular.constraints import Constraint, check_constraints
 
 ColumnKind = Literal["continuous", "integer", "categorical", "boolean"]
 ColumnRole = Literal["feature", "label", "identifier", "entity"]
