@@ -407,3 +407,40 @@ def test_cli_draft_proposes_and_check_counts_rows_breaking_constraints(tmp_path:
     check = CliRunner().invoke(app, ["schema", "check", str(data), "--schema", str(schema_path)])
     assert check.exit_code == 0, check.output
     assert "3 rows break a <= b (dropped before training)" in check.stdout
+
+
+@pytest.mark.slow
+def test_a_real_row_breaking_a_constraint_changes_no_shipped_value(tmp_path: Path) -> None:
+    """Dropped before anything is counted or learnt: D and D plus one row that breaks a rule
+    (trained with the same noise streams) ship no value that differs between them except
+    through the privacy noise (the neighbouring check of tests/privacy)."""
+    from tests.privacy.test_neighbouring import TINY_TABLE, _check, _train_four
+
+    schema = schema_with(CONSTRAINTS)
+    base = table(120, seed=8)
+    plus_one = pd.concat([base, table(1, seed=9, broken=1)], ignore_index=True)
+
+    def train(source: pd.DataFrame, out: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            train_tabular(
+                TrainRequest(
+                    source=source, table_schema=schema, epsilon=8.0, out=out, seed=3,
+                    holdout=0.0, overrides=TINY_TABLE,
+                )
+            )
+
+    dirs = _train_four(train, base, plus_one, tmp_path)
+    _check(dirs)
+    # stronger: with the same noise stream, D and D plus the broken row train the same model
+    from safetensors.torch import load_file
+
+    weights = [load_file(d / "model.safetensors") for d in dirs]
+
+    def same(a: dict, b: dict) -> bool:
+        return a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+
+    assert same(weights[0], weights[2]) and same(weights[1], weights[3])
+    assert not same(weights[0], weights[1])  # the noise streams differ: the check can fail
+    provenance = json.loads((dirs[2].parent / "model.private" / "provenance.json").read_text())
+    assert provenance["rows_breaking_constraints"]["a <= b"] == 1
