@@ -254,6 +254,20 @@ def fidelity_section(
         per_column.add(bounds)
         if result.check("bound_share_excess").status in ("warn", "fail"):
             s.add(bounds)
+    rules = metrics.get("constraint_violation_share")
+    if rules is not None and rules.value is not None:
+        s.add(
+            Table(
+                columns=["Constraint", "Synthetic rows breaking it", "Real rows breaking it"],
+                rows=[
+                    [rule, fmt(shares["synthetic_share"]), fmt(shares["real_share"])]
+                    for rule, shares in rules.details["constraints"].items()
+                ],
+                caption="Declared constraints (schema `constraints:`): shares of rows that break "
+                "each. The sampler holds every row to them; training dropped real rows that "
+                "broke one, so the training split keeps them too.",
+            )
+        )
     detection = metrics.get("detection_auc")
     if detection is not None and detection.value is not None:
         d = detection.details

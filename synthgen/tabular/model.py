@@ -17,19 +17,23 @@ import pandas as pd
 import torch
 
 from synthgen import __version__, artifacts
-from synthgen.errors import ModelLoadError, SamplingError
+from synthgen.errors import ModelLoadError, SamplingError, SchemaError
 from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
 from synthgen.tabular.calibration import Calibration, fit_calibration
 from synthgen.tabular.class_shares import ClassShares, rows_per_class, sampling_shares
 from synthgen.tabular.config import TabularTrainingConfig
+from synthgen.tabular.constraint_redraw import RedrawTally, enforce
+from synthgen.tabular.constraints import ConstraintSet
 from synthgen.tabular.denoiser import MLPDenoiser
 from synthgen.tabular.diffusion.mixed import MixedDiffusion
 from synthgen.tabular.encoder import TableEncoder
 from synthgen.tabular.preprocess import TabularStatistics, category_cell_key
+from synthgen.tabular.schema import Schema
 
 CHUNK_ROWS = 16_384  # fixed: part of what makes a seed reproduce the same rows
 CALIBRATION_ROWS = 4096  # model samples per class used to fit the marginal calibration
 CALIBRATION_FILE = "calibration.json"
+SCHEMA_FILE = "schema.json"  # the effective schema; its constraints hold in every sample
 MAX_ROWS = 1_000_000_000
 
 
@@ -79,8 +83,10 @@ class TabularModel:
         denoiser: MLPDenoiser,
         config: TabularTrainingConfig,
         calibration: Calibration | None = None,
+        constraints: ConstraintSet | None = None,
     ):
         self.stats = stats
+        self.constraints = constraints or ConstraintSet(())
         self.denoiser = denoiser.eval()
         self.config = config
         self.encoder = TableEncoder(stats)
@@ -137,7 +143,7 @@ class TabularModel:
         calibration = None
         if (d / CALIBRATION_FILE).exists():
             calibration = Calibration.from_dict(artifacts.read_json(d / CALIBRATION_FILE))
-        return cls(stats, denoiser, training, calibration)
+        return cls(stats, denoiser, training, calibration, _constraints(d))
 
     # -- sampling ------------------------------------------------------------------------------
     def class_shares(self) -> ClassShares:
@@ -194,7 +200,9 @@ class TabularModel:
         labels = np.repeat(np.arange(len(counts)), counts)[order]
         return SamplingPlan(labels=labels, seed=seed, guidance_scale=guidance, steps=n_steps)
 
-    def draw_chunk(self, plan: SamplingPlan, chunk: int) -> pd.DataFrame:
+    def draw_chunk(
+        self, plan: SamplingPlan, chunk: int, *, tally: RedrawTally | None = None
+    ) -> pd.DataFrame:
         """Rows ``chunk * CHUNK_ROWS`` onwards of ``plan``: the same in any process."""
         return self.draw_rows(
             chunk,
@@ -202,24 +210,47 @@ class TabularModel:
             seed=plan.seed,
             guidance_scale=plan.guidance_scale,
             steps=plan.steps,
+            tally=tally,
         )
 
     def draw_rows(
-        self, chunk: int, labels: np.ndarray, *, seed: int, guidance_scale: float, steps: int
+        self,
+        chunk: int,
+        labels: np.ndarray,
+        *,
+        seed: int,
+        guidance_scale: float,
+        steps: int,
+        tally: RedrawTally | None = None,
     ) -> pd.DataFrame:
-        """Chunk ``chunk`` given its labels (what a sampling process receives)."""
-        chunk_labels = torch.as_tensor(labels, dtype=torch.long)
-        state = np.random.SeedSequence([seed, chunk]).generate_state(2, dtype=np.uint64)
-        generator = torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
-        z, cats = self.diffusion.sample(
-            self.denoiser,
-            chunk_labels,
-            steps=steps,
-            guidance_scale=guidance_scale,
-            generator=generator,
-            calibration=self.calibration,
+        """Chunk ``chunk`` given its labels (what a sampling process receives); rows that
+        break a schema constraint are drawn again, round ``r`` from its own generator
+        (seed, chunk, r), so the rows depend on the seed alone."""
+
+        def draw(chunk_labels: np.ndarray, entropy: list[int]) -> pd.DataFrame:
+            label_tensor = torch.as_tensor(chunk_labels, dtype=torch.long)
+            state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint64)
+            generator = torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
+            z, cats = self.diffusion.sample(
+                self.denoiser,
+                label_tensor,
+                steps=steps,
+                guidance_scale=guidance_scale,
+                generator=generator,
+                calibration=self.calibration,
+            )
+            return self.encoder.decode(label_tensor, z, cats)
+
+        frame = draw(labels, [seed, chunk])
+        if not self.constraints:
+            return frame
+        return enforce(
+            frame,
+            labels,
+            self.constraints,
+            lambda redraw_labels, r: draw(redraw_labels, [seed, chunk, r]),
+            tally=tally,
         )
-        return self.encoder.decode(chunk_labels, z, cats)
 
     def sample_chunks(
         self,
@@ -230,14 +261,31 @@ class TabularModel:
         guidance_scale: float | None = None,
         steps: int | None = None,
         progress: ProgressCallback = ignore_progress,
+        tally: RedrawTally | None = None,
     ) -> Iterator[pd.DataFrame]:
+        """Rows in chunks of ``CHUNK_ROWS``; rows that break a schema constraint are drawn
+        again (synthgen.tabular.constraint_redraw.enforce), counted in ``tally``."""
         plan = self.plan(
             rows, seed=seed, class_counts=class_counts, guidance_scale=guidance_scale, steps=steps
         )
+        tally = tally if tally is not None else RedrawTally()
         progress(ProgressEvent("sample", 0, rows))
         for chunk in range(plan.chunks):
-            yield self.draw_chunk(plan, chunk)
-            progress(ProgressEvent("sample", plan.rows_done(chunk), rows))
+            yield self.draw_chunk(plan, chunk, tally=tally)
+            note = f"redrew {tally.redraw_rate:.1%} of rows for constraints" if tally.rows else ""
+            progress(ProgressEvent("sample", plan.rows_done(chunk), rows, message=note))
 
     def sample(self, rows: int, **kwargs: Any) -> pd.DataFrame:
         return pd.concat(list(self.sample_chunks(rows, **kwargs)), ignore_index=True)
+
+
+def _constraints(directory: Path) -> ConstraintSet:
+    """The constraints of the model's schema (none for a model saved without one)."""
+    path = directory / SCHEMA_FILE
+    if not path.exists():
+        return ConstraintSet(())
+    try:
+        schema = Schema.from_dict(artifacts.read_json(path), source=SCHEMA_FILE)
+    except SchemaError as exc:
+        raise ModelLoadError(f"{directory} holds an unreadable schema: {exc}") from exc
+    return ConstraintSet.of(schema.constraints, schema.columns)

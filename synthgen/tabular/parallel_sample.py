@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from synthgen.progress import ProgressCallback, ProgressEvent
+from synthgen.tabular.constraint_redraw import RedrawTally
 from synthgen.tabular.model import SamplingPlan, TabularModel
 
 CHUNKS_IN_FLIGHT_PER_PROCESS = 2
@@ -39,9 +40,13 @@ def _load_model(model_dir: str) -> None:
 
 def _draw(
     chunk: int, labels: np.ndarray, seed: int, guidance_scale: float, steps: int
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, RedrawTally]:
     assert _model is not None, "the worker's initializer loads the model"
-    return _model.draw_rows(chunk, labels, seed=seed, guidance_scale=guidance_scale, steps=steps)
+    tally = RedrawTally()  # the chunk's constraint redraws, added up by the parent
+    frame = _model.draw_rows(
+        chunk, labels, seed=seed, guidance_scale=guidance_scale, steps=steps, tally=tally
+    )
+    return frame, tally
 
 
 def sample_chunks_in_processes(
@@ -49,12 +54,13 @@ def sample_chunks_in_processes(
 ) -> Iterator[pd.DataFrame]:
     """The chunks of ``plan`` in order, drawn by ``processes`` worker processes."""
     rows = len(plan.labels)
+    tally = RedrawTally()
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch
     with ProcessPoolExecutor(
         processes, mp_context=context, initializer=_load_model, initargs=(str(model_dir),)
     ) as pool:
 
-        def submit(chunk: int) -> Future[pd.DataFrame]:
+        def submit(chunk: int) -> Future[tuple[pd.DataFrame, RedrawTally]]:
             return pool.submit(
                 _draw,
                 chunk,
@@ -71,10 +77,12 @@ def sample_chunks_in_processes(
         progress(ProgressEvent("sample", 0, rows))
         chunk = 0
         while in_flight:
-            frame = in_flight.popleft().result()
+            frame, drawn = in_flight.popleft().result()
+            tally.add(drawn)
             following = next(waiting, None)
             if following is not None:
                 in_flight.append(submit(following))
             yield frame
-            progress(ProgressEvent("sample", plan.rows_done(chunk), rows))
+            note = f"redrew {tally.redraw_rate:.1%} of rows for constraints" if tally.rows else ""
+            progress(ProgressEvent("sample", plan.rows_done(chunk), rows, message=note))
             chunk += 1

@@ -50,6 +50,7 @@ from synthgen.tabular import feasibility
 from synthgen.tabular import resume as resume_checks
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.conform import conform
+from synthgen.tabular.constraints import ConstraintSet, drop_broken_rows
 from synthgen.tabular.draft import draft_schema
 from synthgen.tabular.expectations import check_source_table
 from synthgen.tabular.io import read_table
@@ -104,13 +105,19 @@ def train_tabular(
     table = _read_source(source, schema_obj)
     conformed = conform(table, schema_obj)
     check_source_table(table, schema_obj)  # the schema's Great Expectations suite, as read
+    # real rows that break a declared constraint are dropped, never learnt; how many is
+    # exact and private (the private provenance only); the DP record count comes later
+    keeps_constraints, broken_counts = drop_broken_rows(
+        conformed, ConstraintSet.of(schema_obj.constraints, schema_obj.columns)
+    )
+    conformed = conformed[keeps_constraints].reset_index(drop=True)
     if entity is not None:
         # patient-level: the patient id travels with its rows (never synthesised: the
         # schema's entity role), and at most max_records rows per patient are kept, chosen
         # at random independently of the values (synthgen.privacy.contribution)
         if entity not in table.columns:
             raise SchemaError(f"the entity column {entity!r} is not in the source")
-        ids = table[entity].to_numpy()
+        ids = table[entity].to_numpy()[keeps_constraints]
         if pd.isna(ids).any():
             raise SchemaError(f"the entity column {entity!r} has missing values")
         conformed[entity] = ids
@@ -334,6 +341,7 @@ def train_tabular(
                 "n_source": len(conformed),
                 "n_training_rows_used": len(encoded),
                 "n_training_patients": n_units if entity is not None else None,
+                "rows_breaking_constraints": broken_counts,
             },
         ),
         private=True,
@@ -502,7 +510,13 @@ def _effective_schema(schema: Schema, stats: TabularStatistics) -> Schema:
             c = replace(c, categories=tuple(stats.classes))
         cols.append(c)
     notes = tuple(f"{what}: estimated with differential privacy" for what in stats.estimated)
-    return Schema(columns=tuple(cols), name=schema.name, na_values=schema.na_values, notes=notes)
+    return Schema(
+        columns=tuple(cols),
+        name=schema.name,
+        na_values=schema.na_values,
+        notes=notes,
+        constraints=schema.constraints,
+    )
 
 
 def _no_schema_assumptions(schema: Schema) -> list[dict[str, Any]]:
