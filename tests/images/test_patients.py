@@ -148,3 +148,17 @@ def test_cli_trains_a_patient_level_image_model_from_a_folder_layout(tmp_path: P
         "train", str(source), "--max-records-per-entity", "2", "--epsilon", "8",
         "--out", str(tmp_path / "m2")])
     assert result.exit_code != 0 and "need a patient id source" in result.output
+
+
+def test_private_train_file_keeps_the_ids_for_a_resumed_run(tmp_path: Path) -> None:
+    from synthgen.images.data import ImageSet
+
+    images, labels = two_class_images(4, seed=1)
+    part = ImageSet(images, labels, np.array(["a", "b", "b", "c"])).subset(np.array([1, 3]))
+    part.save(tmp_path / "train.npz")
+    loaded = ImageSet.load(tmp_path / "train.npz")
+    assert loaded.entities is not None and loaded.entities.tolist() == ["b", "c"]
+    ImageSet(images, labels).save(tmp_path / "plain.npz")  # record level: no ids key
+    assert ImageSet.load(tmp_path / "plain.npz").entities is None
+    with pytest.raises(InputFileError, match="one patient id per image"):
+        ImageSet(images, labels, np.array(["a"]))
