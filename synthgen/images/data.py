@@ -89,8 +89,10 @@ def save_npz(
     label_dtype = np.uint8 if labels.size == 0 or labels.max() < 256 else np.int64
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp.npz")
     try:
-        extra = {"entities": np.asarray(entities, dtype=str)} if entities is not None else {}
-        np.savez_compressed(tmp, images=images, labels=labels.astype(label_dtype), **extra)
+        arrays = {"images": images, "labels": labels.astype(label_dtype)}
+        if entities is not None:
+            arrays["entities"] = np.asarray(entities, dtype=str)
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, path)
     finally:
         if tmp.exists():

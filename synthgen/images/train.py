@@ -1199,7 +1199,7 @@ def _class_proportions(
         # weight 1 in all (sensitivity 1, as one image); a patient with images of several
         # classes splits that weight between them in proportion to their images
         weights = record_weights(_entity_keys(train))
-        counts = np.bincount(train.labels, weights=weights, minlength=k)[:k]
+        counts = np.bincount(train.labels, weights=weights, minlength=k)[:k].astype(np.float64)
     if not private_training:
         return (counts / counts.sum()).tolist(), {
             "class_proportions_source": "exact counts (NOT PRIVATE)"
