@@ -120,7 +120,8 @@ def test_each_patient_moves_the_clipped_sum_by_at_most_c_and_per_image_clipping_
     assert float(_clipped_sum(per_image, c).norm()) > 2 * c
 
 
-def test_optimizer_clips_one_row_per_sampled_patient(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("mode", ["vmap", "hooks"])
+def test_optimizer_clips_one_row_per_sampled_patient(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     """Through the trainer: Opacus clips as many rows as patients were sampled (q = 1)."""
     from synthgen.images.config import TrainingConfig
     from synthgen.images.trainer import new_state, train_private
@@ -132,7 +133,7 @@ def test_optimizer_clips_one_row_per_sampled_patient(monkeypatch: pytest.MonkeyP
     _spy_on_clipping(monkeypatch, seen)
     data = _patients()
     cfg = TrainingConfig(batch_size=2, noise_multiplicity=K, max_grad_norm=1e-3, physical_rows=64,
-                         per_example_gradients="vmap", secure_rng=False, warmup_steps=1)
+                         per_example_gradients=mode, secure_rng=False, warmup_steps=1)
     state = new_state(tiny_denoiser(), cfg, seed=0)
     accountant = RunAccountant()
     train_private(state, data, cfg=cfg, edm=EDM, noise_multiplier=1.0, steps=1,
