@@ -162,3 +162,21 @@ def test_private_train_file_keeps_the_ids_for_a_resumed_run(tmp_path: Path) -> N
     assert ImageSet.load(tmp_path / "plain.npz").entities is None
     with pytest.raises(InputFileError, match="one patient id per image"):
         ImageSet(images, labels, np.array(["a"]))
+
+
+@pytest.mark.slow
+def test_python_api_fits_at_patient_level_from_patient_ids() -> None:
+    import synthgen
+    from tests.images.conftest import TINY
+
+    images, labels = two_class_images(60, seed=1)
+    ids = [f"p{i // 3}" for i in range(60)]
+    with synthgen.ImageSynthesizer(epsilon=8.0, max_steps=2, overrides=TINY,
+                                   max_records_per_entity=2) as synth:
+        synth.fit(images, labels, class_names=["left", "right"], patient_ids=ids)
+        cert = synth.certificate
+        assert cert.unit == "patient" and cert.max_records_per_entity == 2
+        assert cert.entity_column == "entity file (one patient id per image)"
+    with synthgen.ImageSynthesizer(epsilon=8.0, entity="folder") as synth, pytest.raises(
+            ConfigurationError, match="not both"):
+        synth.fit(images, labels, class_names=["left", "right"], patient_ids=ids)
