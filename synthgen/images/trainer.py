@@ -18,6 +18,10 @@ The privacy-critical path, step by step (one logical step = one Poisson batch):
    is. Clipping B*K rows instead would let one example contribute up to K*C while the
    accountant assumes C (the noise-multiplicity trap, docs/images.md).
 5. An empty Poisson batch still takes a step (noise only) and is accounted.
+6. Patient-level runs (``synthgen.images.patients``): the Poisson loader samples patients,
+   an example is a patient's up to k images with K draws each (``k*K`` rows, padding
+   weighted 0), and steps 3-4 hold with k*K rows per example: one clipped gradient per
+   patient.
 
 Ghost clipping is never used here: its per-example norms cannot be folded over K copies.
 """
