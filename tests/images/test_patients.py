@@ -180,3 +180,33 @@ def test_python_api_fits_at_patient_level_from_patient_ids() -> None:
     with synthgen.ImageSynthesizer(epsilon=8.0, entity="folder") as synth, pytest.raises(
             ConfigurationError, match="not both"):
         synth.fit(images, labels, class_names=["left", "right"], patient_ids=ids)
+
+
+@pytest.mark.slow
+def test_patient_level_run_resumes_as_the_same_run(tiny_npz: Path, tmp_path: Path) -> None:
+    from synthgen.errors import ResumeMismatch, TrainingCancelled
+    from synthgen.images.train import train_images
+    from synthgen.requests import TrainRequest
+    from tests.images.conftest import TINY
+
+    ids = tmp_path / "ids.npy"
+    np.save(ids, np.array([f"p{i // 3}" for i in range(72)]))
+    calls = {"n": 0}
+
+    def stop_after_two() -> bool:
+        calls["n"] += 1
+        return calls["n"] == 2
+
+    def train(**options: object):  # type: ignore[no-untyped-def]
+        request = TrainRequest(source=tiny_npz, out=tmp_path / "m", epsilon=6.0, max_steps=4,
+                               overrides=TINY, **{"entity_file": ids, **options})  # type: ignore[arg-type]
+        return train_images(request, should_stop=stop_after_two if calls["n"] < 2 else None)
+
+    with pytest.raises(TrainingCancelled):
+        train()
+    with pytest.raises(ResumeMismatch, match="patient id source"):
+        train(resume=True, max_records_per_entity=2)
+    resumed = train(resume=True)
+    assert resumed.certificate.steps == 4 and resumed.certificate.unit == "patient"
+    run = json.loads((tmp_path / "m" / "run.json").read_text())
+    assert run["resumed_at_step"] == 2
