@@ -101,8 +101,10 @@ def run(unit: str, epsilon: float, args: argparse.Namespace, ids_file: Path, wor
         "steps": cert.steps, "n_train_images": provenance["n_train"],
         "median_step_seconds": provenance["median_step_seconds"],
         "train_seconds": round(train_seconds, 1),
+        "sampled_per_class": np.bincount(labels, minlength=files.spec.num_classes).tolist(),
         "tstr_roc_auc": rows.get("synthetic", {}).get("roc_auc"),
         "trtr_roc_auc": rows.get("real", {}).get("roc_auc"),
+        "tstr_note": tstr.note or None,
     }
 
 
@@ -137,10 +139,13 @@ def main() -> None:
                 print(json.dumps(results[-1]), flush=True)
     print("\n| unit | epsilon | sigma | q | steps | train images | s/step | TSTR AUC | TRTR AUC |")
     print("|---|---|---|---|---|---|---|---|---|")
+    def auc(x: float | None) -> str:  # None: the metric could not run (e.g. one class sampled)
+        return "n/a" if x is None else f"{x:.3f}"
+
     for r in results:
         print(f"| {r['unit']} | {r['epsilon']:.2f} | {r['noise_multiplier']:.3f} | "
               f"{r['sample_rate']:.4f} | {r['steps']} | {r['n_train_images']} | "
-              f"{r['median_step_seconds']:.3f} | {r['tstr_roc_auc']:.3f} | {r['trtr_roc_auc']:.3f} |")
+              f"{r['median_step_seconds']:.3f} | {auc(r['tstr_roc_auc'])} | {auc(r['trtr_roc_auc'])} |")
 
 
 if __name__ == "__main__":
