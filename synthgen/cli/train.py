@@ -36,17 +36,22 @@ def train(
     entity: str | None = typer.Option(
         None,
         "--entity",
-        help="Tables: the column naming the patient (or the schema's `role: entity`): the unit of privacy becomes the patient with all their records.",
+        help="The patient: the unit of privacy becomes the patient with all their records. Tables: the column naming the patient (or the schema's `role: entity`). Images: dicom:PatientID (a DICOM attribute), csv:COLUMN (of the labels CSV) or folder (class/patient/image.png). Default: none, one record (row or image) is the unit.",
+    ),
+    entity_file: Path | None = typer.Option(
+        None,
+        "--entity-file",
+        help="Images, an .npz source: patient ids (.npy, or .csv with one column) one per training then validation image.",
     ),
     max_records_per_entity: int | None = typer.Option(
         None,
         "--max-records-per-entity",
-        help="Tables, with an entity: records kept per patient, chosen at random (default 8).",
+        help="With an entity: records (rows or images) kept per patient, chosen at random (default 8).",
     ),
     public_entity_count: int | None = typer.Option(
         None,
         "--public-entity-count",
-        help="Tables, with an entity: number of patients (or an upper bound) that you declare public; otherwise a DP count.",
+        help="With an entity: number of patients (or an upper bound) that you declare public; otherwise a DP count.",
     ),
     schema: Path | None = typer.Option(
         None,
@@ -178,6 +183,7 @@ def train(
         resume=resume,
         target=target,
         entity=entity,
+        entity_file=entity_file,
         max_records_per_entity=max_records_per_entity,
         public_entity_count=public_entity_count,
         table_schema=schema,

@@ -108,6 +108,12 @@ def torchrun_world() -> World | None:
     return World(rank=int(os.environ["RANK"]), size=size)
 
 
+def requested_world_size(processes: int | None) -> int:
+    """The number of ranks a run will have: torchrun's world size, else ``processes``."""
+    launched = torchrun_world()
+    return launched.size if launched is not None else max(1, processes or 1)
+
+
 def is_torchrun_helper() -> bool:
     world = torchrun_world()
     return world is not None and not world.leader
