@@ -10,7 +10,9 @@ Two rules, both post-processing of released DP counts (free):
    standard deviations is taken out of the projection, as a point mass is
    (``preprocess._noise_point_masses``): it keeps only the probability floor. An empty cell
    passes with probability 2.3%; a category holding 3.3 noise standard deviations of
-   records passes with 90%.
+   records passes with 90%. Below that the noise is as large as the category: keeping
+   its noisy estimate costs about as much total variation as dropping it, and an empty
+   category is then never inflated.
 2. *What "(other)" holds* (columns whose categories were discovered). Values below the
    partition-selection threshold are merged into "(other)". The model directory states
    the threshold in records, the values kept (they passed selection: public) and the DP
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 RARE_CATEGORY_THRESHOLD = 2.0  # in noise standard deviations of a cell's all-classes count
+KEPT_AT_LEAST = 2  # value cells every categorical column keeps, whatever their counts
 
 
 def rare_category_cells(
@@ -33,16 +36,18 @@ def rare_category_cells(
 ) -> np.ndarray:
     """Mask of the category cells of a noisy [classes, cells] table whose all-classes count
     is below the threshold. The missing cell (a None category) is left to the point-mass
-    rule; when every other cell is below the threshold none is masked (a table too small
-    for its budget keeps today's noisy estimate rather than an arbitrary category)."""
+    rule. The ``KEPT_AT_LEAST`` cells with the largest counts are never masked: a column
+    that lost all but one value would be a constant, and its relation to the others lost
+    (stroke's heart_disease, 5.4% "1", sits below the threshold at epsilon 1)."""
     rare = np.zeros(table.shape[1], dtype=bool)
     if cell_std == 0:
         return rare
     threshold = RARE_CATEGORY_THRESHOLD * cell_std * math.sqrt(table.shape[0])
-    values = np.array([c is not None for c in categories])
-    rare[values] = table[:, values].sum(0) < threshold
-    if rare[values].all():
-        rare[:] = False
+    values = np.flatnonzero([c is not None for c in categories])
+    totals = table[:, values].sum(0)
+    largest = values[np.argsort(-totals, kind="stable")[:KEPT_AT_LEAST]]
+    rare[values] = totals < threshold
+    rare[largest] = False
     return rare
 
 
