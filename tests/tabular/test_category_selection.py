@@ -211,7 +211,7 @@ def test_rare_declared_category_stays_near_its_share_and_a_small_one_keeps_its_o
 def test_rare_cells_keep_the_two_largest_values_and_leave_the_missing_cell_alone() -> None:
     table = np.array([[900.0, 30.0, -20.0, 5.0], [100.0, 10.0, 8.0, 1.0]])
     rare = rare_category_cells(table, ("a", "b", "c", None), cell_std=20.0)
-    # threshold 2 * 20 * sqrt(2) = 56.6: "c" (-12) is rare, "b" (40) too but is second largest
+    # threshold 1.5 * 20 * sqrt(2) = 42.4: "c" (-12) is rare, "b" (40) too but is second largest
     assert rare.tolist() == [False, False, True, False]
     assert not rare_category_cells(table, ("a", "b", "c", None), cell_std=0.0).any()
 
