@@ -10,7 +10,8 @@ Prints, for Adult trained without a schema, each category holding at least 2% of
 training rows and in how many runs partition selection kept it, the share of epsilon the
 statistics spent and the DP share of "(other)" per column; for stroke (its public schema,
 which declares gender "Other"), the share of "Other" in the statistics against its real
-share. ``--fit`` also trains one model on Adult without a schema (minutes) and prints the
+share. ``--rare-sweep 1,1.5,2`` instead prints the categorical TV of the statistics for
+each rare-cell threshold. ``--fit`` also trains one model on Adult without a schema (minutes) and prints the
 benchmark's TSTR and 1-/2-way TV for it.
 """
 
@@ -130,6 +131,36 @@ def stroke_rare(epsilon: float, runs: int) -> None:
             print(f"| {col} | {v} | {real:.5f} | {np.mean(values):.5f} | {np.max(values):.5f} |")
 
 
+def statistics_tv(name: str, epsilon: float, runs: int) -> float:
+    """Mean 1-way TV of the categorical columns of the statistics (class proportions times
+    per-class probabilities) against the real training half, public schema."""
+    from synthgen.tabular.preprocess import category_cell_key
+
+    df, schema = load(name, DATA)
+    train, _ = stratified_split(df, schema.target.name, 0.5, seed=0)  # type: ignore[union-attr]
+    tvs = []
+    for seed in range(runs):
+        stats = statistics(train, schema, epsilon, seed)
+        for layout, probs in zip(stats.categorical, stats.categorical_probs, strict=True):
+            keys = train[layout.column].map(category_cell_key)
+            real = np.array([
+                (keys.isna() if v is None else keys == category_cell_key(v)).mean()
+                for v in layout.categories
+            ])
+            tvs.append(0.5 * np.abs(stats.class_proportions @ probs - real).sum())
+    return float(np.mean(tvs))
+
+
+def rare_threshold_sweep(thresholds: list[float], epsilon: float, runs: int) -> None:
+    from synthgen.tabular import category_selection
+
+    for threshold in thresholds:
+        category_selection.RARE_CATEGORY_THRESHOLD = threshold
+        print(f"rare-cell threshold {threshold:g}: categorical 1-way TV of the statistics, "
+              f"epsilon {epsilon:g}: adult {statistics_tv('adult', epsilon, runs):.4f}, "
+              f"stroke {statistics_tv('stroke', epsilon, runs):.4f}")
+
+
 def adult_fit(epsilon: float) -> None:
     from benchmarks.tabular_metrics import marginal_tv, tstr_auc
     from synthgen.requests import TrainRequest
@@ -161,7 +192,12 @@ def main() -> None:
     parser.add_argument("--epsilon", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--fit", action="store_true", help="also train one Adult model")
+    parser.add_argument("--rare-sweep", default=None, metavar="T1,T2",
+                        help="only: statistics' TV for these rare-cell thresholds (in stds)")
     args = parser.parse_args()
+    if args.rare_sweep:
+        rare_threshold_sweep([float(t) for t in args.rare_sweep.split(",")], args.epsilon, 5)
+        return
     adult_kept(args.epsilon, args.runs)
     stroke_rare(args.epsilon, args.runs)
     if args.fit:
