@@ -306,7 +306,6 @@ def estimate_statistics(
         _class_conditional(table, class_counts, cell_std, _left_out_cells(table, layout, cell_std))
         for table, layout in zip(counts, layouts, strict=True)
     ]
-
     numeric_ids = [i for i, c in enumerate(features) if c.is_numeric]
     categorical_ids = [i for i, c in enumerate(features) if not c.is_numeric]
     return TabularStatistics(
