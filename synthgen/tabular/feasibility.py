@@ -55,7 +55,7 @@ from synthgen.privacy.accountant import (
 from synthgen.privacy.mechanisms import partition_threshold
 from synthgen.privacy.record_count import DP_ESTIMATE, RecordCount
 from synthgen.tabular import preprocess
-from synthgen.tabular.budget_split import plan_for_schema
+from synthgen.tabular.budget_split import KEEP_SHARE, plan_for_schema
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.layout import NumericLayout
 from synthgen.tabular.schema import Schema
@@ -277,6 +277,14 @@ def estimate(
                 f"few categories of {', '.join(rare)} can pass the DP threshold ({part:.0f})"
             )
             suggestions.append(f"declare the categories of {', '.join(rare)}")
+        elif need_categories and budget.kept_share(n) > KEEP_SHARE:
+            reasons[MARGINAL].append(
+                f"categories of {', '.join(c.name for c in need_categories)} under "
+                f"{budget.kept_share(n):.1%} of the rows may be merged into {preprocess.OTHER}"
+            )
+            suggestions.append(
+                f"declare the categories of {', '.join(c.name for c in need_categories)}"
+            )
 
     # -- per-class histograms and class proportions -----------------------------------------
     accountant.add_gaussian_release(

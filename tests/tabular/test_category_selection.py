@@ -226,3 +226,22 @@ def test_kept_share_matches_the_threshold_it_reports() -> None:
     needed = threshold + norm.ppf(KEEP_PROBABILITY) * budget.category_std
     assert budget.kept_share(ADULT_ROWS) * ADULT_ROWS == pytest.approx(needed, rel=1e-6)
     assert math.isclose(budget.kept_share(ADULT_ROWS), KEEP_SHARE, rel_tol=1e-3)
+
+
+def _undeclared(schema: Schema) -> Schema:
+    return Schema(columns=tuple(
+        c if c.is_numeric or c.role == "label" else ColumnSpec(c.name, c.kind)
+        for c in schema.columns
+    ))
+
+
+def test_feasibility_says_which_categories_a_capped_budget_may_merge(heart_schema_obj) -> None:
+    from synthgen.tabular import feasibility
+
+    schema = _undeclared(heart_schema_obj)
+    small = feasibility.estimate(schema, epsilon=1.0, delta=None,
+                                 record_count=declared_record_count(5_000))
+    assert any("may be merged into (other)" in r for r in small.reasons), small.reasons
+    large = feasibility.estimate(schema, epsilon=1.0, delta=None,
+                                 record_count=declared_record_count(50_000))
+    assert not any("may be merged" in r for r in large.reasons), large.reasons
