@@ -28,9 +28,9 @@ probability ``Phi((c - T) / s)`` >= p exactly when::
 With c = 0.02 N-hat (N-hat: the public record count), p = 0.99 and the std of a release
 of P histograms being ``sigma_c * sqrt(P)``, category discovery needs precision
 ``P / s^2``. At epsilon 1 on Adult (N-hat ~24,400, P = 9, delta_T ~1e-6: z_T ~5.2) that is
-s ~65 records. The bounds and per-class histograms keep what a fully declared schema
-gives them (``BASE_SHARE``, split ``BOUNDS_SHARE`` / the rest when bounds are discovered),
-and the share is the epsilon of the sum of both precisions, capped at ``MAX_SHARE`` so
+s ~65 records. The bounds and per-class histograms keep the precision of ``BASE_SHARE``
+(all of it for the histograms when every bound is declared, else ``BOUNDS_SHARE`` of it for
+the bounds: the split used before for all discovery), and the share is the epsilon of the sum of both precisions, capped at ``MAX_SHARE`` so
 that DP-SGD is never starved (a small table at a small epsilon then keeps only larger
 categories: ``kept_share`` says which). Every input is public: N-hat, the number of columns
 to discover, epsilon and delta.
