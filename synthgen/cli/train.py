@@ -98,7 +98,7 @@ def train(
     preprocessing_share: float | None = typer.Option(
         None,
         "--preprocessing-share",
-        help="Share of epsilon for the DP statistics (default 0.1; small tables gain from more, e.g. 0.3).",
+        help="Share of epsilon for the DP statistics (default: 0.1, more when categories must be discovered; small tables gain from more, e.g. 0.3).",
     ),
     tracker: str | None = typer.Option(
         None, "--tracker", help="Also log to `wandb` or `mlflow` (must be installed)."

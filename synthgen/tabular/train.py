@@ -48,6 +48,7 @@ from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore
 from synthgen.requests import TrainRequest
 from synthgen.tabular import feasibility
 from synthgen.tabular import resume as resume_checks
+from synthgen.tabular.budget_split import plan_for_schema
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.conform import conform
 from synthgen.tabular.constraints import ConstraintSet, drop_broken_rows
@@ -230,6 +231,15 @@ def train_tabular(
         elif not 0 < delta < 1:
             raise PrivacyParameterError(f"delta must be in (0, 1), got {delta!r}")
         config = config.resolve(n_records=record_count.value, epsilon=epsilon, max_steps=max_steps)
+        if private_run:  # the share bought by what the schema leaves to discover
+            budget = plan_for_schema(
+                schema_obj,
+                epsilon=epsilon,
+                delta=delta,
+                record_count=record_count.value,
+                share=config.preprocessing_share,
+            )
+            config = replace(config, preprocessing_share=budget.share)
         if private_run and saved_stats is None:  # before the statistics spend anything
             found = feasibility.estimate(
                 schema_obj, epsilon=epsilon, delta=delta, record_count=record_count, config=config
