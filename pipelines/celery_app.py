@@ -86,10 +86,10 @@ def make_router(app: Celery, cpu_queue: str) -> QueueRouter:
 def enqueue_claimable(app: Celery, db: Database, *, queued_for: float | None = None) -> int:
     """Send a task for every job a worker could claim now (idempotent: claims fence), each
     to its queue as routed now (a GPU job whose GPU worker died goes to the CPU queue)."""
-    jobs = leases.claimable_jobs_with_kind(db, limit=1000, queued_for=queued_for)
+    jobs = leases.claimable_jobs_routed(db, limit=1000, queued_for=queued_for)
     router = make_router(app, app.conf.task_default_queue)
-    for job_id, kind in jobs:
-        app.send_task(TASK_RUN_JOB, args=[job_id], queue=router.queue_for(kind))
+    for job_id, kind, modality in jobs:
+        app.send_task(TASK_RUN_JOB, args=[job_id], queue=router.queue_for(kind, modality))
     return len(jobs)
 
 

@@ -15,8 +15,8 @@ log = logging.getLogger("synthgen.api")
 
 
 class Dispatcher(Protocol):
-    def submit(self, job_id: str, kind: str) -> None:
-        """Tell workers about job ``job_id`` of kind ``kind`` (the kind picks the queue)."""
+    def submit(self, job_id: str, kind: str, modality: str | None) -> None:
+        """Tell workers about a job (its kind and modality pick the queue)."""
 
     def check(self) -> None:
         """Raise Unavailable when jobs cannot reach workers."""
@@ -25,7 +25,7 @@ class Dispatcher(Protocol):
 class LocalDispatcher:
     """Local workers poll the job table: nothing to send."""
 
-    def submit(self, job_id: str, kind: str) -> None:
+    def submit(self, job_id: str, kind: str, modality: str | None) -> None:
         return None
 
     def check(self) -> None:
@@ -39,14 +39,14 @@ class CeleryDispatcher:
         self.app = create_celery(settings)
         self.router = make_router(self.app, settings.celery_queue)
 
-    def submit(self, job_id: str, kind: str) -> None:
+    def submit(self, job_id: str, kind: str, modality: str | None) -> None:
         from pipelines.celery_app import TASK_RUN_JOB
 
         try:
             self.app.send_task(
                 TASK_RUN_JOB,
                 args=[job_id],
-                queue=self.router.queue_for(kind),
+                queue=self.router.queue_for(kind, modality),
                 retry=True,
                 retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
             )

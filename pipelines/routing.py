@@ -23,7 +23,8 @@ from typing import Any, Literal
 log = logging.getLogger("synthgen.api")
 
 Device = Literal["cpu", "gpu"]
-GPU_KINDS = frozenset({"synthesize_image"})  # image training: the work a GPU speeds up most
+# (job kind, modality) pairs that a GPU speeds up most: image training
+GPU_WORK = frozenset({("synthesize", "image")})
 GPU_PROBE_SECONDS = 30.0  # how long an answer about GPU workers is trusted
 PROBE_TIMEOUT_SECONDS = 0.5  # how long workers have to answer a probe
 
@@ -63,8 +64,8 @@ class QueueRouter:
         self._known: tuple[float, bool] | None = None
         self._lock = threading.Lock()
 
-    def queue_for(self, kind: str) -> str:
-        if kind in GPU_KINDS and self.gpu_workers():
+    def queue_for(self, kind: str, modality: str | None) -> str:
+        if (kind, modality) in GPU_WORK and self.gpu_workers():
             return self.gpu_queue
         return self.cpu_queue
 

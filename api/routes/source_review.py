@@ -127,7 +127,7 @@ def accept_schema(
         accepted_from_data=body.accepted_from_data,
         constraints=body.constraints,
     )
-    dispatcher.submit(job.id, job.kind)
+    dispatcher.submit(job.id, job.kind, job.modality)
     return SourceCreated(id=source.id, state=source.state, check_job_id=job.id)
 
 

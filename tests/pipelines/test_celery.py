@@ -119,7 +119,7 @@ def test_celery_worker_runs_jobs_from_the_broker(
         assert wait_state(env, more.json()["id"], role="ml_engineer")["state"] == "succeeded"
 
         # a duplicate delivery (acks_late redelivery, a recovery sweep) finds the job done
-        env.app.state.services.dispatcher.submit(str(done["id"]), "synthesize_tabular")
+        env.app.state.services.dispatcher.submit(str(done["id"]), "synthesize", "tabular")
         time.sleep(2)
         again = env.client.get(f"/v1/jobs/{done['id']}", headers=steward).json()
         assert again["attempts"] == 1 and again["state"] == "succeeded"
@@ -189,8 +189,8 @@ def test_a_gpu_worker_takes_the_gpu_queue_and_the_rest(
             assert time.monotonic() < deadline, (tmp_path / "celery.log").read_text()[-2000:]
             time.sleep(0.5)
         router = make_router(app, queue)
-        assert router.queue_for("synthesize_image") == f"{queue}.gpu"
-        assert router.queue_for("synthesize_tabular") == queue
+        assert router.queue_for("synthesize", "image") == f"{queue}.gpu"
+        assert router.queue_for("synthesize", "tabular") == queue
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -201,4 +201,4 @@ def test_a_gpu_worker_takes_the_gpu_queue_and_the_rest(
         log.close()
     banner = (tmp_path / "celery.log").read_text()  # Celery lists the queues it consumes
     assert f".> {queue}.gpu " in banner and f".> {queue} " in banner
-    assert make_router(app, queue).queue_for("synthesize_image") == queue
+    assert make_router(app, queue).queue_for("synthesize", "image") == queue
