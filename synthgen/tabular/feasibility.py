@@ -211,8 +211,9 @@ def estimate(
     sigma = gaussian_noise_multiplier_for(
         epsilon=config.preprocessing_share * epsilon, delta=accountant.rdp_delta(delta)
     )
+    point_masses = any(c.is_numeric for c in features)
     sigma_d = sigma / math.sqrt(preprocess.DISCOVERY_SHARE) if discovery else 0.0
-    sigma_h = sigma / math.sqrt(1 - preprocess.DISCOVERY_SHARE) if discovery else sigma
+    sigma_h = sigma / math.sqrt(preprocess.histogram_share(discovery, point_masses))
     n_classes = len(declared_classes) if declared_classes is not None else ASSUMED_CLASSES
     cell_std = sigma_h * math.sqrt(len(features) + 1)
 
@@ -270,6 +271,12 @@ def estimate(
             )
             suggestions.append(f"declare the categories of {', '.join(rare)}")
 
+    if point_masses:  # heaps and decimals (synthgen.tabular.heaps), before the histograms
+        accountant.add_gaussian_release(
+            name="point masses",
+            noise_multiplier=sigma / math.sqrt(preprocess.POINT_MASS_SHARE),
+            purpose="estimate",
+        )
     # -- per-class histograms and class proportions -----------------------------------------
     accountant.add_gaussian_release(
         name="per-class histograms", noise_multiplier=sigma_h, purpose="estimate"
