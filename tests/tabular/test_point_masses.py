@@ -173,7 +173,7 @@ def test_a_column_without_nulls_gets_no_null_cell_mass() -> None:
         for c in hours_schema().columns
     ))
     df.loc[: len(df) // 5, "age"] = np.nan  # a fifth of age is null: that cell stays
-    for seed in range(5):
+    for _run in range(5):  # fresh noise each time
         accountant = RunAccountant()
         stats = estimate_statistics(
             df, schema, epsilon=1.0, delta=1e-5, preprocessing_share=0.3, accountant=accountant,
