@@ -5,7 +5,9 @@ reader (and a classifier telling synthetic rows from real ones) sees the extra d
 once. The precision is declared in the schema (``decimals``) or estimated with DP: each
 record falls in one cell of a histogram over "needs d decimals" (d = 0..MAX_ESTIMATED, and
 one cell for more), so a column's histogram has sensitivity 1 and rides in the point-mass
-release (``synthgen.tabular.heaps``). Choosing d from the noisy counts is post-processing.
+release (``synthgen.tabular.heaps``). Choosing d from the noisy counts is post-processing,
+and errs towards more decimals: rounding away a real digit is worse than keeping a digit
+too many.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 MAX_ESTIMATED = 6  # decimals the DP histogram can tell apart; more: left unrounded
-COVERED_SHARE = 0.99  # the precision is the fewest decimals that write this share exactly
-NOISE_MARGIN = 3.0  # noise standard deviations a count past the precision may be off by
+NOISE_MARGIN = 4.0  # noise standard deviations a count must clear to show a precision
 
 
 def decimals_needed(values: np.ndarray, *, limit: int = MAX_ESTIMATED + 1) -> np.ndarray:
@@ -39,21 +40,16 @@ def decimals_histogram(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def precision_from_counts(counts: np.ndarray, *, std: float = 0.0) -> int | None:
-    """The fewest decimals d such that the records needing more are at most
-    ``1 - COVERED_SHARE`` of the column, up to the noise: the noisy counts of the cells past
-    d add up to no more than that share of the total plus ``NOISE_MARGIN`` standard
-    deviations of their sum. None (no rounding) when that takes more than MAX_ESTIMATED
-    decimals or nothing is left after the noise. Post-processing of the noisy counts."""
+    """The most decimals that the noisy counts show some records need: the last cell whose
+    count clears ``NOISE_MARGIN`` noise standard deviations. None (no rounding) when that
+    is the "more than MAX_ESTIMATED" cell or no cell clears the margin: when the noise
+    hides the precision, values keep their digits rather than lose real ones.
+    Post-processing of the noisy counts."""
     c = np.asarray(counts, dtype=np.float64)
-    total = np.maximum(c, 0.0).sum()
-    if total <= 0:
+    confirmed = np.flatnonzero(c > max(NOISE_MARGIN * std, 0.0))
+    if confirmed.size == 0 or confirmed[-1] > MAX_ESTIMATED:
         return None
-    for d in range(MAX_ESTIMATED + 1):
-        beyond = c[d + 1 :]
-        allowed = (1 - COVERED_SHARE) * total + NOISE_MARGIN * std * np.sqrt(beyond.size)
-        if beyond.sum() <= allowed:
-            return d
-    return None
+    return int(confirmed[-1])
 
 
 def round_to(values: np.ndarray, decimals: int | None) -> np.ndarray:

@@ -128,8 +128,10 @@ def test_integer_layout_with_a_heap_round_trips_every_integer() -> None:
 def test_decimals_needed_and_precision_from_counts() -> None:
     assert decimals_needed(np.array([1.0, 1.5, 12.34, 0.006399, np.pi])).tolist() == [
         0, 1, 2, 6, 7]
-    assert precision_from_counts(np.array([0, 5, 300, 0, 0, 0, 0, 1.0])) == 2
-    assert precision_from_counts(np.array([0, 0, 0, 0, 0, 0, 0, 300.0])) is None
+    assert precision_from_counts(np.array([0, 5, 300, 0, 0, 0, 0, 0.0])) == 2
+    assert precision_from_counts(np.array([0, 5, 300, 2, 0, 0, 0, 1.0]), std=1.0) == 2
+    assert precision_from_counts(np.array([0, 5, 300, 0, 0, 0, 0, 300.0])) is None
+    assert precision_from_counts(np.array([0, 5, 300, 0, 0, 0, 0, 0.0]), std=100.0) is None
     assert precision_from_counts(np.zeros(8) - 3) is None
 
 
