@@ -65,7 +65,10 @@ class TableEncoder:
         for j, p in enumerate(stats.numeric_probs):
             mass[:, j, : p.shape[1]] = p
         cumulative = np.concatenate([np.zeros((*mass.shape[:2], 1)), np.cumsum(mass, -1)], -1)
-        cumulative[..., -1] = 1.0
+        for j, p in enumerate(stats.numeric_probs):
+            # each column's CDF ends at exactly 1 (not a float32 sum just below it), so no u
+            # below 1 can fall past the last cell with mass onto a bound atom without any
+            cumulative[:, j, p.shape[1] :] = 1.0
         self.cell_mass = torch.tensor(mass, dtype=torch.float32)
         self.cell_start = torch.tensor(cumulative, dtype=torch.float32)
         # categorical prior log-probabilities, padded: [classes, n_cat, max_categories]
@@ -144,7 +147,7 @@ class TableEncoder:
     ) -> pd.DataFrame:
         """Rows with the schema's output types, in the schema's column order."""
         y = labels.numpy()
-        u = torch.special.ndtr(z.double()).numpy()
+        u = np.minimum(torch.special.ndtr(z.double()).numpy(), np.nextafter(1.0, 0.0))
         columns: dict[str, Any] = {}
         start = self.cell_start.double().numpy()
         mass = self.cell_mass.double().numpy()

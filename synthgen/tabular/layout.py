@@ -213,7 +213,29 @@ class NumericLayout:
                 out[is_bin] = np.clip(out[is_bin], first, last)
         present = ~np.isnan(out)
         out[present] = np.clip(out[present], self.minimum, self.maximum)
-        return round_to(out, self.decimals)
+        out = round_to(out, self.decimals)
+        return self._off_the_bounds(out, is_bin)
+
+    def _off_the_bounds(self, out: np.ndarray, is_bin: np.ndarray) -> np.ndarray:
+        """Bin values moved one step (an integer, a decimal of the precision) inside the
+        bounds when the edge position or the rounding put them on one. A record on a bound
+        is always counted in the bound's atom, never in a bin, so a bin that gave the bound
+        itself would pile values there: a model whose z overshoots the training range
+        decodes to the very edge of the outer bins (decoding z of four times the spread put
+        18% of a column's values on its lower bound, tests/tabular/test_point_masses.py)."""
+        if self.kind == "integer":
+            step = 1.0
+        elif self.decimals is not None:
+            step = 10.0**-self.decimals
+        else:
+            step = 0.0  # unrounded: the next float inside
+        lower = self.minimum + step if step else np.nextafter(self.minimum, np.inf)
+        upper = self.maximum - step if step else np.nextafter(self.maximum, -np.inf)
+        if lower > upper:
+            return out
+        edge = is_bin & ((out == self.minimum) | (out == self.maximum))
+        out[edge] = np.clip(out[edge], lower, upper)
+        return out
 
     # -- (de)serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
