@@ -12,8 +12,12 @@ Two Gaussian releases, both recorded in the run's accountant:
    conditional sampling, a per-class quantile transform for numerics and the per-class
    category frequencies that serve as the prior of the categorical diffusion.
 
+Between them, when there are numeric features, a *point-mass* release
+(``synthgen.tabular.heaps``: heaps and decimals of numeric columns) takes
+``POINT_MASS_SHARE`` of the budget.
+
 Each record falls in exactly one cell of each histogram, so the L2 sensitivity of a
-release of H histograms is sqrt(H). The two releases together spend
+release of H histograms is sqrt(H). The releases together spend
 ``preprocessing_share * epsilon`` measured alone at the run's delta (their RDP adds up);
 the rest goes to DP-SGD, and the certificate reports the composed total.
 """
