@@ -217,3 +217,14 @@ def test_extreme_model_outputs_do_not_pile_on_a_bound_the_data_never_reached() -
         on_bound = out[column].isin([low, high]).mean()
         assert on_bound == 0.0, column
     assert out["k"].dtype == np.int64
+
+
+def test_without_a_schema_decimals_are_not_read_from_the_data_unnoised() -> None:
+    """The draft reads decimals from the records for the steward; training without a schema
+    takes only names, kinds and roles from it, so the precision comes from the DP release."""
+    from synthgen.tabular.train import _load_schema
+
+    with pytest.warns(UserWarning, match="no --schema"):
+        schema = _load_schema(None, hours_table(), "y")
+    dose = next(c for c in schema.columns if c.name == "dose")
+    assert dose.kind == "continuous" and dose.decimals is None
