@@ -228,3 +228,16 @@ def test_without_a_schema_decimals_are_not_read_from_the_data_unnoised() -> None
         schema = _load_schema(None, hours_table(), "y")
     dose = next(c for c in schema.columns if c.name == "dose")
     assert dose.kind == "continuous" and dose.decimals is None
+
+
+def test_values_past_a_dp_bound_spread_over_the_outer_bin_not_onto_the_bound() -> None:
+    layout = NumericLayout.build(
+        column="w", kind="continuous", minimum=100.0, maximum=200.0, nullable=False, bins=4
+    )
+    values = np.array([50.0, 100.0, 150.0, 250.0])
+    cells, low, high = layout.cell_of(values)
+    types = [layout.cell_types[c] for c in cells]
+    assert types == ["bin", "atom", "bin", "bin"]  # only the record on the bound is its atom
+    assert (low[[0, 3]] == 0).all() and (high[[0, 3]] == 1).all()  # the whole outer bin
+    bins = [i for i, t in enumerate(layout.cell_types) if t == "bin"]
+    assert cells[0] == bins[0] and cells[3] == bins[-1]
