@@ -19,8 +19,10 @@ from synthgen.errors import ConfigurationError
 class TabularTrainingConfig:
     # share of epsilon (measured standalone at the run's delta) spent on the DP statistics:
     # bounds/categories not declared, per-class histograms used for the quantile transform
-    # and as the diffusion prior, class proportions
-    preprocessing_share: float = 0.1
+    # and as the diffusion prior, class proportions. None: 0.1, raised (up to 0.3) when
+    # categories must be discovered, so that one holding 2% of N-hat is kept
+    # (synthgen/tabular/budget_split.py)
+    preprocessing_share: float | None = None
     # share of epsilon (measured alone) for the DP count of training records N-hat, drawn
     # first, unless the schema declares public_record_count (synthgen.privacy.record_count)
     record_count_share: float = 0.02
@@ -76,7 +78,10 @@ class TabularTrainingConfig:
 
     def validate(self) -> None:
         checks = [
-            (0 < self.preprocessing_share < 1, "preprocessing_share must be in (0, 1)"),
+            (
+                self.preprocessing_share is None or 0 < self.preprocessing_share < 1,
+                "preprocessing_share must be in (0, 1)",
+            ),
             (0 < self.record_count_share < 0.5, "record_count_share must be in (0, 0.5)"),
             (
                 self.public_record_count is None

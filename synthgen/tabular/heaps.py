@@ -88,9 +88,6 @@ def find_heaps(noisy: np.ndarray, grid: np.ndarray, *, margin: float) -> tuple[f
     return tuple(sorted(value for _, value in largest))
 
 
-POINT_MASS_SHARE = 0.15  # share of the preprocessing RDP budget for this release
-
-
 @dataclass(frozen=True)
 class PointMasses:
     """What the release decided for one numeric column (public: post-processing)."""
