@@ -121,3 +121,88 @@ def exact_copies(synthetic: pd.DataFrame, train: pd.DataFrame, schema: Schema) -
         return pd.concat(parts, axis=1).agg("\x1f".join, axis=1)
 
     return int(key(synthetic).isin(set(key(train))).sum())
+
+
+DETECTION_ROWS = 20_000  # per side, as in issue 21's harness
+DETECTION_FOLDS = 5
+
+
+def _one_hot_numeric(frames: list[pd.DataFrame], schema: Schema) -> list[np.ndarray]:
+    """Numerics as floats (nulls stay NaN for the trees), categoricals one-hot over the values
+    seen in any frame (so a synthetic-only value such as "(other)" is a feature too)."""
+    blocks: list[list[np.ndarray]] = [[] for _ in frames]
+    for spec in schema.synthesized:
+        if spec.is_numeric:
+            for i, f in enumerate(frames):
+                blocks[i].append(pd.to_numeric(f[spec.name], errors="coerce").to_numpy(float)[:, None])
+        else:
+            as_text = [f[spec.name].map(lambda v: "null" if pd.isna(v) else str(v)).to_numpy() for f in frames]
+            values = np.array(sorted(set().union(*(set(t) for t in as_text))))
+            for i, t in enumerate(as_text):
+                blocks[i].append((t[:, None] == values[None, :]).astype(float))
+    return [np.hstack(b) for b in blocks]
+
+
+def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: int = 0) -> float:
+    """Classifier two-sample test: 5-fold cross-validated ROC AUC of gradient boosting (one-hot
+    categoricals, raw numerics) separating real rows from as many synthetic ones (at most
+    20,000 of each). 0.5: indistinguishable; 1.0: every synthetic row is spotted."""
+    from synthgen.evaluate.fidelity.detection import cross_validated_auc
+
+    n = min(len(real), len(synthetic), DETECTION_ROWS)
+    rng = np.random.default_rng(seed)
+    r = real.iloc[rng.choice(len(real), n, replace=False)]
+    s = synthetic.iloc[rng.choice(len(synthetic), n, replace=False)]
+    x_r, x_s = _one_hot_numeric([r, s], schema)
+    return cross_validated_auc(
+        np.vstack([x_r, x_s]), np.repeat([1, 0], n), folds=DETECTION_FOLDS, seed=seed,
+        make_model=lambda: HistGradientBoostingClassifier(random_state=seed),
+    )
+
+
+def numeric_columns(schema: Schema) -> list[str]:
+    return [c.name for c in schema.synthesized if c.is_numeric]
+
+
+def share_on_bounds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema,
+                    bounds: dict[str, tuple[float, float]]) -> tuple[float, float]:
+    """Share of all non-null numeric values that sit exactly on their column's bound
+    (``bounds``: the model's bounds, declared or DP), real and synthetic."""
+    on = {"real": [0, 0], "synthetic": [0, 0]}
+    for name in numeric_columns(schema):
+        if name not in bounds:
+            continue
+        lo, hi = bounds[name]
+        for side, df in (("real", real), ("synthetic", synthetic)):
+            v = pd.to_numeric(df[name], errors="coerce").to_numpy(float)
+            v = v[np.isfinite(v)]
+            on[side][0] += int(np.sum((v == lo) | (v == hi)))
+            on[side][1] += v.size
+    return (on["real"][0] / max(on["real"][1], 1), on["synthetic"][0] / max(on["synthetic"][1], 1))
+
+
+def top_value_shares(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> dict[str, tuple[object, float, float]]:
+    """For each numeric column: its most common real value, that value's share of the real
+    rows and of the synthetic rows (heaps such as Adult's 40 hours a week)."""
+    out: dict[str, tuple[object, float, float]] = {}
+    for name in numeric_columns(schema):
+        r = pd.to_numeric(real[name], errors="coerce")
+        s = pd.to_numeric(synthetic[name], errors="coerce")
+        top = r.value_counts().index[0]
+        out[name] = (top, float((r == top).mean()), float((s == top).mean()))
+    return out
+
+
+def null_counts(synthetic: pd.DataFrame, real: pd.DataFrame) -> dict[str, int]:
+    """Synthetic nulls in the columns that have none in the real table."""
+    return {c: int(synthetic[c].isna().sum()) for c in real.columns
+            if c in synthetic and real[c].notna().all() and synthetic[c].isna().any()}
+
+
+def max_decimals(values: pd.Series, limit: int = 15) -> int:
+    """The most decimals any of the (first 1,000) values needs (as written by pandas)."""
+    v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(float)[:1000]
+    for d in range(limit):
+        if np.all(np.abs(v * 10**d - np.round(v * 10**d)) < 1e-9 * np.maximum(1.0, np.abs(v * 10**d))):
+            return d
+    return limit

@@ -35,7 +35,7 @@ from pipelines.store.models import Job, Role, Source, SourceState, utcnow
 from synthgen.errors import SchemaError
 
 # the fields of a column whose drafted value is read from the records
-DRAWN_FIELDS = ("min", "max", "categories", "nullable")
+DRAWN_FIELDS = ("min", "max", "categories", "nullable", "decimals")
 
 
 @dataclass(frozen=True)

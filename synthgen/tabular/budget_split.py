@@ -52,6 +52,9 @@ BOUNDS_SHARE = 0.3  # of the precision left after category discovery, for discov
 KEEP_SHARE = 0.02  # a category holding this share of N-hat is kept...
 KEEP_PROBABILITY = 0.99  # ...with this probability: in >= 9 of 10 runs with probability 99.6%
 THRESHOLD_DELTA_SHARE = 0.25  # share of delta for partition selection, when it runs
+# of the histograms' precision, for the point-mass release (heaps and decimals of numeric
+# columns, synthgen.tabular.heaps) when the table has a numeric feature
+POINT_MASS_SHARE = 0.15
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class PreprocessingBudget:
     histograms_noise_multiplier: float
     partitions: int  # discovered columns (the label included) a record adds a value to
     threshold_delta: float  # delta spent on partition selection
+    point_masses_noise_multiplier: float = 0.0
 
     @property
     def category_std(self) -> float:
@@ -95,6 +99,7 @@ def plan_for_schema(
         partitions=len(categories) + int(target.declared_categories() is None),
         bound_columns=sum(1 for c in features if c.is_numeric and not c.has_bounds),
         share=share,
+        point_mass_columns=sum(1 for c in features if c.is_numeric),
     )
 
 
@@ -106,6 +111,7 @@ def plan_preprocessing(
     partitions: int,
     bound_columns: int,
     share: float | None = None,
+    point_mass_columns: int = 0,
 ) -> PreprocessingBudget:
     """The releases' noise for a private run (``epsilon`` finite).
 
@@ -129,13 +135,15 @@ def plan_preprocessing(
     categories = min(wanted, max(total - base, total / 2)) if partitions else 0.0
     rest = total - categories
     bounds = BOUNDS_SHARE * rest if bound_columns else 0.0
+    point_masses = POINT_MASS_SHARE * (rest - bounds) if point_mass_columns else 0.0
     return PreprocessingBudget(
         share=share,
         categories_noise_multiplier=_multiplier(categories),
         bounds_noise_multiplier=_multiplier(bounds),
-        histograms_noise_multiplier=_multiplier(rest - bounds),
+        histograms_noise_multiplier=_multiplier(rest - bounds - point_masses),
         partitions=partitions,
         threshold_delta=threshold_delta,
+        point_masses_noise_multiplier=_multiplier(point_masses),
     )
 
 

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from synthgen.tabular.draft_constraints import Proposal
-from synthgen.tabular.schema import ColumnKind, ColumnSpec, Schema, category_key
+from synthgen.tabular.precision import decimals_needed
+from synthgen.tabular.schema import MAX_DECIMALS, ColumnKind, ColumnSpec, Schema, category_key
 
 MAX_CATEGORIES = 100  # more distinct values than this: continuous/integer or identifier
 SMALL_INTEGER_CODES = 10  # whole numbers with at most this many values read as codes
@@ -27,7 +28,8 @@ DRAFT_HEADER = """\
 # DRAFT schema computed from the data in {source} on {day}.
 # Every bound and category list below was read from the real records. Review each one
 # before use: widen bounds to public ranges (clinical limits, instrument ranges), drop
-# categories that are rare or identifying, check kinds and roles. Delete a bound or a
+# categories that are rare or identifying, check kinds and roles. `decimals` is the most
+# decimals a value was written with; delete it to have synthgen estimate it with DP. Delete a bound or a
 # category list to have synthgen estimate it with differential privacy instead.
 # Then set `draft: false`: synthgen refuses to train on a schema that is still a draft.
 """
@@ -87,7 +89,14 @@ def _draft_column(name: str, raw: pd.Series) -> ColumnSpec:
         lo, hi = float(values.min()), float(values.max())
         if lo == hi:
             hi = lo + 1
-        return ColumnSpec(name=name, kind=kind, minimum=lo, maximum=hi, nullable=nullable)
+        return ColumnSpec(
+            name=name,
+            kind=kind,
+            minimum=lo,
+            maximum=hi,
+            nullable=nullable,
+            decimals=None if integral else _decimals(values),
+        )
     lowered = {category_key(v).lower() for v in non_null}
     if lowered <= {"true", "false"}:
         return ColumnSpec(name=name, kind="boolean", nullable=nullable)
@@ -95,6 +104,13 @@ def _draft_column(name: str, raw: pd.Series) -> ColumnSpec:
         return ColumnSpec(name=name, role="identifier")
     labels = sorted({str(v).strip() for v in non_null})
     return ColumnSpec(name=name, kind="categorical", categories=tuple(labels), nullable=nullable)
+
+
+def _decimals(values: np.ndarray) -> int | None:
+    """The most decimals any value is written with (None: more than MAX_DECIMALS, e.g.
+    values computed in floating point, which are left unrounded)."""
+    most = int(decimals_needed(values, limit=MAX_DECIMALS + 1).max())
+    return most if most <= MAX_DECIMALS else None
 
 
 def _as_number(v: float) -> int | float:

@@ -65,14 +65,19 @@ class TableEncoder:
         for j, p in enumerate(stats.numeric_probs):
             mass[:, j, : p.shape[1]] = p
         cumulative = np.concatenate([np.zeros((*mass.shape[:2], 1)), np.cumsum(mass, -1)], -1)
-        cumulative[..., -1] = 1.0
+        for j, p in enumerate(stats.numeric_probs):
+            # each column's CDF ends at exactly 1 (not a float32 sum just below it), so no u
+            # below 1 can fall past the last cell with mass onto a bound atom without any
+            cumulative[:, j, p.shape[1] :] = 1.0
         self.cell_mass = torch.tensor(mass, dtype=torch.float32)
         self.cell_start = torch.tensor(cumulative, dtype=torch.float32)
         # categorical prior log-probabilities, padded: [classes, n_cat, max_categories]
         max_k = max(self.category_sizes, default=1)
         logp = np.full((self.n_classes, self.n_categorical, max_k), NEG_INF)
         for j, p in enumerate(stats.categorical_probs):
-            logp[:, j, : p.shape[1]] = np.log(p)
+            # a category the DP counts could not tell from empty (a null cell) has
+            # probability 0: it gets the padding's log-probability, never sampled
+            logp[:, j, : p.shape[1]] = np.log(np.where(p > 0, p, 1.0)) + np.where(p > 0, 0, NEG_INF)
         self.prior_log_probs = torch.tensor(logp, dtype=torch.float32)
 
     @property
@@ -126,13 +131,23 @@ class TableEncoder:
         u = self.cell_start[y, j, cells] + self.cell_mass[y, j, cells] * fraction
         return torch.special.ndtri(u.clamp(U_EPS, 1 - U_EPS))
 
+    def _can_be_null(self, j: int) -> bool:
+        """Whether numeric column ``j`` ever decodes to null: its layout has a missing cell
+        that kept mass for some class (one the noise could not tell from empty has none, and
+        the column then keeps its plain integer type)."""
+        layout = self.stats.numeric[j]
+        if not layout.nullable:
+            return False
+        missing = layout.cell_types.index("missing")
+        return bool(self.stats.numeric_probs[j][:, missing].max() > 0)
+
     # -- model -> rows ------------------------------------------------------------------------
     def decode(
         self, labels: torch.Tensor, z: torch.Tensor, categories: torch.Tensor
     ) -> pd.DataFrame:
         """Rows with the schema's output types, in the schema's column order."""
         y = labels.numpy()
-        u = torch.special.ndtr(z.double()).numpy()
+        u = np.minimum(torch.special.ndtr(z.double()).numpy(), np.nextafter(1.0, 0.0))
         columns: dict[str, Any] = {}
         start = self.cell_start.double().numpy()
         mass = self.cell_mass.double().numpy()
@@ -151,7 +166,7 @@ class TableEncoder:
                 )
                 if np.isnan(values).any():
                     columns[layout.column][np.isnan(values)] = pd.NA
-                if not layout.nullable:
+                if not self._can_be_null(j):
                     columns[layout.column] = columns[layout.column].astype(np.int64)
             else:
                 columns[layout.column] = values

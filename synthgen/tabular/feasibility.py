@@ -286,6 +286,12 @@ def estimate(
                 f"declare the categories of {', '.join(c.name for c in need_categories)}"
             )
 
+    if budget.point_masses_noise_multiplier > 0:  # heaps and decimals (tabular.heaps)
+        accountant.add_gaussian_release(
+            name="point masses",
+            noise_multiplier=budget.point_masses_noise_multiplier,
+            purpose="estimate",
+        )
     # -- per-class histograms and class proportions -----------------------------------------
     accountant.add_gaussian_release(
         name="per-class histograms", noise_multiplier=sigma_h, purpose="estimate"

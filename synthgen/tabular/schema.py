@@ -57,6 +57,8 @@ class ColumnSpec:
     nullable: bool = False
     sensitive: bool = False  # attribute-inference risk is measured on these columns
     description: str = ""
+    # continuous columns: the decimals values are written with (None: estimated with DP)
+    decimals: int | None = None
 
     @property
     def is_numeric(self) -> bool:
@@ -117,6 +119,8 @@ class ColumnSpec:
             d["sensitive"] = True
         if self.description:
             d["description"] = self.description
+        if self.decimals is not None:
+            d["decimals"] = self.decimals
         return d
 
 
@@ -490,7 +494,9 @@ _COLUMN_KEYS = {
     "nullable",
     "sensitive",
     "description",
+    "decimals",
 }
+MAX_DECIMALS = 12  # beyond this a float64 written in decimal carries no more digits
 
 
 def _public_from_data(raw: Any, source: str) -> tuple[dict[str, Any], ...]:
@@ -546,6 +552,15 @@ def _column_from_dict(d: Any, source: str) -> ColumnSpec:
             raise SchemaError(
                 f"{source}: column {name!r}: '{key}' must be a finite number"
             ) from None
+    decimals = d.get("decimals")
+    if decimals is not None and (
+        isinstance(decimals, bool)
+        or not isinstance(decimals, int)
+        or not 0 <= decimals <= MAX_DECIMALS
+    ):
+        raise SchemaError(
+            f"{source}: column {name!r}: 'decimals' must be a whole number from 0 to {MAX_DECIMALS}"
+        )
     return ColumnSpec(
         name=name,
         kind=kind,
@@ -556,6 +571,7 @@ def _column_from_dict(d: Any, source: str) -> ColumnSpec:
         nullable=bool(d.get("nullable", False)),
         sensitive=bool(d.get("sensitive", False)),
         description=str(d.get("description", "")),
+        decimals=decimals,
     )
 
 
@@ -565,6 +581,8 @@ def _check_column(c: ColumnSpec) -> None:
         raise SchemaError("a column has an empty name")
     if c.role in ("identifier", "entity"):
         return
+    if c.decimals is not None and c.kind != "continuous":
+        raise SchemaError(f"{where}: 'decimals' applies to continuous columns only")
     if c.is_numeric:
         if c.categories is not None and c.role != "label":
             raise SchemaError(f"{where}: a {c.kind} column takes bounds, not categories")

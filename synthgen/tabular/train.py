@@ -389,7 +389,8 @@ def _load_schema(schema: Schema | str | Path | None, source: Any, target: str | 
         )
         drafted = draft_schema(raw)
         cols = [
-            replace(c, minimum=None, maximum=None, categories=None, nullable=True)
+            # only names, kinds and roles are taken unnoised; the rest (decimals too) by DP
+            replace(c, minimum=None, maximum=None, categories=None, nullable=True, decimals=None)
             if c.role not in ("identifier", "entity")
             else c
             for c in drafted.columns

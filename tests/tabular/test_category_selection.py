@@ -144,7 +144,7 @@ def test_composed_epsilon_with_dp_sgd_stays_at_the_target() -> None:
         noise=_seeded_noise(0), record_count=declared_record_count(ADULT_ROWS),
     )
     assert [r["name"] for r in acc.releases] == [
-        "bounds discovery", "category discovery", "per-class histograms"]
+        "bounds discovery", "category discovery", "point masses", "per-class histograms"]
     sigma = calibrate_noise_multiplier(
         target_epsilon=1.0, delta=acc.rdp_delta(5e-5), sample_rate=0.1, steps=50,
         prior_history=acc.release_history,

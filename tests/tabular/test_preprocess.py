@@ -42,12 +42,12 @@ def test_exact_statistics_without_privacy(heart_csv, heart_schema_obj) -> None:
     assert stats.categorical_probs[0][0, 1] == pytest.approx(real, abs=1e-4)
 
 
-def test_full_schema_spends_only_the_per_class_release(heart_csv, heart_schema_obj) -> None:
+def test_full_schema_spends_only_the_point_mass_and_per_class_releases(heart_csv, heart_schema_obj) -> None:
     df = heart(heart_csv, heart_schema_obj)
     acc = RunAccountant()
     estimate_statistics(df, heart_schema_obj, epsilon=3.0, delta=1e-5, preprocessing_share=0.1,
                         accountant=acc, noise=NoiseSource())
-    assert [r["name"] for r in acc.releases] == ["per-class histograms"]
+    assert [r["name"] for r in acc.releases] == ["point masses", "per-class histograms"]
     assert acc.threshold_delta == 0
     assert acc.release_epsilon(1e-5) == pytest.approx(0.3, rel=1e-3)  # 10% of epsilon 3
 
@@ -67,7 +67,7 @@ def test_undeclared_domains_are_discovered_with_dp(heart_csv, heart_schema_obj) 
     stats = estimate_statistics(df, schema, epsilon=200.0, delta=1e-5, preprocessing_share=0.5,
                                 accountant=acc, noise=NoiseSource())
     assert [r["name"] for r in acc.releases] == [
-        "bounds discovery", "category discovery", "per-class histograms"]
+        "bounds discovery", "category discovery", "point masses", "per-class histograms"]
     assert acc.threshold_delta > 0
     cp = next(layout for layout in stats.categorical if layout.column == "cp")
     assert set(cp.categories) == {1, 2, 3, 4, OTHER}  # the singleton never passes

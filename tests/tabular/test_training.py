@@ -109,6 +109,19 @@ def test_nulls_are_modelled_not_dropped(heart_csv, heart_schema, tmp_path: Path)
         assert sample[column].isna().sum() > 0
 
 
+def test_certificate_lists_the_point_mass_release(heart_model) -> None:
+    """The heaps and decimals of numeric columns are read from the data: the release that
+    paid for them is on the certificate, and its epsilon is in the composed total."""
+    cert = json.loads((heart_model.model_dir / "certificate.json").read_text())
+    names = [m["name"] for m in cert["mechanisms"]]
+    assert names.index("point masses") < names.index("per-class histograms")
+    point_masses = next(m for m in cert["mechanisms"] if m["name"] == "point masses")
+    assert point_masses["noise_multiplier"] > 0 and "decimals of oldpeak" in point_masses["purpose"]
+    without = RunAccountant.from_state_dict(json.loads((heart_model.model_dir / "accountant.json").read_text()))
+    without.releases = [r for r in without.releases if r["name"] != "point masses"]
+    assert without.epsilon(cert["delta"]) < cert["epsilon"]
+
+
 def test_same_seed_same_rows_and_class_counts(heart_model, tmp_path: Path) -> None:
     a = sample_tabular(heart_model.model_dir, SampleOptions(
         rows=500, seed=7,

@@ -9,6 +9,9 @@ metric reports the AUC itself, so lower is better down to 0.5 (below 0.5 is chan
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -30,9 +33,6 @@ class DetectionAUC(TabularMetric):
     description = "cross-validated ROC AUC of a classifier separating real from synthetic rows"
 
     def evaluate(self, inputs: TabularInputs) -> MetricResult:
-        from sklearn.metrics import roc_auc_score
-        from sklearn.model_selection import StratifiedKFold
-
         real_name = "holdout" if inputs.holdout is not None and len(inputs.holdout) else "train"
         real, syn = inputs.table(real_name), inputs.synthetic
         n = min(len(real), len(syn), MAX_ROWS_PER_SIDE)
@@ -49,13 +49,30 @@ class DetectionAUC(TabularMetric):
         is_real = np.repeat([1, 0], n)
         features = ModelFeatures("gradient_boosting", inputs.encoding, inputs.encoding.columns)
         x = features.fit(both).transform(both)
-        scores = np.zeros(len(both))
-        folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=inputs.seed)
-        for train_idx, test_idx in folds.split(x, is_real):
-            model = make_classifier("gradient_boosting", features, inputs.seed)
-            model.fit(x[train_idx], is_real[train_idx])
-            scores[test_idx] = model.predict_proba(x[test_idx])[:, 1]
-        auc = float(roc_auc_score(is_real, scores))
+        auc = cross_validated_auc(
+            x,
+            is_real,
+            folds=FOLDS,
+            seed=inputs.seed,
+            make_model=lambda: make_classifier("gradient_boosting", features, inputs.seed),
+        )
         return self.result(
             auc, details={"real_table": real_name, "rows_per_side": n, "folds": FOLDS}
         )
+
+
+def cross_validated_auc(
+    x: np.ndarray, is_real: np.ndarray, *, folds: int, seed: int, make_model: Callable[[], Any]
+) -> float:
+    """ROC AUC of out-of-fold scores: each row is scored by a model fitted on the other
+    folds (stratified, shuffled by ``seed``), so no row is scored by a model that saw it."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    scores = np.zeros(len(is_real))
+    splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_idx, test_idx in splits.split(x, is_real):
+        model = make_model()
+        model.fit(x[train_idx], is_real[train_idx])
+        scores[test_idx] = model.predict_proba(x[test_idx])[:, 1]
+    return float(roc_auc_score(is_real, scores))
