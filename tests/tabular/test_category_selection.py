@@ -193,7 +193,7 @@ def test_rare_declared_category_stays_near_its_share_and_a_small_one_keeps_its_o
     df, schema = _declared_rare(rows)
     real_small = (df.x == "small").mean()
     rare, small = [], []
-    for seed in range(5):
+    for seed in range(20):
         stats = estimate_statistics(
             df, schema, epsilon=1.0, delta=1e-5, preprocessing_share=0.1,
             accountant=RunAccountant(), noise=_seeded_noise(seed),
@@ -204,7 +204,11 @@ def test_rare_declared_category_stays_near_its_share_and_a_small_one_keeps_its_o
         rare.append(marginal[cats.index("rare")])
         small.append(marginal[cats.index("small")])
     # 2 of 20,000 rows (1e-4): without the rule the projection left it ~|noise| (about 0.3%)
-    assert max(rare) <= 3 * 2 / rows
+    # in every draw. With it, pure noise clears 1.5 noise stds in ~7% of draws (the rule's
+    # stated trade-off, synthgen/tabular/category_selection.py): allow 3 of 20.
+    above = sum(share > 3 * 2 / rows for share in rare)
+    assert above <= 3, rare
+    assert np.median(rare) <= 2 / rows
     assert np.mean(small) == pytest.approx(real_small, rel=0.15)
 
 
