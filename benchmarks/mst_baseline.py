@@ -89,7 +89,7 @@ def decode(codes: pd.DataFrame, schema: Schema, seed: int) -> pd.DataFrame:
             inside = np.clip(code, 0, len(edges) - 2)
             x = rng.uniform(edges[inside], edges[inside + 1])
             if spec.kind == "integer":
-                x = np.round(x)
+                x = np.round(x) + 0.0  # no "-0.0" from rounding a draw just below 0
             x = np.clip(x, spec.minimum, spec.maximum)
             out[spec.name] = np.where(code == len(edges) - 1, np.nan, x)
         else:
