@@ -192,6 +192,9 @@ def estimate(
         )
     n = max(record_count.value, 1)
     delta = record_count.default_delta() if delta is None else float(delta)
+    # the run's choices for this N-hat (the preprocessing share among them)
+    resolved = config.resolve(n_records=n, epsilon=epsilon, max_steps=max_steps)
+    assert resolved.preprocessing_share is not None
     features = schema.features
     need_bounds = [c for c in features if c.is_numeric and not c.has_bounds]
     need_categories = [c for c in features if not c.is_numeric and c.declared_categories() is None]
@@ -209,7 +212,7 @@ def estimate(
     if partitions:
         accountant.threshold_delta = preprocess.THRESHOLD_DELTA_SHARE * delta
     sigma = gaussian_noise_multiplier_for(
-        epsilon=config.preprocessing_share * epsilon, delta=accountant.rdp_delta(delta)
+        epsilon=resolved.preprocessing_share * epsilon, delta=accountant.rdp_delta(delta)
     )
     sigma_d = sigma / math.sqrt(preprocess.DISCOVERY_SHARE) if discovery else 0.0
     sigma_h = sigma / math.sqrt(1 - preprocess.DISCOVERY_SHARE) if discovery else sigma
@@ -323,7 +326,6 @@ def estimate(
         )
 
     # -- DP-SGD, with the trainer's calibration ---------------------------------------------
-    resolved = config.resolve(n_records=n, epsilon=epsilon, max_steps=max_steps)
     assert resolved.batch_size is not None and resolved.steps is not None
     sample_rate = min(1.0, resolved.batch_size / n)
     noise_multiplier: float | None

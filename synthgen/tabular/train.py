@@ -220,6 +220,7 @@ def train_tabular(
         elif not 0 < delta < 1:
             raise PrivacyParameterError(f"delta must be in (0, 1), got {delta!r}")
         config = config.resolve(n_records=record_count.value, epsilon=epsilon, max_steps=max_steps)
+        assert config.preprocessing_share is not None
         if private_run and saved_stats is None:  # before the statistics spend anything
             found = feasibility.estimate(
                 schema_obj, epsilon=epsilon, delta=delta, record_count=record_count, config=config
