@@ -182,10 +182,15 @@ def test_an_infeasible_verdict_must_hold_beyond_the_dp_counts_noise(
     """Heart disease at epsilon 2: infeasible at a DP count that came out low, but not at
     that count plus two of its noise std: marginal, not a refusal."""
     low = RecordCount(value=80, source=DP_ESTIMATE, noise_std=74.0, epsilon_share=0.02)
-    found = feasibility.estimate(heart_schema_obj, epsilon=2.0, delta=None, record_count=low)
+    large_table_share = TabularTrainingConfig(preprocessing_share=0.1)  # infeasible at 80
+    found = feasibility.estimate(
+        heart_schema_obj, epsilon=2.0, delta=None, record_count=low, config=large_table_share
+    )
     assert found.verdict == feasibility.MARGINAL
     assert any("infeasible at the DP record count 80, not at 228" in r for r in found.reasons)
     noise = RecordCount(value=30, source=DP_ESTIMATE, noise_std=74.0, epsilon_share=0.02)
-    found = feasibility.estimate(heart_schema_obj, epsilon=2.0, delta=None, record_count=noise)
+    found = feasibility.estimate(
+        heart_schema_obj, epsilon=2.0, delta=None, record_count=noise, config=large_table_share
+    )
     assert found.verdict == feasibility.INFEASIBLE
     assert "the DP record count is noise" in found.reasons[0]
