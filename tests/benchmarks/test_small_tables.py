@@ -123,3 +123,10 @@ def test_mst_runs_on_a_small_table_when_installed(shared_data) -> None:
     (row,) = run("heart", 10.0, 0, ["mst"], shared_data / "tabular", {})
     assert row["method"] == "mst" and row["classes"] is True
     assert 0.5 < row["TSTR"] <= 1.0  # MST at epsilon 10 learns the task
+
+
+def test_binary_tstr_scores_when_a_synthetic_column_is_all_missing() -> None:
+    real = _table(300, seed=5)
+    real["y"] = pd.Series(np.where(real["bmi"] > 27, 1, 0), dtype=object)  # learnable
+    synthetic = real.assign(visits=np.nan)
+    assert binary_tstr(synthetic, real, "y", lambda v: str(v) == "1") > 0.9
