@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from celery import Celery, signals
 
 from pipelines import leases
+from pipelines.routing import QueueRouter, celery_gpu_probe, gpu_queue
 from pipelines.runner import WorkerContext, run_job
 from pipelines.settings import Settings, get_settings
 from pipelines.store import Database
@@ -77,12 +78,19 @@ def worker_context() -> WorkerContext:
     return _context
 
 
+def make_router(app: Celery, cpu_queue: str) -> QueueRouter:
+    """The queue of each job kind (pipelines.routing), probing this app's workers."""
+    return QueueRouter(cpu_queue, celery_gpu_probe(app, gpu_queue(cpu_queue)))
+
+
 def enqueue_claimable(app: Celery, db: Database, *, queued_for: float | None = None) -> int:
-    """Send a task for every job a worker could claim now (idempotent: claims fence)."""
-    job_ids = leases.claimable_jobs(db, limit=1000, queued_for=queued_for)
-    for job_id in job_ids:
-        app.send_task(TASK_RUN_JOB, args=[job_id], queue=app.conf.task_default_queue)
-    return len(job_ids)
+    """Send a task for every job a worker could claim now (idempotent: claims fence), each
+    to its queue as routed now (a GPU job whose GPU worker died goes to the CPU queue)."""
+    jobs = leases.claimable_jobs_routed(db, limit=1000, queued_for=queued_for)
+    router = make_router(app, app.conf.task_default_queue)
+    for job_id, kind, modality in jobs:
+        app.send_task(TASK_RUN_JOB, args=[job_id], queue=router.queue_for(kind, modality))
+    return len(jobs)
 
 
 @_task(TASK_RUN_JOB, bind=True, max_retries=None)

@@ -15,7 +15,8 @@ log = logging.getLogger("synthgen.api")
 
 
 class Dispatcher(Protocol):
-    def submit(self, job_id: str) -> None: ...
+    def submit(self, job_id: str, kind: str, modality: str | None) -> None:
+        """Tell workers about a job (its kind and modality pick the queue)."""
 
     def check(self) -> None:
         """Raise Unavailable when jobs cannot reach workers."""
@@ -24,7 +25,7 @@ class Dispatcher(Protocol):
 class LocalDispatcher:
     """Local workers poll the job table: nothing to send."""
 
-    def submit(self, job_id: str) -> None:
+    def submit(self, job_id: str, kind: str, modality: str | None) -> None:
         return None
 
     def check(self) -> None:
@@ -33,19 +34,19 @@ class LocalDispatcher:
 
 class CeleryDispatcher:
     def __init__(self, settings: Settings) -> None:
-        from pipelines.celery_app import create_celery
+        from pipelines.celery_app import create_celery, make_router
 
         self.app = create_celery(settings)
-        self.queue = settings.celery_queue
+        self.router = make_router(self.app, settings.celery_queue)
 
-    def submit(self, job_id: str) -> None:
+    def submit(self, job_id: str, kind: str, modality: str | None) -> None:
         from pipelines.celery_app import TASK_RUN_JOB
 
         try:
             self.app.send_task(
                 TASK_RUN_JOB,
                 args=[job_id],
-                queue=self.queue,
+                queue=self.router.queue_for(kind, modality),
                 retry=True,
                 retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
             )

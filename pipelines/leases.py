@@ -67,20 +67,27 @@ def claimable_jobs(db: Database, *, limit: int = 20, queued_for: float | None = 
     """Jobs a worker could claim now, oldest first: queued, or running under an expired
     lease (their worker was lost). ``queued_for``: only queued jobs created at least this
     many seconds ago (a sweep that should not race fresh submissions)."""
+    jobs = claimable_jobs_routed(db, limit=limit, queued_for=queued_for)
+    return [job_id for job_id, *_ in jobs]
+
+
+def claimable_jobs_routed(
+    db: Database, *, limit: int = 20, queued_for: float | None = None
+) -> list[tuple[str, str, str | None]]:
+    """``claimable_jobs`` with each job's kind and modality (what routes it to a queue)."""
     now = utcnow()
     queued = Job.state == JobState.queued
     if queued_for is not None:
         queued = and_(queued, Job.created_at < now - timedelta(seconds=queued_for))
     lost = and_(Job.state == JobState.running, Job.lease_expires_at < now)
     with db.session() as session:
-        return list(
-            session.scalars(
-                select(Job.id)
-                .where(or_(queued, lost))
-                .order_by(Job.created_at, Job.id)
-                .limit(limit)
-            ).all()
-        )
+        rows = session.execute(
+            select(Job.id, Job.kind, Job.modality)
+            .where(or_(queued, lost))
+            .order_by(Job.created_at, Job.id)
+            .limit(limit)
+        ).all()
+    return [(str(job_id), str(kind), modality) for job_id, kind, modality in rows]
 
 
 def claim_next(db: Database, *, worker_id: str, lease_seconds: float) -> Claim | None:

@@ -18,6 +18,7 @@ steward and auditors: it is private.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 from dataclasses import dataclass
@@ -46,10 +47,22 @@ class DraftColumn:
 
 
 @dataclass(frozen=True)
+class DraftConstraint:
+    """A constraint the draft found in the records (synthgen.tabular.draft_constraints):
+    drawn from the data as a whole, so accepting it unchanged names ``drawn``."""
+
+    fields: dict[str, Any]  # as a schema file writes it
+    drawn: str  # "constraint: <rule>", the name accepted_from_data takes
+    rows_breaking: int  # private, like the whole draft: for the steward's review
+    rows_compared: int
+
+
+@dataclass(frozen=True)
 class Draft:
     source_id: str
     columns: list[DraftColumn]
     accepted: bool  # a reviewed schema is in force already
+    constraints: list[DraftConstraint] = dataclasses.field(default_factory=list)
 
 
 def _read(store: ArtifactStore, source: Source) -> Any:
@@ -64,6 +77,7 @@ def _read(store: ArtifactStore, source: Source) -> Any:
 def draft(session: Any, store: ArtifactStore, actor: Actor, source_id: str) -> Draft:
     """The schema drafted from the source's records (stewards: their own; auditors)."""
     from synthgen.tabular.draft import draft_schema
+    from synthgen.tabular.draft_constraints import propose_constraints
 
     source = get_source(session, actor, source_id)
     if source.modality != "tabular":
@@ -73,14 +87,25 @@ def draft(session: Any, store: ArtifactStore, actor: Actor, source_id: str) -> D
 
         schema = Schema.load(store.resolve(source.schema_ref))
         columns = [DraftColumn(fields=c.to_dict(), drawn=()) for c in schema.columns]
-        return Draft(source_id=source.id, columns=columns, accepted=True)
-    drafted = draft_schema(_read(store, source), target=source.target)
+        kept = [DraftConstraint(c.to_dict(), "", 0, 0) for c in schema.constraints]
+        return Draft(source_id=source.id, columns=columns, accepted=True, constraints=kept)
+    table = _read(store, source)
+    drafted = draft_schema(table, target=source.target)
     columns = []
     for column in drafted.columns:
         fields = column.to_dict()
         drawn = tuple(f for f in DRAWN_FIELDS if f in fields)
         columns.append(DraftColumn(fields=fields, drawn=drawn))
-    return Draft(source_id=source.id, columns=columns, accepted=False)
+    proposals = [
+        DraftConstraint(
+            fields=p.constraint.to_dict(),
+            drawn=f"constraint: {p.constraint.describe()}",
+            rows_breaking=p.rows_breaking,
+            rows_compared=p.rows_compared,
+        )
+        for p in propose_constraints(table, drafted)
+    ]
+    return Draft(source_id=source.id, columns=columns, accepted=False, constraints=proposals)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -119,11 +144,13 @@ def accept_schema(
     *,
     columns: list[dict[str, Any]],
     accepted_from_data: list[str],
+    constraints: list[dict[str, Any]] | None = None,
 ) -> tuple[Source, Job]:
     """Make a reviewed schema the source's schema; the source is checked again by a
     worker (the same expectation suite as an upload with a schema). Returns the source
     and its check job."""
     from synthgen.tabular.conform import conform
+    from synthgen.tabular.constraint_parsing import parse_constraints
     from synthgen.tabular.schema import Schema
 
     if actor.role != Role.steward:
@@ -138,10 +165,14 @@ def accept_schema(
         raise Conflict(f"source {source_id} has a reviewed schema already")
     accepted = set(accepted_from_data)
     known = {f"{c.fields['name']}.{f}" for c in drafted.columns for f in c.drawn}
+    known |= {c.drawn for c in drafted.constraints}
     unknown = sorted(accepted - known)
     if unknown:
         raise InvalidRequest(f"not values drawn from the data: {', '.join(unknown[:10])}")
+    rules = [c.to_dict() for c in parse_constraints(constraints or [], "the reviewed schema")]
+    drafted_rules = [c for c in drafted.constraints if c.fields in rules]
     left = unaccepted_drawn_values(columns, drafted.columns, accepted)
+    left += [c.drawn for c in drafted_rules if c.drawn not in accepted]
     if left:
         raise InvalidRequest(
             "these values were drawn from the data; accepting them makes them public. Accept "
@@ -149,6 +180,7 @@ def accept_schema(
         )
     when = utcnow()
     kept = sorted(n for n in accepted if _kept(columns, n, drafted.columns))
+    kept += [c.drawn for c in drafted_rules if c.drawn in accepted]
     public_from_data = (
         [{"values": kept, "by": actor.name, "at": when.isoformat(timespec="seconds")}]
         if kept
@@ -161,6 +193,7 @@ def accept_schema(
                 "draft": False,
                 "columns": columns,
                 "public_from_data": public_from_data,
+                "constraints": rules,
             },
             source="the reviewed schema",
         )

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1)  # claims of one job before it is failed
     poll_seconds: float = Field(default=1.0, gt=0)  # local worker: how often it looks for work
     train_max_steps: int | None = Field(default=None, gt=0)  # deployment-wide cap on DP-SGD steps
+    # DP-SGD processes this worker runs per training job (docs/distributed.md): a worker
+    # setting, not a job's, as a job may resume on another worker; images train on CPU then
+    train_processes: int = Field(default=1, ge=1, le=64)
     holdout: float = Field(default=0.2, ge=0, lt=1)  # share of a source kept for validation
     # trainer options applied to every table job (JSON), e.g. {"checkpoint_every": 10}
     train_overrides: dict[str, Any] = Field(default_factory=dict)

@@ -184,6 +184,7 @@ def synthesize(run: StageRun, job: Job) -> None:
                     out=model_dir,
                     private_dir=run_dir,
                     resume=resume,
+                    processes=run.ctx.settings.train_processes,
                 )
                 outcome = run.ctx.library.train(
                     request, progress=run.on_progress, should_stop=run.should_stop

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+from pipelines.routing import detect_devices, worker_queues
 from pipelines.services import open_store
 from pipelines.settings import Settings
 
@@ -74,17 +75,22 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def run_workers(*, celery: bool, concurrency: int, beat: bool, log_level: str) -> int:
+def run_workers(
+    *, celery: bool, concurrency: int, beat: bool, log_level: str, devices: str = "auto"
+) -> int:
     """Run jobs until stopped: ``concurrency`` local workers polling the store, or a Celery
-    worker on the broker (``beat``: with the periodic recovery of lost jobs). Upgrades the
-    store first; returns the exit status."""
+    worker on the broker (``beat``: with the periodic recovery of lost jobs; ``devices``:
+    auto, cpu or gpu, which picks its queues, ``pipelines.routing``). Upgrades the store
+    first; returns the exit status."""
     settings = Settings()
     open_store(settings).dispose()
     if celery:
         from pipelines.celery_app import celery_app
 
         argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={log_level.upper()}"]
-        argv += ["-Q", settings.celery_queue]
+        offered = detect_devices() if devices == "auto" else devices
+        queues = worker_queues(settings.celery_queue, "gpu" if offered == "gpu" else "cpu")
+        argv += ["-Q", ",".join(queues)]
         argv += ["--hostname", f"synthgen@{os.uname().nodename}-{os.getpid()}"]
         celery_app.worker_main([*argv, "--beat"] if beat else argv)
         return 0

@@ -49,6 +49,11 @@ class SamplingError(SynthgenError):
     """Invalid sampling request (row counts, class counts, output path)."""
 
 
+class ConstraintUnsatisfied(SamplingError):
+    """The sampler could not draw rows that keep a declared constraint within its bounded
+    number of redraw rounds (synthgen.tabular.constraints)."""
+
+
 class NotFitted(SynthgenError):
     """An object was used before it was fitted."""
 

@@ -148,22 +148,24 @@ class TrainRequest(TrainingOptions):
             detail=("; an image source needs none (its spec comes from the files)"),
         ),
     ] = None  # --schema: a YAML/JSON file (Path) or a Schema
-    # patient-level privacy: the column naming the patient (or the schema's `role: entity`);
-    # the unit of privacy becomes the patient with all their records
-    entity: Annotated[str | None, Option("tabular", config=False)] = None
+    # patient-level privacy: the unit of privacy becomes the patient with all their
+    # records. Tables: the column naming the patient (or the schema's `role: entity`);
+    # images: where each image's patient id comes from, dicom:KEYWORD, csv:COLUMN or
+    # folder (synthgen.images.entities). None (default): record level
+    entity: Annotated[str | None, Option(config=False)] = None
     # records kept per patient, at random (default 8, synthgen.privacy.contribution)
-    max_records_per_entity: Annotated[int | None, Option("tabular", config=False)] = Field(
-        default=None, ge=1
-    )
+    max_records_per_entity: Annotated[int | None, Option(config=False)] = Field(default=None, ge=1)
     # the number of patients of the source (or an upper bound), declared public: no budget
     # goes to a DP patient count (patient-level runs only)
-    public_entity_count: Annotated[int | None, Option("tabular", config=False)] = Field(
-        default=None, ge=1
-    )
+    public_entity_count: Annotated[int | None, Option(config=False)] = Field(default=None, ge=1)
     preprocessing_share: Annotated[float | None, TABLES] = Field(default=None, gt=0, lt=1)
     tracker: Annotated[str | None, TABLES] = None  # also log to "wandb" or "mlflow"
     # go ahead when the feasibility estimate says infeasible (synthgen.tabular.feasibility)
     accept_infeasible: Annotated[bool | None, Option("tabular", config=False)] = None
+    # DP-SGD processes on this machine (synthgen.training.distributed; under torchrun the
+    # world size comes from torchrun); not part of the run's identity: resume with any.
+    # (images: CPU only)
+    processes: Annotated[int | None, Option(config=False)] = Field(default=None, ge=1, le=64)
     # both
     noise_multiplicity: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # K per example
     batch_size: Annotated[int | None, BOTH] = Field(default=None, ge=1)  # expected Poisson batch
@@ -174,8 +176,11 @@ class TrainRequest(TrainingOptions):
     public_source: Annotated[Literal[True] | None, IMAGES] = None  # the source is PUBLIC
     channels: Annotated[Literal[1, 3] | None, IMAGES] = None
     classes: Annotated[int | tuple[str, ...] | None, IMAGES] = None  # declared public classes
+    # an .npz source's patient ids (.npy or one-column .csv, one per training then
+    # validation image): pseudo-patients for MedMNIST, which has none
+    entity_file: Annotated[Path | None, Option("image", config=False)] = None
 
-    @field_validator("source", "table_schema", mode="before")
+    @field_validator("source", "table_schema", "entity_file", mode="before")
     @classmethod
     def _path(cls, value: Any) -> Any:
         return Path(value) if isinstance(value, str) else value
@@ -290,6 +295,8 @@ class SampleOptions(SampleChoices):
 
     sampler: Annotated[str | None, IMAGES] = None  # images: euler, heun, dpmpp2m, ancestral, churn
     spreadsheet_safe: bool = True  # tables: a CSV neutralises text a spreadsheet would run
+    # tables: worker processes drawing the chunks; the rows are the same for any number
+    processes: Annotated[int | None, TABLES] = Field(default=None, ge=1, le=64)
 
 
 def build(model: type[_Request], **fields: Any) -> Any:

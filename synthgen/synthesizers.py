@@ -199,7 +199,7 @@ class _Synthesizer:
             self._workspace = _Workspace(self)
         return self._workspace
 
-    def _fit(self, source: Any, progress: ProgressCallback | None) -> None:
+    def _fit(self, source: Any, progress: ProgressCallback | None, **changes: Any) -> None:
         from synthgen import workflows
 
         workspace = self._check_can_fit()
@@ -211,7 +211,12 @@ class _Synthesizer:
             f"private-{attempts}" if attempts else "private"
         )
         request = self._request.model_copy(
-            update={"source": source, "out": workspace.path / "model", "private_dir": private}
+            update={
+                "source": source,
+                "out": workspace.path / "model",
+                "private_dir": private,
+                **changes,
+            }
         )
         try:
             result = workflows.train(request, progress=progress)
@@ -285,6 +290,7 @@ class TabularSynthesizer(_Synthesizer):
         public_record_count: int | None = None,
         tracker: str | None = None,
         accept_infeasible: bool = False,
+        processes: int | None = None,
         overrides: dict[str, Any] | None = None,
         private_dir: str | Path | None = None,
     ) -> None:
@@ -317,6 +323,7 @@ class TabularSynthesizer(_Synthesizer):
             public_record_count=public_record_count,
             tracker=tracker,
             accept_infeasible=accept_infeasible,
+            processes=processes,
             overrides=overrides or {},
         )
         super().__init__(request, private_dir)
@@ -349,9 +356,11 @@ class TabularSynthesizer(_Synthesizer):
         seed: int = 0,
         guidance_scale: float | None = None,
         steps: int | None = None,
+        processes: int | None = None,
     ) -> pd.DataFrame:
         """``n`` synthetic rows (or ``class_counts``, rows per label) as a DataFrame. No
-        budget is spent; the same seed gives the same rows."""
+        budget is spent; the same seed gives the same rows, whatever ``processes`` (worker
+        processes drawing them, as ``synthgen sample --processes``)."""
         import pandas as pd
 
         options = _sample_options(
@@ -361,6 +370,7 @@ class TabularSynthesizer(_Synthesizer):
             guidance_scale=guidance_scale,
             steps=steps,
             spreadsheet_safe=False,
+            processes=processes,
         )
         with tempfile.TemporaryDirectory(prefix="synthgen-sample-") as tmp:
             return pd.read_parquet(self._sample_file(options, Path(tmp) / "synthetic.parquet"))
@@ -417,6 +427,11 @@ class ImageSynthesizer(_Synthesizer):
         public_record_count: int | None = None,
         init_from: str | Path | None = None,
         channels: int | None = None,
+        processes: int | None = None,
+        entity: str | None = None,
+        entity_file: str | Path | None = None,
+        max_records_per_entity: int | None = None,
+        public_entity_count: int | None = None,
         overrides: dict[str, Any] | None = None,
         private_dir: str | Path | None = None,
     ) -> None:
@@ -425,6 +440,10 @@ class ImageSynthesizer(_Synthesizer):
             source=None,
             out=_UNSET_OUT,
             modality="image",
+            entity=entity,
+            entity_file=entity_file,
+            max_records_per_entity=max_records_per_entity,
+            public_entity_count=public_entity_count,
             epsilon=epsilon,
             delta=delta,
             seed=seed,
@@ -436,6 +455,7 @@ class ImageSynthesizer(_Synthesizer):
             public_record_count=public_record_count,
             init_from=Path(init_from) if init_from is not None else None,
             channels=channels,
+            processes=processes,
             overrides=overrides or {},
         )
         super().__init__(request, private_dir)
@@ -446,16 +466,30 @@ class ImageSynthesizer(_Synthesizer):
         labels: np.ndarray,
         *,
         class_names: list[str] | tuple[str, ...] | None = None,
+        patient_ids: Any = None,
         progress: ProgressCallback | None = None,
     ) -> ImageSynthesizer:
         """Train on ``images`` and ``labels`` (class indices 0..k-1): spends the budget.
         ``class_names``: the public class list, one name per index; without it the classes
-        present are selected with DP (which needs enough images per class)."""
+        present are selected with DP (which needs enough images per class).
+        ``patient_ids``: one id per image, for patient-level privacy (docs/images.md,
+        "Patient-level privacy"); they stay in the private workspace."""
+        import numpy as np
+
         arrays = _image_arrays(images, labels, class_names)
         workspace = self._check_can_fit()
-        source = make_private_dir(workspace.path / "source") / "images.npz"
+        folder = make_private_dir(workspace.path / "source")
+        source = folder / "images.npz"
         _save_private_npz(source, arrays)
-        self._fit(source, progress)
+        changes: dict[str, Any] = {}
+        if patient_ids is not None:
+            assert self._request is not None
+            if self._request.entity is not None or self._request.entity_file is not None:
+                raise ConfigurationError("give patient_ids, or entity_file, not both")
+            ids_file = folder / "patient_ids.npy"
+            _save_private_npy(ids_file, np.asarray(patient_ids).astype(str))
+            changes["entity_file"] = ids_file
+        self._fit(source, progress, **changes)
         return self
 
     @property
@@ -549,6 +583,17 @@ def _image_arrays(images: Any, labels: Any, class_names: Any) -> dict[str, Any]:
             raise InputDataError("class_names must be a non-empty list of distinct names")
         arrays["class_names"] = np.array(names)
     return arrays
+
+
+def _save_private_npy(path: Path, array: Any) -> None:
+    import numpy as np
+
+    from synthgen.artifacts import restrict_private
+
+    path.touch(mode=0o600)
+    restrict_private(path)
+    with path.open("wb") as fh:
+        np.save(fh, array, allow_pickle=False)
 
 
 def _save_private_npz(path: Path, arrays: dict[str, Any]) -> None:

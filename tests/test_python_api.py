@@ -146,7 +146,7 @@ def test_tabular_without_schema_estimates_with_dp_and_keeps_a_given_private_dir(
     cert = synth.certificate
     assert cert.assumptions and cert.assumptions[0]["name"] == "column names, kinds and roles"
     released = " ".join(m["name"] for m in cert.mechanisms)
-    assert "domain discovery" in released, released  # the DP bounds and categories
+    assert "bounds discovery" in released and "category discovery" in released, released
     workspace = synth._workspace.path
     del synth
     gc.collect()

@@ -64,7 +64,7 @@ def create_job(
     or the requester has as many open jobs as the service allows."""
     note_object(request, "source", body.source_id)
     job = jobs.create_synthesis_job(db, settings, actor, body, store=store)
-    dispatcher.submit(job.id)
+    dispatcher.submit(job.id, job.kind, job.modality)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobAccepted(id=job.id, state=job.state)
 
@@ -116,5 +116,5 @@ def retry_job(
 ) -> JobPublic:
     """Run a failed job again from the stage that failed (never trains twice)."""
     job = jobs.retry_job(db, actor, job_id)
-    dispatcher.submit(job.id)
+    dispatcher.submit(job.id, job.kind, job.modality)
     return to_public(job, actor)

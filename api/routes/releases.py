@@ -198,6 +198,6 @@ def request_samples(
     """More records from an approved release's model. Sampling is post-processing: it
     costs no budget, and the new release carries the same certificate and approval."""
     job = jobs.create_sample_job(db, settings, actor, release_id, body)
-    dispatcher.submit(job.id)
+    dispatcher.submit(job.id, job.kind, job.modality)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobAccepted(id=job.id, state=job.state)

@@ -27,10 +27,24 @@ class DraftColumnPublic(BaseModel):
     )
 
 
+class DraftConstraintPublic(BaseModel):
+    fields: dict[str, Any] = Field(description="the constraint as a schema file writes it")
+    drawn_from_data: str = Field(
+        description="the name to list in `accepted_from_data` to keep it unchanged (empty "
+        "once accepted)"
+    )
+    rows_breaking: int = Field(description="rows of the source that break it (private)")
+    rows_compared: int
+
+
 class SchemaDraft(BaseModel):
     source_id: str
     accepted: bool = Field(description="true: a reviewed schema is in force (no drawn values)")
     columns: list[DraftColumnPublic]
+    constraints: list[DraftConstraintPublic] = Field(
+        default_factory=list,
+        description="cross-column rules found in the records (draft) or declared (accepted)",
+    )
 
 
 class SchemaReview(BaseModel):
@@ -43,6 +57,11 @@ class SchemaReview(BaseModel):
         default_factory=list,
         max_length=20000,
         description="`column.field` of each drawn value kept unchanged: it becomes public",
+    )
+    constraints: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="cross-column rules, as in a schema file's `constraints:` (docs/tabular.md)",
     )
 
 
@@ -67,6 +86,15 @@ def get_schema_draft(
         columns=[
             DraftColumnPublic(fields=c.fields, drawn_from_data=list(c.drawn))
             for c in drafted.columns
+        ],
+        constraints=[
+            DraftConstraintPublic(
+                fields=c.fields,
+                drawn_from_data=c.drawn,
+                rows_breaking=c.rows_breaking,
+                rows_compared=c.rows_compared,
+            )
+            for c in drafted.constraints
         ],
     )
 
@@ -97,8 +125,9 @@ def accept_schema(
         source_id,
         columns=body.columns,
         accepted_from_data=body.accepted_from_data,
+        constraints=body.constraints,
     )
-    dispatcher.submit(job.id)
+    dispatcher.submit(job.id, job.kind, job.modality)
     return SourceCreated(id=source.id, state=source.state, check_job_id=job.id)
 
 

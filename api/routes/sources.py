@@ -85,7 +85,7 @@ def upload_source(
         schema_data=schema_file.file if schema_file is not None else None,
     )
     if job is not None:
-        dispatcher.submit(job.id)
+        dispatcher.submit(job.id, job.kind, job.modality)
     return SourceCreated(id=source.id, state=source.state, check_job_id=job.id if job else None)
 
 

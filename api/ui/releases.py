@@ -144,5 +144,5 @@ def request_samples(
             rows=parse_rows(rows), seed=seed, class_counts=parse_class_counts(class_counts)
         ),
     )
-    dispatcher.submit(job.id)
+    dispatcher.submit(job.id, job.kind, job.modality)
     return redirect(f"/ui/jobs/{job.id}")

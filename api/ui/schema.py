@@ -61,7 +61,7 @@ async def accept_schema(
 ) -> Response:
     form = await request.form()
 
-    def accept() -> str:
+    def accept() -> tuple[str, str, str | None]:
         with db.session() as session:
             drafted = schema_review.draft(session, store, actor, source_id)
         columns = columns_from_form(form, len(drafted.columns), drafted.columns)
@@ -75,9 +75,9 @@ async def accept_schema(
         _source, job = schema_review.accept_schema(
             db, store, actor, source_id, columns=columns, accepted_from_data=accepted
         )
-        return job.id
+        return job.id, job.kind, job.modality
 
-    job_id = await run_in_threadpool(accept)
-    dispatcher.submit(job_id)
+    job_id, kind, modality = await run_in_threadpool(accept)
+    dispatcher.submit(job_id, kind, modality)
     flash(request, "schema accepted; the table is being checked against it")
     return redirect(f"/ui/sources/{source_id}")

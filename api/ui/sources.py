@@ -68,7 +68,7 @@ def upload_source(
         schema_data=schema_file.file if schema_file is not None else None,
     )
     if job is not None:
-        dispatcher.submit(job.id)
+        dispatcher.submit(job.id, job.kind, job.modality)
     if source.modality == "tabular" and schema_file is None:
         return redirect(f"/ui/sources/{source.id}/schema")
     return redirect(f"/ui/sources/{source.id}")
@@ -175,5 +175,5 @@ def request_dataset(
             class_counts=counts,
         ),
     )
-    dispatcher.submit(job.id)
+    dispatcher.submit(job.id, job.kind, job.modality)
     return redirect(f"/ui/jobs/{job.id}")

@@ -36,6 +36,8 @@ def client_main(
 
 @contextmanager
 def _client() -> Iterator[Any]:
+    import httpx
+
     from api.client import ClientError, SynthgenClient
 
     if not _client_options.get("key"):
@@ -45,7 +47,9 @@ def _client() -> Iterator[Any]:
             yield client
     except ClientError as exc:
         raise fail(f"the service answered {exc.status}: {exc.detail}") from None
-    except OSError as exc:
+    except TimeoutError as exc:  # before OSError, its base class: the service answered
+        raise fail(str(exc)) from None
+    except (httpx.TransportError, OSError) as exc:  # refused, DNS, TLS, timeouts on the wire
         raise fail(f"cannot reach {_client_options['url']}: {exc}") from None
 
 

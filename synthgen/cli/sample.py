@@ -66,6 +66,11 @@ def sample(
         "--critic-guidance",
         help="Image models with a class critic: how far each denoising step moves up the critic's class gradient; 0 turns it off; default: the model's (1).",
     ),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        help="Tables: draw the rows on this many worker processes; the file is the same for any number.",
+    ),
     force: bool = typer.Option(
         False, "--force", help="Replace OUT if it exists (without it, an existing OUT is refused)."
     ),
@@ -89,6 +94,7 @@ def sample(
         sampler=sampler,
         candidates=candidates,
         critic_guidance=critic_guidance,
+        processes=processes,
     )
     with ProgressBar(show_epsilon=False) as bar:
         path = workflows.sample(model_dir, options, out=out, progress=bar)

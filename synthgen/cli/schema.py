@@ -25,12 +25,14 @@ def draft(
     `draft: false`. Redirect to a file: `synthgen schema draft data.csv > schema.yaml`.
     """
     from synthgen.tabular.draft import draft_schema, draft_yaml
+    from synthgen.tabular.draft_constraints import propose_constraints
     from synthgen.tabular.io import read_table
     from synthgen.tabular.schema import DEFAULT_NA_VALUES
 
     df = read_table(data, na_values=DEFAULT_NA_VALUES)
     schema = draft_schema(df, target=target, name=data.stem)
-    typer.echo(draft_yaml(schema, source=data.name), nl=False)
+    proposals = propose_constraints(df, schema)
+    typer.echo(draft_yaml(schema, source=data.name, proposals=proposals), nl=False)
 
 
 @schema_app.command("check")
@@ -41,10 +43,15 @@ def check(
 ) -> None:
     """Check DATA against a schema; list every problem (no values are printed)."""
     from synthgen.tabular.conform import conform
+    from synthgen.tabular.constraints import ConstraintSet
     from synthgen.tabular.io import read_table
     from synthgen.tabular.schema import Schema
 
     schema = Schema.load(schema_path)
     df = read_table(data, na_values=schema.na_values)
-    conform(df, schema)
+    conformed = conform(df, schema)
     typer.echo(f"{data}: {len(df)} rows match {schema_path}")
+    constraints = ConstraintSet.of(schema.constraints, schema.columns)
+    for rule, broken in constraints.broken_by_each(conformed).items():
+        if broken.any():  # the steward's own terminal: counts of their data are fine here
+            typer.echo(f"{int(broken.sum())} rows break {rule} (dropped before training)")

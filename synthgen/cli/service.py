@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from synthgen.cli.app import app, reports_errors
+from synthgen.cli.app import app, fail, reports_errors
 
 LOG_LEVEL_HELP = "debug, info, warning or error."
 
@@ -56,10 +56,21 @@ def worker(
         "--beat",
         help="With --celery: also run the periodic recovery of lost jobs (one per deployment).",
     ),
+    devices: str = typer.Option(
+        "auto",
+        "--devices",
+        help="With --celery: the devices this worker offers, auto (a visible CUDA device "
+        "makes it gpu), cpu or gpu. A gpu worker also takes image training jobs "
+        "(queue SYNTHGEN_CELERY_QUEUE.gpu); every worker takes the rest.",
+    ),
     log_level: str = typer.Option("info", "--log-level", help=LOG_LEVEL_HELP),
 ) -> None:
     """Run jobs: a local worker polling the store, or a Celery worker on a Redis broker."""
     from pipelines.supervisor import run_workers
 
-    status = run_workers(celery=celery, concurrency=concurrency, beat=beat, log_level=log_level)
+    if devices not in ("auto", "cpu", "gpu"):
+        raise fail(f"--devices must be auto, cpu or gpu, not {devices!r}")
+    status = run_workers(
+        celery=celery, concurrency=concurrency, beat=beat, log_level=log_level, devices=devices
+    )
     raise typer.Exit(status)

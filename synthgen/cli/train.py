@@ -36,17 +36,22 @@ def train(
     entity: str | None = typer.Option(
         None,
         "--entity",
-        help="Tables: the column naming the patient (or the schema's `role: entity`): the unit of privacy becomes the patient with all their records.",
+        help="The patient: the unit of privacy becomes the patient with all their records. Tables: the column naming the patient (or the schema's `role: entity`). Images: dicom:PatientID (a DICOM attribute), csv:COLUMN (of the labels CSV) or folder (class/patient/image.png). Default: none, one record (row or image) is the unit.",
+    ),
+    entity_file: Path | None = typer.Option(
+        None,
+        "--entity-file",
+        help="Images, an .npz source: patient ids (.npy, or .csv with one column) one per training then validation image.",
     ),
     max_records_per_entity: int | None = typer.Option(
         None,
         "--max-records-per-entity",
-        help="Tables, with an entity: records kept per patient, chosen at random (default 8).",
+        help="With an entity: records (rows or images) kept per patient, chosen at random (default 8).",
     ),
     public_entity_count: int | None = typer.Option(
         None,
         "--public-entity-count",
-        help="Tables, with an entity: number of patients (or an upper bound) that you declare public; otherwise a DP count.",
+        help="With an entity: number of patients (or an upper bound) that you declare public; otherwise a DP count.",
     ),
     schema: Path | None = typer.Option(
         None,
@@ -93,7 +98,7 @@ def train(
     preprocessing_share: float | None = typer.Option(
         None,
         "--preprocessing-share",
-        help="Share of epsilon for the DP statistics (default 0.1; small tables gain from more, e.g. 0.3).",
+        help="Share of epsilon for the DP statistics (default: 0.1, more when categories must be discovered; small tables gain from more, e.g. 0.3).",
     ),
     tracker: str | None = typer.Option(
         None, "--tracker", help="Also log to `wandb` or `mlflow` (must be installed)."
@@ -139,6 +144,11 @@ def train(
         "--accept-infeasible",
         help="Tables: train even when the feasibility estimate says the output would be dominated by noise.",
     ),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        help="Run DP-SGD on this many local processes (images: on CPU) (torch.distributed); the noise is added once and the certificate is the same. Across machines use torchrun (docs/distributed.md).",
+    ),
     check_only: bool = typer.Option(
         False,
         "--check-only",
@@ -146,6 +156,11 @@ def train(
     ),
 ) -> None:
     """Train a DP diffusion model and write MODEL_DIR with its DP certificate."""
+    from synthgen.training import distributed
+
+    if distributed.is_torchrun_helper():  # rank 0 reads the data and sends this rank a shard
+        distributed.serve_as_helper()
+        return
     from synthgen import workflows
     from synthgen.artifacts import default_private_dir
     from synthgen.cli.progress_bar import ProgressBar
@@ -168,6 +183,7 @@ def train(
         resume=resume,
         target=target,
         entity=entity,
+        entity_file=entity_file,
         max_records_per_entity=max_records_per_entity,
         public_entity_count=public_entity_count,
         table_schema=schema,
@@ -182,7 +198,11 @@ def train(
         channels=channels,
         classes=classes,
         accept_infeasible=force or None,
+        processes=processes,
     )
+    if distributed.torchrun_world() is not None and check_only:
+        # the other ranks wait for this one's DP-SGD: a command without it would strand them
+        raise fail("under torchrun, synthgen train cannot --check-only")
     if check_only:
         _check_only(request)
         return

@@ -114,6 +114,23 @@ def _delta(x: Any) -> str:
     return "n/a" if x is None else f"{float(x):g}"
 
 
+def unit_phrase(cert: dict[str, Any]) -> str:
+    """The unit of privacy as the first page states it: "patient (entity column X, at most
+    k records)" or "record (one row of the source table)"; older certificates name only the
+    unit."""
+    unit = str(cert.get("unit") or "record")
+    if unit == "patient":
+        image = cert.get("modality") == "image"
+        source = "patient ids from" if image else "entity column"
+        records = "images" if image else "records"
+        return (
+            f"patient ({source} {cert.get('entity_column')}, at most "
+            f"{cert.get('max_records_per_entity')} {records})"
+        )
+    words = cert.get("unit_description") or (unit if unit != "record" else "")
+    return f"record ({words})" if words else "record"
+
+
 def privacy_sentence(result: ValidationResult) -> str:
     if not result.private:
         return (
@@ -123,7 +140,7 @@ def privacy_sentence(result: ValidationResult) -> str:
     cert = result.certificate
     guarantee = (
         f"Differentially private at epsilon {number(cert.get('epsilon'), 2)}, "
-        f"delta {_delta(cert.get('delta'))} (unit: {cert.get('unit', 'one record')})"
+        f"delta {_delta(cert.get('delta'))} (unit: {unit_phrase(cert)})"
     )
     privacy = [c for c in result.checks if c.family == "privacy"]
     bad = _family_status(result.checks, "privacy")

@@ -10,7 +10,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from synthgen.evaluate.bottom_line import bottom_line, needs_attention
+from synthgen.evaluate.bottom_line import bottom_line, needs_attention, unit_phrase
 from synthgen.evaluate.gate import CheckResult
 from synthgen.evaluate.sections import (
     Callout,
@@ -202,7 +202,7 @@ def certificate_section(result: ValidationResult) -> Section:
     s.add(
         KeyValues(
             [
-                ("Unit of privacy", str(c.get("unit", "—"))),
+                ("Unit of privacy", unit_phrase(c)),
                 ("Epsilon (total, as spent)", fmt(c.get("epsilon"))),
                 ("Delta", fmt(c.get("delta"))),
                 ("Training epsilon (DP-SGD)", fmt(c.get("training_epsilon"))),

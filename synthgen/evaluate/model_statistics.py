@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,9 @@ class ModelStatistics:
     class_counts: tuple[float, ...]  # DP counts (clipped at zero), one per class
     cell_noise_std: float  # standard deviation of the noise on each count
     bounds: dict[str, tuple[float, float]]  # numeric column -> (min, max) its values are clipped to
+    # column whose categories were discovered -> values kept, DP share of "(other)",
+    # selection threshold in records (synthgen.tabular.category_selection)
+    category_selection: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], schema: Schema) -> ModelStatistics:
@@ -45,7 +48,8 @@ class ModelStatistics:
             lo, hi = float(layout["minimum"]), float(layout["maximum"])
             if math.isfinite(lo) and math.isfinite(hi):
                 bounds[str(layout["column"])] = (lo, hi)
-        return cls(classes, counts, float(d.get("cell_noise_std", 0.0)), bounds)
+        selection = {str(k): dict(v) for k, v in d.get("category_selection", {}).items()}
+        return cls(classes, counts, float(d.get("cell_noise_std", 0.0)), bounds, selection)
 
 
 def read_model_statistics(path: Path, schema: Schema) -> ModelStatistics | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from synthgen.evaluate.fidelity.associations import PairwiseAssociationSimilarity
 from synthgen.evaluate.fidelity.bound_pileup import BoundShareExcess
 from synthgen.evaluate.fidelity.column_shapes import ColumnShapeSimilarity
+from synthgen.evaluate.fidelity.constraint_violations import ConstraintViolationShare
 from synthgen.evaluate.fidelity.contingency import PairwiseContingencySimilarity
 from synthgen.evaluate.fidelity.detection import DetectionAUC
 from synthgen.evaluate.images.copies import ExactCopyShare as ImageExactCopyShare
@@ -82,6 +83,7 @@ def tabular_metrics() -> list[TabularMetric]:
         PairwiseContingencySimilarity(),
         DetectionAUC(),
         BoundShareExcess(),
+        ConstraintViolationShare(),
         MissingDeclaredClasses(),
         TrainSyntheticTestReal(),
         AugmentationLift(),

@@ -55,6 +55,7 @@ def build_sections(result: ValidationResult, inputs: TabularInputs) -> list[Sect
         expectations_section(result),
         fidelity_section(result, metrics, per_column),
         utility_section(result, metrics),
+        *category_selection_sections(inputs),
         privacy_section(result, metrics),
         all_checks_section(result),
         expectations_appendix(result),
@@ -254,6 +255,20 @@ def fidelity_section(
         per_column.add(bounds)
         if result.check("bound_share_excess").status in ("warn", "fail"):
             s.add(bounds)
+    rules = metrics.get("constraint_violation_share")
+    if rules is not None and rules.value is not None:
+        s.add(
+            Table(
+                columns=["Constraint", "Synthetic rows breaking it", "Real rows breaking it"],
+                rows=[
+                    [rule, fmt(shares["synthetic_share"]), fmt(shares["real_share"])]
+                    for rule, shares in rules.details["constraints"].items()
+                ],
+                caption="Declared constraints (schema `constraints:`): shares of rows that break "
+                "each. The sampler holds every row to them; training dropped real rows that "
+                "broke one, so the training split keeps them too.",
+            )
+        )
     detection = metrics.get("detection_auc")
     if detection is not None and detection.value is not None:
         d = detection.details
@@ -405,6 +420,68 @@ def class_coverage_table(coverage: MetricResult) -> Table:
         row_levels=["fail" if r["synthetic_rows"] == 0 else "pass" for r in d["classes"]],
         caption=caption,
     )
+
+
+# -- categories merged into "(other)" ------------------------------------------------------
+OTHER_VALUE = "(other)"  # synthgen.tabular.preprocess.OTHER (the report layer reads JSON only)
+
+
+def category_selection_sections(inputs: TabularInputs) -> list[Section]:
+    """Per column whose categories the model discovered with DP: the values it kept (they
+    passed partition selection: public), the threshold, and what went into "(other)" as
+    shares. The merged values are not named: a release never names them, and this report
+    shows only the share of the real training rows they held. No section when every
+    category was declared (nothing was merged)."""
+    selection = inputs.model.category_selection if inputs.model is not None else {}
+    if not selection:
+        return []
+    s = Section("category-selection", "Categories merged into (other)")
+    s.add(
+        Paragraph(
+            "Without declared categories, a value is kept when its DP count passes the "
+            "partition-selection threshold; every other value is written as "
+            f'"{OTHER_VALUE}" (docs/tabular.md#categories-without-a-schema). Declare the '
+            "categories in the schema to keep them all."
+        )
+    )
+    rows = []
+    for column, summary in selection.items():
+        kept = [str(v) for v in summary.get("kept", [])]
+        real = inputs.train[column].dropna().astype(str) if column in inputs.train else None
+        merged_real = float((~real.isin(kept)).mean()) if real is not None and len(real) else 0.0
+        synthetic = inputs.synthetic.get(column)
+        merged_synthetic = (
+            float((synthetic.astype(str) == OTHER_VALUE).mean()) if synthetic is not None else 0.0
+        )
+        threshold = summary.get("threshold_records")
+        rows.append(
+            [
+                column,
+                f"{len(kept)}: {', '.join(kept)}",
+                "—" if threshold is None else fmt(threshold),
+                fmt(merged_real),
+                fmt(float(summary.get("other_share", 0.0))),
+                fmt(merged_synthetic),
+            ]
+        )
+    s.add(
+        Table(
+            columns=[
+                "Column",
+                "Values kept",
+                "Threshold (records)",
+                "Real rows merged (share)",
+                "(other) in the model (DP)",
+                "(other) in the synthetic table",
+            ],
+            rows=rows,
+            caption=(
+                "Real rows merged: the training rows whose value was not kept (real data: "
+                "this report stays with the steward)."
+            ),
+        )
+    )
+    return [s]
 
 
 # -- privacy -------------------------------------------------------------------------------

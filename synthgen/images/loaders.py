@@ -33,6 +33,12 @@ import numpy as np
 
 from synthgen.errors import ConfigurationError, InputFileError, InsufficientData
 from synthgen.images.data import ImageSet
+from synthgen.images.entities import (
+    EntityChoice,
+    csv_column_by_row,
+    read_entity_file,
+    require_kind,
+)
 from synthgen.images.spec import SUPPORTED_SIZES, ImageSpec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -89,11 +95,13 @@ def load_image_source(
     channels: int | None = None,
     labels_csv: str | Path | None = None,
     classes: Classes = None,
+    entity: EntityChoice | None = None,
 ) -> LoadedSource:
     """Load ``path`` (an .npz, a folder of class subfolders, or a DICOM folder).
 
     ``image_size``, ``channels`` and ``classes`` are the steward's declarations; see the
-    module docstring for what each source uses without them."""
+    module docstring for what each source uses without them. ``entity``: where each
+    image's patient id comes from (``synthgen.images.entities``); None: record level."""
     p = Path(path)
     if not p.exists():
         raise InputFileError(f"image source not found: {p}")
@@ -102,22 +110,27 @@ def load_image_source(
     if p.is_file():
         if p.suffix.lower() != ".npz":
             raise InputFileError(f"{p}: expected an .npz file or a folder of images")
-        return load_npz(p, image_size=image_size, channels=channels, classes=classes)
+        require_kind(entity, ("file",), "an .npz source")
+        return load_npz(p, image_size=image_size, channels=channels, classes=classes, entity=entity)
     names = _declared_names(classes, "a folder")
     csv_path = Path(labels_csv) if labels_csv else _find_labels_csv(p)
     if csv_path is not None:
+        require_kind(entity, ("dicom", "csv"), "a DICOM folder")
         return load_dicom_folder(
             p,
             labels_csv=csv_path,
             image_size=image_size or DEFAULT_SIZE,
             channels=channels or DEFAULT_CHANNELS,
             classes=names,
+            entity=entity,
         )
+    require_kind(entity, ("folder",), "a folder of class folders")
     return load_class_folders(
         p,
         image_size=image_size or DEFAULT_SIZE,
         channels=channels or DEFAULT_CHANNELS,
         classes=names,
+        patient_folders=entity is not None,
     )
 
 
@@ -144,6 +157,7 @@ def load_npz(
     image_size: int | None = None,
     channels: int | None = None,
     classes: Classes = None,
+    entity: EntityChoice | None = None,
 ) -> LoadedSource:
     """MedMNIST layout (``train_images``, ``train_labels``, ``val_*``, ``test_*``) or a plain
     ``images`` / ``labels`` file (for example one written by ``synthgen sample``).
@@ -263,6 +277,14 @@ def load_npz(
     }
     if "train" not in sets or len(sets["train"]) == 0:
         raise InsufficientData(f"{path} has no training images")
+    if entity is not None and entity.path is not None:  # pseudo-patients: train, then val
+        pool = [s for s in ("train", "val") if s in sets]
+        ids = read_entity_file(entity.path, sum(len(sets[s]) for s in pool))
+        start = 0
+        for s in pool:
+            part = sets[s]
+            sets[s] = ImageSet(part.images, part.labels, ids[start : start + len(part)])
+            start += len(part)
     return LoadedSource(
         spec=spec, train=sets["train"], holdout=sets.get("val"), test=sets.get("test")
     )
@@ -356,12 +378,15 @@ def load_class_folders(
     image_size: int = DEFAULT_SIZE,
     channels: int = DEFAULT_CHANNELS,
     classes: tuple[str, ...] | None = None,
+    patient_folders: bool = False,
 ) -> LoadedSource:
     """One subfolder per class (its name is the class name); PNG and JPEG files inside.
 
     The class folders are the steward's layout, so their names are a declaration (or
     ``classes`` lists them, in model order; a folder outside it is an error). ``channels``
-    is declared or 1: a file of another mode is converted, whatever the other files are."""
+    is declared or 1: a file of another mode is converted, whatever the other files are.
+    ``patient_folders`` (``--entity folder``): the layout is ``class/patient/image.png``
+    and the patient folder's name is the image's patient id."""
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_dirs:
         raise InputFileError(
@@ -386,11 +411,16 @@ def load_class_folders(
         for f in sorted(d.rglob("*")):
             if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES:
                 files.append((f, label))
-    images, labels = [], []
+    images, labels, patients = [], [], []
     for f, label in files:
+        in_class = f.relative_to(root).parts[1:]
+        if patient_folders and len(in_class) < 2:
+            problems.append(f"{f.relative_to(root)}: not in a patient folder (class/patient/image)")
+            continue
         try:
             images.append(_resize_one(_read_picture(f, channels), image_size))
             labels.append(label)
+            patients.append(in_class[0])
         except Exception as exc:  # PIL raises many types for damaged files
             problems.append(f"{f.relative_to(root)}: unreadable image ({type(exc).__name__})")
     if not images:
@@ -406,8 +436,11 @@ def load_class_folders(
         classes_declared=True,
         notes=(note,),
     )
+    entities = np.array(patients, dtype=str) if patient_folders else None
     return LoadedSource(
-        spec=spec, train=ImageSet(np.stack(images), np.array(labels)), problems=problems
+        spec=spec,
+        train=ImageSet(np.stack(images), np.array(labels), entities),
+        problems=problems,
     )
 
 
@@ -517,6 +550,7 @@ def load_dicom_folder(
     image_size: int = DEFAULT_SIZE,
     channels: int = DEFAULT_CHANNELS,
     classes: tuple[str, ...] | None = None,
+    entity: EntityChoice | None = None,
 ) -> LoadedSource:
     """DICOM files under ``root`` listed in ``labels_csv`` (file path relative to ``root``,
     label), one record per image file. The class list is ``classes`` (declared; rows with
@@ -546,15 +580,27 @@ def load_dicom_folder(
             "partition selection (declare the classes option to skip it)"
         )
     index = {name: i for i, name in enumerate(class_names)}
-    images, labels = [], []
-    for _, rel, lab in rows:
+    csv_ids = (
+        csv_column_by_row(labels_csv, entity.name)
+        if entity is not None and entity.kind == "csv"
+        else {}
+    )
+    images, labels, patients = [], [], []
+    for row, rel, lab in rows:
         f = root / rel
         try:
             if not f.is_file():
                 raise FileNotFoundError
             ds = pydicom.dcmread(f)
+            patient = ""
+            if entity is not None:
+                patient = csv_ids.get(row, "") if entity.kind == "csv" else _dicom_id(ds, entity)
+                if not patient:  # an image of no known patient cannot be bounded: skipped
+                    problems.append(f"row {row}: no patient id ({entity.describe()})")
+                    continue
             images.append(_resize_one(dicom_to_uint8(ds, channels), image_size))
             labels.append(index[lab])
+            patients.append(patient)
         except FileNotFoundError:
             problems.append(f"{rel}: listed in {labels_csv.name} but not found")
         except Exception as exc:  # pydicom raises many types for damaged or odd files
@@ -569,9 +615,18 @@ def load_dicom_folder(
         classes_declared=classes is not None,
         notes=(note,),
     )
+    entities = np.array(patients, dtype=str) if entity is not None else None
     return LoadedSource(
-        spec=spec, train=ImageSet(np.stack(images), np.array(labels)), problems=problems
+        spec=spec,
+        train=ImageSet(np.stack(images), np.array(labels), entities),
+        problems=problems,
     )
+
+
+def _dicom_id(ds: Any, entity: EntityChoice) -> str:
+    """The patient id a DICOM attribute holds (``dicom:PatientID``), as text."""
+    value = ds.get(entity.name)
+    return "" if value is None else str(getattr(value, "value", value)).strip()
 
 
 def _natural_key(text: str) -> tuple[Any, ...]:

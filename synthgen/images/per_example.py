@@ -45,21 +45,32 @@ class VmapPerExampleGradients:
             sigma: torch.Tensor,
             noise: torch.Tensor,
             labels: torch.Tensor,
+            weight: torch.Tensor,
         ) -> torch.Tensor:
-            # one example: x [K, C, H, W], sigma [K], noise [K, C, H, W], labels [K]
+            # one example: x [K, C, H, W], sigma [K], noise [K, C, H, W], labels [K];
+            # weight [K]: 1, or a patient's row weights (synthgen.images.patients)
             noisy = x + sigma.reshape(-1, 1, 1, 1) * noise
             with torch.autocast(
                 device_type=x.device.type, dtype=amp or torch.float32, enabled=amp is not None
             ):
                 denoised = functional_call(denoiser, (params, buffers), (noisy, sigma, labels))
             err = (denoised.float() - x.float()) ** 2
-            return (loss_weight(sigma, sigma_data) * err.flatten(1).mean(dim=1)).mean()
+            return (weight * loss_weight(sigma, sigma_data) * err.flatten(1).mean(dim=1)).mean()
 
-        self._per_example = vmap(grad_and_value(example_loss), in_dims=(None, None, 0, 0, 0, 0))
+        self._per_example = vmap(grad_and_value(example_loss), in_dims=(None, None, 0, 0, 0, 0, 0))
 
-    def __call__(self, draws: TrainingDraws, *, batch_size: int, multiplicity: int) -> torch.Tensor:
+    def __call__(
+        self,
+        draws: TrainingDraws,
+        *,
+        batch_size: int,
+        multiplicity: int,
+        row_weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Write ``p.grad_sample`` ([B, *p.shape]) for every trainable parameter; return the
-        per-example losses ``[B]`` (for the private training log)."""
+        per-example losses ``[B]`` (for the private training log). ``multiplicity``: rows
+        per example (k*K for a patient); ``row_weight`` [B*rows]: None, or a patient's row
+        weights, whose mean over each example's rows is 1."""
         b, k = batch_size, multiplicity
         named = dict(self.denoiser.named_parameters())
         params = {n: named[n].detach() for n in self.names}
@@ -68,6 +79,7 @@ class VmapPerExampleGradients:
         def per_example(t: torch.Tensor) -> torch.Tensor:
             return t.reshape(b, k, *t.shape[1:])
 
+        weight = torch.ones_like(draws.sigma) if row_weight is None else row_weight
         grads, losses = self._per_example(
             params,
             buffers,
@@ -75,6 +87,7 @@ class VmapPerExampleGradients:
             per_example(draws.sigma),
             per_example(draws.noise),
             per_example(draws.labels),
+            per_example(weight.to(draws.sigma.dtype)),
         )
         for n in self.names:
             named[n].grad_sample = grads[n].float()  # type: ignore[attr-defined]

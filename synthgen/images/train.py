@@ -63,6 +63,7 @@ from synthgen.errors import (
 )
 from synthgen.images.config import ImageRecipe, build_recipe, recipe_from_json, recipe_to_json
 from synthgen.images.data import ImageSet
+from synthgen.images.entities import EntityChoice, parse_entity
 from synthgen.images.spec import ImageSpec
 from synthgen.privacy.accountant import (
     RunAccountant,
@@ -70,7 +71,19 @@ from synthgen.privacy.accountant import (
     check_privacy_parameters,
     gaussian_noise_multiplier_for,
 )
-from synthgen.privacy.certificate import Certificate, CertifiedRun, build_certificate
+from synthgen.privacy.certificate import (
+    ADJACENCY,
+    PATIENT_ADJACENCY,
+    Certificate,
+    CertifiedRun,
+    build_certificate,
+)
+from synthgen.privacy.contribution import (
+    DEFAULT_MAX_RECORDS_PER_ENTITY,
+    bound_contributions,
+    group_records,
+    record_weights,
+)
 from synthgen.privacy.record_count import RecordCount, declared_record_count, estimate_record_count
 from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.spend_log import (
@@ -82,6 +95,7 @@ from synthgen.privacy.spend_log import (
 )
 from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore_progress
 from synthgen.requests import TrainRequest
+from synthgen.training import distributed
 from synthgen.training.log import TrainingLog
 
 LOAD_REPORT = "load_report.json"
@@ -106,6 +120,9 @@ def train_images(
     """Train on ``request.source`` (.npz, PNG/JPEG class folders, or DICOM + labels CSV)
     and write the model directory ``request.out``. ``epsilon=inf`` trains without DP
     (marked not private). ``request`` was validated when it was built."""
+    from synthgen.training.distributed import refuse_torchrun_helper
+
+    refuse_torchrun_helper()  # before anything is read or spent
     progress = progress or ignore_progress
     source, out, epsilon, delta = Path(request.source), request.out, request.epsilon, request.delta
     seed, max_steps, holdout, resume = (
@@ -124,6 +141,12 @@ def train_images(
         )
     check_new_output(out)
     private = Path(private_dir) if private_dir is not None else default_private_dir(out)
+    patients = _patient_options(request)
+    if patients is not None and distributed.requested_world_size(request.processes) > 1:
+        # the shards split images, not patients: one process until they split patients
+        raise ConfigurationError(
+            "a patient-level image run trains on one process: leave out --processes"
+        )
 
     from synthgen.images.checkpoint import checkpoint_path
 
@@ -140,6 +163,7 @@ def train_images(
             recipe=recipe,
             seed=seed,
             holdout=holdout,
+            patients=patients,
         )
     else:
         if existing is not None:
@@ -164,8 +188,37 @@ def train_images(
             recipe=recipe,
             private_training=private_training,
             progress=progress,
+            patients=patients,
         )
-    return run.train_and_write(out, progress=progress, should_stop=should_stop)
+    return run.train_and_write(
+        out, progress=progress, should_stop=should_stop, processes=request.processes or 1
+    )
+
+
+@dataclass(frozen=True)
+class PatientOptions:
+    """A patient-level run's choices (``synthgen.privacy.contribution``): where the ids come
+    from, the cap on images per patient, and the declared public number of patients."""
+
+    entity: EntityChoice
+    max_records: int
+    public_count: int | None
+
+
+def _patient_options(request: TrainRequest) -> PatientOptions | None:
+    entity = parse_entity(request.entity, request.entity_file)
+    if entity is None:
+        if request.max_records_per_entity is not None or request.public_entity_count is not None:
+            raise ConfigurationError(
+                "--max-records-per-entity and --public-entity-count need a patient id source "
+                "(--entity dicom:PatientID | csv:COLUMN | folder, or --entity-file)"
+            )
+        return None
+    return PatientOptions(
+        entity,
+        request.max_records_per_entity or DEFAULT_MAX_RECORDS_PER_ENTITY,
+        request.public_entity_count,
+    )
 
 
 @dataclass
@@ -201,6 +254,11 @@ class RunPlan:
     pretrained: dict[str, Any] | None = None  # init_from's provenance
     resumed_at_step: int | None = None
     stopped_at_time_limit: int | None = None  # the step at which the time limit stopped it
+    # patient-level runs: the id source (public words, EntityChoice.describe), the cap on
+    # images per patient, and the exact number of training patients (private)
+    entity: str | None = None
+    max_records_per_entity: int | None = None
+    n_train_patients: int | None = None
 
     @property
     def n_public(self) -> int:
@@ -267,6 +325,21 @@ class _Split:
         share = 1.0 if self.official else 1.0 - holdout
         return declared_record_count(max(1, round(declared * share)))
 
+    def declared_patients(self, declared: int | None, holdout: float) -> RecordCount | None:
+        """N-hat in patients from the steward's public_entity_count (checked to bound the
+        patients of the pool), if any. A patient-level split is never the official one."""
+        if declared is None:
+            return None
+        pool = [p for p in (self.train, self.hold) if p is not None]
+        if _count_patients(*pool) > declared:
+            raise ConfigurationError(
+                "the source has more patients than public_entity_count, which must be "
+                "their number or an upper bound on it"
+            )
+        return declared_record_count(
+            max(1, round(declared * (1.0 - holdout))), what="public_entity_count"
+        )
+
     def save(self, private: Path, source: Path) -> None:
         """The parts and the load report, in the private directory only (0700 / 0600)."""
         self.train.save(private / "train.npz")
@@ -309,6 +382,7 @@ class _Run:
             accountant,
             checkpoint,
         )
+        self.world_size = 1  # DP-SGD processes of the last training session
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -325,17 +399,33 @@ class _Run:
         recipe: ImageRecipe,
         private_training: bool,
         progress: ProgressCallback,
+        patients: PatientOptions | None = None,
     ) -> _Run:
         from synthgen.privacy.secure_random import NoiseSource
 
         progress(ProgressEvent("load", 0, 0, message=source.name))
-        split = _load_and_split(source, recipe, holdout=holdout, seed=seed)
+        split = _load_and_split(source, recipe, holdout=holdout, seed=seed, patients=patients)
         train, spec = split.train, split.loaded.spec
         if len(train) < 2:
             raise InsufficientData(f"only {len(train)} training images")
+        # the unit of privacy: an image, or a patient with all their images (exact, private)
+        n_units = len(train) if patients is None else _count_patients(train)
         if private_training and delta is not None:  # refused before anything is spent
-            check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=len(train))
-        declared = split.declared_count(recipe, holdout) if private_training else None
+            check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n_units)
+        if patients is None:
+            declared = split.declared_count(recipe, holdout) if private_training else None
+        else:
+            declared = (
+                split.declared_patients(patients.public_count, holdout)
+                if private_training
+                else None
+            )
+            if not spec.classes_declared:
+                # partition selection counts images; over patients it is not implemented
+                raise ConfigurationError(
+                    "a patient-level image run needs a declared class list (the classes "
+                    "option, class folders, or MedMNIST's published classes)"
+                )
         cfg = recipe.training
         make_private_dir(private)
         # every mechanism is written to the spend log before its result is used
@@ -346,13 +436,15 @@ class _Run:
             declared
             if declared is not None
             else estimate_record_count(
-                len(train),
+                n_units,
                 epsilon=epsilon if private_training else math.inf,
                 delta=delta,
                 accountant=accountant,
                 noise=noise,
                 share=cfg.record_count_epsilon_share,
-                purpose="number of training images",
+                purpose="number of training images"
+                if patients is None
+                else "number of training patients",
             )
         )
         delta = delta if delta is not None else record_count.default_delta()
@@ -385,7 +477,8 @@ class _Run:
         if private_training:
             progress(ProgressEvent("calibrate", 0, 0))
         critic = None
-        if cfg.critic_epsilon_share > 0 and spec.num_classes >= 2:
+        # the class critic trains on images one by one (record level): not in a patient run
+        if cfg.critic_epsilon_share > 0 and spec.num_classes >= 2 and patients is None:
             from synthgen.images.class_critic import plan_critic
 
             critic = plan_critic(
@@ -431,6 +524,9 @@ class _Run:
             private=private_training,
             critic=critic.to_json_dict() if critic else None,
             assumptions=_assumptions(split.loaded),
+            entity=patients.entity.describe() if patients else None,
+            max_records_per_entity=patients.max_records if patients else None,
+            n_train_patients=n_units if patients else None,
         )
         if split.loaded.problems:
             # progress events can reach the service's job status: no count, no file name
@@ -468,6 +564,7 @@ class _Run:
         recipe: ImageRecipe,
         seed: int,
         holdout: float,
+        patients: PatientOptions | None = None,
     ) -> _Run:
         """The interrupted run, if it is the same run (else ``ResumeMismatch``) and has not
         finished; its accountant is rebuilt from the spend log, so steps that ran after the
@@ -481,6 +578,13 @@ class _Run:
             raise ResumeRefused(
                 "this run finished and its model directory was written; "
                 "resuming it would release a second model: start a new run"
+            )
+        entity = (patients.entity.describe(), patients.max_records) if patients else (None, None)
+        if (meta.get("entity"), meta.get("max_records_per_entity")) != entity:
+            raise ResumeMismatch(
+                "cannot resume: the patient id source (--entity, --entity-file) or "
+                "--max-records-per-entity differs from the interrupted run's",
+                parameter="entity",
             )
         for key, given, option in (("seed", seed, "--seed"), ("holdout", holdout, "--holdout")):
             if key in meta and meta[key] != given:
@@ -543,7 +647,12 @@ class _Run:
 
     # -- training ----------------------------------------------------------------------------
     def train_and_write(
-        self, out: Path, *, progress: ProgressCallback, should_stop: StopCheck | None
+        self,
+        out: Path,
+        *,
+        progress: ProgressCallback,
+        should_stop: StopCheck | None,
+        processes: int = 1,
     ) -> TrainingResult:
         import torch
 
@@ -559,7 +668,7 @@ class _Run:
         end = steps_to_run(done=state.step, planned=plan.steps, spent=self.accountant.sgd_steps)
         started = time.perf_counter()
         step_seconds, timed_out = self._train_loop(
-            state, device, end=end, progress=progress, should_stop=should_stop
+            state, device, end=end, progress=progress, should_stop=should_stop, processes=processes
         )
         save_checkpoint(self.private, state, accountant=self.accountant, meta=asdict(plan))
         if timed_out:
@@ -628,6 +737,7 @@ class _Run:
         end: int,
         progress: ProgressCallback,
         should_stop: StopCheck | None,
+        processes: int = 1,
     ) -> tuple[list[float], bool]:
         """DP-SGD (two phases: all weights, then the label pathway only) or, not private,
         plain training, up to step ``end``; checkpointed every ``checkpoint_every`` steps.
@@ -635,12 +745,11 @@ class _Run:
         from synthgen.images.checkpoint import save_checkpoint
         from synthgen.images.trainer import (
             EpsilonTracker,
+            ImageShard,
             ImageTensorDataset,
             StepRecord,
             train_nonprivate,
-            train_private,
         )
-        from synthgen.privacy.secure_random import NoiseSource
 
         plan, cfg = self.plan, self.recipe.training
         tracker = (
@@ -657,7 +766,12 @@ class _Run:
             time.monotonic() + 60 * cfg.time_limit_minutes if cfg.time_limit_minutes else None
         )
         timed_out = False
-        data = ImageTensorDataset(self.train)
+        data: Any = ImageTensorDataset(self.train)
+        if plan.entity is not None:  # one example per patient (synthgen.images.patients)
+            from synthgen.images.patients import PatientImageDataset
+
+            assert self.train.entities is not None, "a patient-level run keeps its ids"
+            data = PatientImageDataset(self.train, group_records(_entity_keys(self.train)))
         log = TrainingLog(self.private)
         step_seconds: list[float] = []
         repeated = max(0, self.accountant.sgd_steps - state.step)  # charged, run again
@@ -691,6 +805,9 @@ class _Run:
             return bool(should_stop and should_stop())
 
         if not plan.private:
+            with distributed.leader_group(processes) as world:
+                if world.size > 1:  # epsilon = inf trains on rank 0 alone (a benchmark)
+                    distributed.send_task(distributed.idle, ImageShard.split(data, world))
             train_nonprivate(
                 state,
                 data,
@@ -702,33 +819,36 @@ class _Run:
             )
             return step_seconds, timed_out
         assert plan.noise_multiplier is not None
-        noise = NoiseSource(secure=cfg.secure_rng)
-        # same sigma and q in both phases: the accountant sees `steps` identical steps
-        switch = min(_conditioning_switch(plan.steps, cfg.conditioning_phase), end)
-        net = state.denoiser.net
-        for first, last, only in (
-            (0, switch, None),
-            (switch, end, net.conditioning_parameter_names()),
-        ):
-            if state.step >= last:
-                continue
-            if state.step < first:  # the phase before stopped early (time, cancel)
-                break
-            phase_cfg = cfg if only is None else replace(cfg, max_grad_norm=cfg.conditioning_clip)
-            with _trainable_only(state.denoiser, only):
-                train_private(
-                    state,
-                    data,
-                    cfg=phase_cfg,
-                    edm=self.recipe.diffusion,
-                    noise_multiplier=plan.noise_multiplier,
-                    steps=last - state.step,
-                    accountant=self.accountant,
-                    noise=noise,
-                    device=device,
-                    on_step=on_step,
-                    public_record_count=plan.n_public,
+        phases = _PrivatePhases(
+            cfg=cfg,
+            edm=self.recipe.diffusion,
+            noise_multiplier=plan.noise_multiplier,
+            planned_steps=plan.steps,
+            end=end,
+            public_record_count=plan.n_public,
+        )
+        with distributed.leader_group(processes) as world:
+            self.world_size = world.size
+            local: Any = data
+            if world.size > 1:
+                if device.type != "cpu":
+                    raise ConfigurationError("several processes train images on CPU only")
+                helpers = _ImageHelper(
+                    phases=phases,
+                    denoiser=state.denoiser,
+                    optimizer_state=state.optimizer.state_dict(),
+                    seed=plan.seed,
+                    step=state.step,
                 )
+                local = ImageShard(distributed.send_task(helpers, ImageShard.split(data, world)))
+            phases.run(
+                state,
+                local,
+                accountant=self.accountant,
+                device=device,
+                on_step=on_step,
+                world_size=world.size,
+            )
         return step_seconds, timed_out
 
     def _train_critic(self, denoiser: Any, progress: ProgressCallback) -> Any:
@@ -801,6 +921,7 @@ class _Run:
                     "n_test": plan.n_test,
                     "skipped_files": plan.skipped_files,
                     "holdout_fraction": plan.holdout_fraction,
+                    "n_training_patients": plan.n_train_patients,
                     **timing,
                 },
             ),
@@ -876,11 +997,19 @@ class _Run:
 
     def _certificate(self, steps_run: int) -> Certificate:
         plan, cfg, acc = self.plan, self.recipe.training, self.accountant
-        notes = [
+        unit_note = (
             "unit: one image; a patient with several images in the source is protected "
-            "only through group privacy (epsilon times the number of their images)",
-            *self.spec.notes,
-        ]
+            "only through group privacy (epsilon times the number of their images); declare "
+            "the patient id source (--entity, --entity-file) for patient-level privacy"
+            if plan.entity is None
+            else f"unit: one patient (patient ids from {plan.entity}): neighbouring datasets "
+            "differ by one patient with all their images; at most "
+            f"{plan.max_records_per_entity} images per patient were kept (chosen at random, "
+            "independently of the pixels), each patient's gradient (the mean over their "
+            "images' K draws) was clipped once per step, each image weighs 1/(its patient's "
+            "images) in the DP class proportions, and n_training_records counts patients"
+        )
+        notes = [unit_note, *self.spec.notes]
         if not plan.private:
             notes.insert(
                 0,
@@ -927,7 +1056,15 @@ class _Run:
             acc,
             CertifiedRun(
                 modality="image",
-                unit=UNIT,
+                unit=UNIT if plan.entity is None else "patient",
+                unit_description=(
+                    "one image"
+                    if plan.entity is None
+                    else f"one patient (all images with one patient id from {plan.entity})"
+                ),
+                entity_column=plan.entity,
+                max_records_per_entity=plan.max_records_per_entity,
+                adjacency=ADJACENCY if plan.entity is None else PATIENT_ADJACENCY,
                 private=plan.private,
                 delta=float(plan.delta),
                 target_epsilon=plan.target_epsilon if plan.private else math.inf,
@@ -947,9 +1084,13 @@ class _Run:
                 composition=None if plan.private else "none: trained without differential privacy",
                 dp_sgd=("dp_sgd", "subsampled gaussian (Poisson sampling)"),
                 clipping={
-                    "clipping": "one gradient per image: the mean over its K diffusion draws, clipped",
+                    "clipping": "one gradient per image: the mean over its K diffusion draws, clipped"
+                    if plan.entity is None
+                    else "one gradient per patient: the mean over their images' K diffusion "
+                    "draws each, clipped once",
                     "per_example_gradients": cfg.per_example_gradients,
                 },
+                world_size=self.world_size,
             ),
         )
 
@@ -971,9 +1112,21 @@ class _Run:
         return out
 
 
-def _load_and_split(source: Path, recipe: ImageRecipe, *, holdout: float, seed: int) -> _Split:
+def _load_and_split(
+    source: Path,
+    recipe: ImageRecipe,
+    *,
+    holdout: float,
+    seed: int,
+    patients: PatientOptions | None = None,
+) -> _Split:
     """Load the source; train and holdout are the official split where asked and present,
-    else a per-image split (each image's side set by that image and the seed alone)."""
+    else a per-image split (each image's side set by that image and the seed alone).
+
+    Patient-level runs (``patients``) keep at most ``max_records`` images per patient,
+    chosen at random independently of the pixels, and split by patient (each patient's
+    side set by their id and the seed alone): never a patient on both sides. The official
+    validation split of an .npz is split by image, so it joins the pool."""
     from synthgen.images.loaders import load_image_source
 
     opts = recipe.source
@@ -983,9 +1136,12 @@ def _load_and_split(source: Path, recipe: ImageRecipe, *, holdout: float, seed: 
         channels=opts.channels,
         labels_csv=opts.labels_csv,
         classes=opts.classes,
+        entity=patients.entity if patients else None,
     )
     if opts.split not in ("official", "random"):
         raise ConfigurationError(f"split must be official or random, got {opts.split!r}")
+    if patients is not None:
+        return _patient_split(loaded, patients, holdout=holdout, seed=seed)
     official = loaded.has_official_split and opts.split == "official"
     if official and (loaded.holdout is not None or holdout == 0):
         hold = loaded.holdout if holdout > 0 else None
@@ -1009,6 +1165,39 @@ def _load_and_split(source: Path, recipe: ImageRecipe, *, holdout: float, seed: 
     )
 
 
+def _patient_split(loaded: Any, patients: PatientOptions, *, holdout: float, seed: int) -> _Split:
+    parts = [p for p in (loaded.train, loaded.holdout) if p is not None]
+    pool = ImageSet(
+        np.concatenate([p.images for p in parts]),
+        np.concatenate([p.labels for p in parts]),
+        np.concatenate([p.entities for p in parts]),
+    )
+    keys = _entity_keys(pool)
+    pool = pool.subset(
+        np.flatnonzero(bound_contributions(keys, max_records=patients.max_records, seed=seed))
+    )
+    held = holdout_mask(_entity_keys(pool), fraction=holdout, seed=seed)
+    train_idx, hold_idx = np.flatnonzero(~held), np.flatnonzero(held)
+    return _Split(
+        loaded,
+        pool.subset(train_idx),
+        pool.subset(hold_idx) if len(hold_idx) else None,
+        loaded.test,
+        False,
+        holdout,
+    )
+
+
+def _entity_keys(images: ImageSet) -> list[bytes]:
+    """Each image's patient id as bytes (the same id, the same key)."""
+    assert images.entities is not None
+    return [str(v).encode() for v in images.entities]
+
+
+def _count_patients(*parts: ImageSet) -> int:
+    return len({key for part in parts for key in _entity_keys(part)})
+
+
 def _class_proportions(
     train: ImageSet,
     spec: ImageSpec,
@@ -1029,6 +1218,12 @@ def _class_proportions(
             raise ConfigurationError(f"class_proportions must be {k} non-negative numbers")
         return (p / p.sum()).tolist(), {"class_proportions_source": "declared (public)"}
     counts = train.class_counts(k).astype(np.float64)
+    if train.entities is not None:
+        # patient-level: each image weighs 1 / (its patient's images), so one patient adds
+        # weight 1 in all (sensitivity 1, as one image); a patient with images of several
+        # classes splits that weight between them in proportion to their images
+        weights = record_weights(_entity_keys(train))
+        counts = np.bincount(train.labels, weights=weights, minlength=k)[:k].astype(np.float64)
     if not private_training:
         return (counts / counts.sum()).tolist(), {
             "class_proportions_source": "exact counts (NOT PRIVATE)"
@@ -1052,6 +1247,94 @@ def _class_proportions(
         "noise_multiplier": sigma,
         "noise_std": std,
     }
+
+
+@dataclass
+class _PrivatePhases:
+    """DP-SGD in two phases (all weights, then the label pathway only), the same sequence
+    on every rank: rank 0 runs it with the accountant, the others (``_ImageHelper``)
+    without. Same sigma and q in both phases: the accountant sees identical steps."""
+
+    cfg: Any  # TrainingConfig
+    edm: Any  # EDMConfig
+    noise_multiplier: float
+    planned_steps: int
+    end: int
+    public_record_count: int
+
+    def run(
+        self,
+        state: Any,
+        data: Any,
+        *,
+        accountant: RunAccountant | None,
+        device: Any,
+        on_step: Any,
+        world_size: int,
+    ) -> None:
+        from synthgen.images.trainer import train_private
+        from synthgen.privacy.secure_random import NoiseSource
+
+        cfg, end = self.cfg, self.end
+        noise = NoiseSource(secure=cfg.secure_rng)
+        switch = min(_conditioning_switch(self.planned_steps, cfg.conditioning_phase), end)
+        net = state.denoiser.net
+        for first, last, only in (
+            (0, switch, None),
+            (switch, end, net.conditioning_parameter_names()),
+        ):
+            if state.step >= last:
+                continue
+            if state.step < first:  # the phase before stopped early (time, cancel)
+                break
+            phase_cfg = cfg if only is None else replace(cfg, max_grad_norm=cfg.conditioning_clip)
+            with _trainable_only(state.denoiser, only):
+                train_private(
+                    state,
+                    data,
+                    cfg=phase_cfg,
+                    edm=self.edm,
+                    noise_multiplier=self.noise_multiplier,
+                    steps=last - state.step,
+                    accountant=accountant,
+                    noise=noise,
+                    device=device,
+                    on_step=on_step,
+                    public_record_count=self.public_record_count,
+                    world_size=world_size,
+                )
+
+
+@dataclass
+class _ImageHelper:
+    """What a rank above 0 runs: the phases on its shard, from rank 0's weights and
+    optimizer state; no accountant, log, EMA that counts, or checkpoint."""
+
+    phases: _PrivatePhases
+    denoiser: Any
+    optimizer_state: dict[str, Any]
+    seed: int
+    step: int
+
+    def __call__(self, world: Any, shard: Any) -> None:
+        import torch
+
+        from synthgen.images.trainer import ImageShard, new_state
+
+        # the diffusion draws differ per rank (they are not privacy randomness)
+        state = new_state(
+            self.denoiser, self.phases.cfg, seed=hash((self.seed, world.rank)) & (2**62 - 1)
+        )
+        state.optimizer.load_state_dict(self.optimizer_state)
+        state.step = self.step
+        self.phases.run(
+            state,
+            ImageShard(shard),
+            accountant=None,
+            device=torch.device("cpu"),
+            on_step=lambda record: False,  # rank 0 decides when to stop
+            world_size=world.size,
+        )
 
 
 def _conditioning_switch(steps: int, conditioning_phase: float) -> int:

@@ -18,6 +18,10 @@ The privacy-critical path, step by step (one logical step = one Poisson batch):
    is. Clipping B*K rows instead would let one example contribute up to K*C while the
    accountant assumes C (the noise-multiplicity trap, docs/images.md).
 5. An empty Poisson batch still takes a step (noise only) and is accounted.
+6. Patient-level runs (``synthgen.images.patients``): the Poisson loader samples patients,
+   an example is a patient's up to k images with K draws each (``k*K`` rows, padding
+   weighted 0), and steps 3-4 hold with k*K rows per example: one clipped gradient per
+   patient.
 
 Ghost clipping is never used here: its per-example norms cannot be folded over K copies.
 """
@@ -32,11 +36,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthgen.errors import ConfigurationError
 from synthgen.images.config import TrainingConfig
 from synthgen.images.data import ImageSet, to_model_range
-from synthgen.images.edm import Denoiser, EDMConfig, draw_training_inputs, loss_per_row
+from synthgen.images.edm import Denoiser, EDMConfig, loss_per_row
 from synthgen.privacy.accountant import RDP_ORDERS, RunAccountant
 from synthgen.privacy.secure_random import NoiseSource
+from synthgen.training.distributed import TensorShard, World, continue_together
 from synthgen.training.ema import PowerEMA
 
 
@@ -56,6 +62,35 @@ class ImageTensorDataset(torch.utils.data.Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
         return self.x[idx], self.y[idx]
+
+
+class ImageShard(torch.utils.data.Dataset):
+    """One rank's images (``synthgen.training.distributed.shard`` of an
+    ``ImageTensorDataset``), fetched as the trainer fetches them: ``(x, y)``."""
+
+    def __init__(self, shard: TensorShard):
+        self.shard = shard
+
+    @classmethod
+    def split(cls, data: ImageTensorDataset, world: World) -> list[TensorShard]:
+        """The disjoint shards of ``data``, one per rank (as dicts of tensors)."""
+        from synthgen.training.distributed import TensorShard
+
+        n = len(data)
+        if n < world.size:
+            raise ConfigurationError(f"{world.size} processes need at least {world.size} images")
+        shards = []
+        for rank in range(world.size):
+            x, y = data.__getitems__(list(range(rank, n, world.size)))
+            shards.append(TensorShard({"x": x, "y": y}))
+        return shards
+
+    def __len__(self) -> int:
+        return len(self.shard)
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = self.shard.__getitems__(indices)
+        return batch["x"], batch["y"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -178,17 +213,23 @@ def train_private(
     edm: EDMConfig,
     noise_multiplier: float,
     steps: int,
-    accountant: RunAccountant,
+    accountant: RunAccountant | None,
     noise: NoiseSource,
     device: torch.device,
     on_step: StepCallback,
     public_record_count: int,
+    world_size: int = 1,
 ) -> None:
     """Run ``steps`` DP-SGD steps from ``state`` (in place). ``on_step`` is called after
     each logical step; when it returns True, training stops there. q is
-    ``cfg.batch_size / public_record_count`` (the run's N-hat, never ``len(data)``)."""
+    ``cfg.batch_size / public_record_count`` (the run's N-hat, never ``len(data)``).
+    ``world_size > 1``: ``data`` is this rank's shard, rank 0 alone holds the
+    ``accountant`` (``synthgen.privacy.distributed_dp``) and decides, after each step,
+    whether every rank goes on (``synthgen.training.distributed``)."""
+
     from opacus.utils.batch_memory_manager import BatchMemoryManager
 
+    from synthgen.images.patients import training_draws
     from synthgen.images.per_example import VmapPerExampleGradients, set_empty_grad_samples
     from synthgen.privacy.dp_sgd import make_private
 
@@ -207,6 +248,7 @@ def train_private(
         accountant=accountant,
         noise=noise,
         grad_sample_mode="hooks",
+        world_size=world_size,
     )
     k = cfg.noise_multiplicity
     amp = autocast_dtype(cfg.mixed_precision, device)
@@ -216,33 +258,37 @@ def train_private(
         # hooks entirely; the optimizer reads only the grad_sample rows written by vmap
         pt.module.remove_hooks()  # type: ignore[operator]
         vmap_grads = VmapPerExampleGradients(model, sigma_data=edm.sigma_data, autocast_dtype=amp)
-    physical = max(1, cfg.physical_rows // k)
+    # a patient-level dataset's example holds up to k images (synthgen.images.patients)
+    physical = max(1, cfg.physical_rows // (k * getattr(data, "records_per_example", 1)))
     loss_sum, rows_seen, started = 0.0, 0, time.perf_counter()
     try:
         with BatchMemoryManager(
             data_loader=pt.loader, max_physical_batch_size=physical, optimizer=pt.optimizer
         ) as loader:
-            for x, y in loader:
+            for batch in loader:
                 lr = learning_rate(cfg, state.step)
                 for group in state.optimizer.param_groups:
                     group["lr"] = lr
-                b = len(y)
+                b = len(batch[1])
                 if b == 0:
                     # An empty Poisson batch: no example, no gradient; the step still adds
                     # noise and is accounted, exactly as the analysis assumes.
                     set_empty_grad_samples(model)
                 else:
-                    draws = draw_training_inputs(
-                        x.to(device),
-                        y.to(device),
+                    # m rows per example: K draws, or K per image of a patient (row_weight)
+                    draws, m, row_weight = training_draws(
+                        batch,
                         multiplicity=k,
-                        cfg=edm,
+                        edm=edm,
                         null_label=model.null_label,
                         generator=state.generator,
                         augment=cfg.augment,
+                        device=device,
                     )
                     if vmap_grads is not None:
-                        losses = vmap_grads(draws, batch_size=b, multiplicity=k)
+                        losses = vmap_grads(
+                            draws, batch_size=b, multiplicity=m, row_weight=row_weight
+                        )
                     else:
                         with torch.autocast(
                             device_type=device.type,
@@ -250,12 +296,14 @@ def train_private(
                             enabled=amp is not None,
                         ):
                             rows = loss_per_row(pt.module, draws, edm.sigma_data)
-                        # mean over the b*K rows: Opacus rescales by the row count, so each
+                        if row_weight is not None:
+                            rows = rows * row_weight
+                        # mean over the b*m rows: Opacus rescales by the row count, so each
                         # row's grad_sample is the gradient of that row's own loss ...
                         rows.mean().backward()
                         # ... and the fold makes it one gradient per example before clipping
-                        fold_per_example_gradients(pt.module, batch_size=b, multiplicity=k)
-                        losses = rows.detach().view(b, k).mean(1)
+                        fold_per_example_gradients(pt.module, batch_size=b, multiplicity=m)
+                        losses = rows.detach().view(b, m).mean(1)
                     loss_sum += float(losses.sum())
                     rows_seen += b
                 pt.optimizer.step()
@@ -272,7 +320,15 @@ def train_private(
                     seconds=time.perf_counter() - started,
                 )
                 loss_sum, rows_seen, started = 0.0, 0, time.perf_counter()
-                if on_step(record):
+                try:
+                    stop = on_step(record)
+                except BaseException:
+                    if world_size > 1:  # the other ranks stop too
+                        continue_together(False)
+                    raise
+                if world_size > 1:
+                    stop = not continue_together(not stop)
+                if stop:
                     break
     finally:
         _unwrap(pt.module)
@@ -301,6 +357,7 @@ def train_nonprivate(
 ) -> None:
     """Same batches (Poisson, same expected size), same K layout, no clipping and no noise:
     the epsilon = inf baseline, and the non-private twin for timing."""
+    from synthgen.images.patients import training_draws
     from synthgen.privacy.dp_sgd import PoissonBatchSampler
 
     model = state.denoiser
@@ -310,29 +367,31 @@ def train_nonprivate(
     sampler = PoissonBatchSampler(
         num_samples=len(data), sample_rate=sample_rate, steps=steps, noise=NoiseSource(secure=False)
     )
-    physical = max(1, cfg.physical_rows // k)
+    per_example = k * getattr(data, "records_per_example", 1)  # rows per example
+    physical = max(1, cfg.physical_rows // per_example)
     for batch in sampler:
         started = time.perf_counter()
         lr = learning_rate(cfg, state.step)
         for group in state.optimizer.param_groups:
             group["lr"] = lr
         state.optimizer.zero_grad(set_to_none=True)
-        loss_sum, n_rows = 0.0, len(batch) * k
+        loss_sum, n_rows = 0.0, len(batch) * per_example
         for start in range(0, len(batch), physical):
-            x, y = data.__getitems__(batch[start : start + physical])
-            draws = draw_training_inputs(
-                x.to(device),
-                y.to(device),
+            draws, _, row_weight = training_draws(
+                data.__getitems__(batch[start : start + physical]),
                 multiplicity=k,
-                cfg=edm,
+                edm=edm,
                 null_label=model.null_label,
                 generator=state.generator,
                 augment=cfg.augment,
+                device=device,
             )
             with torch.autocast(
                 device_type=device.type, dtype=amp or torch.float32, enabled=amp is not None
             ):
                 rows = loss_per_row(model, draws, edm.sigma_data)
+            if row_weight is not None:
+                rows = rows * row_weight
             (rows.sum() / n_rows).backward()
             loss_sum += float(rows.detach().sum())
         if batch:

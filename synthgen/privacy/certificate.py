@@ -62,6 +62,9 @@ class Certificate:
     # patient-level runs: the column naming the patient, and the cap on records per patient
     entity_column: str | None = None
     max_records_per_entity: int | None = None
+    # processes that ran DP-SGD (the last segment of a resumed run); the mechanism and its
+    # epsilon are the same for any number (synthgen.privacy.distributed_dp)
+    world_size: int = 1
     # what was read from the data without noise and shipped anyway, accepted by the steward
     # (tables without a schema: column kinds; an .npz's image shape...): each a dict with at
     # least "name" ({"read_from", "accepted_by", "values", "shipped_keys"} where known); the
@@ -131,6 +134,7 @@ class CertifiedRun:
     unit_description: str = ""
     entity_column: str | None = None
     max_records_per_entity: int | None = None
+    world_size: int = 1  # DP-SGD processes (torch.distributed ranks)
 
 
 def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certificate:
@@ -177,6 +181,7 @@ def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certifica
         adjacency=run.adjacency,
         entity_column=run.entity_column,
         max_records_per_entity=run.max_records_per_entity,
+        world_size=run.world_size,
         private=run.private,
         noise_multiplier=run.noise_multiplier,
         sample_rate=run.sample_rate,

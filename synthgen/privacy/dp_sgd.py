@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from synthgen.errors import PrivacyParameterError
 from synthgen.privacy.accountant import RunAccountant
+from synthgen.privacy.distributed_dp import noise_once_optimizer_class
 from synthgen.privacy.secure_random import NoiseSource
 
 GradSampleMode = Literal["ghost", "hooks"]
@@ -158,14 +159,20 @@ def make_private(
     expected_batch_size: int,
     public_record_count: float,
     steps: int,
-    accountant: RunAccountant,
+    accountant: RunAccountant | None,
     noise: NoiseSource,
     grad_sample_mode: GradSampleMode = "ghost",
+    world_size: int = 1,
 ) -> PrivateTraining:
     """Wrap model, optimizer and data for DP-SGD; every optimizer step is accounted.
 
     q = ``expected_batch_size / public_record_count`` (capped at 1), and the summed noisy
-    gradient is divided by q * public_record_count: both public, whatever ``len(dataset)``."""
+    gradient is divided by q * public_record_count: both public, whatever ``len(dataset)``.
+
+    ``world_size > 1`` (an initialised torch.distributed group): ``dataset`` is this rank's
+    shard, Poisson-sampled with the same global q; the noise is added once, on rank 0, to
+    the all-reduced sum (``synthgen.privacy.distributed_dp``). Only rank 0 passes the
+    ``accountant``; the others pass None (they account nothing, rank 0 accounts every step)."""
     from opacus import GradSampleModule
     from opacus.grad_sample import GradSampleModuleFastGradientClipping
     from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
@@ -182,6 +189,9 @@ def make_private(
     if not max_grad_norm > 0:
         raise PrivacyParameterError(f"max_grad_norm must be positive, got {max_grad_norm}")
     sample_rate = min(1.0, expected_batch_size / n)
+    leader = world_size == 1 or torch.distributed.get_rank() == 0
+    if leader != (accountant is not None):
+        raise ValueError("the accountant belongs to rank 0, and only to rank 0")
 
     if grad_sample_mode == "ghost":
         module: nn.Module = GradSampleModuleFastGradientClipping(
@@ -199,9 +209,14 @@ def make_private(
         raise ValueError(f"unknown grad_sample_mode {grad_sample_mode!r}")
     # Poisson sampling: a record may appear in no batch, so gradients never accumulate
     # across logical batches except through BatchMemoryManager's explicit protocol.
-    secure_class = type(
-        f"Secure{optimizer_class.__name__}", (optimizer_class,), {"add_noise": _secure_add_noise}
-    )
+    if world_size > 1:
+        secure_class = noise_once_optimizer_class(optimizer_class, add_noise=_secure_add_noise)
+    else:
+        secure_class = type(
+            f"Secure{optimizer_class.__name__}",
+            (optimizer_class,),
+            {"add_noise": _secure_add_noise},
+        )
     dp_optimizer = secure_class(
         optimizer,
         noise_multiplier=noise_multiplier,
@@ -210,7 +225,8 @@ def make_private(
         loss_reduction="mean",
     )
     dp_optimizer.noise_source = noise
-    dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=sample_rate))
+    if accountant is not None:  # the global q: the union of the ranks' batches is sampled at q
+        dp_optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=sample_rate))
     loader = poisson_loader(dataset, sample_rate=sample_rate, steps=steps, noise=noise)
     return PrivateTraining(
         module=module,

@@ -147,7 +147,6 @@ def audit_tabular(
     check_privacy_parameters(epsilon=epsilon, delta=delta, n_records=n)
     config = config.resolve(n_records=n, epsilon=epsilon, max_steps=None)
     assert config.batch_size is not None and config.steps is not None
-    assert config.preprocessing_share is not None
     # public data: exact statistics, nothing spent (the audit is of DP-SGD alone)
     stats = estimate_statistics(
         conformed,

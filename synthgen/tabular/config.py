@@ -25,7 +25,7 @@ SMALL_TABLE_RECORDS = 1000
 class RegimeDefaults:
     """The defaults that depend on the size regime (``None`` fields of the config)."""
 
-    preprocessing_share: float
+    preprocessing_share: float | None  # None: synthgen/tabular/budget_split.py decides
     hidden_width: int
     n_blocks: int
     steps_low_epsilon: int  # epsilon < 3
@@ -33,7 +33,7 @@ class RegimeDefaults:
 
 
 LARGE_TABLE = RegimeDefaults(
-    preprocessing_share=0.1,
+    preprocessing_share=None,
     hidden_width=128,
     n_blocks=2,
     steps_low_epsilon=300,
@@ -62,8 +62,9 @@ def regime_defaults(n_records: int) -> RegimeDefaults:
 class TabularTrainingConfig:
     # share of epsilon (measured standalone at the run's delta) spent on the DP statistics:
     # bounds/categories not declared, per-class histograms used for the quantile transform
-    # and as the diffusion prior, class proportions; None: 0.1, or 0.5 for a small N-hat
-    # (regime_defaults)
+    # and as the diffusion prior, class proportions. None: 0.5 for a small N-hat
+    # (regime_defaults); else 0.1, raised (up to 0.3) when categories must be discovered,
+    # so that one holding 2% of N-hat is kept (synthgen/tabular/budget_split.py)
     preprocessing_share: float | None = None
     # share of epsilon (measured alone) for the DP count of training records N-hat, drawn
     # first, unless the schema declares public_record_count (synthgen.privacy.record_count)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
+from synthgen.tabular.draft_constraints import Proposal
 from synthgen.tabular.schema import ColumnKind, ColumnSpec, Schema, category_key
 
 MAX_CATEGORIES = 100  # more distinct values than this: continuous/integer or identifier
@@ -28,16 +31,34 @@ DRAFT_HEADER = """\
 # category list to have synthgen estimate it with differential privacy instead.
 # Then set `draft: false`: synthgen refuses to train on a schema that is still a draft.
 """
+CONSTRAINTS_HEADER = """\
+#
+# The `constraints:` at the end were found in the records: keep only rules that are true
+# of the population. A kept rule is enforced: every synthetic row keeps it, and real rows
+# that break it are dropped before training. Rows that break each one here:
+"""
 
 
 def draft_schema(df: pd.DataFrame, *, target: str | None = None, name: str = "") -> Schema:
+    """Columns only: a run without a schema trains on this unreviewed draft, so nothing
+    that carries values from the records (constraint proposals) may be added here."""
     columns = [_draft_column(str(col), df[col]) for col in df.columns]
     schema = Schema(columns=tuple(columns), name=name, draft=True)
     return schema.with_target(target) if target else schema
 
 
-def draft_yaml(schema: Schema, *, source: str) -> str:
-    return DRAFT_HEADER.format(source=source, day=date.today().isoformat()) + schema.to_yaml()
+def draft_yaml(schema: Schema, *, source: str, proposals: Sequence[Proposal] = ()) -> str:
+    """The draft as YAML for the steward, with the proposed constraints (found in the same
+    records, ``propose_constraints``) under ``constraints:`` and how many rows break each
+    in the header."""
+    header = DRAFT_HEADER.format(source=source, day=date.today().isoformat())
+    if proposals:
+        header += CONSTRAINTS_HEADER + "".join(
+            f"#   {p.constraint.describe()}: {p.rows_breaking} of {p.rows_compared}\n"
+            for p in proposals
+        )
+        schema = replace(schema, constraints=tuple(p.constraint for p in proposals))
+    return header + schema.to_yaml()
 
 
 def _draft_column(name: str, raw: pd.Series) -> ColumnSpec:

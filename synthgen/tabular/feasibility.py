@@ -51,11 +51,11 @@ from synthgen.errors import InsufficientData, PrivacyParameterError
 from synthgen.privacy.accountant import (
     RunAccountant,
     calibrate_noise_multiplier,
-    gaussian_noise_multiplier_for,
 )
 from synthgen.privacy.mechanisms import partition_threshold
 from synthgen.privacy.record_count import DP_ESTIMATE, RecordCount
 from synthgen.tabular import preprocess
+from synthgen.tabular.budget_split import KEEP_SHARE, plan_for_schema
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.layout import NumericLayout
 from synthgen.tabular.schema import Schema
@@ -92,7 +92,7 @@ class FeasibilityEstimate:
     epsilon: float
     delta: float
     cell_noise_std: float  # per-class histogram cell noise
-    discovery_noise_std: float  # domain discovery (0 when all is declared)
+    discovery_noise_std: float  # domain discovery, the larger of its two (0: all declared)
     noise_multiplier: float | None  # DP-SGD, None when the epsilon cannot be reached
     batch_size: int
     steps: int
@@ -194,7 +194,6 @@ def estimate(
     delta = record_count.default_delta() if delta is None else float(delta)
     # the run's choices for this N-hat (the preprocessing share among them)
     resolved = config.resolve(n_records=n, epsilon=epsilon, max_steps=max_steps)
-    assert resolved.preprocessing_share is not None
     features = schema.features
     need_bounds = [c for c in features if c.is_numeric and not c.has_bounds]
     need_categories = [c for c in features if not c.is_numeric and c.declared_categories() is None]
@@ -209,13 +208,15 @@ def estimate(
             noise_multiplier=record_count.noise_std,
             purpose="number of training records",
         )
-    if partitions:
-        accountant.threshold_delta = preprocess.THRESHOLD_DELTA_SHARE * delta
-    sigma = gaussian_noise_multiplier_for(
-        epsilon=resolved.preprocessing_share * epsilon, delta=accountant.rdp_delta(delta)
+    budget = plan_for_schema(
+        schema,
+        epsilon=epsilon,
+        delta=delta,
+        record_count=record_count.value,
+        share=resolved.preprocessing_share,
     )
-    sigma_d = sigma / math.sqrt(preprocess.DISCOVERY_SHARE) if discovery else 0.0
-    sigma_h = sigma / math.sqrt(1 - preprocess.DISCOVERY_SHARE) if discovery else sigma
+    accountant.threshold_delta = budget.threshold_delta
+    sigma_h = budget.histograms_noise_multiplier
     n_classes = len(declared_classes) if declared_classes is not None else ASSUMED_CLASSES
     cell_std = sigma_h * math.sqrt(len(features) + 1)
 
@@ -227,14 +228,18 @@ def estimate(
     if discovery:
         from scipy.stats import norm
 
-        discovery_std = sigma_d * math.sqrt(len(need_bounds) + partitions)
-        accountant.add_gaussian_release(
-            name="domain discovery", noise_multiplier=sigma_d, purpose="estimate"
-        )
+        bound_std = budget.bounds_noise_multiplier * math.sqrt(len(need_bounds))
+        discovery_std = max(bound_std, budget.category_std)
+        for name, sigma_d in (
+            ("bounds discovery", budget.bounds_noise_multiplier),
+            ("category discovery", budget.categories_noise_multiplier),
+        ):
+            if sigma_d:
+                accountant.add_gaussian_release(
+                    name=name, noise_multiplier=sigma_d, purpose="estimate"
+                )
         grid = 2 * preprocess._GRID_EXP.size + 1
-        bound_threshold = max(
-            discovery_std * float(norm.isf(preprocess.FALSE_BOUND_RATE / grid)), 0.5
-        )
+        bound_threshold = max(bound_std * float(norm.isf(preprocess.FALSE_BOUND_RATE / grid)), 0.5)
         refused = [c.name for c in need_bounds if n <= bound_threshold]
         doubtful = [
             c.name
@@ -255,7 +260,9 @@ def estimate(
             suggestions.append(f"declare min and max for {', '.join(refused + doubtful)}")
         part = (
             partition_threshold(
-                std=discovery_std, delta=accountant.threshold_delta, max_new_partitions=partitions
+                std=budget.category_std,
+                delta=accountant.threshold_delta,
+                max_new_partitions=partitions,
             )
             if partitions
             else 0.0
@@ -272,6 +279,14 @@ def estimate(
                 f"few categories of {', '.join(rare)} can pass the DP threshold ({part:.0f})"
             )
             suggestions.append(f"declare the categories of {', '.join(rare)}")
+        elif need_categories and budget.kept_share(n) > KEEP_SHARE:
+            reasons[MARGINAL].append(
+                f"categories of {', '.join(c.name for c in need_categories)} under "
+                f"{budget.kept_share(n):.1%} of the rows may be merged into {preprocess.OTHER}"
+            )
+            suggestions.append(
+                f"declare the categories of {', '.join(c.name for c in need_categories)}"
+            )
 
     # -- per-class histograms and class proportions -----------------------------------------
     accountant.add_gaussian_release(

@@ -8,6 +8,7 @@ generator derived from (seed, chunk index), so the same seed gives the same rows
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +17,46 @@ import pandas as pd
 import torch
 
 from synthgen import __version__, artifacts
-from synthgen.errors import ModelLoadError, SamplingError
+from synthgen.errors import ModelLoadError, SamplingError, SchemaError
 from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
 from synthgen.tabular.calibration import Calibration, fit_calibration
 from synthgen.tabular.class_shares import ClassShares, rows_per_class, sampling_shares
 from synthgen.tabular.config import TabularTrainingConfig
+from synthgen.tabular.constraint_redraw import RedrawTally, enforce
+from synthgen.tabular.constraints import ConstraintSet
 from synthgen.tabular.denoiser import MLPDenoiser
 from synthgen.tabular.diffusion.mixed import MixedDiffusion
 from synthgen.tabular.encoder import TableEncoder
 from synthgen.tabular.preprocess import TabularStatistics, category_cell_key
+from synthgen.tabular.schema import Schema
 
 CHUNK_ROWS = 16_384  # fixed: part of what makes a seed reproduce the same rows
 CALIBRATION_ROWS = 4096  # model samples per class used to fit the marginal calibration
 CALIBRATION_FILE = "calibration.json"
+SCHEMA_FILE = "schema.json"  # the effective schema; its constraints hold in every sample
 MAX_ROWS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """The labels of every row, in order, and the sampler's settings; chunk c holds rows
+    ``c * CHUNK_ROWS`` onwards, drawn with a generator seeded by (seed, c)."""
+
+    labels: np.ndarray
+    seed: int
+    guidance_scale: float
+    steps: int
+
+    @property
+    def chunks(self) -> int:
+        return -(-len(self.labels) // CHUNK_ROWS)
+
+    def chunk_labels(self, chunk: int) -> np.ndarray:
+        return self.labels[chunk * CHUNK_ROWS : (chunk + 1) * CHUNK_ROWS]
+
+    def rows_done(self, chunk: int) -> int:
+        """Rows written once chunks ``0 .. chunk`` are."""
+        return min((chunk + 1) * CHUNK_ROWS, len(self.labels))
 
 
 def build_networks(
@@ -57,8 +84,10 @@ class TabularModel:
         denoiser: MLPDenoiser,
         config: TabularTrainingConfig,
         calibration: Calibration | None = None,
+        constraints: ConstraintSet | None = None,
     ):
         self.stats = stats
+        self.constraints = constraints or ConstraintSet(())
         self.denoiser = denoiser.eval()
         self.config = config
         self.encoder = TableEncoder(stats)
@@ -115,7 +144,7 @@ class TabularModel:
         calibration = None
         if (d / CALIBRATION_FILE).exists():
             calibration = Calibration.from_dict(artifacts.read_json(d / CALIBRATION_FILE))
-        return cls(stats, denoiser, training, calibration)
+        return cls(stats, denoiser, training, calibration, _constraints(d))
 
     # -- sampling ------------------------------------------------------------------------------
     def class_shares(self) -> ClassShares:
@@ -151,7 +180,7 @@ class TabularModel:
             )
         return counts
 
-    def sample_chunks(
+    def plan(
         self,
         rows: int,
         *,
@@ -159,8 +188,8 @@ class TabularModel:
         class_counts: dict[Any, int] | None = None,
         guidance_scale: float | None = None,
         steps: int | None = None,
-        progress: ProgressCallback = ignore_progress,
-    ) -> Iterator[pd.DataFrame]:
+    ) -> SamplingPlan:
+        """Every choice of a sampling run, checked; the rows follow from it alone."""
         counts = self.label_counts(rows, class_counts)
         guidance = self.config.guidance_scale if guidance_scale is None else float(guidance_scale)
         n_steps = self.config.sample_steps if steps is None else int(steps)
@@ -170,21 +199,94 @@ class TabularModel:
             raise SamplingError("steps must be at least 1")
         order = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED])).permutation(rows)
         labels = np.repeat(np.arange(len(counts)), counts)[order]
-        progress(ProgressEvent("sample", 0, rows))
-        for c, start in enumerate(range(0, rows, CHUNK_ROWS)):
-            chunk_labels = torch.as_tensor(labels[start : start + CHUNK_ROWS], dtype=torch.long)
-            state = np.random.SeedSequence([seed, c]).generate_state(2, dtype=np.uint64)
+        return SamplingPlan(labels=labels, seed=seed, guidance_scale=guidance, steps=n_steps)
+
+    def draw_chunk(
+        self, plan: SamplingPlan, chunk: int, *, tally: RedrawTally | None = None
+    ) -> pd.DataFrame:
+        """Rows ``chunk * CHUNK_ROWS`` onwards of ``plan``: the same in any process."""
+        return self.draw_rows(
+            chunk,
+            plan.chunk_labels(chunk),
+            seed=plan.seed,
+            guidance_scale=plan.guidance_scale,
+            steps=plan.steps,
+            tally=tally,
+        )
+
+    def draw_rows(
+        self,
+        chunk: int,
+        labels: np.ndarray,
+        *,
+        seed: int,
+        guidance_scale: float,
+        steps: int,
+        tally: RedrawTally | None = None,
+    ) -> pd.DataFrame:
+        """Chunk ``chunk`` given its labels (what a sampling process receives); rows that
+        break a schema constraint are drawn again, round ``r`` from its own generator
+        (seed, chunk, r), so the rows depend on the seed alone."""
+
+        def draw(chunk_labels: np.ndarray, entropy: list[int]) -> pd.DataFrame:
+            label_tensor = torch.as_tensor(chunk_labels, dtype=torch.long)
+            state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint64)
             generator = torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
             z, cats = self.diffusion.sample(
                 self.denoiser,
-                chunk_labels,
-                steps=n_steps,
-                guidance_scale=guidance,
+                label_tensor,
+                steps=steps,
+                guidance_scale=guidance_scale,
                 generator=generator,
                 calibration=self.calibration,
             )
-            yield self.encoder.decode(chunk_labels, z, cats)
-            progress(ProgressEvent("sample", min(start + CHUNK_ROWS, rows), rows))
+            return self.encoder.decode(label_tensor, z, cats)
+
+        frame = draw(labels, [seed, chunk])
+        if not self.constraints:
+            return frame
+        return enforce(
+            frame,
+            labels,
+            self.constraints,
+            lambda redraw_labels, r: draw(redraw_labels, [seed, chunk, r]),
+            tally=tally,
+        )
+
+    def sample_chunks(
+        self,
+        rows: int,
+        *,
+        seed: int = 0,
+        class_counts: dict[Any, int] | None = None,
+        guidance_scale: float | None = None,
+        steps: int | None = None,
+        progress: ProgressCallback = ignore_progress,
+        tally: RedrawTally | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Rows in chunks of ``CHUNK_ROWS``; rows that break a schema constraint are drawn
+        again (synthgen.tabular.constraint_redraw.enforce), counted in ``tally``."""
+        plan = self.plan(
+            rows, seed=seed, class_counts=class_counts, guidance_scale=guidance_scale, steps=steps
+        )
+        tally = tally if tally is not None else RedrawTally()
+        progress(ProgressEvent("sample", 0, rows))
+        for chunk in range(plan.chunks):
+            yield self.draw_chunk(plan, chunk, tally=tally)
+            note = f"redrew {tally.redraw_rate:.1%} of rows for constraints" if tally.rows else ""
+            progress(ProgressEvent("sample", plan.rows_done(chunk), rows, message=note))
 
     def sample(self, rows: int, **kwargs: Any) -> pd.DataFrame:
         return pd.concat(list(self.sample_chunks(rows, **kwargs)), ignore_index=True)
+
+
+def _constraints(directory: Path) -> ConstraintSet:
+    """The constraints of the model's schema (none for a model saved without one)."""
+    path = directory / SCHEMA_FILE
+    if not path.exists():
+        return ConstraintSet(())
+    try:
+        schema = Schema.from_dict(artifacts.read_json(path), source=SCHEMA_FILE)
+    except SchemaError as exc:
+        raise ModelLoadError(f"{directory} holds an unreadable schema: {exc}") from exc
+    return ConstraintSet.of(schema.constraints, schema.columns)

@@ -1,21 +1,22 @@
 """DP preprocessing: everything the model needs from the data beyond the declared schema.
 
-Two Gaussian releases, both recorded in the run's accountant:
+Up to three Gaussian releases, each recorded in the run's accountant:
 
-1. *Domain discovery*, only for what the schema leaves out: numeric bounds (a noisy
-   histogram over a fixed, public grid of magnitudes, whose extreme cells above a noise
-   threshold give the bounds), category lists and the class list (noisy counts of the
-   values seen, kept above a threshold that a value held by one record passes with
-   probability at most ``threshold_delta``: Gaussian partition selection).
+1. *Domain discovery*, only for what the schema leaves out, in two releases: numeric
+   bounds (a noisy histogram over a fixed, public grid of magnitudes, whose extreme cells
+   above a noise threshold give the bounds), and category lists and the class list (noisy
+   counts of the values seen, kept above a threshold that a value held by one record
+   passes with probability at most ``threshold_delta``: Gaussian partition selection).
 2. *Per-class histograms* of every synthesized column over public cells (numeric layouts,
    category lists) plus the class counts. They give the class proportions used for
    conditional sampling, a per-class quantile transform for numerics and the per-class
    category frequencies that serve as the prior of the categorical diffusion.
 
 Each record falls in exactly one cell of each histogram, so the L2 sensitivity of a
-release of H histograms is sqrt(H). The two releases together spend
-``preprocessing_share * epsilon`` measured alone at the run's delta (their RDP adds up);
-the rest goes to DP-SGD, and the certificate reports the composed total.
+release of H histograms is sqrt(H). The releases together spend the preprocessing share
+of epsilon measured alone at the run's delta (their RDP adds up); ``budget_split`` sizes
+the share and splits it by what each release must buy. The rest goes to DP-SGD, and the
+certificate reports the composed total.
 """
 
 from __future__ import annotations
@@ -28,16 +29,16 @@ import numpy as np
 import pandas as pd
 
 from synthgen.errors import InsufficientData
-from synthgen.privacy.accountant import RunAccountant, gaussian_noise_multiplier_for
+from synthgen.privacy.accountant import RunAccountant
 from synthgen.privacy.mechanisms import noisy_histograms, partition_threshold, project_to_simplex
 from synthgen.privacy.record_count import RecordCount
 from synthgen.privacy.secure_random import NoiseSource
+from synthgen.tabular.budget_split import plan_for_schema
+from synthgen.tabular.category_selection import rare_category_cells, selection_summary
 from synthgen.tabular.layout import NumericLayout
 from synthgen.tabular.schema import ColumnSpec, Schema, category_key
 
 OTHER = "(other)"  # stands for values of a discovered domain that did not pass the threshold
-DISCOVERY_SHARE = 0.3  # share of the preprocessing RDP budget for domain discovery, when needed
-THRESHOLD_DELTA_SHARE = 0.25  # share of delta for partition selection, when needed
 PROB_FLOOR = 1e-5
 # public grid of magnitudes for DP bounds: half-octaves from 2^-10 to 2^40, both signs, and 0
 _GRID_EXP = np.arange(-20, 81) / 2.0
@@ -101,6 +102,9 @@ class TabularStatistics:
     # the public record count N-hat of the run (RecordCount.to_dict): saved with the
     # statistics so that a resumed run reuses it and never draws it again
     record_count: dict[str, Any] | None = None
+    # per column whose categories were discovered: the values kept, the DP share of
+    # "(other)" and the selection threshold in records (category_selection.selection_summary)
+    category_selection: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def class_proportions(self) -> np.ndarray:
@@ -120,6 +124,7 @@ class TabularStatistics:
             "estimated": self.estimated,
             "cell_noise_std": self.cell_noise_std,
             "record_count": self.record_count,
+            "category_selection": self.category_selection,
         }
 
     @classmethod
@@ -136,6 +141,7 @@ class TabularStatistics:
             estimated=list(d.get("estimated", [])),
             cell_noise_std=float(d.get("cell_noise_std", 0.0)),
             record_count=d.get("record_count"),
+            category_selection=dict(d.get("category_selection", {})),
         )
 
 
@@ -145,7 +151,7 @@ def estimate_statistics(
     *,
     epsilon: float,
     delta: float,
-    preprocessing_share: float,
+    preprocessing_share: float | None,
     accountant: RunAccountant,
     noise: NoiseSource,
     histogram_bins: int | None = None,
@@ -178,39 +184,43 @@ def estimate_statistics(
     partitions = len(need_categories) + int(need_classes)
     discovery = bool(need_bounds or partitions)
 
-    sigma_discovery = sigma_histograms = 0.0
+    n_public = record_count.value if record_count is not None else len(df)
+    sigma_categories = sigma_bounds = sigma_histograms = 0.0
+    selection_threshold: float | None = None
     if private:
-        if partitions:
-            accountant.threshold_delta = THRESHOLD_DELTA_SHARE * delta
-        sigma = gaussian_noise_multiplier_for(
-            epsilon=preprocessing_share * epsilon, delta=accountant.rdp_delta(delta)
+        budget = plan_for_schema(
+            schema,
+            epsilon=epsilon,
+            delta=delta,
+            record_count=n_public,
+            share=preprocessing_share,
         )
-        if discovery:
-            sigma_discovery = sigma / math.sqrt(DISCOVERY_SHARE)
-            sigma_histograms = sigma / math.sqrt(1 - DISCOVERY_SHARE)
-        else:
-            sigma_histograms = sigma
+        accountant.threshold_delta = budget.threshold_delta
+        sigma_categories = budget.categories_noise_multiplier
+        sigma_bounds = budget.bounds_noise_multiplier
+        sigma_histograms = budget.histograms_noise_multiplier
+        if partitions:  # what a value needs to pass partition selection, in records
+            selection_threshold = partition_threshold(
+                std=budget.category_std,
+                delta=budget.threshold_delta,
+                max_new_partitions=partitions,
+            )
 
     estimated: list[str] = []
     bounds: dict[str, tuple[float, float]] = {}
     categories: dict[str, tuple[Any, ...]] = {}
     classes: tuple[Any, ...] | None = target.declared_categories()
     if discovery:
-        purpose = "; ".join(
-            [f"bounds of {c.name}" for c in need_bounds]
-            + [f"categories of {c.name}" for c in need_categories]
-            + ([f"classes of {target.name}"] if need_classes else [])
-        )
         found = _discover_domains(
             df,
             need_bounds,
             need_categories,
             target if need_classes else None,
-            sigma=sigma_discovery,
+            sigma_bounds=sigma_bounds,
+            sigma_categories=sigma_categories,
             private=private,
             noise=noise,
             accountant=accountant,
-            purpose=purpose,
             partitions=partitions,
             weights=w,
         )
@@ -240,7 +250,6 @@ def estimate_statistics(
     n_classes = len(classes)
     n_histograms = len(features) + 1
     cell_std = sigma_histograms * math.sqrt(n_histograms) if private else 0.0
-    n_public = record_count.value if record_count is not None else len(df)
     bins = histogram_bins or _auto_bins(n_public, n_classes, cell_std)
 
     numeric_layouts: list[NumericLayout] = []
@@ -294,9 +303,7 @@ def estimate_statistics(
         )
     layouts = _feature_layouts(features, numeric_layouts, categorical_layouts)
     probs = [
-        _class_conditional(
-            table, class_counts, cell_std, _noise_point_masses(table, layout, cell_std)
-        )
+        _class_conditional(table, class_counts, cell_std, _left_out_cells(table, layout, cell_std))
         for table, layout in zip(counts, layouts, strict=True)
     ]
     numeric_ids = [i for i, c in enumerate(features) if c.is_numeric]
@@ -313,7 +320,29 @@ def estimate_statistics(
         estimated=estimated,
         cell_noise_std=cell_std,
         record_count=record_count.to_dict() if record_count is not None else None,
+        category_selection={
+            layout.column: selection_summary(
+                layout.categories,
+                probs[i],
+                class_counts,
+                other=OTHER,
+                threshold=selection_threshold,
+            )
+            for i, layout in zip(categorical_ids, categorical_layouts, strict=True)
+            if layout.has_other
+        },
     )
+
+
+def _left_out_cells(
+    table: np.ndarray, layout: NumericLayout | CategoricalLayout, cell_std: float
+) -> np.ndarray:
+    """Cells kept out of the projection: point masses and rare categories the noise could
+    not tell from empty (``category_selection``)."""
+    dropped = _noise_point_masses(table, layout, cell_std)
+    if isinstance(layout, CategoricalLayout):
+        dropped |= rare_category_cells(table, layout.categories, cell_std)
+    return dropped
 
 
 POINT_MASS_THRESHOLD = 2.0  # in noise standard deviations of a cell's all-classes count
@@ -423,28 +452,32 @@ def _discover_domains(
     need_categories: list[ColumnSpec],
     label: ColumnSpec | None,
     *,
-    sigma: float,
+    sigma_bounds: float,
+    sigma_categories: float,
     private: bool,
     noise: NoiseSource,
     accountant: RunAccountant,
-    purpose: str,
     partitions: int,
     weights: np.ndarray,
 ) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[Any, ...]], tuple[Any, ...]]:
+    """Bounds and category lists the schema leaves out: two Gaussian releases, each with
+    the noise ``budget_split`` gave it, recorded before their counts are read."""
     grid = np.concatenate(
         [-(2.0 ** _GRID_EXP[::-1]), [0.0], 2.0**_GRID_EXP]
     )  # bucket centres' order
-    histograms: list[np.ndarray] = []
+    bound_histograms: list[np.ndarray] = []
     for spec in need_bounds:
         values = df[spec.name].to_numpy(np.float64)
-        histograms.append(
+        bound_histograms.append(
             np.bincount(
                 _grid_bucket(values), weights=weights[~np.isnan(values)], minlength=grid.size
             ).astype(float)
         )
     value_lists: list[list[str]] = []
     value_objects: list[dict[str, Any]] = []
-    for spec in [*need_categories, *([label] if label is not None else [])]:
+    value_histograms: list[np.ndarray] = []
+    partitioned = [*need_categories, *([label] if label is not None else [])]
+    for spec in partitioned:
         column = df[spec.name]
         present = column.notna().to_numpy()
         keys: dict[str, Any] = {}
@@ -455,23 +488,39 @@ def _discover_domains(
         counts = np.zeros(len(ordered))
         for v, weight in zip(column[present].tolist(), weights[present], strict=True):
             counts[key_index[category_key(v)]] += weight
-        histograms.append(counts)
+        value_histograms.append(counts)
         value_lists.append(ordered)
         value_objects.append(keys)
-    std = 0.0
-    if private:
-        histograms, std = noisy_histograms(histograms, noise_multiplier=sigma, noise=noise)
+    bound_std = category_std = 0.0
+    if private and bound_histograms:
+        bound_histograms, bound_std = noisy_histograms(
+            bound_histograms, noise_multiplier=sigma_bounds, noise=noise
+        )
         accountant.add_gaussian_release(
-            name="domain discovery", noise_multiplier=sigma, purpose=purpose
+            name="bounds discovery",
+            noise_multiplier=sigma_bounds,
+            purpose="; ".join(f"bounds of {c.name}" for c in need_bounds),
+        )
+    if private and value_histograms:
+        value_histograms, category_std = noisy_histograms(
+            value_histograms, noise_multiplier=sigma_categories, noise=noise
+        )
+        accountant.add_gaussian_release(
+            name="category discovery",
+            noise_multiplier=sigma_categories,
+            purpose="; ".join(
+                f"classes of {c.name}" if c is label else f"categories of {c.name}"
+                for c in partitioned
+            ),
         )
 
     bounds: dict[str, tuple[float, float]] = {}
-    for spec, hist in zip(need_bounds, histograms[: len(need_bounds)], strict=True):
-        bounds[spec.name] = _bounds_from_histogram(hist, spec, std=std)
+    for spec, hist in zip(need_bounds, bound_histograms, strict=True):
+        bounds[spec.name] = _bounds_from_histogram(hist, spec, std=bound_std)
 
     threshold = (
         partition_threshold(
-            std=std, delta=accountant.threshold_delta, max_new_partitions=partitions
+            std=category_std, delta=accountant.threshold_delta, max_new_partitions=partitions
         )
         if private
         else 1e-9  # any value seen (counts may be patient weights below 1)
@@ -479,9 +528,7 @@ def _discover_domains(
     categories: dict[str, tuple[Any, ...]] = {}
     classes: tuple[Any, ...] = ()
     found = []
-    for ordered, objects, hist in zip(
-        value_lists, value_objects, histograms[len(need_bounds) :], strict=True
-    ):
+    for ordered, objects, hist in zip(value_lists, value_objects, value_histograms, strict=True):
         found.append(tuple(objects[k] for k, c in zip(ordered, hist, strict=True) if c > threshold))
     for spec, cats in zip(need_categories, found, strict=False):
         categories[spec.name] = cats

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pandas as pd
 
 from synthgen.progress import ProgressCallback, ignore_progress
 from synthgen.requests import SampleOptions
 from synthgen.tabular.io import TableWriter, table_format
 from synthgen.tabular.model import TabularModel
+from synthgen.tabular.parallel_sample import sample_chunks_in_processes
 
 
 def sample_tabular(
@@ -28,14 +32,28 @@ def sample_tabular(
     table_format(out)  # reject unsupported outputs before loading anything
     model = TabularModel.load(model_dir)
     assert options.rows is not None  # the options fill it in from class_counts
-    chunks = model.sample_chunks(
-        options.rows,
-        seed=options.seed,
-        class_counts=options.class_counts,
-        guidance_scale=options.guidance_scale,
-        steps=options.steps,
-        progress=progress or ignore_progress,
-    )
+    progress = progress or ignore_progress
+    chunks: Iterator[pd.DataFrame]
+    if (options.processes or 1) > 1:  # the same rows, drawn by worker processes
+        plan = model.plan(
+            options.rows,
+            seed=options.seed,
+            class_counts=options.class_counts,
+            guidance_scale=options.guidance_scale,
+            steps=options.steps,
+        )
+        chunks = sample_chunks_in_processes(
+            Path(model_dir), plan, processes=options.processes or 1, progress=progress
+        )
+    else:
+        chunks = model.sample_chunks(
+            options.rows,
+            seed=options.seed,
+            class_counts=options.class_counts,
+            guidance_scale=options.guidance_scale,
+            steps=options.steps,
+            progress=progress,
+        )
     with TableWriter(out, spreadsheet_safe=options.spreadsheet_safe) as writer:
         for chunk in chunks:
             writer.write(chunk)

@@ -29,6 +29,9 @@ from typing import Any, Literal
 import yaml
 
 from synthgen.errors import InputFileError, SchemaError
+from synthgen.tabular.category_keys import Category, category_key
+from synthgen.tabular.constraint_parsing import parse_constraints
+from synthgen.tabular.constraints import Constraint, check_constraints
 
 ColumnKind = Literal["continuous", "integer", "categorical", "boolean"]
 ColumnRole = Literal["feature", "label", "identifier", "entity"]
@@ -41,8 +44,6 @@ MAX_CLASSES = 100
 MAX_SCHEMA_BYTES = 2**20
 MAX_SCHEMA_DEPTH = 32
 MAX_SCHEMA_NODES = 100_000
-
-Category = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class Schema:
     # {"values": ["age.min", ...], "by": WHO, "at": WHEN}; the certificate lists them under
     # `assumptions` (they were read without noise, and are public only by that acceptance)
     public_from_data: tuple[dict[str, Any], ...] = field(default=())
+    # cross-column rules every row keeps (synthgen.tabular.constraints), public like the rest
+    constraints: tuple[Constraint, ...] = field(default=())
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -149,6 +152,8 @@ class Schema:
             raise SchemaError(f"schema has more than one label column: {', '.join(labels)}")
         for c in self.columns:
             _check_column(c)
+        if self.constraints:
+            check_constraints(self.constraints, self.columns)
 
     # -- views -------------------------------------------------------------------------------
     @property
@@ -247,6 +252,8 @@ class Schema:
             d["public_record_count"] = self.public_record_count
         if self.public_from_data:
             d["public_from_data"] = [dict(entry) for entry in self.public_from_data]
+        if self.constraints:
+            d["constraints"] = [c.to_dict() for c in self.constraints]
         return d
 
     def to_json(self) -> str:
@@ -279,6 +286,7 @@ class Schema:
             "notes",
             "public_record_count",
             "public_from_data",
+            "constraints",
         }
         if unknown:
             raise SchemaError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}")
@@ -302,15 +310,22 @@ class Schema:
             isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
             raise SchemaError(f"{source}: 'public_record_count' must be a positive whole number")
-        return cls(
-            columns=columns,
-            name=str(d.get("name", "")),
-            na_values=tuple(na_values),
-            draft=draft,
-            notes=tuple(str(n) for n in notes),
-            public_record_count=count,
-            public_from_data=_public_from_data(d.get("public_from_data", []), source),
-        )
+        constraints = parse_constraints(d.get("constraints", []), source)
+        try:
+            return cls(
+                columns=columns,
+                name=str(d.get("name", "")),
+                na_values=tuple(na_values),
+                draft=draft,
+                notes=tuple(str(n) for n in notes),
+                public_record_count=count,
+                public_from_data=_public_from_data(d.get("public_from_data", []), source),
+                constraints=constraints,
+            )
+        except SchemaError as exc:
+            if not str(exc).startswith("constraint"):
+                raise
+            raise SchemaError(f"{source}: {exc}") from None
 
     @classmethod
     def load(
@@ -583,21 +598,3 @@ def _check_column(c: ColumnSpec) -> None:
             raise SchemaError(
                 f"{where}: a label with more than {MAX_CLASSES} classes is not supported"
             )
-
-
-def category_key(value: Any) -> str:
-    """Canonical text form used to match data values to declared categories: numbers
-    compare as numbers ("1", "1.0" and 1 are the same category), text as stripped text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        f = float(value)
-        return str(int(f)) if f.is_integer() else repr(f)
-    text = str(value).strip()
-    try:
-        f = float(text)
-    except ValueError:
-        return text
-    if math.isfinite(f):
-        return str(int(f)) if f.is_integer() else repr(f)
-    return text

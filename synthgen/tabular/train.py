@@ -48,8 +48,10 @@ from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck, ignore
 from synthgen.requests import TrainRequest
 from synthgen.tabular import feasibility
 from synthgen.tabular import resume as resume_checks
+from synthgen.tabular.budget_split import plan_for_schema
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.conform import conform
+from synthgen.tabular.constraints import ConstraintSet, drop_broken_rows
 from synthgen.tabular.draft import draft_schema
 from synthgen.tabular.expectations import check_source_table
 from synthgen.tabular.io import read_table
@@ -69,6 +71,9 @@ def train_tabular(
 ) -> artifacts.TrainingResult:
     """Train on ``request.source`` (a CSV/Parquet file or a DataFrame) and write the model
     directory ``request.out``; ``request`` was validated when it was built."""
+    from synthgen.training.distributed import refuse_torchrun_helper
+
+    refuse_torchrun_helper()  # before anything is read or spent
     progress = progress or ignore_progress
     source, out, epsilon, delta = request.source, request.out, request.epsilon, request.delta
     seed, max_steps, holdout, resume = (
@@ -101,13 +106,19 @@ def train_tabular(
     table = _read_source(source, schema_obj)
     conformed = conform(table, schema_obj)
     check_source_table(table, schema_obj)  # the schema's Great Expectations suite, as read
+    # real rows that break a declared constraint are dropped, never learnt; how many is
+    # exact and private (the private provenance only); the DP record count comes later
+    keeps_constraints, broken_counts = drop_broken_rows(
+        conformed, ConstraintSet.of(schema_obj.constraints, schema_obj.columns)
+    )
+    conformed = conformed[keeps_constraints].reset_index(drop=True)
     if entity is not None:
         # patient-level: the patient id travels with its rows (never synthesised: the
         # schema's entity role), and at most max_records rows per patient are kept, chosen
         # at random independently of the values (synthgen.privacy.contribution)
         if entity not in table.columns:
             raise SchemaError(f"the entity column {entity!r} is not in the source")
-        ids = table[entity].to_numpy()
+        ids = table[entity].to_numpy()[keeps_constraints]
         if pd.isna(ids).any():
             raise SchemaError(f"the entity column {entity!r} has missing values")
         conformed[entity] = ids
@@ -220,7 +231,15 @@ def train_tabular(
         elif not 0 < delta < 1:
             raise PrivacyParameterError(f"delta must be in (0, 1), got {delta!r}")
         config = config.resolve(n_records=record_count.value, epsilon=epsilon, max_steps=max_steps)
-        assert config.preprocessing_share is not None
+        if private_run:  # the share bought by what the schema leaves to discover
+            budget = plan_for_schema(
+                schema_obj,
+                epsilon=epsilon,
+                delta=delta,
+                record_count=record_count.value,
+                share=config.preprocessing_share,
+            )
+            config = replace(config, preprocessing_share=budget.share)
         if private_run and saved_stats is None:  # before the statistics spend anything
             found = feasibility.estimate(
                 schema_obj, epsilon=epsilon, delta=delta, record_count=record_count, config=config
@@ -292,6 +311,7 @@ def train_tabular(
         should_stop=should_stop,
         resume=resume,
         record_count=record_count.value,
+        processes=request.processes or 1,
     )
 
     progress(ProgressEvent("save", 0, 1, accountant.epsilon(delta) if private_run else 0.0))
@@ -331,6 +351,7 @@ def train_tabular(
                 "n_source": len(conformed),
                 "n_training_rows_used": len(encoded),
                 "n_training_patients": n_units if entity is not None else None,
+                "rows_breaking_constraints": broken_counts,
             },
         ),
         private=True,
@@ -499,7 +520,13 @@ def _effective_schema(schema: Schema, stats: TabularStatistics) -> Schema:
             c = replace(c, categories=tuple(stats.classes))
         cols.append(c)
     notes = tuple(f"{what}: estimated with differential privacy" for what in stats.estimated)
-    return Schema(columns=tuple(cols), name=schema.name, na_values=schema.na_values, notes=notes)
+    return Schema(
+        columns=tuple(cols),
+        name=schema.name,
+        na_values=schema.na_values,
+        notes=notes,
+        constraints=schema.constraints,
+    )
 
 
 def _no_schema_assumptions(schema: Schema) -> list[dict[str, Any]]:
@@ -616,5 +643,6 @@ def _certificate(
                 else "subsampled Gaussian (Poisson sampling of patients, per-patient clipping)",
             ),
             clipping={"clipping": "ghost (Opacus)"},
+            world_size=outcome.world_size,
         ),
     )

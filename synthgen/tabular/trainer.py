@@ -14,6 +14,11 @@ Privacy-relevant choices, in one place:
   gets epsilon and the learning rate.
 - Every DP-SGD step is written to the spend log (``privacy/spend_log.py``) by the
   accountant's hook, before the optimizer applies it.
+- Several processes (``processes`` or torchrun, ``synthgen.training.distributed``): rank 0
+  (this process) shards the examples, keeps the accountant, the EMA, the checkpoints and
+  the log; every rank samples its shard with the global q, and the noise is added once
+  (``synthgen.privacy.distributed_dp``). A checkpoint holds no rank's state but rank 0's,
+  so a run resumes with any number of processes.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from synthgen.progress import ProgressCallback, ProgressEvent, StopCheck
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.diffusion.mixed import MixedDiffusion
 from synthgen.tabular.encoder import EncodedTable
+from synthgen.training import distributed
+from synthgen.training.distributed import TensorShard, World
 from synthgen.training.ema import EMA
 from synthgen.training.log import TrainingLog
 
@@ -55,6 +62,7 @@ class TrainingOutcome:
     noise_multiplier: float | None
     sample_rate: float | None
     steps: int
+    world_size: int = 1  # processes that ran the last DP-SGD steps
 
 
 def learning_rate(step: int, total: int, base: float) -> float:
@@ -102,9 +110,11 @@ def train(
     should_stop: StopCheck | None,
     resume: bool = False,
     record_count: int,
+    processes: int = 1,
 ) -> TrainingOutcome:
     """``record_count``: the public N-hat (DP or declared); q = batch / N-hat, never the
-    exact ``len(data)`` (which also lacks rows whose label partition selection dropped)."""
+    exact ``len(data)`` (which also lacks rows whose label partition selection dropped).
+    ``processes``: DP-SGD ranks (under torchrun, its world size)."""
     assert config.steps is not None and config.batch_size is not None
     total_steps = config.steps
     private = math.isfinite(epsilon)
@@ -167,60 +177,134 @@ def train(
         ProgressEvent("train", done, total_steps, accountant.epsilon(delta) if private else 0.0)
     )
     try:
-        if private:
-            assert sigma is not None and sample_rate is not None
-            if end > done:  # else every planned step ran (some lost with the process)
-                _private_loop(
+        with distributed.leader_group(processes) as world:
+            if private:
+                assert sigma is not None and sample_rate is not None
+                if end > done:  # else every planned step ran (some lost with the process)
+                    examples: EncodedTable | TensorShard = data
+                    if world.size > 1:
+                        helpers = _HelperLoop(
+                            diffusion=diffusion,
+                            model=model,
+                            optimizer_state=optimizer.state_dict(),
+                            config=config,
+                            sigma=sigma,
+                            record_count=record_count,
+                            start=done,
+                            total=end,
+                            seed=seed,
+                        )
+                        examples = distributed.send_task(helpers, distributed.shard(data, world))
+                    _private_loop(
+                        examples,
+                        diffusion,
+                        model,
+                        optimizer,
+                        config=config,
+                        sigma=sigma,
+                        accountant=accountant,
+                        start=done,
+                        total=end,
+                        generator=generator,
+                        after_step=after_step,
+                        record_count=record_count,
+                        world_size=world.size,
+                    )
+                elif world.size > 1:
+                    distributed.send_task(distributed.idle, distributed.shard(data, world))
+            else:
+                if world.size > 1:  # epsilon = inf runs on one process: a benchmark
+                    distributed.send_task(distributed.idle, distributed.shard(data, world))
+                    world = distributed.SINGLE
+                _plain_loop(
                     data,
                     diffusion,
                     model,
                     optimizer,
                     config=config,
-                    sigma=sigma,
-                    accountant=accountant,
                     start=done,
-                    total=end,
+                    total=total_steps,
                     generator=generator,
                     after_step=after_step,
-                    record_count=record_count,
                 )
-        else:
-            _plain_loop(
-                data,
-                diffusion,
-                model,
-                optimizer,
-                config=config,
-                start=done,
-                total=total_steps,
-                generator=generator,
-                after_step=after_step,
-            )
     finally:
         log.close()
     return TrainingOutcome(
-        ema=ema.model, noise_multiplier=sigma, sample_rate=sample_rate, steps=total_steps
+        ema=ema.model,
+        noise_multiplier=sigma,
+        sample_rate=sample_rate,
+        steps=total_steps,
+        world_size=world.size,
     )
 
 
+@dataclass
+class _HelperLoop:
+    """What a rank above 0 runs: the DP-SGD loop on its shard, from rank 0's model and
+    optimizer state, without accountant, log or checkpoints (rank 0 keeps those)."""
+
+    diffusion: MixedDiffusion
+    model: nn.Module
+    optimizer_state: dict[str, Any]
+    config: TabularTrainingConfig
+    sigma: float
+    record_count: int
+    start: int
+    total: int
+    seed: int
+
+    def __call__(self, world: World, shard: TensorShard) -> None:
+        config = self.config
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        optimizer.load_state_dict(self.optimizer_state)
+        # the diffusion draws differ per rank (they are not privacy randomness)
+        generator = torch.Generator().manual_seed(
+            hash((self.seed, world.rank, self.start)) & (2**63 - 1)
+        )
+        assert config.steps is not None
+
+        def follow_schedule(step: int, loss: float) -> None:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, config.steps or 0, config.learning_rate)
+
+        _private_loop(
+            shard,
+            self.diffusion,
+            self.model,
+            optimizer,
+            config=config,
+            sigma=self.sigma,
+            accountant=None,
+            start=self.start,
+            total=self.total,
+            generator=generator,
+            after_step=follow_schedule,
+            record_count=self.record_count,
+            world_size=world.size,
+        )
+
+
 def _private_loop(
-    data: EncodedTable,
+    data: EncodedTable | TensorShard,
     diffusion: MixedDiffusion,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     *,
     config: TabularTrainingConfig,
     sigma: float,
-    accountant: RunAccountant,
+    accountant: RunAccountant | None,
     start: int,
     total: int,
     generator: torch.Generator,
     after_step: Callable[[int, float], None],
     record_count: int,
     on_private: Callable[[PrivateTraining], None] | None = None,
+    world_size: int = 1,
 ) -> None:
     """DP-SGD steps ``start + 1 .. total``. ``on_private`` sees the wiring before the first
-    step (the canary audit, ``synthgen.tabular.audit``, inserts its canaries there)."""
+    step (the canary audit, ``synthgen.tabular.audit``, inserts its canaries there).
+    With ``world_size > 1``, ``data`` is this rank's shard and ``accountant`` is rank 0's
+    (None elsewhere); after each step rank 0 tells the others whether to go on."""
     from opacus.utils.batch_memory_manager import BatchMemoryManager
 
     assert config.batch_size is not None
@@ -236,6 +320,7 @@ def _private_loop(
         accountant=accountant,
         noise=NoiseSource(secure=config.secure_rng),
         grad_sample_mode="ghost",
+        world_size=world_size,
     )
     if on_private is not None:
         on_private(pt)
@@ -262,7 +347,14 @@ def _private_loop(
                 pt.loss_backward(losses)
             if pt.step():
                 step += 1
-                after_step(step, loss_sum / max(count, 1))
+                try:
+                    after_step(step, loss_sum / max(count, 1))
+                except BaseException:
+                    if world_size > 1:  # cancelled or failed: the helpers stop too
+                        distributed.continue_together(False)
+                    raise
+                if world_size > 1 and not distributed.continue_together(True):
+                    return  # a helper, and rank 0 stopped
                 loss_sum, count = 0.0, 0
 
 

@@ -56,6 +56,31 @@ def test_cli_client_needs_a_key(cli: CliRunner, monkeypatch: pytest.MonkeyPatch)
     assert result.exit_code == 2 and "API key" in result.stderr
 
 
+def test_cli_client_reports_an_unreachable_service_in_one_line(cli: CliRunner) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: bind, note it, close
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    result = cli.invoke(app, ["client", "--url", url, "--key", "sg_x", "status", "job1"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: cannot reach {url}")
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_client_reports_a_wait_timeout_in_one_line(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def still_running(self: SynthgenClient, job_id: str) -> dict[str, str]:
+        raise TimeoutError(f"job {job_id} still running after 5 s")
+
+    monkeypatch.setattr(SynthgenClient, "job", still_running)
+    result = cli.invoke(app, ["client", "--key", "sg_x", "status", "job1"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: job job1 still running after 5 s"
+
+
 def test_python_client_flow_and_errors(sqlite_service: ServiceEnv, tmp_path: Path) -> None:
     table, schema = tmp_path / "cohort.csv", tmp_path / "schema.yaml"
     table.write_bytes(cohort_csv())

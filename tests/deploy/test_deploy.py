@@ -17,8 +17,8 @@ COMPOSE = REPO / "docker" / "compose.yaml"
 def test_compose_file_describes_the_deployment() -> None:
     spec = yaml.safe_load(COMPOSE.read_text())
     services = spec["services"]
-    assert set(services) == {"api", "worker", "postgres", "redis"}
-    for role in ("api", "worker"):
+    assert set(services) == {"api", "worker", "gpu-worker", "postgres", "redis"}
+    for role in ("api", "worker", "gpu-worker"):
         env = services[role]["environment"]
         assert env["SYNTHGEN_EXECUTOR"] == "celery"
         assert env["SYNTHGEN_DATABASE_URL"].startswith("postgresql+psycopg://")
@@ -27,6 +27,9 @@ def test_compose_file_describes_the_deployment() -> None:
         assert services[role]["build"]["dockerfile"] == "docker/Dockerfile"
     assert services["api"]["command"][:2] == ["synthgen", "serve"]
     assert services["worker"]["command"][:3] == ["synthgen", "worker", "--celery"]
+    gpu = services["gpu-worker"]  # only with --profile gpu, declaring its device
+    assert gpu["profiles"] == ["gpu"] and gpu["command"][-2:] == ["--devices", "gpu"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     dockerfile = (REPO / "docker" / "Dockerfile").read_text()
     assert "torch==${TORCH_VERSION}" in dockerfile and "USER synthgen" in dockerfile
 

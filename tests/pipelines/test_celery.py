@@ -55,9 +55,10 @@ def celery_service(
         data_dir, url, executor="celery", broker_url=redis_url, celery_queue=queue
     )
     yield from build_service(settings)
-    redis.Redis.from_url(redis_url).delete(
-        queue, f"{queue}\x06\x163", f"{queue}\x06\x166", f"{queue}\x06\x169"
-    )
+    for name in (queue, f"{queue}.gpu"):
+        redis.Redis.from_url(redis_url).delete(
+            name, f"{name}\x06\x163", f"{name}\x06\x166", f"{name}\x06\x169"
+        )
 
 
 def wait_state(
@@ -118,7 +119,7 @@ def test_celery_worker_runs_jobs_from_the_broker(
         assert wait_state(env, more.json()["id"], role="ml_engineer")["state"] == "succeeded"
 
         # a duplicate delivery (acks_late redelivery, a recovery sweep) finds the job done
-        env.app.state.services.dispatcher.submit(str(done["id"]))
+        env.app.state.services.dispatcher.submit(str(done["id"]), "synthesize", "tabular")
         time.sleep(2)
         again = env.client.get(f"/v1/jobs/{done['id']}", headers=steward).json()
         assert again["attempts"] == 1 and again["state"] == "succeeded"
@@ -154,3 +155,50 @@ def test_celery_broker_down_keeps_the_job_queued(
         )
         ready = env.client.get("/ready")
         assert ready.status_code == 503 and ready.json()["executor"].startswith("unavailable")
+
+
+def test_a_gpu_worker_takes_the_gpu_queue_and_the_rest(
+    celery_service: ServiceEnv, tmp_path: Path
+) -> None:
+    """A worker started with --devices gpu answers the router's probe, so image training
+    is routed to it; it also runs the CPU queue's jobs (here a source check). Once it is
+    gone, the router sends image jobs to the CPU queue again."""
+    from pipelines.celery_app import create_celery, make_router
+
+    env = celery_service
+    queue = env.settings.celery_queue
+    log = (tmp_path / "celery.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from synthgen.cli import main; main()", "worker", "--celery",
+         "--devices", "gpu", "--log-level", "info"],
+        cwd=REPO,
+        env=worker_env(
+            env.settings,
+            SYNTHGEN_BROKER_URL=env.settings.broker_url,
+            SYNTHGEN_CELERY_QUEUE=queue,
+        ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    app = create_celery(env.settings)
+    try:
+        up = env.upload(table=cohort_csv(), schema=COHORT_SCHEMA)
+        assert wait_state(env, up.json()["check_job_id"])["state"] == "succeeded"
+        deadline = time.monotonic() + 30
+        while not make_router(app, queue).gpu_workers():
+            assert time.monotonic() < deadline, (tmp_path / "celery.log").read_text()[-2000:]
+            time.sleep(0.5)
+        router = make_router(app, queue)
+        assert router.queue_for("synthesize", "image") == f"{queue}.gpu"
+        assert router.queue_for("synthesize", "tabular") == queue
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        log.close()
+    banner = (tmp_path / "celery.log").read_text()  # Celery lists the queues it consumes
+    assert f".> {queue}.gpu " in banner and f".> {queue} " in banner
+    assert make_router(app, queue).queue_for("synthesize", "image") == queue

@@ -289,5 +289,11 @@ def test_entity_options_without_an_entity_are_refused(tmp_path) -> None:
     with pytest.raises(ConfigurationError, match="need an entity column"):
         train_tabular(TrainRequest(source=df, epsilon=1.0, out=tmp_path / "m", table_schema=schema_path,
                                    max_records_per_entity=4))
-    with pytest.raises(ConfigurationError, match="applies to tables only"):
-        TrainRequest(source=tmp_path, epsilon=1.0, out=tmp_path / "m", modality="image", entity="patient")
+    # images take the entity too, as an id source (tests/images/test_patients.py): a
+    # column name is not one
+    from synthgen.images.train import _patient_options
+
+    image_request = TrainRequest(source=tmp_path, epsilon=1.0, out=tmp_path / "m", modality="image",
+                                 entity="patient")
+    with pytest.raises(ConfigurationError, match="dicom:KEYWORD"):
+        _patient_options(image_request)

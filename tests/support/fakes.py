@@ -85,7 +85,8 @@ class FakeLibrary:
                 raise SynthgenError(f"private directory {private_dir} is not empty")
             private_dir.mkdir(parents=True, exist_ok=True)
         with (private_dir / "attempts.jsonl").open("a") as log:
-            log.write(json.dumps({"resume": resume, "start": start, "pid": os.getpid()}) + "\n")
+            attempt = {"resume": resume, "start": start, "pid": os.getpid()}
+            log.write(json.dumps({**attempt, "processes": request.processes}) + "\n")
         if modality == "image":
             header, classes = [], image_classes(source)
         else:

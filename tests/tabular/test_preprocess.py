@@ -66,7 +66,8 @@ def test_undeclared_domains_are_discovered_with_dp(heart_csv, heart_schema_obj) 
     acc = RunAccountant()
     stats = estimate_statistics(df, schema, epsilon=200.0, delta=1e-5, preprocessing_share=0.5,
                                 accountant=acc, noise=NoiseSource())
-    assert [r["name"] for r in acc.releases] == ["domain discovery", "per-class histograms"]
+    assert [r["name"] for r in acc.releases] == [
+        "bounds discovery", "category discovery", "per-class histograms"]
     assert acc.threshold_delta > 0
     cp = next(layout for layout in stats.categorical if layout.column == "cp")
     assert set(cp.categories) == {1, 2, 3, 4, OTHER}  # the singleton never passes
@@ -75,7 +76,7 @@ def test_undeclared_domains_are_discovered_with_dp(heart_csv, heart_schema_obj) 
     assert inside >= 0.99  # DP bounds may clip a few extreme records, no more
     assert chol.minimum >= df.chol.min() / 2 and chol.maximum <= 2 * df.chol.max()  # half-octave grid
     assert "categories of cp" in stats.estimated and "bounds of chol" in stats.estimated
-    # both releases together spend the preprocessing share
+    # the releases together spend the preprocessing share
     assert epsilon_for(acc.release_history, delta=acc.rdp_delta(1e-5)) == pytest.approx(100.0, rel=0.01)
 
 
