@@ -14,14 +14,57 @@ from typing import Any
 
 from synthgen.errors import ConfigurationError
 
+# Below this public record count N-hat a table is "small" (the clinical cohorts of 150-500
+# rows) and gets the small-table choices of ``resolve``. Measured on the five small public
+# tables beside MST (docs/research/2026-12-05-small-tables-vs-mst.md); Adult (24k rows)
+# and stroke (2.5k) keep the large-table defaults.
+SMALL_TABLE_RECORDS = 1000
+
+
+@dataclass(frozen=True)
+class RegimeDefaults:
+    """The defaults that depend on the size regime (``None`` fields of the config)."""
+
+    preprocessing_share: float | None  # None: synthgen/tabular/budget_split.py decides
+    hidden_width: int
+    n_blocks: int
+    steps_low_epsilon: int  # epsilon < 3
+    steps_high_epsilon: int  # finite epsilon >= 3
+
+
+LARGE_TABLE = RegimeDefaults(
+    preprocessing_share=None,
+    hidden_width=128,
+    n_blocks=2,
+    steps_low_epsilon=300,
+    steps_high_epsilon=500,
+)
+# A small table's DP-SGD gradients are mostly noise (the signal grows with N, the noise
+# does not), so the budget buys more as noisy per-class histograms, which the marginal
+# calibration trusts by their noise level; a smaller denoiser has fewer coordinates for the
+# same noise to land on, and fewer steps suffice for it.
+SMALL_TABLE = RegimeDefaults(
+    preprocessing_share=0.5,
+    hidden_width=64,
+    n_blocks=1,
+    steps_low_epsilon=200,
+    steps_high_epsilon=200,
+)
+
+
+def regime_defaults(n_records: int) -> RegimeDefaults:
+    """The defaults for a table of public record count ``n_records`` (N-hat: DP or
+    declared, never the exact count)."""
+    return SMALL_TABLE if n_records < SMALL_TABLE_RECORDS else LARGE_TABLE
+
 
 @dataclass(frozen=True)
 class TabularTrainingConfig:
     # share of epsilon (measured standalone at the run's delta) spent on the DP statistics:
     # bounds/categories not declared, per-class histograms used for the quantile transform
-    # and as the diffusion prior, class proportions. None: 0.1, raised (up to 0.3) when
-    # categories must be discovered, so that one holding 2% of N-hat is kept
-    # (synthgen/tabular/budget_split.py)
+    # and as the diffusion prior, class proportions. None: 0.5 for a small N-hat
+    # (regime_defaults); else 0.1, raised (up to 0.3) when categories must be discovered,
+    # so that one holding 2% of N-hat is kept (synthgen/tabular/budget_split.py)
     preprocessing_share: float | None = None
     # share of epsilon (measured alone) for the DP count of training records N-hat, drawn
     # first, unless the schema declares public_record_count (synthgen.privacy.record_count)
@@ -35,11 +78,11 @@ class TabularTrainingConfig:
     steps: int | None = None
     # diffusion draws (timestep, noise) averaged per example before clipping
     noise_multiplicity: int = 4
-    # width of the denoiser's residual MLP (wider did not help up to epsilon 10 on Adult and
-    # costs 3x in training and sampling time)
-    hidden_width: int = 128
-    # residual blocks in the denoiser
-    n_blocks: int = 2
+    # width of the denoiser's residual MLP; None: 128 (wider did not help up to epsilon 10
+    # on Adult and costs 3x in training and sampling time), 64 for a small N-hat
+    hidden_width: int | None = None
+    # residual blocks in the denoiser; None: 2, or 1 for a small N-hat
+    n_blocks: int | None = None
     learning_rate: float = 2e-3
     # per-example gradient clipping norm C
     max_grad_norm: float = 1.0
@@ -91,8 +134,11 @@ class TabularTrainingConfig:
             (self.batch_size is None or self.batch_size >= 1, "batch_size must be positive"),
             (self.steps is None or self.steps >= 1, "steps must be positive"),
             (self.noise_multiplicity >= 1, "noise_multiplicity must be at least 1"),
-            (self.hidden_width >= 8, "hidden_width must be at least 8"),
-            (self.n_blocks >= 1, "n_blocks must be at least 1"),
+            (
+                self.hidden_width is None or self.hidden_width >= 8,
+                "hidden_width must be at least 8",
+            ),
+            (self.n_blocks is None or self.n_blocks >= 1, "n_blocks must be at least 1"),
             (self.learning_rate > 0, "learning_rate must be positive"),
             (self.max_grad_norm > 0, "max_grad_norm must be positive"),
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
@@ -110,20 +156,30 @@ class TabularTrainingConfig:
         self, *, n_records: int, epsilon: float, max_steps: int | None
     ) -> TabularTrainingConfig:
         """Fill the ``None`` fields from public quantities: ``n_records`` is the public
-        record count N-hat (DP or declared), never the exact count."""
+        record count N-hat (DP or declared), never the exact count, and ``epsilon``."""
+        regime = regime_defaults(n_records)
         batch = self.batch_size or int(min(4096, max(32, n_records // 4)))
         batch = min(batch, n_records)
         if self.steps is not None:
             steps = self.steps
+        elif not math.isfinite(epsilon):
+            steps = 600
         else:
             # Fewer, larger steps beat many small ones at a fixed budget (measured on Adult);
             # a larger budget affords more of them.
-            steps = 300 if epsilon < 3 else 500 if math.isfinite(epsilon) else 600
+            steps = regime.steps_low_epsilon if epsilon < 3 else regime.steps_high_epsilon
         if max_steps is not None:
             if max_steps < 1:
                 raise ConfigurationError("--max-steps must be at least 1")
             steps = min(steps, max_steps)
-        return replace(self, batch_size=batch, steps=steps)
+        return replace(
+            self,
+            batch_size=batch,
+            steps=steps,
+            preprocessing_share=self.preprocessing_share or regime.preprocessing_share,
+            hidden_width=self.hidden_width or regime.hidden_width,
+            n_blocks=self.n_blocks or regime.n_blocks,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -192,6 +192,8 @@ def estimate(
         )
     n = max(record_count.value, 1)
     delta = record_count.default_delta() if delta is None else float(delta)
+    # the run's choices for this N-hat (the preprocessing share among them)
+    resolved = config.resolve(n_records=n, epsilon=epsilon, max_steps=max_steps)
     features = schema.features
     need_bounds = [c for c in features if c.is_numeric and not c.has_bounds]
     need_categories = [c for c in features if not c.is_numeric and c.declared_categories() is None]
@@ -211,7 +213,7 @@ def estimate(
         epsilon=epsilon,
         delta=delta,
         record_count=record_count.value,
-        share=config.preprocessing_share,
+        share=resolved.preprocessing_share,
     )
     accountant.threshold_delta = budget.threshold_delta
     sigma_h = budget.histograms_noise_multiplier
@@ -345,7 +347,6 @@ def estimate(
         )
 
     # -- DP-SGD, with the trainer's calibration ---------------------------------------------
-    resolved = config.resolve(n_records=n, epsilon=epsilon, max_steps=max_steps)
     assert resolved.batch_size is not None and resolved.steps is not None
     sample_rate = min(1.0, resolved.batch_size / n)
     noise_multiplier: float | None

@@ -64,6 +64,7 @@ def build_networks(
 ) -> tuple[TableEncoder, MixedDiffusion, MLPDenoiser]:
     """The encoder, diffusion process and (untrained) denoiser that ``stats`` and ``config``
     define: one place for training and the canary audit, so both train the same network."""
+    assert config.hidden_width is not None and config.n_blocks is not None, "a resolved config"
     encoder = TableEncoder(stats)
     denoiser = MLPDenoiser(
         n_numeric=encoder.n_numeric,

@@ -16,6 +16,7 @@ from synthgen.privacy.record_count import DP_ESTIMATE, RecordCount, declared_rec
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.requests import TrainRequest
 from synthgen.tabular import feasibility
+from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.conform import conform
 from synthgen.tabular.preprocess import estimate_statistics
 from synthgen.tabular.schema import Schema
@@ -40,13 +41,23 @@ def test_heart_with_its_schema_at_epsilon_10_is_feasible(heart_schema_obj: Schem
 def test_small_epsilon_is_infeasible_with_reasons_and_suggestions(
     heart_schema_obj: Schema,
 ) -> None:
+    # the large-table preprocessing share (0.1): the class proportions drown in noise
     found = feasibility.estimate(
-        heart_schema_obj, epsilon=0.5, delta=None, record_count=declared_record_count(242)
+        heart_schema_obj,
+        epsilon=0.5,
+        delta=None,
+        record_count=declared_record_count(242),
+        config=TabularTrainingConfig(preprocessing_share=0.1),
     )
     assert found.verdict == feasibility.INFEASIBLE
     assert any("class proportions" in r for r in found.reasons)
     assert any(s.startswith("epsilon >= ") for s in found.suggestions)
     assert any("fewer columns" in s for s in found.suggestions)
+    # the small-table default share buys class proportions that are more than noise
+    default = feasibility.estimate(
+        heart_schema_obj, epsilon=0.5, delta=None, record_count=declared_record_count(242)
+    )
+    assert not any("class proportions" in r for r in default.reasons)
 
 
 def test_the_estimate_predicts_the_bounds_refusal(
@@ -144,7 +155,12 @@ def test_accepting_an_infeasible_estimate_trains(
         max_steps=2,
         public_record_count=303,
         accept_infeasible=True,
+        preprocessing_share=0.1,  # the large-table share: infeasible at this epsilon
     )
+    # Great Expectations turns on logging.captureWarnings when first imported; imported
+    # inside pytest.warns (this test run alone), it would swallow the warning
+    import great_expectations.expectations  # noqa: F401
+
     with pytest.warns(UserWarning, match="feasibility \\(infeasible\\)"):
         result = train_tabular(request)
     assert math.isclose(result.certificate.epsilon, 0.5, rel_tol=0.05) or (
@@ -166,10 +182,15 @@ def test_an_infeasible_verdict_must_hold_beyond_the_dp_counts_noise(
     """Heart disease at epsilon 2: infeasible at a DP count that came out low, but not at
     that count plus two of its noise std: marginal, not a refusal."""
     low = RecordCount(value=80, source=DP_ESTIMATE, noise_std=74.0, epsilon_share=0.02)
-    found = feasibility.estimate(heart_schema_obj, epsilon=2.0, delta=None, record_count=low)
+    large_table_share = TabularTrainingConfig(preprocessing_share=0.1)  # infeasible at 80
+    found = feasibility.estimate(
+        heart_schema_obj, epsilon=2.0, delta=None, record_count=low, config=large_table_share
+    )
     assert found.verdict == feasibility.MARGINAL
     assert any("infeasible at the DP record count 80, not at 228" in r for r in found.reasons)
     noise = RecordCount(value=30, source=DP_ESTIMATE, noise_std=74.0, epsilon_share=0.02)
-    found = feasibility.estimate(heart_schema_obj, epsilon=2.0, delta=None, record_count=noise)
+    found = feasibility.estimate(
+        heart_schema_obj, epsilon=2.0, delta=None, record_count=noise, config=large_table_share
+    )
     assert found.verdict == feasibility.INFEASIBLE
     assert "the DP record count is noise" in found.reasons[0]
