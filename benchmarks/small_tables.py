@@ -11,7 +11,7 @@ holds, and scores both against the other half:
 
 Columns: TSTR ROC AUC (gradient boosting trained on synthetic, tested on the real test
 half; heart: disease present, num > 0), 1-way / 2-way TV (benchmarks/tabular_metrics.py),
-detection AUC (benchmarks/detection.py: 0.5 = indistinguishable), and "classes": whether
+detection AUC (benchmarks/tabular_metrics.py: 0.5 = indistinguishable), and "classes": whether
 every declared class of the label is in the synthetic rows. Each run appends one JSON line
 per (dataset, epsilon, method) to --results; --summarise prints mean and standard deviation
 over runs. MST runs in its own environment (benchmarks/mst_baseline.py) and is skipped, with
@@ -38,9 +38,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks import mst_baseline  # noqa: E402
-from benchmarks.detection import detection_auc  # noqa: E402
 from benchmarks.tabular_benchmark import DATA, stratified_split  # noqa: E402
-from benchmarks.tabular_metrics import marginal_tv, tstr_auc  # noqa: E402
+from benchmarks.tabular_metrics import detection_auc, marginal_tv, tstr_auc  # noqa: E402
 from synthgen.tabular.conform import conform  # noqa: E402
 from synthgen.tabular.io import read_table  # noqa: E402
 from synthgen.tabular.schema import Schema  # noqa: E402

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from benchmarks import mst_baseline
-from benchmarks.detection import detection_auc
 from benchmarks.small_tables import TABLES, binary_tstr, load, run, summarise
+from benchmarks.tabular_metrics import detection_auc
 from synthgen.tabular.schema import Schema
 
 SCHEMA = Schema.from_dict(
