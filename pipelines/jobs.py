@@ -150,10 +150,16 @@ def create_synthesis_job(
             )
         # no delta given: the trainer chooses it from the run's public record count, and
         # the ledger reserves an upper bound of that choice (sources.default_job_delta_reservation)
+        patient_level = req.delta is None and _declares_entity(source, store)
         reserved = (
-            req.delta if req.delta is not None else default_job_delta_reservation(source.n_records)
+            req.delta
+            if req.delta is not None
+            else PATIENT_DELTA_RESERVATION
+            if patient_level
+            else default_job_delta_reservation(source.n_records)
         )
-        if not 0 < reserved < 1.0 / source.n_records:
+        # a patient-level default delta is below 1 / (patients), which the API cannot know
+        if not patient_level and not 0 < reserved < 1.0 / source.n_records:
             raise InvalidRequest(
                 f"delta must be in (0, 1/N) = (0, {1.0 / source.n_records:.3g}) for this source"
             )
@@ -388,6 +394,23 @@ def retry_job(db: Database, actor: Actor, job_id: str) -> Job:
         job.updated_at = utcnow()
         audit.record(session, actor, "job.retry", "job", job.id, {}, source_id=job.source_id)
     return job
+
+
+# A patient-level run's default delta is min(1e-5, 1/(10 N-hat)) with N-hat a count of
+# PATIENTS (synthgen.privacy.record_count), which the service does not know: 1/(5 N) of the
+# rows would reserve less than it spends whenever the patients are fewer than half the
+# rows. 1e-5 bounds the trainer's choice whatever the count.
+PATIENT_DELTA_RESERVATION = 1e-5
+
+
+def _declares_entity(source: Source, store: ArtifactStore | None) -> bool:
+    """Whether a table source's schema names a patient column (``role: entity``): its jobs
+    train at patient level (synthgen.tabular.train)."""
+    if source.modality != "tabular" or store is None or not source.schema_ref:
+        return False
+    from synthgen.tabular.schema import Schema
+
+    return Schema.load(store.resolve(source.schema_ref)).entity is not None
 
 
 def check_feasibility(schema_path: Path, target: str, training: TrainingParameters) -> None:

@@ -15,7 +15,7 @@ from pipelines import leases
 from pipelines.leases import LeaseLost
 from pipelines.runner import JobRun
 from pipelines.store.models import Job, utcnow
-from tests.support.service import COHORT_SCHEMA, ServiceEnv
+from tests.support.service import COHORT_SCHEMA, ServiceEnv, cohort_csv
 
 
 @pytest.fixture
@@ -241,6 +241,35 @@ def test_jobs_default_delta_is_chosen_by_the_trainer_and_reserved_as_a_bound(
     service.drain()
     entry = ledger_of(service, source_id)["entries"][0]  # type: ignore[index]
     assert entry["state"] == "settled" and entry["delta_spent"] == pytest.approx(1e-6)
+
+
+def test_a_patient_level_source_reserves_a_delta_that_bounds_a_patient_count(
+    service: ServiceEnv,
+) -> None:
+    """A schema with ``role: entity`` makes the job patient level, whose default delta comes
+    from a count of patients: the reservation for the rows' count (min(1e-5, 1/(5 N)),
+    here 6.7e-6) could be less than it spends; the ledger reserves 1e-5, which bounds the
+    trainer's choice however few the patients."""
+    from pipelines.jobs import PATIENT_DELTA_RESERVATION
+    from pipelines.sources import default_job_delta_reservation
+
+    rows = 30_000
+    table = cohort_csv(rows).decode().splitlines()
+    with_patient = ["patient," + table[0]] + [f"p{i % 900}," + line for i, line in enumerate(table[1:])]
+    schema = COHORT_SCHEMA.replace(b"columns:\n", b"columns:\n  - {name: patient, role: entity}\n")
+    source = service.ready_source(
+        ("\n".join(with_patient) + "\n").encode(), schema, epsilon_budget=10.0, delta_budget=3e-5
+    )
+    record_level = service.ready_source(cohort_csv(rows), COHORT_SCHEMA, epsilon_budget=10.0,
+                                        delta_budget=3e-5, name="rows")
+    jobs = [service.request_job(s, epsilon=1.0).json()["id"] for s in (source, record_level)]
+    with service.db.transaction() as session:
+        patient_job, record_job = (session.get(Job, j) for j in jobs)
+        assert patient_job is not None and record_job is not None
+        assert patient_job.spec["training"]["delta"] is None
+        assert patient_job.delta_reserved == PATIENT_DELTA_RESERVATION
+        assert record_job.delta_reserved == pytest.approx(default_job_delta_reservation(rows))
+        assert record_job.delta_reserved < PATIENT_DELTA_RESERVATION  # the test can tell them apart
 
 
 def test_default_job_delta_reservation_bounds_the_trainers_choice() -> None:
