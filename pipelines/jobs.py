@@ -408,9 +408,13 @@ def _declares_entity(source: Source, store: ArtifactStore | None) -> bool:
     train at patient level (synthgen.tabular.train)."""
     if source.modality != "tabular" or store is None or not source.schema_ref:
         return False
+    from synthgen.errors import SchemaError
     from synthgen.tabular.schema import Schema
 
-    return Schema.load(store.resolve(source.schema_ref)).entity is not None
+    try:
+        return Schema.load(store.resolve(source.schema_ref)).entity is not None
+    except (SchemaError, OSError):  # the job fails on it later, with its own error
+        return False
 
 
 def check_feasibility(schema_path: Path, target: str, training: TrainingParameters) -> None:
