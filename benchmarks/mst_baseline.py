@@ -1,8 +1,8 @@
 """MST (McKenna et al., smartnoise-synth) as a baseline, run in its own environment.
 
 smartnoise-synth pins an old Opacus, so it lives in a virtual environment of its own
-(``SYNTHGEN_MST_PYTHON``, default /work/mstenv/bin/python; set it up with
-``python3 -m venv /work/mstenv`` and the packages listed in
+(``SYNTHGEN_MST_PYTHON``, default ../mstenv/bin/python beside the repository; set it up with
+``python3 -m venv ../mstenv`` (from the repository root) and the packages listed in
 docs/research/2026-12-05-small-tables-vs-mst.md). This module codes a table as integers
 from the public schema, hands it to benchmarks/mst_runner.py through a CSV, and decodes
 what comes back. MST sees the same public facts as synthgen: the declared bounds (cut into
@@ -24,7 +24,7 @@ import pandas as pd
 from synthgen.tabular.schema import ColumnSpec, Schema
 
 RUNNER = Path(__file__).with_name("mst_runner.py")
-DEFAULT_PYTHON = "/work/mstenv/bin/python"
+DEFAULT_PYTHON = str(Path(__file__).resolve().parents[2] / "mstenv" / "bin" / "python")
 # equal-width bins per numeric column within its declared bounds (MST's own examples use
 # 16-32; 16 keeps the 2-way marginals of 150-row tables from being mostly empty cells)
 NUMERIC_BINS = 16

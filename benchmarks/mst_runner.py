@@ -4,7 +4,7 @@ Runs with the python of smartnoise-synth's own environment (it pins an old Opacu
 cannot share ours; see benchmarks/small_tables.py, which codes the table from the public
 schema and decodes the result). Imports nothing from synthgen.
 
-    /work/mstenv/bin/python benchmarks/mst_runner.py CODES.csv DOMAIN.json OUT.csv \
+    ../mstenv/bin/python benchmarks/mst_runner.py CODES.csv DOMAIN.json OUT.csv \
         --epsilon 1 --delta 1e-4 --rows 150 --seed 0
 
 DOMAIN.json maps each column to its number of codes (public: from the schema), so MST's
