@@ -13,6 +13,17 @@ accountant's epsilon for (noise multiplier, q, steps), what a certificate would 
 the calibrated noise multiplier in the optimizer, after calibration and without telling
 the claim, to show that the audit flags a run whose noise is missing (0) or too small
 (e.g. 0.25). The audit never writes a model.
+
+Patient canaries (``unit``, ``records_per_patient``; ``synthgen audit --unit patient
+--records-per-patient K``): each canary is a patient of K copies of one table row
+(``synthgen.privacy.audit.PatientCanaries``), added to the training data when included, so
+sampling, clipping and noise are all the production ones. The table's own rows are patients
+of one record each, so both units train with the same N, q, noise multiplier and steps,
+hence the same claimed epsilon. With ``unit="patient"`` the run is patient-level DP-SGD
+(``EntityTable``: one example, one clip per patient) and the bound must stay below the
+claim; with ``unit="record"`` each record is clipped and sampled on its own, a canary
+patient moves the sum by up to K * C, and the bound exceeds the claim: the audit shows
+that record-level DP does not protect patients.
 """
 
 from __future__ import annotations
@@ -20,9 +31,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 from synthgen.errors import PrivacyParameterError
 from synthgen.privacy.accountant import (
@@ -35,7 +49,10 @@ from synthgen.privacy.accountant import (
 from synthgen.privacy.analysis.one_run import OneRunBound, largest_detectable_epsilon
 from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
 from synthgen.tabular.config import TabularTrainingConfig
+from synthgen.tabular.encoder import EncodedTable
 from synthgen.tabular.schema import Schema
+
+UNITS = ("record", "patient")
 
 
 @dataclass(frozen=True)
@@ -53,25 +70,43 @@ class AuditReport:
     bound: OneRunBound
     detectable_epsilon: float  # the largest bound this many canaries can give
     seconds: float
+    unit: str = "record"  # the unit of privacy of the training under audit
+    records_per_patient: int = 1  # records of each canary (1 with Dirac canaries)
+    patient_canaries: bool = False  # canaries are training patients, not injected gradients
 
     @property
     def violation(self) -> bool:
-        """A lower bound above the claim: the run leaked more than it says (a bug)."""
+        """A lower bound above the claim: the run leaked more than it says (a bug), or,
+        for multi-record canaries on record-level training, more than it says per patient."""
         return self.bound.epsilon > self.claimed_epsilon
 
     @property
     def verdict(self) -> str:
-        return "VIOLATION: bug" if self.violation else "consistent"
+        if not self.violation:
+            return "consistent"
+        if self.unit == "record" and self.records_per_patient > 1:
+            return (
+                f"VIOLATION: record-level DP does not protect a patient of "
+                f"{self.records_per_patient} records"
+            )
+        return "VIOLATION: bug"
 
     def summary(self) -> list[str]:
         b = self.bound
+        if self.patient_canaries:
+            kind = (
+                f"canary patients of {self.records_per_patient} near-duplicate records "
+                f"(production sampling and clipping)"
+            )
+        else:
+            kind = "white-box gradient canaries"
         lines = [
-            f"claimed epsilon            {self.claimed_epsilon:.4f} at delta {self.delta:.3g} "
+            f"claimed epsilon            {self.claimed_epsilon:.4f} per {self.unit} at delta "
+            f"{self.delta:.3g} "
             f"(noise multiplier {self.noise_multiplier:.4g}, sample rate {self.sample_rate:.4g}, "
             f"{self.steps} steps, clip norm {self.max_grad_norm:g}, {self.records} public records)",
             f"empirical epsilon (lower)  {b.epsilon:.4f} at {b.confidence:.0%} confidence",
-            f"canaries                   {self.canaries} white-box gradient canaries, "
-            f"{self.included} included",
+            f"canaries                   {self.canaries} {kind}, {self.included} included",
             f"guesses                    {b.guesses} ({b.included_guesses} included, "
             f"{b.excluded_guesses} excluded), {b.correct} correct",
             f"detectable up to           epsilon {self.detectable_epsilon:.2f} with this many canaries",
@@ -101,14 +136,16 @@ def audit_tabular(
     seed: int = 0,
     confidence: float = 0.95,
     noise_scale: float = 1.0,
+    unit: str = "record",
+    records_per_patient: int = 1,
     overrides: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
 ) -> AuditReport:
     """Train on the public ``table`` with the production recipe plus ``canaries`` gradient
-    canaries and bound epsilon from below. ``steps`` defaults to the production count."""
-    import torch
-
-    from synthgen.privacy.audit import GradientCanaries
+    canaries and bound epsilon from below. ``steps`` defaults to the production count.
+    ``unit="patient"`` or ``records_per_patient > 1``: canary patients of that many records
+    (module docstring); otherwise the Dirac canaries of ``GradientCanaries``."""
+    from synthgen.privacy.audit import GradientCanaries, PatientCanaries
     from synthgen.privacy.secure_random import NoiseSource
     from synthgen.tabular import trainer
     from synthgen.tabular.conform import conform
@@ -136,6 +173,15 @@ def audit_tabular(
         raise PrivacyParameterError(
             f"the audit's noise scale must be a finite number >= 0, got {noise_scale}"
         )
+    if unit not in UNITS:
+        raise PrivacyParameterError(f"--unit must be one of {', '.join(UNITS)}, got {unit!r}")
+    if isinstance(records_per_patient, bool) or not (
+        isinstance(records_per_patient, int) and records_per_patient >= 1
+    ):
+        raise PrivacyParameterError(
+            f"--records-per-patient must be a whole number >= 1, got {records_per_patient!r}"
+        )
+    patient_canaries = unit == "patient" or records_per_patient > 1
     config = TabularTrainingConfig().with_overrides(
         {**(overrides or {}), **({"steps": steps} if steps else {})}
     )
@@ -166,10 +212,27 @@ def audit_tabular(
 
     torch.manual_seed(seed)
     encoder, diffusion, model = build_networks(stats, config)
-    data = encoder.encode(conformed)
-    canary_set = GradientCanaries(canaries, max_grad_norm=config.max_grad_norm, seed=seed)
+    data: Any = encoder.encode(conformed)
+    canary_set: GradientCanaries | PatientCanaries
+    loss_model: Any = diffusion
+    if patient_canaries:
+        canary_set = PatientCanaries(
+            canaries,
+            records_per_patient=records_per_patient,
+            max_grad_norm=config.max_grad_norm,
+            seed=seed,
+        )
+        data = _with_canary_patients(data, canary_set, unit=unit, seed=seed)
+        model = _WithCanaryLayer(model, canary_set.layer)
+        loss_model = _LossWithCanaries(diffusion, canary_set)
+    else:
+        canary_set = GradientCanaries(canaries, max_grad_norm=config.max_grad_norm, seed=seed)
+    canary_parameters = canary_set.param_group()["params"]
+    denoiser_parameters = [
+        p for p in model.parameters() if all(p is not c for c in canary_parameters)
+    ]
     optimizer = torch.optim.Adam(
-        [{"params": list(model.parameters())}, canary_set.param_group()], lr=config.learning_rate
+        [{"params": denoiser_parameters}, canary_set.param_group()], lr=config.learning_rate
     )
     accountant = RunAccountant()
     used = sigma * float(noise_scale)
@@ -188,7 +251,7 @@ def audit_tabular(
     optimizer.param_groups[0]["lr"] = trainer.learning_rate(0, total, config.learning_rate)
     trainer._private_loop(
         data,
-        diffusion,
+        cast(Any, loss_model),
         model,
         optimizer,
         config=config,
@@ -222,4 +285,84 @@ def audit_tabular(
             canaries=canaries, delta=delta, confidence=confidence
         ),
         seconds=time.perf_counter() - started,
+        unit=unit,
+        records_per_patient=records_per_patient,
+        patient_canaries=patient_canaries,
     )
+
+
+@dataclass
+class _CanaryRecords(EncodedTable):
+    """The training records plus the included canaries' records, each with its canary id."""
+
+    canary: torch.Tensor  # [N] long: the canary patient of each record, -1 for the table's
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        batch = super().__getitems__(indices)
+        batch["canary"] = self.canary[torch.as_tensor(indices, dtype=torch.long)]
+        return batch
+
+
+def _with_canary_patients(
+    table: EncodedTable, canaries: Any, *, unit: str, seed: int
+) -> _CanaryRecords | Any:
+    """The training data with each included canary patient's k records: k copies of a
+    table row picked by the auditor's seed (near-duplicates, the worst case). Patient-level:
+    an ``EntityTable`` where each table row is a patient of one record; record-level: the
+    records themselves, each its own example."""
+    from synthgen.tabular.entity_table import EntityTable
+
+    n, k = len(table), canaries.records_per_patient
+    included = np.flatnonzero(canaries.included)
+    source_rows = np.random.default_rng(np.random.SeedSequence([seed, 0xD0C])).integers(
+        0, n, size=canaries.count
+    )
+    rows = torch.as_tensor(
+        np.concatenate([np.arange(n), np.repeat(source_rows[included], k)]), dtype=torch.long
+    )
+    ids = np.concatenate([np.full(n, -1), np.repeat(included, k)])
+    records = _CanaryRecords(
+        labels=table.labels[rows],
+        numeric_cells=table.numeric_cells[rows],
+        numeric_low=table.numeric_low[rows],
+        numeric_high=table.numeric_high[rows],
+        categories=table.categories[rows],
+        canary=torch.as_tensor(ids, dtype=torch.long),
+    )
+    if unit == "record":
+        return records
+    groups = [[i] for i in range(n)] + [
+        list(range(n + t * k, n + (t + 1) * k)) for t in range(len(included))
+    ]
+    return EntityTable(records, groups)
+
+
+class _WithCanaryLayer(nn.Module):
+    """The denoiser plus the canaries' layer, so that Opacus clips both together: a canary
+    example's gradient is clipped with (and dominates) its denoiser gradient."""
+
+    def __init__(self, denoiser: nn.Module, layer: nn.Module):
+        super().__init__()
+        self.denoiser = denoiser
+        self.canary = layer
+
+    @property
+    def null_label(self) -> int:
+        return int(cast(Any, self.denoiser).null_label)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return cast(torch.Tensor, self.denoiser(*inputs))
+
+
+class _LossWithCanaries:
+    """The production per-example loss plus each example's canary term."""
+
+    def __init__(self, diffusion: Any, canaries: Any):
+        self.diffusion = diffusion
+        self.canaries = canaries
+
+    def per_example_loss(
+        self, model: nn.Module, batch: dict[str, torch.Tensor], **options: Any
+    ) -> torch.Tensor:
+        losses = self.diffusion.per_example_loss(model, batch, **options)
+        return cast(torch.Tensor, losses + self.canaries.loss(batch))

@@ -9,6 +9,10 @@ gradient is computed from all of the patient's records and clipped once: one pat
 the summed gradient by at most C. Padding slots hold a copy of the patient's first record
 (finite values) with ``record_mask`` 0: their loss weight is zero, and so is their
 gradient.
+
+The fields of a patient are whatever the record dataset yields for each of its records,
+reshaped to ``[B, k, ...]``: a record dataset with an extra per-record field (the canary
+audit's patient ids, ``synthgen.tabular.audit``) keeps it through the patient layout.
 """
 
 from __future__ import annotations
@@ -16,8 +20,6 @@ from __future__ import annotations
 import torch
 
 from synthgen.tabular.encoder import EncodedTable
-
-FIELDS = ("labels", "numeric_cells", "numeric_low", "numeric_high", "categories")
 
 
 class EntityTable:
@@ -40,7 +42,8 @@ class EntityTable:
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
         rows = self.index[idx]  # [B, k]
-        batch = {name: getattr(self.records, name)[rows] for name in FIELDS}
+        flat = self.records.__getitems__(rows.reshape(-1).tolist())
+        batch = {name: value.view(*rows.shape, *value.shape[1:]) for name, value in flat.items()}
         batch["record_mask"] = self.mask[idx]
         return batch
 
