@@ -9,6 +9,12 @@ small). Prints a Markdown table:
     python benchmarks/canary_audit.py --epsilons 1,10 --scales 1,0.25,0 --canaries 1000
 
 A bound above the claim is a violation: with scale 1 that would be a bug in synthgen.
+
+The whole-patient audit (issue 25): each canary is a patient of K near-duplicate records,
+trained with patient-level DP-SGD (one clip per patient) or record-level DP-SGD (one clip
+per record) at the same epsilon; only the record-level run should be flagged:
+
+    python benchmarks/canary_audit.py --epsilons 1,10 --scales 1 --units patient,record --records-per-patient 8
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ def load(name: str) -> tuple[Any, Schema]:
 
 def row(epsilon: float, scale: float, r: AuditReport) -> str:
     b = r.bound
-    return (f"| {epsilon:g} | {scale:g} | {r.claimed_epsilon:.3f} | {r.noise_multiplier_used:.3f} | "
+    return (f"| {epsilon:g} | {r.unit} | {r.records_per_patient} | {scale:g} | {r.claimed_epsilon:.3f} | {r.noise_multiplier_used:.3f} | "
             f"{r.sample_rate:.3f} | {r.steps} | {r.canaries} | {b.guesses} | {b.correct} | "
             f"**{b.epsilon:.3f}** | {r.detectable_epsilon:.2f} | {r.verdict} | {r.seconds:.0f} |")
 
@@ -53,18 +59,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--canaries", type=int, default=1000)
     p.add_argument("--steps", type=int, default=None, help="default: the production step count")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--units", default="record", help="record and/or patient (comma-separated): the unit of privacy of the training")
+    p.add_argument("--records-per-patient", type=int, default=1, help="records of each canary patient (1: single-record canaries)")
     args = p.parse_args(argv)
     table, schema = load(args.dataset)
     scales = [float(s) for s in args.scales.split(",")]
     started = time.perf_counter()
+    units = args.units.split(",")
     print(f"dataset {args.dataset}: {len(table)} rows, {args.canaries} canaries, 95% confidence\n")
-    print("| epsilon | noise scale | claimed epsilon | noise multiplier | q | steps | canaries | guesses | correct | lower bound | detectable up to | verdict | s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| epsilon | unit | records per canary | noise scale | claimed epsilon | noise multiplier | q | steps | canaries | guesses | correct | lower bound | detectable up to | verdict | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for epsilon in (float(e) for e in args.epsilons.split(",")):
-        for scale in scales:
-            report = audit_tabular(table, schema, epsilon=epsilon, canaries=args.canaries,
-                                   steps=args.steps, seed=args.seed, noise_scale=scale)
-            print(row(epsilon, scale, report), flush=True)
+        for unit in units:
+            for scale in scales:
+                report = audit_tabular(table, schema, epsilon=epsilon, canaries=args.canaries,
+                                       steps=args.steps, seed=args.seed, noise_scale=scale, unit=unit,
+                                       records_per_patient=args.records_per_patient)
+                print(row(epsilon, scale, report), flush=True)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 

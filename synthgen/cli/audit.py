@@ -1,7 +1,9 @@
 """``synthgen audit``: one-run canary audit of DP-SGD, a bug detector (docs/privacy.md#empirical-audit).
 
 Exit codes: 0 when the empirical lower bound sits at or below the claimed epsilon, 1 on a
-violation (a bug to find), 2 on bad input.
+violation (a bug to find; with ``--unit record --records-per-patient K`` for K > 1, the
+expected finding that record-level DP does not protect a patient of K records), 2 on bad
+input.
 """
 
 from __future__ import annotations
@@ -43,6 +45,16 @@ def audit(
         "--no-noise",
         help="AUDIT ONLY: switch the DP noise off to see the audit flag it. Never produces a model.",
     ),
+    unit: str = typer.Option(
+        "record",
+        "--unit",
+        help="Unit of privacy of the training under audit: record, or patient (one clipped gradient per patient).",
+    ),
+    records_per_patient: int = typer.Option(
+        1,
+        "--records-per-patient",
+        help="Make each canary a patient of K near-duplicate records trained through the production sampling and clipping (1: single-record canaries; try 4 or 8 with both units).",
+    ),
     data: Path | None = typer.Option(
         None,
         "--data",
@@ -70,10 +82,13 @@ def audit(
             steps=steps,
             seed=seed,
             noise_scale=0.0 if no_noise else 1.0,
+            unit=unit,
+            records_per_patient=records_per_patient,
             progress=bar,
         )
     typer.echo(
         "one-run canary audit (Steinke, Nasr and Jagielski 2023), white-box gradient canaries"
+        + (f", unit of privacy: {unit}" if report.patient_canaries else "")
     )
     typer.echo(f"data                       {source}")
     for line in report.summary():

@@ -143,3 +143,45 @@ def test_bad_patient_audit_options_are_refused(public_table, options, fragment) 
     table, schema = public_table
     with pytest.raises(PrivacyParameterError, match=fragment):
         audit_tabular(table, schema, epsilon=1.0, **options)
+
+
+@pytest.mark.slow
+def test_audit_cli_flags_record_level_training_for_a_patient() -> None:
+    from typer.testing import CliRunner
+
+    from synthgen.cli import commands  # noqa: F401  (registers the commands)
+    from synthgen.cli.app import app
+
+    with repeatable_privacy_noise(7):
+        result = CliRunner().invoke(
+            app, ["audit", "--unit", "record", "--records-per-patient", str(K), "--steps", "10"]
+        )
+    assert result.exit_code == 1, result.output
+    out = result.stdout
+    assert (
+        "unit of privacy: record" in out and f"canary patients of {K} near-duplicate records" in out
+    )
+    assert f"VIOLATION: record-level DP does not protect a patient of {K} records" in out
+    claimed = float(out.split("claimed epsilon")[1].split()[0])
+    assert float(out.split("empirical epsilon (lower)")[1].split()[0]) > claimed
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--unit", "row"], "--unit must be one of record, patient"),
+        (["--records-per-patient", "0"], "--records-per-patient must be a whole number >= 1"),
+    ],
+)
+def test_audit_cli_bad_unit_options_are_one_error_line(args: list[str], fragment: str) -> None:
+    from typer.testing import CliRunner
+
+    from synthgen.cli import commands  # noqa: F401
+    from synthgen.cli.app import app
+
+    result = CliRunner().invoke(app, ["audit", *args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], (
+        result.stderr
+    )
