@@ -33,10 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, cast
 
-import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from synthgen.errors import PrivacyParameterError
 from synthgen.privacy.accountant import (
@@ -49,7 +46,6 @@ from synthgen.privacy.accountant import (
 from synthgen.privacy.analysis.one_run import OneRunBound, largest_detectable_epsilon
 from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
 from synthgen.tabular.config import TabularTrainingConfig
-from synthgen.tabular.encoder import EncodedTable
 from synthgen.tabular.schema import Schema
 
 UNITS = ("record", "patient")
@@ -145,6 +141,8 @@ def audit_tabular(
     canaries and bound epsilon from below. ``steps`` defaults to the production count.
     ``unit="patient"`` or ``records_per_patient > 1``: canary patients of that many records
     (module docstring); otherwise the Dirac canaries of ``GradientCanaries``."""
+    import torch
+
     from synthgen.privacy.audit import GradientCanaries, PatientCanaries
     from synthgen.privacy.secure_random import NoiseSource
     from synthgen.tabular import trainer
@@ -211,20 +209,23 @@ def audit_tabular(
     claimed = epsilon_for([(sigma, sample_rate, config.steps)], delta=delta)
 
     torch.manual_seed(seed)
-    encoder, diffusion, model = build_networks(stats, config)
+    encoder, diffusion, denoiser = build_networks(stats, config)
+    model: torch.nn.Module = denoiser
     data: Any = encoder.encode(conformed)
     canary_set: GradientCanaries | PatientCanaries
     loss_model: Any = diffusion
     if patient_canaries:
+        from synthgen.tabular import canary_patients
+
         canary_set = PatientCanaries(
             canaries,
             records_per_patient=records_per_patient,
             max_grad_norm=config.max_grad_norm,
             seed=seed,
         )
-        data = _with_canary_patients(data, canary_set, unit=unit, seed=seed)
-        model = _WithCanaryLayer(model, canary_set.layer)
-        loss_model = _LossWithCanaries(diffusion, canary_set)
+        data = canary_patients.training_data(data, canary_set, unit=unit, seed=seed)
+        model = canary_patients.WithCanaryLayer(model, canary_set.layer)
+        loss_model = canary_patients.LossWithCanaries(diffusion, canary_set)
     else:
         canary_set = GradientCanaries(canaries, max_grad_norm=config.max_grad_norm, seed=seed)
     canary_parameters = canary_set.param_group()["params"]
@@ -289,80 +290,3 @@ def audit_tabular(
         records_per_patient=records_per_patient,
         patient_canaries=patient_canaries,
     )
-
-
-@dataclass
-class _CanaryRecords(EncodedTable):
-    """The training records plus the included canaries' records, each with its canary id."""
-
-    canary: torch.Tensor  # [N] long: the canary patient of each record, -1 for the table's
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        batch = super().__getitems__(indices)
-        batch["canary"] = self.canary[torch.as_tensor(indices, dtype=torch.long)]
-        return batch
-
-
-def _with_canary_patients(
-    table: EncodedTable, canaries: Any, *, unit: str, seed: int
-) -> _CanaryRecords | Any:
-    """The training data with each included canary patient's k records: k copies of a
-    table row picked by the auditor's seed (near-duplicates, the worst case). Patient-level:
-    an ``EntityTable`` where each table row is a patient of one record; record-level: the
-    records themselves, each its own example."""
-    from synthgen.tabular.entity_table import EntityTable
-
-    n, k = len(table), canaries.records_per_patient
-    included = np.flatnonzero(canaries.included)
-    source_rows = np.random.default_rng(np.random.SeedSequence([seed, 0xD0C])).integers(
-        0, n, size=canaries.count
-    )
-    rows = torch.as_tensor(
-        np.concatenate([np.arange(n), np.repeat(source_rows[included], k)]), dtype=torch.long
-    )
-    ids = np.concatenate([np.full(n, -1), np.repeat(included, k)])
-    records = _CanaryRecords(
-        labels=table.labels[rows],
-        numeric_cells=table.numeric_cells[rows],
-        numeric_low=table.numeric_low[rows],
-        numeric_high=table.numeric_high[rows],
-        categories=table.categories[rows],
-        canary=torch.as_tensor(ids, dtype=torch.long),
-    )
-    if unit == "record":
-        return records
-    groups = [[i] for i in range(n)] + [
-        list(range(n + t * k, n + (t + 1) * k)) for t in range(len(included))
-    ]
-    return EntityTable(records, groups)
-
-
-class _WithCanaryLayer(nn.Module):
-    """The denoiser plus the canaries' layer, so that Opacus clips both together: a canary
-    example's gradient is clipped with (and dominates) its denoiser gradient."""
-
-    def __init__(self, denoiser: nn.Module, layer: nn.Module):
-        super().__init__()
-        self.denoiser = denoiser
-        self.canary = layer
-
-    @property
-    def null_label(self) -> int:
-        return int(cast(Any, self.denoiser).null_label)
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return cast(torch.Tensor, self.denoiser(*inputs))
-
-
-class _LossWithCanaries:
-    """The production per-example loss plus each example's canary term."""
-
-    def __init__(self, diffusion: Any, canaries: Any):
-        self.diffusion = diffusion
-        self.canaries = canaries
-
-    def per_example_loss(
-        self, model: nn.Module, batch: dict[str, torch.Tensor], **options: Any
-    ) -> torch.Tensor:
-        losses = self.diffusion.per_example_loss(model, batch, **options)
-        return cast(torch.Tensor, losses + self.canaries.loss(batch))
