@@ -79,17 +79,6 @@ ImageEntity = Annotated[str, AfterValidator(check_image_entity)]
 MaxRecordsPerEntity = Annotated[int, Field(ge=1, le=1000)]
 
 
-class ImagePatients(BaseModel):
-    """An image source's patient-level declaration, as the service stores it with the
-    source: where each image's patient id comes from, and the cap on images per patient
-    (None: the library's default, ``synthgen.privacy.contribution``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    entity: ImageEntity
-    max_records_per_entity: MaxRecordsPerEntity | None = None
-
-
 Delta = Annotated[float, Field(gt=0, lt=1)]
 MaxSteps = Annotated[int, Field(gt=0)]
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
@@ -136,6 +125,15 @@ def _options(model: type[BaseModel]) -> list[tuple[str, Option]]:
 
 
 TABLES, IMAGES, BOTH = Option("tabular"), Option("image"), Option()
+
+
+class ImagePatients(_Request):
+    """An image source's patient-level declaration, as the service stores it with the
+    source: where each image's patient id comes from, and the cap on images per patient
+    (None: the library's default, ``synthgen.privacy.contribution``)."""
+
+    entity: ImageEntity
+    max_records_per_entity: MaxRecordsPerEntity | None = None
 
 
 class TrainingOptions(_Request):
