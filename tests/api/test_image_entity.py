@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,52 @@ def test_a_patient_level_image_job_refuses_the_class_critic(sqlite_service: Serv
     service.drain()
     job = service.request_job(up.json()["id"], epsilon=2.0, rows=20, candidates=4)
     assert job.status_code == 422 and "patient-level" in job.json()["detail"], job.text
+
+
+def test_python_client_and_cli_upload_take_the_patient_id_source(
+    sqlite_service: ServiceEnv, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from api.client import ClientError, SynthgenClient
+    from synthgen.cli import commands  # noqa: F401  (registers the commands)
+    from synthgen.cli.app import app
+    from tests.support.live import LiveServer
+
+    archive = tmp_path / "scans.zip"
+    archive.write_bytes(patient_folders_zip())
+    key = sqlite_service.key("steward")
+    with LiveServer(sqlite_service.app) as server:
+        with SynthgenClient(server.url, key) as steward:
+            created = steward.upload_source(
+                archive, name="scans", epsilon_budget=5, entity="folder", max_records_per_entity=2
+            )
+            source = steward.source(created["id"])
+            assert source["entity"] == "folder" and source["max_records_per_entity"] == 2
+            with pytest.raises(ClientError) as refused:
+                steward.upload_source(archive, name="x", epsilon_budget=5, entity="csv:")
+            assert refused.value.status == 422 and "csv:COLUMN" in refused.value.detail
+        result = CliRunner().invoke(
+            app,
+            [
+                "client",
+                "--url",
+                server.url,
+                "--key",
+                key,
+                "upload",
+                str(archive),
+                "--name",
+                "s2",
+                "--epsilon-budget",
+                "5",
+                "--entity",
+                "folder",
+                "--max-records-per-entity",
+                "3",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        source_id = result.stdout.strip().splitlines()[-1]
+        with SynthgenClient(server.url, key) as steward:
+            assert steward.source(source_id)["max_records_per_entity"] == 3
