@@ -31,6 +31,7 @@ from pipelines.settings import Settings
 from pipelines.specs import CheckSourceSpec, dump_spec
 from pipelines.store.db import Database
 from pipelines.store.models import Job, JobKind, JobState, Role, Source, SourceState
+from pipelines.uploads import IMAGE_SUFFIXES
 from synthgen.errors import ConfigurationError, SchemaMismatch
 from synthgen.requests import ImagePatients, build
 
@@ -141,6 +142,19 @@ def _check_patients_fit(patients: ImagePatients, inspected: Inspected) -> None:
             f"entity {patients.entity} applies to DICOM sources; a zip of PNG/JPEG class "
             "folders takes entity folder (the layout class/patient/image)"
         )
+    if folder and not _has_patient_folders(inspected.data / inspected.inner):
+        raise InvalidRequest(
+            "entity folder needs the layout class/patient/image.png; the archive's images "
+            "sit directly in their class folders"
+        )
+
+
+def _has_patient_folders(root: Path) -> bool:
+    """Whether some image lies in a folder under a class folder (``class/patient/x.png``)."""
+    return any(
+        f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and len(f.relative_to(root).parts) >= 3
+        for f in root.rglob("*")
+    )
 
 
 def _store(

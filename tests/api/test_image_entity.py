@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.jobs import PATIENT_DELTA_RESERVATION, _declares_entity
 from pipelines.store.models import Job, Source
-from tests.pipelines.test_image_jobs import npz_bytes, png_bytes
+from tests.pipelines.test_image_jobs import class_folders_zip, npz_bytes, png_bytes
 from tests.support.service import ServiceEnv, cohort_csv
 
 
@@ -108,6 +108,7 @@ def test_record_level_image_source_has_no_entity(sqlite_service: ServiceEnv) -> 
         ),
         (dicom_like_zip(), "scans.zip", {"entity": "folder"}, "takes dicom:KEYWORD"),
         (npz_bytes(), "scans.npz", {"entity": "folder"}, "an .npz source has no patient ids"),
+        (class_folders_zip(), "scans.zip", {"entity": "folder"}, "class/patient/image.png"),
         (
             patient_folders_zip(),
             "scans.zip",
