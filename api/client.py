@@ -154,12 +154,20 @@ class SynthgenClient:
         target: str | None = None,
         delta_budget: float | None = None,
         schema: str | Path | None = None,
+        entity: str | None = None,
+        max_records_per_entity: int | None = None,
     ) -> dict[str, Any]:
+        """``entity`` (images): the patient id source, dicom:KEYWORD, csv:COLUMN or folder;
+        ``max_records_per_entity``: the cap on images per patient."""
         data: dict[str, str] = {"name": name, "epsilon_budget": repr(float(epsilon_budget))}
         if target is not None:
             data["target"] = target
         if delta_budget is not None:
             data["delta_budget"] = repr(float(delta_budget))
+        if entity is not None:
+            data["entity"] = entity
+        if max_records_per_entity is not None:
+            data["max_records_per_entity"] = str(int(max_records_per_entity))
         path = Path(path)
         with path.open("rb") as fh:
             files: dict[str, Any] = {"file": (path.name, fh, "application/octet-stream")}

@@ -74,6 +74,11 @@ class SourcePublic(_Public):
     problems: list[str] | None
     epsilon_budget: float
     delta_budget: float
+    entity: str | None = Field(
+        default=None,
+        description="images: the patient id source (patient-level privacy); null: one image",
+    )
+    max_records_per_entity: int | None = None
     data_sha256: str
     schema_sha256: str | None
     size_bytes: int

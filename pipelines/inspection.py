@@ -39,6 +39,11 @@ class UploadForm:
     delta_budget: float | None
     filename: str
     schema_filename: str | None = None
+    # images, patient-level privacy: where each image's patient id comes from
+    # (dicom:KEYWORD, csv:COLUMN or folder) and the cap on images per patient; checked
+    # into ``synthgen.requests.ImagePatients`` by ``sources.register_source``
+    entity: str | None = None
+    max_records_per_entity: int | None = None
 
 
 @dataclass
@@ -51,6 +56,7 @@ class Inspected:
     data: Path  # a file, or a directory (extracted image archive)
     schema: Path | None = None
     inner: str = ""  # the folder inside an extracted archive that holds the images
+    dicom: bool = False  # an image archive of DICOM files (with a labels CSV)
 
 
 def inspect_upload(
@@ -271,7 +277,8 @@ def _inspect_image_zip(staging: Path, raw: Path, settings: Settings) -> Inspecte
         else:
             break
     relative = "" if inner == out else str(inner.relative_to(out))
-    return Inspected("image", "image_zip", len(images), None, "", out, inner=relative)
+    dicom = any(f.suffix.lower() in DICOM_SUFFIXES for f in images)
+    return Inspected("image", "image_zip", len(images), None, "", out, inner=relative, dicom=dicom)
 
 
 def _has_subfolders(path: Path) -> bool:

@@ -199,7 +199,21 @@ def create_synthesis_job(
                     "candidates > 1 and critic_guidance > 0 need a class critic, which this "
                     "service's image training overrides switch off (critic_epsilon_share = 0)"
                 )
-            spec = ImageSynthesisSpec(**sampling, source_id=source.id, training=training, rows=rows)
+            if critic_asked and source.entity is not None:
+                raise InvalidRequest(
+                    "candidates > 1 and critic_guidance > 0 need a class critic, which a "
+                    "patient-level image run does not train (it learns from single images)"
+                )
+            # the source's patient-level declaration travels with the job (fixed with the
+            # reservation, whatever happens to the source later)
+            spec = ImageSynthesisSpec(
+                **sampling,
+                source_id=source.id,
+                training=training,
+                rows=rows,
+                entity=source.entity,
+                max_records_per_entity=source.max_records_per_entity,
+            )
         job = Job(
             id=new_id(),
             kind=JobKind.synthesize,
@@ -404,9 +418,12 @@ PATIENT_DELTA_RESERVATION = 1e-5
 
 
 def _declares_entity(source: Source, store: ArtifactStore | None) -> bool:
-    """Whether a table source's schema names a patient column (``role: entity``): its jobs
-    train at patient level (synthgen.tabular.train)."""
-    if source.modality != "tabular" or store is None or not source.schema_ref:
+    """Whether a source's jobs train at patient level: an image source declared with a
+    patient id source, or a table whose schema names a patient column (``role: entity``,
+    synthgen.tabular.train)."""
+    if source.modality == "image":
+        return source.entity is not None
+    if store is None or not source.schema_ref:
         return False
     from synthgen.errors import SchemaError
     from synthgen.tabular.schema import Schema

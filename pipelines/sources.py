@@ -31,7 +31,9 @@ from pipelines.settings import Settings
 from pipelines.specs import CheckSourceSpec, dump_spec
 from pipelines.store.db import Database
 from pipelines.store.models import Job, JobKind, JobState, Role, Source, SourceState
-from synthgen.errors import SchemaMismatch
+from pipelines.uploads import IMAGE_SUFFIXES
+from synthgen.errors import ConfigurationError, SchemaMismatch
+from synthgen.requests import ImagePatients, build
 
 # C0 and C1 control characters and DEL (tab and newline included): names end up in
 # listings, CSV headers and terminals
@@ -79,8 +81,11 @@ def register_source(
             raise InvalidRequest(f"{field} must not contain control characters")
     if not (math.isfinite(form.epsilon_budget) and form.epsilon_budget > 0):
         raise InvalidRequest("epsilon_budget must be a finite number greater than 0")
+    patients = _patients(form)
     with store.staging() as staging:
         inspected = inspect_upload(staging, settings, form, data, schema_data)
+        if patients is not None:
+            _check_patients_fit(patients, inspected)
         delta_budget = form.delta_budget
         if delta_budget is None:
             delta_budget = default_delta_budget(inspected.n_records)
@@ -89,7 +94,67 @@ def register_source(
                 f"delta_budget must be in (0, 1/N) = (0, {1.0 / inspected.n_records:.3g}) "
                 f"for N = {inspected.n_records} records"
             )
-        return _store(db, store, actor, form, inspected, name, delta_budget)
+        return _store(db, store, actor, form, inspected, name, delta_budget, patients)
+
+
+def _patients(form: UploadForm) -> ImagePatients | None:
+    """The upload's patient-level declaration, checked once (the typed request); None:
+    record level. A cap without an id source is refused rather than ignored."""
+    if form.entity is None or not form.entity.strip():
+        if form.max_records_per_entity is not None:
+            raise InvalidRequest(
+                "max_records_per_entity needs a patient id source (entity: dicom:KEYWORD, "
+                "csv:COLUMN or folder)"
+            )
+        return None
+    try:
+        return build(
+            ImagePatients,
+            entity=form.entity,
+            max_records_per_entity=form.max_records_per_entity,
+        )
+    except ConfigurationError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def _check_patients_fit(patients: ImagePatients, inspected: Inspected) -> None:
+    """Refuse an id source the upload cannot have (before anything is stored): the trainer
+    would only fail the job later, after its budget was reserved."""
+    if inspected.modality == "tabular":
+        raise InvalidRequest(
+            "entity applies to image sources; a table names its patient column in its "
+            "schema (role: entity)"
+        )
+    if inspected.file_format == "npz":
+        raise InvalidRequest(
+            "an .npz source has no patient ids the service can read: upload a .zip of "
+            "class/patient/image folders (entity: folder) or of DICOM files (dicom:KEYWORD, "
+            "csv:COLUMN)"
+        )
+    folder = patients.entity == "folder"
+    if folder and inspected.dicom:
+        raise InvalidRequest(
+            "entity folder applies to PNG/JPEG class/patient/image folders; a DICOM source "
+            "takes dicom:KEYWORD (e.g. dicom:PatientID) or csv:COLUMN"
+        )
+    if not folder and not inspected.dicom:
+        raise InvalidRequest(
+            f"entity {patients.entity} applies to DICOM sources; a zip of PNG/JPEG class "
+            "folders takes entity folder (the layout class/patient/image)"
+        )
+    if folder and not _has_patient_folders(inspected.data / inspected.inner):
+        raise InvalidRequest(
+            "entity folder needs the layout class/patient/image.png; the archive's images "
+            "sit directly in their class folders"
+        )
+
+
+def _has_patient_folders(root: Path) -> bool:
+    """Whether some image lies in a folder under a class folder (``class/patient/x.png``)."""
+    return any(
+        f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and len(f.relative_to(root).parts) >= 3
+        for f in root.rglob("*")
+    )
 
 
 def _store(
@@ -100,6 +165,7 @@ def _store(
     inspected: Inspected,
     name: str,
     delta_budget: float,
+    patients: ImagePatients | None = None,
 ) -> tuple[Source, Job | None]:
     new_refs: list[str] = []
     try:
@@ -144,6 +210,8 @@ def _store(
                 state=SourceState.validating if needs_check else SourceState.ready,
                 epsilon_budget=form.epsilon_budget,
                 delta_budget=delta_budget,
+                entity=patients.entity if patients else None,
+                max_records_per_entity=patients.max_records_per_entity if patients else None,
             )
             session.add(source)
             session.flush()
@@ -162,6 +230,11 @@ def _store(
                     "sha256": sha,
                     "epsilon_budget": form.epsilon_budget,
                     "delta_budget": delta_budget,
+                    # public words (the kind of id source), never an id
+                    "entity": patients.entity if patients else None,
+                    "max_records_per_entity": (
+                        patients.max_records_per_entity if patients else None
+                    ),
                 },
             )
     except BaseException:

@@ -16,7 +16,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from synthgen.requests import FiniteEpsilon, SampleOptions, TrainingOptions
+from synthgen.requests import (
+    FiniteEpsilon,
+    ImageEntity,
+    MaxRecordsPerEntity,
+    SampleOptions,
+    TrainingOptions,
+)
 
 
 class _Spec(BaseModel):
@@ -48,6 +54,11 @@ class TabularSynthesisSpec(_Synthesis):
 class ImageSynthesisSpec(_Synthesis):
     kind: Literal["synthesize_image"] = "synthesize_image"
     output_formats: tuple[str, ...] = ("npz", "png_zip")
+    # patient-level privacy, copied from the source when the job is created (so the unit
+    # is fixed with the reservation): the patient id source and the cap on images per
+    # patient (synthgen.requests.ImagePatients). None: one image is the unit
+    entity: ImageEntity | None = None
+    max_records_per_entity: MaxRecordsPerEntity | None = None
 
 
 class SampleSpec(SampleOptions):

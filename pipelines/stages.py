@@ -174,6 +174,7 @@ def synthesize(run: StageRun, job: Job) -> None:
             run.set_output(
                 "train", {"started": True, "resumed": resume, "attempt": run.held.attempt}
             )
+            image = spec if isinstance(spec, ImageSynthesisSpec) else None
             try:
                 request = TrainRequest(
                     **dict(training),
@@ -184,7 +185,14 @@ def synthesize(run: StageRun, job: Job) -> None:
                     out=model_dir,
                     private_dir=run_dir,
                     resume=resume,
-                    processes=run.ctx.settings.train_processes,
+                    # a patient-level image run trains on one process (synthgen.images.train)
+                    processes=(
+                        None if image and image.entity else run.ctx.settings.train_processes
+                    ),
+                    # images: the source's patient-level declaration, as the job fixed it
+                    # (tables: the schema's role: entity, which the trainer reads itself)
+                    entity=image.entity if image else None,
+                    max_records_per_entity=image.max_records_per_entity if image else None,
                 )
                 outcome = run.ctx.library.train(
                     request, progress=run.on_progress, should_stop=run.should_stop

@@ -60,6 +60,25 @@ def detect_modality(source: Any) -> ModalityName:
     return "image" if image else "tabular"
 
 
+IMAGE_ENTITY_FORMS = "dicom:KEYWORD (e.g. dicom:PatientID), csv:COLUMN or folder"
+
+
+def check_image_entity(value: str) -> str:
+    """The one grammar of an image source's patient id source (``synthgen.images.entities``):
+    ``folder``, ``dicom:KEYWORD`` or ``csv:COLUMN``, returned with spaces trimmed."""
+    text = value.strip()
+    if text == "folder":
+        return text
+    kind, _, name = text.partition(":")
+    if kind in ("dicom", "csv") and name.strip() and len(name.strip()) <= 200:
+        return f"{kind}:{name.strip()}"
+    raise ValueError(f"the patient id source of images must be {IMAGE_ENTITY_FORMS}, got {value!r}")
+
+
+ImageEntity = Annotated[str, AfterValidator(check_image_entity)]
+MaxRecordsPerEntity = Annotated[int, Field(ge=1, le=1000)]
+
+
 Delta = Annotated[float, Field(gt=0, lt=1)]
 MaxSteps = Annotated[int, Field(gt=0)]
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
@@ -106,6 +125,15 @@ def _options(model: type[BaseModel]) -> list[tuple[str, Option]]:
 
 
 TABLES, IMAGES, BOTH = Option("tabular"), Option("image"), Option()
+
+
+class ImagePatients(_Request):
+    """An image source's patient-level declaration, as the service stores it with the
+    source: where each image's patient id comes from, and the cap on images per patient
+    (None: the library's default, ``synthgen.privacy.contribution``)."""
+
+    entity: ImageEntity
+    max_records_per_entity: MaxRecordsPerEntity | None = None
 
 
 class TrainingOptions(_Request):

@@ -64,6 +64,22 @@ def upload_source(
     schema_file: Annotated[
         UploadFile | None, File(alias="schema", description="the table's schema (YAML or JSON)")
     ] = None,
+    entity: Annotated[
+        str | None,
+        Form(
+            max_length=210,
+            description=(
+                "images: the patient id source for patient-level privacy, dicom:KEYWORD "
+                "(e.g. dicom:PatientID), csv:COLUMN (of the labels CSV) or folder (the "
+                "layout class/patient/image.png); every job on the source then protects "
+                "a patient with all their images. Tables: the schema's role: entity"
+            ),
+        ),
+    ] = None,
+    max_records_per_entity: Annotated[
+        int | None,
+        Form(description="images kept per patient, at random (default 8; needs entity)"),
+    ] = None,
 ) -> SourceCreated:
     """Upload a source with its budget cap. The table is parsed and checked against its
     schema before anything is stored; a refusal keeps nothing."""
@@ -74,6 +90,8 @@ def upload_source(
         delta_budget=delta_budget,
         filename=file.filename or "upload",
         schema_filename=schema_file.filename if schema_file is not None else None,
+        entity=entity,
+        max_records_per_entity=max_records_per_entity,
     )
     source, job = sources.register_source(
         db,

@@ -45,6 +45,8 @@ def upload_source(
     target: Annotated[str | None, Form(max_length=200)] = None,
     delta_budget: Annotated[float | None, Form(gt=0, lt=1)] = None,
     schema_file: Annotated[UploadFile | None, File(alias="schema")] = None,
+    entity: Annotated[str | None, Form(max_length=210)] = None,
+    max_records_per_entity: Annotated[int | None, Form()] = None,
 ) -> Response:
     """The fields of ``POST /v1/sources``. A table sent without a schema goes on to the
     review of its drafted schema."""
@@ -57,6 +59,8 @@ def upload_source(
         delta_budget=delta_budget,
         filename=file.filename or "upload",
         schema_filename=schema_file.filename if schema_file is not None else None,
+        entity=entity or None,
+        max_records_per_entity=max_records_per_entity,
     )
     source, job = sources.register_source(
         db,

@@ -169,6 +169,11 @@ class Source(Base):
     delta_budget: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     validated_at: Mapped[datetime | None]
+    # images, patient-level privacy (synthgen.requests.ImagePatients): the patient id
+    # source (dicom:KEYWORD, csv:COLUMN or folder; None: record level) and the cap on
+    # images per patient (None: the library's default). Tables: the schema's role: entity
+    entity: Mapped[str | None] = mapped_column(String(210))
+    max_records_per_entity: Mapped[int | None] = mapped_column(Integer)
 
 
 class Job(Base):

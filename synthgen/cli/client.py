@@ -91,6 +91,15 @@ def client_upload(
     target: str | None = typer.Option(None, "--target", help="The label column (tables)."),
     delta_budget: float | None = typer.Option(None, "--delta-budget"),
     schema: Path | None = typer.Option(None, "--schema", exists=True, dir_okay=False),
+    entity: str | None = typer.Option(
+        None,
+        "--entity",
+        help="Images: the patient id source (dicom:KEYWORD, csv:COLUMN or folder); every "
+        "job on the source is then patient-level. Tables: the schema's role: entity.",
+    ),
+    max_records_per_entity: int | None = typer.Option(
+        None, "--max-records-per-entity", help="Images kept per patient (default 8)."
+    ),
     wait: bool = typer.Option(False, "--wait", help="Wait until the source is validated."),
 ) -> None:
     """Upload a source (steward); prints its id."""
@@ -102,6 +111,8 @@ def client_upload(
             epsilon_budget=epsilon_budget,
             delta_budget=delta_budget,
             schema=schema,
+            entity=entity,
+            max_records_per_entity=max_records_per_entity,
         )
         if wait and created.get("check_job_id"):
             client.wait(created["check_job_id"], on_update=_progress_printer())

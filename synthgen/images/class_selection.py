@@ -17,6 +17,14 @@ Gaussian noise, and only the labels whose noisy count clears a threshold become 
   take no part in training (nor in the holdout and test splits, which must use the same
   labels). How many were left out is never shipped.
 
+Patient-level runs (images carry patient ids) count patients, not images: each image
+weighs 1 / (its patient's images), the ``1 / n_i`` weights of ``synthgen.privacy.contribution``,
+so one patient adds a vector of L1 norm 1 to the counts (L2 at most 1: the same sensitivity
+and noise as one image). A patient whose images carry several labels splits that weight
+between them, and so may bring up to ``min(max_records_per_entity, candidate labels)`` new
+labels, each of weight at most 1: the threshold splits ``threshold_delta`` over that many
+(a union bound), where one image brings one.
+
 Runs without DP (``epsilon = inf``) keep every label found; their model is NOT PRIVATE.
 """
 
@@ -42,12 +50,25 @@ class ClassSelection:
     model_label: np.ndarray  # candidate label -> model label; -1 where it was not kept
 
     def apply(self, images: ImageSet | None) -> ImageSet | None:
-        """The images whose label was kept, relabelled to the kept list."""
+        """The images whose label was kept, relabelled to the kept list (patient ids kept)."""
         if images is None:
             return None
         labels = self.model_label[images.labels]
         keep = labels >= 0
-        return ImageSet(images.images[keep], labels[keep])
+        entities = images.entities[keep] if images.entities is not None else None
+        return ImageSet(images.images[keep], labels[keep], entities)
+
+
+def unit_class_counts(images: ImageSet, num_classes: int) -> np.ndarray:
+    """Each class's count of units: images, or patients where the images carry patient
+    ids (each image weighs 1 / its patient's images, so a patient adds 1 in all)."""
+    if images.entities is None:
+        return images.class_counts(num_classes).astype(np.float64)
+    from synthgen.privacy.contribution import record_weights
+
+    weights = record_weights([str(v).encode() for v in images.entities])
+    counts = np.bincount(images.labels, weights=weights, minlength=num_classes)
+    return counts[:num_classes].astype(np.float64)
 
 
 def select_classes(
@@ -60,11 +81,19 @@ def select_classes(
     accountant: RunAccountant,
     noise: NoiseSource,
     private: bool,
+    max_records_per_entity: int | None = None,
 ) -> ClassSelection:
     """Keep the candidate classes of ``spec`` (``classes_declared`` false) whose noisy count
-    of ``train`` images clears the partition-selection threshold; recorded in
-    ``accountant`` before anything reads the noisy counts."""
-    counts = train.class_counts(spec.num_classes).astype(np.float64)
+    of ``train`` units (images, or patients where ``train`` carries patient ids, capped at
+    ``max_records_per_entity`` images each) clears the partition-selection threshold;
+    recorded in ``accountant`` before anything reads the noisy counts."""
+    counts = unit_class_counts(train, spec.num_classes)
+    patients = train.entities is not None
+    if patients and max_records_per_entity is None:
+        raise ValueError("a patient-level class selection needs max_records_per_entity")
+    # the most new labels one unit can bring: one image's one label, or a patient's
+    new_per_unit = min(int(max_records_per_entity or 1), spec.num_classes) if patients else 1
+    unit = "patient" if patients else "image"
     if private:
         accountant.threshold_delta = THRESHOLD_DELTA_SHARE * delta
         sigma = gaussian_noise_multiplier_for(
@@ -77,11 +106,11 @@ def select_classes(
             purpose="class list: Gaussian partition selection of the labels found",
         )
         threshold = partition_threshold(
-            std=std, delta=accountant.threshold_delta, max_new_partitions=1
+            std=std, delta=accountant.threshold_delta, max_new_partitions=new_per_unit
         )
         kept = noisy[0] > threshold
         how = (
-            f"class list: the labels found in the data whose Gaussian-noised image count "
+            f"class list: the labels found in the data whose Gaussian-noised {unit} count "
             f"(noise multiplier {sigma:.4g}) cleared {threshold:.1f} (partition selection, "
             f"delta {accountant.threshold_delta:.3g}); images of other labels took no part"
         )

@@ -26,9 +26,10 @@ from typing import Literal
 import numpy as np
 
 from synthgen.errors import ConfigurationError, InputFileError
+from synthgen.requests import IMAGE_ENTITY_FORMS as ENTITY_FORMS
+from synthgen.requests import check_image_entity
 
 EntityKind = Literal["dicom", "csv", "folder", "file"]
-ENTITY_FORMS = "dicom:KEYWORD (e.g. dicom:PatientID), csv:COLUMN or folder"
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,17 @@ def parse_entity(entity: str | None, entity_file: Path | None) -> EntityChoice |
         return EntityChoice("file", path=Path(entity_file))
     if entity is None:
         return None
-    text = entity.strip()
+    try:
+        text = check_image_entity(entity)
+    except ValueError:
+        raise ConfigurationError(
+            f"--entity for images must be {ENTITY_FORMS}, got {entity!r} "
+            "(an .npz source takes --entity-file)"
+        ) from None
     if text == "folder":
         return EntityChoice("folder")
     kind, _, name = text.partition(":")
-    if kind in ("dicom", "csv") and name.strip():
-        return EntityChoice(kind, name=name.strip())  # type: ignore[arg-type]
-    raise ConfigurationError(
-        f"--entity for images must be {ENTITY_FORMS}, got {entity!r} "
-        "(an .npz source takes --entity-file)"
-    )
+    return EntityChoice(kind, name=name)  # type: ignore[arg-type]
 
 
 def require_kind(choice: EntityChoice | None, allowed: tuple[str, ...], source: str) -> None:

@@ -61,6 +61,7 @@ from synthgen.errors import (
     ResumeRefused,
     TrainingCancelled,
 )
+from synthgen.images.class_selection import unit_class_counts
 from synthgen.images.config import ImageRecipe, build_recipe, recipe_from_json, recipe_to_json
 from synthgen.images.data import ImageSet
 from synthgen.images.entities import EntityChoice, parse_entity
@@ -82,7 +83,6 @@ from synthgen.privacy.contribution import (
     DEFAULT_MAX_RECORDS_PER_ENTITY,
     bound_contributions,
     group_records,
-    record_weights,
 )
 from synthgen.privacy.record_count import RecordCount, declared_record_count, estimate_record_count
 from synthgen.privacy.record_split import holdout_mask
@@ -285,9 +285,10 @@ class _Split:
         noise: Any,
         recipe: ImageRecipe,
         private: bool,
+        max_records_per_entity: int | None = None,
     ) -> ImageSpec:
-        """The classes that pass DP partition selection (``class_selection.py``), applied
-        to every part."""
+        """The classes that pass DP partition selection (``class_selection.py``; over
+        patients where the images carry patient ids), applied to every part."""
         from synthgen.images.class_selection import select_classes
 
         selection = select_classes(
@@ -299,6 +300,7 @@ class _Split:
             noise=noise,
             epsilon_share=recipe.training.class_selection_epsilon_share,
             private=private,
+            max_records_per_entity=max_records_per_entity,
         )
         train, self.hold, self.test = (
             selection.apply(p) for p in (self.train, self.hold, self.test)
@@ -420,12 +422,6 @@ class _Run:
                 if private_training
                 else None
             )
-            if not spec.classes_declared:
-                # partition selection counts images; over patients it is not implemented
-                raise ConfigurationError(
-                    "a patient-level image run needs a declared class list (the classes "
-                    "option, class folders, or MedMNIST's published classes)"
-                )
         cfg = recipe.training
         make_private_dir(private)
         # every mechanism is written to the spend log before its result is used
@@ -458,6 +454,7 @@ class _Run:
                 noise=noise,
                 recipe=recipe,
                 private=private_training,
+                max_records_per_entity=patients.max_records if patients else None,
             )
             train = split.train
         split.save(private, source)
@@ -1007,7 +1004,7 @@ class _Run:
             f"{plan.max_records_per_entity} images per patient were kept (chosen at random, "
             "independently of the pixels), each patient's gradient (the mean over their "
             "images' K draws) was clipped once per step, each image weighs 1/(its patient's "
-            "images) in the DP class proportions, and n_training_records counts patients"
+            "images) in the DP class list and class proportions, and n_training_records counts patients"
         )
         notes = [unit_note, *self.spec.notes]
         if not plan.private:
@@ -1217,13 +1214,10 @@ def _class_proportions(
         if len(p) != k or (p < 0).any() or p.sum() <= 0:
             raise ConfigurationError(f"class_proportions must be {k} non-negative numbers")
         return (p / p.sum()).tolist(), {"class_proportions_source": "declared (public)"}
-    counts = train.class_counts(k).astype(np.float64)
-    if train.entities is not None:
-        # patient-level: each image weighs 1 / (its patient's images), so one patient adds
-        # weight 1 in all (sensitivity 1, as one image); a patient with images of several
-        # classes splits that weight between them in proportion to their images
-        weights = record_weights(_entity_keys(train))
-        counts = np.bincount(train.labels, weights=weights, minlength=k)[:k].astype(np.float64)
+    # patient-level: each image weighs 1 / (its patient's images), so one patient adds
+    # weight 1 in all (sensitivity 1, as one image); a patient with images of several
+    # classes splits that weight between them in proportion to their images
+    counts = unit_class_counts(train, k)
     if not private_training:
         return (counts / counts.sum()).tolist(), {
             "class_proportions_source": "exact counts (NOT PRIVATE)"

@@ -86,7 +86,8 @@ class FakeLibrary:
             private_dir.mkdir(parents=True, exist_ok=True)
         with (private_dir / "attempts.jsonl").open("a") as log:
             attempt = {"resume": resume, "start": start, "pid": os.getpid()}
-            log.write(json.dumps({**attempt, "processes": request.processes}) + "\n")
+            patients = {"entity": request.entity, "cap": request.max_records_per_entity}
+            log.write(json.dumps({**attempt, "processes": request.processes, **patients}) + "\n")
         if modality == "image":
             header, classes = [], image_classes(source)
         else:
