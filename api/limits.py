@@ -163,10 +163,6 @@ def credentials_in(query_string: bytes) -> list[str] | None:
     return None
 
 
-def has_credential(query_string: bytes) -> bool:
-    return credentials_in(query_string) is not None
-
-
 def record_exposed_keys(db: Database, keys: list[str], path: str) -> None:
     """A valid key sent in a URL is recorded (``key.exposed``, refused) under its user, so
     an admin knows whose key to replace; the key itself is never written anywhere. Keys
