@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipelines import audit
 from pipelines.auth import authenticate
-from pipelines.errors import AuthenticationFailed
+from pipelines.errors import AuthenticationFailed, RateLimited
 from pipelines.store.db import Database
 
 log = logging.getLogger("synthgen.api")
@@ -134,6 +134,18 @@ class RedisRateLimiter:
 
 def make_rate_limiter(per_minute: int, url: str | None) -> RateLimiter | RedisRateLimiter:
     return RedisRateLimiter(per_minute, url) if url and per_minute > 0 else RateLimiter(per_minute)
+
+
+def enforce(limiter: RateLimiter | RedisRateLimiter, name: str, refused: str) -> None:
+    """Take one request from bucket ``name``; over the limit, ``RateLimited`` says
+    ``refused`` and when to retry."""
+    refusal = limiter.take(name)
+    if refusal is not None:
+        raise RateLimited(
+            f"{refused}; retry in {refusal.retry_after} s",
+            retry_after=refusal.retry_after,
+            first=refusal.first,
+        )
 
 
 # -- keys in URLs ----------------------------------------------------------------------------------
