@@ -11,11 +11,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.limits import RateLimiter, RedisRateLimiter
+from api.limits import RateLimiter, RedisRateLimiter, enforce
 from pipelines.artifacts import ArtifactStore
 from pipelines.auth import Actor, authenticate, hash_key
 from pipelines.dispatch import Dispatcher
-from pipelines.errors import AuthenticationFailed, Forbidden, RateLimited
+from pipelines.errors import AuthenticationFailed, Forbidden
 from pipelines.services import Services
 from pipelines.settings import Settings
 from pipelines.store import Database
@@ -86,25 +86,13 @@ def get_actor(
             actor = authenticate(session, key)
     except AuthenticationFailed:
         address = request.client.host if request.client else "unknown"
-        refusal = limiter.take(f"address:{address}")
-        if refusal is not None:
-            raise RateLimited(
-                f"more than {limiter.per_minute} requests per minute without a valid key from "
-                f"this address; retry in {refusal.retry_after} s",
-                retry_after=refusal.retry_after,
-                first=refusal.first,
-            ) from None
+        refused = f"more than {limiter.per_minute} requests per minute without a valid key"
+        enforce(limiter, f"address:{address}", f"{refused} from this address")
         raise
     request.state.actor = actor  # for the audit log's record of a refusal
     assert key is not None
-    refusal = limiter.take(f"key:{hash_key(key)}")
-    if refusal is not None:
-        raise RateLimited(
-            f"more than {limiter.per_minute} requests per minute with this key; "
-            f"retry in {refusal.retry_after} s",
-            retry_after=refusal.retry_after,
-            first=refusal.first,
-        )
+    refused = f"more than {limiter.per_minute} requests per minute with this key"
+    enforce(limiter, f"key:{hash_key(key)}", refused)
     return actor
 
 

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipelines import audit
 from pipelines.auth import authenticate
-from pipelines.errors import AuthenticationFailed
+from pipelines.errors import AuthenticationFailed, RateLimited
 from pipelines.store.db import Database
 
 log = logging.getLogger("synthgen.api")
@@ -136,6 +136,18 @@ def make_rate_limiter(per_minute: int, url: str | None) -> RateLimiter | RedisRa
     return RedisRateLimiter(per_minute, url) if url and per_minute > 0 else RateLimiter(per_minute)
 
 
+def enforce(limiter: RateLimiter | RedisRateLimiter, name: str, refused: str) -> None:
+    """Take one request from bucket ``name``; over the limit, ``RateLimited`` says
+    ``refused`` and when to retry."""
+    refusal = limiter.take(name)
+    if refusal is not None:
+        raise RateLimited(
+            f"{refused}; retry in {refusal.retry_after} s",
+            retry_after=refusal.retry_after,
+            first=refusal.first,
+        )
+
+
 # -- keys in URLs ----------------------------------------------------------------------------------
 # parameter names that say "a credential", and values that look like one of our keys
 CREDENTIAL_NAMES = frozenset(
@@ -161,10 +173,6 @@ def credentials_in(query_string: bytes) -> list[str] | None:
     if keys or any(name.strip().lower() in CREDENTIAL_NAMES for name, _ in pairs):
         return sorted(set(keys))
     return None
-
-
-def has_credential(query_string: bytes) -> bool:
-    return credentials_in(query_string) is not None
 
 
 def record_exposed_keys(db: Database, keys: list[str], path: str) -> None:

@@ -13,7 +13,3 @@ class Actor:
     id: str | None
     name: str
     role: str
-
-    @property
-    def is_operator(self) -> bool:
-        return self.id is None

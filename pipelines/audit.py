@@ -25,7 +25,6 @@ log = logging.getLogger("synthgen.audit")
 
 OK = "ok"
 REFUSED = "refused"
-OUTCOMES = (OK, REFUSED)
 UNKNOWN_ACTOR = "unknown"  # a request refused before any user was known (401)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import AuditReader, DatabaseDep
@@ -35,6 +35,34 @@ MAX_ROWS = 100_000
 PAGE = 2_000
 # a cell a spreadsheet would run as a formula starts with one of these
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def event_filters(
+    action: Annotated[str | None, Query(max_length=50)] = None,
+    actor: Annotated[str | None, Query(max_length=100, description="a user name or id")] = None,
+    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    source_id: Annotated[
+        str | None, Query(max_length=64, description="events on this source and its jobs")
+    ] = None,
+    outcome: Annotated[
+        Literal["ok", "refused"] | None, Query(description="refused: answered 401/403/409/429")
+    ] = None,
+    since: datetime | None = None,
+    until: Annotated[datetime | None, Query(description="events before this time")] = None,
+) -> dict[str, object]:
+    """The filters of ``GET /v1/audit`` and of its CSV export."""
+    return {
+        "action": action,
+        "actor": actor,
+        "object_id": object_id,
+        "source_id": source_id,
+        "outcome": outcome,
+        "since": since,
+        "until": until,
+    }
+
+
+EventFilters = Annotated[dict[str, object], Depends(event_filters)]
 
 
 def safe_cell(value: object) -> str:
@@ -102,25 +130,10 @@ def event_rows(db: DatabaseDep, filters: dict[str, object], limit: int) -> Itera
 def export_events(
     _actor: AuditReader,
     db: DatabaseDep,
-    action: Annotated[str | None, Query(max_length=50)] = None,
-    actor: Annotated[str | None, Query(max_length=100, description="a user name or id")] = None,
-    object_id: Annotated[str | None, Query(max_length=64)] = None,
-    source_id: Annotated[str | None, Query(max_length=64)] = None,
-    outcome: Literal["ok", "refused"] | None = None,
-    since: datetime | None = None,
-    until: Annotated[datetime | None, Query(description="events before this time")] = None,
+    filters: EventFilters,
     limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = MAX_ROWS,
 ) -> StreamingResponse:
     """The events that match, newest first, as CSV (details as JSON in one column)."""
-    filters: dict[str, object] = {
-        "action": action,
-        "actor": actor,
-        "object_id": object_id,
-        "source_id": source_id,
-        "outcome": outcome,
-        "since": since,
-        "until": until,
-    }
     return StreamingResponse(
         event_rows(db, filters, limit),
         media_type="text/csv",

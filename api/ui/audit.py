@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from api.deps import DatabaseDep, SessionDep
@@ -30,27 +30,30 @@ def _time(text: str | None, what: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+Text = Annotated[str | None, Query(max_length=100)]
+Outcome = Literal["ok", "refused", ""] | None
+
+
 def _filters(
-    source_id: str | None,
-    user: str | None,
-    action: str | None,
-    outcome: str | None,
-    since_text: str | None,
-    until_text: str | None,
+    source_id: Text = None,
+    user: Text = None,
+    action: Text = None,
+    outcome: Outcome = None,
+    since: Text = None,
+    until: Text = None,
 ) -> dict[str, object]:
-    since, until = _time(since_text, "from"), _time(until_text, "until")
+    """The filter form's fields (empty: no filter), shared by the page and its CSV."""
     return {
         "source_id": source_id or None,
         "actor": user or None,
         "action": action or None,
         "outcome": outcome or None,
-        "since": since,
-        "until": until,
+        "since": _time(since, "from"),
+        "until": _time(until, "until"),
     }
 
 
-Text = Annotated[str | None, Query(max_length=100)]
-Outcome = Literal["ok", "refused", ""] | None
+Filters = Annotated[dict[str, object], Depends(_filters)]
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -58,15 +61,9 @@ def audit_page(
     request: Request,
     _actor: AuditPage,
     session: SessionDep,
-    source_id: Text = None,
-    user: Text = None,
-    action: Text = None,
-    outcome: Outcome = None,
-    since: Text = None,
-    until: Text = None,
+    filters: Filters,
     page: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
-    filters = _filters(source_id, user, action, outcome, since, until)
     events = audit.list_events(session, **filters, limit=PAGE + 1, offset=page * PAGE)
     query = {k: v for k, v in request.query_params.items() if k != "page" and v}
     return render(
@@ -86,14 +83,8 @@ def audit_page(
 def export_events(
     _actor: AuditPage,
     db: DatabaseDep,
-    source_id: Text = None,
-    user: Text = None,
-    action: Text = None,
-    outcome: Outcome = None,
-    since: Text = None,
-    until: Text = None,
+    filters: Filters,
 ) -> Response:
-    filters = _filters(source_id, user, action, outcome, since, until)
     return StreamingResponse(
         event_rows(db, filters, MAX_ROWS),
         media_type="text/csv",

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.deps import DatabaseDep, get_rate_limiter
+from api.limits import enforce
 from api.ui.core import Csrf, PageActor, PageRoute, redirect, render, sessions
 from api.ui.sessions import COOKIE, COOKIE_PATH, actor_for
 from pipelines import audit
 from pipelines.auth import hash_key
-from pipelines.errors import RateLimited
 from pipelines.store.models import Role
 
 router = APIRouter(prefix="/ui", route_class=PageRoute, include_in_schema=False)
@@ -56,13 +56,7 @@ def login(request: Request, db: DatabaseDep, key: Annotated[str, Form(max_length
     limiter = get_rate_limiter(request)
     if actor is None:
         address = request.client.host if request.client else "unknown"
-        refusal = limiter.take(f"address:{address}")
-        if refusal is not None:
-            raise RateLimited(
-                f"too many sign-in attempts; retry in {refusal.retry_after} s",
-                retry_after=refusal.retry_after,
-                first=refusal.first,
-            )
+        enforce(limiter, f"address:{address}", "too many sign-in attempts")
         audit.record_alone(
             db,
             None,

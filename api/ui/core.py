@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from api import auditing
 from api.deps import DatabaseDep, get_rate_limiter
 from api.errors import status_for
+from api.limits import enforce
 from api.ui.redis_sessions import RedisSessionStore
 from api.ui.sessions import COOKIE, ConsoleSession, SessionStore, actor_for, csrf_ok
 from pipelines.auth import Actor
@@ -70,14 +71,8 @@ def page_actor(request: Request, db: DatabaseDep) -> Actor:
     request.state.console = session
     request.state.actor = actor
     limiter = get_rate_limiter(request)
-    refusal = limiter.take(f"key:{session.key_hash}")
-    if refusal is not None:
-        raise RateLimited(
-            f"more than {limiter.per_minute} requests per minute with this key; "
-            f"retry in {refusal.retry_after} s",
-            retry_after=refusal.retry_after,
-            first=refusal.first,
-        )
+    refused = f"more than {limiter.per_minute} requests per minute with this key"
+    enforce(limiter, f"key:{session.key_hash}", refused)
     return actor
 
 

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from synthgen import __version__
-from synthgen.artifacts import file_sha256, utc_now
+from synthgen.artifacts import utc_now
 from synthgen.evaluate.gate import verdict
 from synthgen.evaluate.image_report import build_sections
 from synthgen.evaluate.images.files import (
@@ -28,7 +27,12 @@ from synthgen.evaluate.images.inputs import ImageInputs, ImageValidationOptions
 from synthgen.evaluate.metric import evaluate_metrics
 from synthgen.evaluate.policy import load_policy
 from synthgen.evaluate.registry import image_metrics
-from synthgen.evaluate.result import ValidationResult, certificate_and_metric_checks, is_private
+from synthgen.evaluate.result import (
+    ValidationResult,
+    certificate_and_metric_checks,
+    is_private,
+    shared_provenance,
+)
 from synthgen.images.data import ImageSet
 from synthgen.progress import ProgressEvent
 
@@ -97,28 +101,16 @@ def _provenance(
     import hashlib
     import json
 
-    run = files.run
     spec_json = files.spec.to_json_dict()
-    spec_hash = hashlib.sha256(json.dumps(spec_json, sort_keys=True).encode()).hexdigest()
-    return {
-        "model_dir": str(files.model_dir.resolve()),
-        "private_dir": str(files.private_dir),
-        "source": run.get("source"),
-        "source_sha256": run.get("source_sha256"),
-        "spec_sha256_at_training": run.get("schema_sha256"),
-        "model_spec_sha256": spec_hash,
-        "spec": spec_json,
-        "code_version_at_training": run.get("code_version"),
-        "code_version_of_validation": __version__,
-        "training_seed": run.get("seed"),
-        "validation_seed": seed,
-        "trained_at": run.get("created_at"),
-        "holdout_fraction": run.get("holdout_fraction"),
-        "n_train": len(files.train),
-        "n_holdout": len(files.holdout),
-        "n_test": len(files.test) if files.test is not None else 0,
-        "synthetic_file": str(Path(synthetic_path).resolve()),
-        "synthetic_sha256": file_sha256(synthetic_path),
-        "n_synthetic": len(synthetic),
-        "config": files.config,
-    }
+    return shared_provenance(
+        files,
+        synthetic_path,
+        len(synthetic),
+        seed,
+        spec_sha256_at_training=files.run.get("schema_sha256"),
+        model_spec_sha256=hashlib.sha256(
+            json.dumps(spec_json, sort_keys=True).encode()
+        ).hexdigest(),
+        spec=spec_json,
+        n_test=len(files.test) if files.test is not None else 0,
+    )

@@ -25,8 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from synthgen import __version__
-from synthgen.artifacts import CONFIG, PREPROCESSING, RUN, file_sha256, read_provenance, utc_now
+from synthgen.artifacts import CONFIG, PREPROCESSING, RUN, read_provenance, utc_now
 from synthgen.errors import (
     InputFileError,
     ModelLoadError,
@@ -53,6 +52,7 @@ from synthgen.evaluate.result import (
     ValidationResult,
     certificate_and_metric_checks,
     is_private,
+    shared_provenance,
 )
 from synthgen.evaluate.tabular_report import build_sections
 from synthgen.privacy.certificate import Certificate
@@ -221,7 +221,15 @@ def evaluate_release(
     results = evaluate_metrics(metrics, inputs, timings=timings, on_metric=report, first_step=1)
 
     checks = _checks(files, expectations, results, policy)
-    provenance = _provenance(files, synthetic_path, synthetic_raw, seed)
+    provenance = shared_provenance(
+        files,
+        synthetic_path,
+        len(synthetic_raw),
+        seed,
+        schema_sha256_at_training=files.run.get("schema_sha256"),
+        model_schema_sha256=files.schema.hash(),
+        target=files.run.get("target"),
+    )
     result = ValidationResult(
         verdict=verdict(checks),
         checks=checks,
@@ -254,30 +262,3 @@ def _checks(
         note=f"{failed} of {len(expectations.outcomes)} expectations failed",
     )
     return [contract, *certificate_and_metric_checks(files.certificate, results, policy)]
-
-
-def _provenance(
-    files: ModelFiles, synthetic_path: str | Path, synthetic: pd.DataFrame, seed: int
-) -> dict[str, Any]:
-    run = files.run
-    return {
-        "model_dir": str(files.model_dir.resolve()),
-        "private_dir": str(files.private_dir),
-        "source": run.get("source"),
-        "source_sha256": run.get("source_sha256"),
-        "schema_sha256_at_training": run.get("schema_sha256"),
-        "model_schema_sha256": files.schema.hash(),
-        "code_version_at_training": run.get("code_version"),
-        "code_version_of_validation": __version__,
-        "training_seed": run.get("seed"),
-        "validation_seed": seed,
-        "trained_at": run.get("created_at"),
-        "holdout_fraction": run.get("holdout_fraction"),
-        "n_train": len(files.train),
-        "n_holdout": len(files.holdout),
-        "target": run.get("target"),
-        "synthetic_file": str(Path(synthetic_path).resolve()),
-        "synthetic_sha256": file_sha256(synthetic_path),
-        "n_synthetic": len(synthetic),
-        "config": files.config,
-    }

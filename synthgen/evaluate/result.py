@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from synthgen import __version__
+from synthgen.artifacts import file_sha256
 from synthgen.evaluate.gate import CheckResult, make_check
 from synthgen.evaluate.metric import MetricResult, json_safe
 from synthgen.evaluate.policy import Policy
@@ -110,3 +113,30 @@ def certificate_and_metric_checks(
             )
         )
     return checks
+
+
+def shared_provenance(
+    files: Any, synthetic_path: str | Path, n_synthetic: int, seed: int, **modality: Any
+) -> dict[str, Any]:
+    """The provenance every report shows (the model and private directories, the run,
+    the synthetic file), plus the ``modality`` entries (schema or image spec)."""
+    run = files.run
+    return {
+        "model_dir": str(files.model_dir.resolve()),
+        "private_dir": str(files.private_dir),
+        "source": run.get("source"),
+        "source_sha256": run.get("source_sha256"),
+        "code_version_at_training": run.get("code_version"),
+        "code_version_of_validation": __version__,
+        "training_seed": run.get("seed"),
+        "validation_seed": seed,
+        "trained_at": run.get("created_at"),
+        "holdout_fraction": run.get("holdout_fraction"),
+        "n_train": len(files.train),
+        "n_holdout": len(files.holdout),
+        "synthetic_file": str(Path(synthetic_path).resolve()),
+        "synthetic_sha256": file_sha256(synthetic_path),
+        "n_synthetic": n_synthetic,
+        "config": files.config,
+        **modality,
+    }

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import urllib.error
 import urllib.request
 import uuid
@@ -146,14 +145,3 @@ def resolve_medmnist(
     if cached is not None:
         return cached
     return download_medmnist(name, size, cache=cache, url=url, progress=progress)
-
-
-def copy_into_cache(path: Path, name: str, size: int = 28, *, cache: Path | None = None) -> Path:
-    """Put a verified local copy into the cache (for offline machines)."""
-    spec = known_file(name, size)
-    if md5_of(path) != spec.md5:
-        raise InputFileError(f"{path} does not have the official MD5 of {spec.filename}")
-    folder = cache or cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, folder / spec.filename)
-    return folder / spec.filename

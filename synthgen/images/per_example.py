@@ -20,8 +20,6 @@ optimizer sees are the ones written here.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -101,33 +99,3 @@ def set_empty_grad_samples(module: nn.Module) -> None:
             p.grad_sample = torch.zeros(  # type: ignore[attr-defined]
                 (0, *p.shape), device=p.device, dtype=torch.float32
             )
-
-
-def reference_per_example_gradients(
-    denoiser: nn.Module,
-    draws: TrainingDraws,
-    *,
-    batch_size: int,
-    multiplicity: int,
-    sigma_data: float,
-) -> list[dict[str, Any]]:
-    """Ground truth for tests: each example's gradient by its own backward pass."""
-    out = []
-    k = multiplicity
-    for i in range(batch_size):
-        rows = slice(i * k, (i + 1) * k)
-        denoiser.zero_grad(set_to_none=True)
-        x, sigma, noise = draws.x[rows], draws.sigma[rows], draws.noise[rows]
-        noisy = x + sigma.reshape(-1, 1, 1, 1) * noise
-        denoised = denoiser(noisy, sigma, draws.labels[rows])
-        loss = (loss_weight(sigma, sigma_data) * ((denoised - x) ** 2).flatten(1).mean(1)).mean()
-        loss.backward()
-        out.append(
-            {
-                n: p.grad.detach().clone()
-                for n, p in denoiser.named_parameters()
-                if p.grad is not None
-            }
-        )
-    denoiser.zero_grad(set_to_none=True)
-    return out

@@ -46,19 +46,10 @@ from synthgen.artifacts import (
     read_weights,
 )
 from synthgen.errors import ConfigurationError, ModelLoadError, PretrainingDataOverlap
+from synthgen.images.config import MODEL_KEYS
 
 # architecture keys that must match; the class count may differ
-_SHAPE_KEYS = (
-    "image_channels",
-    "image_size",
-    "base_channels",
-    "channel_mult",
-    "blocks_per_level",
-    "attention_levels",
-    "attention_head_channels",
-    "embedding_mult",
-    "max_groups",
-)
+_SHAPE_KEYS = ("image_channels", "image_size", *MODEL_KEYS)
 LABEL_EMBEDDING = "label_embedding.weight"
 PUBLIC_IMAGES = "public_images.json"  # only in the directory of a model of PUBLIC images
 DIGEST = "sha256 of b'synthgen-image-v1', the array's shape and its uint8 pixels (C order)"

@@ -22,7 +22,7 @@ import json
 import math
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -1150,16 +1150,7 @@ def _load_and_split(
             np.concatenate([pool.images, loaded.holdout.images]),
             np.concatenate([pool.labels, loaded.holdout.labels]),
         )
-    held = holdout_mask(_image_keys(pool), fraction=holdout, seed=seed)
-    train_idx, hold_idx = np.flatnonzero(~held), np.flatnonzero(held)
-    return _Split(
-        loaded,
-        pool.subset(train_idx),
-        pool.subset(hold_idx) if len(hold_idx) else None,
-        loaded.test,
-        official,
-        holdout,
-    )
+    return _split_by_key(loaded, pool, _image_keys(pool), official, holdout=holdout, seed=seed)
 
 
 def _patient_split(loaded: Any, patients: PatientOptions, *, holdout: float, seed: int) -> _Split:
@@ -1173,16 +1164,17 @@ def _patient_split(loaded: Any, patients: PatientOptions, *, holdout: float, see
     pool = pool.subset(
         np.flatnonzero(bound_contributions(keys, max_records=patients.max_records, seed=seed))
     )
-    held = holdout_mask(_entity_keys(pool), fraction=holdout, seed=seed)
-    train_idx, hold_idx = np.flatnonzero(~held), np.flatnonzero(held)
-    return _Split(
-        loaded,
-        pool.subset(train_idx),
-        pool.subset(hold_idx) if len(hold_idx) else None,
-        loaded.test,
-        False,
-        holdout,
-    )
+    return _split_by_key(loaded, pool, _entity_keys(pool), False, holdout=holdout, seed=seed)
+
+
+def _split_by_key(
+    loaded: Any, pool: ImageSet, keys: Iterable[bytes], official: bool, *, holdout: float, seed: int
+) -> _Split:
+    """Each image's side set by its key and the seed alone (``holdout_mask``)."""
+    held = holdout_mask(keys, fraction=holdout, seed=seed)
+    hold_idx = np.flatnonzero(held)
+    hold = pool.subset(hold_idx) if len(hold_idx) else None
+    return _Split(loaded, pool.subset(np.flatnonzero(~held)), hold, loaded.test, official, holdout)
 
 
 def _entity_keys(images: ImageSet) -> list[bytes]:

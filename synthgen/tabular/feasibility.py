@@ -477,7 +477,3 @@ def enforce(found: FeasibilityEstimate, *, accept: bool) -> None:
     if found.verdict != FEASIBLE:
         for reason in found.reasons:
             warnings.warn(f"feasibility ({found.verdict}): {reason}", stacklevel=2)
-
-
-def with_declared_count(schema: Schema, count: int | None) -> Schema:
-    return schema if count is None else replace(schema, public_record_count=count)

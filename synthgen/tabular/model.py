@@ -255,20 +255,15 @@ class TabularModel:
 
     def sample_chunks(
         self,
-        rows: int,
+        plan: SamplingPlan,
         *,
-        seed: int = 0,
-        class_counts: dict[Any, int] | None = None,
-        guidance_scale: float | None = None,
-        steps: int | None = None,
         progress: ProgressCallback = ignore_progress,
         tally: RedrawTally | None = None,
     ) -> Iterator[pd.DataFrame]:
-        """Rows in chunks of ``CHUNK_ROWS``; rows that break a schema constraint are drawn
-        again (synthgen.tabular.constraint_redraw.enforce), counted in ``tally``."""
-        plan = self.plan(
-            rows, seed=seed, class_counts=class_counts, guidance_scale=guidance_scale, steps=steps
-        )
+        """The rows of ``plan`` in chunks of ``CHUNK_ROWS``, drawn in this process; rows that
+        break a schema constraint are drawn again (synthgen.tabular.constraint_redraw.enforce),
+        counted in ``tally``."""
+        rows = len(plan.labels)
         tally = tally if tally is not None else RedrawTally()
         progress(ProgressEvent("sample", 0, rows))
         for chunk in range(plan.chunks):
@@ -276,8 +271,17 @@ class TabularModel:
             note = f"redrew {tally.redraw_rate:.1%} of rows for constraints" if tally.rows else ""
             progress(ProgressEvent("sample", plan.rows_done(chunk), rows, message=note))
 
-    def sample(self, rows: int, **kwargs: Any) -> pd.DataFrame:
-        return pd.concat(list(self.sample_chunks(rows, **kwargs)), ignore_index=True)
+    def sample(
+        self,
+        rows: int,
+        *,
+        progress: ProgressCallback = ignore_progress,
+        tally: RedrawTally | None = None,
+        **choices: Any,
+    ) -> pd.DataFrame:
+        """``rows`` rows in one frame; ``choices`` are those of ``plan``."""
+        chunks = self.sample_chunks(self.plan(rows, **choices), progress=progress, tally=tally)
+        return pd.concat(list(chunks), ignore_index=True)
 
 
 def _constraints(directory: Path) -> ConstraintSet:

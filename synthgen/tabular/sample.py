@@ -33,27 +33,20 @@ def sample_tabular(
     model = TabularModel.load(model_dir)
     assert options.rows is not None  # the options fill it in from class_counts
     progress = progress or ignore_progress
+    plan = model.plan(
+        options.rows,
+        seed=options.seed,
+        class_counts=options.class_counts,
+        guidance_scale=options.guidance_scale,
+        steps=options.steps,
+    )
     chunks: Iterator[pd.DataFrame]
     if (options.processes or 1) > 1:  # the same rows, drawn by worker processes
-        plan = model.plan(
-            options.rows,
-            seed=options.seed,
-            class_counts=options.class_counts,
-            guidance_scale=options.guidance_scale,
-            steps=options.steps,
-        )
         chunks = sample_chunks_in_processes(
             Path(model_dir), plan, processes=options.processes or 1, progress=progress
         )
     else:
-        chunks = model.sample_chunks(
-            options.rows,
-            seed=options.seed,
-            class_counts=options.class_counts,
-            guidance_scale=options.guidance_scale,
-            steps=options.steps,
-            progress=progress,
-        )
+        chunks = model.sample_chunks(plan, progress=progress)
     with TableWriter(out, spreadsheet_safe=options.spreadsheet_safe) as writer:
         for chunk in chunks:
             writer.write(chunk)

@@ -109,7 +109,7 @@ def reinstate_fuzz_users(env: ServiceEnv) -> None:
             session.execute(update(User).where(User.name == name).values(role=name))
 
 
-# who each operation serves (docs/service.md's table); None: no key needed
+# who each operation serves (docs/http-api.md's table); None: no key needed
 def served_roles(method: str, path: str) -> tuple[str | None, ...]:
     everyone = ROLES
     readers = ("steward", "auditor", "ml_engineer")

@@ -50,8 +50,9 @@ def test_train_and_sample_on_cuda_with_mixed_precision(tiny_npz: Path, tmp_path:
 
 
 def test_per_example_gradients_match_on_cuda() -> None:
-    from synthgen.images.per_example import VmapPerExampleGradients, reference_per_example_gradients
+    from synthgen.images.per_example import VmapPerExampleGradients
     from tests.images.test_privacy import EDM, assert_matches_reference, draws_for, tiny_denoiser
+    from tests.support.per_example_reference import reference_per_example_gradients
 
     model = tiny_denoiser().cuda()
     draws = draws_for(3, 4)

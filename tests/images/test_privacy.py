@@ -12,10 +12,7 @@ import torch
 from synthgen.images.config import TrainingConfig
 from synthgen.images.data import ImageSet
 from synthgen.images.edm import Denoiser, EDMConfig, draw_training_inputs
-from synthgen.images.per_example import (
-    VmapPerExampleGradients,
-    reference_per_example_gradients,
-)
+from synthgen.images.per_example import VmapPerExampleGradients
 from synthgen.images.trainer import (
     ImageTensorDataset,
     fold_per_example_gradients,
@@ -26,6 +23,7 @@ from synthgen.images.unet import UNet, UNetConfig
 from synthgen.privacy.accountant import RunAccountant
 from synthgen.privacy.secure_random import NoiseSource
 from tests.images.conftest import TINY_MODEL, two_class_images
+from tests.support.per_example_reference import reference_per_example_gradients
 
 EDM = EDMConfig()
 

@@ -146,7 +146,7 @@ def test_same_seed_same_rows_and_class_counts(heart_model, tmp_path: Path) -> No
 
 def test_sampling_streams_in_chunks(heart_model) -> None:
     model = TabularModel.load(heart_model.model_dir)
-    sizes = [len(chunk) for chunk in model.sample_chunks(CHUNK_ROWS * 2 + 5, seed=0, steps=2)]
+    sizes = [len(chunk) for chunk in model.sample_chunks(model.plan(CHUNK_ROWS * 2 + 5, seed=0, steps=2))]
     assert sizes == [CHUNK_ROWS, CHUNK_ROWS, 5]
 
 

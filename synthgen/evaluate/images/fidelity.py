@@ -29,8 +29,6 @@ import numpy as np
 from synthgen.evaluate.images.inputs import ImageInputs, ImageMetric
 from synthgen.evaluate.metric import MetricResult
 
-MANIFOLD = ("precision", "recall", "density", "coverage")
-
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Frechet distance of Gaussians fitted to feature rows ``a`` and ``b``:
