@@ -126,7 +126,7 @@ def expectations_table(outcomes: list[Any]) -> Table:
         rows=[
             [
                 ge_expectation_type(o.spec.kind),
-                o.spec.column or "(table)",
+                o.spec.where,
                 o.spec.description,
                 "pass" if o.success else f"FAIL — {o.problem()}",
             ]
