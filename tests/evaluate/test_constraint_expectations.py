@@ -137,3 +137,17 @@ def test_the_report_entry_names_the_rule_and_its_columns():
     assert entry["expectation"] == "ExpectColumnPairValuesAToBeGreaterThanB"
     assert entry["columns"] == ["a", "b"] and entry["success"] is False
     assert entry["problem"].startswith("2 of 200 rows")
+
+
+def test_an_empty_determined_value_breaks_the_mapping_and_empty_pairs_are_skipped():
+    df = rows(300, seed=7).astype(object)
+    df.loc[:2, "edu_num"] = None  # edu is mapped: an empty edu_num is not what it maps to
+    df.loc[3:4, ["edu", "sex"]] = None  # the combination rule reads nothing here
+    df.loc[3:4, "x"] = 9.0  # nor the men's range: sex is empty
+    outcomes = constraint_results(df)
+    rules = schema_with(RULES).constraints
+    mapping, pair = outcomes[rules[1].describe()], outcomes[rules[4].describe()]
+    assert not mapping.success and mapping.unexpected_count == 3
+    assert pair.success and pair.unexpected_count == 0
+    men = outcomes[rules[3].describe()]
+    assert men.success and men.element_count == int((df["sex"] == "M").sum())
