@@ -515,3 +515,28 @@ def test_a_real_row_breaking_a_constraint_changes_no_shipped_value(tmp_path: Pat
     assert not same(weights[0], weights[1])  # the noise streams differ: the check can fail
     provenance = json.loads((dirs[2].parent / "model.private" / "provenance.json").read_text())
     assert provenance["rows_breaking_constraints"]["a <= b"] == 1
+
+
+@pytest.mark.slow
+def test_a_sample_passes_the_rule_expectations_of_its_model_and_a_free_one_fails(
+    trained, tmp_path: Path
+) -> None:
+    """The release contract reads the model's schema: each declared rule is one expectation,
+    kept by a sample with the rules and broken by one drawn without them."""
+    from synthgen.tabular.expectations import check_synthetic_table
+    from synthgen.tabular.io import read_table
+    from synthgen.tabular.model import SCHEMA_FILE
+
+    out, _, _ = trained
+    model_schema = Schema.from_dict(json.loads((out / SCHEMA_FILE).read_text()))
+    model = TabularModel.load(out)
+
+    def rule_outcomes(sample: pd.DataFrame) -> dict[str, bool]:
+        sample.to_csv(tmp_path / "s.csv", index=False)
+        results = check_synthetic_table(read_table(tmp_path / "s.csv"), model_schema)
+        return {o.spec.rule: o.success for o in results.outcomes if o.spec.rule}
+
+    kept = rule_outcomes(model.sample(2000, seed=5))
+    assert len(kept) == len(CONSTRAINTS) and all(kept.values())
+    model.constraints = ConstraintSet(())
+    assert not all(rule_outcomes(model.sample(2000, seed=5)).values())
