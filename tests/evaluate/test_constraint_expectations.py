@@ -151,3 +151,19 @@ def test_an_empty_determined_value_breaks_the_mapping_and_empty_pairs_are_skippe
     assert pair.success and pair.unexpected_count == 0
     men = outcomes[rules[3].describe()]
     assert men.success and men.element_count == int((df["sex"] == "M").sum())
+
+
+def test_the_report_section_lists_every_rule_with_pass_or_fail():
+    from types import SimpleNamespace
+
+    from synthgen.evaluate.sections import Table
+    from synthgen.evaluate.tabular_report import expectations_section
+
+    results = check_synthetic_table(as_csv_cells(rows(200, seed=8, broken=3)), schema_with(RULES))
+    section = expectations_section(SimpleNamespace(expectations=results))  # type: ignore[arg-type]
+    (table,) = [b for b in section.blocks if isinstance(b, Table)]
+    assert len(table.rows) == len(RULES)  # every rule, the passing ones too
+    by_columns = {row[1]: row[3] for row in table.rows}
+    assert by_columns["a, b"].startswith("FAIL") and "3 of 200 rows" in by_columns["a, b"]
+    assert sum(r.startswith("FAIL") for r in by_columns.values()) == 1
+    assert section.level == "fail"
