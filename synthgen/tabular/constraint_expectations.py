@@ -44,7 +44,7 @@ from synthgen.tabular.constraints import (
     Formula,
     Inequality,
 )
-from synthgen.tabular.expectation_spec import ExpectationSpec
+from synthgen.tabular.expectation_spec import ExpectationSpec, Kind
 from synthgen.tabular.schema import ColumnSpec, Schema
 
 # the canonical key of a category value in a column (synthgen.tabular.expectations.column_key,
@@ -146,7 +146,7 @@ def _expectation(rule: Constraint, value: Callable[[str, Category], Any]) -> Exp
             only_where=(rule.if_column, (condition,)),
             rule=rule_text,
         )
-    kind = "custom_formula" if isinstance(rule, Formula) else "custom_combinations"
+    kind: Kind = "custom_formula" if isinstance(rule, Formula) else "custom_combinations"
     what = (
         f"{rule_text} in every row"
         if isinstance(rule, Formula)
