@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import yaml
+
 from pipelines.errors import InvalidRequest
+
+# the added-constraints box holds a few rules; the cap bounds the YAML parse
+MAX_ADDED_RULES_CHARS = 20_000
+MAX_DECIMALS = 12  # synthgen.tabular.schema.MAX_DECIMALS, which checks it again
 
 
 def parse_rows(text: str) -> int | None:
@@ -69,6 +75,9 @@ def columns_from_form(form: Any, count: int, drafted: list[Any]) -> list[dict[st
             value = _number(str(form.get(f"col-{i}-{field}", "")), f"{name} {field}")
             if value is not None:
                 column[field] = value
+        decimals = _decimals(str(form.get(f"col-{i}-decimals", "")), name)
+        if decimals is not None:
+            column["decimals"] = decimals
         categories = str(form.get(f"col-{i}-categories", "")).strip()
         if categories:
             numeric = all(
@@ -80,3 +89,46 @@ def columns_from_form(form: Any, count: int, drafted: list[Any]) -> list[dict[st
         column["nullable"] = form.get(f"col-{i}-nullable") == "on"
         columns.append(column)
     return columns
+
+
+def _decimals(text: str, name: str) -> int | None:
+    """Empty: estimated with DP (or none for a non-continuous column)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) > MAX_DECIMALS:
+        raise InvalidRequest(f"{name} decimals must be a whole number from 0 to {MAX_DECIMALS}")
+    return int(text)
+
+
+def constraints_from_form(form: Any, drafted: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the constraints to declare, the drawn rules accepted with them).
+
+    A listed rule is kept when its box is ticked; keeping one the draft found in the records
+    accepts it (it becomes public). Added rules are a YAML list in the schema file's
+    syntax (docs/tabular.md); their shape is checked by the schema, which names a bad one.
+    """
+    rules: list[dict[str, Any]] = []
+    accepted: list[str] = []
+    for j, rule in enumerate(drafted):
+        if form.get(f"rule-{j}-keep") == "on":
+            rules.append(dict(rule.fields))
+            if rule.drawn:
+                accepted.append(rule.drawn)
+    text = str(form.get("rules-added", "")).strip()
+    if not text:
+        return rules, accepted
+    if len(text) > MAX_ADDED_RULES_CHARS:
+        raise InvalidRequest(f"the added constraints exceed {MAX_ADDED_RULES_CHARS} characters")
+    try:
+        added = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise InvalidRequest(
+            "the added constraints are not YAML: write one rule a line, such as "
+            "- {type: inequality, low: a, high: b}"
+        ) from None
+    if isinstance(added, dict):
+        added = [added]
+    if not isinstance(added, list) or not all(isinstance(r, dict) for r in added):
+        raise InvalidRequest("the added constraints must be a list of rules (mappings)")
+    return rules + added, accepted

@@ -9,9 +9,10 @@ from starlette.concurrency import run_in_threadpool
 from api.auditing import record_read
 from api.deps import DatabaseDep, DispatcherDep, SessionDep, StoreDep
 from api.ui.core import Csrf, PageRoute, SourcePage, StewardPage, flash, redirect, render
-from api.ui.forms import columns_from_form
+from api.ui.forms import columns_from_form, constraints_from_form
 from pipelines import schema_review
 from pipelines.store.models import Role
+from synthgen.tabular.constraint_parsing import parse_constraints
 from synthgen.tabular.schema import KINDS, ROLES
 
 router = APIRouter(prefix="/ui", route_class=PageRoute, include_in_schema=False)
@@ -36,6 +37,16 @@ def schema_page(
         }
         for c in drafted.columns
     ]
+    rules = [
+        {
+            "text": parse_constraints([r.fields], "the draft")[0].describe(),
+            "drawn": bool(r.drawn),
+            "rows_breaking": r.rows_breaking,
+            "rows_compared": r.rows_compared,
+            "kept": drafted.accepted,
+        }
+        for r in drafted.constraints
+    ]
     return render(
         request,
         "schema.html",
@@ -43,6 +54,7 @@ def schema_page(
             "source_id": source_id,
             "draft": drafted,
             "columns": columns,
+            "rules": rules,
             "kinds": KINDS,
             "roles": ROLES,
             "editable": actor.role == Role.steward and not drafted.accepted,
@@ -65,6 +77,7 @@ async def accept_schema(
         with db.session() as session:
             drafted = schema_review.draft(session, store, actor, source_id)
         columns = columns_from_form(form, len(drafted.columns), drafted.columns)
+        rules, kept_rules = constraints_from_form(form, drafted.constraints)
         accept_all = form.get("accept-all") == "on"
         accepted = [
             f"{c.fields['name']}.{field}"
@@ -73,7 +86,13 @@ async def accept_schema(
             if accept_all or form.get(f"accept-{i}-{field}") == "on"
         ]
         _source, job = schema_review.accept_schema(
-            db, store, actor, source_id, columns=columns, accepted_from_data=accepted
+            db,
+            store,
+            actor,
+            source_id,
+            columns=columns,
+            accepted_from_data=accepted + kept_rules,
+            constraints=rules,
         )
         return job.id, job.kind, job.modality
 

@@ -112,8 +112,19 @@ def expectations_section(result: ValidationResult) -> Section:
             "expectations pass."
         )
     )
-    if e.failed:
-        s.add(expectations_table(e.failed))
+    failed = [o for o in e.failed if o.spec.rule is None]
+    if failed:
+        s.add(expectations_table(failed))
+    rules = [o for o in e.outcomes if o.spec.rule is not None]
+    if rules:  # each declared cross-column rule, passing or not: what the steward declared
+        held = sum(o.success for o in rules)
+        s.add(
+            Paragraph(
+                f"Declared cross-column constraints: {held} of {len(rules)} hold in every "
+                "row (one expectation each)."
+            )
+        )
+        s.add(expectations_table(rules))
     s.add(Paragraph("The appendix lists every expectation, passing ones included."))
     return s
 
@@ -126,7 +137,7 @@ def expectations_table(outcomes: list[Any]) -> Table:
         rows=[
             [
                 ge_expectation_type(o.spec.kind),
-                o.spec.column or "(table)",
+                o.spec.where,
                 o.spec.description,
                 "pass" if o.success else f"FAIL — {o.problem()}",
             ]

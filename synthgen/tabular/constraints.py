@@ -19,7 +19,8 @@ How each is kept:
 
 - at sampling (post-processing, free; synthgen.tabular.constraint_redraw),
   ``determined_by`` and ``formula`` columns are computed from their inputs after decoding,
-  so they hold by construction; rows that still break a rule (an inequality, a
+  in dependency order (a computed column may feed another; cycles are refused when the
+  schema is read), so they hold by construction; rows that still break a rule (an inequality, a
   combination, a range, or a computed value outside its column's bounds or not whole in an
   integer column) are redrawn with the same class, in a bounded number of rounds, each from
   a generator derived from the seed (the same seed gives the same rows). Rows still broken
@@ -38,6 +39,7 @@ compare); declare the column without nulls to rule that out.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -396,8 +398,8 @@ def is_number(v: Any) -> bool:
 
 def check_constraints(constraints: Iterable[Constraint], columns: Iterable[ColumnSpec]) -> None:
     """Every column a rule names is a synthesised column of the right kind; no column is
-    computed twice, and no computed column feeds another rule's computation (the sampler
-    computes them in one pass)."""
+    computed twice, and computed columns do not depend on each other in a cycle (a
+    computed column may feed another rule's computation: ``computation_order``)."""
     specs = {c.name: c for c in columns}
     computed: dict[str, str] = {}
     constraints = list(constraints)
@@ -415,14 +417,39 @@ def check_constraints(constraints: Iterable[Constraint], columns: Iterable[Colum
             if c.writes in computed:
                 raise SchemaError(f"constraints compute column {c.writes!r} twice")
             computed[c.writes] = c.describe()
-    for c in constraints:
-        if isinstance(c, Computed):
-            fed = [name for name in c.reads if name in computed]
-            if fed:
-                raise SchemaError(
-                    f"constraint {c.describe()}: reads {fed[0]!r}, which another constraint "
-                    "computes (chains are not supported)"
-                )
+    computation_order(constraints)
+
+
+def computation_order(constraints: Iterable[Constraint]) -> list[Computed]:
+    """The computed rules (``determined_by``, ``formula``), each after every rule that
+    computes a column it reads, otherwise in declared order; a chain such as
+    ``edu -> edu_num -> x`` is filled in one pass at sampling. Raises ``SchemaError``
+    naming a cycle (no order can fill it). Iterative, so a long chain cannot exhaust the
+    stack; at most ``MAX_CONSTRAINTS`` rules, so the quadratic passes are cheap."""
+    rules = {c.writes: c for c in constraints if isinstance(c, Computed)}
+    needs = {name: {r for r in rule.reads if r in rules} for name, rule in rules.items()}
+    order: list[Computed] = []
+    done: set[str] = set()
+    while len(done) < len(rules):
+        ready = [n for n in rules if n not in done and needs[n] <= done]
+        if not ready:
+            raise SchemaError(
+                "constraints compute columns in a cycle, so no order can fill them: "
+                + _cycle_text({n: needs[n] - done for n in rules if n not in done})
+            )
+        for name in ready:
+            done.add(name)
+            order.append(rules[name])
+    return order
+
+
+def _cycle_text(needs: Mapping[str, set[str]]) -> str:
+    """One cycle among columns that all wait on another, as 'a from b, b from a'."""
+    path = [next(iter(needs))]
+    while path[-1] not in path[:-1]:
+        path.append(sorted(needs[path[-1]])[0])
+    cycle = path[path.index(path[-1]) :]
+    return ", ".join(f"{a!r} from {b!r}" for a, b in itertools.pairwise(cycle))
 
 
 # -- holding rows to the rules ---------------------------------------------------------------------
@@ -459,9 +486,7 @@ class ConstraintSet:
         whole in an integer column): those rows must be drawn again."""
         df = df.copy()
         unwritable = np.zeros(len(df), dtype=bool)
-        for c in self.constraints:
-            if not isinstance(c, Computed):
-                continue
+        for c in computation_order(self.constraints):  # inputs computed before their users
             spec = self.specs[c.writes]
             rows, values = c.expected(df, spec)
             if not _numeric(spec):

@@ -9,7 +9,8 @@ Two entry points:
   any privacy budget is spent, and raises ``SchemaMismatch`` listing every failed
   expectation, one readable line each;
 - ``check_synthetic_table(df, schema)`` runs on a synthetic table and returns the results
-  (the release gate fails a release that does not pass).
+  (the release gate fails a release that does not pass). It adds one expectation per
+  declared cross-column constraint (synthgen.tabular.constraint_expectations).
 
 What GE validates. CSV tables are read as text (``synthgen.tabular.io.read_table``) and
 Parquet tables come typed, so GE does not see raw cells but a *validation frame* built
@@ -38,6 +39,7 @@ import pandas as pd
 from synthgen.errors import SchemaMismatch
 from synthgen.extras import installed
 from synthgen.tabular.conform import conform
+from synthgen.tabular.constraint_expectations import constraint_expectations, run_custom
 from synthgen.tabular.expectation_spec import ExpectationSpec
 from synthgen.tabular.gx_adapter import ge_expectation_type, run_expectations
 from synthgen.tabular.schema import ColumnSpec, Schema, category_key
@@ -122,6 +124,9 @@ class ExpectationOutcome:
         share = ""
         if self.element_count and self.unexpected_count is not None:
             share = f" ({100.0 * self.unexpected_count / self.element_count:.1f}%)"
+        if spec.rule is not None:
+            rows = f"{self.unexpected_count} of {self.element_count} rows{share}"
+            return f"{rows} break the declared constraint {spec.rule}"
         count = f"{self.unexpected_count} of {self.element_count} values{share}"
         if spec.kind == "between":
             return f"{where}{count} lie outside {spec.description.removeprefix('values lie in ')}"
@@ -135,6 +140,8 @@ class ExpectationOutcome:
         return {
             "expectation": ge_expectation_type(self.spec.kind),
             "column": self.spec.column,
+            "columns": list(self.spec.columns),
+            "constraint": self.spec.rule,
             "description": self.spec.description,
             "structural": self.spec.structural,
             "success": self.success,
@@ -332,7 +339,10 @@ def run_suite(df: pd.DataFrame, schema: Schema, *, table: str) -> ExpectationRes
     frame, columns = validation_frame(df, schema)
     untyped = frozenset(n for n, c in columns.items() if c.bad and c.bad_words == "are not numbers")
     specs = expectation_suite(schema, [str(c) for c in df.columns], table=table, untyped=untyped)
-    raw_results = run_expectations(frame, specs)
+    if table == "synthetic":  # a source's broken rows are dropped at training, not refused
+        specs += constraint_expectations(schema, frame, key=column_key, untyped=untyped)
+    ge_results = iter(run_expectations(frame, [s for s in specs if not s.custom]))
+    raw_results = [run_custom(s, frame, schema) if s.custom else next(ge_results) for s in specs]
     outcomes = []
     for spec, r in zip(specs, raw_results, strict=True):
         outcome = ExpectationOutcome(

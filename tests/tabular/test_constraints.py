@@ -141,19 +141,22 @@ def test_schema_refuses_bad_constraints_with_a_clear_error(constraint: dict, mes
     assert message in str(caught.value)
 
 
-def test_schema_refuses_a_column_computed_twice_or_from_a_computed_column() -> None:
+def test_schema_refuses_a_column_computed_twice_or_in_a_cycle() -> None:
     twice = [
         {"type": "formula", "column": "total", "expression": "a + b"},
         {"type": "formula", "column": "total", "expression": "a - b"},
     ]
     with pytest.raises(SchemaError, match="twice"):
         schema_with(twice)
-    chain = [
-        {"type": "formula", "column": "total", "expression": "a + b"},
-        {"type": "formula", "column": "x", "expression": "total / 2"},
+    cycle = [
+        {"type": "formula", "column": "total", "expression": "a + x"},
+        {"type": "formula", "column": "b", "expression": "total / 2"},
+        {"type": "formula", "column": "x", "expression": "b - 1"},
     ]
-    with pytest.raises(SchemaError, match="chains are not supported"):
-        schema_with(chain)
+    with pytest.raises(SchemaError, match="in a cycle") as info:
+        schema_with(cycle)
+    assert "'total' from 'x'" in str(info.value) and "'x' from 'b'" in str(info.value)
+    assert "'b' from 'total'" in str(info.value)
 
 
 def test_a_model_schema_with_a_discovered_domain_keeps_rules_naming_merged_values() -> None:
@@ -229,6 +232,52 @@ def test_enforce_redraws_broken_rows_and_counts_them() -> None:
     assert tally.draws > 1000 + truth  # candidates that broke the rule again were drawn too
     untouched = frame["a"] <= frame["b"]
     assert kept[untouched].equals(frame[untouched])
+
+
+# declared against the dependency order: edu -> edu_num -> x -> total
+CHAIN: list[dict[str, Any]] = [
+    {"type": "formula", "column": "total", "expression": "x + a"},
+    {"type": "formula", "column": "x", "expression": "edu_num - 5"},
+    {"type": "determined_by", "column": "edu_num", "by": "edu", "mapping": MAPPING},
+    {"type": "inequality", "low": "a", "high": "b"},
+    {"type": "inequality", "low": "b", "high": "total"},  # b <= total, total computed
+]
+
+
+def _draw_free(labels: np.ndarray, round_: int) -> pd.DataFrame:
+    """Rows that know none of the rules: computed columns hold junk until filled."""
+    r = np.random.default_rng([round_, len(labels), 7])
+    n = len(labels)
+    return pd.DataFrame(
+        {
+            "edu": r.choice(["HS", "BSc", "MSc"], n),
+            "edu_num": r.integers(1, 17, n),
+            "a": r.uniform(0, 10, n),
+            "b": r.uniform(0, 10, n),
+            "total": r.uniform(0, 20, n),
+            "sex": r.choice(["F", "M"], n),
+            "x": r.uniform(0, 10, n),
+            "y": labels,
+        }
+    )
+
+
+def test_a_chain_of_computed_columns_is_filled_in_dependency_order() -> None:
+    schema = schema_with(CHAIN)
+    rules = ConstraintSet.of(schema.constraints, schema.columns)
+    labels = np.random.default_rng(1).integers(0, 2, 500)
+    tally = RedrawTally()
+    kept = enforce(_draw_free(labels, 0), labels, rules, _draw_free, tally=tally)
+    expected_num = kept["edu"].map(MAPPING).to_numpy()
+    assert (kept["edu_num"].to_numpy() == expected_num).all()
+    assert np.array_equal(kept["x"].to_numpy(), expected_num - 5.0)
+    assert np.allclose(kept["total"], kept["x"] + kept["a"], rtol=0, atol=1e-12)
+    assert (kept["a"] <= kept["b"]).all() and (kept["b"] <= kept["total"]).all()
+    assert not rules.broken_rows(kept).any()
+    # only the inequalities redraw rows: the chain itself holds by construction
+    first, _ = rules.construct(_draw_free(labels, 0))
+    inequalities_broken = (first["a"] > first["b"]) | (first["b"] > first["total"])
+    assert tally.redrawn == int(inequalities_broken.sum()) > 0
 
 
 def test_enforce_raises_when_a_rule_cannot_be_met() -> None:
@@ -466,3 +515,28 @@ def test_a_real_row_breaking_a_constraint_changes_no_shipped_value(tmp_path: Pat
     assert not same(weights[0], weights[1])  # the noise streams differ: the check can fail
     provenance = json.loads((dirs[2].parent / "model.private" / "provenance.json").read_text())
     assert provenance["rows_breaking_constraints"]["a <= b"] == 1
+
+
+@pytest.mark.slow
+def test_a_sample_passes_the_rule_expectations_of_its_model_and_a_free_one_fails(
+    trained, tmp_path: Path
+) -> None:
+    """The release contract reads the model's schema: each declared rule is one expectation,
+    kept by a sample with the rules and broken by one drawn without them."""
+    from synthgen.tabular.expectations import check_synthetic_table
+    from synthgen.tabular.io import read_table
+    from synthgen.tabular.model import SCHEMA_FILE
+
+    out, _, _ = trained
+    model_schema = Schema.from_dict(json.loads((out / SCHEMA_FILE).read_text()))
+    model = TabularModel.load(out)
+
+    def rule_outcomes(sample: pd.DataFrame) -> dict[str, bool]:
+        sample.to_csv(tmp_path / "s.csv", index=False)
+        results = check_synthetic_table(read_table(tmp_path / "s.csv"), model_schema)
+        return {o.spec.rule: o.success for o in results.outcomes if o.spec.rule}
+
+    kept = rule_outcomes(model.sample(2000, seed=5))
+    assert len(kept) == len(CONSTRAINTS) and all(kept.values())
+    model.constraints = ConstraintSet(())
+    assert not all(rule_outcomes(model.sample(2000, seed=5)).values())

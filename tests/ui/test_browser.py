@@ -72,6 +72,15 @@ class Console:
         assert status_with_session(self.driver, self.base + path) == 403, path
 
 
+def _saved_schema(env: ServiceEnv, source_id: str) -> Any:
+    from pipelines.store.models import Source
+    from synthgen.tabular.schema import Schema
+
+    with env.db.session() as session:
+        ref = session.get(Source, source_id).schema_ref  # type: ignore[union-attr]
+    return Schema.load(env.app.state.services.store.resolve(ref))
+
+
 @pytest.fixture
 def screenshots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("SYNTHGEN_UI_SCREENSHOTS", tmp_path / "screenshots"))
@@ -115,6 +124,10 @@ def test_console_story_in_chromium(
             box = ui.find(f"#col-0-{field}")
             box.clear()
             box.send_keys(value)
+        decimals = ui.find("#col-9-decimals")  # oldpeak: the steward's own precision
+        decimals.clear()
+        decimals.send_keys("2")
+        ui.find("#rules-added").send_keys("- {type: inequality, low: age, high: chol}")
         ui.find("#accept-all").click()
         ui.find("form[action$='/schema'] button[type=submit]").click()
         source_url = wait_for(
@@ -126,6 +139,9 @@ def test_console_story_in_chromium(
             what="the source page",
         )
         source_path = source_url[len(base) :]
+        schema = _saved_schema(service, source_path.rstrip("/").split("/")[-1])
+        assert [c.describe() for c in schema.constraints] == ["age <= chol"]
+        assert {c.name: c.decimals for c in schema.columns}["oldpeak"] == 2
 
         def ready() -> bool:
             ui.open(source_path)
