@@ -68,7 +68,7 @@ class TabularTrainingConfig:
     preprocessing_share: float | None = None
     # share of epsilon (measured alone) for the DP count of training records N-hat, drawn
     # first, unless the schema declares public_record_count. None: 0.02, raised as epsilon
-    # falls so the count's noise std stays at most 25 records (0.145 at epsilon 1; at most
+    # falls so the count's noise std stays at most 25 records (0.14 at epsilon 1; at most
     # 0.2) (synthgen.privacy.record_count.record_count_share)
     record_count_share: float | None = None
     # records of the source (or an upper bound) declared public, as the schema's
