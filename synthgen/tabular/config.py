@@ -67,8 +67,10 @@ class TabularTrainingConfig:
     # so that one holding 2% of N-hat is kept (synthgen/tabular/budget_split.py)
     preprocessing_share: float | None = None
     # share of epsilon (measured alone) for the DP count of training records N-hat, drawn
-    # first, unless the schema declares public_record_count (synthgen.privacy.record_count)
-    record_count_share: float = 0.02
+    # first, unless the schema declares public_record_count. None: 0.02, raised as epsilon
+    # falls so the count's noise std stays at most 25 records (0.14 at epsilon 1; at most
+    # 0.2) (synthgen.privacy.record_count.record_count_share)
+    record_count_share: float | None = None
     # records of the source (or an upper bound) declared public, as the schema's
     # public_record_count (this one wins; `--public-record-count`): no DP count is drawn
     public_record_count: int | None = None
@@ -125,7 +127,10 @@ class TabularTrainingConfig:
                 self.preprocessing_share is None or 0 < self.preprocessing_share < 1,
                 "preprocessing_share must be in (0, 1)",
             ),
-            (0 < self.record_count_share < 0.5, "record_count_share must be in (0, 0.5)"),
+            (
+                self.record_count_share is None or 0 < self.record_count_share < 0.5,
+                "record_count_share must be in (0, 0.5)",
+            ),
             (
                 self.public_record_count is None
                 or (isinstance(self.public_record_count, int) and self.public_record_count >= 1),

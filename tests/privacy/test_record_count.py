@@ -16,8 +16,12 @@ from synthgen.privacy.accountant import RunAccountant
 from synthgen.privacy.record_count import (
     DECLARED,
     DP_ESTIMATE,
+    MAX_RECORD_COUNT_SHARE,
+    RECORD_COUNT_SHARE,
+    TARGET_COUNT_STD,
     declared_record_count,
     estimate_record_count,
+    record_count_share,
 )
 from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.secure_random import NoiseSource
@@ -63,7 +67,9 @@ def _train(tmp_path: Path, df: pd.DataFrame, schema: str | None, **kwargs: objec
 
 def test_dp_count_is_a_gaussian_release_recorded_in_the_accountant() -> None:
     acc = RunAccountant()
-    count = estimate_record_count(1000, epsilon=1.0, delta=None, accountant=acc, noise=NoiseSource(secure=False))
+    count = estimate_record_count(
+        1000, epsilon=1.0, delta=None, accountant=acc, noise=NoiseSource(secure=False), share=0.02
+    )
     assert count.source == DP_ESTIMATE and count.noise_std > 100  # 2% of epsilon 1
     assert [r["name"] for r in acc.releases] == ["record count"]
     assert acc.releases[0]["noise_multiplier"] == pytest.approx(count.noise_std)
@@ -72,6 +78,23 @@ def test_dp_count_is_a_gaussian_release_recorded_in_the_accountant() -> None:
     with pytest.raises(PrivacyParameterError):
         declared_record_count(0)
     assert declared_record_count(500).source == DECLARED
+
+
+def test_small_budget_raises_the_count_share_so_a_small_table_gets_a_usable_n_hat() -> None:
+    """At 2% of epsilon 1 the count's noise std was 148: a 150-row table's N-hat came out
+    1-3 (issue 27). The default share grows as epsilon falls; epsilon 10 keeps 2%."""
+    acc = RunAccountant()
+    count = estimate_record_count(150, epsilon=1.0, delta=None, accountant=acc, noise=NoiseSource(secure=False))
+    assert count.noise_std <= TARGET_COUNT_STD <= 30
+    assert 0.02 < count.epsilon_share <= MAX_RECORD_COUNT_SHARE
+    # the accountant holds the release actually drawn (the certificate shows what was spent)
+    assert acc.releases[0]["noise_multiplier"] == pytest.approx(count.noise_std)
+    assert record_count_share(10.0, None) == RECORD_COUNT_SHARE  # Adult at epsilon 10: as before
+    assert record_count_share(0.02, None) == MAX_RECORD_COUNT_SHARE  # its noise: beyond reach
+    assert record_count_share(1.0, None) > record_count_share(3.0, None) >= RECORD_COUNT_SHARE
+    draws = [estimate_record_count(150, epsilon=1.0, delta=None, accountant=RunAccountant(),
+                                   noise=NoiseSource(secure=False)).value for _ in range(40)]
+    assert 100 < np.median(draws) < 200 and min(draws) > 40
 
 
 def test_split_never_moves_another_record_when_one_is_added() -> None:

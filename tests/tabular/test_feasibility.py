@@ -12,7 +12,12 @@ import pytest
 
 from synthgen.errors import InsufficientData
 from synthgen.privacy.accountant import RunAccountant
-from synthgen.privacy.record_count import DP_ESTIMATE, RecordCount, declared_record_count
+from synthgen.privacy.record_count import (
+    DP_ESTIMATE,
+    MAX_RECORD_COUNT_SHARE,
+    RecordCount,
+    declared_record_count,
+)
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.requests import TrainRequest
 from synthgen.tabular import feasibility
@@ -53,12 +58,16 @@ def test_small_epsilon_is_infeasible_with_reasons_and_suggestions(
     assert any("class proportions" in r for r in found.reasons)
     assert any(s.startswith("epsilon >= ") for s in found.suggestions)
     assert any("fewer columns" in s for s in found.suggestions)
+
     # the small-table default share buys class proportions that are more than noise:
     # at epsilon 0.7 the large-table share still flags them, the default does not
     def class_reasons(config: TabularTrainingConfig | None) -> list[str]:
         found = feasibility.estimate(
-            heart_schema_obj, epsilon=0.7, delta=None,
-            record_count=declared_record_count(242), config=config,
+            heart_schema_obj,
+            epsilon=0.7,
+            delta=None,
+            record_count=declared_record_count(242),
+            config=config,
         )
         return [r for r in found.reasons if "class proportions" in r]
 
@@ -135,11 +144,12 @@ def test_train_after_its_dp_count_keeps_only_that_spend(
     exact_dp_count(monkeypatch)
 
     request = TrainRequest(
-        source=heart_csv, table_schema=heart_schema_obj, epsilon=0.2, out=tmp_path / "m"
+        source=heart_csv, table_schema=heart_schema_obj, epsilon=0.02, out=tmp_path / "m"
     )
     with pytest.raises(feasibility.Infeasible) as exc:
         train_tabular(request)
-    assert exc.value.estimate.count_epsilon == pytest.approx(0.2 * 0.02)
+    # a small epsilon buys the count its largest share (synthgen.privacy.record_count)
+    assert exc.value.estimate.count_epsilon == pytest.approx(0.02 * MAX_RECORD_COUNT_SHARE)
     accountant = restore_accountant(tmp_path / "m.private")
     assert [r["name"] for r in accountant.releases] == ["record count"]
     assert not (tmp_path / "m").exists()
