@@ -1214,6 +1214,7 @@ def _class_proportions(
         return (counts / counts.sum()).tolist(), {
             "class_proportions_source": "exact counts (NOT PRIVATE)"
         }
+    from synthgen.privacy.class_shares import sampling_shares
     from synthgen.privacy.mechanisms import noisy_histograms, project_to_simplex
 
     sigma = gaussian_noise_multiplier_for(
@@ -1221,15 +1222,18 @@ def _class_proportions(
     )
     noisy, std = noisy_histograms([counts], noise_multiplier=sigma, noise=noise)
     projected = project_to_simplex(noisy[0], total=max(float(noisy[0].sum()), 1.0))
-    total = projected.sum()
-    p = projected / total if total > 0 else np.full(k, 1.0 / k)
+    # post-processing: at a small budget the noise is as large as the classes, and the
+    # projection alone can give one class every image (BreastMNIST at epsilon 1); shrinking
+    # toward uniform by the noise share and a floor keep every class, as for tables
+    shares = sampling_shares(projected, cell_noise_std=std)
     accountant.add_gaussian_release(
         name="class_counts",
         noise_multiplier=sigma,
         purpose="class proportions for default sampling",
     )
-    return p.tolist(), {
+    return shares.shares.tolist(), {
         "class_proportions_source": "dp (Gaussian class histogram)",
+        "class_proportions_rule": shares.describe(),
         "noise_multiplier": sigma,
         "noise_std": std,
     }

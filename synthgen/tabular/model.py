@@ -18,9 +18,9 @@ import torch
 
 from synthgen import __version__, artifacts
 from synthgen.errors import ModelLoadError, SamplingError, SchemaError
+from synthgen.privacy.class_shares import ClassShares, rows_per_class, sampling_shares
 from synthgen.progress import ProgressCallback, ProgressEvent, ignore_progress
 from synthgen.tabular.calibration import Calibration, fit_calibration
-from synthgen.tabular.class_shares import ClassShares, rows_per_class, sampling_shares
 from synthgen.tabular.config import TabularTrainingConfig
 from synthgen.tabular.constraint_redraw import RedrawTally, enforce
 from synthgen.tabular.constraints import ConstraintSet

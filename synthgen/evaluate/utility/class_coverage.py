@@ -23,7 +23,7 @@ import pandas as pd
 from synthgen.evaluate.inputs import TabularInputs, TabularMetric
 from synthgen.evaluate.metric import MetricResult
 from synthgen.evaluate.tables import column_key
-from synthgen.tabular.class_shares import sampling_shares
+from synthgen.privacy.class_shares import sampling_shares
 
 
 class MissingDeclaredClasses(TabularMetric):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthgen.tabular.class_shares import (
+from synthgen.privacy.class_shares import (
     FLOOR_SHARE,
     apply_floor,
     noise_weight,
