@@ -30,6 +30,7 @@ class RegimeDefaults:
     n_blocks: int
     steps_low_epsilon: int  # epsilon < 3
     steps_high_epsilon: int  # finite epsilon >= 3
+    min_histogram_bins: int  # floor of the automatic bins per numeric column (preprocess)
 
 
 LARGE_TABLE = RegimeDefaults(
@@ -38,17 +39,23 @@ LARGE_TABLE = RegimeDefaults(
     n_blocks=2,
     steps_low_epsilon=300,
     steps_high_epsilon=500,
+    min_histogram_bins=4,
 )
 # A small table's DP-SGD gradients are mostly noise (the signal grows with N, the noise
 # does not), so the budget buys more as noisy per-class histograms, which the marginal
 # calibration trusts by their noise level; a smaller denoiser has fewer coordinates for the
-# same noise to land on, and fewer steps suffice for it.
+# same noise to land on, and fewer steps suffice for it. At least 8 bins: the noise rule
+# gave the floor of 4 at epsilon 1-3, and 4 log-spaced bins over a clinical range from 0
+# (Pima's glucose, 0-250) put every real value in one bin, so the histograms held no label
+# signal; on Pima at epsilon 3 (5 splits) TSTR AUC went 0.675 -> 0.758 (16 bins: 0.764)
+# (docs/research/2026-12-05-small-tables-vs-mst.md, "Pima's bins").
 SMALL_TABLE = RegimeDefaults(
     preprocessing_share=0.5,
     hidden_width=64,
     n_blocks=1,
     steps_low_epsilon=200,
     steps_high_epsilon=200,
+    min_histogram_bins=8,
 )
 
 
@@ -98,7 +105,8 @@ class TabularTrainingConfig:
     secure_rng: bool = True
     # write a resumable checkpoint every this many steps
     checkpoint_every: int = 25
-    # histogram bins per numeric column; None: from N, the classes and the noise level
+    # histogram bins per numeric column; None: from N-hat, the classes and the noise level,
+    # at least 8 for a small N-hat, else 4 (regime_defaults)
     histogram_bins: int | None = None
     # reverse diffusion steps at sampling time (`--steps` overrides). With the marginal
     # calibration, on Adult at epsilon 10, 16 / 24 / 32 steps gave TSTR AUC 0.898 / 0.899 /

@@ -39,6 +39,7 @@ from synthgen.privacy.record_count import RecordCount
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.tabular.budget_split import plan_for_schema
 from synthgen.tabular.category_selection import rare_category_cells, selection_summary
+from synthgen.tabular.config import regime_defaults
 from synthgen.tabular.heaps import PointMasses, release_point_masses
 from synthgen.tabular.layout import NumericLayout
 from synthgen.tabular.schema import ColumnSpec, Schema, category_key
@@ -420,12 +421,13 @@ def _noise_point_masses(
 
 def _auto_bins(n_records: int, n_classes: int, cell_std: float) -> int:
     """Bins per numeric column: enough that a bin's expected count stays well above the
-    noise (8 standard deviations), between 4 and 64. Uses only the public N-hat, the class
-    count and the noise level."""
+    noise (8 standard deviations), between the regime's floor (``regime_defaults``) and 64.
+    Uses only the public N-hat, the class count and the noise level."""
     if cell_std == 0:
         return 64
     per_class = n_records / n_classes
-    return int(np.clip(round(per_class / (8 * cell_std)), 4, 64))
+    floor = regime_defaults(n_records).min_histogram_bins
+    return int(np.clip(round(per_class / (8 * cell_std)), floor, 64))
 
 
 def noise_share(class_count: float, n_cells: int, cell_std: float) -> float:

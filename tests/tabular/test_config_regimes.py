@@ -59,6 +59,19 @@ def test_the_regime_changes_at_the_threshold_and_nowhere_else() -> None:
     assert SMALL_TABLE.preprocessing_share is not None and LARGE_TABLE.preprocessing_share is None
 
 
+def test_small_tables_get_at_least_eight_histogram_bins() -> None:
+    from synthgen.tabular.preprocess import _auto_bins
+
+    # Pima at epsilon 3 (N-hat 384, two classes, cell noise std ~10): the noise rule alone
+    # says 2; the small-table floor resolves a clinical range from 0 in more than one bin
+    assert _auto_bins(384, 2, 9.7) == SMALL_TABLE.min_histogram_bins == 8
+    # a large table keeps the old floor of 4 where the noise rule says 3
+    assert _auto_bins(24_000, 2, 400.0) == LARGE_TABLE.min_histogram_bins == 4
+    # where the noise allows more bins, the noise rule decides, not the floor
+    assert _auto_bins(384, 2, 1.0) == 24
+    assert _auto_bins(384, 2, 0.0) == 64  # exact statistics (non-private)
+
+
 def test_options_the_user_sets_win_over_the_regime() -> None:
     config = TabularTrainingConfig().with_overrides(
         {"preprocessing_share": 0.2, "hidden_width": 256, "n_blocks": 3, "steps": 40}
