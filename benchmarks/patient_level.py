@@ -27,7 +27,12 @@ TRTR, 1-way TV of the synthetic rows against the real training rows, the certifi
 the guarantee per person by group privacy (``group_guarantee``) at k = the most rows one
 person has in the training rows:
 
-    python benchmarks/patient_level.py --datasets voice,telemonitoring,adult --epsilons 1,10
+    python benchmarks/patient_level.py --datasets voice --repeats 3 --epsilons 1,10 --force
+    python benchmarks/patient_level.py --datasets telemonitoring --seed 0 --epsilons 1,10 --force
+    python benchmarks/patient_level.py --datasets adult --epsilons 1,10 --max-steps 40 --force
+
+``--force`` trains where the feasibility estimate refuses (voice at epsilon 1, patient
+level); results and timings: docs/research/2026-12-05-patient-level-tables.md.
 """
 
 from __future__ import annotations
@@ -379,6 +384,12 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--data-dir", type=Path, default=DATA)
     parser.add_argument(
+        "--max-records-per-entity",
+        type=int,
+        default=None,
+        help="the patient-level cap k (default: the product's 8; Adult: 10)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="train where the feasibility estimate says the output would be noise "
@@ -391,7 +402,10 @@ def main() -> None:
         if name not in STUDIES:
             parser.error(f"unknown dataset {name!r} (known: {', '.join(STUDIES)})")
     for name in args.datasets.split(","):
-        run_study(STUDIES[name](args.data_dir), args, epsilons)
+        study = STUDIES[name](args.data_dir)
+        if args.max_records_per_entity is not None:
+            study.max_records = args.max_records_per_entity
+        run_study(study, args, epsilons)
 
 
 if __name__ == "__main__":
