@@ -390,6 +390,11 @@ def main() -> None:
         help="the patient-level cap k (default: the product's 8; Adult: 10)",
     )
     parser.add_argument(
+        "--all-folds",
+        action="store_true",
+        help="score every fold, one ROC AUC over all rows (telemonitoring, Adult: one split)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="train where the feasibility estimate says the output would be noise "
@@ -405,6 +410,8 @@ def main() -> None:
         study = STUDIES[name](args.data_dir)
         if args.max_records_per_entity is not None:
             study.max_records = args.max_records_per_entity
+        if args.all_folds:
+            study.test_folds = tuple(range(study.folds))
         run_study(study, args, epsilons)
 
 
