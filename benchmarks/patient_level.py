@@ -186,8 +186,9 @@ def person_folds(persons: pd.Series, folds: int, seed: int) -> np.ndarray:
 def group_guarantee(epsilon: float, delta: float, k: int) -> tuple[float, float]:
     """What an (epsilon, delta) record-level guarantee gives a person with k records: group
     privacy, (k epsilon, k e^((k-1) epsilon) delta) (Dwork and Roth 2014, the group-privacy
-    property; a delta of 1 or more is returned as inf). The certificate of a record-level run states the same ("about k*epsilon for k
-    rows"); the delta term is what makes it meaningless soon."""
+    property; a delta of 1 or more is returned as inf). The certificate of a record-level
+    run says the same in words ("about k*epsilon for k rows"); the delta term is what soon
+    makes it meaningless."""
     log_delta = math.log(k) + (k - 1) * epsilon + math.log(delta)
     return k * epsilon, math.exp(log_delta) if log_delta < 0 else math.inf
 
@@ -379,7 +380,12 @@ def main() -> None:
     parser.add_argument("--datasets", default="voice,telemonitoring,adult")
     parser.add_argument("--epsilons", default="1,10")
     parser.add_argument("--units", default=",".join(UNITS))
-    parser.add_argument("--repeats", type=int, default=3, help="deals of persons (not Adult)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="deals of persons, where every fold is scored (voice, --all-folds)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--data-dir", type=Path, default=DATA)
