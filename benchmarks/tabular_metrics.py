@@ -25,17 +25,22 @@ def _features(df: pd.DataFrame, target: str, reference: pd.DataFrame) -> pd.Data
     return x
 
 
+def positive_scores(train: pd.DataFrame, test: pd.DataFrame, target: str, positive: str) -> np.ndarray:
+    """P(target = ``positive``) for each row of ``test`` from gradient boosting fitted on
+    ``train`` (labels compared as strings); a constant 0.5 when ``train`` has one class."""
+    y_train = (train[target].astype(str) == positive).astype(int)
+    if y_train.nunique() < 2:
+        return np.full(len(test), 0.5)
+    clf = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0)
+    clf.fit(_features(train, target, test), y_train)
+    return clf.predict_proba(_features(test, target, test))[:, 1]
+
+
 def tstr_auc(train: pd.DataFrame, test: pd.DataFrame, target: str) -> float:
     """ROC AUC on ``test`` of gradient boosting fitted on ``train`` (binary labels: the
     positive class is the second in sorted order)."""
-    classes = sorted({str(v) for v in test[target]})
-    positive = classes[-1]
-    y_train = (train[target].astype(str) == positive).astype(int)
-    if y_train.nunique() < 2:
-        return 0.5
-    clf = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0)
-    clf.fit(_features(train, target, test), y_train)
-    scores = clf.predict_proba(_features(test, target, test))[:, 1]
+    positive = sorted({str(v) for v in test[target]})[-1]
+    scores = positive_scores(train, test, target, positive)
     return float(roc_auc_score((test[target].astype(str) == positive).astype(int), scores))
 
 
