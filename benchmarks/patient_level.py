@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.tabular_metrics import marginal_tv, positive_scores  # noqa: E402
 from synthgen.errors import InsufficientData  # noqa: E402
+from synthgen.privacy.certificate import group_privacy  # noqa: E402
 from synthgen.synthesizers import TabularSynthesizer  # noqa: E402
 from synthgen.tabular.conform import conform  # noqa: E402
 from synthgen.tabular.io import read_table  # noqa: E402
@@ -184,13 +185,10 @@ def person_folds(persons: pd.Series, folds: int, seed: int) -> np.ndarray:
 
 
 def group_guarantee(epsilon: float, delta: float, k: int) -> tuple[float, float]:
-    """What an (epsilon, delta) record-level guarantee gives a person with k records: group
-    privacy, (k epsilon, k e^((k-1) epsilon) delta) (Dwork and Roth 2014, the group-privacy
-    property; a delta of 1 or more is returned as inf). The certificate of a record-level
-    run says the same in words ("about k*epsilon for k rows"); the delta term is what soon
-    makes it meaningless."""
-    log_delta = math.log(k) + (k - 1) * epsilon + math.log(delta)
-    return k * epsilon, math.exp(log_delta) if log_delta < 0 else math.inf
+    """What an (epsilon, delta) record-level guarantee gives a person with k records, as the
+    certificate's ``per_patient_group_privacy`` states it (a delta of 1 or more as inf)."""
+    bound = group_privacy(epsilon, delta, k)
+    return bound["epsilon"], bound["delta"] if bound["delta"] is not None else math.inf
 
 
 @dataclass

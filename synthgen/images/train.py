@@ -996,7 +996,8 @@ class _Run:
         plan, cfg, acc = self.plan, self.recipe.training, self.accountant
         unit_note = (
             "unit: one image; a patient with several images in the source is protected "
-            "only through group privacy (epsilon times the number of their images); declare "
+            "only through group privacy (epsilon times the number of their images, and a delta "
+            "that grows faster: see `per_patient_group_privacy`); declare "
             "the patient id source (--entity, --entity-file) for patient-level privacy"
             if plan.entity is None
             else f"unit: one patient (patient ids from {plan.entity}): neighbouring datasets "

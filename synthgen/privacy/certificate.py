@@ -70,6 +70,9 @@ class Certificate:
     # least "name" ({"read_from", "accepted_by", "values", "shipped_keys"} where known); the
     # guarantee holds only if they are public. Empty when nothing was.
     assumptions: list[dict[str, Any]] = field(default_factory=list)
+    # record-level runs: what the guarantee gives a patient with k records, by group
+    # privacy (``group_privacy``); empty for patient-level and non-private runs
+    per_patient_group_privacy: list[dict[str, Any]] = field(default_factory=list)
     code_version: str = ""
     created_at: str = ""
     notes: list[str] = field(default_factory=list)
@@ -135,6 +138,25 @@ class CertifiedRun:
     entity_column: str | None = None
     max_records_per_entity: int | None = None
     world_size: int = 1  # DP-SGD processes (torch.distributed ranks)
+
+
+GROUP_SIZES = (2, 5, 10)  # records per patient the certificate states a group bound for
+
+
+def group_privacy(epsilon: float, delta: float, records: int) -> dict[str, Any]:
+    """What an (epsilon, delta) guarantee on one record gives a patient with ``records``
+    records: (k epsilon, k e^((k-1) epsilon) delta) by the group-privacy property (Dwork and
+    Roth 2014, lemma 2.2 generalised to delta). A delta of 1 or more protects nothing, and
+    is stated as ``None`` with the reason."""
+    k = int(records)
+    log_delta = math.log(k) + (k - 1) * epsilon + math.log(delta) if delta > 0 else -math.inf
+    meaningful = log_delta < 0
+    return {
+        "records_per_patient": k,
+        "epsilon": k * epsilon,
+        "delta": math.exp(log_delta) if meaningful else None,
+        "meaning": "" if meaningful else "none: the group delta reaches 1",
+    }
 
 
 def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certificate:
@@ -208,9 +230,15 @@ def build_certificate(accountant: RunAccountant, run: CertifiedRun) -> Certifica
         certificate.composition = run.composition
     if not run.private:
         return certificate
+    epsilon = accountant.epsilon(run.delta)
     return replace(
         certificate,
-        epsilon=accountant.epsilon(run.delta),
+        epsilon=epsilon,
+        per_patient_group_privacy=(
+            [group_privacy(epsilon, run.delta, k) for k in GROUP_SIZES]
+            if run.adjacency == ADJACENCY
+            else []
+        ),
         steps=accountant.sgd_steps,
         max_grad_norm=run.max_grad_norm,
         accountant=accountant.mechanism,

@@ -590,7 +590,8 @@ def _certificate(
     notes = (
         [
             "rows are the unit of privacy: a person with several rows is protected with group "
-            "privacy only (about k*epsilon for k rows); declare the patient column "
+            "privacy (k*epsilon for k rows, and a delta that grows as k e^((k-1) epsilon) delta: see "
+            "`per_patient_group_privacy`); declare the patient column "
             "(`role: entity` or --entity) for patient-level privacy"
         ]
         if entity is None

@@ -2,6 +2,7 @@
 of the patient's records; contribution bounding; the split by patient."""
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -278,6 +279,15 @@ def test_entity_option_makes_a_patient_level_run_and_record_runs_say_record(tmp_
     assert patient["adjacency"] == "add/remove one patient with all their records"
     assert (record["unit"], record["entity_column"], record["max_records_per_entity"]) == ("record", None, None)
     assert record["adjacency"] == "add/remove one record"
+    # what the record-level run gives a patient: group privacy, checked against the direct
+    # formula (k eps, k e^((k-1) eps) delta); a patient-level run needs no such bound
+    assert patient["per_patient_group_privacy"] == []
+    groups = {g["records_per_patient"]: g for g in record["per_patient_group_privacy"]}
+    eps, delta = record["epsilon"], record["delta"]
+    assert sorted(groups) == [2, 5, 10]
+    assert groups[2]["epsilon"] == pytest.approx(2 * eps)
+    assert groups[2]["delta"] == pytest.approx(2 * math.exp(eps) * delta)
+    assert groups[10]["delta"] is None and groups[10]["meaning"].startswith("none")  # eps ~10
 
 
 def test_entity_options_without_an_entity_are_refused(tmp_path) -> None:
