@@ -107,30 +107,37 @@ def test_negative_augmentation_lift_is_never_labelled_pass(tmp_path, heart, hear
 
 
 @pytest.mark.slow
-def test_epsilon_10_release_fails_no_utility_check(tmp_path, heart):
-    """Train for real on 212 Cleveland rows at epsilon 10 and validate 212 sampled rows.
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_sound_epsilon_10_release_does_not_fail_the_default_gate(tmp_path, heart, seed):
+    """Train for real on 212 Cleveland rows at epsilon 10 and validate 212 sampled rows: no
+    utility or fidelity check fails (issue 27), while the single-class release above fails.
 
-    Every class is present and no utility or privacy check fails. Today's model still piles
-    11-18% of some column's values on a bound at epsilon 10 (heart disease, 3 seeds: the DP
-    per-class histograms give the atom cells at the bounds 12-30% of the mass), which
-    ``bound_share_excess`` fails by design, so the verdict itself is not asserted here
-    (docs/research/2026-12-05-class-shares-and-release-gate.md)."""
+    Until the bound fixes (bins never decode onto a bound) and the small-table floor of 8
+    bins, 11-18% of some column's values piled on a bound here and ``bound_share_excess``
+    failed this release (docs/research/2026-12-05-class-shares-and-release-gate.md).
+    The privacy checks are attacks on the release, not on the gate's thresholds: with seed
+    1 the attribute-inference attack on ``thal`` reads training targets better than
+    holdout ones (advantage 0.21, standard error 0.08, at epsilon 10) and fails it, which
+    is the gate doing its job; seed 0's release passes whole."""
     from synthgen.tabular.sample import sample_tabular
     from synthgen.tabular.train import train_tabular
     from tests.conftest import repeatable_privacy_noise
 
     data = pd.concat([heart.train, heart.holdout], ignore_index=True)
-    with warnings.catch_warnings(), repeatable_privacy_noise(0):
+    with warnings.catch_warnings(), repeatable_privacy_noise(seed):
         warnings.simplefilter("ignore")
         trained = train_tabular(TrainRequest(
             source=data, table_schema=heart.schema, epsilon=10.0, out=tmp_path / "model",
-            holdout=0.3, max_steps=150, seed=0,
+            holdout=0.3, max_steps=150, seed=seed,
         ))
     synthetic = sample_tabular(trained.model_dir, SampleOptions(
-        rows=212, seed=0,
+        rows=212, seed=seed,
     ), out=tmp_path / "synthetic.csv")
     result = evaluate_release(trained.model_dir, synthetic)
-    failed = {c.name for c in result.checks if c.status == "fail"}
-    assert failed <= {"bound_share_excess"}, failed
+    failed = {c.name for c in result.checks if c.status == "fail" and c.family != "privacy"}
+    assert not failed, failed
     assert result.check("missing_declared_classes").value == 0
+    assert result.check("bound_share_excess").value <= 0.10
     assert result.check("tstr_auc_ratio").value > 0.7
+    if seed == 0:
+        assert result.verdict != "fail"
