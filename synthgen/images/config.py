@@ -35,8 +35,10 @@ class TrainingConfig:
     # the threshold is then 110 images at epsilon 3 (noise std 24), 37 at epsilon 10 (std 8)
     class_selection_epsilon_share: float = 0.05
     # share of epsilon for the DP count of training images N-hat (batch, q, delta and the
-    # critic's q come from it), unless public_record_count is declared
-    record_count_epsilon_share: float = 0.02
+    # critic's q come from it), unless public_record_count is declared; None: the tables'
+    # rule (synthgen.privacy.record_count.record_count_share: 2%, more as epsilon falls,
+    # so that the count's noise std stays within 25 images)
+    record_count_epsilon_share: float | None = None
     secure_rng: bool = True  # privacy noise from the OS CSPRNG (False: seeded fast PRNG)
     per_example_gradients: str = "vmap"  # "vmap" (B rows directly) or "hooks" (B*K, folded)
     mixed_precision: str = "auto"  # "auto" (bf16 on CUDA), "off", "bf16"
@@ -98,7 +100,9 @@ class TrainingConfig:
             raise ConfigurationError("class_count_epsilon_share must be in (0, 0.5)")
         if not 0 < self.class_selection_epsilon_share < 0.5:
             raise ConfigurationError("class_selection_epsilon_share must be in (0, 0.5)")
-        if not 0 < self.record_count_epsilon_share < 0.5:
+        if self.record_count_epsilon_share is not None and not (
+            0 < self.record_count_epsilon_share < 0.5
+        ):
             raise ConfigurationError("record_count_epsilon_share must be in (0, 0.5)")
 
 
