@@ -40,6 +40,7 @@ def test_every_extra_package_is_named_by_extras_and_none_is_in_the_core() -> Non
     assert "synthgen[all]" in extras["dev"]  # .ci/run installs .[dev] and runs every test
 
 
+@pytest.mark.slow
 def test_the_core_imports_and_checks_a_table_without_any_extra() -> None:
     # blocks every extra's packages, as in a core install, then uses the core
     script = """

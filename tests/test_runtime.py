@@ -38,6 +38,7 @@ def test_the_cli_applies_the_library_setting() -> None:
     assert python("import os, synthgen.cli.app; print(os.environ['OMP_WAIT_POLICY'])") == "PASSIVE"
 
 
+@pytest.mark.slow
 def test_torch_loaded_first_trains_on_one_thread_and_warns() -> None:
     code = ("import warnings, torch; torch.set_num_threads(2); from synthgen import runtime\n"
             "with warnings.catch_warnings(record=True) as caught:\n"

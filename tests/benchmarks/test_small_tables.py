@@ -64,6 +64,7 @@ def test_mst_coding_round_trip_keeps_values_in_their_bins() -> None:
     assert (back["age"] == np.round(back["age"])).all()
 
 
+@pytest.mark.slow
 def test_detection_auc_tells_shifted_rows_apart_and_not_identical_ones() -> None:
     real = _table(300, seed=1)
     same = _table(300, seed=2)

@@ -34,6 +34,7 @@ def test_torchrun_two_ranks_train_a_table(heart_csv, heart_schema, tmp_path: Pat
     assert certificate["world_size"] == 2 and certificate["steps"] == 6
 
 
+@pytest.mark.slow
 def test_check_only_is_refused_under_torchrun(heart_csv, heart_schema, tmp_path: Path) -> None:
     env = dict(_env(), WORLD_SIZE="2", RANK="0")
     done = subprocess.run(

@@ -11,6 +11,7 @@ from tests.cli.test_tabular_commands import assert_one_line_error, invoke
 from tests.tabular.test_feasibility import exact_dp_count
 
 
+@pytest.mark.slow
 def test_train_stops_on_an_infeasible_estimate_with_one_error_line(
     heart_csv: Path, heart_schema: Path, tmp_path: Path
 ) -> None:
@@ -33,6 +34,7 @@ def test_train_stops_on_an_infeasible_estimate_with_one_error_line(
     assert not (tmp_path / "m").exists() and not (tmp_path / "m.private").exists()
 
 
+@pytest.mark.slow
 def test_train_reports_the_dp_count_it_spent_before_stopping(
     heart_csv: Path, heart_schema: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -47,6 +49,7 @@ def test_train_reports_the_dp_count_it_spent_before_stopping(
     assert "the DP record count is noise" in result.stderr
 
 
+@pytest.mark.slow
 def test_force_goes_ahead(
     heart_csv: Path, heart_schema: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,6 +100,7 @@ def test_check_only_prints_the_estimate_and_spends_nothing_with_a_declared_count
     assert not list(tmp_path.glob("m*"))
 
 
+@pytest.mark.slow
 def test_check_only_without_a_declared_count_says_what_the_count_cost(
     heart_csv: Path, heart_schema: Path, tmp_path: Path
 ) -> None:

@@ -131,6 +131,7 @@ def test_input_blur_is_a_fixed_low_pass_in_front_of_the_network() -> None:
         assert not torch.allclose(blurred.features(x), plain.features(x), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_label_smoothing_keeps_the_classifier_from_certainty() -> None:
     train = ImageSet(*two_class_images(60, 1))
     test = ImageSet(*two_class_images(30, 2))

@@ -168,6 +168,7 @@ def bad_input_cases(model: Path) -> dict[str, tuple[dict[str, np.ndarray], type[
 
 @pytest.mark.parametrize("case", ["float images", "wrong size", "rgb for a grey model", "flat images",
                                   "unknown class", "float labels", "too few labels", "no labels", "no images"])
+@pytest.mark.slow
 def test_bad_synthetic_files_are_refused_before_any_output(model: Path, tmp_path: Path, case: str) -> None:
     arrays, error, message = bad_input_cases(model)[case]
     path = tmp_path / "bad.npz"
@@ -178,6 +179,7 @@ def test_bad_synthetic_files_are_refused_before_any_output(model: Path, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz"]  # no staging left
 
 
+@pytest.mark.slow
 def test_unreadable_or_empty_files_are_input_errors(model: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.npz"
     empty.write_bytes(b"")
@@ -192,6 +194,7 @@ def test_unreadable_or_empty_files_are_input_errors(model: Path, tmp_path: Path)
             evaluate_release(model, path, image_options=FAST)
 
 
+@pytest.mark.slow
 def test_a_missing_holdout_split_is_reported(model: Path, tmp_path: Path) -> None:
     copy = tmp_path / "model"
     shutil.copytree(model, copy)
@@ -220,6 +223,7 @@ app.command("validate")(validate)
 app.command("other")(lambda: None)
 
 
+@pytest.mark.slow
 def test_cli_bad_image_file_is_one_error_line_and_exit_2(model: Path, tmp_path: Path) -> None:
     path = tmp_path / "bad.npz"
     np.savez(path, images=np.zeros((4, 32, 32), np.uint8), labels=np.array([0, 1, 0, 9]))

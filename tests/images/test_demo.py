@@ -18,6 +18,7 @@ TINY_DEMO = {**TINY_MODEL, "batch_size": 8, "noise_multiplicity": 2, "secure_rng
              "class_proportions": [0.5, 0.5]}  # declared: both classes in 20 images
 
 
+@pytest.mark.slow
 def test_image_demo_ends_with_the_validated_report_and_its_verdict(
         tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import synthgen.evaluate.images.inputs as inputs

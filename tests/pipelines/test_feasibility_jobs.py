@@ -21,6 +21,7 @@ from tests.tabular.test_feasibility import exact_dp_count
 DECLARED = COHORT_SCHEMA.replace(b"draft: false\n", b"draft: false\npublic_record_count: 200\n")
 
 
+@pytest.mark.slow
 def test_an_infeasible_request_gets_422_with_the_reasons(sqlite_service: ServiceEnv) -> None:
     source_id = sqlite_service.ready_source(cohort_csv(200), DECLARED, epsilon_budget=10.0)
     r = sqlite_service.request_job(source_id, epsilon=0.2)
@@ -38,6 +39,7 @@ def test_an_infeasible_request_gets_422_with_the_reasons(sqlite_service: Service
     assert sqlite_service.request_job(source_id, epsilon=9.0).status_code == 202
 
 
+@pytest.mark.slow
 def test_the_worker_fails_an_infeasible_job_after_its_dp_count(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -35,6 +35,7 @@ def two_ranks(tmp_path_factory):
     return ranks.run_on_ranks(2, ["noise", "sum", "rates"], tmp_path_factory.mktemp("w2"))
 
 
+@pytest.mark.slow
 def test_noise_on_zero_gradients_two_ranks_is_added_once(two_ranks):
     noise = two_ranks[0]["noise"]["noise"]
     assert _within_sampling_error(_variance_ratio(noise), noise.numel())
@@ -67,6 +68,7 @@ def _clipped_sum_one_record_at_a_time() -> tuple[list[torch.Tensor], list[float]
     return total, norms
 
 
+@pytest.mark.slow
 def test_clipped_sum_two_ranks_equals_one_process_and_ground_truth(two_ranks):
     truth, norms = _clipped_sum_one_record_at_a_time()
     assert min(norms) > ranks.SUM_CLIP  # every example is clipped: the test exercises it
@@ -79,6 +81,7 @@ def test_clipped_sum_two_ranks_equals_one_process_and_ground_truth(two_ranks):
             torch.testing.assert_close(got, alone, atol=1e-7, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_accountant_of_two_ranks_holds_the_global_rate(two_ranks):
     history = two_ranks[0]["noise"]["history"]
     q = ranks.ZERO_BATCH / ranks.ZERO_RECORDS
@@ -90,6 +93,7 @@ def test_accountant_of_two_ranks_holds_the_global_rate(two_ranks):
     assert per_rank < 0.8 * claimed
 
 
+@pytest.mark.slow
 def test_each_rank_samples_its_shard_at_the_global_rate(two_ranks):
     sizes = [sum(step) for step in zip(*(r["rates"]["sizes"] for r in two_ranks), strict=True)]
     q = ranks.RATE_BATCH / ranks.RATE_RECORDS

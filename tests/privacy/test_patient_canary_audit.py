@@ -47,6 +47,7 @@ def patient_level(public_table):
     return _audit(public_table, "patient")
 
 
+@pytest.mark.slow
 def test_patient_level_is_consistent_where_record_level_is_flagged(
     public_table, patient_level
 ) -> None:
@@ -76,6 +77,7 @@ def test_patient_level_is_consistent_where_record_level_is_flagged(
     )
 
 
+@pytest.mark.slow
 def test_a_patient_level_run_that_clips_records_separately_is_caught(
     public_table, monkeypatch, patient_level
 ) -> None:

@@ -246,6 +246,7 @@ def test_tables_plus_one_patient_change_nothing_deterministically(tmp_path) -> N
     _check(dirs)
 
 
+@pytest.mark.slow
 def test_entity_option_makes_a_patient_level_run_and_record_runs_say_record(tmp_path) -> None:
     """``entity=`` (the CLI's --entity) on a schema that has the column as an identifier;
     without it the same table trains at record level and the certificate says so."""

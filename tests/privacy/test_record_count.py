@@ -150,6 +150,7 @@ def test_no_schema_names_the_kinds_it_read_on_the_certificate(tmp_path: Path) ->
     assert with_schema.certificate.assumptions == []
 
 
+@pytest.mark.slow
 def test_declared_count_option_wins_over_the_schema(tmp_path: Path) -> None:
     from synthgen.tabular.train import train_tabular
 

@@ -239,6 +239,7 @@ def _undeclared(schema: Schema) -> Schema:
     ))
 
 
+@pytest.mark.slow
 def test_feasibility_says_which_categories_a_capped_budget_may_merge(heart_schema_obj) -> None:
     from synthgen.tabular import feasibility
 

@@ -43,6 +43,7 @@ def test_heart_with_its_schema_at_epsilon_10_is_feasible(heart_schema_obj: Schem
     assert found.count_epsilon == 0.0 and found.noise_multiplier is not None
 
 
+@pytest.mark.slow
 def test_small_epsilon_is_infeasible_with_reasons_and_suggestions(
     heart_schema_obj: Schema,
 ) -> None:
@@ -75,6 +76,7 @@ def test_small_epsilon_is_infeasible_with_reasons_and_suggestions(
     assert not class_reasons(None)
 
 
+@pytest.mark.slow
 def test_the_estimate_predicts_the_bounds_refusal(
     heart_csv: Path, heart_schema_obj: Schema
 ) -> None:
@@ -107,6 +109,7 @@ def test_the_estimate_predicts_the_bounds_refusal(
     assert not any("bounds" in r for r in declared.reasons)
 
 
+@pytest.mark.slow
 def test_train_stops_before_spending_with_a_declared_count(
     heart_csv: Path, heart_schema_obj: Schema, tmp_path: Path
 ) -> None:
@@ -136,6 +139,7 @@ def exact_dp_count(monkeypatch: pytest.MonkeyPatch, module: object = None) -> No
     monkeypatch.setattr(module, "noisy_histograms", noiseless)
 
 
+@pytest.mark.slow
 def test_train_after_its_dp_count_keeps_only_that_spend(
     heart_csv: Path, heart_schema_obj: Schema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,6 +159,7 @@ def test_train_after_its_dp_count_keeps_only_that_spend(
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 def test_accepting_an_infeasible_estimate_trains(
     heart_csv: Path, heart_schema: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,6 +197,7 @@ def test_non_private_runs_are_not_estimated(heart_schema_obj: Schema) -> None:
     assert np.isfinite(found.cell_noise_std)
 
 
+@pytest.mark.slow
 def test_an_infeasible_verdict_must_hold_beyond_the_dp_counts_noise(
     heart_schema_obj: Schema,
 ) -> None:

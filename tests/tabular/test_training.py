@@ -315,6 +315,7 @@ def test_calibration_trusts_noisy_histograms_less(heart_model) -> None:
     assert np.all(trust[smaller] < trust[1 - smaller])
 
 
+@pytest.mark.slow
 def test_a_dataframe_slice_with_its_own_index_trains(tmp_path: Path, heart_schema: Path, heart_csv: Path) -> None:
     """A DataFrame cut from a larger one keeps its index (rows 40..): the checks must not
     read the gaps as empty cells."""
