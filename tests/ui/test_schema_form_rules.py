@@ -11,6 +11,7 @@ from pipelines.store.models import Source
 from synthgen.tabular.schema import Schema
 from tests.support.service import ServiceEnv
 from tests.ui.conftest import signed_in
+from tests.ui.test_accessibility import check
 from tests.ui.test_constraint_acceptance import _table
 from tests.ui.test_flow import _schema_form
 
@@ -129,6 +130,7 @@ def test_a_refused_form_comes_back_as_typed_and_can_be_sent_again(
     assert re.search(rf'name="{box}"[^>]* checked', html)
     assert re.search(r'name="accept-all"[^>]* checked', html)
     assert _saved_none(env, source_id)
+    check(html, "a refused schema review")  # labelled like the page itself
 
     again = {**_schema_form(html), box: "on", "accept-all": "on", "rules-added": ADDED}
     assert again["col-1-decimals"] == "1" and again["col-0-kind"] == "continuous"
