@@ -170,6 +170,17 @@ TITLES = {
 }
 
 
+def refusal(request: Request, exc: SynthgenError) -> tuple[int, str, list[str]]:
+    """The status, the one-line detail and the problems a page shows for a refused
+    request; paths are redacted as the API's JSON errors redact them."""
+    data_dir = request.app.state.services.settings.data_dir
+    detail = redact_paths(str(exc).split("\n")[0], data_dir) or type(exc).__name__
+    problems = (
+        [redact_paths(p, data_dir) for p in exc.problems] if isinstance(exc, SchemaMismatch) else []
+    )
+    return status_for(exc), detail, problems
+
+
 class PageRoute(APIRoute):
     """Answers a refused request with a page (same status as the API would give)."""
 
@@ -192,14 +203,7 @@ class PageRoute(APIRoute):
                 ]
                 return await error_page(request, 422, TITLES[422], "", problems)
             except SynthgenError as exc:
-                code = status_for(exc)
-                data_dir = request.app.state.services.settings.data_dir
-                detail = redact_paths(str(exc).split("\n")[0], data_dir) or type(exc).__name__
-                problems = (
-                    [redact_paths(p, data_dir) for p in exc.problems]
-                    if isinstance(exc, SchemaMismatch)
-                    else []
-                )
+                code, detail, problems = refusal(request, exc)
                 if code in auditing.REFUSALS and (not isinstance(exc, RateLimited) or exc.first):
                     await auditing.record_refusal(request, code, type(exc).__name__, detail)
                 return await error_page(

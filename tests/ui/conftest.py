@@ -12,6 +12,7 @@ from tests.support.service import SHARED_DATA, ServiceEnv
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HEART = SHARED_DATA / "tabular" / "heart_disease_cleveland.csv"
+LIVER = SHARED_DATA / "tabular" / "indian_liver_patient.csv"  # its draft proposes rules
 
 
 def csrf_token(html: str) -> str:

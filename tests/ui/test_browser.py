@@ -1,8 +1,9 @@
 """The console in headless Chromium, on SQLite and PostgreSQL: a steward uploads the
 Cleveland heart table, accepts its schema, requests a dataset, watches it finish and
 approves it; an ML engineer downloads it; an auditor reads the report and filters the
-audit log; each role is refused what it may not do. Screenshots of each page go to
-$SYNTHGEN_UI_SCREENSHOTS (default: the test's tmp folder)."""
+audit log; each role is refused what it may not do. Then the schema review of a table
+whose draft proposes rules, with a refused form that comes back as typed. Screenshots of
+each page go to $SYNTHGEN_UI_SCREENSHOTS (default: the test's tmp folder)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from tests.support.service import ServiceEnv
 from tests.ui.browser import browser_missing, chromium, served, status_with_session, wait_for
-from tests.ui.conftest import HEART
+from tests.ui.conftest import HEART, LIVER
 
 pytestmark = [
     pytest.mark.slow,
@@ -284,3 +285,63 @@ def test_console_story_in_chromium(
         ui.shot("admin-role-changed")
         ui.refused("/ui/sources")
     assert {"running", "succeeded"} <= seen_states
+
+
+def test_schema_review_in_chromium(
+    sqlite_service: ServiceEnv, screenshots: Path, tmp_path: Path
+) -> None:
+    """Each column's decimals, the drafted rules with their keep boxes and the box for new
+    rules; a form refused for a drawn value left unaccepted keeps every edit."""
+    if not LIVER.exists():
+        pytest.skip(f"{LIVER} is not there")
+    kept_rule = "Albumin <= Total_Protiens"
+    added = (
+        "- {type: conditional_range, if: {column: Gender, equals: Female},"
+        " then: {column: Age, min: 0, max: 100}}"
+    )
+    with served(sqlite_service) as base, chromium(tmp_path) as driver:
+        ui = Console(driver, base, screenshots, "schema-")
+        ui.sign_in(sqlite_service.key("steward"))
+        ui.find("#name").send_keys("Indian liver patients")
+        ui.find("#file").send_keys(str(LIVER.resolve()))
+        ui.find("#target").send_keys("Dataset")
+        ui.find("form[action='/ui/sources'] button[type=submit]").click()
+        wait_for(lambda: driver.current_url.endswith("/schema"), what="the schema page")
+        assert ui.find("#col-9-decimals").get_attribute("class") == "drawn"  # A/G ratio: 2
+        bilirubin_decimals = ui.find("#col-2-decimals")  # the steward's own precision
+        bilirubin_decimals.clear()
+        bilirubin_decimals.send_keys("2")
+        (keep,) = [
+            box
+            for box in ui.all("input[name^='rule-'][name$='-keep']")
+            if ui.find(f"label:has(#{box.get_attribute('id')})").text == f"keep {kept_rule}"
+        ]
+        keep.click()
+        keep_id = keep.get_attribute("id")
+        ui.find("#rules-added").send_keys(added)
+        # the last columns (decimals drawn from the data) and the constraints in one shot
+        driver.set_window_size(1280, 1400)
+        ratio = ui.find("fieldset:has(#col-9-decimals)")
+        driver.execute_script("arguments[0].scrollIntoView(); document.activeElement.blur()", ratio)
+        ui.shot("review")
+        driver.set_window_size(1280, 1000)
+
+        ui.find("form[action$='/schema'] button[type=submit]").click()  # nothing accepted
+        wait_for(lambda: ui.all("#refusal"), what="the refusal")
+        assert "drawn from the data" in ui.text("#refusal")
+        assert ui.find("#rules-added").get_attribute("value") == added
+        assert ui.find("#col-2-decimals").get_attribute("value") == "2"
+        assert ui.find(f"#{keep_id}").is_selected()
+        ui.shot("refused")
+
+        ui.find("#accept-all").click()
+        ui.find("form[action$='/schema'] button[type=submit]").click()
+        source_url = wait_for(
+            lambda: driver.current_url if not driver.current_url.endswith("/schema") else None,
+            what="the source page",
+        )
+    schema = _saved_schema(sqlite_service, source_url.rstrip("/").split("/")[-1])
+    kept, typed = schema.constraints
+    assert kept.describe() == kept_rule and "Gender" in typed.describe()
+    decimals = {c.name: c.decimals for c in schema.columns}
+    assert decimals["Total_Bilirubin"] == 2 and decimals["Albumin_and_Globulin_Ratio"] == 2

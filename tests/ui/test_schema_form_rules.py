@@ -11,6 +11,7 @@ from pipelines.store.models import Source
 from synthgen.tabular.schema import Schema
 from tests.support.service import ServiceEnv
 from tests.ui.conftest import signed_in
+from tests.ui.test_accessibility import check
 from tests.ui.test_constraint_acceptance import _table
 from tests.ui.test_flow import _schema_form
 
@@ -99,3 +100,68 @@ def test_bad_decimals_and_bad_rules_are_refused_with_one_line(
 def _saved_none(env: ServiceEnv, source_id: str) -> bool:
     with env.db.session() as session:
         return session.get(Source, source_id).schema_ref is None  # type: ignore[union-attr]
+
+
+def test_a_refused_form_comes_back_as_typed_and_can_be_sent_again(
+    sqlite_service: ServiceEnv,
+) -> None:
+    env = sqlite_service
+    source_id, steward, form, page = _review(env)
+    box = _rule_box(page, PROPOSED)
+    typed = {
+        "col-0-max": "120",  # a public limit for age
+        "col-1-decimals": "1",
+        "col-0-kind": "continuous",  # age: was integer
+        box: "on",
+        "rules-added": "- {type: inequality, low: total",  # not YAML: refused
+        "accept-all": "on",
+    }
+    response = steward.post(f"/ui/sources/{source_id}/schema", data={**form, **typed})
+    assert response.status_code == 422, response.text[:300]
+    html = response.text
+    assert 'id="refusal">the added constraints are not YAML' in html
+    assert ">- {type: inequality, low: total</textarea>" in html
+    assert 'name="col-0-max" value="120"' in html and 'name="col-1-decimals" value="1"' in html
+    assert re.search(
+        r'name="col-0-kind"[^>]*>\s*(<option [^>]*>[^<]*</option>)*?'
+        r"<option selected>continuous<",
+        html,
+    )
+    assert re.search(rf'name="{box}"[^>]* checked', html)
+    assert re.search(r'name="accept-all"[^>]* checked', html)
+    assert _saved_none(env, source_id)
+    check(html, "a refused schema review")  # labelled like the page itself
+
+    again = {**_schema_form(html), box: "on", "accept-all": "on", "rules-added": ADDED}
+    assert again["col-1-decimals"] == "1" and again["col-0-kind"] == "continuous"
+    accepted = steward.post(f"/ui/sources/{source_id}/schema", data=again, follow_redirects=False)
+    assert accepted.status_code == 303, accepted.text[:300]
+    schema = _saved(env, source_id)
+    age, total = schema.columns[0], schema.columns[1]
+    assert (age.kind, age.maximum, total.decimals) == ("continuous", 120, 1)
+    assert [c.describe() for c in schema.constraints] == ["direct <= total", "total <= age"]
+
+
+def test_a_drawn_value_left_unaccepted_comes_back_with_its_accept_boxes(
+    sqlite_service: ServiceEnv,
+) -> None:
+    env = sqlite_service
+    source_id, steward, form, page = _review(env)
+    ticked = sorted(set(re.findall(r'name="(accept-\d+-\w+)"', page)))[:2]
+    response = steward.post(
+        f"/ui/sources/{source_id}/schema", data={**form, **dict.fromkeys(ticked, "on")}
+    )
+    assert response.status_code == 422, response.text[:300]
+    assert "drawn from the data" in response.text
+    for name in ticked:
+        assert re.search(rf'name="{name}"[^>]* checked', response.text), name
+    assert not re.search(r'name="accept-all"[^>]* checked', response.text)
+
+
+def test_a_refused_form_still_needs_its_csrf_token(sqlite_service: ServiceEnv) -> None:
+    env = sqlite_service
+    source_id, steward, form, _page = _review(env)
+    bad = {**form, "csrf_token": "forged", "rules-added": "- {type: inequality, low: total"}
+    response = steward.post(f"/ui/sources/{source_id}/schema", data=bad)
+    assert response.status_code == 403 and "Form refused" in response.text
+    assert "low: total" not in response.text
