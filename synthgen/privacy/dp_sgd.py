@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, Sampler
 from synthgen.errors import PrivacyParameterError
 from synthgen.privacy.accountant import RunAccountant
 from synthgen.privacy.distributed_dp import noise_once_optimizer_class
+from synthgen.privacy.embedding_norms import use_fast_embedding_norms
 from synthgen.privacy.secure_random import NoiseSource
 
 GradSampleMode = Literal["ghost", "hooks"]
@@ -194,6 +195,7 @@ def make_private(
         raise ValueError("the accountant belongs to rank 0, and only to rank 0")
 
     if grad_sample_mode == "ghost":
+        use_fast_embedding_norms()
         module: nn.Module = GradSampleModuleFastGradientClipping(
             model,
             batch_first=True,
