@@ -73,8 +73,6 @@ from synthgen.privacy.accountant import (
     gaussian_noise_multiplier_for,
 )
 from synthgen.privacy.certificate import (
-    ADJACENCY,
-    PATIENT_ADJACENCY,
     Certificate,
     CertifiedRun,
     build_certificate,
@@ -84,7 +82,11 @@ from synthgen.privacy.contribution import (
     bound_contributions,
     group_records,
 )
-from synthgen.privacy.record_count import RecordCount, declared_record_count, estimate_record_count
+from synthgen.privacy.record_count import (
+    RecordCount,
+    declared_training_count,
+    estimate_record_count,
+)
 from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.spend_log import (
     SPEND_LOG,
@@ -325,7 +327,7 @@ class _Split:
                 "which must be their number or an upper bound on it"
             )
         share = 1.0 if self.official else 1.0 - holdout
-        return declared_record_count(max(1, round(declared * share)))
+        return declared_training_count(declared, training_share=share)
 
     def declared_patients(self, declared: int | None, holdout: float) -> RecordCount | None:
         """N-hat in patients from the steward's public_entity_count (checked to bound the
@@ -338,8 +340,8 @@ class _Split:
                 "the source has more patients than public_entity_count, which must be "
                 "their number or an upper bound on it"
             )
-        return declared_record_count(
-            max(1, round(declared * (1.0 - holdout))), what="public_entity_count"
+        return declared_training_count(
+            declared, training_share=1.0 - holdout, what="public_entity_count"
         )
 
     def save(self, private: Path, source: Path) -> None:
@@ -1062,7 +1064,6 @@ class _Run:
                 ),
                 entity_column=plan.entity,
                 max_records_per_entity=plan.max_records_per_entity,
-                adjacency=ADJACENCY if plan.entity is None else PATIENT_ADJACENCY,
                 private=plan.private,
                 delta=float(plan.delta),
                 target_epsilon=plan.target_epsilon if plan.private else math.inf,
