@@ -43,7 +43,7 @@ STATE = "state.json"
 class CheckpointInfo:
     step: int
     accountant: RunAccountant
-    meta: dict[str, Any]  # the run's fixed parameters, written by train.py
+    meta: dict[str, Any]  # the run's fixed parameters (run_plan.RunPlan)
 
 
 def checkpoint_path(private_dir: Path) -> Path | None:

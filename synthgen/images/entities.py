@@ -26,8 +26,9 @@ from typing import Literal
 import numpy as np
 
 from synthgen.errors import ConfigurationError, InputFileError
+from synthgen.privacy.contribution import DEFAULT_MAX_RECORDS_PER_ENTITY
 from synthgen.requests import IMAGE_ENTITY_FORMS as ENTITY_FORMS
-from synthgen.requests import check_image_entity
+from synthgen.requests import TrainRequest, check_image_entity
 
 EntityKind = Literal["dicom", "csv", "folder", "file"]
 
@@ -64,6 +65,32 @@ def parse_entity(entity: str | None, entity_file: Path | None) -> EntityChoice |
         return EntityChoice("folder")
     kind, _, name = text.partition(":")
     return EntityChoice(kind, name=name)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PatientOptions:
+    """A patient-level run's choices (``synthgen.privacy.contribution``): where the ids come
+    from, the cap on images per patient, and the declared public number of patients."""
+
+    entity: EntityChoice
+    max_records: int
+    public_count: int | None
+
+
+def patient_options(request: TrainRequest) -> PatientOptions | None:
+    entity = parse_entity(request.entity, request.entity_file)
+    if entity is None:
+        if request.max_records_per_entity is not None or request.public_entity_count is not None:
+            raise ConfigurationError(
+                "--max-records-per-entity and --public-entity-count need a patient id source "
+                "(--entity dicom:PatientID | csv:COLUMN | folder, or --entity-file)"
+            )
+        return None
+    return PatientOptions(
+        entity,
+        request.max_records_per_entity or DEFAULT_MAX_RECORDS_PER_ENTITY,
+        request.public_entity_count,
+    )
 
 
 def require_kind(choice: EntityChoice | None, allowed: tuple[str, ...], source: str) -> None:

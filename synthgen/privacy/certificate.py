@@ -133,11 +133,14 @@ class CertifiedRun:
     release_extra: dict[str, Any] = field(default_factory=dict)
     accountant_name: str = "rdp"  # of a non-private run
     composition: str | None = None  # None: the default
-    adjacency: str = ADJACENCY
     unit_description: str = ""
-    entity_column: str | None = None
+    entity_column: str | None = None  # a patient-level run's: one patient is the unit
     max_records_per_entity: int | None = None
     world_size: int = 1  # DP-SGD processes (torch.distributed ranks)
+
+    @property
+    def adjacency(self) -> str:
+        return ADJACENCY if self.entity_column is None else PATIENT_ADJACENCY
 
 
 GROUP_SIZES = (2, 5, 10)  # records per patient the certificate states a group bound for

@@ -96,6 +96,14 @@ def declared_record_count(count: Any, *, what: str = "public_record_count") -> R
     return RecordCount(value=int(count), source=DECLARED)
 
 
+def declared_training_count(
+    declared: int, *, training_share: float, what: str = "public_record_count"
+) -> RecordCount:
+    """N-hat of the training part from a declared count of the whole source: its expected
+    training share (1 - holdout), at least 1. Public in, public out: no budget is spent."""
+    return declared_record_count(max(1, round(declared * training_share)), what=what)
+
+
 def record_count_share(epsilon: float, delta: float | None) -> float:
     """The default share of ``epsilon`` for the DP count: ``RECORD_COUNT_SHARE``, or more
     (at most ``MAX_RECORD_COUNT_SHARE``) where that share's noise std would exceed

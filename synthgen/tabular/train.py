@@ -28,8 +28,6 @@ from synthgen.errors import (
 )
 from synthgen.privacy.accountant import RunAccountant, check_privacy_parameters
 from synthgen.privacy.certificate import (
-    ADJACENCY,
-    PATIENT_ADJACENCY,
     Certificate,
     CertifiedRun,
     build_certificate,
@@ -40,7 +38,11 @@ from synthgen.privacy.contribution import (
     group_records,
     record_weights,
 )
-from synthgen.privacy.record_count import RecordCount, declared_record_count, estimate_record_count
+from synthgen.privacy.record_count import (
+    RecordCount,
+    declared_training_count,
+    estimate_record_count,
+)
 from synthgen.privacy.record_split import holdout_mask
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.privacy.spend_log import SPEND_LOG, JournaledAccountant, SpendLog, restore_accountant
@@ -483,24 +485,21 @@ def _public_record_count(
                 "the saved DP statistics of this run have no record count; start a new run"
             )
         return RecordCount.from_dict(saved_stats["record_count"])
-    if patients and public_entity_count is not None and math.isfinite(epsilon):
-        return declared_record_count(
-            max(1, round(public_entity_count * (1 - holdout))), what="public_entity_count"
-        )
-    if patients:
-        return estimate_record_count(
-            n_train,
-            epsilon=epsilon,
-            delta=delta,
-            accountant=accountant,
-            noise=noise,
-            share=share,
-            purpose="number of training patients",
-        )
-    if schema.public_record_count is not None and math.isfinite(epsilon):
-        return declared_record_count(max(1, round(schema.public_record_count * (1 - holdout))))
+    declared, what = (
+        (public_entity_count, "public_entity_count")
+        if patients
+        else (schema.public_record_count, "public_record_count")
+    )
+    if declared is not None and math.isfinite(epsilon):
+        return declared_training_count(declared, training_share=1 - holdout, what=what)
     return estimate_record_count(
-        n_train, epsilon=epsilon, delta=delta, accountant=accountant, noise=noise, share=share
+        n_train,
+        epsilon=epsilon,
+        delta=delta,
+        accountant=accountant,
+        noise=noise,
+        share=share,
+        purpose="number of training patients" if patients else "number of training records",
     )
 
 
@@ -622,7 +621,6 @@ def _certificate(
                 if entity is None
                 else f"one patient (all rows sharing a value of {entity})"
             ),
-            adjacency=ADJACENCY if entity is None else PATIENT_ADJACENCY,
             entity_column=entity,
             max_records_per_entity=max_records if entity is not None else None,
             private=private,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from synthgen.images.data import ImageSet
+from synthgen.images.run_plan import class_proportions
 from synthgen.images.spec import ImageSpec
-from synthgen.images.train import _class_proportions
 from synthgen.privacy.accountant import RunAccountant
 from synthgen.privacy.class_shares import sampling_shares
 from synthgen.privacy.mechanisms import project_to_simplex
@@ -37,7 +37,7 @@ def _proportions(noise: _FixedNoise, epsilon: float) -> tuple[list[float], dict]
         source=SimpleNamespace(class_proportions=None),
         training=SimpleNamespace(class_count_epsilon_share=0.02),
     )
-    return _class_proportions(
+    return class_proportions(
         train,
         ImageSpec(28, 1, ("a", "b")),
         recipe,

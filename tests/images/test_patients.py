@@ -103,13 +103,13 @@ def test_npz_entity_file_covers_train_then_val(tiny_npz: Path, tmp_path: Path) -
 
 def test_patient_split_never_puts_a_patient_on_both_sides(tiny_npz: Path, tmp_path: Path) -> None:
     from synthgen.images.config import build_recipe
-    from synthgen.images.entities import EntityChoice
-    from synthgen.images.train import PatientOptions, _load_and_split
+    from synthgen.images.entities import EntityChoice, PatientOptions
+    from synthgen.images.split import load_and_split
 
     ids = np.array([f"p{i // 3}" for i in range(72)])  # 24 patients of 3 images
     np.save(tmp_path / "ids.npy", ids)
     options = PatientOptions(EntityChoice("file", path=tmp_path / "ids.npy"), 2, None)
-    split = _load_and_split(tiny_npz, build_recipe({}), holdout=0.3, seed=1, patients=options)
+    split = load_and_split(tiny_npz, build_recipe({}), holdout=0.3, seed=1, patients=options)
     assert split.hold is not None and split.train.entities is not None
     train_ids, hold_ids = set(split.train.entities), set(split.hold.entities)  # type: ignore[arg-type]
     assert train_ids and hold_ids and not train_ids & hold_ids

@@ -354,9 +354,9 @@ def test_init_from_a_public_model(tiny_npz: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["vmap", "hooks"])
 def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
         tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
-    import synthgen.images.trainer as trainer
+    import synthgen.images.session as session
 
-    real_train_private = trainer.train_private
+    real_train_private = session.train_private
     calls: list[dict] = []
 
     def spy(state, data, **kw):  # type: ignore[no-untyped-def]
@@ -369,7 +369,7 @@ def test_conditioning_phase_trains_only_the_label_pathway_at_the_same_epsilon(
                       "conditioning": set(net.conditioning_parameter_names()),
                       "clip": kw["cfg"].max_grad_norm})
 
-    monkeypatch.setattr(trainer, "train_private", spy)
+    monkeypatch.setattr(session, "train_private", spy)
     phased = _train(tiny_npz, tmp_path / "phased", epsilon=8.0, max_steps=4,
                     overrides={"conditioning_phase": 0.5, "conditioning_max_grad_norm": 0.25,
                                "per_example_gradients": mode, **DECLARED})

@@ -304,9 +304,9 @@ def test_entity_options_without_an_entity_are_refused(tmp_path) -> None:
                                    max_records_per_entity=4))
     # images take the entity too, as an id source (tests/images/test_patients.py): a
     # column name is not one
-    from synthgen.images.train import _patient_options
+    from synthgen.images.entities import patient_options
 
     image_request = TrainRequest(source=tmp_path, epsilon=1.0, out=tmp_path / "m", modality="image",
                                  entity="patient")
     with pytest.raises(ConfigurationError, match="dicom:KEYWORD"):
-        _patient_options(image_request)
+        patient_options(image_request)

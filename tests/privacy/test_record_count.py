@@ -214,10 +214,10 @@ def test_image_declared_count_below_the_source_is_refused(tmp_path: Path) -> Non
 def test_loader_assumptions_reach_the_image_certificate() -> None:
     from types import SimpleNamespace
 
-    from synthgen.images.train import _assumptions
+    from synthgen.images.split import loader_assumptions
 
-    assert _assumptions(SimpleNamespace()) == []
+    assert loader_assumptions(SimpleNamespace()) == []
     loaded = SimpleNamespace(assumptions=["class list read from the labels CSV",
                                           {"name": "channels", "values": {"channels": 1}}])
-    assert _assumptions(loaded) == [{"name": "class list read from the labels CSV"},
-                                    {"name": "channels", "values": {"channels": 1}}]
+    assert loader_assumptions(loaded) == [{"name": "class list read from the labels CSV"},
+                                          {"name": "channels", "values": {"channels": 1}}]
