@@ -18,7 +18,7 @@ fi
 # (.[all,dev]; a no-op when they are, as after `.ci/run` or the README's setup).
 extras_check='import importlib.util as u, sys
 sys.exit(any(u.find_spec(m) is None for m in ("synthgen", "great_expectations", "matplotlib",
-    "xhtml2pdf", "fastapi", "sqlalchemy", "celery", "pydicom", "PIL", "pytest", "schemathesis")))'
+    "fastapi", "sqlalchemy", "celery", "pydicom", "PIL", "selenium", "pytest", "schemathesis")))'
 if ! "$PY" -c "$extras_check" >/dev/null 2>&1; then
   echo "installing synthgen with the extras the tests need (.[all,dev])"
   "$PY" -m pip install -q -e ".[all,dev]"
