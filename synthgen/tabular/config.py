@@ -70,8 +70,8 @@ class TabularTrainingConfig:
     # share of epsilon (measured standalone at the run's delta) spent on the DP statistics:
     # bounds/categories not declared, per-class histograms used for the quantile transform
     # and as the diffusion prior, class proportions. None: 0.5 for a small N-hat
-    # (regime_defaults); else 0.1, raised (up to 0.3) when categories must be discovered,
-    # so that one holding 2% of N-hat is kept (synthgen/tabular/budget_split.py)
+    # (regime_defaults); else by epsilon, 0.5 up to 3 falling to 0.3 at 10, with category
+    # discovery paid out of it (synthgen/tabular/budget_split.py)
     preprocessing_share: float | None = None
     # share of epsilon (measured alone) for the DP count of training records N-hat, drawn
     # first, unless the schema declares public_record_count. None: 0.02, raised as epsilon

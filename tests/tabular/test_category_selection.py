@@ -1,5 +1,6 @@
 """Categories without a schema (budget_split, partition selection) and rare categories."""
 
+import itertools
 import json
 import math
 
@@ -13,10 +14,14 @@ from synthgen.privacy.mechanisms import partition_threshold
 from synthgen.privacy.record_count import declared_record_count
 from synthgen.privacy.secure_random import NoiseSource
 from synthgen.tabular.budget_split import (
-    BASE_SHARE,
+    HIGH_EPSILON,
+    HIGH_SHARE,
     KEEP_PROBABILITY,
     KEEP_SHARE,
-    MAX_SHARE,
+    LOW_EPSILON,
+    LOW_SHARE,
+    PreprocessingBudget,
+    histogram_share,
     plan_preprocessing,
 )
 from synthgen.tabular.category_selection import rare_category_cells
@@ -69,8 +74,27 @@ def test_budget_rule_keeps_a_two_percent_category_with_its_stated_probability() 
     counts = KEEP_SHARE * ADULT_ROWS + np.random.default_rng(0).normal(0, std, 100_000)
     assert (counts > threshold).mean() >= KEEP_PROBABILITY - 0.002
     assert budget.kept_share(ADULT_ROWS) == pytest.approx(KEEP_SHARE, rel=1e-3)
-    # the fixed split it replaces kept nothing under about 7% of the rows
-    assert BASE_SHARE < budget.share < MAX_SHARE
+    # the fixed split it replaces kept nothing under about 7% of the rows; at epsilon 1 the
+    # histograms' own share (half) already holds what discovery needs
+    assert budget.share == histogram_share(1.0) == LOW_SHARE
+    # at epsilon 10 and 1,000 rows the rule needs more than half the share: discovery gets
+    # half, and keeps only larger categories
+    short = plan_preprocessing(
+        epsilon=10.0, delta=1e-4, record_count=1_000, partitions=9, bound_columns=6
+    )
+    assert short.share == histogram_share(10.0)
+    assert short.categories_noise_multiplier == pytest.approx((_total_precision(short) / 2) ** -0.5)
+    assert short.kept_share(1_000) > KEEP_SHARE
+
+
+def _total_precision(budget: PreprocessingBudget) -> float:
+    parts = (
+        budget.categories_noise_multiplier,
+        budget.bounds_noise_multiplier,
+        budget.histograms_noise_multiplier,
+        budget.point_masses_noise_multiplier,
+    )
+    return sum(m**-2 for m in parts if m > 0)
 
 
 def test_budget_parts_compose_to_exactly_the_share() -> None:
@@ -100,14 +124,25 @@ def test_budget_parts_compose_to_exactly_the_share() -> None:
     small = plan_preprocessing(
         epsilon=1.0, delta=1e-5, record_count=3_000, partitions=9, bound_columns=6
     )
-    assert small.share == MAX_SHARE and small.kept_share(3_000) > KEEP_SHARE
+    assert small.share == histogram_share(1.0)
+    assert small.kept_share(3_000) > KEEP_SHARE
 
 
-def test_nothing_to_discover_keeps_the_base_share_and_one_release() -> None:
+def test_the_histograms_share_falls_with_epsilon_between_its_ends() -> None:
+    assert histogram_share(0.1) == histogram_share(LOW_EPSILON) == LOW_SHARE
+    assert histogram_share(HIGH_EPSILON) == histogram_share(100.0) == HIGH_SHARE
+    shares = [histogram_share(e) for e in np.geomspace(LOW_EPSILON, HIGH_EPSILON, 9)]
+    assert all(a > b for a, b in itertools.pairwise(shares))  # monotone, no jump at the ends
+    assert shares[0] == pytest.approx(LOW_SHARE)
+    assert shares[-1] == pytest.approx(HIGH_SHARE)
+
+
+@pytest.mark.parametrize("epsilon", [0.5, 1.0, 3.0, 10.0, 30.0])
+def test_nothing_to_discover_keeps_the_histograms_share_and_one_release(epsilon: float) -> None:
     budget = plan_preprocessing(
-        epsilon=1.0, delta=1e-5, record_count=ADULT_ROWS, partitions=0, bound_columns=0
+        epsilon=epsilon, delta=1e-5, record_count=ADULT_ROWS, partitions=0, bound_columns=0
     )
-    assert budget.share == BASE_SHARE
+    assert budget.share == histogram_share(epsilon)
     assert budget.categories_noise_multiplier == budget.bounds_noise_multiplier == 0.0
     assert budget.threshold_delta == 0.0
 
@@ -119,8 +154,13 @@ def test_two_percent_category_is_kept_in_nine_of_ten_runs_at_adult_size() -> Non
     for seed in range(10):
         acc = RunAccountant()
         stats = estimate_statistics(
-            df, schema, epsilon=1.0, delta=ADULT_DELTA, preprocessing_share=None,
-            accountant=acc, noise=_seeded_noise(seed),
+            df,
+            schema,
+            epsilon=1.0,
+            delta=ADULT_DELTA,
+            preprocessing_share=None,
+            accountant=acc,
+            noise=_seeded_noise(seed),
             record_count=declared_record_count(ADULT_ROWS),
         )
         for j, layout in enumerate(stats.categorical):
@@ -130,7 +170,7 @@ def test_two_percent_category_is_kept_in_nine_of_ten_runs_at_adult_size() -> Non
             assert OTHER in layout.categories
         # every release is recorded and they spend the planned share, no more
         spent = epsilon_for(acc.release_history, delta=acc.rdp_delta(ADULT_DELTA))
-        assert 0.15 < spent < 0.3
+        assert spent == pytest.approx(histogram_share(1.0), rel=2e-3)
     assert kept.min() >= 9, kept
 
 
@@ -140,13 +180,26 @@ def test_composed_epsilon_with_dp_sgd_stays_at_the_target() -> None:
     df, schema = _adult_like(ADULT_ROWS)
     acc = RunAccountant()
     estimate_statistics(
-        df, schema, epsilon=1.0, delta=5e-5, preprocessing_share=None, accountant=acc,
-        noise=_seeded_noise(0), record_count=declared_record_count(ADULT_ROWS),
+        df,
+        schema,
+        epsilon=1.0,
+        delta=5e-5,
+        preprocessing_share=None,
+        accountant=acc,
+        noise=_seeded_noise(0),
+        record_count=declared_record_count(ADULT_ROWS),
     )
     assert [r["name"] for r in acc.releases] == [
-        "bounds discovery", "category discovery", "point masses", "per-class histograms"]
+        "bounds discovery",
+        "category discovery",
+        "point masses",
+        "per-class histograms",
+    ]
     sigma = calibrate_noise_multiplier(
-        target_epsilon=1.0, delta=acc.rdp_delta(5e-5), sample_rate=0.1, steps=50,
+        target_epsilon=1.0,
+        delta=acc.rdp_delta(5e-5),
+        sample_rate=0.1,
+        steps=50,
         prior_history=acc.release_history,
     )
     for _ in range(50):
@@ -158,8 +211,13 @@ def test_composed_epsilon_with_dp_sgd_stays_at_the_target() -> None:
 def test_merged_values_are_listed_as_kept_values_and_a_share_never_by_name() -> None:
     df, schema = _adult_like(ADULT_ROWS)
     stats = estimate_statistics(
-        df, schema, epsilon=1.0, delta=ADULT_DELTA, preprocessing_share=None,
-        accountant=RunAccountant(), noise=_seeded_noise(1),
+        df,
+        schema,
+        epsilon=1.0,
+        delta=ADULT_DELTA,
+        preprocessing_share=None,
+        accountant=RunAccountant(),
+        noise=_seeded_noise(1),
         record_count=declared_record_count(ADULT_ROWS),
     )
     summary = stats.category_selection["cat0"]
@@ -168,7 +226,8 @@ def test_merged_values_are_listed_as_kept_values_and_a_share_never_by_name() -> 
     # the DP share of "(other)": the tail's 1% plus noise, well under the 2% value's share
     assert 0.0 <= summary["other_share"] < 0.05
     assert summary["threshold_records"] == pytest.approx(
-        stats.category_selection["cat1"]["threshold_records"])
+        stats.category_selection["cat1"]["threshold_records"]
+    )
     released = json.dumps(stats.to_dict(), default=str)
     assert "tail-" not in released  # a merged value's name never reaches the model
     assert set(stats.category_selection) == {f"cat{j}" for j in range(8)}
@@ -180,11 +239,13 @@ def _declared_rare(rows: int) -> tuple[pd.DataFrame, Schema]:
     x = rng.choice(["big", "mid", "small"], size=rows, p=[0.6, 0.36, 0.04])
     x[:2] = "rare"
     y = np.where(rng.random(rows) < 0.3, 1, 0)
-    schema = Schema(columns=(
-        ColumnSpec("x", "categorical", categories=("big", "mid", "small", "rare")),
-        ColumnSpec("z", "continuous", minimum=0.0, maximum=1.0),
-        ColumnSpec("y", "categorical", role="label", categories=(0, 1)),
-    ))
+    schema = Schema(
+        columns=(
+            ColumnSpec("x", "categorical", categories=("big", "mid", "small", "rare")),
+            ColumnSpec("z", "continuous", minimum=0.0, maximum=1.0),
+            ColumnSpec("y", "categorical", role="label", categories=(0, 1)),
+        )
+    )
     return pd.DataFrame({"x": x, "z": rng.random(rows), "y": y}), schema
 
 
@@ -195,8 +256,13 @@ def test_rare_declared_category_stays_near_its_share_and_a_small_one_keeps_its_o
     rare, small = [], []
     for seed in range(20):
         stats = estimate_statistics(
-            df, schema, epsilon=1.0, delta=1e-5, preprocessing_share=0.1,
-            accountant=RunAccountant(), noise=_seeded_noise(seed),
+            df,
+            schema,
+            epsilon=1.0,
+            delta=1e-5,
+            preprocessing_share=0.1,
+            accountant=RunAccountant(),
+            noise=_seeded_noise(seed),
             record_count=declared_record_count(rows),
         )
         marginal = stats.class_proportions @ stats.categorical_probs[0]
@@ -233,10 +299,12 @@ def test_kept_share_matches_the_threshold_it_reports() -> None:
 
 
 def _undeclared(schema: Schema) -> Schema:
-    return Schema(columns=tuple(
-        c if c.is_numeric or c.role == "label" else ColumnSpec(c.name, c.kind)
-        for c in schema.columns
-    ))
+    return Schema(
+        columns=tuple(
+            c if c.is_numeric or c.role == "label" else ColumnSpec(c.name, c.kind)
+            for c in schema.columns
+        )
+    )
 
 
 @pytest.mark.slow
@@ -244,9 +312,11 @@ def test_feasibility_says_which_categories_a_capped_budget_may_merge(heart_schem
     from synthgen.tabular import feasibility
 
     schema = _undeclared(heart_schema_obj)
-    small = feasibility.estimate(schema, epsilon=1.0, delta=None,
-                                 record_count=declared_record_count(5_000))
+    small = feasibility.estimate(
+        schema, epsilon=1.0, delta=None, record_count=declared_record_count(5_000)
+    )
     assert any("may be merged into (other)" in r for r in small.reasons), small.reasons
-    large = feasibility.estimate(schema, epsilon=1.0, delta=None,
-                                 record_count=declared_record_count(50_000))
+    large = feasibility.estimate(
+        schema, epsilon=1.0, delta=None, record_count=declared_record_count(50_000)
+    )
     assert not any("may be merged" in r for r in large.reasons), large.reasons
