@@ -135,10 +135,11 @@ def plan_preprocessing(
     """
     threshold_delta = THRESHOLD_DELTA_SHARE * delta if partitions else 0.0
     rdp_delta = delta - threshold_delta
-    base = _precision(histogram_share(epsilon) * epsilon, rdp_delta)
+    default_share = histogram_share(epsilon)
+    base = _precision(default_share * epsilon, rdp_delta)
     wanted = _category_precision(record_count, partitions, threshold_delta)
     if share is None:
-        share = histogram_share(epsilon)
+        share = default_share
     total = _precision(share * epsilon, rdp_delta)
     # discovery takes what the rule asks for, at most the precision above the statistics'
     # own share (a larger --preprocessing-share) or half the total, whichever is more
